@@ -1,0 +1,48 @@
+/**
+ * Presence contract: who is online, on which gateway, with how many devices.
+ * Implementations: `MemoryPresence` (in-process, `npm start`) and `RedisPresence` (a region's
+ * Redis). Both pass `test/presence.contract.ts`.
+ *
+ * A user is `online` if any live connection is not away, `away` if all live connections are
+ * away, `offline` if there is none. Connections are kept alive by their gateway's heartbeat;
+ * when a gateway stops heartbeating (crash), its connections expire after `ttlMs`.
+ */
+
+export type PresenceStatus = 'online' | 'away' | 'offline';
+
+export interface ConnectionRef {
+  connectionId: string;
+  gatewayId: string;
+  /** Free-form device label from the client (e.g. "ios", "web"). */
+  device: string;
+}
+
+export interface PresenceInfo {
+  userId: string;
+  status: PresenceStatus;
+  /** When the user was last seen online (ms since epoch), null if never. */
+  lastSeen: number | null;
+  /** Number of live connections. */
+  devices: number;
+  /** Gateways holding at least one live connection of the user. */
+  gateways: string[];
+}
+
+export type PresenceListener = (change: PresenceInfo) => void;
+
+export interface Presence {
+  start(): Promise<void>;
+  close(): Promise<void>;
+  ping(): Promise<void>;
+  markOnline(userId: string, conn: ConnectionRef): Promise<void>;
+  markOffline(userId: string, connectionId: string): Promise<void>;
+  setAway(userId: string, connectionId: string, away: boolean): Promise<void>;
+  /** Refreshes the liveness of every connection held by `gatewayId`. Called every `heartbeatMs`. */
+  heartbeat(gatewayId: string): Promise<void>;
+  /** Presence of many users in one round trip. Unknown users come back `offline`. */
+  getPresence(userIds: readonly string[]): Promise<Map<string, PresenceInfo>>;
+  /** Subset of `userIds` with at least one live connection (online or away). */
+  onlineUsers(userIds: readonly string[]): Promise<Set<string>>;
+  /** Receive a change event whenever a user's aggregated status changes. Returns unsubscribe. */
+  subscribe(listener: PresenceListener): () => void;
+}

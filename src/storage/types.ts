@@ -1,0 +1,103 @@
+/**
+ * Storage contract: messages, conversations, membership, read markers, dedup records and the
+ * per-recipient offline queue. Two implementations: `CassandraStorage` (regional, real) and
+ * `EmbeddedStorage` (LMDB on local disk, for single-node `npm start`). Both pass the same
+ * contract suite in `test/storage.contract.ts`.
+ *
+ * Message ids are 64-bit snowflakes (see `src/util/snowflake.ts`) carried as `bigint`.
+ */
+
+export type ConversationKind = 'direct' | 'group';
+
+export interface Conversation {
+  id: string;
+  kind: ConversationKind;
+  /** Group title; null for direct conversations. */
+  title: string | null;
+  createdBy: string;
+  /** Milliseconds since the Unix epoch. */
+  createdAt: number;
+}
+
+export interface StoredMessage {
+  conversationId: string;
+  messageId: bigint;
+  senderId: string;
+  /** The sender's idempotency key, if it supplied one. */
+  clientMsgId: string | null;
+  body: string;
+  /** Milliseconds since the Unix epoch (equal to the snowflake's timestamp). */
+  createdAt: number;
+}
+
+export interface ConversationSummary {
+  conversation: Conversation;
+  lastMessage: StoredMessage | null;
+  /** Messages newer than the user's read marker not sent by the user, capped at `UNREAD_CAP`. */
+  unreadCount: number;
+  lastReadId: bigint | null;
+}
+
+export interface AppendResult {
+  message: StoredMessage;
+  /** True when (senderId, clientMsgId) had already been stored: `message` is the original. */
+  duplicate: boolean;
+}
+
+export interface HistoryQuery {
+  /** Only messages with id < before; result newest-first. */
+  before?: bigint;
+  /** Only messages with id > after; result oldest-first. Mutually exclusive with `before`. */
+  after?: bigint;
+  /** Capped by the implementation at `MAX_HISTORY_LIMIT`. */
+  limit: number;
+}
+
+/** Unread counts above this are reported as this value (clients show "99+"-style badges). */
+export const UNREAD_CAP = 1000;
+/** Largest page a history query returns, whatever the caller asks for. */
+export const MAX_HISTORY_LIMIT = 200;
+
+export interface Storage {
+  /** Create or migrate the schema idempotently. */
+  init(): Promise<void>;
+  close(): Promise<void>;
+  /** Resolves when the backing store answers a trivial query. */
+  ping(): Promise<void>;
+
+  /**
+   * Create a conversation with its initial members. Idempotent on `id`: if it exists, the
+   * existing conversation is returned and members are not changed.
+   */
+  createConversation(conv: Conversation, members: readonly string[]): Promise<Conversation>;
+  getConversation(id: string): Promise<Conversation | null>;
+  addMembers(conversationId: string, userIds: readonly string[]): Promise<void>;
+  removeMembers(conversationId: string, userIds: readonly string[]): Promise<void>;
+  listMembers(conversationId: string): Promise<string[]>;
+  isMember(conversationId: string, userId: string): Promise<boolean>;
+  /** Ids of the conversations the user belongs to. */
+  listUserConversationIds(userId: string): Promise<string[]>;
+  /** The user's conversations with last message and unread count, most recent activity first. */
+  listUserConversations(userId: string): Promise<ConversationSummary[]>;
+
+  /**
+   * Durably store a message. If `clientMsgId` is set and (senderId, clientMsgId) was stored
+   * before, nothing new is written and the original is returned with `duplicate: true`.
+   */
+  appendMessage(message: StoredMessage): Promise<AppendResult>;
+  getMessage(conversationId: string, messageId: bigint): Promise<StoredMessage | null>;
+  getHistory(conversationId: string, query: HistoryQuery): Promise<StoredMessage[]>;
+
+  /** Move the user's read marker forward (never backward). */
+  markRead(userId: string, conversationId: string, messageId: bigint): Promise<void>;
+  getReadMarker(userId: string, conversationId: string): Promise<bigint | null>;
+
+  /** Queue messages for a recipient with no open connection. Idempotent per (user, messageId). */
+  enqueueOffline(userId: string, messages: readonly StoredMessage[]): Promise<void>;
+  /** Oldest-first, at most `limit` entries, optionally only ids > `after`. */
+  listOffline(userId: string, limit: number, after?: bigint): Promise<StoredMessage[]>;
+  /** Remove acked entries. Unknown ids are ignored. */
+  ackOffline(userId: string, messageIds: readonly bigint[]): Promise<void>;
+  /** Number of entries queued for the user (for metrics and tests). */
+  countOffline(userId: string): Promise<number>;
+}
