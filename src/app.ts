@@ -1,0 +1,69 @@
+/**
+ * Builds a gateway for one region from config: real services where the region names them
+ * (Cassandra, Redis, NATS), embedded implementations where it does not.
+ */
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import type { ChatConfig, RegionConfig } from './config/schema.ts';
+import { Gateway } from './gateway/gateway.ts';
+import { createPresence } from './presence/index.ts';
+import { createRouter } from './routing/index.ts';
+import type { MemoryBus } from './routing/memory.ts';
+import { createStorage } from './storage/index.ts';
+
+export interface StartOptions {
+  config: ChatConfig;
+  region: RegionConfig;
+  workerId?: number;
+  port?: number;
+  gatewayId?: string;
+  /** Overrides `region.dataDir` for the embedded store. */
+  dataDir?: string;
+  /** Shares an in-process bus between gateways of one process (embedded routing only). */
+  bus?: MemoryBus;
+  log?: (msg: string, err?: unknown) => void;
+}
+
+export async function startGateway(opts: StartOptions): Promise<Gateway> {
+  const { config, region } = opts;
+  const workerId = opts.workerId ?? 0;
+  const gatewayId = opts.gatewayId ?? `${region.name}-w${workerId}-${randomUUID().slice(0, 8)}`;
+  const storage = createStorage(
+    region.cassandra
+      ? { kind: 'cassandra', ...region.cassandra }
+      : { kind: 'embedded', dataDir: path.resolve(opts.dataDir ?? region.dataDir) },
+  );
+  const presence = createPresence(
+    region.redis
+      ? {
+          kind: 'redis',
+          url: region.redis.url,
+          ttlMs: config.presence.ttlMs,
+          keyPrefix: `chat:${region.name}:`,
+        }
+      : { kind: 'memory', ttlMs: config.presence.ttlMs },
+  );
+  const router = createRouter(
+    region.nats
+      ? { kind: 'nats', servers: region.nats.servers, region: region.name, gatewayId }
+      : { kind: 'memory', ...(opts.bus ? { bus: opts.bus } : {}) },
+  );
+  const gateway = new Gateway({
+    config,
+    region,
+    storage,
+    presence,
+    router,
+    workerId,
+    gatewayId,
+    ...(opts.port !== undefined ? { port: opts.port } : {}),
+    ...(opts.log ? { log: opts.log } : {}),
+  });
+  try {
+    await gateway.start();
+  } catch (err) {
+    await Promise.allSettled([router.close(), presence.close(), storage.close()]);
+    throw err;
+  }
+  return gateway;
+}

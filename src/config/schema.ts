@@ -1,0 +1,131 @@
+/**
+ * The deployment config: regions, limits and auth. Parsed once at startup; every timeout and
+ * limit is here so tests and operators can change them without code.
+ */
+import { z } from 'zod';
+
+/** Largest text frame a client may send (bytes). 64 KiB fits any chat message with room to spare. */
+export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
+/** Largest message body (characters). Well under the frame limit so JSON escaping never overflows it. */
+export const DEFAULT_MAX_BODY_CHARS = 8000;
+
+const hostPort = z.object({
+  host: z.string().default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535),
+});
+
+export const cassandraSchema = z.object({
+  contactPoints: z.array(z.string().min(1)).min(1),
+  port: z.number().int().min(1).max(65535).default(9042),
+  localDataCenter: z.string().min(1),
+  keyspace: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/, 'lowercase letters, digits and _'),
+  /** Replicas per datacenter when the keyspace is created. */
+  replicationFactor: z.number().int().min(1).default(1),
+});
+
+export const regionSchema = z.object({
+  name: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'lowercase letters, digits and -'),
+  /** Goes into every message id minted in this region (5 bits). */
+  id: z.number().int().min(0).max(31),
+  gateway: hostPort.extend({
+    /** Public URLs of this region's gateways, for clients failing over between regions. */
+    publicUrls: z.array(z.string()).default([]),
+  }),
+  /** Omitted → embedded LMDB store in `dataDir`. */
+  cassandra: cassandraSchema.optional(),
+  /** Omitted → in-process presence. */
+  redis: z.object({ url: z.string().startsWith('redis://') }).optional(),
+  /** Omitted → in-process routing. */
+  nats: z.object({ servers: z.array(z.string().min(1)).min(1) }).optional(),
+  dataDir: z.string().default('data'),
+});
+
+export const limitsSchema = z
+  .object({
+    maxFrameBytes: z.number().int().min(512).default(DEFAULT_MAX_FRAME_BYTES),
+    maxBodyChars: z.number().int().min(1).default(DEFAULT_MAX_BODY_CHARS),
+    /** Frames per second a connection may sustain (token bucket refill rate). */
+    rateLimitPerSec: z.number().positive().default(50),
+    /** Bucket size: a short burst above the sustained rate is fine (a client resending its outbox). */
+    rateLimitBurst: z.number().int().min(1).default(100),
+    /** Rate-limited frames tolerated within one refill window before the connection is closed 4429. */
+    floodStrikes: z.number().int().min(1).default(50),
+    /** uWS idle timeout; clients ping at least this often. */
+    idleTimeoutSec: z.number().int().min(8).default(120),
+    /** Bytes queued to a slow socket before it is closed 4509 (it resumes from its last id). */
+    maxBackpressureBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(4 * 1024 * 1024),
+    /** How long SIGTERM waits for in-flight writes before closing sockets. */
+    drainTimeoutMs: z.number().int().min(0).default(10_000),
+    /** Membership answers are cached this long per gateway; bounds how stale an ACL check can be. */
+    membershipCacheMs: z.number().int().min(0).default(2000),
+    /** Most messages a reconnecting client is replayed before it must page history itself. */
+    maxResumeMessages: z.number().int().min(1).default(10_000),
+    maxGroupMembers: z.number().int().min(2).default(1000),
+  })
+  .prefault({});
+
+export const authSchema = z
+  .object({
+    /** HS256 shared secret. */
+    secret: z.string().min(16).optional(),
+    /** PEM (SPKI) public key for RS256 / ES256 tokens. */
+    publicKey: z.string().optional(),
+    algorithms: z
+      .array(z.enum(['HS256', 'RS256', 'ES256']))
+      .min(1)
+      .default(['HS256']),
+    issuer: z.string().optional(),
+    audience: z.string().optional(),
+    /** Serve GET /dev/token?user=… minting HS256 tokens. Never enable with real users. */
+    devTokens: z.boolean().default(false),
+    devTokenTtlSec: z
+      .number()
+      .int()
+      .min(60)
+      .default(24 * 3600),
+  })
+  .prefault({})
+  .refine((a) => a.secret !== undefined || a.publicKey !== undefined, {
+    message: 'auth needs a secret (HS256) or a publicKey (RS256/ES256)',
+  });
+
+export const presenceSchema = z
+  .object({
+    /** A crashed gateway's users show offline after at most this long. */
+    ttlMs: z.number().int().min(500).default(30_000),
+    heartbeatMs: z.number().int().min(100).default(10_000),
+  })
+  .prefault({});
+
+export const configSchema = z
+  .object({
+    regions: z.array(regionSchema).min(1),
+    limits: limitsSchema,
+    auth: authSchema,
+    presence: presenceSchema,
+  })
+  .superRefine((c, ctx) => {
+    const names = new Set<string>();
+    const ids = new Set<number>();
+    c.regions.forEach((r, i) => {
+      if (names.has(r.name))
+        ctx.addIssue({ code: 'custom', path: ['regions', i, 'name'], message: 'duplicate region name' });
+      if (ids.has(r.id))
+        ctx.addIssue({ code: 'custom', path: ['regions', i, 'id'], message: 'duplicate region id' });
+      names.add(r.name);
+      ids.add(r.id);
+    });
+    if (c.presence.heartbeatMs >= c.presence.ttlMs) {
+      ctx.addIssue({ code: 'custom', path: ['presence', 'heartbeatMs'], message: 'must be less than ttlMs' });
+    }
+  });
+
+export type ChatConfig = z.infer<typeof configSchema>;
+export type RegionConfig = z.infer<typeof regionSchema>;
+export type LimitsConfig = z.infer<typeof limitsSchema>;
+export type AuthConfig = z.infer<typeof authSchema>;
+export type CassandraConfig = z.infer<typeof cassandraSchema>;

@@ -1,0 +1,460 @@
+/**
+ * The chat operations, independent of transport: both the raw WebSocket endpoint and the
+ * Socket.IO endpoint call `handle` with a parsed frame and send back what it returns.
+ */
+import { randomUUID } from 'node:crypto';
+import type { LimitsConfig } from '../config/schema.ts';
+import { ChatError, ErrorCode } from '../errors.ts';
+import type { Presence } from '../presence/types.ts';
+import type { Conversation, Storage, StoredMessage } from '../storage/types.ts';
+import type { SnowflakeGenerator } from '../util/snowflake.ts';
+import type { ConnectionState } from './connection.ts';
+import type { Hub } from './hub.ts';
+import type { GatewayMetrics } from './metrics.ts';
+import { OrderedDelivery } from './ordered-delivery.ts';
+import {
+  type ClientFrame,
+  directConversationId,
+  directParticipants,
+  type ServerFrame,
+  type WireConversation,
+  type WireMessage,
+} from './protocol.ts';
+
+export function toWire(m: StoredMessage): WireMessage {
+  return {
+    id: m.messageId.toString(),
+    conversationId: m.conversationId,
+    senderId: m.senderId,
+    clientMsgId: m.clientMsgId,
+    body: m.body,
+    createdAt: m.createdAt,
+  };
+}
+
+function wireConversation(c: Conversation, members: Iterable<string>): WireConversation {
+  return { ...c, members: [...members].sort() };
+}
+
+interface CachedMembers {
+  conversation: Conversation;
+  members: Set<string>;
+  expiresAt: number;
+}
+
+export interface ChatServiceDeps {
+  storage: Storage;
+  presence: Presence;
+  hub: Hub;
+  ids: SnowflakeGenerator;
+  metrics: GatewayMetrics;
+  limits: LimitsConfig;
+  log: (msg: string, err?: unknown) => void;
+}
+
+export class ChatService {
+  private readonly cache = new Map<string, CachedMembers>();
+  private readonly ordering = new OrderedDelivery();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private draining = false;
+
+  constructor(private readonly d: ChatServiceDeps) {}
+
+  /** Stop taking new sends (SIGTERM) and wait for the ones in flight, at most `timeoutMs`. */
+  async drain(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    const all = Promise.allSettled([...this.inFlight]);
+    await Promise.race([all, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+  }
+
+  /** Handles one request frame; returns the reply frame, or null for frames with no reply. */
+  async handle(state: ConnectionState, frame: ClientFrame): Promise<ServerFrame | null> {
+    const userId = state.conn.userId;
+    switch (frame.op) {
+      case 'send':
+        return this.track(this.send(state, frame));
+      case 'openDirect': {
+        if (frame.userId === userId)
+          throw new ChatError(ErrorCode.InvalidField, 'userId: cannot open a conversation with yourself', {
+            field: 'userId',
+          });
+        const c = await this.ensureDirect(directConversationId(userId, frame.userId), userId);
+        return {
+          op: 'result',
+          id: frame.id,
+          data: { conversation: wireConversation(c.conversation, c.members) },
+        };
+      }
+      case 'createGroup':
+        return {
+          op: 'result',
+          id: frame.id,
+          data: { conversation: await this.createGroup(userId, frame.title, frame.members) },
+        };
+      case 'addMembers':
+      case 'removeMembers':
+        return {
+          op: 'result',
+          id: frame.id,
+          data: { conversation: await this.changeMembers(userId, frame) },
+        };
+      case 'listConversations': {
+        const list = await this.d.storage.listUserConversations(userId);
+        return {
+          op: 'result',
+          id: frame.id,
+          data: {
+            conversations: list.map((s) => ({
+              ...s.conversation,
+              lastMessage: s.lastMessage ? toWire(s.lastMessage) : null,
+              unreadCount: s.unreadCount,
+              lastReadId: s.lastReadId?.toString() ?? null,
+            })),
+          },
+        };
+      }
+      case 'history': {
+        await this.requireMember(frame.conversationId, userId);
+        const query = {
+          limit: frame.limit + 1,
+          ...(frame.before !== null ? { before: frame.before } : {}),
+          ...(frame.after !== null ? { after: frame.after } : {}),
+        };
+        const page = await this.d.storage.getHistory(frame.conversationId, query);
+        const hasMore = page.length > frame.limit;
+        return {
+          op: 'result',
+          id: frame.id,
+          data: {
+            order: frame.after !== null ? 'oldest_first' : 'newest_first',
+            messages: page.slice(0, frame.limit).map(toWire),
+            hasMore,
+          },
+        };
+      }
+      case 'read': {
+        const members = await this.requireMember(frame.conversationId, userId);
+        await this.d.storage.markRead(userId, frame.conversationId, frame.messageId);
+        const payload = JSON.stringify({
+          op: 'receipt',
+          conversationId: frame.conversationId,
+          userId,
+          messageId: frame.messageId.toString(),
+        } satisfies ServerFrame);
+        this.background(
+          'receipt',
+          this.d.hub.fanOut([...members.members], payload, null, state.conn.connectionId),
+        );
+        return { op: 'result', id: frame.id, data: { ok: true } };
+      }
+      case 'ack': {
+        const acked = frame.messageIds.filter((id) => state.pendingQueueAcks.delete(id));
+        if (acked.length > 0) await this.d.storage.ackOffline(userId, acked);
+        return null;
+      }
+      case 'sync':
+        return this.sync(state, frame.since, frame.id);
+      case 'presence': {
+        const infos = await this.d.presence.getPresence(frame.userIds);
+        return { op: 'result', id: frame.id, data: { users: frame.userIds.map((u) => infos.get(u)) } };
+      }
+      case 'ping':
+        return { op: 'pong', id: frame.id, serverTime: Date.now() };
+    }
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inFlight.add(p);
+    p.finally(() => this.inFlight.delete(p)).catch(() => {});
+    return p;
+  }
+
+  private background(stage: string, p: Promise<unknown>): void {
+    this.track(p).catch((err) => {
+      this.d.metrics.backgroundFailures.inc({ stage });
+      this.d.log(`background ${stage} failed`, err);
+    });
+  }
+
+  // ---- messages ------------------------------------------------------------------------
+
+  private async send(state: ConnectionState, f: Extract<ClientFrame, { op: 'send' }>): Promise<ServerFrame> {
+    if (this.draining)
+      throw new ChatError(ErrorCode.ShuttingDown, 'gateway is shutting down; reconnect and resend');
+    const userId = state.conn.userId;
+    const dm = directParticipants(f.conversationId);
+    const members =
+      dm && (dm[0] === userId || dm[1] === userId)
+        ? await this.ensureDirect(f.conversationId, userId)
+        : await this.requireMember(f.conversationId, userId);
+    const messageId = this.d.ids.next();
+    const slot = this.ordering.reserve(f.conversationId);
+    const msg: StoredMessage = {
+      conversationId: f.conversationId,
+      messageId,
+      senderId: userId,
+      clientMsgId: f.clientMsgId,
+      body: f.body,
+      createdAt: Date.now(),
+    };
+    let stored: StoredMessage;
+    let duplicate: boolean;
+    const t0 = performance.now();
+    try {
+      const res = await this.d.storage.appendMessage(msg);
+      stored = res.message;
+      duplicate = res.duplicate;
+    } catch (cause) {
+      slot.cancel();
+      throw new ChatError(
+        ErrorCode.Unavailable,
+        'message could not be stored; resend with the same clientMsgId',
+        undefined,
+        {
+          cause,
+        },
+      );
+    }
+    this.d.metrics.storeLatency.observe((performance.now() - t0) / 1000);
+    if (duplicate) {
+      // Already stored and fanned out when first sent: answer with the original id, deliver nothing.
+      slot.cancel();
+      this.d.metrics.duplicates.inc();
+    } else {
+      this.d.metrics.messagesStored.inc();
+      const recipients = [...members.members];
+      slot.complete(() => {
+        const wire = toWire(stored);
+        const payload = JSON.stringify({ op: 'message', message: wire, replay: false } satisfies ServerFrame);
+        this.background('fanout', this.d.hub.fanOut(recipients, payload, wire.id, state.conn.connectionId));
+        this.background('offline', this.queueForOffline(recipients, stored, payload));
+      });
+    }
+    return {
+      op: 'sent',
+      id: f.id,
+      messageId: stored.messageId.toString(),
+      conversationId: stored.conversationId,
+      createdAt: stored.createdAt,
+      duplicate,
+    };
+  }
+
+  /**
+   * Queues the message for members with no live connection anywhere. After queueing, presence is
+   * checked again: a member who connected in between may have drained the queue before the entry
+   * landed, so they also get a live copy (at-least-once; clients dedup by id).
+   */
+  private async queueForOffline(members: string[], msg: StoredMessage, payload: string): Promise<void> {
+    const candidates = members.filter((u) => !this.d.hub.hasLocal(u));
+    if (candidates.length === 0) return;
+    const online = await this.d.presence.onlineUsers(candidates);
+    const offline = candidates.filter((u) => !online.has(u));
+    if (offline.length === 0) return;
+    await Promise.all(offline.map((u) => this.d.storage.enqueueOffline(u, [msg])));
+    this.d.metrics.offlineEnqueued.inc(offline.length);
+    const nowOnline = await this.d.presence.onlineUsers(offline);
+    if (nowOnline.size > 0) await this.d.hub.fanOut([...nowOnline], payload, msg.messageId.toString());
+  }
+
+  /**
+   * Replays what a (re)connecting client missed: its offline queue plus, when it says the last id
+   * it saw, every later message of its conversations. Merged, deduplicated, in id order; live
+   * messages arriving meanwhile are held back and sent after, minus those already replayed.
+   */
+  async sync(state: ConnectionState, since: bigint | null, requestId: string | null): Promise<ServerFrame> {
+    const conn = state.conn;
+    state.syncing = true;
+    let count = 0;
+    let lastId: bigint | null = null;
+    let truncated = false;
+    const replayed = new Set<string>();
+    try {
+      const byId = new Map<bigint, StoredMessage>();
+      const cap = this.d.limits.maxResumeMessages;
+      let after: bigint | undefined;
+      for (;;) {
+        const page = await this.d.storage.listOffline(conn.userId, 500, after);
+        for (const m of page) {
+          byId.set(m.messageId, m);
+          state.pendingQueueAcks.add(m.messageId);
+        }
+        if (page.length < 500 || byId.size >= cap) break;
+        after = page[page.length - 1]!.messageId;
+      }
+      if (since !== null) {
+        for (const convId of await this.d.storage.listUserConversationIds(conn.userId)) {
+          let cursor = since;
+          for (;;) {
+            const page = await this.d.storage.getHistory(convId, { after: cursor, limit: 200 });
+            for (const m of page) byId.set(m.messageId, m);
+            if (page.length < 200 || byId.size >= cap) break;
+            cursor = page[page.length - 1]!.messageId;
+          }
+          if (byId.size >= cap) break;
+        }
+      }
+      const ordered = [...byId.values()].sort((a, b) => (a.messageId < b.messageId ? -1 : 1));
+      if (ordered.length > cap) {
+        truncated = true;
+        ordered.length = cap;
+      }
+      for (const m of ordered) {
+        if (conn.closed) break;
+        const wire = toWire(m);
+        conn.sendRaw(JSON.stringify({ op: 'message', message: wire, replay: true } satisfies ServerFrame));
+        this.d.metrics.framesOut.inc();
+        replayed.add(wire.id);
+        count++;
+        lastId = m.messageId;
+        if (conn.bufferedAmount() > 256 * 1024) await conn.waitForDrain();
+      }
+    } finally {
+      state.syncing = false;
+      const held = state.buffered;
+      state.buffered = [];
+      for (const { messageId, payload } of held) {
+        const id = messageId ?? liveMessageId(payload);
+        if (id !== null && replayed.has(id)) continue;
+        if (!conn.closed) {
+          conn.sendRaw(payload);
+          this.d.metrics.framesOut.inc();
+        }
+      }
+    }
+    return { op: 'synced', id: requestId, count, lastId: lastId?.toString() ?? null, truncated };
+  }
+
+  // ---- conversations -------------------------------------------------------------------
+
+  private async loadMembers(conversationId: string): Promise<CachedMembers | null> {
+    const hit = this.cache.get(conversationId);
+    if (hit && hit.expiresAt > Date.now()) return hit;
+    const conversation = await this.d.storage.getConversation(conversationId);
+    if (!conversation) {
+      this.cache.delete(conversationId);
+      return null;
+    }
+    const members = new Set(await this.d.storage.listMembers(conversationId));
+    const entry = { conversation, members, expiresAt: Date.now() + this.d.limits.membershipCacheMs };
+    if (this.d.limits.membershipCacheMs > 0) {
+      if (this.cache.size > 100_000) this.cache.clear();
+      this.cache.set(conversationId, entry);
+    }
+    return entry;
+  }
+
+  private async requireMember(conversationId: string, userId: string): Promise<CachedMembers> {
+    const entry = await this.loadMembers(conversationId);
+    if (!entry) throw new ChatError(ErrorCode.NotFound, 'no such conversation', { conversationId });
+    if (!entry.members.has(userId)) {
+      throw new ChatError(ErrorCode.Forbidden, 'not a member of this conversation', { conversationId });
+    }
+    return entry;
+  }
+
+  /** The direct conversation between the two users of `conversationId`, created on first use. */
+  private async ensureDirect(conversationId: string, userId: string): Promise<CachedMembers> {
+    const existing = await this.loadMembers(conversationId);
+    if (existing) return existing;
+    const pair = directParticipants(conversationId)!;
+    const conversation = await this.d.storage.createConversation(
+      { id: conversationId, kind: 'direct', title: null, createdBy: userId, createdAt: Date.now() },
+      pair,
+    );
+    this.cache.delete(conversationId);
+    const entry = (await this.loadMembers(conversationId)) ?? {
+      conversation,
+      members: new Set(pair),
+      expiresAt: 0,
+    };
+    const payload = JSON.stringify({
+      op: 'conversation',
+      conversation: wireConversation(conversation, entry.members),
+      event: 'created',
+    } satisfies ServerFrame);
+    this.background('conversation-event', this.d.hub.fanOut(pair, payload, null));
+    return entry;
+  }
+
+  private async createGroup(userId: string, title: string, invited: string[]): Promise<WireConversation> {
+    const members = [...new Set([userId, ...invited])];
+    if (members.length > this.d.limits.maxGroupMembers) {
+      throw new ChatError(ErrorCode.InvalidField, `members: at most ${this.d.limits.maxGroupMembers}`, {
+        field: 'members',
+      });
+    }
+    const conversation = await this.d.storage.createConversation(
+      { id: `g:${this.d.ids.next()}`, kind: 'group', title, createdBy: userId, createdAt: Date.now() },
+      members,
+    );
+    const wire = wireConversation(conversation, members);
+    const payload = JSON.stringify({
+      op: 'conversation',
+      conversation: wire,
+      event: 'created',
+    } satisfies ServerFrame);
+    this.background('conversation-event', this.d.hub.fanOut(members, payload, null));
+    return wire;
+  }
+
+  private async changeMembers(
+    userId: string,
+    f: Extract<ClientFrame, { op: 'addMembers' | 'removeMembers' }>,
+  ): Promise<WireConversation> {
+    this.cache.delete(f.conversationId);
+    const entry = await this.requireMember(f.conversationId, userId);
+    if (entry.conversation.kind === 'direct') {
+      throw new ChatError(ErrorCode.Forbidden, 'members of a direct conversation cannot change', {
+        conversationId: f.conversationId,
+      });
+    }
+    const before = [...entry.members];
+    if (f.op === 'addMembers') {
+      const added = f.userIds.filter((u) => !entry.members.has(u));
+      if (entry.members.size + added.length > this.d.limits.maxGroupMembers) {
+        throw new ChatError(
+          ErrorCode.InvalidField,
+          `userIds: group would exceed ${this.d.limits.maxGroupMembers}`,
+          {
+            field: 'userIds',
+          },
+        );
+      }
+      if (added.length > 0) await this.d.storage.addMembers(f.conversationId, added);
+    } else {
+      const others = f.userIds.filter((u) => u !== userId);
+      if (others.length > 0 && entry.conversation.createdBy !== userId) {
+        throw new ChatError(ErrorCode.Forbidden, 'only the group creator may remove other members', {
+          conversationId: f.conversationId,
+        });
+      }
+      await this.d.storage.removeMembers(f.conversationId, f.userIds);
+    }
+    this.cache.delete(f.conversationId);
+    const after = (await this.loadMembers(f.conversationId))!;
+    const wire = wireConversation(after.conversation, after.members);
+    const event = f.op === 'addMembers' ? 'members_added' : 'members_removed';
+    const payload = JSON.stringify({ op: 'conversation', conversation: wire, event } satisfies ServerFrame);
+    // Everyone before and after hears about it, including the removed.
+    this.background(
+      'conversation-event',
+      this.d.hub.fanOut([...new Set([...before, ...after.members])], payload, null),
+    );
+    return wire;
+  }
+}
+
+/** The id of a live `message` frame, read only when a replay needs to de-duplicate against it. */
+function liveMessageId(payload: string): string | null {
+  if (!payload.startsWith('{"op":"message"')) return null;
+  try {
+    return (JSON.parse(payload) as { message?: { id?: string } }).message?.id ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export function newConnectionId(): string {
+  return randomUUID();
+}

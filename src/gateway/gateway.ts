@@ -1,0 +1,437 @@
+/**
+ * One gateway process: a uWebSockets.js app serving `/ws` (the raw protocol) and the HTTP
+ * endpoints, wired to storage, presence and routing.
+ */
+
+import uWS from 'uWebSockets.js';
+import { randomUUID } from 'node:crypto';
+import type { ChatConfig, RegionConfig } from '../config/schema.ts';
+import { AuthError, ChatError, CloseCode, ErrorCode } from '../errors.ts';
+import type { Presence } from '../presence/types.ts';
+import type { Router } from '../routing/types.ts';
+import type { Storage } from '../storage/types.ts';
+import { SnowflakeGenerator } from '../util/snowflake.ts';
+import { Authenticator, type Identity } from './auth.ts';
+import { ChatService } from './chat-service.ts';
+import type { ClientConnection, ConnectionState } from './connection.ts';
+import { registerHttpRoutes } from './http.ts';
+import { Hub } from './hub.ts';
+import { GatewayMetrics } from './metrics.ts';
+import { parseClientFrame, type ServerFrame, SUBPROTOCOL } from './protocol.ts';
+import { TokenBucket } from './rate-limit.ts';
+
+export interface GatewayDeps {
+  config: ChatConfig;
+  region: RegionConfig;
+  storage: Storage;
+  presence: Presence;
+  router: Router;
+  /** Unique per gateway within a region (goes into message ids). */
+  workerId: number;
+  gatewayId?: string;
+  /** Overrides `region.gateway.port` (0 = any free port). */
+  port?: number;
+  log?: (msg: string, err?: unknown) => void;
+}
+
+interface SocketData {
+  identity: Identity;
+  device: string;
+  since: bigint | null;
+  conn: WsConnection | null;
+}
+
+const textDecoder = new TextDecoder('utf-8', { fatal: true });
+
+/** Adapts a uWS socket to `ClientConnection`. Never touches the socket after close. */
+class WsConnection implements ClientConnection {
+  closed = false;
+  private drainWaiters: (() => void)[] = [];
+  readonly connectionId = randomUUID();
+  readonly userId: string;
+  readonly device: string;
+  readonly bucket: TokenBucket;
+  strikes = 0;
+  state: ConnectionState | null = null;
+  /** Frames that arrived before the connection was registered with the hub. */
+  early: string[] | null = [];
+
+  constructor(
+    readonly ws: uWS.WebSocket<SocketData>,
+    data: SocketData,
+    rate: number,
+    burst: number,
+  ) {
+    this.userId = data.identity.userId;
+    this.device = data.device;
+    this.bucket = new TokenBucket(rate, burst);
+  }
+
+  sendRaw(payload: string): void {
+    if (this.closed) return;
+    let status = 1;
+    this.ws.cork(() => {
+      status = this.ws.send(payload, false);
+    });
+    // 2 = dropped at maxBackpressure. A silent drop would break at-least-once, so the client is
+    // told to reconnect and resume from its last id.
+    if (status === 2) this.close(CloseCode.SlowConsumer, 'slow consumer, reconnect and resume');
+  }
+
+  bufferedAmount(): number {
+    return this.closed ? 0 : this.ws.getBufferedAmount();
+  }
+
+  waitForDrain(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  onDrain(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.ws.cork(() => this.ws.end(code, reason));
+  }
+
+  markClosed(): void {
+    this.closed = true;
+    this.onDrain();
+  }
+}
+
+export class Gateway {
+  readonly gatewayId: string;
+  readonly metrics = new GatewayMetrics();
+  readonly hub: Hub;
+  readonly chat: ChatService;
+  readonly auth: Authenticator;
+  private readonly app = uWS.App();
+  private listenSocket: uWS.us_listen_socket | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private expiryTimer: NodeJS.Timeout | null = null;
+  private stopping = false;
+  private readonly sockets = new Set<WsConnection>();
+  port = 0;
+
+  constructor(readonly deps: GatewayDeps) {
+    this.gatewayId = deps.gatewayId ?? `${deps.region.name}-${deps.workerId}-${randomUUID().slice(0, 8)}`;
+    const log = deps.log ?? ((msg, err) => console.error(`[${this.gatewayId}] ${msg}`, err ?? ''));
+    this.auth = new Authenticator(deps.config.auth);
+    this.hub = new Hub(this.gatewayId, deps.router, deps.presence, this.metrics);
+    this.chat = new ChatService({
+      storage: deps.storage,
+      presence: deps.presence,
+      hub: this.hub,
+      ids: new SnowflakeGenerator(deps.region.id, deps.workerId),
+      metrics: this.metrics,
+      limits: deps.config.limits,
+      log,
+    });
+    this.registerWebSocket();
+    registerHttpRoutes(this.app, this);
+  }
+
+  get log(): (msg: string, err?: unknown) => void {
+    return this.deps.log ?? ((msg, err) => console.error(`[${this.gatewayId}] ${msg}`, err ?? ''));
+  }
+
+  get url(): string {
+    return `ws://${this.deps.region.gateway.host}:${this.port}/ws`;
+  }
+
+  get httpUrl(): string {
+    return `http://${this.deps.region.gateway.host}:${this.port}`;
+  }
+
+  /** Exposes the uWS app so the Socket.IO endpoint and web pages can attach to it. */
+  get uwsApp(): uWS.TemplatedApp {
+    return this.app;
+  }
+
+  async start(): Promise<void> {
+    const { storage, presence, router } = this.deps;
+    await storage.init();
+    await presence.start();
+    await router.start(({ userId, payload }) => this.hub.deliverLocal(userId, payload, null));
+    const host = this.deps.region.gateway.host;
+    const port = this.deps.port ?? this.deps.region.gateway.port;
+    await new Promise<void>((resolve, reject) => {
+      this.app.listen(host, port, (socket) => {
+        if (!socket) return reject(new Error(`cannot listen on ${host}:${port}`));
+        this.listenSocket = socket;
+        this.port = uWS.us_socket_local_port(socket);
+        resolve();
+      });
+    });
+    const hb = this.deps.config.presence.heartbeatMs;
+    await presence.heartbeat(this.gatewayId);
+    this.heartbeat = setInterval(() => {
+      presence.heartbeat(this.gatewayId).catch((err) => {
+        this.metrics.backgroundFailures.inc({ stage: 'heartbeat' });
+        this.log('presence heartbeat failed', err);
+      });
+    }, hb);
+    this.heartbeat.unref();
+    // Sessions end when their token does: the client must come back with a fresh one.
+    this.expiryTimer = setInterval(() => {
+      const now = Date.now();
+      for (const s of this.sockets) {
+        if (s.state && !s.closed && s.ws.getUserData().identity.expiresAt <= now) {
+          s.close(CloseCode.Unauthorized, 'token expired');
+        }
+      }
+    }, 5000);
+    this.expiryTimer.unref();
+  }
+
+  /**
+   * Graceful stop (SIGTERM): stop accepting, let in-flight sends finish and be acked, then close
+   * every socket with 1001 "going away, reconnect", then release the backing services.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
+    this.listenSocket = null;
+    await this.chat.drain(this.deps.config.limits.drainTimeoutMs);
+    for (const s of [...this.sockets]) s.close(CloseCode.GoingAway, 'going away, reconnect');
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.expiryTimer) clearInterval(this.expiryTimer);
+    // Let the close frames flush before tearing down services.
+    await new Promise((r) => setTimeout(r, 50));
+    await Promise.allSettled([...this.sockets].map((s) => this.hub.remove(s)));
+    await this.deps.router.close();
+    await this.deps.presence.close();
+    await this.deps.storage.close();
+    // Closes anything uWS still holds (e.g. keep-alive HTTP sockets).
+    (this.app as uWS.TemplatedApp & { close(): void }).close();
+  }
+
+  private registerWebSocket(): void {
+    const limits = this.deps.config.limits;
+    this.app.ws<SocketData>('/ws', {
+      compression: uWS.DISABLED,
+      // Frames up to 4× the limit reach us so we can answer with a clear code before closing;
+      // anything larger is cut by uWS itself (close 1009).
+      maxPayloadLength: limits.maxFrameBytes * 4,
+      idleTimeout: limits.idleTimeoutSec,
+      maxBackpressure: limits.maxBackpressureBytes,
+      sendPingsAutomatically: true,
+      upgrade: (res, req, context) => this.upgrade(res, req, context),
+      open: (ws) => this.onOpen(ws),
+      message: (ws, message, isBinary) => this.onMessage(ws, message, isBinary),
+      drain: (ws) => ws.getUserData().conn?.onDrain(),
+      close: (ws) => this.onClose(ws),
+    });
+  }
+
+  private upgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {
+    const secKey = req.getHeader('sec-websocket-key');
+    const offered = req.getHeader('sec-websocket-protocol');
+    const secExt = req.getHeader('sec-websocket-extensions');
+    const bearer = req.getHeader('authorization');
+    const token = req.getQuery('token') || (bearer.startsWith('Bearer ') ? bearer.slice(7) : '');
+    const device = (req.getQuery('device') || 'unknown').slice(0, 32);
+    const sinceRaw = req.getQuery('since');
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    if (this.stopping) {
+      res.writeStatus('503 Service Unavailable').end('{"error":{"code":"shutting_down"}}');
+      return;
+    }
+    const since = sinceRaw ? (/^\d{1,19}$/.test(sinceRaw) ? BigInt(sinceRaw) : null) : null;
+    const protocol = offered
+      .split(',')
+      .map((p) => p.trim())
+      .includes(SUBPROTOCOL)
+      ? SUBPROTOCOL
+      : '';
+    this.auth.verify(token).then(
+      (identity) => {
+        if (aborted) return;
+        res.cork(() => {
+          res.upgrade<SocketData>({ identity, device, since, conn: null }, secKey, protocol, secExt, context);
+        });
+      },
+      (err: unknown) => {
+        if (aborted) return;
+        const message = err instanceof AuthError ? err.message : 'authentication failed';
+        this.metrics.errors.inc({ code: 'unauthorized' });
+        res.cork(() => {
+          res
+            .writeStatus('401 Unauthorized')
+            .writeHeader('content-type', 'application/json')
+            .end(JSON.stringify({ error: { code: 'unauthorized', message } }));
+        });
+      },
+    );
+  }
+
+  private onOpen(ws: uWS.WebSocket<SocketData>): void {
+    const data = ws.getUserData();
+    const limits = this.deps.config.limits;
+    const conn = new WsConnection(ws, data, limits.rateLimitPerSec, limits.rateLimitBurst);
+    data.conn = conn;
+    this.sockets.add(conn);
+    const welcome: ServerFrame = {
+      op: 'welcome',
+      v: 1,
+      userId: conn.userId,
+      connectionId: conn.connectionId,
+      region: this.deps.region.name,
+      gatewayId: this.gatewayId,
+      serverTime: Date.now(),
+      limits: {
+        maxFrameBytes: limits.maxFrameBytes,
+        maxBodyChars: limits.maxBodyChars,
+        rateLimitPerSec: limits.rateLimitPerSec,
+        rateLimitBurst: limits.rateLimitBurst,
+      },
+    };
+    conn.sendRaw(JSON.stringify(welcome));
+    void (async () => {
+      let state: ConnectionState;
+      try {
+        state = await this.hub.add(conn);
+      } catch (err) {
+        this.log('registering connection failed', err);
+        this.metrics.errors.inc({ code: ErrorCode.Unavailable });
+        conn.close(CloseCode.GoingAway, 'presence or routing unavailable, reconnect');
+        return;
+      }
+      conn.state = state;
+      if (conn.closed) {
+        await this.hub.remove(conn).catch(() => {});
+        return;
+      }
+      // Frames that arrived while registering run now, in order, after the replay starts.
+      const early = conn.early ?? [];
+      conn.early = null;
+      const replay = this.chat.sync(state, data.since, null).then(
+        (frame) => conn.sendRaw(JSON.stringify(frame)),
+        (err) => {
+          this.log('replay failed', err);
+          this.sendError(
+            conn,
+            new ChatError(ErrorCode.Unavailable, 'could not replay missed messages; send sync'),
+            null,
+          );
+        },
+      );
+      void replay;
+      for (const text of early) this.process(conn, text);
+    })();
+  }
+
+  private onMessage(ws: uWS.WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
+    const conn = ws.getUserData().conn;
+    if (!conn || conn.closed) return;
+    this.metrics.framesIn.inc();
+    const limits = this.deps.config.limits;
+    if (message.byteLength > limits.maxFrameBytes) {
+      this.sendError(
+        conn,
+        new ChatError(ErrorCode.FrameTooLarge, `frame exceeds ${limits.maxFrameBytes} bytes`),
+        null,
+      );
+      conn.close(CloseCode.FrameTooLarge, 'frame too large');
+      return;
+    }
+    if (!conn.bucket.take()) {
+      conn.strikes++;
+      if (conn.strikes > limits.floodStrikes) {
+        this.metrics.errors.inc({ code: 'flood_close' });
+        conn.close(CloseCode.RateLimited, 'rate limit exceeded');
+        return;
+      }
+      this.sendError(conn, new ChatError(ErrorCode.RateLimited, 'slow down'), requestIdOf(message));
+      return;
+    }
+    conn.strikes = 0;
+    let text: string;
+    try {
+      if (isBinary) throw new Error('binary');
+      text = textDecoder.decode(message);
+    } catch {
+      this.sendError(conn, new ChatError(ErrorCode.BadFrame, 'frames must be UTF-8 JSON text'), null);
+      return;
+    }
+    if (conn.early) conn.early.push(text);
+    else this.process(conn, text);
+  }
+
+  private process(conn: WsConnection, text: string): void {
+    let frame: ReturnType<typeof parseClientFrame>;
+    const limits = this.deps.config.limits;
+    try {
+      frame = parseClientFrame(text, {
+        maxBodyChars: limits.maxBodyChars,
+        maxGroupMembers: limits.maxGroupMembers,
+        maxHistoryLimit: 200,
+      });
+    } catch (err) {
+      const reqId =
+        err instanceof ChatError && typeof err.details?.requestId === 'string' ? err.details.requestId : null;
+      this.sendError(conn, err, reqId);
+      return;
+    }
+    const requestId = 'id' in frame ? frame.id : null;
+    this.chat.handle(conn.state!, frame).then(
+      (reply) => {
+        if (reply) {
+          conn.sendRaw(JSON.stringify(reply));
+          this.metrics.framesOut.inc();
+        }
+      },
+      (err) => this.sendError(conn, err, requestId),
+    );
+  }
+
+  private sendError(conn: WsConnection, err: unknown, requestId: string | null): void {
+    let frame: ServerFrame;
+    if (err instanceof ChatError) {
+      const details = err.details ? { ...err.details } : undefined;
+      if (details) delete details.requestId;
+      frame = {
+        op: 'error',
+        id: requestId,
+        code: err.code,
+        message: err.message,
+        ...(details && Object.keys(details).length > 0 ? { details } : {}),
+      };
+    } else {
+      this.log('internal error', err);
+      frame = { op: 'error', id: requestId, code: ErrorCode.Internal, message: 'internal error' };
+    }
+    this.metrics.errors.inc({ code: frame.code });
+    conn.sendRaw(JSON.stringify(frame));
+    this.metrics.framesOut.inc();
+  }
+
+  private onClose(ws: uWS.WebSocket<SocketData>): void {
+    const conn = ws.getUserData().conn;
+    if (!conn) return;
+    conn.markClosed();
+    this.sockets.delete(conn);
+    if (conn.state) {
+      this.hub.remove(conn).catch((err) => {
+        this.metrics.backgroundFailures.inc({ stage: 'presence' });
+        this.log('unregistering connection failed', err);
+      });
+    }
+  }
+}
+
+/** Best-effort request id of a frame we refuse to parse fully (rate limited). */
+function requestIdOf(message: ArrayBuffer): string | null {
+  if (message.byteLength > 4096) return null;
+  const m = /"id"\s*:\s*"([^"]{1,64})"/.exec(Buffer.from(message).toString('utf8'));
+  return m?.[1] ?? null;
+}

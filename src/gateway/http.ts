@@ -1,0 +1,125 @@
+/** HTTP endpoints on the gateway's uWS app: health, readiness, metrics, dev tokens. */
+import type uWS from 'uWebSockets.js';
+import { isUserId } from './protocol.ts';
+
+/** A readiness probe that takes longer than this counts as down. */
+const READY_TIMEOUT_MS = 2000;
+
+interface HttpHost {
+  readonly gatewayId: string;
+  readonly deps: {
+    region: { name: string };
+    config: { auth: { devTokens: boolean; devTokenTtlSec: number; secret?: string | undefined } };
+    storage: { ping(): Promise<void> };
+    presence: { ping(): Promise<void> };
+    router: { ping(): Promise<void> };
+  };
+  readonly metrics: { registry: { contentType: string; metrics(): Promise<string> } };
+  readonly auth: { mint(userId: string, ttlSec: number): Promise<string> };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) =>
+      setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms).unref(),
+    ),
+  ]);
+}
+
+/** Runs an async handler with uWS's abort contract: never touch `res` after it was aborted. */
+function asyncRoute(
+  handler: (req: { query: (k: string) => string }) => Promise<{ status: string; type: string; body: string }>,
+) {
+  return (res: uWS.HttpResponse, req: uWS.HttpRequest) => {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    const values = new Map<string, string>();
+    for (const key of ['user']) values.set(key, req.getQuery(key) ?? '');
+    handler({ query: (k) => values.get(k) ?? '' }).then(
+      (r) => {
+        if (aborted) return;
+        res.cork(() => {
+          res
+            .writeStatus(r.status)
+            .writeHeader('content-type', r.type)
+            .writeHeader('cache-control', 'no-store')
+            .end(r.body);
+        });
+      },
+      (err: unknown) => {
+        if (aborted) return;
+        res.cork(() => {
+          res.writeStatus('500 Internal Server Error').end(JSON.stringify({ error: String(err) }));
+        });
+      },
+    );
+  };
+}
+
+const json = (status: string, body: unknown) => ({
+  status,
+  type: 'application/json',
+  body: JSON.stringify(body),
+});
+
+export function registerHttpRoutes(app: uWS.TemplatedApp, gw: HttpHost): void {
+  app.get('/healthz', (res) => {
+    res
+      .writeHeader('content-type', 'application/json')
+      .end(JSON.stringify({ status: 'ok', gatewayId: gw.gatewayId }));
+  });
+
+  app.get(
+    '/readyz',
+    asyncRoute(async () => {
+      const checks = { storage: gw.deps.storage, presence: gw.deps.presence, routing: gw.deps.router };
+      const results: Record<string, string> = {};
+      let ok = true;
+      await Promise.all(
+        Object.entries(checks).map(async ([name, dep]) => {
+          try {
+            await withTimeout(dep.ping(), READY_TIMEOUT_MS);
+            results[name] = 'ok';
+          } catch (err) {
+            ok = false;
+            results[name] = `down: ${(err as Error).message}`;
+          }
+        }),
+      );
+      return json(ok ? '200 OK' : '503 Service Unavailable', {
+        status: ok ? 'ready' : 'not_ready',
+        region: gw.deps.region.name,
+        gatewayId: gw.gatewayId,
+        checks: results,
+      });
+    }),
+  );
+
+  app.get(
+    '/metrics',
+    asyncRoute(async () => ({
+      status: '200 OK',
+      type: gw.metrics.registry.contentType,
+      body: await gw.metrics.registry.metrics(),
+    })),
+  );
+
+  app.get(
+    '/dev/token',
+    asyncRoute(async (req) => {
+      const auth = gw.deps.config.auth;
+      if (!auth.devTokens || !auth.secret) return json('404 Not Found', { error: { code: 'not_found' } });
+      const user = req.query('user');
+      if (!isUserId(user)) {
+        return json('400 Bad Request', {
+          error: { code: 'invalid_field', message: 'user: [A-Za-z0-9_-]{1,64}' },
+        });
+      }
+      const token = await gw.auth.mint(user, auth.devTokenTtlSec);
+      return json('200 OK', { userId: user, token, expiresIn: auth.devTokenTtlSec });
+    }),
+  );
+}

@@ -1,0 +1,104 @@
+/**
+ * The gateway's local connection registry and its bridge to routing and presence: it knows which
+ * users have sockets here, delivers payloads to them, and tells the router and presence when a
+ * user's first connection opens or last one closes.
+ */
+import type { Presence } from '../presence/types.ts';
+import type { Router } from '../routing/types.ts';
+import { type ClientConnection, ConnectionState } from './connection.ts';
+import type { GatewayMetrics } from './metrics.ts';
+
+export class Hub {
+  private readonly users = new Map<string, Map<string, ConnectionState>>();
+  private readonly byConnection = new Map<string, ConnectionState>();
+
+  constructor(
+    readonly gatewayId: string,
+    private readonly router: Router,
+    private readonly presence: Presence,
+    private readonly metrics: GatewayMetrics,
+  ) {}
+
+  get connectionCount(): number {
+    return this.byConnection.size;
+  }
+
+  /** Registers a connection: routing interest first, then presence (see docs/architecture.md). */
+  async add(conn: ClientConnection): Promise<ConnectionState> {
+    const state = new ConnectionState(conn);
+    let conns = this.users.get(conn.userId);
+    if (!conns) {
+      conns = new Map();
+      this.users.set(conn.userId, conns);
+      this.router.addUser(conn.userId);
+    }
+    conns.set(conn.connectionId, state);
+    this.byConnection.set(conn.connectionId, state);
+    this.metrics.connections.set(this.byConnection.size);
+    // The subscription must be in place at the transport before presence says "online", or a
+    // sender could see the user online and publish before anyone listens (see queueForOffline).
+    if (conns.size === 1) await this.router.ping();
+    await this.presence.markOnline(conn.userId, {
+      connectionId: conn.connectionId,
+      gatewayId: this.gatewayId,
+      device: conn.device,
+    });
+    return state;
+  }
+
+  async remove(conn: ClientConnection): Promise<void> {
+    if (!this.byConnection.delete(conn.connectionId)) return;
+    this.metrics.connections.set(this.byConnection.size);
+    const conns = this.users.get(conn.userId);
+    if (conns) {
+      conns.delete(conn.connectionId);
+      if (conns.size === 0) {
+        this.users.delete(conn.userId);
+        this.router.removeUser(conn.userId);
+      }
+    }
+    await this.presence.markOffline(conn.userId, conn.connectionId);
+  }
+
+  get(connectionId: string): ConnectionState | undefined {
+    return this.byConnection.get(connectionId);
+  }
+
+  hasLocal(userId: string): boolean {
+    return this.users.has(userId);
+  }
+
+  all(): IterableIterator<ConnectionState> {
+    return this.byConnection.values();
+  }
+
+  /**
+   * Delivers a payload to the user's local connections, except `exceptConnectionId`.
+   * `messageId` lets a connection that is replaying its missed messages drop a live copy of one
+   * it already replayed.
+   */
+  deliverLocal(userId: string, payload: string, messageId: string | null, exceptConnectionId?: string): void {
+    const conns = this.users.get(userId);
+    if (!conns) return;
+    for (const state of conns.values()) {
+      if (state.conn.connectionId === exceptConnectionId || state.conn.closed) continue;
+      if (state.syncing) {
+        state.buffered.push({ messageId, payload });
+        continue;
+      }
+      state.conn.sendRaw(payload);
+      this.metrics.framesOut.inc();
+    }
+  }
+
+  /** Delivers to local connections of every user, then hands the rest to the router. */
+  async fanOut(
+    userIds: readonly string[],
+    payload: string,
+    messageId: string | null,
+    exceptConnectionId?: string,
+  ) {
+    for (const userId of userIds) this.deliverLocal(userId, payload, messageId, exceptConnectionId);
+    await this.router.publish(userIds, payload);
+  }
+}

@@ -1,0 +1,282 @@
+/**
+ * Wire protocol, version 1: JSON text frames over WebSocket (`/ws`) and the same operations as
+ * Socket.IO events. Client frames are validated here, at the edge; everything past this file
+ * works with typed values. docs/protocol.md documents exactly these shapes.
+ */
+import { ChatError, ErrorCode } from '../errors.ts';
+import { parseId } from '../util/snowflake.ts';
+
+export const PROTOCOL_VERSION = 1;
+/** Offered as a WebSocket subprotocol; clients may also omit it. */
+export const SUBPROTOCOL = 'chat.v1';
+
+const USER_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const CONVERSATION_ID = /^(dm:[A-Za-z0-9_-]{1,64}:[A-Za-z0-9_-]{1,64}|g:\d{1,19})$/;
+const REQUEST_ID_MAX = 64;
+const CLIENT_MSG_ID_MAX = 64;
+const TITLE_MAX = 200;
+/** Most users one `presence` request may ask about. */
+const MAX_PRESENCE_QUERY = 500;
+
+export function isUserId(value: unknown): value is string {
+  return typeof value === 'string' && USER_ID.test(value);
+}
+
+/** The conversation id both sides of a direct conversation derive: ordered pair of user ids. */
+export function directConversationId(a: string, b: string): string {
+  return a < b ? `dm:${a}:${b}` : `dm:${b}:${a}`;
+}
+
+/** The two users of a direct conversation id, or null if it is not one. */
+export function directParticipants(conversationId: string): [string, string] | null {
+  if (!conversationId.startsWith('dm:')) return null;
+  const parts = conversationId.split(':');
+  return parts.length === 3 ? [parts[1]!, parts[2]!] : null;
+}
+
+// ---- client → server --------------------------------------------------------------------
+
+export type ClientFrame =
+  | { op: 'send'; id: string; conversationId: string; body: string; clientMsgId: string | null }
+  | { op: 'openDirect'; id: string; userId: string }
+  | { op: 'createGroup'; id: string; title: string; members: string[] }
+  | { op: 'addMembers'; id: string; conversationId: string; userIds: string[] }
+  | { op: 'removeMembers'; id: string; conversationId: string; userIds: string[] }
+  | { op: 'listConversations'; id: string }
+  | {
+      op: 'history';
+      id: string;
+      conversationId: string;
+      before: bigint | null;
+      after: bigint | null;
+      limit: number;
+    }
+  | { op: 'read'; id: string; conversationId: string; messageId: bigint }
+  | { op: 'ack'; messageIds: bigint[] }
+  | { op: 'sync'; id: string; since: bigint | null }
+  | { op: 'presence'; id: string; userIds: string[] }
+  | { op: 'ping'; id: string };
+
+export type ClientOp = ClientFrame['op'];
+export const CLIENT_OPS: readonly ClientOp[] = [
+  'send',
+  'openDirect',
+  'createGroup',
+  'addMembers',
+  'removeMembers',
+  'listConversations',
+  'history',
+  'read',
+  'ack',
+  'sync',
+  'presence',
+  'ping',
+] as const;
+
+// ---- server → client --------------------------------------------------------------------
+
+export interface WireMessage {
+  id: string;
+  conversationId: string;
+  senderId: string;
+  clientMsgId: string | null;
+  body: string;
+  createdAt: number;
+}
+
+export interface WireConversation {
+  id: string;
+  kind: 'direct' | 'group';
+  title: string | null;
+  createdBy: string;
+  createdAt: number;
+  members: string[];
+}
+
+export interface WireConversationSummary extends Omit<WireConversation, 'members'> {
+  lastMessage: WireMessage | null;
+  unreadCount: number;
+  lastReadId: string | null;
+}
+
+export type ServerFrame =
+  | {
+      op: 'welcome';
+      v: number;
+      userId: string;
+      connectionId: string;
+      region: string;
+      gatewayId: string;
+      serverTime: number;
+      limits: {
+        maxFrameBytes: number;
+        maxBodyChars: number;
+        rateLimitPerSec: number;
+        rateLimitBurst: number;
+      };
+    }
+  | {
+      op: 'sent';
+      id: string;
+      messageId: string;
+      conversationId: string;
+      createdAt: number;
+      duplicate: boolean;
+    }
+  | { op: 'result'; id: string; data: unknown }
+  | {
+      op: 'error';
+      id: string | null;
+      code: string;
+      message: string;
+      details?: Record<string, string | number>;
+    }
+  | { op: 'message'; message: WireMessage; replay: boolean }
+  | { op: 'synced'; id: string | null; count: number; lastId: string | null; truncated: boolean }
+  | {
+      op: 'conversation';
+      conversation: WireConversation;
+      event: 'created' | 'members_added' | 'members_removed';
+    }
+  | { op: 'receipt'; conversationId: string; userId: string; messageId: string }
+  | { op: 'pong'; id: string; serverTime: number };
+
+// ---- validation ---------------------------------------------------------------------------
+
+type Obj = Record<string, unknown>;
+
+function invalid(field: string, why: string, requestId: string | null): ChatError {
+  return new ChatError(ErrorCode.InvalidField, `${field}: ${why}`, {
+    field,
+    ...(requestId ? { requestId } : {}),
+  });
+}
+
+function str(o: Obj, field: string, re: RegExp | null, max: number, reqId: string | null): string {
+  const v = o[field];
+  if (typeof v !== 'string') throw invalid(field, 'expected a string', reqId);
+  if (v.length === 0 || v.length > max) throw invalid(field, `length must be 1..${max}`, reqId);
+  if (re && !re.test(v)) throw invalid(field, 'bad format', reqId);
+  return v;
+}
+
+function optId(o: Obj, field: string, reqId: string | null): bigint | null {
+  const v = o[field];
+  if (v === undefined || v === null) return null;
+  const id = typeof v === 'string' ? parseId(v) : null;
+  if (id === null) throw invalid(field, 'expected a message id (decimal string)', reqId);
+  return id;
+}
+
+function userList(o: Obj, field: string, max: number, reqId: string | null): string[] {
+  const v = o[field];
+  if (!Array.isArray(v)) throw invalid(field, 'expected an array of user ids', reqId);
+  if (v.length > max) throw invalid(field, `at most ${max} users`, reqId);
+  for (const u of v) if (!isUserId(u)) throw invalid(field, 'bad user id', reqId);
+  return [...new Set(v as string[])];
+}
+
+export interface ParseLimits {
+  maxBodyChars: number;
+  maxGroupMembers: number;
+  maxHistoryLimit: number;
+}
+
+/**
+ * Parses one client text frame. Throws `ChatError` (bad_frame, unknown_op, invalid_field); the
+ * request id, when one could be read, is in `details.requestId` so the error can echo it.
+ */
+export function parseClientFrame(text: string, limits: ParseLimits): ClientFrame {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new ChatError(ErrorCode.BadFrame, 'frame is not valid JSON');
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ChatError(ErrorCode.BadFrame, 'frame must be a JSON object');
+  }
+  const o = raw as Obj;
+  const reqId = typeof o.id === 'string' && o.id.length > 0 && o.id.length <= REQUEST_ID_MAX ? o.id : null;
+  const op = o.op;
+  if (typeof op !== 'string') throw invalid('op', 'expected a string', reqId);
+  if (op === 'ack') {
+    const ids = o.messageIds;
+    if (!Array.isArray(ids) || ids.length > 1000)
+      throw invalid('messageIds', 'expected an array (≤1000)', reqId);
+    const messageIds: bigint[] = [];
+    for (const v of ids) {
+      const id = typeof v === 'string' ? parseId(v) : null;
+      if (id === null) throw invalid('messageIds', 'expected message ids (decimal strings)', reqId);
+      messageIds.push(id);
+    }
+    return { op, messageIds };
+  }
+  if (!(CLIENT_OPS as readonly string[]).includes(op)) {
+    throw new ChatError(
+      ErrorCode.UnknownOp,
+      `unknown op "${op.slice(0, 32)}"`,
+      reqId ? { requestId: reqId } : undefined,
+    );
+  }
+  if (reqId === null) throw invalid('id', `request id: string of 1..${REQUEST_ID_MAX} characters`, null);
+  const id = reqId;
+  switch (op as Exclude<ClientOp, 'ack'>) {
+    case 'send': {
+      const conversationId = str(o, 'conversationId', CONVERSATION_ID, 200, id);
+      const body = o.body;
+      if (typeof body !== 'string') throw invalid('body', 'expected a string', id);
+      if (body.length === 0 || body.length > limits.maxBodyChars) {
+        throw invalid('body', `length must be 1..${limits.maxBodyChars}`, id);
+      }
+      const clientMsgId =
+        o.clientMsgId === undefined || o.clientMsgId === null
+          ? null
+          : str(o, 'clientMsgId', null, CLIENT_MSG_ID_MAX, id);
+      return { op: 'send', id, conversationId, body, clientMsgId };
+    }
+    case 'openDirect':
+      return { op: 'openDirect', id, userId: str(o, 'userId', USER_ID, 64, id) };
+    case 'createGroup': {
+      const title = str(o, 'title', null, TITLE_MAX, id);
+      return { op: 'createGroup', id, title, members: userList(o, 'members', limits.maxGroupMembers, id) };
+    }
+    case 'addMembers':
+    case 'removeMembers': {
+      const conversationId = str(o, 'conversationId', CONVERSATION_ID, 200, id);
+      const userIds = userList(o, 'userIds', limits.maxGroupMembers, id);
+      if (userIds.length === 0) throw invalid('userIds', 'must not be empty', id);
+      return { op: op as 'addMembers' | 'removeMembers', id, conversationId, userIds };
+    }
+    case 'listConversations':
+      return { op: 'listConversations', id };
+    case 'history': {
+      const conversationId = str(o, 'conversationId', CONVERSATION_ID, 200, id);
+      const before = optId(o, 'before', id);
+      const after = optId(o, 'after', id);
+      if (before !== null && after !== null) throw invalid('after', 'give before or after, not both', id);
+      let limit = 50;
+      if (o.limit !== undefined) {
+        if (typeof o.limit !== 'number' || !Number.isInteger(o.limit) || o.limit < 1) {
+          throw invalid('limit', 'expected a positive integer', id);
+        }
+        limit = Math.min(o.limit, limits.maxHistoryLimit);
+      }
+      return { op: 'history', id, conversationId, before, after, limit };
+    }
+    case 'read': {
+      const conversationId = str(o, 'conversationId', CONVERSATION_ID, 200, id);
+      const messageId = optId(o, 'messageId', id);
+      if (messageId === null) throw invalid('messageId', 'required', id);
+      return { op: 'read', id, conversationId, messageId };
+    }
+    case 'sync':
+      return { op: 'sync', id, since: optId(o, 'since', id) };
+    case 'presence': {
+      const userIds = userList(o, 'userIds', MAX_PRESENCE_QUERY, id);
+      return { op: 'presence', id, userIds };
+    }
+    case 'ping':
+      return { op: 'ping', id };
+  }
+}

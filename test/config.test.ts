@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { embeddedConfig, loadConfigFile, parseConfig, selectRegion } from '../src/config/load.ts';
+import { ConfigError } from '../src/errors.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+
+function errorPath(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    return err.path;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('config', () => {
+  it('parses the repository regions.yaml', () => {
+    const config = loadConfigFile(path.join(ROOT, 'regions.yaml'));
+    assert.ok(config.regions.length >= 3);
+    const us = selectRegion(config, 'us-east');
+    assert.ok(us.cassandra && us.redis && us.nats);
+    assert.equal(config.limits.maxFrameBytes, 64 * 1024);
+  });
+
+  it('fills defaults for embedded mode', () => {
+    const c = embeddedConfig({ port: 0 });
+    assert.equal(c.regions[0]!.cassandra, undefined);
+    assert.equal(c.auth.devTokens, true);
+    assert.equal(c.limits.rateLimitBurst, 100);
+  });
+
+  it('names the path of the bad field', () => {
+    const base = { regions: [{ name: 'a', id: 1, gateway: { port: 1 } }], auth: { secret: 'x'.repeat(16) } };
+    assert.equal(
+      errorPath(() => parseConfig({ ...base, regions: [{ name: 'a', id: 99, gateway: { port: 1 } }] })),
+      'regions.0.id',
+    );
+    assert.equal(
+      errorPath(() => parseConfig({ ...base, regions: [{ name: 'a', id: 1, gateway: { port: 'x' } }] })),
+      'regions.0.gateway.port',
+    );
+    assert.equal(
+      errorPath(() => parseConfig({ ...base, limits: { maxFrameBytes: -1 } })),
+      'limits.maxFrameBytes',
+    );
+    assert.equal(
+      errorPath(() => parseConfig({ ...base, auth: {} })),
+      'auth',
+    );
+    assert.equal(
+      errorPath(() =>
+        parseConfig({ ...base, regions: [...base.regions, { name: 'a', id: 2, gateway: { port: 2 } }] }),
+      ),
+      'regions.1.name',
+    );
+    assert.equal(
+      errorPath(() => parseConfig({ ...base, presence: { ttlMs: 1000, heartbeatMs: 1000 } })),
+      'presence.heartbeatMs',
+    );
+    assert.equal(
+      errorPath(() => selectRegion(parseConfig(base), 'nowhere')),
+      'regions',
+    );
+  });
+
+  it('makes the server exit 1 with the path on an invalid file', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'chat-cfg-'));
+    const file = path.join(dir, 'bad.yaml');
+    await writeFile(
+      file,
+      'regions:\n  - name: x\n    id: 1\n    gateway: { port: 70000 }\nauth: { secret: "0123456789abcdef" }\n',
+    );
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: ROOT,
+      env: { ...process.env, CHAT_CONFIG: file },
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /regions\.0\.gateway\.port/);
+  });
+});
+
+describe('snowflake ids', () => {
+  it('are increasing, unique and carry their region and time', async () => {
+    const { SnowflakeGenerator, snowflakeRegion, snowflakeTime } = await import('../src/util/snowflake.ts');
+    let now = 1_800_000_000_000;
+    const gen = new SnowflakeGenerator(7, 3, () => now);
+    const ids: bigint[] = [];
+    for (let i = 0; i < 10_000; i++) ids.push(gen.next());
+    now -= 5; // clock steps back: ids must still increase
+    ids.push(gen.next());
+    for (let i = 1; i < ids.length; i++) assert.ok(ids[i]! > ids[i - 1]!);
+    assert.equal(snowflakeRegion(ids[0]!), 7);
+    assert.equal(snowflakeTime(ids[0]!), 1_800_000_000_000);
+  });
+});

@@ -1,0 +1,128 @@
+/** Upgrade auth, abuse limits and HTTP endpoints of one embedded gateway. */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
+import { TestClient } from './helpers/client.ts';
+import { startTestGateway, type TestGateway, testConfig, token } from './helpers/gateway.ts';
+
+describe('gateway edges', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway({
+      config: testConfig(
+        {},
+        { limits: { maxFrameBytes: 1024, rateLimitPerSec: 5, rateLimitBurst: 10, floodStrikes: 5 } },
+      ),
+    });
+  });
+  after(() => gw.stop());
+
+  it('refuses a missing, malformed, badly signed or expired token with HTTP 401', async () => {
+    assert.equal(await TestClient.connectExpectingStatus(gw.url, null), 401);
+    assert.equal(await TestClient.connectExpectingStatus(gw.url, 'not-a-jwt'), 401);
+    const wrongKey = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('alice')
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode('some-other-secret-of-enough-length'));
+    assert.equal(await TestClient.connectExpectingStatus(gw.url, wrongKey), 401);
+    assert.equal(await TestClient.connectExpectingStatus(gw.url, await token('alice', -10)), 401);
+    const badSub = await token('not valid!');
+    assert.equal(await TestClient.connectExpectingStatus(gw.url, badSub), 401);
+    const res = await fetch(`${gw.httpUrl}/metrics`);
+    assert.match(await res.text(), /chat_errors_total\{code="unauthorized"\} [1-9]/);
+  });
+
+  it('accepts a valid token and a user with several devices', async () => {
+    const a = await TestClient.connect(gw.url, await token('alice'), { device: 'web' });
+    const b = await TestClient.connect(gw.url, await token('alice'), { device: 'ios' });
+    const w1 = a.frames[0]!;
+    const w2 = b.frames[0]!;
+    assert.equal(w1.op, 'welcome');
+    assert.equal(w1.userId, 'alice');
+    assert.equal(w1.v, 1);
+    assert.notEqual(w1.connectionId, w2.connectionId);
+    assert.equal(a.ws.protocol, 'chat.v1');
+    await a.close();
+    await b.close();
+  });
+
+  it('closes a connection that sends an oversized frame with 4413, after an error frame', async () => {
+    const a = await TestClient.connect(gw.url, await token('big'));
+    const other = await TestClient.connect(gw.url, await token('bystander'));
+    a.sendRaw(JSON.stringify({ op: 'ping', id: 'p', pad: 'x'.repeat(2000) }));
+    const err = await a.nextFrame((f) => f.op === 'error');
+    assert.equal(err.code, 'frame_too_large');
+    assert.equal(await a.waitClose(), 4413);
+    assert.equal((await other.request('ping')).op, 'pong');
+    await other.close();
+  });
+
+  it('rate-limits with error frames, then closes a flooding connection with 4429', async () => {
+    const a = await TestClient.connect(gw.url, await token('flood'));
+    await a.waitFor((f) => f.op === 'synced');
+    for (let i = 0; i < 30; i++) a.sendRaw(JSON.stringify({ op: 'ping', id: `p${i}` }));
+    assert.equal(await a.waitClose(), 4429);
+    const limited = a.frames.filter((f) => f.op === 'error' && f.code === 'rate_limited');
+    assert.ok(limited.length >= 1);
+    assert.ok(
+      limited.some((f) => typeof f.id === 'string' && f.id.startsWith('p')),
+      'errors echo the request id',
+    );
+    // A new connection of the same user works.
+    const again = await TestClient.connect(gw.url, await token('flood'));
+    assert.equal((await again.request('ping')).op, 'pong');
+    await again.close();
+  });
+
+  it('serves healthz, readyz, metrics and dev tokens', async () => {
+    const health = await fetch(`${gw.httpUrl}/healthz`);
+    assert.equal(health.status, 200);
+    const ready = await fetch(`${gw.httpUrl}/readyz`);
+    assert.equal(ready.status, 200);
+    const body = (await ready.json()) as { checks: Record<string, string> };
+    assert.deepEqual(body.checks, { storage: 'ok', presence: 'ok', routing: 'ok' });
+    const metrics = await (await fetch(`${gw.httpUrl}/metrics`)).text();
+    for (const name of [
+      'chat_connections',
+      'chat_frames_in_total',
+      'chat_frames_out_total',
+      'chat_messages_stored_total',
+      'chat_errors_total',
+      'chat_store_latency_seconds_bucket',
+    ]) {
+      assert.ok(metrics.includes(name), name);
+    }
+    const dev = await fetch(`${gw.httpUrl}/dev/token?user=zed`);
+    assert.equal(dev.status, 200);
+    const { token: t } = (await dev.json()) as { token: string };
+    const c = await TestClient.connect(gw.url, t);
+    assert.equal(c.frames[0]!.userId, 'zed');
+    await c.close();
+    assert.equal((await fetch(`${gw.httpUrl}/dev/token?user=bad%20name`)).status, 400);
+  });
+});
+
+describe('asymmetric tokens', () => {
+  for (const alg of ['RS256', 'ES256'] as const) {
+    it(`accepts ${alg} tokens verified with a public key`, async () => {
+      const { publicKey, privateKey } = await generateKeyPair(alg);
+      const config = testConfig({}, { auth: { publicKey: await exportSPKI(publicKey), algorithms: [alg] } });
+      const gw = await startTestGateway({ config });
+      try {
+        const jwt = await new SignJWT({})
+          .setProtectedHeader({ alg })
+          .setSubject('ann')
+          .setExpirationTime('1h')
+          .sign(privateKey);
+        const c = await TestClient.connect(gw.url, jwt);
+        assert.equal(c.frames[0]!.userId, 'ann');
+        await c.close();
+        // An HS256 token is refused when only the asymmetric algorithm is configured.
+        assert.equal(await TestClient.connectExpectingStatus(gw.url, await token('ann')), 401);
+      } finally {
+        await gw.stop();
+      }
+    });
+  }
+});

@@ -1,0 +1,139 @@
+/** A raw-protocol test client over `ws` that records every frame it receives. */
+import WebSocket from 'ws';
+
+export type Frame = Record<string, unknown> & { op: string };
+
+export interface ConnectOptions {
+  since?: string;
+  device?: string;
+}
+
+export class TestClient {
+  readonly frames: Frame[] = [];
+  closeCode: number | null = null;
+  private waiters: { pred: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
+  private closeWaiters: ((code: number) => void)[] = [];
+  private seq = 0;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      const f = JSON.parse(String(data)) as Frame;
+      this.frames.push(f);
+      this.waiters = this.waiters.filter((w) => {
+        if (!w.pred(f)) return true;
+        w.resolve(f);
+        return false;
+      });
+    });
+    ws.on('close', (code) => {
+      this.closeCode = code;
+      for (const w of this.closeWaiters) w(code);
+    });
+  }
+
+  static async connect(url: string, token: string, opts: ConnectOptions = {}): Promise<TestClient> {
+    const u = new URL(url);
+    u.searchParams.set('token', token);
+    if (opts.since) u.searchParams.set('since', opts.since);
+    if (opts.device) u.searchParams.set('device', opts.device);
+    const ws = new WebSocket(u, 'chat.v1');
+    const client = new TestClient(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    });
+    await client.waitFor((f) => f.op === 'welcome');
+    return client;
+  }
+
+  /** Rejects with the HTTP status code if the upgrade is refused. */
+  static async connectExpectingStatus(url: string, token: string | null): Promise<number> {
+    const u = new URL(url);
+    if (token !== null) u.searchParams.set('token', token);
+    const ws = new WebSocket(u);
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => {
+        ws.close();
+        reject(new Error('upgrade unexpectedly accepted'));
+      });
+      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.once('error', () => {});
+    });
+  }
+
+  sendRaw(data: string | Buffer): void {
+    this.ws.send(data);
+  }
+
+  /** Waits for the first frame (already received or future) matching `pred`. */
+  waitFor(pred: (f: Frame) => boolean, timeoutMs = 10_000): Promise<Frame> {
+    const seen = this.frames.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return this.nextFrame(pred, timeoutMs);
+  }
+
+  /** Waits for a frame matching `pred` that has not arrived yet. */
+  nextFrame(pred: (f: Frame) => boolean, timeoutMs = 10_000): Promise<Frame> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(new Error(`timed out waiting for frame; last: ${JSON.stringify(this.frames.slice(-3))}`)),
+        timeoutMs,
+      );
+      this.waiters.push({
+        pred,
+        resolve: (f) => {
+          clearTimeout(timer);
+          resolve(f);
+        },
+      });
+    });
+  }
+
+  /** Sends a request and resolves with its reply (`result`, `sent`, `pong`, `synced` or `error`). */
+  async request(op: string, fields: Record<string, unknown> = {}, timeoutMs = 10_000): Promise<Frame> {
+    const id = `r${++this.seq}`;
+    const reply = this.nextFrame((f) => f.id === id && f.op !== 'message', timeoutMs);
+    this.ws.send(JSON.stringify({ op, id, ...fields }));
+    return reply;
+  }
+
+  /** Like `request`, but throws if the reply is an error frame. */
+  async call<T = unknown>(op: string, fields: Record<string, unknown> = {}): Promise<T> {
+    const reply = await this.request(op, fields);
+    if (reply.op === 'error') throw new Error(`${op} failed: ${String(reply.code)} ${String(reply.message)}`);
+    return (reply.op === 'result' ? reply.data : reply) as T;
+  }
+
+  messages(
+    conversationId?: string,
+  ): { id: string; conversationId: string; body: string; senderId: string; replay: boolean }[] {
+    return this.frames
+      .filter((f) => f.op === 'message')
+      .map((f) => ({
+        ...(f.message as { id: string; conversationId: string; body: string; senderId: string }),
+        replay: f.replay as boolean,
+      }))
+      .filter((m) => conversationId === undefined || m.conversationId === conversationId);
+  }
+
+  waitClose(timeoutMs = 10_000): Promise<number> {
+    if (this.closeCode !== null) return Promise.resolve(this.closeCode);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('timed out waiting for close')), timeoutMs);
+      this.closeWaiters.push((code) => {
+        clearTimeout(timer);
+        resolve(code);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.ws.once('close', () => resolve());
+      this.ws.close();
+    });
+  }
+}

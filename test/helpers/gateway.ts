@@ -1,0 +1,66 @@
+/** Starts gateways in-process on free ports, embedded by default, for tests. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startGateway } from '../../src/app.ts';
+import { parseConfig } from '../../src/config/load.ts';
+import type { ChatConfig } from '../../src/config/schema.ts';
+import { mintToken } from '../../src/gateway/auth.ts';
+import type { Gateway } from '../../src/gateway/gateway.ts';
+import type { MemoryBus } from '../../src/routing/memory.ts';
+
+export const TEST_SECRET = 'test-secret-at-least-16-chars';
+
+export interface RegionOverrides {
+  cassandra?: { contactPoints: string[]; port: number; localDataCenter: string; keyspace: string };
+  redis?: { url: string };
+  nats?: { servers: string[] };
+}
+
+export function testConfig(region: RegionOverrides = {}, extra: Record<string, unknown> = {}): ChatConfig {
+  return parseConfig({
+    regions: [{ name: 'test', id: 1, gateway: { host: '127.0.0.1', port: 0 }, ...region }],
+    auth: { secret: TEST_SECRET, devTokens: true },
+    presence: { ttlMs: 3000, heartbeatMs: 500 },
+    ...extra,
+  });
+}
+
+export interface TestGateway {
+  gateway: Gateway;
+  url: string;
+  httpUrl: string;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+export async function startTestGateway(
+  opts: { config?: ChatConfig; dataDir?: string; workerId?: number; bus?: MemoryBus } = {},
+): Promise<TestGateway> {
+  const config = opts.config ?? testConfig();
+  const ownDir = opts.dataDir === undefined;
+  const dataDir = opts.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'chat-gw-')));
+  const gateway = await startGateway({
+    config,
+    region: config.regions[0]!,
+    workerId: opts.workerId ?? 0,
+    port: 0,
+    dataDir,
+    ...(opts.bus ? { bus: opts.bus } : {}),
+    log: () => {},
+  });
+  return {
+    gateway,
+    url: gateway.url,
+    httpUrl: gateway.httpUrl,
+    dataDir,
+    stop: async () => {
+      await gateway.stop();
+      if (ownDir) await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function token(userId: string, ttlSec = 3600): Promise<string> {
+  return mintToken(TEST_SECRET, userId, ttlSec);
+}
