@@ -1,0 +1,42 @@
+import type { PresenceInfo, PresenceListener } from './types.ts';
+
+/**
+ * The subscribers of one presence instance. A listener that throws does not stop the others
+ * and does not corrupt presence state: its error goes to `onError`, or without one is rethrown
+ * on a fresh microtask, so it surfaces as an uncaught exception (loudly) instead of being
+ * swallowed.
+ */
+export class ListenerSet {
+  private readonly listeners = new Set<PresenceListener>();
+
+  constructor(private readonly onError?: (err: Error) => void) {}
+
+  add(listener: PresenceListener): () => void {
+    // Wrap so the same function subscribed twice gets two independent subscriptions.
+    const entry: PresenceListener = (change) => listener(change);
+    this.listeners.add(entry);
+    return () => {
+      this.listeners.delete(entry);
+    };
+  }
+
+  emit(change: PresenceInfo): void {
+    for (const listener of this.listeners) {
+      try {
+        listener({ ...change, gateways: [...change.gateways] });
+      } catch (err) {
+        const onError = this.onError;
+        if (onError) onError(err instanceof Error ? err : new Error(String(err)));
+        else {
+          queueMicrotask(() => {
+            throw err;
+          });
+        }
+      }
+    }
+  }
+
+  clear(): void {
+    this.listeners.clear();
+  }
+}
