@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createRouter, NatsRouter } from '../../src/routing/index.ts';
+import type { Delivery } from '../../src/routing/types.ts';
+import { eventually } from '../helpers/eventually.ts';
+import { type NatsHandle, startNats } from '../helpers/nats.ts';
+import { canConnect, freePort } from '../helpers/ports.ts';
+import { type ServiceProcess, startProcess } from '../helpers/proc.ts';
+import { routingContract } from '../routing.contract.ts';
+
+let nats: NatsHandle;
+before(async () => {
+  nats = await startNats();
+});
+after(async () => {
+  await nats?.close();
+});
+
+let n = 0;
+/** Each pair gets its own region name, so pairs running side by side never share subjects. */
+const region = () => `r${++n}`;
+
+routingContract('nats', () => {
+  const r = region();
+  return [
+    new NatsRouter({ servers: [nats.url], region: r, gatewayId: 'gw-a' }),
+    new NatsRouter({ servers: [nats.url], region: r, gatewayId: 'gw-b' }),
+  ];
+});
+routingContract('nats via createRouter', () => {
+  const r = region();
+  return [
+    createRouter({ kind: 'nats', servers: [nats.url], region: r, gatewayId: 'gw-a' }),
+    createRouter({ kind: 'nats', servers: [nats.url], region: r, gatewayId: 'gw-b' }),
+  ];
+});
+
+describe('NatsRouter', () => {
+  it('publishes on chat.<region>.u.<userId>', () => {
+    const r = new NatsRouter({ servers: [nats.url], region: 'eu-west', gatewayId: 'g' });
+    assert.equal(r.subjectFor('alice_1'), 'chat.eu-west.u.alice_1');
+  });
+
+  it('rejects a region that is not one subject token', () => {
+    assert.throws(
+      () => new NatsRouter({ servers: [nats.url], region: 'eu.west', gatewayId: 'g' }),
+      RangeError,
+    );
+  });
+
+  it('keeps regions apart', async () => {
+    const a = new NatsRouter({ servers: [nats.url], region: region(), gatewayId: 'a' });
+    const b = new NatsRouter({ servers: [nats.url], region: region(), gatewayId: 'b' });
+    const got: Delivery[] = [];
+    await a.start((d) => got.push(d));
+    await b.start(() => undefined);
+    try {
+      a.addUser('alice');
+      await a.ping();
+      await b.publish(['alice'], 'other region');
+      await b.ping();
+      await a.ping();
+      assert.deepEqual(got, []);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('survives a server restart: reconnects and resubscribes', async () => {
+    // startNats() picks its own port; a restart must reuse the port, so launch by hand here.
+    const dir = await mkdtemp(join(tmpdir(), 'nats-restart-'));
+    const port = await freePort();
+    const launch = async (): Promise<ServiceProcess> => {
+      const proc = startProcess('nats-server', ['-a', '127.0.0.1', '-p', String(port)], {
+        cwd: dir,
+        logFile: join(dir, 'nats.log'),
+      });
+      await eventually(
+        async () => assert.ok(await canConnect(port), proc.exitReason() ?? 'not listening yet'),
+        {
+          timeoutMs: 10_000,
+          intervalMs: 50,
+        },
+      );
+      return proc;
+    };
+    let server = await launch();
+    const opts = {
+      servers: [`nats://127.0.0.1:${port}`],
+      region: region(),
+      reconnectWaitMs: 100,
+      reconnectJitterMs: 50,
+      pingTimeoutMs: 300,
+    };
+    const a = new NatsRouter({ ...opts, gatewayId: 'a' });
+    const b = new NatsRouter({ ...opts, gatewayId: 'b' });
+    const got: string[] = [];
+    await a.start((d) => got.push(d.payload));
+    await b.start(() => undefined);
+    try {
+      a.addUser('alice');
+      await a.ping();
+      await b.publish(['alice'], 'before');
+      await eventually(() => assert.deepEqual(got, ['before']), { timeoutMs: 5000, intervalMs: 10 });
+      await server.stop();
+      await assert.rejects(a.ping(), 'ping fails while the server is down');
+      server = await launch();
+      // Both reconnect on their own; a's subscription is re-sent, so new publishes arrive.
+      let i = 0;
+      await eventually(
+        async () => {
+          await a.ping();
+          await b.ping();
+          const payload = `after-${i++}`;
+          await b.publish(['alice'], payload);
+          await b.ping();
+          await eventually(() => assert.ok(got.includes(payload)), { timeoutMs: 300, intervalMs: 10 });
+        },
+        { timeoutMs: 15_000, intervalMs: 100 },
+      );
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
