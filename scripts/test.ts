@@ -1,0 +1,110 @@
+/**
+ * `npm test`: typecheck, lint, install services, start one shared Cassandra, then run every
+ * test/**\/*.test.ts with Node's test runner, one file at a time.
+ *
+ *   npm test                    everything
+ *   npm test -- presence ws     only files whose path contains "presence" or "ws"
+ *   npm test -- --unit          no services or Cassandra; skips test/integration/
+ *
+ * Exits with the test runner's exit code (or the first failing step's).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { type CassandraHandle, startCassandra } from '../test/helpers/cassandra.ts';
+
+const root = join(import.meta.dirname, '..');
+const bin = (name: string) => join(root, 'node_modules/.bin', name);
+
+const args = process.argv.slice(2);
+const unit = args.includes('--unit');
+const filters = args.filter((a) => !a.startsWith('--'));
+
+let current: ChildProcess | undefined;
+let cassandra: CassandraHandle | undefined;
+
+/** Runs a command with inherited stdio and resolves with its exit code. */
+function run(cmd: string, cmdArgs: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, cmdArgs, { cwd: root, stdio: 'inherit', env });
+    current = child;
+    child.once('error', (err) => {
+      console.error(`${cmd}: ${err.message}`);
+      resolve(1);
+    });
+    child.once('exit', (code, signal) => {
+      current = undefined;
+      resolve(code ?? (signal ? 128 : 1));
+    });
+  });
+}
+
+/** All *.test.ts files under test/, as sorted repo-relative paths. */
+function testFiles(): string[] {
+  const entries = readdirSync(join(root, 'test'), { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile() && e.name.endsWith('.test.ts'))
+    .map((e) => relative(root, join(e.parentPath, e.name)))
+    .filter((f) => !unit || !f.startsWith('test/integration/'))
+    .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
+    .sort();
+}
+
+async function main(): Promise<number> {
+  const step = async (name: string, cmd: string, cmdArgs: string[]) => {
+    console.log(`\n== ${name}`);
+    const code = await run(cmd, cmdArgs);
+    if (code !== 0) throw Object.assign(new Error(`${name} failed (exit ${code})`), { code });
+  };
+  await step('typecheck', bin('tsc'), ['--noEmit']);
+  await step('lint', bin('biome'), ['check', '.']);
+
+  const files = testFiles();
+  if (files.length === 0) {
+    console.error(`no test files match ${filters.join(' ') || '(all)'}`);
+    return 1;
+  }
+
+  const env = { ...process.env };
+  if (!unit) {
+    await step('services', 'bash', [join(root, 'scripts/services.sh'), 'install']);
+    console.log('\n== cassandra');
+    cassandra = await startCassandra();
+    console.log(`cassandra ${cassandra.contactPoints[0]}:${cassandra.port} up in ${cassandra.startupMs} ms`);
+    env.TEST_CASSANDRA = JSON.stringify({
+      contactPoints: cassandra.contactPoints,
+      port: cassandra.port,
+      localDataCenter: cassandra.localDataCenter,
+    });
+  }
+
+  console.log(`\n== tests (${files.length} files)`);
+  // A hung test must not eat CI's whole time budget.
+  const nodeArgs = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=300000'];
+  return run(process.execPath, [...nodeArgs, ...files], env);
+}
+
+async function cleanup(): Promise<void> {
+  const c = cassandra;
+  cassandra = undefined;
+  await c?.close();
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    current?.kill(sig);
+    void cleanup().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+  });
+}
+
+let exitCode = 1;
+try {
+  exitCode = await main();
+} catch (err) {
+  console.error(err instanceof Error ? err.message : err);
+  const code = (err as { code?: unknown }).code;
+  exitCode = typeof code === 'number' && code !== 0 ? code : 1;
+} finally {
+  await cleanup();
+}
+process.exit(exitCode);
