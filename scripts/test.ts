@@ -4,7 +4,8 @@
  *
  *   npm test                    everything
  *   npm test -- presence ws     only files whose path contains "presence" or "ws"
- *   npm test -- --unit          no services or Cassandra; skips test/integration/
+ *   npm test -- --unit          no services or Cassandra: skips test/integration/ and
+ *                               test/helpers.test.ts (which tests the service helpers)
  *
  * Exits with the test runner's exit code (or the first failing step's).
  */
@@ -39,13 +40,16 @@ function run(cmd: string, cmdArgs: string[], env: NodeJS.ProcessEnv = process.en
   });
 }
 
-/** All *.test.ts files under test/, as sorted repo-relative paths. */
+/** Test files that need real servers. */
+const needsServices = (f: string) => f.startsWith('test/integration/') || f === 'test/helpers.test.ts';
+
+/** All *.test.ts files under test/ that match the filters, as sorted repo-relative paths. */
 function testFiles(): string[] {
   const entries = readdirSync(join(root, 'test'), { recursive: true, withFileTypes: true });
   return entries
     .filter((e) => e.isFile() && e.name.endsWith('.test.ts'))
     .map((e) => relative(root, join(e.parentPath, e.name)))
-    .filter((f) => !unit || !f.startsWith('test/integration/'))
+    .filter((f) => !unit || !needsServices(f))
     .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
     .sort();
 }
@@ -90,8 +94,13 @@ async function cleanup(): Promise<void> {
   await c?.close();
 }
 
+// `on`, not `once`: while this handler is registered the helpers' own signal handler does not
+// exit the process, so Cassandra's close() can finish and remove its temp dir.
+let interrupted = false;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
+  process.on(sig, () => {
+    if (interrupted) return;
+    interrupted = true;
     current?.kill(sig);
     void cleanup().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
   });

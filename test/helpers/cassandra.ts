@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import cassandra from 'cassandra-driver';
 import { canConnect, freePorts } from './ports.ts';
-import { startProcess } from './proc.ts';
+import { removeOnExit, startProcess } from './proc.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** Where `scripts/services.sh install` copies cassandra-all and its runtime dependencies. */
@@ -179,6 +179,7 @@ export async function startCassandra(opts: CassandraOptions = {}): Promise<Cassa
   const datacenter = opts.datacenter ?? 'dc1';
   const ownsDir = opts.dataDir === undefined;
   const dir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'cassandra-')));
+  const keepDir = ownsDir ? removeOnExit(dir) : () => false;
   const [p1, p2, p3] = await freePorts(3, listen);
   const nativePort = opts.nativePort ?? p1!;
   const storagePort = opts.storagePort ?? p2!;
@@ -242,6 +243,7 @@ export async function startCassandra(opts: CassandraOptions = {}): Promise<Cassa
     // Cassandra's shutdown hook flushes memtables; a few seconds is enough for test data.
     await proc.stop(15_000);
     if (ownsDir) await rm(dir, { recursive: true, force: true });
+    keepDir();
   };
 
   const deadline = started + (opts.readyTimeoutMs ?? 240_000);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually } from './eventually.ts';
 import { freePorts } from './ports.ts';
-import { type ServiceProcess, startProcess } from './proc.ts';
+import { removeOnExit, type ServiceProcess, startProcess } from './proc.ts';
 
 export interface NatsHandle {
   url: string;
@@ -91,16 +91,19 @@ async function launch(spec: ServerSpec): Promise<ServiceProcess> {
  */
 export async function startNats(opts: { jetstream?: boolean } = {}): Promise<NatsHandle> {
   const dir = await mkdtemp(join(tmpdir(), 'nats-'));
+  const keepDir = removeOnExit(dir);
   const [port, monitorPort] = (await freePorts(2)) as [number, number];
   try {
     const proc = await launch({ name: `test-${port}`, dir, port, monitorPort, jetstream: !!opts.jetstream });
     const close = async () => {
       await proc.stop();
       await rm(dir, { recursive: true, force: true });
+      keepDir();
     };
     return { url: `nats://127.0.0.1:${port}`, port, pid: proc.pid, close };
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
+    keepDir();
     throw err;
   }
 }
@@ -134,6 +137,7 @@ export async function startNatsSupercluster(regions: string[]): Promise<NatsSupe
     throw new Error(`startNatsSupercluster: need distinct region names, got ${regions.join(',')}`);
   }
   const dir = await mkdtemp(join(tmpdir(), 'nats-sc-'));
+  const keepDir = removeOnExit(dir);
   const ports = await freePorts(regions.length * 4);
   const specs: Record<string, ServerSpec> = {};
   const gateways: Record<string, number> = {};
@@ -179,6 +183,7 @@ export async function startNatsSupercluster(regions: string[]): Promise<NatsSupe
   const close = async () => {
     await Promise.all([...procs.keys()].map(stopRegion));
     await rm(dir, { recursive: true, force: true });
+    keepDir();
   };
 
   try {

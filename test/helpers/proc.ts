@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 
 /** A server process started by a test helper. */
 export interface ServiceProcess {
@@ -18,11 +18,24 @@ export interface ServiceProcess {
 // kills them if this process exits or is signalled without calling stop(): a crashed or
 // interrupted test must not leave servers (or a 1 GB JVM) behind.
 const live = new Set<ChildProcess>();
+const tempDirs = new Set<string>();
 let handlersInstalled = false;
 
 function killAll(): void {
   for (const child of live) child.kill('SIGKILL');
   live.clear();
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+  tempDirs.clear();
+}
+
+/**
+ * Registers a helper's temp dir for removal if this process exits or is signalled before the
+ * helper's close() runs. Returns a function that unregisters it (call it from close()).
+ */
+export function removeOnExit(dir: string): () => void {
+  installHandlers();
+  tempDirs.add(dir);
+  return () => tempDirs.delete(dir);
 }
 
 function installHandlers(): void {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually } from './eventually.ts';
 import { freePort } from './ports.ts';
-import { startProcess } from './proc.ts';
+import { removeOnExit, startProcess } from './proc.ts';
 
 export interface RedisHandle {
   url: string;
@@ -34,6 +34,7 @@ function ping(port: number): Promise<void> {
  */
 export async function startRedis(): Promise<RedisHandle> {
   const dir = await mkdtemp(join(tmpdir(), 'redis-'));
+  const keepDir = removeOnExit(dir);
   const port = await freePort();
   // `--save ''` turns RDB snapshots off; nothing a test writes should outlive it.
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
@@ -44,6 +45,7 @@ export async function startRedis(): Promise<RedisHandle> {
   const close = async () => {
     await proc.stop();
     await rm(dir, { recursive: true, force: true });
+    keepDir();
   };
   try {
     await eventually(
