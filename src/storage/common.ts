@@ -1,0 +1,51 @@
+/**
+ * Small pieces both storage implementations share, so they agree on edge cases (limits, id
+ * ranges, ordering of conversation summaries).
+ */
+import { type ConversationSummary, type HistoryQuery, MAX_HISTORY_LIMIT } from './types.ts';
+
+/** Largest id a signed 64-bit column (Cassandra `bigint`) can hold; snowflakes stay below it. */
+export const MAX_MESSAGE_ID = 0x7fff_ffff_ffff_ffffn;
+
+/** Throws a RangeError unless `id` is a valid message id (0 ≤ id ≤ 2^63-1). */
+export function assertMessageId(id: bigint, what = 'messageId'): void {
+  if (typeof id !== 'bigint' || id < 0n || id > MAX_MESSAGE_ID) {
+    throw new RangeError(`${what} must be a bigint in 0..2^63-1, got ${String(id)}`);
+  }
+}
+
+/** Normalised history query: validated bounds and a limit in 0..MAX_HISTORY_LIMIT. */
+export interface NormalisedHistoryQuery {
+  before: bigint | undefined;
+  after: bigint | undefined;
+  limit: number;
+}
+
+export function normaliseHistoryQuery(query: HistoryQuery): NormalisedHistoryQuery {
+  const { before, after } = query;
+  if (before !== undefined && after !== undefined) {
+    throw new RangeError('history query: `before` and `after` are mutually exclusive');
+  }
+  if (before !== undefined) assertMessageId(before, 'before');
+  if (after !== undefined) assertMessageId(after, 'after');
+  const raw = Number.isFinite(query.limit) ? Math.floor(query.limit) : 0;
+  return { before, after, limit: Math.min(Math.max(raw, 0), MAX_HISTORY_LIMIT) };
+}
+
+/** Most recent activity first: the last message's id, or the conversation's creation time. */
+export function sortByActivity(summaries: ConversationSummary[]): ConversationSummary[] {
+  const activity = (s: ConversationSummary): number => s.lastMessage?.createdAt ?? s.conversation.createdAt;
+  return summaries.sort((a, b) => {
+    const byTime = activity(b) - activity(a);
+    if (byTime !== 0) return byTime;
+    const idA = a.lastMessage?.messageId ?? -1n;
+    const idB = b.lastMessage?.messageId ?? -1n;
+    if (idA !== idB) return idB > idA ? 1 : -1;
+    return a.conversation.id < b.conversation.id ? -1 : a.conversation.id > b.conversation.id ? 1 : 0;
+  });
+}
+
+/** Removes duplicates while keeping the first occurrence's order. */
+export function unique<T>(values: readonly T[]): T[] {
+  return [...new Set(values)];
+}
