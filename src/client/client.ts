@@ -1,0 +1,974 @@
+/**
+ * `ChatClient`: one logical connection to the chat service over the v1 wire protocol
+ * (docs/protocol.md) that survives socket drops. It reconnects by itself with backoff, failing over
+ * round-robin across the gateway URLs it was given, resumes from the newest message it has seen,
+ * drops duplicates, releases replayed messages in id order, and resends unacked messages with
+ * their original `clientMsgId` so each is stored once.
+ */
+import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF, validateBackoff } from './backoff.ts';
+import { Emitter } from './emitter.ts';
+import { ChatClientError, LocalErrorCode } from './errors.ts';
+import { compareIds, isMessageId, randomClientMsgId } from './ids.ts';
+import { Inbox } from './inbox.ts';
+import { Outbox, type PendingSend, type SentInfo } from './outbox.ts';
+import {
+  CloseCode,
+  isUnauthorizedHandshake,
+  OPEN,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from './socket.ts';
+import { type ClientStorage, MemoryClientStorage, type OutboxEntry } from './storage.ts';
+import { TokenProvider, type TokenSource } from './token.ts';
+import {
+  type ClientFrame,
+  type ConversationResult,
+  type ErrorFrame,
+  type HistoryResult,
+  type ListConversationsResult,
+  type PongFrame,
+  type PresenceFrame,
+  type PresenceResult,
+  type SentFrame,
+  SUBPROTOCOL,
+  type SyncedFrame,
+  type TypingFrame,
+  type WelcomeFrame,
+  type WelcomeLimits,
+  type WireConversation,
+  type WireConversationSummary,
+  type WireMessage,
+  type WirePresence,
+} from './types.ts';
+
+/** Long enough for a replay or a cross-region write under load; short enough to notice a dead socket. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * Well under the gateway's default idle timeout (120 s) and typical proxy idle cuts (60 s), so
+ * the connection stays up and a silently dead one is noticed within a ping plus a timeout.
+ */
+export const DEFAULT_PING_INTERVAL_MS = 25_000;
+/** Most ids in one `ack` frame (docs/protocol.md). */
+const MAX_ACK_IDS = 1000;
+/** Server errors after which resending the same `clientMsgId` is safe and may succeed. */
+const RETRYABLE_SEND_CODES: ReadonlySet<string> = new Set([
+  'unavailable',
+  'internal',
+  'shutting_down',
+  'rate_limited',
+  LocalErrorCode.Timeout,
+]);
+
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
+
+export interface StateChange {
+  state: ConnectionState;
+  /** The gateway connected to, or about to be tried; null when closed. */
+  url: string | null;
+  /** The region that gateway reported in its `welcome` (the last one seen from this URL), if any. */
+  region: string | null;
+  /** The connected gateway's id (`connected` only). */
+  gatewayId: string | null;
+  /** Consecutive attempts that failed to reach a synced session. */
+  failures: number;
+  /** `reconnecting`: milliseconds until the next attempt. */
+  delayMs?: number;
+  /** `reconnecting`: close code of the socket that dropped (1006 when there was none). */
+  closeCode?: number;
+}
+
+export interface SyncedInfo {
+  /** True for the replay that follows a (re)connect, false for an explicit `sync()`. */
+  initial: boolean;
+  /** Messages the server replayed (before deduplication). */
+  count: number;
+  lastId: string | null;
+  /** More was missed than the server replays at once; the client continues with `sync()` itself. */
+  truncated: boolean;
+}
+
+export interface ConversationEvent {
+  conversation: WireConversation;
+  event: 'created' | 'members_added' | 'members_removed';
+}
+
+export interface ReceiptEvent {
+  conversationId: string;
+  userId: string;
+  messageId: string;
+}
+
+export interface HistoryQuery {
+  /** Older than this id, newest first. */
+  before?: string;
+  /** Newer than this id, oldest first. */
+  after?: string;
+  /** Default 50, server cap 200. */
+  limit?: number;
+}
+
+/** Event name → listener arguments. */
+export interface ChatClientEvents {
+  /** A message not delivered before, per conversation in id order. */
+  message: [message: WireMessage, meta: { replay: boolean }];
+  conversation: [event: ConversationEvent];
+  receipt: [receipt: ReceiptEvent];
+  /** A server `presence` push, forwarded as received. */
+  presence: [frame: PresenceFrame];
+  /** A server `typing` push, forwarded as received. */
+  typing: [frame: TypingFrame];
+  /** Something went wrong that no promise reports (connection, storage, a server error without id). */
+  error: [error: ChatClientError];
+  state: [change: StateChange];
+  /** A replay ended and its messages were delivered. */
+  synced: [info: SyncedInfo];
+  /** An outbox message was acked, including ones restored from storage that no promise awaits. */
+  sent: [info: SentInfo];
+}
+
+export interface ChatClientOptions {
+  /** Gateway WebSocket URLs (`ws://host:port/ws`), tried round-robin. At least one. */
+  urls: string[];
+  /** A JWT, or a function returning a fresh one (called again when the server refuses it). */
+  token: TokenSource;
+  /** Device label sent on connect (≤ 32 chars). */
+  device?: string;
+  /** The `WebSocket` class; defaults to `globalThis.WebSocket` (pass `ws`'s class on Node 20). */
+  WebSocket?: WebSocketConstructor;
+  backoff?: Partial<BackoffOptions>;
+  requestTimeoutMs?: number;
+  /** Client pings while connected; 0 turns them off. */
+  pingIntervalMs?: number;
+  /** Persists the newest seen id and the outbox. Defaults to memory (lost on restart). */
+  storage?: ClientStorage;
+  /** How many delivered message ids to remember for deduplication. */
+  dedupCapacity?: number;
+  /** Source of randomness for backoff jitter, in [0, 1). For tests. */
+  random?: () => number;
+}
+
+type Timer = ReturnType<typeof setTimeout>;
+
+/** One socket from creation to close. Events from an ended session are ignored. */
+interface Session {
+  readonly ws: WebSocketLike;
+  readonly url: string;
+  welcome: WelcomeFrame | null;
+  /** The replay that follows `welcome` has not ended yet. */
+  replaying: boolean;
+  /** The connect replay ended: the session is healthy, backoff resets. */
+  synced: boolean;
+  /** The handshake failed with HTTP 401 (only visible where the WebSocket class reports it). */
+  unauthorized: boolean;
+  ended: boolean;
+  timers: Timer[];
+}
+
+type Reply = { op: 'result'; data: unknown } | PongFrame | SyncedFrame;
+
+interface PendingRequest {
+  frame: Extract<ClientFrame, { id: string }>;
+  /** On the wire on the current session (else waiting for a connection). */
+  sent: boolean;
+  /** A `sync` whose replay is running on the client side. */
+  replay: boolean;
+  timer: Timer;
+  resolve: (reply: Reply) => void;
+  reject: (err: ChatClientError) => void;
+}
+
+interface SendRequest {
+  clientMsgId: string;
+  timer: Timer | null;
+}
+
+type RequestFrame = ClientFrame extends infer F ? (F extends { id: string } ? Omit<F, 'id'> : never) : never;
+
+const textEncoder = new TextEncoder();
+
+export class ChatClient extends Emitter<ChatClientEvents> {
+  private readonly urls: readonly string[];
+  private readonly WS: WebSocketConstructor;
+  private readonly backoff: BackoffOptions;
+  private readonly requestTimeoutMs: number;
+  private readonly pingIntervalMs: number;
+  private readonly storage: ClientStorage;
+  private readonly random: () => number;
+  private readonly tokens: TokenProvider;
+  private readonly inbox: Inbox;
+  private readonly outbox = new Outbox();
+  private readonly pending = new Map<string, PendingRequest>();
+  private readonly sends = new Map<string, SendRequest>();
+  private readonly regionByUrl = new Map<string, string>();
+  private connectWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
+
+  private current: ConnectionState = 'closed';
+  private running = false;
+  private closedByUser = false;
+  private loaded: Promise<void> | null = null;
+  private session: Session | null = null;
+  /** Bumped by every attempt and by close(), so a stale async step can tell it lost. */
+  private epoch = 0;
+  private urlIndex = 0;
+  private failures = 0;
+  private reconnectTimer: Timer | null = null;
+  private retryTimer: Timer | null = null;
+  private requestSeq = 0;
+  private outboxSeq = 0;
+  private limits: WelcomeLimits | null = null;
+  private savingLastSeen = false;
+  private lastSeenDirty = false;
+
+  constructor(private readonly options: ChatClientOptions) {
+    super();
+    if (!Array.isArray(options.urls) || options.urls.length === 0) {
+      throw new TypeError('ChatClient: urls must list at least one gateway URL');
+    }
+    this.urls = [...options.urls];
+    const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!WS) {
+      throw new TypeError('ChatClient: no global WebSocket here; pass the WebSocket option (e.g. from "ws")');
+    }
+    this.WS = WS;
+    this.backoff = validateBackoff({ ...DEFAULT_BACKOFF, ...options.backoff });
+    this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.pingIntervalMs = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
+    this.storage = options.storage ?? new MemoryClientStorage();
+    this.random = options.random ?? Math.random;
+    this.tokens = new TokenProvider(options.token);
+    this.inbox = new Inbox({
+      ...(options.dedupCapacity !== undefined ? { dedupCapacity: options.dedupCapacity } : {}),
+      deliver: (message, replay) => {
+        this.persistLastSeen();
+        this.emit('message', message, { replay });
+      },
+    });
+  }
+
+  get state(): ConnectionState {
+    return this.current;
+  }
+
+  /** The newest message id delivered, passed as `since` on the next connect. */
+  get lastSeenId(): string | null {
+    return this.inbox.lastSeenId;
+  }
+
+  /** Messages queued or on the wire, not yet acked by the server. */
+  get outboxSize(): number {
+    return this.outbox.size;
+  }
+
+  /** The limits the current gateway announced, once connected. */
+  get serverLimits(): WelcomeLimits | null {
+    return this.limits;
+  }
+
+  /**
+   * Starts connecting (and keeps reconnecting until `close()`). Resolves once connected; rejects
+   * only if `close()` comes first, or the fixed token is refused.
+   */
+  connect(): Promise<void> {
+    if (this.current === 'connected') return Promise.resolve();
+    const ready = new Promise<void>((resolve, reject) => this.connectWaiters.push({ resolve, reject }));
+    if (!this.running) {
+      this.running = true;
+      this.closedByUser = false;
+      this.loaded ??= this.restore();
+      const epoch = ++this.epoch;
+      void this.loaded.then(() => {
+        if (this.running && epoch === this.epoch) void this.openSocket();
+      });
+    }
+    return ready;
+  }
+
+  /**
+   * Closes the connection and stops reconnecting. Pending requests reject with `closed`; queued
+   * messages stay in the outbox (and its storage) and go out after the next `connect()`.
+   */
+  async close(): Promise<void> {
+    this.closedByUser = true;
+    this.shutdown(new ChatClientError(LocalErrorCode.Closed, 'client closed'));
+  }
+
+  // ---- sending -------------------------------------------------------------------------
+
+  /**
+   * Queues a message and resolves once the server has stored it. While disconnected it waits in
+   * the outbox; after a reconnect it is resent with the same `clientMsgId`, so it is stored once.
+   */
+  send(conversationId: string, body: string): Promise<SentInfo> {
+    if (this.closedByUser) {
+      return Promise.reject(new ChatClientError(LocalErrorCode.Closed, 'client closed'));
+    }
+    if (this.limits && body.length > this.limits.maxBodyChars) {
+      return Promise.reject(
+        new ChatClientError('invalid_field', `body: longer than ${this.limits.maxBodyChars} characters`, {
+          field: 'body',
+        }),
+      );
+    }
+    const entry: OutboxEntry = {
+      clientMsgId: randomClientMsgId(),
+      conversationId,
+      body,
+      queuedAt: Date.now(),
+      seq: this.outboxSeq++,
+    };
+    const pending = this.outbox.add(entry, false);
+    const result = new Promise<SentInfo>((resolve, reject) => pending.waiters.push({ resolve, reject }));
+    this.storage.putOutbox(entry).then(
+      () => {
+        pending.persisted = true;
+        this.pumpOutbox();
+      },
+      (cause: unknown) => {
+        this.outbox.remove(entry.clientMsgId);
+        const err = new ChatClientError(LocalErrorCode.Storage, 'could not store the message', undefined, {
+          cause,
+        });
+        for (const w of pending.waiters) w.reject(err);
+      },
+    );
+    return result;
+  }
+
+  // ---- requests ------------------------------------------------------------------------
+
+  history(conversationId: string, query: HistoryQuery = {}): Promise<HistoryResult> {
+    return this.result<HistoryResult>({ op: 'history', conversationId, ...query });
+  }
+
+  async openDirect(userId: string): Promise<WireConversation> {
+    return (await this.result<ConversationResult>({ op: 'openDirect', userId })).conversation;
+  }
+
+  async createGroup(title: string, members: string[]): Promise<WireConversation> {
+    return (await this.result<ConversationResult>({ op: 'createGroup', title, members })).conversation;
+  }
+
+  async addMembers(conversationId: string, userIds: string[]): Promise<WireConversation> {
+    return (await this.result<ConversationResult>({ op: 'addMembers', conversationId, userIds }))
+      .conversation;
+  }
+
+  async removeMembers(conversationId: string, userIds: string[]): Promise<WireConversation> {
+    return (await this.result<ConversationResult>({ op: 'removeMembers', conversationId, userIds }))
+      .conversation;
+  }
+
+  async listConversations(): Promise<WireConversationSummary[]> {
+    return (await this.result<ListConversationsResult>({ op: 'listConversations' })).conversations;
+  }
+
+  /** Moves this user's read marker in a conversation forward to `messageId`. */
+  async markRead(conversationId: string, messageId: string): Promise<void> {
+    await this.result({ op: 'read', conversationId, messageId });
+  }
+
+  async presence(userIds: string[]): Promise<WirePresence[]> {
+    const { users } = await this.result<PresenceResult>({ op: 'presence', userIds });
+    return users.filter((u): u is WirePresence => typeof u === 'object' && u !== null);
+  }
+
+  /**
+   * Asks for a replay of everything after `lastSeenId` (and the offline queue); resolves after the
+   * replayed messages were delivered. Rarely needed: every reconnect does this by itself.
+   */
+  async sync(): Promise<SyncedInfo> {
+    const reply = await this.request({ op: 'sync', since: null });
+    if (reply.op !== 'synced') throw protocolError('sync', reply.op);
+    return { initial: false, count: reply.count, lastId: reply.lastId, truncated: reply.truncated };
+  }
+
+  /** Tells the conversation this user is typing. Servers without it reject with `unknown_op`. */
+  async typing(conversationId: string): Promise<void> {
+    await this.result({ op: 'typing', conversationId });
+  }
+
+  /** Round trip to the gateway; resolves with its clock (ms since epoch). */
+  async ping(): Promise<number> {
+    const reply = await this.request({ op: 'ping' });
+    if (reply.op !== 'pong') throw protocolError('ping', reply.op);
+    return reply.serverTime;
+  }
+
+  private async result<T>(frame: RequestFrame): Promise<T> {
+    const reply = await this.request(frame);
+    if (reply.op !== 'result' || typeof reply.data !== 'object' || reply.data === null) {
+      throw protocolError(frame.op, reply.op);
+    }
+    return reply.data as T;
+  }
+
+  /**
+   * Sends a request and resolves with its reply. Made while disconnected, it waits for the
+   * connection; the timeout covers the wait. A request on the wire when the socket drops rejects
+   * with `disconnected` and is not retried (it may have taken effect).
+   */
+  private request(fields: RequestFrame, timeoutMs = this.requestTimeoutMs): Promise<Reply> {
+    if (this.closedByUser) {
+      return Promise.reject(new ChatClientError(LocalErrorCode.Closed, 'client closed'));
+    }
+    const id = `r${++this.requestSeq}`;
+    const frame = { ...fields, id } as Extract<ClientFrame, { id: string }>;
+    return new Promise<Reply>((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          this.settle(
+            id,
+            new ChatClientError(LocalErrorCode.Timeout, `${frame.op}: no reply in ${timeoutMs} ms`),
+          ),
+        timeoutMs,
+      );
+      const req: PendingRequest = { frame, sent: false, replay: false, timer, resolve, reject };
+      this.pending.set(id, req);
+      if (this.session?.welcome) this.transmit(this.session, req);
+    });
+  }
+
+  private transmit(session: Session, req: PendingRequest): void {
+    if (req.frame.op === 'sync') {
+      req.frame.since = this.inbox.lastSeenId;
+      this.inbox.beginReplay();
+      req.replay = true;
+    }
+    req.sent = true;
+    const problem = this.write(session, req.frame);
+    if (problem) this.settle(req.frame.id, problem);
+  }
+
+  /** Resolves (reply) or rejects (error) a pending request and forgets it. */
+  private settle(id: string, outcome: Reply | ChatClientError): void {
+    const req = this.pending.get(id);
+    if (!req) return;
+    this.pending.delete(id);
+    clearTimeout(req.timer);
+    if (outcome instanceof ChatClientError) {
+      if (req.replay) this.endReplay({ initial: false, count: 0, lastId: null, truncated: false }, false);
+      req.reject(outcome);
+    } else {
+      req.resolve(outcome);
+    }
+  }
+
+  // ---- connection ----------------------------------------------------------------------
+
+  private async restore(): Promise<void> {
+    try {
+      const [lastSeen, entries] = await Promise.all([
+        this.storage.loadLastSeenId(),
+        this.storage.loadOutbox(),
+      ]);
+      this.inbox.restoreLastSeenId(isMessageId(lastSeen) ? lastSeen : null);
+      for (const entry of entries) {
+        this.outbox.add(entry, true);
+        this.outboxSeq = Math.max(this.outboxSeq, entry.seq + 1);
+      }
+    } catch (cause) {
+      this.emit(
+        'error',
+        new ChatClientError(LocalErrorCode.Storage, 'could not load client storage', undefined, { cause }),
+      );
+    }
+  }
+
+  private async openSocket(): Promise<void> {
+    const epoch = ++this.epoch;
+    const url = this.urls[this.urlIndex % this.urls.length]!;
+    if (this.current === 'closed') this.setState('connecting', url);
+    let token: string;
+    try {
+      token = await this.tokens.get();
+    } catch (cause) {
+      if (epoch !== this.epoch || !this.running) return;
+      this.emit(
+        'error',
+        new ChatClientError(LocalErrorCode.TokenFailed, 'the token function failed', undefined, { cause }),
+      );
+      this.scheduleReconnect(CloseCode.NoCloseFrame);
+      return;
+    }
+    if (epoch !== this.epoch || !this.running) return;
+    let ws: WebSocketLike;
+    try {
+      const target = new URL(url);
+      target.searchParams.set('token', token);
+      if (this.options.device) target.searchParams.set('device', this.options.device);
+      const since = this.inbox.lastSeenId;
+      if (since !== null) target.searchParams.set('since', since);
+      ws = new this.WS(target.toString(), SUBPROTOCOL);
+    } catch (cause) {
+      this.emit(
+        'error',
+        new ChatClientError(LocalErrorCode.ConnectFailed, `cannot open ${url}`, undefined, { cause }),
+      );
+      this.scheduleReconnect(CloseCode.NoCloseFrame);
+      return;
+    }
+    const session: Session = {
+      ws,
+      url,
+      welcome: null,
+      replaying: false,
+      synced: false,
+      unauthorized: false,
+      ended: false,
+      timers: [],
+    };
+    this.session = session;
+    // A gateway that accepts TCP but never answers would otherwise hold us forever.
+    session.timers.push(
+      setTimeout(() => this.drop(session, CloseCode.ClientTimeout, 'no welcome'), this.requestTimeoutMs),
+    );
+    ws.addEventListener('message', (event) => {
+      if (!session.ended) this.onData(session, event.data);
+    });
+    ws.addEventListener('error', (event) => {
+      if (isUnauthorizedHandshake(event)) session.unauthorized = true;
+    });
+    ws.addEventListener('close', (event) => this.drop(session, event.code, event.reason));
+  }
+
+  /** A session ended (closed by the server, the network, or us): clean up and plan the next attempt. */
+  private drop(session: Session, code: number, reason: string): void {
+    if (session.ended) return;
+    session.ended = true;
+    for (const t of session.timers) clearTimeout(t);
+    if (session.ws.readyState <= OPEN) {
+      try {
+        session.ws.close(CloseCode.Normal, reason.slice(0, 100));
+      } catch {
+        // Already failing; the close event is what we are handling.
+      }
+    }
+    if (this.session !== session) return;
+    this.session = null;
+    this.abandonInFlight(new ChatClientError(LocalErrorCode.Disconnected, `connection lost (${code})`));
+    if (!this.running) return;
+    if (code === CloseCode.Unauthorized || session.unauthorized) {
+      if (!this.tokens.refreshable) {
+        const err = new ChatClientError(LocalErrorCode.Unauthorized, 'the server refused the token');
+        this.emit('error', err);
+        this.shutdown(err);
+        return;
+      }
+      this.tokens.invalidate();
+    }
+    if (code === CloseCode.FrameTooLarge || code === CloseCode.MessageTooBig) {
+      this.emit(
+        'error',
+        new ChatClientError('frame_too_large', `the server closed the socket: ${code} ${reason}`),
+      );
+    }
+    this.scheduleReconnect(code);
+  }
+
+  /** Requests on the wire fail, unacked sends go back to the outbox, a running replay is forgotten. */
+  private abandonInFlight(err: ChatClientError): void {
+    this.inbox.abortReplays();
+    for (const [id, req] of this.pending) {
+      if (!req.sent) continue;
+      req.replay = false;
+      this.settle(id, err);
+    }
+    for (const s of this.sends.values()) if (s.timer) clearTimeout(s.timer);
+    this.sends.clear();
+    this.outbox.resetInFlight();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  private scheduleReconnect(closeCode: number): void {
+    if (this.session === null && this.reconnectTimer === null && this.running) {
+      // Flooding (4429) means "back off": start from a longer delay.
+      if (closeCode === CloseCode.RateLimited) this.failures = Math.max(this.failures, 4);
+      const delayMs = backoffDelay(this.failures, this.backoff, this.random);
+      this.failures++;
+      this.urlIndex = (this.urlIndex + 1) % this.urls.length;
+      const url = this.urls[this.urlIndex]!;
+      this.setState('reconnecting', url, { delayMs, closeCode });
+      this.reconnectTimer = setTimeout(() => {
+        this.reconnectTimer = null;
+        if (this.running) void this.openSocket();
+      }, delayMs);
+    }
+  }
+
+  private shutdown(err: ChatClientError): void {
+    this.running = false;
+    this.epoch++;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    const session = this.session;
+    // Detached first, so in-flight requests fail with `err` rather than `disconnected`.
+    this.session = null;
+    if (session) this.drop(session, CloseCode.Normal, 'client closed');
+    this.abandonInFlight(err);
+    for (const id of [...this.pending.keys()]) this.settle(id, err);
+    for (const p of this.outbox.all()) {
+      const waiters = p.waiters;
+      p.waiters = [];
+      for (const w of waiters) w.reject(err);
+    }
+    const waiters = this.connectWaiters;
+    this.connectWaiters = [];
+    for (const w of waiters) w.reject(err);
+    if (this.current !== 'closed') this.setState('closed', null);
+  }
+
+  private setState(
+    state: ConnectionState,
+    url: string | null,
+    extra: { delayMs?: number; closeCode?: number; gatewayId?: string } = {},
+  ): void {
+    this.current = state;
+    this.emit('state', {
+      state,
+      url,
+      region: url === null ? null : (this.regionByUrl.get(url) ?? null),
+      gatewayId: extra.gatewayId ?? null,
+      failures: this.failures,
+      ...(extra.delayMs !== undefined ? { delayMs: extra.delayMs } : {}),
+      ...(extra.closeCode !== undefined ? { closeCode: extra.closeCode } : {}),
+    });
+  }
+
+  /** Writes a frame; returns an error instead if it cannot go out. */
+  private write(session: Session, frame: ClientFrame): ChatClientError | null {
+    const text = JSON.stringify(frame);
+    const max = this.limits?.maxFrameBytes;
+    // Over the limit the server closes the socket (4413), and a resend would do it again.
+    if (max !== undefined && text.length * 3 > max && textEncoder.encode(text).length > max) {
+      return new ChatClientError('frame_too_large', `${frame.op}: frame exceeds ${max} bytes`);
+    }
+    if (session.ended || session.ws.readyState !== OPEN) {
+      return new ChatClientError(LocalErrorCode.Disconnected, `${frame.op}: not connected`);
+    }
+    try {
+      session.ws.send(text);
+    } catch (cause) {
+      return new ChatClientError(LocalErrorCode.Disconnected, `${frame.op}: send failed`, undefined, {
+        cause,
+      });
+    }
+    return null;
+  }
+
+  // ---- incoming frames -----------------------------------------------------------------
+
+  private onData(session: Session, data: unknown): void {
+    let frame: unknown;
+    try {
+      if (typeof data !== 'string') throw new TypeError('binary frame');
+      frame = JSON.parse(data);
+    } catch (cause) {
+      this.emit(
+        'error',
+        new ChatClientError(LocalErrorCode.Protocol, 'unreadable frame', undefined, { cause }),
+      );
+      return;
+    }
+    if (typeof frame !== 'object' || frame === null || typeof (frame as { op?: unknown }).op !== 'string') {
+      this.emit('error', new ChatClientError(LocalErrorCode.Protocol, 'frame without op'));
+      return;
+    }
+    const f = frame as { op: string; id?: unknown } & Record<string, unknown>;
+    switch (f.op) {
+      case 'welcome':
+        this.onWelcome(session, f as unknown as WelcomeFrame);
+        return;
+      case 'message': {
+        const message = f.message;
+        if (!isWireMessage(message)) {
+          this.emit('error', new ChatClientError(LocalErrorCode.Protocol, 'malformed message frame'));
+          return;
+        }
+        this.inbox.receive(message, f.replay === true);
+        return;
+      }
+      case 'synced':
+        this.onSynced(session, f as unknown as SyncedFrame);
+        return;
+      case 'sent':
+        this.onSent(f as unknown as SentFrame);
+        return;
+      case 'result':
+      case 'pong':
+        if (typeof f.id === 'string') this.settle(f.id, f as unknown as Reply);
+        return;
+      case 'error':
+        this.onError(session, f as unknown as ErrorFrame);
+        return;
+      case 'conversation':
+        this.emit('conversation', {
+          conversation: f.conversation as WireConversation,
+          event: f.event as ConversationEvent['event'],
+        });
+        return;
+      case 'receipt':
+        this.emit('receipt', {
+          conversationId: String(f.conversationId),
+          userId: String(f.userId),
+          messageId: String(f.messageId),
+        });
+        return;
+      case 'presence':
+        this.emit('presence', f as PresenceFrame);
+        return;
+      case 'typing':
+        this.emit('typing', f as TypingFrame);
+        return;
+      default:
+        // A newer server's frame this client does not know: ignore it (forward compatibility).
+        return;
+    }
+  }
+
+  private onWelcome(session: Session, welcome: WelcomeFrame): void {
+    if (session.welcome) return;
+    for (const t of session.timers) clearTimeout(t);
+    session.timers = [];
+    session.welcome = welcome;
+    session.replaying = true;
+    this.limits = welcome.limits ?? null;
+    if (typeof welcome.region === 'string') this.regionByUrl.set(session.url, welcome.region);
+    this.inbox.beginReplay();
+    this.setState('connected', session.url, { gatewayId: welcome.gatewayId });
+    const waiters = this.connectWaiters;
+    this.connectWaiters = [];
+    for (const w of waiters) w.resolve();
+    for (const req of this.pending.values()) if (!req.sent) this.transmit(session, req);
+    this.pumpOutbox();
+    if (this.pingIntervalMs > 0) {
+      const timer = setInterval(() => {
+        this.request({ op: 'ping' }).catch((err: unknown) => {
+          // No pong: the socket is dead without having said so. Drop it and reconnect.
+          if (err instanceof ChatClientError && err.code === LocalErrorCode.Timeout) {
+            this.drop(session, CloseCode.ClientTimeout, 'ping timeout');
+          }
+        });
+      }, this.pingIntervalMs);
+      session.timers.push(timer);
+    }
+  }
+
+  private onSynced(session: Session, frame: SyncedFrame): void {
+    const info: SyncedInfo = {
+      initial: frame.id === null,
+      count: frame.count,
+      lastId: frame.lastId,
+      truncated: frame.truncated,
+    };
+    if (frame.id === null) {
+      if (!session.replaying) return;
+      session.replaying = false;
+      session.synced = true;
+      this.failures = 0;
+      this.endReplay(info, true);
+      return;
+    }
+    const req = this.pending.get(frame.id);
+    if (!req) return;
+    req.replay = false;
+    this.endReplay(info, true);
+    this.settle(frame.id, frame);
+  }
+
+  /**
+   * A replay ended: the inbox releases what it held in id order, the replayed ids are acked, and a
+   * truncated replay is continued from where it stopped.
+   */
+  private endReplay(info: SyncedInfo, announce: boolean): void {
+    const acks = this.inbox.endReplay();
+    const session = this.session;
+    if (session?.welcome) {
+      for (let i = 0; i < acks.length; i += MAX_ACK_IDS) {
+        this.write(session, { op: 'ack', messageIds: acks.slice(i, i + MAX_ACK_IDS) });
+      }
+    }
+    if (!announce) return;
+    this.emit('synced', info);
+    if (info.truncated && info.lastId !== null) {
+      this.sync().catch((err: unknown) => {
+        if (err instanceof ChatClientError) this.emit('error', err);
+      });
+    }
+  }
+
+  private onError(session: Session, frame: ErrorFrame): void {
+    const err = new ChatClientError(
+      typeof frame.code === 'string' ? frame.code : 'internal',
+      typeof frame.message === 'string' ? frame.message : 'server error',
+      frame.details,
+    );
+    if (typeof frame.id === 'string') {
+      const send = this.sends.get(frame.id);
+      if (send) {
+        this.onSendError(frame.id, send, err);
+        return;
+      }
+      if (this.pending.has(frame.id)) {
+        this.settle(frame.id, err);
+        return;
+      }
+    }
+    if (frame.id === null && session.replaying && frame.code === 'unavailable') {
+      // The connect replay failed part-way: reconnect to get all of it again (since is unchanged).
+      this.emit('error', err);
+      this.drop(session, CloseCode.ClientTimeout, 'replay failed');
+      return;
+    }
+    this.emit('error', err);
+  }
+
+  // ---- outbox --------------------------------------------------------------------------
+
+  /** Puts every sendable outbox head on the wire, and plans the next retry. */
+  private pumpOutbox(): void {
+    const session = this.session;
+    if (!session?.welcome || session.ended) return;
+    const now = Date.now();
+    for (const pending of this.outbox.ready(now)) {
+      const { clientMsgId, conversationId, body } = pending.entry;
+      const id = `s${++this.requestSeq}`;
+      const problem = this.write(session, { op: 'send', id, conversationId, body, clientMsgId });
+      if (problem) {
+        if (problem.code === 'frame_too_large') this.failSend(pending, problem);
+        continue;
+      }
+      pending.inFlight = true;
+      const send: SendRequest = { clientMsgId, timer: null };
+      // No reply in time: send again (same clientMsgId, so it cannot be stored twice). The
+      // first reply, if it ever comes, still completes the message.
+      send.timer = setTimeout(() => {
+        send.timer = null;
+        if (this.outbox.get(clientMsgId) === pending && pending.inFlight) {
+          this.retryLater(pending);
+        }
+      }, this.requestTimeoutMs);
+      this.sends.set(id, send);
+    }
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    const next = this.outbox.nextRetryAt(now);
+    if (next !== null) {
+      this.retryTimer = setTimeout(
+        () => {
+          this.retryTimer = null;
+          this.pumpOutbox();
+        },
+        Math.max(0, next - now),
+      );
+    }
+  }
+
+  private onSent(frame: SentFrame): void {
+    const send = this.sends.get(frame.id);
+    if (!send) return;
+    this.sends.delete(frame.id);
+    if (send.timer) clearTimeout(send.timer);
+    const pending = this.outbox.remove(send.clientMsgId);
+    if (!pending) return;
+    // The server does not echo our own message to this socket; a later replay of it is not news.
+    this.inbox.markSeen(frame.messageId);
+    this.forget(pending.entry.clientMsgId);
+    const info: SentInfo = {
+      clientMsgId: pending.entry.clientMsgId,
+      messageId: frame.messageId,
+      conversationId: frame.conversationId,
+      createdAt: frame.createdAt,
+      duplicate: frame.duplicate,
+    };
+    for (const w of pending.waiters) w.resolve(info);
+    this.emit('sent', info);
+    this.pumpOutbox();
+  }
+
+  private onSendError(requestId: string, send: SendRequest, err: ChatClientError): void {
+    this.sends.delete(requestId);
+    if (send.timer) clearTimeout(send.timer);
+    const pending = this.outbox.get(send.clientMsgId);
+    if (!pending) return;
+    if (RETRYABLE_SEND_CODES.has(err.code)) {
+      this.retryLater(pending);
+      return;
+    }
+    this.failSend(pending, err);
+  }
+
+  private retryLater(pending: PendingSend): void {
+    pending.inFlight = false;
+    pending.retryAt = Date.now() + backoffDelay(pending.failures, this.backoff, this.random);
+    pending.failures++;
+    this.pumpOutbox();
+  }
+
+  /** The server will never take this message: drop it and tell whoever waits. */
+  private failSend(pending: PendingSend, err: ChatClientError): void {
+    this.outbox.remove(pending.entry.clientMsgId);
+    this.forget(pending.entry.clientMsgId);
+    if (pending.waiters.length === 0) this.emit('error', err);
+    for (const w of pending.waiters) w.reject(err);
+    this.pumpOutbox();
+  }
+
+  private forget(clientMsgId: string): void {
+    this.storage.deleteOutbox(clientMsgId).catch((cause: unknown) => {
+      this.emit(
+        'error',
+        new ChatClientError(LocalErrorCode.Storage, 'could not delete an outbox entry', undefined, { cause }),
+      );
+    });
+  }
+
+  /** Saves `lastSeenId`, one write at a time, always the newest. */
+  private persistLastSeen(): void {
+    if (this.savingLastSeen) {
+      this.lastSeenDirty = true;
+      return;
+    }
+    const id = this.inbox.lastSeenId;
+    if (id === null) return;
+    this.savingLastSeen = true;
+    this.lastSeenDirty = false;
+    this.storage.saveLastSeenId(id).then(
+      () => this.afterSave(),
+      (cause: unknown) => {
+        this.emit(
+          'error',
+          new ChatClientError(LocalErrorCode.Storage, 'could not save lastSeenId', undefined, { cause }),
+        );
+        this.afterSave();
+      },
+    );
+  }
+
+  private afterSave(): void {
+    this.savingLastSeen = false;
+    if (this.lastSeenDirty) this.persistLastSeen();
+  }
+}
+
+function isWireMessage(value: unknown): value is WireMessage {
+  if (typeof value !== 'object' || value === null) return false;
+  const m = value as Record<string, unknown>;
+  return (
+    isMessageId(m.id) &&
+    typeof m.conversationId === 'string' &&
+    typeof m.senderId === 'string' &&
+    typeof m.body === 'string' &&
+    typeof m.createdAt === 'number' &&
+    (m.clientMsgId === null || typeof m.clientMsgId === 'string' || m.clientMsgId === undefined)
+  );
+}
+
+function protocolError(op: string, got: string): ChatClientError {
+  return new ChatClientError(LocalErrorCode.Protocol, `${op}: unexpected reply "${got}"`);
+}
+
+/** Sorts messages by id (oldest first): for merging history pages with live messages. */
+export function sortById(messages: WireMessage[]): WireMessage[] {
+  return messages.sort((a, b) => compareIds(a.id, b.id));
+}
