@@ -28,8 +28,13 @@ export function normaliseHistoryQuery(query: HistoryQuery): NormalisedHistoryQue
   }
   if (before !== undefined) assertMessageId(before, 'before');
   if (after !== undefined) assertMessageId(after, 'after');
-  const raw = Number.isFinite(query.limit) ? Math.floor(query.limit) : 0;
-  return { before, after, limit: Math.min(Math.max(raw, 0), MAX_HISTORY_LIMIT) };
+  return { before, after, limit: clampLimit(query.limit, MAX_HISTORY_LIMIT) };
+}
+
+/** A page size as a whole number in 0..max (NaN and negatives become 0). */
+export function clampLimit(limit: number, max: number): number {
+  const raw = Number.isFinite(limit) ? Math.floor(limit) : limit === Number.POSITIVE_INFINITY ? max : 0;
+  return Math.min(Math.max(raw, 0), max);
 }
 
 /** Most recent activity first: the last message's id, or the conversation's creation time. */
@@ -48,4 +53,22 @@ export function sortByActivity(summaries: ConversationSummary[]): ConversationSu
 /** Removes duplicates while keeping the first occurrence's order. */
 export function unique<T>(values: readonly T[]): T[] {
   return [...new Set(values)];
+}
+
+/** `Promise.all(items.map(fn))` with at most `concurrency` calls in flight, results in order. */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+  return results;
 }

@@ -1,0 +1,169 @@
+/**
+ * Cassandra schema as an ordered list of versioned migrations. `migrate()` creates the keyspace
+ * if missing, then applies every migration whose version is not yet recorded in
+ * `schema_migrations`. Each statement is itself idempotent (IF NOT EXISTS), so a run that died
+ * half-way through a migration simply repeats it.
+ *
+ * Concurrent `migrate()` calls against a fresh keyspace are safe in outcome (every statement is
+ * idempotent) but Cassandra 5.0 can log schema disagreement when two nodes create the same table
+ * at once; deployments should run `scripts/migrate.ts` once before starting gateways.
+ */
+import type { Client } from 'cassandra-driver';
+
+/** Keyspace names Cassandra accepts unquoted (we never quote identifiers). */
+const KEYSPACE_NAME = /^[a-zA-Z][a-zA-Z0-9_]{0,47}$/;
+const OPTION_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * Keyspace replication in CQL's own shape, e.g. `{class: 'SimpleStrategy', replication_factor: 1}`
+ * or `{class: 'NetworkTopologyStrategy', 'us-east': 3, 'eu-west': 3}`.
+ */
+export interface ReplicationOptions {
+  readonly class: 'SimpleStrategy' | 'NetworkTopologyStrategy';
+  readonly [option: string]: string | number;
+}
+
+/** Dedup records outlive any client's resend window by far; expiring them bounds the table. */
+export const DEDUP_TTL_SECONDS = 30 * 24 * 3600;
+
+export interface Migration {
+  version: number;
+  description: string;
+  /** CQL statements, each idempotent, with table names qualified by `ks`. */
+  statements(ks: string): string[];
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'conversations, membership, messages by 10-day bucket, dedup, read markers, offline queue',
+    statements: (ks) => [
+      `CREATE TABLE IF NOT EXISTS ${ks}.conversations (
+        conversation_id text PRIMARY KEY,
+        kind text,
+        title text,
+        created_by text,
+        created_at timestamp,
+        initial_members set<text>,
+        members_ready boolean
+      )`,
+      `CREATE TABLE IF NOT EXISTS ${ks}.members_by_conversation (
+        conversation_id text,
+        user_id text,
+        PRIMARY KEY ((conversation_id), user_id)
+      )`,
+      `CREATE TABLE IF NOT EXISTS ${ks}.conversations_by_user (
+        user_id text,
+        conversation_id text,
+        PRIMARY KEY ((user_id), conversation_id)
+      )`,
+      `CREATE TABLE IF NOT EXISTS ${ks}.messages (
+        conversation_id text,
+        bucket int,
+        message_id bigint,
+        sender_id text,
+        client_msg_id text,
+        body text,
+        created_at timestamp,
+        PRIMARY KEY ((conversation_id, bucket), message_id)
+      ) WITH CLUSTERING ORDER BY (message_id DESC)`,
+      // Newest message id per conversation, written with a timestamp derived from the id so the
+      // largest id wins whatever order concurrent writers land in. Bounds history bucket walks.
+      `CREATE TABLE IF NOT EXISTS ${ks}.conversation_last_message (
+        conversation_id text PRIMARY KEY,
+        message_id bigint
+      )`,
+      `CREATE TABLE IF NOT EXISTS ${ks}.message_dedup (
+        sender_id text,
+        client_msg_id text,
+        conversation_id text,
+        message_id bigint,
+        PRIMARY KEY ((sender_id, client_msg_id))
+      ) WITH default_time_to_live = ${DEDUP_TTL_SECONDS}`,
+      `CREATE TABLE IF NOT EXISTS ${ks}.read_markers (
+        user_id text,
+        conversation_id text,
+        last_read_id bigint,
+        PRIMARY KEY ((user_id), conversation_id)
+      )`,
+      `CREATE TABLE IF NOT EXISTS ${ks}.offline_queue (
+        user_id text,
+        message_id bigint,
+        conversation_id text,
+        sender_id text,
+        client_msg_id text,
+        body text,
+        created_at timestamp,
+        PRIMARY KEY ((user_id), message_id)
+      ) WITH CLUSTERING ORDER BY (message_id ASC)`,
+    ],
+  },
+];
+
+export function assertKeyspaceName(keyspace: string): void {
+  if (!KEYSPACE_NAME.test(keyspace)) {
+    throw new RangeError(`keyspace must match ${KEYSPACE_NAME}, got ${JSON.stringify(keyspace)}`);
+  }
+}
+
+/** Renders replication as a CQL map literal, rejecting anything that is not a plain name/number. */
+export function replicationCql(replication: ReplicationOptions): string {
+  if (replication.class !== 'SimpleStrategy' && replication.class !== 'NetworkTopologyStrategy') {
+    throw new RangeError(`replication.class must be SimpleStrategy or NetworkTopologyStrategy`);
+  }
+  const parts = [`'class': '${replication.class}'`];
+  for (const [key, value] of Object.entries(replication)) {
+    if (key === 'class') continue;
+    if (!OPTION_NAME.test(key)) throw new RangeError(`replication option name ${JSON.stringify(key)}`);
+    const n = typeof value === 'number' ? value : Number(value);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new RangeError(`replication.${key} must be a positive integer, got ${JSON.stringify(value)}`);
+    }
+    parts.push(`'${key}': ${n}`);
+  }
+  if (parts.length === 1) throw new RangeError('replication needs a replication factor');
+  return `{${parts.join(', ')}}`;
+}
+
+export function createKeyspaceCql(keyspace: string, replication: ReplicationOptions): string {
+  assertKeyspaceName(keyspace);
+  return `CREATE KEYSPACE IF NOT EXISTS ${keyspace} WITH replication = ${replicationCql(replication)}`;
+}
+
+/**
+ * Creates the keyspace and applies pending migrations in version order. Returns the versions
+ * applied by this call (empty when the schema was already current).
+ */
+export async function migrate(
+  client: Client,
+  keyspace: string,
+  replication: ReplicationOptions,
+  log: (msg: string) => void = () => {},
+): Promise<number[]> {
+  await client.execute(createKeyspaceCql(keyspace, replication));
+  await client.execute(
+    `CREATE TABLE IF NOT EXISTS ${keyspace}.schema_migrations (
+      version int PRIMARY KEY,
+      description text,
+      applied_at timestamp
+    )`,
+  );
+  const done = new Set<number>();
+  const rs = await client.execute(`SELECT version FROM ${keyspace}.schema_migrations`, [], { prepare: true });
+  for (const row of rs.rows) done.add(Number(row.get('version')));
+
+  const applied: number[] = [];
+  for (const migration of [...MIGRATIONS].sort((a, b) => a.version - b.version)) {
+    if (done.has(migration.version)) continue;
+    log(`cassandra: applying migration ${migration.version} (${migration.description}) to ${keyspace}`);
+    // DDL is not prepared: schema statements run once and the driver waits for schema agreement.
+    for (const statement of migration.statements(keyspace)) await client.execute(statement);
+    await client.execute(
+      `INSERT INTO ${keyspace}.schema_migrations (version, description, applied_at) VALUES (?, ?, ?)`,
+      [migration.version, migration.description, new Date()],
+      { prepare: true },
+    );
+    applied.push(migration.version);
+  }
+  return applied;
+}

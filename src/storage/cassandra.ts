@@ -1,0 +1,617 @@
+/**
+ * `CassandraStorage`: the `Storage` contract on Apache Cassandra (one keyspace per region),
+ * following Discord's message schema: messages partitioned by (conversation, 10-day bucket) and
+ * clustered by snowflake id, newest first. Every statement is prepared and runs at LOCAL_QUORUM
+ * (lightweight transactions at LOCAL_SERIAL), so a resolved write is durable in the local
+ * datacenter. Tables: see `cassandra-schema.ts`.
+ */
+import cassandra, { type Client as CassandraClient, type types } from 'cassandra-driver';
+import { EPOCH_MS, snowflakeTime } from '../util/snowflake.ts';
+import { migrate, type ReplicationOptions } from './cassandra-schema.ts';
+import {
+  assertMessageId,
+  clampLimit,
+  mapLimit,
+  normaliseHistoryQuery,
+  sortByActivity,
+  unique,
+} from './common.ts';
+import {
+  type AppendResult,
+  type Conversation,
+  type ConversationKind,
+  type ConversationSummary,
+  type HistoryQuery,
+  type Storage,
+  type StoredMessage,
+  UNREAD_CAP,
+} from './types.ts';
+
+const { Client, types: cql } = cassandra;
+type Long = types.Long;
+type Row = types.Row;
+
+/** Width of a message partition: Discord's 10 days keeps even busy conversations' partitions small. */
+export const BUCKET_MS = 10 * 24 * 3600 * 1000;
+/** Buckets of one conversation read in parallel while walking history. */
+const BUCKET_READ_AHEAD = 4;
+/** Parallel per-conversation lookups in listUserConversations (a user can have hundreds). */
+const SUMMARY_CONCURRENCY = 16;
+/** Page size when counting unread messages or listing members. */
+const SCAN_PAGE = 1000;
+/** Deletes per `IN (…)` when acking the offline queue. */
+const ACK_CHUNK = 100;
+
+export type ConsistencyName = 'ONE' | 'LOCAL_ONE' | 'QUORUM' | 'LOCAL_QUORUM' | 'EACH_QUORUM' | 'ALL';
+
+const CONSISTENCY: Record<ConsistencyName, number> = {
+  ONE: cql.consistencies.one,
+  LOCAL_ONE: cql.consistencies.localOne,
+  QUORUM: cql.consistencies.quorum,
+  LOCAL_QUORUM: cql.consistencies.localQuorum,
+  EACH_QUORUM: cql.consistencies.eachQuorum,
+  ALL: cql.consistencies.all,
+};
+
+export interface CassandraStorageOptions {
+  contactPoints: string[];
+  /** CQL native port. Default 9042. */
+  port?: number;
+  localDataCenter: string;
+  keyspace: string;
+  /** Used when the keyspace is created. Default NetworkTopologyStrategy, `replicationFactor` in the local DC. */
+  replication?: ReplicationOptions;
+  /** Shorthand for the default replication (what `regions.yaml` carries). Default 1. */
+  replicationFactor?: number;
+  /** Reads and writes. Default LOCAL_QUORUM: the sender is acked once a local quorum has the message. */
+  consistency?: ConsistencyName;
+  /** Creates/migrates the schema in init(). Default true; false when `scripts/migrate.ts` owns it. */
+  migrate?: boolean;
+  /** Per-request timeout in ms (driver default 12 s). */
+  readTimeoutMs?: number;
+  log?: (msg: string) => void;
+}
+
+/** Cassandra partition of the message with this id. */
+export function bucketOf(ms: number): number {
+  return Math.floor(ms / BUCKET_MS);
+}
+
+export function bucketOfId(id: bigint): number {
+  return bucketOf(snowflakeTime(id));
+}
+
+export function toLong(id: bigint): Long {
+  assertMessageId(id);
+  return cql.Long.fromString(id.toString());
+}
+
+export function fromLong(value: unknown): bigint {
+  if (value instanceof cql.Long) return BigInt(value.toString());
+  if (typeof value === 'bigint') return value;
+  throw new TypeError(`expected a bigint column, got ${typeof value}`);
+}
+
+/**
+ * Write timestamp (µs) that grows with the id: the id's millisecond plus its low 22 bits scaled
+ * into the remaining 1000 µs. Cells written with it resolve to the largest id under Cassandra's
+ * last-write-wins (equal timestamps fall back to the larger value, which is again the larger id),
+ * so "only move forward" needs no read-before-write and no lightweight transaction.
+ */
+export function idTimestamp(id: bigint): Long {
+  const micros = BigInt(snowflakeTime(id)) * 1000n + (((id & 0x3f_ffffn) * 1000n) >> 22n);
+  return cql.Long.fromString(micros.toString());
+}
+
+function text(row: Row, column: string): string {
+  const v: unknown = row.get(column);
+  if (typeof v !== 'string') throw new TypeError(`column ${column}: expected text, got ${typeof v}`);
+  return v;
+}
+
+function optionalText(row: Row, column: string): string | null {
+  const v: unknown = row.get(column);
+  if (v === null || v === undefined) return null;
+  if (typeof v !== 'string') throw new TypeError(`column ${column}: expected text, got ${typeof v}`);
+  return v;
+}
+
+function millis(row: Row, column: string): number {
+  const v: unknown = row.get(column);
+  if (!(v instanceof Date)) throw new TypeError(`column ${column}: expected timestamp, got ${typeof v}`);
+  return v.getTime();
+}
+
+function rowToMessage(row: Row): StoredMessage {
+  return {
+    conversationId: text(row, 'conversation_id'),
+    messageId: fromLong(row.get('message_id')),
+    senderId: text(row, 'sender_id'),
+    clientMsgId: optionalText(row, 'client_msg_id'),
+    body: text(row, 'body'),
+    createdAt: millis(row, 'created_at'),
+  };
+}
+
+function rowToConversation(row: Row): Conversation {
+  return {
+    id: text(row, 'conversation_id'),
+    kind: text(row, 'kind') as ConversationKind,
+    title: optionalText(row, 'title'),
+    createdBy: text(row, 'created_by'),
+    createdAt: millis(row, 'created_at'),
+  };
+}
+
+const MESSAGE_COLUMNS = 'conversation_id, message_id, sender_id, client_msg_id, body, created_at';
+
+export class CassandraStorage implements Storage {
+  private readonly client: CassandraClient;
+  private readonly ks: string;
+  private readonly replication: ReplicationOptions;
+  /** Conversation creation times never change: cache them to bound history walks without a read. */
+  private readonly createdAt = new Map<string, number>();
+
+  constructor(private readonly options: CassandraStorageOptions) {
+    this.ks = options.keyspace;
+    this.replication = options.replication ?? {
+      class: 'NetworkTopologyStrategy',
+      [options.localDataCenter]: options.replicationFactor ?? 1,
+    };
+    this.client = new Client({
+      contactPoints: options.contactPoints,
+      localDataCenter: options.localDataCenter,
+      protocolOptions: { port: options.port ?? 9042 },
+      queryOptions: {
+        consistency: CONSISTENCY[options.consistency ?? 'LOCAL_QUORUM'],
+        serialConsistency: cql.consistencies.localSerial,
+        prepare: true,
+      },
+      ...(options.readTimeoutMs !== undefined
+        ? { socketOptions: { readTimeout: options.readTimeoutMs } }
+        : {}),
+    });
+  }
+
+  async init(): Promise<void> {
+    await this.client.connect();
+    if (this.options.migrate !== false) {
+      await migrate(this.client, this.ks, this.replication, this.options.log);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.shutdown();
+  }
+
+  async ping(): Promise<void> {
+    await this.client.execute('SELECT release_version FROM system.local');
+  }
+
+  // ---- conversations and membership -------------------------------------------------------
+
+  async createConversation(conv: Conversation, members: readonly string[]): Promise<Conversation> {
+    const initial = unique(members);
+    const rs = await this.client.execute(
+      `INSERT INTO ${this.ks}.conversations
+         (conversation_id, kind, title, created_by, created_at, initial_members, members_ready)
+       VALUES (?, ?, ?, ?, ?, ?, false) IF NOT EXISTS`,
+      [conv.id, conv.kind, conv.title, conv.createdBy, new Date(conv.createdAt), initial],
+    );
+    if (rs.wasApplied()) {
+      await this.finishCreate(conv.id, initial);
+      this.createdAt.set(conv.id, conv.createdAt);
+      return { ...conv };
+    }
+    const row = rs.first();
+    const existing = rowToConversation(row);
+    // A creator that died between the conversation row and its member rows left
+    // members_ready = false: finish its job with the members it recorded.
+    if (row.get('members_ready') !== true) {
+      const recorded: unknown = row.get('initial_members');
+      await this.finishCreate(conv.id, Array.isArray(recorded) ? (recorded as string[]) : []);
+    }
+    return existing;
+  }
+
+  async getConversation(id: string): Promise<Conversation | null> {
+    const rs = await this.client.execute(
+      `SELECT conversation_id, kind, title, created_by, created_at FROM ${this.ks}.conversations
+       WHERE conversation_id = ?`,
+      [id],
+    );
+    const row = rs.first();
+    if (!row || row.get('kind') === null) return null;
+    const conversation = rowToConversation(row);
+    this.createdAt.set(id, conversation.createdAt);
+    return conversation;
+  }
+
+  async addMembers(conversationId: string, userIds: readonly string[]): Promise<void> {
+    const users = unique(userIds);
+    if (users.length === 0) return;
+    // Logged batch: the two membership tables must not disagree if we crash mid-way.
+    const queries = users.flatMap((userId) => [
+      {
+        query: `INSERT INTO ${this.ks}.members_by_conversation (conversation_id, user_id) VALUES (?, ?)`,
+        params: [conversationId, userId],
+      },
+      {
+        query: `INSERT INTO ${this.ks}.conversations_by_user (user_id, conversation_id) VALUES (?, ?)`,
+        params: [userId, conversationId],
+      },
+    ]);
+    await this.client.batch(queries, { prepare: true, logged: true });
+  }
+
+  async removeMembers(conversationId: string, userIds: readonly string[]): Promise<void> {
+    const users = unique(userIds);
+    if (users.length === 0) return;
+    const queries = users.flatMap((userId) => [
+      {
+        query: `DELETE FROM ${this.ks}.members_by_conversation WHERE conversation_id = ? AND user_id = ?`,
+        params: [conversationId, userId],
+      },
+      {
+        query: `DELETE FROM ${this.ks}.conversations_by_user WHERE user_id = ? AND conversation_id = ?`,
+        params: [userId, conversationId],
+      },
+    ]);
+    await this.client.batch(queries, { prepare: true, logged: true });
+  }
+
+  async listMembers(conversationId: string): Promise<string[]> {
+    const rows = await this.selectAll(
+      `SELECT user_id FROM ${this.ks}.members_by_conversation WHERE conversation_id = ?`,
+      [conversationId],
+    );
+    return rows.map((row) => text(row, 'user_id'));
+  }
+
+  async isMember(conversationId: string, userId: string): Promise<boolean> {
+    const rs = await this.client.execute(
+      `SELECT user_id FROM ${this.ks}.members_by_conversation WHERE conversation_id = ? AND user_id = ?`,
+      [conversationId, userId],
+    );
+    return rs.rowLength > 0;
+  }
+
+  async listUserConversationIds(userId: string): Promise<string[]> {
+    const rows = await this.selectAll(
+      `SELECT conversation_id FROM ${this.ks}.conversations_by_user WHERE user_id = ?`,
+      [userId],
+    );
+    return rows.map((row) => text(row, 'conversation_id'));
+  }
+
+  async listUserConversations(userId: string): Promise<ConversationSummary[]> {
+    const [ids, markerRows] = await Promise.all([
+      this.listUserConversationIds(userId),
+      this.selectAll(`SELECT conversation_id, last_read_id FROM ${this.ks}.read_markers WHERE user_id = ?`, [
+        userId,
+      ]),
+    ]);
+    const markers = new Map<string, bigint>();
+    for (const row of markerRows)
+      markers.set(text(row, 'conversation_id'), fromLong(row.get('last_read_id')));
+
+    const summaries = await mapLimit(ids, SUMMARY_CONCURRENCY, async (conversationId) => {
+      const [conversation, lastMessage] = await Promise.all([
+        this.getConversation(conversationId),
+        this.lastMessage(conversationId),
+      ]);
+      if (!conversation) return null;
+      const lastReadId = markers.get(conversationId) ?? null;
+      const unreadCount = await this.countUnread(userId, conversation, lastReadId, lastMessage);
+      return { conversation, lastMessage, unreadCount, lastReadId } satisfies ConversationSummary;
+    });
+    return sortByActivity(summaries.filter((s) => s !== null));
+  }
+
+  // ---- messages ---------------------------------------------------------------------------
+
+  async appendMessage(message: StoredMessage): Promise<AppendResult> {
+    assertMessageId(message.messageId);
+    if (message.clientMsgId === null) {
+      await this.writeMessage(message);
+      return { message: { ...message }, duplicate: false };
+    }
+    // Reserve (sender, clientMsgId) first with a Paxos round: of any number of concurrent
+    // resends exactly one reservation is applied, and the others read back its id.
+    const rs = await this.client.execute(
+      `INSERT INTO ${this.ks}.message_dedup (sender_id, client_msg_id, conversation_id, message_id)
+       VALUES (?, ?, ?, ?) IF NOT EXISTS`,
+      [message.senderId, message.clientMsgId, message.conversationId, toLong(message.messageId)],
+    );
+    if (rs.wasApplied()) {
+      await this.writeMessage(message);
+      return { message: { ...message }, duplicate: false };
+    }
+    const reserved = rs.first();
+    const conversationId = text(reserved, 'conversation_id');
+    const messageId = fromLong(reserved.get('message_id'));
+    const original = await this.getMessage(conversationId, messageId);
+    if (original) return { message: original, duplicate: true };
+    // The reservation exists but the message does not: its writer crashed (or is still writing).
+    // Write it now under the reserved id, so whichever attempt the client saw acked, the message
+    // is stored exactly once. Not a duplicate: the original was never stored, so never delivered.
+    const healed: StoredMessage = {
+      ...message,
+      conversationId,
+      messageId,
+      createdAt: snowflakeTime(messageId),
+    };
+    await this.writeMessage(healed);
+    return { message: healed, duplicate: false };
+  }
+
+  async getMessage(conversationId: string, messageId: bigint): Promise<StoredMessage | null> {
+    const rs = await this.client.execute(
+      `SELECT ${MESSAGE_COLUMNS} FROM ${this.ks}.messages
+       WHERE conversation_id = ? AND bucket = ? AND message_id = ?`,
+      [conversationId, bucketOfId(messageId), toLong(messageId)],
+    );
+    const row = rs.first();
+    return row ? rowToMessage(row) : null;
+  }
+
+  async getHistory(conversationId: string, query: HistoryQuery): Promise<StoredMessage[]> {
+    const { before, after, limit } = normaliseHistoryQuery(query);
+    if (limit === 0 || before === 0n) return [];
+    const newest = await this.lastMessageId(conversationId);
+    if (newest === null) return [];
+
+    if (after !== undefined) {
+      if (newest <= after) return [];
+      const first = bucketOfId(after + 1n);
+      const last = bucketOfId(newest);
+      return this.walkBuckets(first, last, +1, limit, (bucket, n) =>
+        this.client.execute(
+          `SELECT ${MESSAGE_COLUMNS} FROM ${this.ks}.messages
+           WHERE conversation_id = ? AND bucket = ? AND message_id > ?
+           ORDER BY message_id ASC LIMIT ?`,
+          [conversationId, bucket, toLong(after), n],
+        ),
+      );
+    }
+
+    const upper = before === undefined ? newest : before - 1n < newest ? before - 1n : newest;
+    const first = bucketOfId(upper);
+    const last = await this.firstBucket(conversationId);
+    return this.walkBuckets(first, Math.min(last, first), -1, limit, (bucket, n) =>
+      this.client.execute(
+        `SELECT ${MESSAGE_COLUMNS} FROM ${this.ks}.messages
+         WHERE conversation_id = ? AND bucket = ? AND message_id <= ? LIMIT ?`,
+        [conversationId, bucket, toLong(upper), n],
+      ),
+    );
+  }
+
+  // ---- read markers -----------------------------------------------------------------------
+
+  async markRead(userId: string, conversationId: string, messageId: bigint): Promise<void> {
+    // Timestamp from the id (see idTimestamp): a smaller id can never overwrite a larger one,
+    // however concurrent markRead calls interleave. Never delete these cells with a wall-clock
+    // timestamp: the tombstone would shadow every later marker older than the deletion.
+    await this.client.execute(
+      `UPDATE ${this.ks}.read_markers SET last_read_id = ? WHERE user_id = ? AND conversation_id = ?`,
+      [toLong(messageId), userId, conversationId],
+      { timestamp: idTimestamp(messageId) },
+    );
+  }
+
+  async getReadMarker(userId: string, conversationId: string): Promise<bigint | null> {
+    const rs = await this.client.execute(
+      `SELECT last_read_id FROM ${this.ks}.read_markers WHERE user_id = ? AND conversation_id = ?`,
+      [userId, conversationId],
+    );
+    const row = rs.first();
+    return row ? fromLong(row.get('last_read_id')) : null;
+  }
+
+  // ---- offline queue ----------------------------------------------------------------------
+
+  async enqueueOffline(userId: string, messages: readonly StoredMessage[]): Promise<void> {
+    for (const m of messages) assertMessageId(m.messageId);
+    // Separate single-row inserts rather than a batch: bodies can be large, and batches over
+    // 50 KB are rejected. Re-inserting the same (user, id) overwrites it: idempotent.
+    await mapLimit(messages, 32, (m) =>
+      this.client.execute(
+        `INSERT INTO ${this.ks}.offline_queue
+           (user_id, message_id, conversation_id, sender_id, client_msg_id, body, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        [
+          userId,
+          toLong(m.messageId),
+          m.conversationId,
+          m.senderId,
+          m.clientMsgId,
+          m.body,
+          new Date(m.createdAt),
+        ],
+      ),
+    );
+  }
+
+  async listOffline(userId: string, limit: number, after?: bigint): Promise<StoredMessage[]> {
+    const n = clampLimit(limit, 0x7fff_ffff);
+    if (n === 0) return [];
+    const rows =
+      after === undefined
+        ? await this.selectAll(
+            `SELECT ${MESSAGE_COLUMNS} FROM ${this.ks}.offline_queue WHERE user_id = ? LIMIT ?`,
+            [userId, n],
+          )
+        : await this.selectAll(
+            `SELECT ${MESSAGE_COLUMNS} FROM ${this.ks}.offline_queue WHERE user_id = ? AND message_id > ? LIMIT ?`,
+            [userId, toLong(after), n],
+          );
+    return rows.map(rowToMessage);
+  }
+
+  async ackOffline(userId: string, messageIds: readonly bigint[]): Promise<void> {
+    const ids = unique(messageIds);
+    const chunks: bigint[][] = [];
+    for (let i = 0; i < ids.length; i += ACK_CHUNK) chunks.push(ids.slice(i, i + ACK_CHUNK));
+    await Promise.all(
+      chunks.map((chunk) =>
+        this.client.execute(`DELETE FROM ${this.ks}.offline_queue WHERE user_id = ? AND message_id IN ?`, [
+          userId,
+          chunk.map(toLong),
+        ]),
+      ),
+    );
+  }
+
+  async countOffline(userId: string): Promise<number> {
+    const rs = await this.client.execute(
+      `SELECT COUNT(*) AS n FROM ${this.ks}.offline_queue WHERE user_id = ?`,
+      [userId],
+    );
+    return Number(fromLong(rs.first()?.get('n')));
+  }
+
+  // ---- internals --------------------------------------------------------------------------
+
+  private async finishCreate(conversationId: string, members: string[]): Promise<void> {
+    await this.addMembers(conversationId, members);
+    // Conditional so it is ordered by Paxos after the IF NOT EXISTS insert: a plain write with a
+    // client timestamp could lose to the insert's ballot timestamp under clock skew.
+    await this.client.execute(
+      `UPDATE ${this.ks}.conversations SET members_ready = true WHERE conversation_id = ? IF EXISTS`,
+      [conversationId],
+    );
+  }
+
+  /** Stores the message and advances the conversation's newest-id pointer; both before the ack. */
+  private async writeMessage(m: StoredMessage): Promise<void> {
+    await Promise.all([
+      this.client.execute(
+        `INSERT INTO ${this.ks}.messages
+           (conversation_id, bucket, message_id, sender_id, client_msg_id, body, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        [
+          m.conversationId,
+          bucketOfId(m.messageId),
+          toLong(m.messageId),
+          m.senderId,
+          m.clientMsgId,
+          m.body,
+          new Date(m.createdAt),
+        ],
+      ),
+      this.client.execute(
+        `UPDATE ${this.ks}.conversation_last_message SET message_id = ? WHERE conversation_id = ?`,
+        [toLong(m.messageId), m.conversationId],
+        { timestamp: idTimestamp(m.messageId) },
+      ),
+    ]);
+  }
+
+  private async lastMessageId(conversationId: string): Promise<bigint | null> {
+    const rs = await this.client.execute(
+      `SELECT message_id FROM ${this.ks}.conversation_last_message WHERE conversation_id = ?`,
+      [conversationId],
+    );
+    const row = rs.first();
+    return row ? fromLong(row.get('message_id')) : null;
+  }
+
+  private async lastMessage(conversationId: string): Promise<StoredMessage | null> {
+    const id = await this.lastMessageId(conversationId);
+    if (id === null) return null;
+    const message = await this.getMessage(conversationId, id);
+    if (message) return message;
+    // The pointer is written alongside the message; while that write is in flight fall back.
+    const [newest] = await this.getHistory(conversationId, { before: id, limit: 1 });
+    return newest ?? null;
+  }
+
+  /** Oldest bucket that can hold the conversation's messages (ids are minted after creation). */
+  private async firstBucket(conversationId: string): Promise<number> {
+    let created = this.createdAt.get(conversationId);
+    if (created === undefined) {
+      created = (await this.getConversation(conversationId))?.createdAt ?? EPOCH_MS;
+    }
+    return bucketOf(Math.max(created, EPOCH_MS));
+  }
+
+  /**
+   * Reads buckets `from` → `to` (step ±1) until `limit` rows are found, querying up to
+   * BUCKET_READ_AHEAD buckets at once so a quiet conversation does not cost one round trip per
+   * empty 10-day window.
+   */
+  private async walkBuckets(
+    from: number,
+    to: number,
+    step: 1 | -1,
+    limit: number,
+    read: (bucket: number, n: number) => Promise<types.ResultSet>,
+  ): Promise<StoredMessage[]> {
+    const out: StoredMessage[] = [];
+    let bucket = from;
+    const more = () => (step > 0 ? bucket <= to : bucket >= to);
+    while (out.length < limit && more()) {
+      const batch: number[] = [];
+      while (batch.length < BUCKET_READ_AHEAD && more()) {
+        batch.push(bucket);
+        bucket += step;
+      }
+      const need = limit - out.length;
+      const pages = await Promise.all(batch.map((b) => read(b, need)));
+      for (const page of pages) {
+        for (const row of page.rows) {
+          if (out.length >= limit) break;
+          out.push(rowToMessage(row));
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Messages after the marker not sent by the user, counted up to UNREAD_CAP. */
+  private async countUnread(
+    userId: string,
+    conversation: Conversation,
+    lastReadId: bigint | null,
+    lastMessage: StoredMessage | null,
+  ): Promise<number> {
+    if (!lastMessage || (lastReadId !== null && lastMessage.messageId <= lastReadId)) return 0;
+    const after = lastReadId ?? -1n;
+    const first =
+      lastReadId === null ? bucketOf(Math.max(conversation.createdAt, EPOCH_MS)) : bucketOfId(after + 1n);
+    const last = bucketOfId(lastMessage.messageId);
+    let count = 0;
+    for (let bucket = first; bucket <= last && count < UNREAD_CAP; bucket++) {
+      let pageState: string | undefined;
+      do {
+        const rs = await this.client.execute(
+          `SELECT sender_id FROM ${this.ks}.messages
+           WHERE conversation_id = ? AND bucket = ? AND message_id > ?`,
+          [conversation.id, bucket, cql.Long.fromString(after.toString())],
+          { fetchSize: SCAN_PAGE, ...(pageState ? { pageState } : {}) },
+        );
+        for (const row of rs.rows) {
+          if (row.get('sender_id') !== userId && ++count >= UNREAD_CAP) break;
+        }
+        pageState = rs.pageState ?? undefined;
+      } while (pageState && count < UNREAD_CAP);
+    }
+    return count;
+  }
+
+  /** All rows of a single-partition query, following the driver's paging. */
+  private async selectAll(query: string, params: unknown[]): Promise<Row[]> {
+    const rows: Row[] = [];
+    let pageState: string | undefined;
+    do {
+      const rs = await this.client.execute(query, params, {
+        fetchSize: SCAN_PAGE,
+        ...(pageState ? { pageState } : {}),
+      });
+      rows.push(...rs.rows);
+      pageState = rs.pageState ?? undefined;
+    } while (pageState);
+    return rows;
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * Storage factory: the embedded LMDB store for a single node, Cassandra for a real region.
+ * The returned store is not yet initialised: call `init()` (it creates/migrates the schema).
+ */
+import { CassandraStorage, type CassandraStorageOptions } from './cassandra.ts';
+import { EmbeddedStorage } from './embedded.ts';
+import type { Storage } from './types.ts';
+
+export interface EmbeddedStorageConfig {
+  kind: 'embedded';
+  /** Directory for the LMDB files; created if missing. */
+  dataDir: string;
+}
+
+export interface CassandraStorageConfig extends CassandraStorageOptions {
+  kind: 'cassandra';
+}
+
+export type StorageConfig = EmbeddedStorageConfig | CassandraStorageConfig;
+
+export function createStorage(config: StorageConfig): Storage {
+  switch (config.kind) {
+    case 'embedded':
+      return new EmbeddedStorage({ dataDir: config.dataDir });
+    case 'cassandra': {
+      const { kind: _kind, ...options } = config;
+      return new CassandraStorage(options);
+    }
+  }
+}
+
+export {
+  BUCKET_MS,
+  CassandraStorage,
+  type CassandraStorageOptions,
+  type ConsistencyName,
+} from './cassandra.ts';
+export type { ReplicationOptions } from './cassandra-schema.ts';
+export { EmbeddedStorage } from './embedded.ts';
+export * from './types.ts';
