@@ -8,9 +8,20 @@
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF, validateBackoff } from './backoff.ts';
 import { Emitter } from './emitter.ts';
 import { ChatClientError, LocalErrorCode } from './errors.ts';
-import { compareIds, isMessageId, randomClientMsgId } from './ids.ts';
+import { compareIds, isMessageId } from './ids.ts';
 import { Inbox } from './inbox.ts';
-import { Outbox, type PendingSend, type SentInfo } from './outbox.ts';
+import {
+  type ChatClientEvents,
+  type ChatClientOptions,
+  type ConnectionState,
+  type ConversationEvent,
+  DEFAULT_PING_INTERVAL_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  type HistoryQuery,
+  type SyncedInfo,
+} from './options.ts';
+import type { SentInfo } from './outbox.ts';
+import { Sender } from './sender.ts';
 import {
   CloseCode,
   isUnauthorizedHandshake,
@@ -18,8 +29,8 @@ import {
   type WebSocketConstructor,
   type WebSocketLike,
 } from './socket.ts';
-import { type ClientStorage, MemoryClientStorage, type OutboxEntry } from './storage.ts';
-import { TokenProvider, type TokenSource } from './token.ts';
+import { type ClientStorage, MemoryClientStorage } from './storage.ts';
+import { TokenProvider } from './token.ts';
 import {
   type ClientFrame,
   type ConversationResult,
@@ -41,111 +52,8 @@ import {
   type WirePresence,
 } from './types.ts';
 
-/** Long enough for a replay or a cross-region write under load; short enough to notice a dead socket. */
-export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
-/**
- * Well under the gateway's default idle timeout (120 s) and typical proxy idle cuts (60 s), so
- * the connection stays up and a silently dead one is noticed within a ping plus a timeout.
- */
-export const DEFAULT_PING_INTERVAL_MS = 25_000;
 /** Most ids in one `ack` frame (docs/protocol.md). */
 const MAX_ACK_IDS = 1000;
-/** Server errors after which resending the same `clientMsgId` is safe and may succeed. */
-const RETRYABLE_SEND_CODES: ReadonlySet<string> = new Set([
-  'unavailable',
-  'internal',
-  'shutting_down',
-  'rate_limited',
-  LocalErrorCode.Timeout,
-]);
-
-export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
-
-export interface StateChange {
-  state: ConnectionState;
-  /** The gateway connected to, or about to be tried; null when closed. */
-  url: string | null;
-  /** The region that gateway reported in its `welcome` (the last one seen from this URL), if any. */
-  region: string | null;
-  /** The connected gateway's id (`connected` only). */
-  gatewayId: string | null;
-  /** Consecutive attempts that failed to reach a synced session. */
-  failures: number;
-  /** `reconnecting`: milliseconds until the next attempt. */
-  delayMs?: number;
-  /** `reconnecting`: close code of the socket that dropped (1006 when there was none). */
-  closeCode?: number;
-}
-
-export interface SyncedInfo {
-  /** True for the replay that follows a (re)connect, false for an explicit `sync()`. */
-  initial: boolean;
-  /** Messages the server replayed (before deduplication). */
-  count: number;
-  lastId: string | null;
-  /** More was missed than the server replays at once; the client continues with `sync()` itself. */
-  truncated: boolean;
-}
-
-export interface ConversationEvent {
-  conversation: WireConversation;
-  event: 'created' | 'members_added' | 'members_removed';
-}
-
-export interface ReceiptEvent {
-  conversationId: string;
-  userId: string;
-  messageId: string;
-}
-
-export interface HistoryQuery {
-  /** Older than this id, newest first. */
-  before?: string;
-  /** Newer than this id, oldest first. */
-  after?: string;
-  /** Default 50, server cap 200. */
-  limit?: number;
-}
-
-/** Event name → listener arguments. */
-export interface ChatClientEvents {
-  /** A message not delivered before, per conversation in id order. */
-  message: [message: WireMessage, meta: { replay: boolean }];
-  conversation: [event: ConversationEvent];
-  receipt: [receipt: ReceiptEvent];
-  /** A server `presence` push, forwarded as received. */
-  presence: [frame: PresenceFrame];
-  /** A server `typing` push, forwarded as received. */
-  typing: [frame: TypingFrame];
-  /** Something went wrong that no promise reports (connection, storage, a server error without id). */
-  error: [error: ChatClientError];
-  state: [change: StateChange];
-  /** A replay ended and its messages were delivered. */
-  synced: [info: SyncedInfo];
-  /** An outbox message was acked, including ones restored from storage that no promise awaits. */
-  sent: [info: SentInfo];
-}
-
-export interface ChatClientOptions {
-  /** Gateway WebSocket URLs (`ws://host:port/ws`), tried round-robin. At least one. */
-  urls: string[];
-  /** A JWT, or a function returning a fresh one (called again when the server refuses it). */
-  token: TokenSource;
-  /** Device label sent on connect (≤ 32 chars). */
-  device?: string;
-  /** The `WebSocket` class; defaults to `globalThis.WebSocket` (pass `ws`'s class on Node 20). */
-  WebSocket?: WebSocketConstructor;
-  backoff?: Partial<BackoffOptions>;
-  requestTimeoutMs?: number;
-  /** Client pings while connected; 0 turns them off. */
-  pingIntervalMs?: number;
-  /** Persists the newest seen id and the outbox. Defaults to memory (lost on restart). */
-  storage?: ClientStorage;
-  /** How many delivered message ids to remember for deduplication. */
-  dedupCapacity?: number;
-  /** Source of randomness for backoff jitter, in [0, 1). For tests. */
-  random?: () => number;
-}
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -177,11 +85,6 @@ interface PendingRequest {
   reject: (err: ChatClientError) => void;
 }
 
-interface SendRequest {
-  clientMsgId: string;
-  timer: Timer | null;
-}
-
 type RequestFrame = ClientFrame extends infer F ? (F extends { id: string } ? Omit<F, 'id'> : never) : never;
 
 const textEncoder = new TextEncoder();
@@ -196,9 +99,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private readonly random: () => number;
   private readonly tokens: TokenProvider;
   private readonly inbox: Inbox;
-  private readonly outbox = new Outbox();
+  private readonly sender: Sender;
   private readonly pending = new Map<string, PendingRequest>();
-  private readonly sends = new Map<string, SendRequest>();
   private readonly regionByUrl = new Map<string, string>();
   private connectWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
 
@@ -212,9 +114,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private urlIndex = 0;
   private failures = 0;
   private reconnectTimer: Timer | null = null;
-  private retryTimer: Timer | null = null;
   private requestSeq = 0;
-  private outboxSeq = 0;
   private limits: WelcomeLimits | null = null;
   private savingLastSeen = false;
   private lastSeenDirty = false;
@@ -236,6 +136,23 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.storage = options.storage ?? new MemoryClientStorage();
     this.random = options.random ?? Math.random;
     this.tokens = new TokenProvider(options.token);
+    this.sender = new Sender({
+      storage: this.storage,
+      backoff: this.backoff,
+      random: this.random,
+      timeoutMs: this.requestTimeoutMs,
+      write: (frame) =>
+        this.session?.welcome
+          ? this.write(this.session, frame)
+          : new ChatClientError(LocalErrorCode.Disconnected, 'not connected'),
+      nextRequestId: () => `s${++this.requestSeq}`,
+      onSent: (info) => {
+        // The server does not echo our own message to this socket; a later replay of it is not news.
+        this.inbox.markSeen(info.messageId);
+        this.emit('sent', info);
+      },
+      onError: (err) => this.emit('error', err),
+    });
     this.inbox = new Inbox({
       ...(options.dedupCapacity !== undefined ? { dedupCapacity: options.dedupCapacity } : {}),
       deliver: (message, replay) => {
@@ -256,7 +173,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
 
   /** Messages queued or on the wire, not yet acked by the server. */
   get outboxSize(): number {
-    return this.outbox.size;
+    return this.sender.size;
   }
 
   /** The limits the current gateway announced, once connected. */
@@ -309,29 +226,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         }),
       );
     }
-    const entry: OutboxEntry = {
-      clientMsgId: randomClientMsgId(),
-      conversationId,
-      body,
-      queuedAt: Date.now(),
-      seq: this.outboxSeq++,
-    };
-    const pending = this.outbox.add(entry, false);
-    const result = new Promise<SentInfo>((resolve, reject) => pending.waiters.push({ resolve, reject }));
-    this.storage.putOutbox(entry).then(
-      () => {
-        pending.persisted = true;
-        this.pumpOutbox();
-      },
-      (cause: unknown) => {
-        this.outbox.remove(entry.clientMsgId);
-        const err = new ChatClientError(LocalErrorCode.Storage, 'could not store the message', undefined, {
-          cause,
-        });
-        for (const w of pending.waiters) w.reject(err);
-      },
-    );
-    return result;
+    return this.sender.enqueue(conversationId, body);
   }
 
   // ---- requests ------------------------------------------------------------------------
@@ -462,10 +357,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         this.storage.loadOutbox(),
       ]);
       this.inbox.restoreLastSeenId(isMessageId(lastSeen) ? lastSeen : null);
-      for (const entry of entries) {
-        this.outbox.add(entry, true);
-        this.outboxSeq = Math.max(this.outboxSeq, entry.seq + 1);
-      }
+      this.sender.restore(entries);
     } catch (cause) {
       this.emit(
         'error',
@@ -573,11 +465,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       req.replay = false;
       this.settle(id, err);
     }
-    for (const s of this.sends.values()) if (s.timer) clearTimeout(s.timer);
-    this.sends.clear();
-    this.outbox.resetInFlight();
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
+    this.sender.pause();
   }
 
   private scheduleReconnect(closeCode: number): void {
@@ -607,11 +495,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     if (session) this.drop(session, CloseCode.Normal, 'client closed');
     this.abandonInFlight(err);
     for (const id of [...this.pending.keys()]) this.settle(id, err);
-    for (const p of this.outbox.all()) {
-      const waiters = p.waiters;
-      p.waiters = [];
-      for (const w of waiters) w.reject(err);
-    }
+    this.sender.rejectWaiters(err);
     const waiters = this.connectWaiters;
     this.connectWaiters = [];
     for (const w of waiters) w.reject(err);
@@ -692,7 +576,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         this.onSynced(session, f as unknown as SyncedFrame);
         return;
       case 'sent':
-        this.onSent(f as unknown as SentFrame);
+        this.sender.handleSent(f as unknown as SentFrame);
         return;
       case 'result':
       case 'pong':
@@ -740,7 +624,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.connectWaiters = [];
     for (const w of waiters) w.resolve();
     for (const req of this.pending.values()) if (!req.sent) this.transmit(session, req);
-    this.pumpOutbox();
+    this.sender.resume();
     if (this.pingIntervalMs > 0) {
       const timer = setInterval(() => {
         this.request({ op: 'ping' }).catch((err: unknown) => {
@@ -804,11 +688,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       frame.details,
     );
     if (typeof frame.id === 'string') {
-      const send = this.sends.get(frame.id);
-      if (send) {
-        this.onSendError(frame.id, send, err);
-        return;
-      }
+      if (this.sender.handleError(frame.id, err)) return;
       if (this.pending.has(frame.id)) {
         this.settle(frame.id, err);
         return;
@@ -821,106 +701,6 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       return;
     }
     this.emit('error', err);
-  }
-
-  // ---- outbox --------------------------------------------------------------------------
-
-  /** Puts every sendable outbox head on the wire, and plans the next retry. */
-  private pumpOutbox(): void {
-    const session = this.session;
-    if (!session?.welcome || session.ended) return;
-    const now = Date.now();
-    for (const pending of this.outbox.ready(now)) {
-      const { clientMsgId, conversationId, body } = pending.entry;
-      const id = `s${++this.requestSeq}`;
-      const problem = this.write(session, { op: 'send', id, conversationId, body, clientMsgId });
-      if (problem) {
-        if (problem.code === 'frame_too_large') this.failSend(pending, problem);
-        continue;
-      }
-      pending.inFlight = true;
-      const send: SendRequest = { clientMsgId, timer: null };
-      // No reply in time: send again (same clientMsgId, so it cannot be stored twice). The
-      // first reply, if it ever comes, still completes the message.
-      send.timer = setTimeout(() => {
-        send.timer = null;
-        if (this.outbox.get(clientMsgId) === pending && pending.inFlight) {
-          this.retryLater(pending);
-        }
-      }, this.requestTimeoutMs);
-      this.sends.set(id, send);
-    }
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
-    const next = this.outbox.nextRetryAt(now);
-    if (next !== null) {
-      this.retryTimer = setTimeout(
-        () => {
-          this.retryTimer = null;
-          this.pumpOutbox();
-        },
-        Math.max(0, next - now),
-      );
-    }
-  }
-
-  private onSent(frame: SentFrame): void {
-    const send = this.sends.get(frame.id);
-    if (!send) return;
-    this.sends.delete(frame.id);
-    if (send.timer) clearTimeout(send.timer);
-    const pending = this.outbox.remove(send.clientMsgId);
-    if (!pending) return;
-    // The server does not echo our own message to this socket; a later replay of it is not news.
-    this.inbox.markSeen(frame.messageId);
-    this.forget(pending.entry.clientMsgId);
-    const info: SentInfo = {
-      clientMsgId: pending.entry.clientMsgId,
-      messageId: frame.messageId,
-      conversationId: frame.conversationId,
-      createdAt: frame.createdAt,
-      duplicate: frame.duplicate,
-    };
-    for (const w of pending.waiters) w.resolve(info);
-    this.emit('sent', info);
-    this.pumpOutbox();
-  }
-
-  private onSendError(requestId: string, send: SendRequest, err: ChatClientError): void {
-    this.sends.delete(requestId);
-    if (send.timer) clearTimeout(send.timer);
-    const pending = this.outbox.get(send.clientMsgId);
-    if (!pending) return;
-    if (RETRYABLE_SEND_CODES.has(err.code)) {
-      this.retryLater(pending);
-      return;
-    }
-    this.failSend(pending, err);
-  }
-
-  private retryLater(pending: PendingSend): void {
-    pending.inFlight = false;
-    pending.retryAt = Date.now() + backoffDelay(pending.failures, this.backoff, this.random);
-    pending.failures++;
-    this.pumpOutbox();
-  }
-
-  /** The server will never take this message: drop it and tell whoever waits. */
-  private failSend(pending: PendingSend, err: ChatClientError): void {
-    this.outbox.remove(pending.entry.clientMsgId);
-    this.forget(pending.entry.clientMsgId);
-    if (pending.waiters.length === 0) this.emit('error', err);
-    for (const w of pending.waiters) w.reject(err);
-    this.pumpOutbox();
-  }
-
-  private forget(clientMsgId: string): void {
-    this.storage.deleteOutbox(clientMsgId).catch((cause: unknown) => {
-      this.emit(
-        'error',
-        new ChatClientError(LocalErrorCode.Storage, 'could not delete an outbox entry', undefined, { cause }),
-      );
-    });
   }
 
   /** Saves `lastSeenId`, one write at a time, always the newest. */

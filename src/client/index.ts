@@ -10,8 +10,12 @@
  * ```
  */
 export { type BackoffOptions, backoffCap, backoffDelay, DEFAULT_BACKOFF } from './backoff.ts';
+export { ChatClient, sortById } from './client.ts';
+export { Emitter, type Listener } from './emitter.ts';
+export { ChatClientError, type ChatClientErrorCode, LocalErrorCode } from './errors.ts';
+export { compareIds, directConversationId, isMessageId, LruSet, maxId } from './ids.ts';
+export { DEFAULT_DEDUP_CAPACITY } from './inbox.ts';
 export {
-  ChatClient,
   type ChatClientEvents,
   type ChatClientOptions,
   type ConnectionState,
@@ -22,12 +26,7 @@ export {
   type ReceiptEvent,
   type StateChange,
   type SyncedInfo,
-  sortById,
-} from './client.ts';
-export { Emitter, type Listener } from './emitter.ts';
-export { ChatClientError, type ChatClientErrorCode, LocalErrorCode } from './errors.ts';
-export { compareIds, directConversationId, isMessageId, LruSet, maxId } from './ids.ts';
-export { DEFAULT_DEDUP_CAPACITY } from './inbox.ts';
+} from './options.ts';
 export type { SentInfo } from './outbox.ts';
 export { CloseCode, type WebSocketConstructor, type WebSocketLike } from './socket.ts';
 export { type ClientStorage, MemoryClientStorage, type OutboxEntry } from './storage.ts';

@@ -1,0 +1,103 @@
+/** The client's public option and event types. */
+import type { BackoffOptions } from './backoff.ts';
+import type { ChatClientError } from './errors.ts';
+import type { SentInfo } from './outbox.ts';
+import type { WebSocketConstructor } from './socket.ts';
+import type { ClientStorage } from './storage.ts';
+import type { TokenSource } from './token.ts';
+import type { PresenceFrame, TypingFrame, WireConversation, WireMessage } from './types.ts';
+
+/** Long enough for a replay or a cross-region write under load; short enough to notice a dead socket. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * Well under the gateway's default idle timeout (120 s) and typical proxy idle cuts (60 s), so
+ * the connection stays up and a silently dead one is noticed within a ping plus a timeout.
+ */
+export const DEFAULT_PING_INTERVAL_MS = 25_000;
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
+
+export interface StateChange {
+  state: ConnectionState;
+  /** The gateway connected to, or about to be tried; null when closed. */
+  url: string | null;
+  /** The region that gateway reported in its `welcome` (the last one seen from this URL), if any. */
+  region: string | null;
+  /** The connected gateway's id (`connected` only). */
+  gatewayId: string | null;
+  /** Consecutive attempts that failed to reach a synced session. */
+  failures: number;
+  /** `reconnecting`: milliseconds until the next attempt. */
+  delayMs?: number;
+  /** `reconnecting`: close code of the socket that dropped (1006 when there was none). */
+  closeCode?: number;
+}
+
+export interface SyncedInfo {
+  /** True for the replay that follows a (re)connect, false for an explicit `sync()`. */
+  initial: boolean;
+  /** Messages the server replayed (before deduplication). */
+  count: number;
+  lastId: string | null;
+  /** More was missed than the server replays at once; the client continues with `sync()` itself. */
+  truncated: boolean;
+}
+
+export interface ConversationEvent {
+  conversation: WireConversation;
+  event: 'created' | 'members_added' | 'members_removed';
+}
+
+export interface ReceiptEvent {
+  conversationId: string;
+  userId: string;
+  messageId: string;
+}
+
+export interface HistoryQuery {
+  /** Older than this id, newest first. */
+  before?: string;
+  /** Newer than this id, oldest first. */
+  after?: string;
+  /** Default 50, server cap 200. */
+  limit?: number;
+}
+
+/** Event name → listener arguments. */
+export interface ChatClientEvents {
+  /** A message not delivered before, per conversation in id order. */
+  message: [message: WireMessage, meta: { replay: boolean }];
+  conversation: [event: ConversationEvent];
+  receipt: [receipt: ReceiptEvent];
+  /** A server `presence` push, forwarded as received. */
+  presence: [frame: PresenceFrame];
+  /** A server `typing` push, forwarded as received. */
+  typing: [frame: TypingFrame];
+  /** Something went wrong that no promise reports (connection, storage, a server error without id). */
+  error: [error: ChatClientError];
+  state: [change: StateChange];
+  /** A replay ended and its messages were delivered. */
+  synced: [info: SyncedInfo];
+  /** An outbox message was acked, including ones restored from storage that no promise awaits. */
+  sent: [info: SentInfo];
+}
+
+export interface ChatClientOptions {
+  /** Gateway WebSocket URLs (`ws://host:port/ws`), tried round-robin. At least one. */
+  urls: string[];
+  /** A JWT, or a function returning a fresh one (called again when the server refuses it). */
+  token: TokenSource;
+  /** Device label sent on connect (≤ 32 chars). */
+  device?: string;
+  /** The `WebSocket` class; defaults to `globalThis.WebSocket` (pass `ws`'s class on Node 20). */
+  WebSocket?: WebSocketConstructor;
+  backoff?: Partial<BackoffOptions>;
+  requestTimeoutMs?: number;
+  /** Client pings while connected; 0 turns them off. */
+  pingIntervalMs?: number;
+  /** Persists the newest seen id and the outbox. Defaults to memory (lost on restart). */
+  storage?: ClientStorage;
+  /** How many delivered message ids to remember for deduplication. */
+  dedupCapacity?: number;
+  /** Source of randomness for backoff jitter, in [0, 1). For tests. */
+  random?: () => number;
+}
