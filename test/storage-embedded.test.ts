@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { EmbeddedStorage, padId } from '../src/storage/embedded.ts';
+import { createStorage } from '../src/storage/index.ts';
+import { storageContract } from './storage.contract.ts';
+
+async function tempDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'chat-storage-'));
+}
+
+storageContract('embedded', async () => {
+  const dir = await tempDir();
+  return {
+    storage: new EmbeddedStorage({ dataDir: dir }),
+    reopen: async () => new EmbeddedStorage({ dataDir: dir }),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+});
+
+storageContract('embedded via createStorage', async () => {
+  const dir = join(await tempDir(), 'nested', 'data');
+  return {
+    storage: createStorage({ kind: 'embedded', dataDir: dir }),
+    reopen: async () => createStorage({ kind: 'embedded', dataDir: dir }),
+    cleanup: () => rm(join(dir, '..', '..'), { recursive: true, force: true }),
+  };
+});
+
+describe('EmbeddedStorage keys', () => {
+  it('pads ids to a width where string order is numeric order', () => {
+    const values = [0n, 9n, 10n, 4_194_304n, 2n ** 53n + 1n, 2n ** 63n - 1n];
+    const padded = values.map(padId);
+    assert.ok(padded.every((p) => p.length === 20));
+    assert.deepEqual([...padded].sort(), padded);
+  });
+
+  it('refuses to be used before init()', async () => {
+    const dir = await tempDir();
+    try {
+      const s = new EmbeddedStorage({ dataDir: dir });
+      await assert.rejects(s.getConversation('x'), /init\(\)/);
+      await s.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
