@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { ChatConfig, RegionConfig } from './config/schema.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { createPresence } from './presence/index.ts';
+import type { Presence } from './presence/types.ts';
 import { createRouter } from './routing/index.ts';
 import type { MemoryBus } from './routing/memory.ts';
 import { createStorage } from './storage/index.ts';
@@ -21,6 +22,11 @@ export interface StartOptions {
   dataDir?: string;
   /** Shares an in-process bus between gateways of one process (embedded routing only). */
   bus?: MemoryBus;
+  /**
+   * Shares one in-process presence between gateways of one process (embedded only). The gateway
+   * does not close it; its owner does.
+   */
+  presence?: Presence;
   log?: (msg: string, err?: unknown) => void;
 }
 
@@ -33,16 +39,18 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
       ? { kind: 'cassandra', ...region.cassandra }
       : { kind: 'embedded', dataDir: path.resolve(opts.dataDir ?? region.dataDir) },
   );
-  const presence = createPresence(
-    region.redis
-      ? {
-          kind: 'redis',
-          url: region.redis.url,
-          ttlMs: config.presence.ttlMs,
-          keyPrefix: `chat:${region.name}:`,
-        }
-      : { kind: 'memory', ttlMs: config.presence.ttlMs },
-  );
+  const presence = opts.presence
+    ? unowned(opts.presence)
+    : createPresence(
+        region.redis
+          ? {
+              kind: 'redis',
+              url: region.redis.url,
+              ttlMs: config.presence.ttlMs,
+              keyPrefix: `chat:${region.name}:`,
+            }
+          : { kind: 'memory', ttlMs: config.presence.ttlMs },
+      );
   const router = createRouter(
     region.nats
       ? { kind: 'nats', servers: region.nats.servers, region: region.name, gatewayId }
@@ -66,4 +74,20 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
     throw err;
   }
   return gateway;
+}
+
+/** A view of a shared presence whose close() leaves the shared instance running. */
+function unowned(p: Presence): Presence {
+  return {
+    start: async () => {},
+    close: async () => {},
+    ping: () => p.ping(),
+    markOnline: (u, c) => p.markOnline(u, c),
+    markOffline: (u, c) => p.markOffline(u, c),
+    setAway: (u, c, a) => p.setAway(u, c, a),
+    heartbeat: (g) => p.heartbeat(g),
+    getPresence: (u) => p.getPresence(u),
+    onlineUsers: (u) => p.onlineUsers(u),
+    subscribe: (l) => p.subscribe(l),
+  };
 }

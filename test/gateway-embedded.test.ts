@@ -1,3 +1,4 @@
+import { MemoryPresence } from '../src/presence/memory.ts';
 import { MemoryBus } from '../src/routing/memory.ts';
 import { gatewayScenarios } from './gateway.scenarios.ts';
 import { startTestGateway } from './helpers/gateway.ts';
@@ -10,13 +11,16 @@ gatewayScenarios('one embedded gateway', async () => {
 gatewayScenarios('two embedded gateways on one in-process bus', async () => {
   // One store shared by both (LMDB supports several handles in one process), one bus.
   const bus = new MemoryBus();
-  const first = await startTestGateway({ bus, workerId: 1 });
-  const second = await startTestGateway({ bus, workerId: 2, dataDir: first.dataDir });
+  const presence = new MemoryPresence({ ttlMs: 3000 });
+  await presence.start();
+  const first = await startTestGateway({ bus, presence, workerId: 1 });
+  const second = await startTestGateway({ bus, presence, workerId: 2, dataDir: first.dataDir });
   return {
     urls: [first.url, second.url],
     stop: async () => {
       await second.stop();
       await first.stop();
+      await presence.close();
     },
   };
 });

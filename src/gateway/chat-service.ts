@@ -60,6 +60,16 @@ export class ChatService {
 
   constructor(private readonly d: ChatServiceDeps) {}
 
+  /** Forgets the cached members of the conversation a serialized `conversation` event names. */
+  invalidateFromEvent(payload: string): void {
+    try {
+      const id = (JSON.parse(payload) as { conversation?: { id?: unknown } }).conversation?.id;
+      if (typeof id === 'string') this.cache.delete(id);
+    } catch {
+      // Not ours to judge: the payload is still delivered as is.
+    }
+  }
+
   /** Stop taking new sends (SIGTERM) and wait for the ones in flight, at most `timeoutMs`. */
   async drain(timeoutMs: number): Promise<void> {
     this.draining = true;

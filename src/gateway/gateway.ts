@@ -42,6 +42,7 @@ interface SocketData {
 }
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
+const CONVERSATION_EVENT_PREFIX = '{"op":"conversation"';
 
 /** Adapts a uWS socket to `ClientConnection`. Never touches the socket after close. */
 class WsConnection implements ClientConnection {
@@ -157,7 +158,12 @@ export class Gateway {
     const { storage, presence, router } = this.deps;
     await storage.init();
     await presence.start();
-    await router.start(({ userId, payload }) => this.hub.deliverLocal(userId, payload, null));
+    await router.start(({ userId, payload }) => {
+      // Membership changes made on another gateway reach us as `conversation` events for the
+      // members we hold; drop our cached member list so ACLs and fan-out see the change now.
+      if (payload.startsWith(CONVERSATION_EVENT_PREFIX)) this.chat.invalidateFromEvent(payload);
+      this.hub.deliverLocal(userId, payload, null);
+    });
     const host = this.deps.region.gateway.host;
     const port = this.deps.port ?? this.deps.region.gateway.port;
     await new Promise<void>((resolve, reject) => {

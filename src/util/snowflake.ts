@@ -46,7 +46,11 @@ export class SnowflakeGenerator {
       this.sequence = 0;
     }
     this.lastMs = ms;
-    return (BigInt(ms - EPOCH_MS) << (REGION_BITS + WORKER_BITS + SEQUENCE_BITS)) | this.prefix | BigInt(this.sequence);
+    return (
+      (BigInt(ms - EPOCH_MS) << (REGION_BITS + WORKER_BITS + SEQUENCE_BITS)) |
+      this.prefix |
+      BigInt(this.sequence)
+    );
   }
 }
 

@@ -7,6 +7,7 @@ import { parseConfig } from '../../src/config/load.ts';
 import type { ChatConfig } from '../../src/config/schema.ts';
 import { mintToken } from '../../src/gateway/auth.ts';
 import type { Gateway } from '../../src/gateway/gateway.ts';
+import type { Presence } from '../../src/presence/types.ts';
 import type { MemoryBus } from '../../src/routing/memory.ts';
 
 export const TEST_SECRET = 'test-secret-at-least-16-chars';
@@ -35,7 +36,13 @@ export interface TestGateway {
 }
 
 export async function startTestGateway(
-  opts: { config?: ChatConfig; dataDir?: string; workerId?: number; bus?: MemoryBus } = {},
+  opts: {
+    config?: ChatConfig;
+    dataDir?: string;
+    workerId?: number;
+    bus?: MemoryBus;
+    presence?: Presence;
+  } = {},
 ): Promise<TestGateway> {
   const config = opts.config ?? testConfig();
   const ownDir = opts.dataDir === undefined;
@@ -47,6 +54,7 @@ export async function startTestGateway(
     port: 0,
     dataDir,
     ...(opts.bus ? { bus: opts.bus } : {}),
+    ...(opts.presence ? { presence: opts.presence } : {}),
     log: () => {},
   });
   return {
