@@ -1,0 +1,47 @@
+/**
+ * The chat scenarios on real services: Cassandra 5, Redis and NATS, with two gateways of one
+ * region (users spread across them, so messages cross NATS and presence comes from Redis).
+ */
+import { randomBytes } from 'node:crypto';
+import { Client } from 'cassandra-driver';
+import { gatewayScenarios } from '../gateway.scenarios.ts';
+import { getSharedCassandra } from '../helpers/cassandra.ts';
+import { startTestGateway, testConfig } from '../helpers/gateway.ts';
+import { startNats } from '../helpers/nats.ts';
+import { startRedis } from '../helpers/redis.ts';
+
+gatewayScenarios('two gateways on Cassandra + Redis + NATS', async () => {
+  const cassandra = await getSharedCassandra();
+  const redis = await startRedis();
+  const nats = await startNats();
+  const keyspace = `chat_it_${randomBytes(4).toString('hex')}`;
+  const config = testConfig({
+    cassandra: {
+      contactPoints: cassandra.contactPoints,
+      port: cassandra.port,
+      localDataCenter: cassandra.localDataCenter,
+      keyspace,
+    },
+    redis: { url: redis.url },
+    nats: { servers: [nats.url] },
+  });
+  const first = await startTestGateway({ config, workerId: 1 });
+  const second = await startTestGateway({ config, workerId: 2 });
+  return {
+    urls: [first.url, second.url],
+    stop: async () => {
+      await second.stop();
+      await first.stop();
+      await nats.close();
+      await redis.close();
+      const client = new Client({
+        contactPoints: cassandra.contactPoints,
+        protocolOptions: { port: cassandra.port },
+        localDataCenter: cassandra.localDataCenter,
+      });
+      await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
+      await client.shutdown();
+      await cassandra.close();
+    },
+  };
+});
