@@ -1,0 +1,202 @@
+/**
+ * The storage contract on a real Cassandra 5 node, plus what only Cassandra has: buckets,
+ * migrations, the dedup crash window, and write latency.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import cassandra from 'cassandra-driver';
+import {
+  BUCKET_MS,
+  bucketOf,
+  CassandraStorage,
+  type CassandraStorageOptions,
+  idTimestamp,
+  toLong,
+} from '../../src/storage/cassandra.ts';
+import { MIGRATIONS } from '../../src/storage/cassandra-schema.ts';
+import { createStorage } from '../../src/storage/index.ts';
+import type { StoredMessage } from '../../src/storage/types.ts';
+import { EPOCH_MS, snowflakeFloor } from '../../src/util/snowflake.ts';
+import { type CassandraEndpoint, getSharedCassandra } from '../helpers/cassandra.ts';
+import { storageContract } from '../storage.contract.ts';
+
+let node: CassandraEndpoint & { close(): Promise<void> };
+/** Raw client for checks below the Storage interface and for dropping keyspaces. */
+let raw: cassandra.Client;
+const keyspaces = new Set<string>();
+
+before(async () => {
+  node = await getSharedCassandra();
+  raw = new cassandra.Client({
+    contactPoints: node.contactPoints,
+    localDataCenter: node.localDataCenter,
+    protocolOptions: { port: node.port },
+  });
+  await raw.connect();
+});
+
+after(async () => {
+  for (const ks of keyspaces) await raw.execute(`DROP KEYSPACE IF EXISTS ${ks}`);
+  await raw?.shutdown();
+  await node?.close();
+});
+
+/** A keyspace no other run uses; dropped when the file finishes. */
+function freshKeyspace(): string {
+  const ks = `storage_test_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  keyspaces.add(ks);
+  return ks;
+}
+
+function options(keyspace: string): CassandraStorageOptions {
+  return {
+    contactPoints: node.contactPoints,
+    port: node.port,
+    localDataCenter: node.localDataCenter,
+    keyspace,
+  };
+}
+
+async function dropKeyspace(ks: string): Promise<void> {
+  await raw.execute(`DROP KEYSPACE IF EXISTS ${ks}`);
+  keyspaces.delete(ks);
+}
+
+storageContract('cassandra', async () => {
+  const ks = freshKeyspace();
+  return {
+    storage: new CassandraStorage(options(ks)),
+    reopen: async () => new CassandraStorage({ ...options(ks), migrate: false }),
+    cleanup: () => dropKeyspace(ks),
+  };
+});
+
+storageContract('cassandra via createStorage', async () => {
+  const ks = freshKeyspace();
+  return {
+    storage: createStorage({ kind: 'cassandra', ...options(ks), replicationFactor: 1 }),
+    reopen: async () => createStorage({ kind: 'cassandra', ...options(ks) }),
+    cleanup: () => dropKeyspace(ks),
+  };
+});
+
+describe('CassandraStorage specifics', () => {
+  let ks: string;
+  let s: CassandraStorage;
+  const BASE = EPOCH_MS + 40 * 24 * 3600 * 1000;
+
+  before(async () => {
+    ks = freshKeyspace();
+    s = new CassandraStorage(options(ks));
+    await s.init();
+  });
+  after(async () => {
+    await s?.close();
+  });
+
+  const msg = (conversationId: string, ms: number, extra: Partial<StoredMessage> = {}): StoredMessage => ({
+    conversationId,
+    messageId: snowflakeFloor(ms),
+    senderId: 'a',
+    clientMsgId: null,
+    body: `at ${ms}`,
+    createdAt: ms,
+    ...extra,
+  });
+
+  it('records applied migrations and applies none twice', async () => {
+    const rs = await raw.execute(`SELECT version FROM ${ks}.schema_migrations`);
+    assert.deepEqual(
+      rs.rows.map((r) => Number(r.get('version'))).sort(),
+      MIGRATIONS.map((m) => m.version),
+    );
+    const logs: string[] = [];
+    const again = new CassandraStorage({ ...options(ks), log: (m) => logs.push(m) });
+    await again.init();
+    await again.close();
+    assert.deepEqual(logs, []);
+  });
+
+  it('creates the keyspace with NetworkTopologyStrategy in the local datacenter by default', async () => {
+    const rs = await raw.execute('SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?', [
+      ks,
+    ]);
+    const replication = rs.first()?.get('replication') as Record<string, string>;
+    assert.match(replication.class ?? '', /NetworkTopologyStrategy/);
+    assert.equal(replication[node.localDataCenter], '1');
+  });
+
+  it('partitions messages by 10-day bucket of their snowflake time', async () => {
+    const c = `conv-${randomBytes(3).toString('hex')}`;
+    await s.createConversation({ id: c, kind: 'group', title: 't', createdBy: 'a', createdAt: BASE }, ['a']);
+    const times = [BASE, BASE + BUCKET_MS - 1, BASE + BUCKET_MS, BASE + 5 * BUCKET_MS];
+    for (const t of times) await s.appendMessage(msg(c, t));
+    const rs = await raw.execute(
+      `SELECT bucket, message_id FROM ${ks}.messages WHERE conversation_id = ? ALLOW FILTERING`,
+      [c],
+    );
+    const buckets = rs.rows.map((r) => Number(r.get('bucket'))).sort((x, y) => x - y);
+    assert.deepEqual(buckets, times.map(bucketOf));
+    assert.equal(BUCKET_MS, 864_000_000);
+  });
+
+  it('heals a dedup reservation whose message was never written (crash between the two)', async () => {
+    const c = `conv-${randomBytes(3).toString('hex')}`;
+    await s.createConversation({ id: c, kind: 'group', title: 't', createdBy: 'a', createdAt: BASE }, ['a']);
+    const reserved = snowflakeFloor(BASE + 1000);
+    // What a gateway that died after the reservation leaves behind.
+    await raw.execute(
+      `INSERT INTO ${ks}.message_dedup (sender_id, client_msg_id, conversation_id, message_id) VALUES (?, ?, ?, ?)`,
+      ['a', 'lost', c, toLong(reserved)],
+      { prepare: true },
+    );
+    const resend = msg(c, BASE + 9000, { clientMsgId: 'lost', body: 'resent' });
+    const result = await s.appendMessage(resend);
+    const expected: StoredMessage = { ...resend, messageId: reserved, createdAt: BASE + 1000 };
+    assert.deepEqual(result, { message: expected, duplicate: false });
+    assert.deepEqual(await s.getHistory(c, { limit: 10 }), [expected]);
+    // From now on it is an ordinary duplicate.
+    assert.deepEqual(await s.appendMessage({ ...resend, messageId: resend.messageId + 1n }), {
+      message: expected,
+      duplicate: true,
+    });
+  });
+
+  it('derives write timestamps that grow with the id', () => {
+    const ids = [
+      snowflakeFloor(BASE),
+      snowflakeFloor(BASE) + 1n,
+      snowflakeFloor(BASE) + 4095n,
+      snowflakeFloor(BASE + 1),
+    ];
+    const stamps = ids.map((id) => BigInt(idTimestamp(id).toString()));
+    for (let i = 1; i < stamps.length; i++) assert.ok((stamps[i] ?? 0n) >= (stamps[i - 1] ?? 0n));
+    assert.ok((stamps[3] ?? 0n) > (stamps[0] ?? 0n));
+    assert.equal(stamps[0], BigInt(BASE) * 1000n);
+  });
+
+  it('reports write latency (sequential appends, one node)', async (t) => {
+    const c = `conv-${randomBytes(3).toString('hex')}`;
+    await s.createConversation({ id: c, kind: 'group', title: 't', createdBy: 'a', createdAt: BASE }, ['a']);
+    const measure = async (n: number, dedup: boolean): Promise<number[]> => {
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const m = msg(c, BASE + 60_000 + i + (dedup ? 100_000 : 0), dedup ? { clientMsgId: `lat-${i}` } : {});
+        const t0 = performance.now();
+        await s.appendMessage(m);
+        out.push(performance.now() - t0);
+      }
+      return out.sort((x, y) => x - y);
+    };
+    const pct = (xs: number[], p: number) =>
+      xs[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? Number.NaN;
+    for (const dedup of [false, true]) {
+      const xs = await measure(200, dedup);
+      t.diagnostic(
+        `appendMessage ${dedup ? 'with clientMsgId (LWT + write)' : 'without clientMsgId (plain write)'}: ` +
+          `p50 ${pct(xs, 0.5).toFixed(2)} ms, p99 ${pct(xs, 0.99).toFixed(2)} ms, max ${pct(xs, 1).toFixed(2)} ms`,
+      );
+    }
+  });
+});
