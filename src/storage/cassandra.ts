@@ -39,6 +39,8 @@ const BUCKET_READ_AHEAD = 4;
 const SUMMARY_CONCURRENCY = 16;
 /** Page size when counting unread messages or listing members. */
 const SCAN_PAGE = 1000;
+/** Clock skew tolerated between the gateway creating a conversation and one minting its ids. */
+const CLOCK_SKEW_MARGIN_MS = 60_000;
 /** Deletes per `IN (…)` when acking the offline queue. */
 const ACK_CHUNK = 100;
 
@@ -79,6 +81,15 @@ export function bucketOf(ms: number): number {
 
 export function bucketOfId(id: bigint): number {
   return bucketOf(snowflakeTime(id));
+}
+
+/**
+ * First bucket that can hold a conversation's messages. Ids are minted after the conversation
+ * is created, but possibly on another gateway whose clock is behind the creator's; the margin
+ * covers that skew at the cost of one more (usually empty) bucket read now and then.
+ */
+function creationBucket(createdAt: number): number {
+  return bucketOf(Math.max(createdAt - CLOCK_SKEW_MARGIN_MS, EPOCH_MS));
 }
 
 export function toLong(id: bigint): Long {
@@ -331,7 +342,12 @@ export class CassandraStorage implements Storage {
     const conversationId = text(reserved, 'conversation_id');
     const messageId = fromLong(reserved.get('message_id'));
     const original = await this.getMessage(conversationId, messageId);
-    if (original) return { message: original, duplicate: true };
+    if (original) {
+      // The first attempt may have failed after the message but before the newest-id pointer;
+      // its client is resending because it was not acked, so finish that write too.
+      await this.writeLastMessageId(original);
+      return { message: original, duplicate: true };
+    }
     // The reservation exists but the message does not: its writer crashed (or is still writing).
     // Write it now under the reserved id, so whichever attempt the client saw acked, the message
     // is stored exactly once. Not a duplicate: the original was never stored, so never delivered.
@@ -500,12 +516,16 @@ export class CassandraStorage implements Storage {
           new Date(m.createdAt),
         ],
       ),
-      this.client.execute(
-        `UPDATE ${this.ks}.conversation_last_message SET message_id = ? WHERE conversation_id = ?`,
-        [toLong(m.messageId), m.conversationId],
-        { timestamp: idTimestamp(m.messageId) },
-      ),
+      this.writeLastMessageId(m),
     ]);
+  }
+
+  private async writeLastMessageId(m: StoredMessage): Promise<void> {
+    await this.client.execute(
+      `UPDATE ${this.ks}.conversation_last_message SET message_id = ? WHERE conversation_id = ?`,
+      [toLong(m.messageId), m.conversationId],
+      { timestamp: idTimestamp(m.messageId) },
+    );
   }
 
   private async lastMessageId(conversationId: string): Promise<bigint | null> {
@@ -533,7 +553,7 @@ export class CassandraStorage implements Storage {
     if (created === undefined) {
       created = (await this.getConversation(conversationId))?.createdAt ?? EPOCH_MS;
     }
-    return bucketOf(Math.max(created, EPOCH_MS));
+    return creationBucket(created);
   }
 
   /**
@@ -578,8 +598,7 @@ export class CassandraStorage implements Storage {
   ): Promise<number> {
     if (!lastMessage || (lastReadId !== null && lastMessage.messageId <= lastReadId)) return 0;
     const after = lastReadId ?? -1n;
-    const first =
-      lastReadId === null ? bucketOf(Math.max(conversation.createdAt, EPOCH_MS)) : bucketOfId(after + 1n);
+    const first = lastReadId === null ? creationBucket(conversation.createdAt) : bucketOfId(after + 1n);
     const last = bucketOfId(lastMessage.messageId);
     let count = 0;
     for (let bucket = first; bucket <= last && count < UNREAD_CAP; bucket++) {

@@ -166,6 +166,47 @@ describe('CassandraStorage specifics', () => {
     });
   });
 
+  it('a resend repairs the newest-id pointer when only the message row was written', async () => {
+    const c = `conv-${randomBytes(3).toString('hex')}`;
+    await s.createConversation({ id: c, kind: 'group', title: 't', createdBy: 'a', createdAt: BASE }, ['a']);
+    const m = msg(c, BASE + 2000, { clientMsgId: 'half' });
+    // A first attempt that stored the reservation and the message, then failed before the pointer.
+    await raw.execute(
+      `INSERT INTO ${ks}.message_dedup (sender_id, client_msg_id, conversation_id, message_id) VALUES (?, ?, ?, ?)`,
+      ['a', 'half', c, toLong(m.messageId)],
+      { prepare: true },
+    );
+    await raw.execute(
+      `INSERT INTO ${ks}.messages (conversation_id, bucket, message_id, sender_id, client_msg_id, body, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      [c, bucketOf(m.createdAt), toLong(m.messageId), 'a', 'half', m.body, new Date(m.createdAt)],
+      { prepare: true },
+    );
+    assert.deepEqual(await s.getHistory(c, { limit: 5 }), [], 'not visible before it was acked');
+    assert.deepEqual(await s.appendMessage({ ...m, messageId: m.messageId + 7n }), {
+      message: m,
+      duplicate: true,
+    });
+    assert.deepEqual(await s.getHistory(c, { limit: 5 }), [m]);
+  });
+
+  it('finds messages minted slightly before the conversation’s creation time (gateway clock skew)', async () => {
+    const c = `conv-${randomBytes(3).toString('hex')}`;
+    // Created at the very start of a bucket by a gateway whose clock runs 30 s ahead.
+    const created = (bucketOf(BASE) + 1) * BUCKET_MS;
+    await s.createConversation({ id: c, kind: 'group', title: 't', createdBy: 'a', createdAt: created }, [
+      'a',
+      'b',
+    ]);
+    const early = msg(c, created - 30_000, { senderId: 'b' });
+    const later = msg(c, created + 1000, { senderId: 'b' });
+    await s.appendMessage(early);
+    await s.appendMessage(later);
+    assert.deepEqual(await s.getHistory(c, { limit: 5 }), [later, early]);
+    const [summary] = (await s.listUserConversations('a')).filter((x) => x.conversation.id === c);
+    assert.equal(summary?.unreadCount, 2);
+  });
+
   it('derives write timestamps that grow with the id', () => {
     const ids = [
       snowflakeFloor(BASE),
