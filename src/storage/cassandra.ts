@@ -7,7 +7,7 @@
  */
 import cassandra, { type Client as CassandraClient, type types } from 'cassandra-driver';
 import { EPOCH_MS, snowflakeTime } from '../util/snowflake.ts';
-import { migrate, type ReplicationOptions } from './cassandra-schema.ts';
+import { assertKeyspaceName, migrate, type ReplicationOptions } from './cassandra-schema.ts';
 import {
   assertMessageId,
   clampLimit,
@@ -41,6 +41,8 @@ const SUMMARY_CONCURRENCY = 16;
 const SCAN_PAGE = 1000;
 /** Clock skew tolerated between the gateway creating a conversation and one minting its ids. */
 const CLOCK_SKEW_MARGIN_MS = 60_000;
+/** Conversation creation times kept in memory per process. */
+const CREATED_AT_CACHE_MAX = 100_000;
 /** Deletes per `IN (…)` when acking the offline queue. */
 const ACK_CHUNK = 100;
 
@@ -164,6 +166,8 @@ export class CassandraStorage implements Storage {
   private readonly createdAt = new Map<string, number>();
 
   constructor(private readonly options: CassandraStorageOptions) {
+    // Interpolated into every statement (identifiers cannot be bound), so validate it up front.
+    assertKeyspaceName(options.keyspace);
     this.ks = options.keyspace;
     this.replication = options.replication ?? {
       class: 'NetworkTopologyStrategy',
@@ -211,7 +215,7 @@ export class CassandraStorage implements Storage {
     );
     if (rs.wasApplied()) {
       await this.finishCreate(conv.id, initial);
-      this.createdAt.set(conv.id, conv.createdAt);
+      this.rememberCreatedAt(conv.id, conv.createdAt);
       return { ...conv };
     }
     const row = rs.first();
@@ -234,7 +238,7 @@ export class CassandraStorage implements Storage {
     const row = rs.first();
     if (!row || row.get('kind') === null) return null;
     const conversation = rowToConversation(row);
-    this.createdAt.set(id, conversation.createdAt);
+    this.rememberCreatedAt(id, conversation.createdAt);
     return conversation;
   }
 
@@ -497,6 +501,12 @@ export class CassandraStorage implements Storage {
       `UPDATE ${this.ks}.conversations SET members_ready = true WHERE conversation_id = ? IF EXISTS`,
       [conversationId],
     );
+  }
+
+  private rememberCreatedAt(conversationId: string, createdAt: number): void {
+    // Crude bound on memory: a miss only costs one conversation read.
+    if (this.createdAt.size >= CREATED_AT_CACHE_MAX) this.createdAt.clear();
+    this.createdAt.set(conversationId, createdAt);
   }
 
   /** Stores the message and advances the conversation's newest-id pointer; both before the ack. */
