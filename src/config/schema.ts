@@ -36,7 +36,17 @@ export const regionSchema = z.object({
   /** Omitted → in-process presence. */
   redis: z.object({ url: z.string().startsWith('redis://') }).optional(),
   /** Omitted → in-process routing. */
-  nats: z.object({ servers: z.array(z.string().min(1)).min(1) }).optional(),
+  nats: z
+    .object({
+      servers: z.array(z.string().min(1)).min(1),
+      /**
+       * Only for `npm run cluster`, which starts this region's NATS server: its cluster and
+       * supercluster-gateway listen ports. Deployed servers are configured on their own.
+       */
+      clusterPort: z.number().int().min(1).max(65535).optional(),
+      gatewayPort: z.number().int().min(1).max(65535).optional(),
+    })
+    .optional(),
   dataDir: z.string().default('data'),
 });
 
@@ -65,6 +75,19 @@ export const limitsSchema = z
     /** Most messages a reconnecting client is replayed before it must page history itself. */
     maxResumeMessages: z.number().int().min(1).default(10_000),
     maxGroupMembers: z.number().int().min(2).default(1000),
+    /** Users one connection may watch with `subscribePresence` (each costs a map entry per gateway). */
+    maxPresenceSubscriptions: z.number().int().min(1).default(1000),
+    /**
+     * A connection's `typing` is fanned out at most once per conversation per this interval; extra
+     * ones are coalesced (dropped without an error). Typing is announced on keystrokes, so this
+     * caps the fan-out a fast typist causes in a large group.
+     */
+    typingIntervalMs: z.number().int().min(0).default(2000),
+    /**
+     * How long a typing indicator lasts (`expiresAt` = now + this). Longer than the interval, so
+     * an indicator refreshed by continued typing does not flicker.
+     */
+    typingTtlMs: z.number().int().min(100).default(5000),
   })
   .prefault({});
 
@@ -101,9 +124,37 @@ export const presenceSchema = z
   })
   .prefault({});
 
+export const directorySchema = z
+  .object({
+    /** userId → home region name, for users who must live in a given region. */
+    pins: z.record(z.string(), z.string()).default({}),
+  })
+  .prefault({});
+
+export const replicationSchema = z
+  .object({
+    /** How long a region's outbox keeps messages for a region that is down. */
+    outboxMaxAgeMs: z
+      .number()
+      .int()
+      .min(60_000)
+      .default(7 * 24 * 3600 * 1000),
+    /** JetStream duplicate window: republishing the same message id within it is a no-op. */
+    duplicateWindowMs: z
+      .number()
+      .int()
+      .min(1000)
+      .default(10 * 60 * 1000),
+    /** How often each gateway re-announces its online users to other regions. */
+    presenceRefreshMs: z.number().int().min(100).default(10_000),
+  })
+  .prefault({});
+
 export const configSchema = z
   .object({
     regions: z.array(regionSchema).min(1),
+    directory: directorySchema,
+    replication: replicationSchema,
     limits: limitsSchema,
     auth: authSchema,
     presence: presenceSchema,
@@ -119,6 +170,24 @@ export const configSchema = z
       names.add(r.name);
       ids.add(r.id);
     });
+    c.regions.forEach((r, i) => {
+      if (c.regions.length > 1 && !r.nats) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['regions', i, 'nats'],
+          message: 'several regions need NATS to replicate',
+        });
+      }
+    });
+    for (const [user, region] of Object.entries(c.directory.pins)) {
+      if (!names.has(region)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['directory', 'pins', user],
+          message: `no region named ${region}`,
+        });
+      }
+    }
     if (c.presence.heartbeatMs >= c.presence.ttlMs) {
       ctx.addIssue({ code: 'custom', path: ['presence', 'heartbeatMs'], message: 'must be less than ttlMs' });
     }

@@ -1,0 +1,205 @@
+/**
+ * The cross-region leg: a JetStream outbox stream per region (placed in that region's NATS
+ * cluster) that its gateways publish replication events to, one subject per destination
+ * region, and an inbox stream per region that *sources* every other region's outbox filtered
+ * to its own destination subject. When a region or a link is down, publishes still land in the
+ * local outbox; the inbox's sourcing catches up by itself when the link returns.
+ *
+ *   OUTBOX_<src>  subjects xr.<src>.to.<dst>             placement: cluster <src>
+ *   INBOX_<dst>   sources OUTBOX_<src> filter xr.<src>.to.<dst> for every src ≠ dst
+ *   consumer "apply" on INBOX_<dst>: durable, explicit ack, shared by the region's gateways
+ *
+ * Every publish carries a `Nats-Msg-Id`, so a republish (after a retry or a resend) inside the
+ * duplicate window is dropped by the outbox; receivers also apply events idempotently.
+ */
+import {
+  AckPolicy,
+  connect,
+  DeliverPolicy,
+  headers,
+  type JetStreamClient,
+  type JetStreamManager,
+  type NatsConnection,
+  nanos,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+} from 'nats';
+
+export interface CrossRegionOptions {
+  servers: string[];
+  region: string;
+  /** Every other region events are replicated to. */
+  peers: string[];
+  outboxMaxAgeMs: number;
+  duplicateWindowMs: number;
+  name?: string;
+  /** How long start() keeps retrying stream setup while the supercluster forms. */
+  setupTimeoutMs?: number;
+  log?: (msg: string, err?: unknown) => void;
+}
+
+export type EventHandler = (data: Uint8Array, meta: { origin: string; msgId: string }) => Promise<void>;
+
+const CONSUMER = 'apply';
+/** Events handed to the handler at once; bounds memory while a region catches up. */
+const MAX_IN_FLIGHT = 256;
+/** A handler failure is retried after this long (then again, until it succeeds). */
+const RETRY_DELAY_MS = 1000;
+
+export const outboxStream = (region: string) => `OUTBOX_${region.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+export const inboxStream = (region: string) => `INBOX_${region.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+export const outboxSubject = (src: string, dst: string) => `xr.${src}.to.${dst}`;
+
+export class CrossRegionLink {
+  private nc: NatsConnection | null = null;
+  private js: JetStreamClient | null = null;
+  private stopConsumer: (() => void) | null = null;
+  private consumeLoop: Promise<void> | null = null;
+
+  constructor(private readonly opts: CrossRegionOptions) {}
+
+  private get log() {
+    return this.opts.log ?? (() => {});
+  }
+
+  async start(): Promise<void> {
+    this.nc = await connect({
+      servers: this.opts.servers,
+      name: this.opts.name ?? `xregion-${this.opts.region}`,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+    });
+    this.js = this.nc.jetstream();
+    const jsm = await this.nc.jetstreamManager();
+    // Right after a supercluster starts, the JetStream meta group may not know every region's
+    // server yet ("no suitable peers for placement"): retry until it does.
+    const deadline = Date.now() + (this.opts.setupTimeoutMs ?? 60_000);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.ensureStreams(jsm);
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        this.log(`JetStream setup attempt ${attempt + 1} failed; retrying`, err);
+        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
+  /** Creates or updates this region's outbox, inbox and consumer. Idempotent. */
+  private async ensureStreams(jsm: JetStreamManager): Promise<void> {
+    const { region, peers } = this.opts;
+    const outbox: Partial<StreamConfig> & { name: string } = {
+      name: outboxStream(region),
+      subjects: [`xr.${region}.to.*`],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      max_age: nanos(this.opts.outboxMaxAgeMs),
+      duplicate_window: nanos(this.opts.duplicateWindowMs),
+      placement: { cluster: region, tags: [] },
+      num_replicas: 1,
+    };
+    const inbox: Partial<StreamConfig> & { name: string } = {
+      name: inboxStream(region),
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      max_age: nanos(this.opts.outboxMaxAgeMs),
+      duplicate_window: nanos(this.opts.duplicateWindowMs),
+      placement: { cluster: region, tags: [] },
+      num_replicas: 1,
+      sources: peers.map((peer) => ({
+        name: outboxStream(peer),
+        filter_subject: outboxSubject(peer, region),
+      })),
+    };
+    for (const cfg of [outbox, inbox]) {
+      try {
+        await jsm.streams.info(cfg.name);
+        await jsm.streams.update(cfg.name, cfg);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        await jsm.streams.add(cfg);
+      }
+    }
+    try {
+      await jsm.consumers.info(inbox.name, CONSUMER);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await jsm.consumers.add(inbox.name, {
+        durable_name: CONSUMER,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        max_ack_pending: MAX_IN_FLIGHT * 4,
+        ack_wait: nanos(30_000),
+      });
+    }
+  }
+
+  /**
+   * Publishes one event to every peer region's subject in this region's outbox and resolves when
+   * the outbox has stored all of them (the cross-region leg is then durable).
+   */
+  async publish(data: Uint8Array, msgId: string): Promise<void> {
+    const js = this.js;
+    if (!js) throw new Error('cross-region link not started');
+    await Promise.all(
+      this.opts.peers.map((peer) => {
+        const h = headers();
+        h.set('Chat-Origin', this.opts.region);
+        return js.publish(outboxSubject(this.opts.region, peer), data, {
+          msgID: `${msgId}@${peer}`,
+          headers: h,
+        });
+      }),
+    );
+  }
+
+  /**
+   * Applies inbox events with `handler` until `close()`. An event is acked only after the
+   * handler resolved; a failure is retried after RETRY_DELAY_MS.
+   */
+  async consume(handler: EventHandler): Promise<void> {
+    const js = this.js;
+    if (!js) throw new Error('cross-region link not started');
+    const consumer = await js.consumers.get(inboxStream(this.opts.region), CONSUMER);
+    const messages = await consumer.consume({ max_messages: MAX_IN_FLIGHT });
+    this.stopConsumer = () => messages.stop();
+    this.consumeLoop = (async () => {
+      for await (const m of messages) {
+        const origin = m.headers?.get('Chat-Origin') ?? m.subject.split('.')[1] ?? '';
+        const msgId = m.headers?.get('Nats-Msg-Id') ?? '';
+        try {
+          await handler(m.data, { origin, msgId });
+          m.ack();
+        } catch (err) {
+          this.log('applying a cross-region event failed; will retry', err);
+          m.nak(RETRY_DELAY_MS);
+        }
+      }
+    })();
+  }
+
+  async ping(): Promise<void> {
+    if (!this.nc) throw new Error('cross-region link not started');
+    await this.nc.flush();
+  }
+
+  async close(): Promise<void> {
+    this.stopConsumer?.();
+    await this.consumeLoop?.catch(() => {});
+    if (this.nc) await this.nc.drain().catch(() => this.nc?.close());
+    this.nc = null;
+    this.js = null;
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { api_error?: { err_code?: number }; code?: string; message?: string };
+  return (
+    e.api_error?.err_code === 10059 ||
+    e.api_error?.err_code === 10014 ||
+    e.code === '404' ||
+    /not found/i.test(e.message ?? '')
+  );
+}

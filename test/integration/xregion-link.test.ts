@@ -1,0 +1,81 @@
+/** The JetStream outbox → inbox leg on a real three-region NATS supercluster. */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { CrossRegionLink } from '../../src/routing/xregion.ts';
+import { eventually } from '../helpers/eventually.ts';
+import { type NatsSupercluster, startNatsSupercluster } from '../helpers/nats.ts';
+
+const REGIONS = ['us-east', 'eu-west', 'ap-south'];
+
+describe('cross-region link (JetStream outbox/inbox sourcing)', () => {
+  let sc: NatsSupercluster;
+  const links = new Map<string, CrossRegionLink>();
+  const received = new Map<string, { origin: string; msgId: string; body: string }[]>();
+
+  const startLink = async (region: string) => {
+    const link = new CrossRegionLink({
+      servers: [sc.urls[region]!],
+      region,
+      peers: REGIONS.filter((r) => r !== region),
+      outboxMaxAgeMs: 3600_000,
+      duplicateWindowMs: 120_000,
+    });
+    await link.start();
+    const list = received.get(region) ?? [];
+    received.set(region, list);
+    await link.consume(async (data, meta) => {
+      list.push({ ...meta, body: new TextDecoder().decode(data) });
+    });
+    links.set(region, link);
+  };
+
+  before(async () => {
+    sc = await startNatsSupercluster(REGIONS);
+    for (const r of REGIONS) await startLink(r);
+  });
+  after(async () => {
+    for (const l of links.values()) await l.close();
+    await sc.close();
+  });
+
+  it('replicates an event to every other region, once, even when republished', async () => {
+    const enc = new TextEncoder();
+    await links.get('us-east')!.publish(enc.encode('hello'), 'm1');
+    await links.get('us-east')!.publish(enc.encode('hello'), 'm1');
+    for (const r of ['eu-west', 'ap-south']) {
+      await eventually(() => assert.equal(received.get(r)!.filter((e) => e.body === 'hello').length, 1), {
+        timeoutMs: 15_000,
+        intervalMs: 50,
+      });
+      assert.equal(received.get(r)![0]!.origin, 'us-east');
+    }
+    assert.equal(received.get('us-east')!.length, 0, 'no echo to the origin');
+  });
+
+  it('keeps publishing while a region is down and catches it up, in order, when it returns', async () => {
+    await links.get('eu-west')!.close();
+    links.delete('eu-west');
+    await sc.stopRegion('eu-west');
+    const enc = new TextEncoder();
+    for (let i = 0; i < 50; i++) await links.get('us-east')!.publish(enc.encode(`out${i}`), `o${i}`);
+    await eventually(
+      () => assert.equal(received.get('ap-south')!.filter((e) => e.body.startsWith('out')).length, 50),
+      {
+        timeoutMs: 15_000,
+        intervalMs: 50,
+      },
+    );
+    await sc.startRegion('eu-west');
+    await startLink('eu-west');
+    await eventually(
+      () => {
+        const got = received.get('eu-west')!.filter((e) => e.body.startsWith('out'));
+        assert.deepEqual(
+          got.map((e) => e.body),
+          Array.from({ length: 50 }, (_, i) => `out${i}`),
+        );
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+  });
+});
