@@ -150,6 +150,18 @@ export function storageContract(name: string, make: () => Promise<StorageFixture
         assert.deepEqual(ids(await s.getHistory(c.id, { limit: 10 })), [other.messageId, first.messageId]);
       });
 
+      it('stores replicas idempotently under their id and records their client id', async () => {
+        const c = await group(['a', 'b']);
+        const m = msg(c.id, 'a', BASE + 100, { clientMsgId: 'rep-1', body: 'from another region' });
+        await s.putReplica(m);
+        await s.putReplica(m);
+        assert.deepEqual(await s.getMessage(c.id, m.messageId), m);
+        assert.deepEqual(ids(await s.getHistory(c.id, { limit: 10 })), [m.messageId]);
+        // A resend of the same client message to this region resolves to the replica.
+        const resend = msg(c.id, 'a', BASE + 200, { clientMsgId: 'rep-1', body: 'from another region' });
+        assert.deepEqual(await s.appendMessage(resend), { message: m, duplicate: true });
+      });
+
       it('dedups concurrent resends: ten parallel appends store exactly one message', async () => {
         const c = await group(['a']);
         const attempts = Array.from({ length: 10 }, (_, i) =>

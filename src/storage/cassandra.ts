@@ -365,6 +365,20 @@ export class CassandraStorage implements Storage {
     return { message: healed, duplicate: false };
   }
 
+  async putReplica(message: StoredMessage): Promise<void> {
+    assertMessageId(message.messageId);
+    if (message.clientMsgId !== null) {
+      // Written only if absent: a local reservation for another id (a resend that reached this
+      // region before the replica did) is left alone; both messages then exist, as they did.
+      await this.client.execute(
+        `INSERT INTO ${this.ks}.message_dedup (sender_id, client_msg_id, conversation_id, message_id)
+         VALUES (?, ?, ?, ?) IF NOT EXISTS`,
+        [message.senderId, message.clientMsgId, message.conversationId, toLong(message.messageId)],
+      );
+    }
+    await this.writeMessage(message);
+  }
+
   async getMessage(conversationId: string, messageId: bigint): Promise<StoredMessage | null> {
     const rs = await this.client.execute(
       `SELECT ${MESSAGE_COLUMNS} FROM ${this.ks}.messages

@@ -250,6 +250,23 @@ export class EmbeddedStorage implements Storage {
     );
   }
 
+  async putReplica(message: StoredMessage): Promise<void> {
+    assertMessageId(message.messageId);
+    const t = this.t();
+    const record = toRecord(message);
+    await this.durable(
+      t.messages.transaction(() => {
+        if (message.clientMsgId !== null) {
+          const dedupKey = [message.senderId, message.clientMsgId];
+          if (!t.dedup.get(dedupKey)) {
+            t.dedup.put(dedupKey, { conversationId: message.conversationId, messageId: record.messageId });
+          }
+        }
+        t.messages.put([message.conversationId, padId(message.messageId)], record);
+      }),
+    );
+  }
+
   async getMessage(conversationId: string, messageId: bigint): Promise<StoredMessage | null> {
     assertMessageId(messageId);
     const r = this.t().messages.get([conversationId, padId(messageId)]);

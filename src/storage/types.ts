@@ -85,6 +85,12 @@ export interface Storage {
    * before, nothing new is written and the original is returned with `duplicate: true`.
    */
   appendMessage(message: StoredMessage): Promise<AppendResult>;
+  /**
+   * Stores a message another region already stored and acked, under its original id: an
+   * idempotent upsert (applying it twice changes nothing). Its (senderId, clientMsgId) record is
+   * written if absent, so a resend to this region after a failover is recognised.
+   */
+  putReplica(message: StoredMessage): Promise<void>;
   getMessage(conversationId: string, messageId: bigint): Promise<StoredMessage | null>;
   getHistory(conversationId: string, query: HistoryQuery): Promise<StoredMessage[]>;
 
