@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { ChatConfig, RegionConfig } from './config/schema.ts';
 import { Gateway } from './gateway/gateway.ts';
+import { presenceTiming } from './presence/defaults.ts';
 import { createPresence } from './presence/index.ts';
 import type { Presence } from './presence/types.ts';
 import { createRouter } from './routing/index.ts';
@@ -39,17 +40,14 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
       ? { kind: 'cassandra', ...region.cassandra }
       : { kind: 'embedded', dataDir: path.resolve(opts.dataDir ?? region.dataDir) },
   );
+  // `presence.ttlMs` bounds how long a crashed gateway's users show online, offline event included.
+  const timing = presenceTiming(config.presence.ttlMs, config.presence.heartbeatMs);
   const presence = opts.presence
     ? unowned(opts.presence)
     : createPresence(
         region.redis
-          ? {
-              kind: 'redis',
-              url: region.redis.url,
-              ttlMs: config.presence.ttlMs,
-              keyPrefix: `chat:${region.name}:`,
-            }
-          : { kind: 'memory', ttlMs: config.presence.ttlMs },
+          ? { kind: 'redis', url: region.redis.url, ...timing, keyPrefix: `chat:${region.name}:` }
+          : { kind: 'memory', ...timing },
       );
   const router = createRouter(
     region.nats
