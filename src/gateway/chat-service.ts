@@ -12,6 +12,7 @@ import type { ConnectionState } from './connection.ts';
 import type { Hub } from './hub.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { OrderedDelivery } from './ordered-delivery.ts';
+import type { PresenceWatchers } from './presence-watchers.ts';
 import {
   type ClientFrame,
   directConversationId,
@@ -46,6 +47,7 @@ export interface ChatServiceDeps {
   storage: Storage;
   presence: Presence;
   hub: Hub;
+  watchers: PresenceWatchers;
   ids: SnowflakeGenerator;
   metrics: GatewayMetrics;
   limits: LimitsConfig;
@@ -168,6 +170,16 @@ export class ChatService {
         const infos = await this.d.presence.getPresence(frame.userIds);
         return { op: 'result', id: frame.id, data: { users: frame.userIds.map((u) => infos.get(u)) } };
       }
+      case 'subscribePresence':
+        return this.subscribePresence(state, frame);
+      case 'unsubscribePresence':
+        this.d.watchers.remove(state, frame.userIds);
+        return { op: 'result', id: frame.id, data: { ok: true } };
+      case 'setAway':
+        await this.d.presence.setAway(userId, state.conn.connectionId, frame.away);
+        return { op: 'result', id: frame.id, data: { ok: true } };
+      case 'typing':
+        return this.typing(state, frame);
       case 'ping':
         return { op: 'pong', id: frame.id, serverTime: Date.now() };
     }
@@ -184,6 +196,72 @@ export class ChatService {
       this.d.metrics.backgroundFailures.inc({ stage });
       this.d.log(`background ${stage} failed`, err);
     });
+  }
+
+  // ---- presence and typing -------------------------------------------------------------
+
+  /**
+   * Subscribes, then reads a snapshot. Events for this connection are held from before the
+   * read until the reply is out, so the client never sees the snapshot after a newer event.
+   */
+  private async subscribePresence(
+    state: ConnectionState,
+    f: Extract<ClientFrame, { op: 'subscribePresence' }>,
+  ): Promise<ServerFrame> {
+    const added = this.d.watchers.add(state, f.userIds);
+    this.d.watchers.hold(state);
+    try {
+      const infos = await this.d.presence.getPresence(f.userIds);
+      return { op: 'result', id: f.id, data: { users: f.userIds.map((u) => infos.get(u)) } };
+    } catch (err) {
+      this.d.watchers.remove(state, added);
+      throw err;
+    } finally {
+      // The transport sends the reply in this promise's continuation (a microtask); a
+      // macrotask runs only after it, so held events follow the snapshot.
+      setImmediate(() => this.d.watchers.release(state));
+    }
+  }
+
+  /**
+   * Fans a typing indicator out to the members' connections (except this one). Ephemeral:
+   * never stored or queued. At most one per conversation per `typingIntervalMs` per
+   * connection; extra ones are coalesced into the one already sent (its `expiresAt` covers
+   * them) and answered like a delivered one, with `coalesced: true`.
+   */
+  private async typing(
+    state: ConnectionState,
+    f: Extract<ClientFrame, { op: 'typing' }>,
+  ): Promise<ServerFrame | null> {
+    const { typingIntervalMs, typingTtlMs } = this.d.limits;
+    const now = Date.now();
+    const last = state.typingAt.get(f.conversationId);
+    if (last !== undefined && now - last < typingIntervalMs) {
+      return f.id === null
+        ? null
+        : { op: 'result', id: f.id, data: { ok: true, coalesced: true, expiresAt: last + typingTtlMs } };
+    }
+    const userId = state.conn.userId;
+    // A direct conversation's members are in its id; typing the first message of one must show
+    // before `send` creates it, and typing never creates it.
+    const dm = directParticipants(f.conversationId);
+    const members =
+      dm && (dm[0] === userId || dm[1] === userId)
+        ? dm
+        : [...(await this.requireMember(f.conversationId, userId)).members];
+    if (state.typingAt.size >= 64) {
+      for (const [conv, at] of state.typingAt) if (now - at >= typingIntervalMs) state.typingAt.delete(conv);
+    }
+    state.typingAt.set(f.conversationId, now);
+    const expiresAt = now + typingTtlMs;
+    const payload = JSON.stringify({
+      op: 'typing',
+      conversationId: f.conversationId,
+      userId,
+      expiresAt,
+    } satisfies ServerFrame);
+    this.background('typing', this.d.hub.fanOut(members, payload, null, state.conn.connectionId));
+    return f.id === null ? null : { op: 'result', id: f.id, data: { ok: true, coalesced: false, expiresAt } };
   }
 
   // ---- messages ------------------------------------------------------------------------
@@ -312,7 +390,7 @@ export class ChatService {
       for (const m of ordered) {
         if (conn.closed) break;
         const wire = toWire(m);
-        conn.sendRaw(JSON.stringify({ op: 'message', message: wire, replay: true } satisfies ServerFrame));
+        conn.sendFrame({ op: 'message', message: wire, replay: true });
         this.d.metrics.framesOut.inc();
         replayed.add(wire.id);
         count++;

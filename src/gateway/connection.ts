@@ -7,8 +7,10 @@ export interface ClientConnection {
   readonly device: string;
   /** True once the transport closed; sends are then dropped. */
   readonly closed: boolean;
-  /** Sends an already-serialized server frame. */
+  /** Sends an already-serialized server frame (what the hub and the router carry). */
   sendRaw(payload: string): void;
+  /** Sends a server frame built here (replies, replay); the transport serializes it its own way. */
+  sendFrame(frame: ServerFrame): void;
   /** Bytes queued in the transport, for backpressure. */
   bufferedAmount(): number;
   /** Resolves when the transport's buffer drained below its low-water mark (or it closed). */
@@ -22,8 +24,9 @@ export function serialize(frame: ServerFrame): string {
 }
 
 /**
- * Per-connection state the hub keeps: replay buffering while a resume is in progress, and the
- * offline-queue entries delivered to it that await the client's ack.
+ * Per-connection state the gateway keeps: replay buffering while a resume is in progress, the
+ * offline-queue entries delivered to it that await the client's ack, its presence subscriptions
+ * and when it last announced typing in each conversation.
  */
 export class ConnectionState {
   syncing = false;
@@ -31,5 +34,12 @@ export class ConnectionState {
   buffered: { messageId: string | null; payload: string }[] = [];
   /** Ids delivered from the offline queue, removed from the queue when acked. */
   readonly pendingQueueAcks = new Set<bigint>();
+  /** Users whose presence changes this connection receives (see `PresenceWatchers`). */
+  readonly watching = new Set<string>();
+  /** While > 0, presence events for this connection are held back (a snapshot is being read). */
+  presenceHolds = 0;
+  presenceHeld: string[] = [];
+  /** conversationId → when this connection last had a `typing` event fanned out (ms). */
+  readonly typingAt = new Map<string, number>();
   constructor(readonly conn: ClientConnection) {}
 }

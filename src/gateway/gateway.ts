@@ -1,6 +1,7 @@
 /**
- * One gateway process: a uWebSockets.js app serving `/ws` (the raw protocol) and the HTTP
- * endpoints, wired to storage, presence and routing.
+ * One gateway process: a uWebSockets.js app serving `/ws` (the raw protocol), `/socket.io/`
+ * (the same operations over Socket.IO, `socketio.ts`) and the HTTP endpoints, wired to storage,
+ * presence and routing.
  */
 
 import uWS from 'uWebSockets.js';
@@ -13,12 +14,13 @@ import type { Storage } from '../storage/types.ts';
 import { SnowflakeGenerator } from '../util/snowflake.ts';
 import { Authenticator, type Identity } from './auth.ts';
 import { ChatService } from './chat-service.ts';
-import type { ClientConnection, ConnectionState } from './connection.ts';
 import { registerHttpRoutes } from './http.ts';
 import { Hub } from './hub.ts';
 import { GatewayMetrics } from './metrics.ts';
+import { PresenceWatchers } from './presence-watchers.ts';
 import { parseClientFrame, type ServerFrame, SUBPROTOCOL } from './protocol.ts';
-import { TokenBucket } from './rate-limit.ts';
+import { parseSince, type Session, Sessions, type TransportConnection } from './sessions.ts';
+import { SocketIoEndpoint } from './socketio.ts';
 
 export interface GatewayDeps {
   config: ChatConfig;
@@ -39,33 +41,28 @@ interface SocketData {
   device: string;
   since: bigint | null;
   conn: WsConnection | null;
+  session: Session | null;
 }
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 const CONVERSATION_EVENT_PREFIX = '{"op":"conversation"';
 
-/** Adapts a uWS socket to `ClientConnection`. Never touches the socket after close. */
-class WsConnection implements ClientConnection {
+/** Adapts a uWS socket to `TransportConnection`. Never touches the socket after close. */
+class WsConnection implements TransportConnection {
   closed = false;
   private drainWaiters: (() => void)[] = [];
   readonly connectionId = randomUUID();
   readonly userId: string;
   readonly device: string;
-  readonly bucket: TokenBucket;
-  strikes = 0;
-  state: ConnectionState | null = null;
-  /** Frames that arrived before the connection was registered with the hub. */
-  early: string[] | null = [];
+  readonly expiresAt: number;
 
   constructor(
     readonly ws: uWS.WebSocket<SocketData>,
     data: SocketData,
-    rate: number,
-    burst: number,
   ) {
     this.userId = data.identity.userId;
     this.device = data.device;
-    this.bucket = new TokenBucket(rate, burst);
+    this.expiresAt = data.identity.expiresAt;
   }
 
   sendRaw(payload: string): void {
@@ -77,6 +74,10 @@ class WsConnection implements ClientConnection {
     // 2 = dropped at maxBackpressure. A silent drop would break at-least-once, so the client is
     // told to reconnect and resume from its last id.
     if (status === 2) this.close(CloseCode.SlowConsumer, 'slow consumer, reconnect and resume');
+  }
+
+  sendFrame(frame: ServerFrame): void {
+    this.sendRaw(JSON.stringify(frame));
   }
 
   bufferedAmount(): number {
@@ -111,29 +112,54 @@ export class Gateway {
   readonly hub: Hub;
   readonly chat: ChatService;
   readonly auth: Authenticator;
+  readonly watchers: PresenceWatchers;
+  readonly sessions: Sessions;
+  readonly socketIo: SocketIoEndpoint;
   private readonly app = uWS.App();
   private listenSocket: uWS.us_listen_socket | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private expiryTimer: NodeJS.Timeout | null = null;
   private stopping = false;
-  private readonly sockets = new Set<WsConnection>();
   port = 0;
 
   constructor(readonly deps: GatewayDeps) {
     this.gatewayId = deps.gatewayId ?? `${deps.region.name}-${deps.workerId}-${randomUUID().slice(0, 8)}`;
-    const log = deps.log ?? ((msg, err) => console.error(`[${this.gatewayId}] ${msg}`, err ?? ''));
+    const log = this.log;
+    const limits = deps.config.limits;
     this.auth = new Authenticator(deps.config.auth);
     this.hub = new Hub(this.gatewayId, deps.router, deps.presence, this.metrics);
+    this.watchers = new PresenceWatchers(deps.presence, this.metrics, limits.maxPresenceSubscriptions);
     this.chat = new ChatService({
       storage: deps.storage,
       presence: deps.presence,
       hub: this.hub,
+      watchers: this.watchers,
       ids: new SnowflakeGenerator(deps.region.id, deps.workerId),
       metrics: this.metrics,
-      limits: deps.config.limits,
+      limits,
+      log,
+    });
+    this.sessions = new Sessions({
+      chat: this.chat,
+      hub: this.hub,
+      watchers: this.watchers,
+      metrics: this.metrics,
+      limits,
+      region: deps.region.name,
+      gatewayId: this.gatewayId,
       log,
     });
     this.registerWebSocket();
+    this.socketIo = new SocketIoEndpoint(this.app, {
+      sessions: this.sessions,
+      auth: this.auth,
+      metrics: this.metrics,
+      limits,
+      redisUrl: deps.region.redis?.url ?? null,
+      adapterKey: `chat:${deps.region.name}:sio`,
+      isStopping: () => this.stopping,
+      log,
+    });
     registerHttpRoutes(this.app, this);
   }
 
@@ -149,7 +175,7 @@ export class Gateway {
     return `http://${this.deps.region.gateway.host}:${this.port}`;
   }
 
-  /** Exposes the uWS app so the Socket.IO endpoint and web pages can attach to it. */
+  /** Exposes the uWS app so web pages can attach to it. */
   get uwsApp(): uWS.TemplatedApp {
     return this.app;
   }
@@ -158,12 +184,14 @@ export class Gateway {
     const { storage, presence, router } = this.deps;
     await storage.init();
     await presence.start();
+    this.watchers.start();
     await router.start(({ userId, payload }) => {
       // Membership changes made on another gateway reach us as `conversation` events for the
       // members we hold; drop our cached member list so ACLs and fan-out see the change now.
       if (payload.startsWith(CONVERSATION_EVENT_PREFIX)) this.chat.invalidateFromEvent(payload);
       this.hub.deliverLocal(userId, payload, null);
     });
+    await this.socketIo.start();
     const host = this.deps.region.gateway.host;
     const port = this.deps.port ?? this.deps.region.gateway.port;
     await new Promise<void>((resolve, reject) => {
@@ -184,20 +212,14 @@ export class Gateway {
     }, hb);
     this.heartbeat.unref();
     // Sessions end when their token does: the client must come back with a fresh one.
-    this.expiryTimer = setInterval(() => {
-      const now = Date.now();
-      for (const s of this.sockets) {
-        if (s.state && !s.closed && s.ws.getUserData().identity.expiresAt <= now) {
-          s.close(CloseCode.Unauthorized, 'token expired');
-        }
-      }
-    }, 5000);
+    this.expiryTimer = setInterval(() => this.sessions.expire(Date.now()), 5000);
     this.expiryTimer.unref();
   }
 
   /**
    * Graceful stop (SIGTERM): stop accepting, let in-flight sends finish and be acked, then close
-   * every socket with 1001 "going away, reconnect", then release the backing services.
+   * every connection (WebSocket 1001; Socket.IO a `close` event with 1001 and a disconnect),
+   * then release the backing services.
    */
   async stop(): Promise<void> {
     if (this.stopping) return;
@@ -205,12 +227,14 @@ export class Gateway {
     if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
     this.listenSocket = null;
     await this.chat.drain(this.deps.config.limits.drainTimeoutMs);
-    for (const s of [...this.sockets]) s.close(CloseCode.GoingAway, 'going away, reconnect');
+    this.sessions.closeAll(CloseCode.GoingAway, 'going away, reconnect');
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.expiryTimer) clearInterval(this.expiryTimer);
     // Let the close frames flush before tearing down services.
     await new Promise((r) => setTimeout(r, 50));
-    await Promise.allSettled([...this.sockets].map((s) => this.hub.remove(s)));
+    await this.sessions.forgetAll();
+    await this.socketIo.close();
+    this.watchers.stop();
     await this.deps.router.close();
     await this.deps.presence.close();
     await this.deps.storage.close();
@@ -252,7 +276,7 @@ export class Gateway {
       res.writeStatus('503 Service Unavailable').end('{"error":{"code":"shutting_down"}}');
       return;
     }
-    const since = sinceRaw ? (/^\d{1,19}$/.test(sinceRaw) ? BigInt(sinceRaw) : null) : null;
+    const since = parseSince(sinceRaw);
     const protocol = offered
       .split(',')
       .map((p) => p.trim())
@@ -263,7 +287,13 @@ export class Gateway {
       (identity) => {
         if (aborted) return;
         res.cork(() => {
-          res.upgrade<SocketData>({ identity, device, since, conn: null }, secKey, protocol, secExt, context);
+          res.upgrade<SocketData>(
+            { identity, device, since, conn: null, session: null },
+            secKey,
+            protocol,
+            secExt,
+            context,
+          );
         });
       },
       (err: unknown) => {
@@ -282,156 +312,52 @@ export class Gateway {
 
   private onOpen(ws: uWS.WebSocket<SocketData>): void {
     const data = ws.getUserData();
-    const limits = this.deps.config.limits;
-    const conn = new WsConnection(ws, data, limits.rateLimitPerSec, limits.rateLimitBurst);
+    const conn = new WsConnection(ws, data);
     data.conn = conn;
-    this.sockets.add(conn);
-    const welcome: ServerFrame = {
-      op: 'welcome',
-      v: 1,
-      userId: conn.userId,
-      connectionId: conn.connectionId,
-      region: this.deps.region.name,
-      gatewayId: this.gatewayId,
-      serverTime: Date.now(),
-      limits: {
-        maxFrameBytes: limits.maxFrameBytes,
-        maxBodyChars: limits.maxBodyChars,
-        rateLimitPerSec: limits.rateLimitPerSec,
-        rateLimitBurst: limits.rateLimitBurst,
-      },
-    };
-    conn.sendRaw(JSON.stringify(welcome));
-    void (async () => {
-      let state: ConnectionState;
-      try {
-        state = await this.hub.add(conn);
-      } catch (err) {
-        this.log('registering connection failed', err);
-        this.metrics.errors.inc({ code: ErrorCode.Unavailable });
-        conn.close(CloseCode.GoingAway, 'presence or routing unavailable, reconnect');
-        return;
-      }
-      conn.state = state;
-      if (conn.closed) {
-        await this.hub.remove(conn).catch(() => {});
-        return;
-      }
-      // Frames that arrived while registering run now, in order, after the replay starts.
-      const early = conn.early ?? [];
-      conn.early = null;
-      const replay = this.chat.sync(state, data.since, null).then(
-        (frame) => conn.sendRaw(JSON.stringify(frame)),
-        (err) => {
-          this.log('replay failed', err);
-          this.sendError(
-            conn,
-            new ChatError(ErrorCode.Unavailable, 'could not replay missed messages; send sync'),
-            null,
-          );
-        },
-      );
-      void replay;
-      for (const text of early) this.process(conn, text);
-    })();
+    data.session = this.sessions.open(conn, data.since);
   }
 
   private onMessage(ws: uWS.WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
-    const conn = ws.getUserData().conn;
-    if (!conn || conn.closed) return;
+    const { conn, session } = ws.getUserData();
+    if (!conn || !session || conn.closed) return;
     this.metrics.framesIn.inc();
     const limits = this.deps.config.limits;
+    const respond = (frame: ServerFrame) => conn.sendFrame(frame);
     if (message.byteLength > limits.maxFrameBytes) {
-      this.sendError(
-        conn,
+      this.sessions.fail(
+        respond,
         new ChatError(ErrorCode.FrameTooLarge, `frame exceeds ${limits.maxFrameBytes} bytes`),
         null,
       );
       conn.close(CloseCode.FrameTooLarge, 'frame too large');
       return;
     }
-    if (!conn.bucket.take()) {
-      conn.strikes++;
-      if (conn.strikes > limits.floodStrikes) {
-        this.metrics.errors.inc({ code: 'flood_close' });
-        conn.close(CloseCode.RateLimited, 'rate limit exceeded');
-        return;
-      }
-      this.sendError(conn, new ChatError(ErrorCode.RateLimited, 'slow down'), requestIdOf(message));
-      return;
-    }
-    conn.strikes = 0;
+    if (!this.sessions.admit(session, respond, requestIdOf(message))) return;
     let text: string;
     try {
       if (isBinary) throw new Error('binary');
       text = textDecoder.decode(message);
     } catch {
-      this.sendError(conn, new ChatError(ErrorCode.BadFrame, 'frames must be UTF-8 JSON text'), null);
+      this.sessions.fail(respond, new ChatError(ErrorCode.BadFrame, 'frames must be UTF-8 JSON text'), null);
       return;
     }
-    if (conn.early) conn.early.push(text);
-    else this.process(conn, text);
-  }
-
-  private process(conn: WsConnection, text: string): void {
-    let frame: ReturnType<typeof parseClientFrame>;
-    const limits = this.deps.config.limits;
-    try {
-      frame = parseClientFrame(text, {
-        maxBodyChars: limits.maxBodyChars,
-        maxGroupMembers: limits.maxGroupMembers,
-        maxHistoryLimit: 200,
-      });
-    } catch (err) {
-      const reqId =
-        err instanceof ChatError && typeof err.details?.requestId === 'string' ? err.details.requestId : null;
-      this.sendError(conn, err, reqId);
-      return;
-    }
-    const requestId = 'id' in frame ? frame.id : null;
-    this.chat.handle(conn.state!, frame).then(
-      (reply) => {
-        if (reply) {
-          conn.sendRaw(JSON.stringify(reply));
-          this.metrics.framesOut.inc();
-        }
-      },
-      (err) => this.sendError(conn, err, requestId),
+    this.sessions.request(
+      session,
+      () =>
+        parseClientFrame(text, {
+          maxBodyChars: limits.maxBodyChars,
+          maxGroupMembers: limits.maxGroupMembers,
+          maxHistoryLimit: 200,
+        }),
+      respond,
     );
   }
 
-  private sendError(conn: WsConnection, err: unknown, requestId: string | null): void {
-    let frame: ServerFrame;
-    if (err instanceof ChatError) {
-      const details = err.details ? { ...err.details } : undefined;
-      if (details) delete details.requestId;
-      frame = {
-        op: 'error',
-        id: requestId,
-        code: err.code,
-        message: err.message,
-        ...(details && Object.keys(details).length > 0 ? { details } : {}),
-      };
-    } else {
-      this.log('internal error', err);
-      frame = { op: 'error', id: requestId, code: ErrorCode.Internal, message: 'internal error' };
-    }
-    this.metrics.errors.inc({ code: frame.code });
-    conn.sendRaw(JSON.stringify(frame));
-    this.metrics.framesOut.inc();
-  }
-
   private onClose(ws: uWS.WebSocket<SocketData>): void {
-    const conn = ws.getUserData().conn;
+    const { conn, session } = ws.getUserData();
     if (!conn) return;
     conn.markClosed();
-    this.sockets.delete(conn);
-    if (conn.state) {
-      this.hub.remove(conn).catch((err) => {
-        this.metrics.backgroundFailures.inc({ stage: 'presence' });
-        this.log('unregistering connection failed', err);
-      });
-    }
+    if (session) this.sessions.closed(session);
   }
 }
 

@@ -4,6 +4,7 @@
  * works with typed values. docs/protocol.md documents exactly these shapes.
  */
 import { ChatError, ErrorCode } from '../errors.ts';
+import type { PresenceStatus } from '../presence/types.ts';
 import { parseId } from '../util/snowflake.ts';
 
 export const PROTOCOL_VERSION = 1;
@@ -55,6 +56,12 @@ export type ClientFrame =
   | { op: 'ack'; messageIds: bigint[] }
   | { op: 'sync'; id: string; since: bigint | null }
   | { op: 'presence'; id: string; userIds: string[] }
+  | { op: 'subscribePresence'; id: string; userIds: string[] }
+  /** `userIds` null: every subscription of this connection. */
+  | { op: 'unsubscribePresence'; id: string; userIds: string[] | null }
+  | { op: 'setAway'; id: string; away: boolean }
+  /** `id` is optional: without one, nothing is sent back unless the request fails. */
+  | { op: 'typing'; id: string | null; conversationId: string }
   | { op: 'ping'; id: string };
 
 export type ClientOp = ClientFrame['op'];
@@ -70,6 +77,10 @@ export const CLIENT_OPS: readonly ClientOp[] = [
   'ack',
   'sync',
   'presence',
+  'subscribePresence',
+  'unsubscribePresence',
+  'setAway',
+  'typing',
   'ping',
 ] as const;
 
@@ -139,6 +150,10 @@ export type ServerFrame =
       event: 'created' | 'members_added' | 'members_removed';
     }
   | { op: 'receipt'; conversationId: string; userId: string; messageId: string }
+  | { op: 'presence'; userId: string; status: PresenceStatus; lastSeen: number | null; devices: number }
+  | { op: 'typing'; conversationId: string; userId: string; expiresAt: number }
+  /** Socket.IO only (WebSocket has close frames): sent just before the server disconnects. */
+  | { op: 'close'; code: number; reason: string }
   | { op: 'pong'; id: string; serverTime: number };
 
 // ---- validation ---------------------------------------------------------------------------
@@ -193,6 +208,14 @@ export function parseClientFrame(text: string, limits: ParseLimits): ClientFrame
   } catch {
     throw new ChatError(ErrorCode.BadFrame, 'frame is not valid JSON');
   }
+  return parseClientRequest(raw, limits);
+}
+
+/**
+ * Validates an already-decoded request object (a parsed text frame, or a Socket.IO event's
+ * payload with `op` set to the event name). Same errors as `parseClientFrame`.
+ */
+export function parseClientRequest(raw: unknown, limits: ParseLimits): ClientFrame {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ChatError(ErrorCode.BadFrame, 'frame must be a JSON object');
   }
@@ -212,6 +235,12 @@ export function parseClientFrame(text: string, limits: ParseLimits): ClientFrame
     }
     return { op, messageIds };
   }
+  if (op === 'typing') {
+    if (o.id !== undefined && o.id !== null && reqId === null) {
+      throw invalid('id', `request id: string of 1..${REQUEST_ID_MAX} characters`, null);
+    }
+    return { op, id: reqId, conversationId: str(o, 'conversationId', CONVERSATION_ID, 200, reqId) };
+  }
   if (!(CLIENT_OPS as readonly string[]).includes(op)) {
     throw new ChatError(
       ErrorCode.UnknownOp,
@@ -221,7 +250,7 @@ export function parseClientFrame(text: string, limits: ParseLimits): ClientFrame
   }
   if (reqId === null) throw invalid('id', `request id: string of 1..${REQUEST_ID_MAX} characters`, null);
   const id = reqId;
-  switch (op as Exclude<ClientOp, 'ack'>) {
+  switch (op as Exclude<ClientOp, 'ack' | 'typing'>) {
     case 'send': {
       const conversationId = str(o, 'conversationId', CONVERSATION_ID, 200, id);
       const body = o.body;
@@ -275,6 +304,20 @@ export function parseClientFrame(text: string, limits: ParseLimits): ClientFrame
     case 'presence': {
       const userIds = userList(o, 'userIds', MAX_PRESENCE_QUERY, id);
       return { op: 'presence', id, userIds };
+    }
+    case 'subscribePresence': {
+      const userIds = userList(o, 'userIds', MAX_PRESENCE_QUERY, id);
+      if (userIds.length === 0) throw invalid('userIds', 'must not be empty', id);
+      return { op: 'subscribePresence', id, userIds };
+    }
+    case 'unsubscribePresence': {
+      const userIds =
+        o.userIds === undefined || o.userIds === null ? null : userList(o, 'userIds', MAX_PRESENCE_QUERY, id);
+      return { op: 'unsubscribePresence', id, userIds };
+    }
+    case 'setAway': {
+      if (typeof o.away !== 'boolean') throw invalid('away', 'expected a boolean', id);
+      return { op: 'setAway', id, away: o.away };
     }
     case 'ping':
       return { op: 'ping', id };

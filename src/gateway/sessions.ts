@@ -1,0 +1,236 @@
+/**
+ * What the two transports (raw WebSocket in `gateway.ts`, Socket.IO in `socketio.ts`) share once
+ * a client is authenticated: the welcome, registration with the hub, the replay, rate limits,
+ * running requests in arrival order, error frames, token expiry and cleanup. A transport adapts
+ * its socket to `TransportConnection` and feeds requests in; everything else is the same code.
+ */
+import type { LimitsConfig } from '../config/schema.ts';
+import { ChatError, CloseCode, ErrorCode } from '../errors.ts';
+import { parseId } from '../util/snowflake.ts';
+import type { ChatService } from './chat-service.ts';
+import type { ClientConnection, ConnectionState } from './connection.ts';
+import type { Hub } from './hub.ts';
+import type { GatewayMetrics } from './metrics.ts';
+import type { PresenceWatchers } from './presence-watchers.ts';
+import { type ClientFrame, PROTOCOL_VERSION, type ServerFrame } from './protocol.ts';
+import { TokenBucket } from './rate-limit.ts';
+
+/** A `since` message id from a query string or handshake; anything malformed counts as none. */
+export function parseSince(raw: unknown): bigint | null {
+  return typeof raw === 'string' ? parseId(raw) : null;
+}
+
+export interface TransportConnection extends ClientConnection {
+  /** When the client's token expires (ms since epoch); the session is closed 4401 then. */
+  readonly expiresAt: number;
+}
+
+/** Where the answer to one request goes: the socket (raw) or the request's ack (Socket.IO). */
+export type Respond = (frame: ServerFrame) => void;
+
+export class Session {
+  readonly bucket: TokenBucket;
+  /** Rate-limited requests in a row; past `floodStrikes` the connection is closed 4429. */
+  strikes = 0;
+  state: ConnectionState | null = null;
+  /** Requests that arrived before registration finished; run in order once it has. */
+  early: (() => void)[] | null = [];
+
+  constructor(
+    readonly conn: TransportConnection,
+    limits: LimitsConfig,
+  ) {
+    this.bucket = new TokenBucket(limits.rateLimitPerSec, limits.rateLimitBurst);
+  }
+}
+
+export interface SessionsDeps {
+  chat: ChatService;
+  hub: Hub;
+  watchers: PresenceWatchers;
+  metrics: GatewayMetrics;
+  limits: LimitsConfig;
+  region: string;
+  gatewayId: string;
+  log: (msg: string, err?: unknown) => void;
+}
+
+export class Sessions {
+  private readonly all = new Set<Session>();
+
+  constructor(private readonly d: SessionsDeps) {}
+
+  get size(): number {
+    return this.all.size;
+  }
+
+  /**
+   * Starts a session: sends `welcome`, registers the connection (routing, then presence), then
+   * replays what it missed since `since` and runs the requests that arrived meanwhile.
+   */
+  open(conn: TransportConnection, since: bigint | null): Session {
+    const session = new Session(conn, this.d.limits);
+    this.all.add(session);
+    const limits = this.d.limits;
+    conn.sendFrame({
+      op: 'welcome',
+      v: PROTOCOL_VERSION,
+      userId: conn.userId,
+      connectionId: conn.connectionId,
+      region: this.d.region,
+      gatewayId: this.d.gatewayId,
+      serverTime: Date.now(),
+      limits: {
+        maxFrameBytes: limits.maxFrameBytes,
+        maxBodyChars: limits.maxBodyChars,
+        rateLimitPerSec: limits.rateLimitPerSec,
+        rateLimitBurst: limits.rateLimitBurst,
+      },
+    });
+    void this.register(session, since);
+    return session;
+  }
+
+  private async register(session: Session, since: bigint | null): Promise<void> {
+    const conn = session.conn;
+    let state: ConnectionState;
+    try {
+      state = await this.d.hub.add(conn);
+    } catch (err) {
+      this.d.log('registering connection failed', err);
+      this.d.metrics.errors.inc({ code: ErrorCode.Unavailable });
+      conn.close(CloseCode.GoingAway, 'presence or routing unavailable, reconnect');
+      return;
+    }
+    session.state = state;
+    if (conn.closed) {
+      await this.cleanup(session).catch(() => {});
+      return;
+    }
+    const early = session.early ?? [];
+    session.early = null;
+    // The replay marks the state as syncing before its first await, so live deliveries from
+    // here on are held back until it ends; requests that arrived early run right after.
+    this.d.chat.sync(state, since, null).then(
+      (frame) => conn.sendFrame(frame),
+      (err) => {
+        this.d.log('replay failed', err);
+        this.fail(
+          (f) => conn.sendFrame(f),
+          new ChatError(ErrorCode.Unavailable, 'could not replay missed messages; send sync'),
+          null,
+        );
+      },
+    );
+    for (const run of early) run();
+  }
+
+  /**
+   * The per-connection rate limit. Returns true if the request may proceed; otherwise answers
+   * `rate_limited` (echoing `requestId` when known), or closes a flooding connection with 4429.
+   */
+  admit(session: Session, respond: Respond, requestId: string | null): boolean {
+    if (session.bucket.take()) {
+      session.strikes = 0;
+      return true;
+    }
+    session.strikes++;
+    if (session.strikes > this.d.limits.floodStrikes) {
+      this.d.metrics.errors.inc({ code: 'flood_close' });
+      session.conn.close(CloseCode.RateLimited, 'rate limit exceeded');
+      return false;
+    }
+    this.fail(respond, new ChatError(ErrorCode.RateLimited, 'slow down'), requestId);
+    return false;
+  }
+
+  /**
+   * Runs one request: `parse` validates it (throwing `ChatError`), the chat service handles it,
+   * and the reply or error goes to `respond`. Requests that arrive before the connection is
+   * registered wait, in order. `onEmpty` is called when a request has no reply (`ack`).
+   */
+  request(session: Session, parse: () => ClientFrame, respond: Respond, onEmpty?: () => void): void {
+    if (session.early) {
+      session.early.push(() => this.request(session, parse, respond, onEmpty));
+      return;
+    }
+    const state = session.state;
+    if (!state || session.conn.closed) return;
+    let frame: ClientFrame;
+    try {
+      frame = parse();
+    } catch (err) {
+      const reqId =
+        err instanceof ChatError && typeof err.details?.requestId === 'string' ? err.details.requestId : null;
+      this.fail(respond, err, reqId);
+      return;
+    }
+    const requestId = 'id' in frame ? frame.id : null;
+    this.d.chat.handle(state, frame).then(
+      (reply) => {
+        if (reply) {
+          respond(reply);
+          this.d.metrics.framesOut.inc();
+        } else onEmpty?.();
+      },
+      (err) => this.fail(respond, err, requestId),
+    );
+  }
+
+  /** Answers with an error frame; anything but a `ChatError` is logged and sent as `internal`. */
+  fail(respond: Respond, err: unknown, requestId: string | null): void {
+    let frame: ServerFrame;
+    if (err instanceof ChatError) {
+      const details = err.details ? { ...err.details } : undefined;
+      if (details) delete details.requestId;
+      frame = {
+        op: 'error',
+        id: requestId,
+        code: err.code,
+        message: err.message,
+        ...(details && Object.keys(details).length > 0 ? { details } : {}),
+      };
+    } else {
+      this.d.log('internal error', err);
+      frame = { op: 'error', id: requestId, code: ErrorCode.Internal, message: 'internal error' };
+    }
+    this.d.metrics.errors.inc({ code: frame.code });
+    respond(frame);
+    this.d.metrics.framesOut.inc();
+  }
+
+  /** The transport closed: unregister from the hub and presence, drop subscriptions. */
+  closed(session: Session): void {
+    if (!this.all.delete(session)) return;
+    if (!session.state) return;
+    this.cleanup(session).catch((err) => {
+      this.d.metrics.backgroundFailures.inc({ stage: 'presence' });
+      this.d.log('unregistering connection failed', err);
+    });
+  }
+
+  private async cleanup(session: Session): Promise<void> {
+    if (session.state) this.d.watchers.drop(session.state);
+    await this.d.hub.remove(session.conn);
+  }
+
+  /** Closes every session whose token has expired (4401). */
+  expire(now: number): void {
+    for (const s of this.all) {
+      if (s.state && !s.conn.closed && s.conn.expiresAt <= now) {
+        s.conn.close(CloseCode.Unauthorized, 'token expired');
+      }
+    }
+  }
+
+  closeAll(code: number, reason: string): void {
+    for (const s of [...this.all]) s.conn.close(code, reason);
+  }
+
+  /** Unregisters sessions whose transport has not reported its close yet (shutdown). */
+  async forgetAll(): Promise<void> {
+    const rest = [...this.all];
+    this.all.clear();
+    await Promise.allSettled(rest.map((s) => this.cleanup(s)));
+  }
+}

@@ -1,0 +1,304 @@
+/**
+ * The Socket.IO endpoint (`/socket.io/`), attached to the gateway's uWS app with
+ * `io.attachApp`. A second transport beside `/ws`: same JWT auth, same operations and error
+ * codes, same `ChatService` and `Hub`, so delivery, replay, offline queueing and ordering are
+ * shared. Mapping (docs/protocol.md, "Socket.IO"):
+ *
+ * - a request is an event named after its `op`, with the frame's other fields as payload; the
+ *   reply frame goes to the event's ack callback (or, without one, is emitted as an event);
+ * - every server frame is emitted as an event named after its `op`, with the frame as payload;
+ * - the server ends a session with a `close` event `{op, code, reason}`, then disconnects.
+ *
+ * With Redis in the region the `@socket.io/redis-adapter` is installed, so `io` broadcasts and
+ * `fetchSockets()` span the region's gateways. Chat traffic does not use io rooms: it goes
+ * through the hub and the router like raw WebSocket traffic.
+ */
+
+import uWS from 'uWebSockets.js';
+import { randomUUID } from 'node:crypto';
+import { createAdapter } from '@socket.io/redis-adapter';
+import { Redis } from 'ioredis';
+import { type DefaultEventsMap, type ExtendedError, Server, type Socket } from 'socket.io';
+import type { LimitsConfig } from '../config/schema.ts';
+import { AuthError, ChatError, CloseCode, ErrorCode } from '../errors.ts';
+import type { Authenticator, Identity } from './auth.ts';
+import type { GatewayMetrics } from './metrics.ts';
+import { parseClientRequest, type ServerFrame } from './protocol.ts';
+import {
+  parseSince,
+  type Respond,
+  type Session,
+  type Sessions,
+  type TransportConnection,
+} from './sessions.ts';
+
+/** What the auth middleware learned from the handshake. */
+interface IoData {
+  identity: Identity;
+  device: string;
+  since: bigint | null;
+}
+
+type IoServer = Server<DefaultEventsMap, DefaultEventsMap, DefaultEventsMap, IoData>;
+type IoSocket = Socket<DefaultEventsMap, DefaultEventsMap, DefaultEventsMap, IoData>;
+
+/** Below this many buffered bytes a paused replay resumes. */
+const DRAIN_LOW_WATER = 64 * 1024;
+const DRAIN_POLL_MS = 10;
+
+export interface SocketIoDeps {
+  sessions: Sessions;
+  auth: Authenticator;
+  metrics: GatewayMetrics;
+  limits: LimitsConfig;
+  /** The region's Redis, for the adapter; null = a single-gateway adapter (in-memory). */
+  redisUrl: string | null;
+  /** Prefix of the adapter's Redis channels. */
+  adapterKey: string;
+  isStopping: () => boolean;
+  log: (msg: string, err?: unknown) => void;
+}
+
+/** Adapts a Socket.IO socket to `TransportConnection`. */
+class IoConnection implements TransportConnection {
+  closed = false;
+  readonly connectionId = randomUUID();
+  readonly userId: string;
+  readonly device: string;
+  readonly expiresAt: number;
+  private seq = 0;
+
+  constructor(
+    private readonly socket: IoSocket,
+    data: IoData,
+    private readonly maxBackpressure: number,
+  ) {
+    this.userId = data.identity.userId;
+    this.device = data.device;
+    this.expiresAt = data.identity.expiresAt;
+  }
+
+  /** Hub and router payloads are serialized frames; Socket.IO wants the event name and object. */
+  sendRaw(payload: string): void {
+    if (this.closed) return;
+    this.sendFrame(JSON.parse(payload) as ServerFrame);
+  }
+
+  sendFrame(frame: ServerFrame): void {
+    if (this.closed) return;
+    // uWS drops (rather than queues) a send past its maxBackpressure, and engine.io ignores the
+    // result; so we close first, well below uWS's limit, and the client resumes from its last id.
+    if (this.bufferedAmount() > this.maxBackpressure) {
+      this.close(CloseCode.SlowConsumer, 'slow consumer, reconnect and resume');
+      return;
+    }
+    this.socket.emit(frame.op, frame);
+  }
+
+  /**
+   * Bytes waiting in uWS for a WebSocket transport. engine.io keeps the uWS socket as its
+   * transport's `socket` and does not track backpressure itself. Long-polling transports report
+   * 0: their buffer is engine.io's, emptied by the next poll, bounded by the ping timeout.
+   */
+  bufferedAmount(): number {
+    if (this.closed) return 0;
+    const transport = this.socket.conn.transport as unknown as {
+      name: string;
+      socket?: { getBufferedAmount(): number };
+    };
+    if (transport.name !== 'websocket' || !transport.socket) return 0;
+    try {
+      return transport.socket.getBufferedAmount();
+    } catch {
+      return 0; // the uWS socket closed under us; the disconnect event follows
+    }
+  }
+
+  /** uWS's drain event belongs to engine.io here, so poll. */
+  async waitForDrain(): Promise<void> {
+    while (!this.closed && this.bufferedAmount() > DRAIN_LOW_WATER) {
+      await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+    }
+  }
+
+  /** Socket.IO has no close codes: send them in a `close` event, then disconnect. */
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.socket.emit('close', { op: 'close', code, reason } satisfies ServerFrame);
+    this.socket.disconnect(true);
+  }
+
+  markClosed(): void {
+    this.closed = true;
+  }
+
+  /** A request id for a request that came without one (its ack does the correlating). */
+  nextRequestId(): string {
+    return `io-${++this.seq}`;
+  }
+}
+
+export class SocketIoEndpoint {
+  readonly io: IoServer;
+  private pub: Redis | null = null;
+  private sub: Redis | null = null;
+
+  constructor(
+    app: uWS.TemplatedApp,
+    private readonly d: SocketIoDeps,
+  ) {
+    const limits = d.limits;
+    this.io = new Server<DefaultEventsMap, DefaultEventsMap, DefaultEventsMap, IoData>({
+      serveClient: false,
+      // Packets up to 4× the frame limit reach us, so we can answer frame_too_large before
+      // closing (as on /ws); engine.io cuts anything larger itself.
+      maxHttpBufferSize: limits.maxFrameBytes * 4,
+    });
+    const uwsOptions = {
+      compression: uWS.DISABLED,
+      idleTimeout: limits.idleTimeoutSec,
+      // Twice ours, so that our check in sendFrame closes a slow consumer before uWS drops.
+      maxBackpressure: limits.maxBackpressureBytes * 2,
+    };
+    this.io.attachApp(app, uwsOptions as Parameters<IoServer['attachApp']>[1]);
+    this.io.use((socket, next) => this.authenticate(socket, next));
+    this.io.on('connection', (socket) => this.onConnection(socket));
+  }
+
+  /** Connects the Redis adapter, when the region has Redis. Call before listening. */
+  async start(): Promise<void> {
+    if (!this.d.redisUrl) return;
+    const onError = (err: Error) => {
+      this.d.metrics.backgroundFailures.inc({ stage: 'socketio-adapter' });
+      this.d.log('socket.io redis adapter', err);
+    };
+    const pub = new Redis(this.d.redisUrl, { lazyConnect: true });
+    const sub = pub.duplicate();
+    pub.on('error', onError);
+    sub.on('error', onError);
+    this.pub = pub;
+    this.sub = sub;
+    await Promise.all([pub.connect(), sub.connect()]);
+    this.io.adapter(createAdapter(pub, sub, { key: this.d.adapterKey }));
+  }
+
+  async close(): Promise<void> {
+    await this.io.close();
+    for (const client of [this.pub, this.sub]) {
+      if (!client) continue;
+      try {
+        await client.quit();
+      } catch {
+        client.disconnect();
+      }
+    }
+    this.pub = null;
+    this.sub = null;
+  }
+
+  /**
+   * Handshake auth: `auth.token` (or query `token`), `auth.device`, `auth.since`. A refusal
+   * reaches the client as `connect_error` with `data: {code, message}`.
+   */
+  private authenticate(socket: IoSocket, next: (err?: ExtendedError) => void): void {
+    const field = (name: string): string | undefined => {
+      const fromAuth = (socket.handshake.auth as Record<string, unknown>)[name];
+      if (typeof fromAuth === 'string') return fromAuth;
+      const fromQuery = socket.handshake.query[name];
+      return typeof fromQuery === 'string' ? fromQuery : undefined;
+    };
+    if (this.d.isStopping()) {
+      next(refusal(ErrorCode.ShuttingDown, 'gateway is shutting down; connect to another'));
+      return;
+    }
+    const bearer = socket.handshake.headers.authorization;
+    const token = field('token') ?? (bearer?.startsWith('Bearer ') ? bearer.slice(7) : null);
+    this.d.auth.verify(token).then(
+      (identity) => {
+        socket.data = {
+          identity,
+          device: (field('device') || 'unknown').slice(0, 32),
+          since: parseSince(field('since')),
+        };
+        next();
+      },
+      (err: unknown) => {
+        this.d.metrics.errors.inc({ code: 'unauthorized' });
+        next(refusal('unauthorized', err instanceof AuthError ? err.message : 'authentication failed'));
+      },
+    );
+  }
+
+  private onConnection(socket: IoSocket): void {
+    const limits = this.d.limits;
+    const sessions = this.d.sessions;
+    const conn = new IoConnection(socket, socket.data, limits.maxBackpressureBytes);
+    const session = sessions.open(conn, socket.data.since);
+    socket.conn.on('packet', (packet: { type: string; data?: unknown }) => {
+      if (packet.type !== 'message' || conn.closed) return;
+      const size =
+        typeof packet.data === 'string'
+          ? Buffer.byteLength(packet.data)
+          : packet.data instanceof Uint8Array
+            ? packet.data.byteLength
+            : 0;
+      if (size <= limits.maxFrameBytes) return;
+      sessions.fail(
+        (f) => conn.sendFrame(f),
+        new ChatError(ErrorCode.FrameTooLarge, `packet exceeds ${limits.maxFrameBytes} bytes`),
+        null,
+      );
+      conn.close(CloseCode.FrameTooLarge, 'frame too large');
+    });
+    socket.onAny((event: string, ...args: unknown[]) => this.onEvent(conn, session, event, args));
+    socket.on('disconnect', () => {
+      conn.markClosed();
+      sessions.closed(session);
+    });
+  }
+
+  private onEvent(conn: IoConnection, session: Session, event: string, args: unknown[]): void {
+    if (conn.closed) return;
+    this.d.metrics.framesIn.inc();
+    const last = args[args.length - 1];
+    const ack = typeof last === 'function' ? (last as (reply?: ServerFrame) => void) : null;
+    const body = args.length > (ack ? 1 : 0) ? args[0] : undefined;
+    const respond: Respond = ack ? (frame) => ack(frame) : (frame) => conn.sendFrame(frame);
+    const requestId = isObject(body) && typeof body.id === 'string' ? body.id.slice(0, 64) : null;
+    if (!this.d.sessions.admit(session, respond, requestId)) return;
+    const limits = this.d.limits;
+    this.d.sessions.request(
+      session,
+      () => {
+        if (body !== undefined && !isObject(body)) {
+          throw new ChatError(ErrorCode.BadFrame, 'an event payload must be an object');
+        }
+        const request: Record<string, unknown> = { ...body, op: event };
+        // Over Socket.IO the ack correlates; an id is filled in so the reply still carries one.
+        // `typing` without an ack stays fire-and-forget, like on /ws.
+        if (request.id === undefined && event !== 'ack' && (event !== 'typing' || ack)) {
+          request.id = conn.nextRequestId();
+        }
+        return parseClientRequest(request, {
+          maxBodyChars: limits.maxBodyChars,
+          maxGroupMembers: limits.maxGroupMembers,
+          maxHistoryLimit: 200,
+        });
+      },
+      respond,
+      // Requests with no reply frame (`ack`) still complete their ack callback.
+      ack ? () => ack() : undefined,
+    );
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A handshake refusal; the client's `connect_error` carries `data`. */
+function refusal(code: string, message: string): ExtendedError {
+  const err = new Error(message) as ExtendedError;
+  err.data = { code, message };
+  return err;
+}
