@@ -5,9 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { TestClient } from './helpers/client.ts';
+import { type Frame, TestClient } from './helpers/client.ts';
 import { eventually } from './helpers/eventually.ts';
 import { token } from './helpers/gateway.ts';
+import { type IoConnectOptions, IoTestClient, ioUrl } from './helpers/io-client.ts';
 
 export interface ScenarioEnv {
   urls: string[];
@@ -31,10 +32,16 @@ function dm(a: string, b: string): string {
 export function gatewayScenarios(name: string, setup: () => Promise<ScenarioEnv>): void {
   describe(`chat scenarios: ${name}`, () => {
     let env: ScenarioEnv;
-    const clients: TestClient[] = [];
+    const clients: (TestClient | IoTestClient)[] = [];
     const urlFor = (i: number) => env.urls[i % env.urls.length]!;
     const open = async (i: number, userId: string, opts: { since?: string; device?: string } = {}) => {
       const c = await connect(urlFor(i), userId, opts);
+      clients.push(c);
+      await c.waitFor((f) => f.op === 'synced');
+      return c;
+    };
+    const openIo = async (i: number, userId: string, opts: IoConnectOptions = {}) => {
+      const c = await IoTestClient.connect(ioUrl(urlFor(i)), await token(userId), opts);
       clients.push(c);
       await c.waitFor((f) => f.op === 'synced');
       return c;
@@ -296,6 +303,222 @@ export function gatewayScenarios(name: string, setup: () => Promise<ScenarioEnv>
       const ok = await a.request('send', { conversationId: dm(alice, bob), body: 'still works' });
       assert.equal(ok.op, 'sent');
       await b.waitFor((f) => f.op === 'message' && (f.message as { id: string }).id === ok.messageId);
+    });
+
+    it('streams presence to subscribers: snapshot, online, away, offline; unsubscribe stops it', async () => {
+      const alice = user('alice');
+      const bob = user('bob');
+      const carol = user('carol');
+      const a = await open(0, alice);
+      const c = await openIo(1, carol);
+      const snap = await a.call<{ users: { userId: string; status: string }[] }>('subscribePresence', {
+        userIds: [bob],
+      });
+      assert.deepEqual(
+        snap.users.map((u) => [u.userId, u.status]),
+        [[bob, 'offline']],
+      );
+      await c.call('subscribePresence', { userIds: [bob] });
+      const isBob = (status: string) => (f: Frame) =>
+        f.op === 'presence' && f.userId === bob && f.status === status;
+      const b = await open(1, bob);
+      const online = await a.waitFor(isBob('online'));
+      assert.deepEqual(Object.keys(online).sort(), ['devices', 'lastSeen', 'op', 'status', 'userId']);
+      assert.equal(online.devices, 1);
+      await c.waitFor(isBob('online'));
+      await b.call('setAway', { away: true });
+      await a.waitFor(isBob('away'));
+      await c.waitFor(isBob('away'));
+      const p = await a.call<{ users: { status: string }[] }>('presence', { userIds: [bob] });
+      assert.equal(p.users[0]?.status, 'away');
+      await b.call('setAway', { away: false });
+      await a.waitFor(
+        (f) => f.op === 'presence' && f.userId === bob && f.status === 'online' && f !== online,
+      );
+      await a.call('unsubscribePresence', { userIds: [bob] });
+      const before = a.frames.filter((f) => f.op === 'presence').length;
+      await b.close();
+      const offline = await c.waitFor(isBob('offline'));
+      assert.equal(offline.devices, 0);
+      assert.equal(typeof offline.lastSeen, 'number');
+      // alice unsubscribed: a marker that crosses the same paths arrives, her presence events do not.
+      const marker = await c.request('send', { conversationId: dm(alice, carol), body: 'marker' });
+      await a.waitFor((f) => f.op === 'message' && (f.message as { id: string }).id === marker.messageId);
+      assert.equal(a.frames.filter((f) => f.op === 'presence').length, before);
+      const bad = await a.request('subscribePresence', { userIds: [] });
+      assert.equal(bad.code, 'invalid_field');
+      const badAway = await a.request('setAway', { away: 'yes' });
+      assert.deepEqual([badAway.code, badAway.details], ['invalid_field', { field: 'away' }]);
+    });
+
+    it('fans typing out to the members’ other connections, coalesced, ephemeral, members only', async () => {
+      const alice = user('alice');
+      const bob = user('bob');
+      const carol = user('carol');
+      const dave = user('dave');
+      const a1 = await open(0, alice, { device: 'phone' });
+      const a2 = await open(1, alice, { device: 'laptop' });
+      const b = await openIo(1, bob);
+      const c = await open(2, carol);
+      const d = await open(0, dave);
+      const g = (
+        await a1.call<{ conversation: { id: string } }>('createGroup', { title: 't', members: [bob, carol] })
+      ).conversation.id;
+      await c.waitFor((f) => f.op === 'conversation');
+      const first = await a1.request('typing', { conversationId: g });
+      assert.equal(first.op, 'result');
+      assert.equal((first.data as { coalesced: boolean }).coalesced, false);
+      const expiresAt = (first.data as { expiresAt: number }).expiresAt;
+      for (const x of [a2, b, c]) {
+        const t = await x.waitFor((f) => f.op === 'typing');
+        assert.deepEqual(t, { op: 'typing', conversationId: g, userId: alice, expiresAt });
+      }
+      // Within the interval: coalesced, answered, not fanned out again; fire-and-forget gets nothing.
+      const again = await a1.request('typing', { conversationId: g });
+      assert.equal((again.data as { coalesced: boolean }).coalesced, true);
+      a1.sendRaw(JSON.stringify({ op: 'typing', conversationId: g }));
+      const marker = await a1.request('send', { conversationId: g, body: 'done typing' });
+      for (const x of [a2, b, c]) {
+        await x.waitFor((f) => f.op === 'message' && (f.message as { id: string }).id === marker.messageId);
+        assert.equal(x.frames.filter((f) => f.op === 'typing').length, 1);
+      }
+      assert.equal(a1.frames.filter((f) => f.op === 'typing').length, 0, 'not to the typing connection');
+      // Never stored: history holds only the message.
+      const hist = await c.call<{ messages: unknown[] }>('history', { conversationId: g });
+      assert.equal(hist.messages.length, 1);
+      // Other conversations have their own window; bob types over Socket.IO.
+      await b.call('typing', { conversationId: dm(alice, bob) });
+      await a1.waitFor((f) => f.op === 'typing' && f.userId === bob);
+      // Members only.
+      const denied = await d.request('typing', { conversationId: g });
+      assert.equal(denied.code, 'forbidden');
+      d.sendRaw(JSON.stringify({ op: 'typing', conversationId: g }));
+      const silentDenied = await d.nextFrame((f) => f.op === 'error');
+      assert.deepEqual([silentDenied.code, silentDenied.id], ['forbidden', null]);
+      assert.equal(c.frames.filter((f) => f.op === 'typing' && f.userId === dave).length, 0);
+    });
+
+    it('sends a read receipt to the reader’s other devices, and unread counts agree on every device', async () => {
+      const alice = user('alice');
+      const bob = user('bob');
+      const a = await open(0, alice);
+      const b1 = await open(0, bob, { device: 'phone' });
+      const b2 = await openIo(1, bob, { device: 'laptop' });
+      const g = (
+        await a.call<{ conversation: { id: string } }>('createGroup', { title: 'r', members: [bob] })
+      ).conversation.id;
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++)
+        ids.push(String((await a.request('send', { conversationId: g, body: `r${i}` })).messageId));
+      await b2.waitFor((f) => f.op === 'message' && (f.message as { id: string }).id === ids[2]);
+      const unread = async (x: TestClient | IoTestClient) =>
+        (
+          await x.call<{ conversations: { id: string; unreadCount: number }[] }>('listConversations')
+        ).conversations.find((s) => s.id === g)?.unreadCount;
+      assert.equal(await unread(b2), 3);
+      await b1.call('read', { conversationId: g, messageId: ids[1] });
+      const r2 = await b2.waitFor((f) => f.op === 'receipt');
+      assert.deepEqual(r2, { op: 'receipt', conversationId: g, userId: bob, messageId: ids[1] });
+      await a.waitFor((f) => f.op === 'receipt' && f.userId === bob);
+      assert.equal(b1.frames.filter((f) => f.op === 'receipt').length, 0, 'not to the reading connection');
+      assert.equal(await unread(b2), 1);
+      assert.equal(await unread(b1), 1);
+      await b2.call('read', { conversationId: g, messageId: ids[2] });
+      await b1.waitFor((f) => f.op === 'receipt' && f.messageId === ids[2]);
+      assert.equal(await unread(b1), 0);
+      // The marker only moves forward.
+      await b1.call('read', { conversationId: g, messageId: ids[0] });
+      assert.equal(await unread(b2), 0);
+    });
+
+    it('queues exactly one offline entry per message when senders on several gateways race', async () => {
+      const [alice, bob, carol, dave] = [user('alice'), user('bob'), user('carol'), user('dave')];
+      const a = await open(0, alice);
+      const b = await openIo(1, bob);
+      const c = await open(2, carol);
+      const g = (
+        await a.call<{ conversation: { id: string } }>('createGroup', {
+          title: 'q',
+          members: [bob, carol, dave],
+        })
+      ).conversation.id;
+      await c.waitFor((f) => f.op === 'conversation');
+      // dave also has devices on two gateways first: each gets every message once.
+      const d1 = await open(0, dave);
+      const d2 = await open(1, dave);
+      const live = await a.request('send', { conversationId: g, body: 'live' });
+      for (const d of [d1, d2]) {
+        await d.waitFor((f) => f.op === 'message' && (f.message as { id: string }).id === live.messageId);
+      }
+      await d1.close();
+      await d2.close();
+      await eventually(
+        async () => {
+          const p = await a.call<{ users: { status: string }[] }>('presence', { userIds: [dave] });
+          assert.equal(p.users[0]?.status, 'offline');
+        },
+        { timeoutMs: 10_000 },
+      );
+      const acked = await Promise.all(
+        [a, b, c].flatMap((x, s) =>
+          Array.from({ length: 10 }, (_, i) =>
+            x
+              .request('send', { conversationId: g, body: `s${s}-${i}`, clientMsgId: `s${s}-${i}` })
+              .then((r) => {
+                assert.equal(r.op, 'sent', JSON.stringify(r));
+                return String(r.messageId);
+              }),
+          ),
+        ),
+      );
+      // Two gateways deliver to dave at once: a DM from alice's devices on both.
+      const a2 = await open(1, alice);
+      const dmAcks = await Promise.all(
+        [a, a2].map((x, s) => x.request('send', { conversationId: dm(alice, dave), body: `dm${s}` })),
+      );
+      acked.push(...dmAcks.map((r) => String(r.messageId)));
+      const sorted = [...acked].sort((x, y) => (BigInt(x) < BigInt(y) ? -1 : 1));
+      await eventually(
+        async () => {
+          const d = await open(2, dave);
+          const s = await d.waitFor((f) => f.op === 'synced');
+          await d.close();
+          assert.equal(s.count, acked.length);
+          assert.deepEqual(
+            d.messages().map((m) => m.id),
+            sorted,
+            'each message replayed once, in id order',
+          );
+        },
+        { timeoutMs: 10_000, intervalMs: 200 },
+      );
+    });
+
+    it('resumes a Socket.IO client on another gateway from auth.since, beside raw clients', async () => {
+      const alice = user('alice');
+      const bob = user('bob');
+      const a = await open(0, alice);
+      const bKeep = await open(0, bob, { device: 'desk' }); // bob stays online: no queue entries
+      const b = await openIo(1, bob, { device: 'phone', transports: ['websocket'] });
+      const conv = dm(alice, bob);
+      const first = await a.request('send', { conversationId: conv, body: 'one' });
+      await b.waitFor((f) => f.op === 'message' && (f.message as { id: string }).id === first.messageId);
+      await b.close();
+      const missed: string[] = [];
+      for (let i = 0; i < 4; i++)
+        missed.push(String((await a.request('send', { conversationId: conv, body: `m${i}` })).messageId));
+      await bKeep.waitFor((f) => f.op === 'message' && (f.message as { id: string }).id === missed[3]);
+      const b2 = await openIo(0, bob, { device: 'phone', since: String(first.messageId) });
+      assert.equal((await b2.waitFor((f) => f.op === 'synced')).count, 4);
+      assert.deepEqual(
+        b2.messages(conv).map((m) => m.id),
+        missed,
+      );
+      const live = await a.request('send', { conversationId: conv, body: 'live' });
+      const got = await b2.waitFor(
+        (f) => f.op === 'message' && (f.message as { id: string }).id === live.messageId,
+      );
+      assert.equal(got.replay, false);
     });
   });
 }
