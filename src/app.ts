@@ -4,13 +4,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
+import { Directory } from './config/directory.ts';
 import type { ChatConfig, RegionConfig } from './config/schema.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { presenceTiming } from './presence/defaults.ts';
+import { GlobalPresence } from './presence/global.ts';
 import { createPresence } from './presence/index.ts';
 import type { Presence } from './presence/types.ts';
 import { createRouter } from './routing/index.ts';
 import type { MemoryBus } from './routing/memory.ts';
+import { Replication, replicatingStorage } from './routing/replication.ts';
+import { CrossRegionLink } from './routing/xregion.ts';
 import { createStorage } from './storage/index.ts';
 
 export interface StartOptions {
@@ -35,20 +39,55 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
   const { config, region } = opts;
   const workerId = opts.workerId ?? 0;
   const gatewayId = opts.gatewayId ?? `${region.name}-w${workerId}-${randomUUID().slice(0, 8)}`;
-  const storage = createStorage(
+  const localStorage = createStorage(
     region.cassandra
       ? { kind: 'cassandra', ...region.cassandra }
       : { kind: 'embedded', dataDir: path.resolve(opts.dataDir ?? region.dataDir) },
   );
   // `presence.ttlMs` bounds how long a crashed gateway's users show online, offline event included.
   const timing = presenceTiming(config.presence.ttlMs, config.presence.heartbeatMs);
-  const presence = opts.presence
+  const regionPresence = opts.presence
     ? unowned(opts.presence)
     : createPresence(
         region.redis
           ? { kind: 'redis', url: region.redis.url, ...timing, keyPrefix: `chat:${region.name}:` }
           : { kind: 'memory', ...timing },
       );
+  // Several regions: replicate through the NATS supercluster, and see other regions' presence.
+  let storage = localStorage;
+  let presence = regionPresence;
+  let replication: Replication | undefined;
+  const peers = config.regions.filter((r) => r.name !== region.name).map((r) => r.name);
+  if (peers.length > 0 && region.nats) {
+    const link = new CrossRegionLink({
+      servers: region.nats.servers,
+      region: region.name,
+      peers,
+      outboxMaxAgeMs: config.replication.outboxMaxAgeMs,
+      duplicateWindowMs: config.replication.duplicateWindowMs,
+      name: `xregion-${gatewayId}`,
+      ...(opts.log ? { log: opts.log } : {}),
+    });
+    const directory = new Directory(
+      config.regions.map((r) => r.name),
+      config.directory,
+    );
+    replication = new Replication(region.name, link, directory, localStorage);
+    storage = replicatingStorage(localStorage, replication);
+    presence = new GlobalPresence(regionPresence, {
+      servers: region.nats.servers,
+      region: region.name,
+      gatewayId,
+      ttlMs: config.presence.ttlMs,
+      refreshMs: config.replication.presenceRefreshMs,
+    });
+    try {
+      await link.start();
+    } catch (err) {
+      await link.close();
+      throw err;
+    }
+  }
   const router = createRouter(
     region.nats
       ? { kind: 'nats', servers: region.nats.servers, region: region.name, gatewayId }
@@ -62,13 +101,14 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
     router,
     workerId,
     gatewayId,
+    ...(replication ? { replication } : {}),
     ...(opts.port !== undefined ? { port: opts.port } : {}),
     ...(opts.log ? { log: opts.log } : {}),
   });
   try {
     await gateway.start();
   } catch (err) {
-    await Promise.allSettled([router.close(), presence.close(), storage.close()]);
+    await Promise.allSettled([replication?.close(), router.close(), presence.close(), storage.close()]);
     throw err;
   }
   return gateway;

@@ -46,14 +46,14 @@ async function main(): Promise<void> {
   const mode = configFile
     ? `region ${region.name} from ${configFile}`
     : `embedded mode (data in ${region.dataDir})`;
-  console.log(`chat gateway ${gateway.gatewayId} listening — ${mode}`);
-  console.log(`  WebSocket: ${gateway.url}?token=<jwt>`);
-  console.log(
+  // One write, so whoever waits for "listening" also has the rest.
+  const lines = [
+    `chat gateway ${gateway.gatewayId} listening — ${mode}`,
+    `  WebSocket: ${gateway.url}?token=<jwt>`,
     `  Health:    ${gateway.httpUrl}/healthz  ${gateway.httpUrl}/readyz  ${gateway.httpUrl}/metrics`,
-  );
-  if (config.auth.devTokens) {
-    console.log(`  Dev token: curl '${gateway.httpUrl}/dev/token?user=alice'`);
-  }
+  ];
+  if (config.auth.devTokens) lines.push(`  Dev token: curl '${gateway.httpUrl}/dev/token?user=alice'`);
+  console.log(lines.join('\n'));
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -52,6 +52,11 @@ export interface ChatServiceDeps {
   metrics: GatewayMetrics;
   limits: LimitsConfig;
   log: (msg: string, err?: unknown) => void;
+  /**
+   * With several regions, only a user's home region queues for them (other regions' copies
+   * reach the home region through replication). Absent: every user is local.
+   */
+  isHome?: (userId: string) => boolean;
 }
 
 export class ChatService {
@@ -304,18 +309,35 @@ export class ChatService {
       );
     }
     this.d.metrics.storeLatency.observe((performance.now() - t0) / 1000);
+    const recipients = [...members.members];
+    // Offline members are queued before the sender is acked: an ack means every recipient will
+    // get the message, even if this process dies right after sending it. For a duplicate this
+    // repeats (idempotently) what a first attempt that died half-way may not have finished.
+    let queued: string[];
+    try {
+      queued = await this.queueForOffline(recipients, stored);
+    } catch (cause) {
+      slot.cancel();
+      throw new ChatError(
+        ErrorCode.Unavailable,
+        'message stored but not yet queued; resend with the same clientMsgId',
+        undefined,
+        {
+          cause,
+        },
+      );
+    }
     if (duplicate) {
-      // Already stored and fanned out when first sent: answer with the original id, deliver nothing.
+      // Already fanned out when first sent: answer with the original id, deliver nothing live.
       slot.cancel();
       this.d.metrics.duplicates.inc();
     } else {
       this.d.metrics.messagesStored.inc();
-      const recipients = [...members.members];
       slot.complete(() => {
         const wire = toWire(stored);
         const payload = JSON.stringify({ op: 'message', message: wire, replay: false } satisfies ServerFrame);
         this.background('fanout', this.d.hub.fanOut(recipients, payload, wire.id, state.conn.connectionId));
-        this.background('offline', this.queueForOffline(recipients, stored, payload));
+        if (queued.length > 0) this.background('offline', this.liveCopyIfOnlineNow(queued, payload, wire.id));
       });
     }
     return {
@@ -328,21 +350,26 @@ export class ChatService {
     };
   }
 
-  /**
-   * Queues the message for members with no live connection anywhere. After queueing, presence is
-   * checked again: a member who connected in between may have drained the queue before the entry
-   * landed, so they also get a live copy (at-least-once; clients dedup by id).
-   */
-  private async queueForOffline(members: string[], msg: StoredMessage, payload: string): Promise<void> {
-    const candidates = members.filter((u) => !this.d.hub.hasLocal(u));
-    if (candidates.length === 0) return;
+  /** Queues the message for members with no live connection anywhere; returns who was queued. */
+  private async queueForOffline(members: string[], msg: StoredMessage): Promise<string[]> {
+    const isHome = this.d.isHome;
+    const candidates = members.filter((u) => !this.d.hub.hasLocal(u) && (!isHome || isHome(u)));
+    if (candidates.length === 0) return [];
     const online = await this.d.presence.onlineUsers(candidates);
     const offline = candidates.filter((u) => !online.has(u));
-    if (offline.length === 0) return;
+    if (offline.length === 0) return [];
     await Promise.all(offline.map((u) => this.d.storage.enqueueOffline(u, [msg])));
     this.d.metrics.offlineEnqueued.inc(offline.length);
-    const nowOnline = await this.d.presence.onlineUsers(offline);
-    if (nowOnline.size > 0) await this.d.hub.fanOut([...nowOnline], payload, msg.messageId.toString());
+    return offline;
+  }
+
+  /**
+   * After queueing, presence is checked again: a member who connected in between may have drained
+   * the queue before the entry landed, so they also get a live copy (clients dedup by id).
+   */
+  private async liveCopyIfOnlineNow(queued: string[], payload: string, messageId: string): Promise<void> {
+    const nowOnline = await this.d.presence.onlineUsers(queued);
+    if (nowOnline.size > 0) await this.d.hub.fanOut([...nowOnline], payload, messageId);
   }
 
   /**

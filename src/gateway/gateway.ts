@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { ChatConfig, RegionConfig } from '../config/schema.ts';
 import { AuthError, ChatError, CloseCode, ErrorCode } from '../errors.ts';
 import type { Presence } from '../presence/types.ts';
+import type { Replication } from '../routing/replication.ts';
 import type { Router } from '../routing/types.ts';
 import type { Storage } from '../storage/types.ts';
 import { SnowflakeGenerator } from '../util/snowflake.ts';
@@ -19,6 +20,7 @@ import { Hub } from './hub.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { PresenceWatchers } from './presence-watchers.ts';
 import { parseClientFrame, type ServerFrame, SUBPROTOCOL } from './protocol.ts';
+import { replicationSink } from './replication-sink.ts';
 import { parseSince, type Session, Sessions, type TransportConnection } from './sessions.ts';
 import { SocketIoEndpoint } from './socketio.ts';
 
@@ -33,6 +35,8 @@ export interface GatewayDeps {
   gatewayId?: string;
   /** Overrides `region.gateway.port` (0 = any free port). */
   port?: number;
+  /** Cross-region replication, when the config has several regions. */
+  replication?: Replication;
   log?: (msg: string, err?: unknown) => void;
 }
 
@@ -138,6 +142,7 @@ export class Gateway {
       metrics: this.metrics,
       limits,
       log,
+      ...(deps.replication ? { isHome: (u: string) => deps.replication!.isHome(u) } : {}),
     });
     this.sessions = new Sessions({
       chat: this.chat,
@@ -192,6 +197,19 @@ export class Gateway {
       this.hub.deliverLocal(userId, payload, null);
     });
     await this.socketIo.start();
+    const replication = this.deps.replication;
+    if (replication) {
+      await replication.start(
+        replicationSink({
+          hub: this.hub,
+          presence,
+          storage: replication.storage,
+          replication,
+          metrics: this.metrics,
+          invalidate: (payload) => this.chat.invalidateFromEvent(payload),
+        }),
+      );
+    }
     const host = this.deps.region.gateway.host;
     const port = this.deps.port ?? this.deps.region.gateway.port;
     await new Promise<void>((resolve, reject) => {
@@ -235,6 +253,7 @@ export class Gateway {
     await this.sessions.forgetAll();
     await this.socketIo.close();
     this.watchers.stop();
+    await this.deps.replication?.close();
     await this.deps.router.close();
     await this.deps.presence.close();
     await this.deps.storage.close();

@@ -36,6 +36,10 @@ export class ListenerSet {
     }
   }
 
+  get size(): number {
+    return this.listeners.size;
+  }
+
   clear(): void {
     this.listeners.clear();
   }

@@ -132,13 +132,22 @@ export interface NatsSupercluster {
  * joined by gateways on loopback. Resolves once every server is healthy and has outbound
  * gateways to all other regions, so cross-region traffic flows right away.
  */
-export async function startNatsSupercluster(regions: string[]): Promise<NatsSupercluster> {
+export async function startNatsSupercluster(
+  regions: string[],
+  opts: {
+    /** Fixed ports per region (port, monitorPort, clusterPort, gatewayPort); default free ones. */
+    ports?: Record<string, [number, number, number, number]>;
+  } = {},
+): Promise<NatsSupercluster> {
   if (new Set(regions).size !== regions.length || regions.length === 0) {
     throw new Error(`startNatsSupercluster: need distinct region names, got ${regions.join(',')}`);
   }
   const dir = await mkdtemp(join(tmpdir(), 'nats-sc-'));
   const keepDir = removeOnExit(dir);
-  const ports = await freePorts(regions.length * 4);
+  const fixed = opts.ports;
+  const ports = fixed
+    ? regions.flatMap((r) => fixed[r] ?? [0, 0, 0, 0])
+    : await freePorts(regions.length * 4);
   const specs: Record<string, ServerSpec> = {};
   const gateways: Record<string, number> = {};
   for (const [i, region] of regions.entries()) {

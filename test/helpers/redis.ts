@@ -32,10 +32,10 @@ function ping(port: number): Promise<void> {
  * Starts a throwaway `redis-server` on a free loopback port with persistence off, and resolves
  * once it answers PING. close() stops it and removes its temp dir.
  */
-export async function startRedis(): Promise<RedisHandle> {
+export async function startRedis(opts: { port?: number } = {}): Promise<RedisHandle> {
   const dir = await mkdtemp(join(tmpdir(), 'redis-'));
   const keepDir = removeOnExit(dir);
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   // `--save ''` turns RDB snapshots off; nothing a test writes should outlive it.
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
   const proc = startProcess('redis-server', [...args, '--dir', dir], {
