@@ -55,16 +55,21 @@ function installHandlers(): void {
 }
 
 /**
- * Spawns `cmd` with stdout and stderr appended to `logFile`. Unless `detached`, the process is
- * SIGKILLed when this Node process exits or gets SIGINT/SIGTERM.
+ * Spawns `cmd` with stdout and stderr appended to `logFile` (and `env`, default this process's).
+ * Unless `detached`, the process is SIGKILLed when this Node process exits or gets SIGINT/SIGTERM.
  */
 export function startProcess(
   cmd: string,
   args: string[],
-  opts: { cwd: string; logFile: string; detached?: boolean },
+  opts: { cwd: string; logFile: string; detached?: boolean; env?: NodeJS.ProcessEnv },
 ): ServiceProcess {
   const out = openSync(opts.logFile, 'a');
-  const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['ignore', out, out], detached: opts.detached });
+  const child = spawn(cmd, args, {
+    cwd: opts.cwd,
+    stdio: ['ignore', out, out],
+    detached: opts.detached,
+    ...(opts.env ? { env: opts.env } : {}),
+  });
   closeSync(out);
   let reason: string | undefined;
   const exited = new Promise<void>((resolve) => {
