@@ -415,6 +415,30 @@ describe('ChatClient connection', () => {
     assert.ok(errors.some((e) => e.code === 'unauthorized'));
   });
 
+  it('retries when the token function fails or hangs', async () => {
+    let n = 0;
+    const client = newClient({
+      requestTimeoutMs: 50,
+      token: () => {
+        n++;
+        if (n === 1) return Promise.reject(new Error('auth server down'));
+        if (n === 2) return new Promise<string>(() => {});
+        return Promise.resolve('good');
+      },
+    });
+    const { errors } = record(client);
+    const done = client.connect();
+    await eventually(() => assert.equal(FakeSocket.instances.length, 1), { timeoutMs: 2000 });
+    assert.equal(FakeSocket.last().query.get('token'), 'good');
+    FakeSocket.last().accept();
+    await done;
+    assert.deepEqual(
+      errors.map((e) => e.code),
+      ['token_failed', 'token_failed'],
+    );
+    await client.close();
+  });
+
   it('drops a socket that stops answering pings and reconnects', async () => {
     const client = newClient({ pingIntervalMs: 30, requestTimeoutMs: 60 });
     const { states } = record(client);

@@ -372,7 +372,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     if (this.current === 'closed') this.setState('connecting', url);
     let token: string;
     try {
-      token = await this.tokens.get();
+      token = await this.tokens.get(this.requestTimeoutMs);
     } catch (cause) {
       if (epoch !== this.epoch || !this.running) return;
       this.emit(

@@ -38,29 +38,44 @@ export class TokenProvider {
     return typeof this.source === 'function';
   }
 
-  async get(): Promise<string> {
+  /**
+   * The token to connect with: the fixed one, the cached one while it is not about to expire, or
+   * a fresh one. A token function that does not answer within `timeoutMs` counts as failed, and
+   * the next call asks it again instead of waiting on the hung call.
+   */
+  async get(timeoutMs: number): Promise<string> {
     if (typeof this.source === 'string') return this.source;
     if (this.cached !== null) {
       const exp = jwtExpiry(this.cached);
       if (exp === null || exp - EXPIRY_MARGIN_MS > this.now()) return this.cached;
     }
     if (!this.inFlight) {
-      const fetchToken = this.source;
-      this.inFlight = fetchToken().then(
-        (token) => {
-          this.inFlight = null;
-          if (typeof token !== 'string' || token.length === 0)
-            throw new TypeError('token function returned no token');
-          this.cached = token;
-          return token;
-        },
-        (err: unknown) => {
-          this.inFlight = null;
-          throw err;
-        },
-      );
+      const fetching = this.source().then((token) => {
+        if (typeof token !== 'string' || token.length === 0) {
+          throw new TypeError('the token function returned no token');
+        }
+        if (this.inFlight === fetching) this.cached = token;
+        return token;
+      });
+      const forget = () => {
+        if (this.inFlight === fetching) this.inFlight = null;
+      };
+      fetching.then(forget, forget);
+      this.inFlight = fetching;
     }
-    return this.inFlight;
+    const fetching = this.inFlight;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        if (this.inFlight === fetching) this.inFlight = null;
+        reject(new Error(`the token function did not answer in ${timeoutMs} ms`));
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([fetching, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** The server refused the current token: the next `get` fetches a new one. */
