@@ -50,6 +50,7 @@ async function main(): Promise<void> {
   const lines = [
     `chat gateway ${gateway.gatewayId} listening — ${mode}`,
     `  WebSocket: ${gateway.url}?token=<jwt>`,
+    `  Socket.IO: ${gateway.httpUrl} (path /socket.io/, auth: { token: '<jwt>' })`,
     `  Health:    ${gateway.httpUrl}/healthz  ${gateway.httpUrl}/readyz  ${gateway.httpUrl}/metrics`,
   ];
   if (config.auth.devTokens) lines.push(`  Dev token: curl '${gateway.httpUrl}/dev/token?user=alice'`);
