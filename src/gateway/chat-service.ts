@@ -9,7 +9,7 @@ import type { Presence } from '../presence/types.ts';
 import type { Conversation, Storage, StoredMessage } from '../storage/types.ts';
 import type { SnowflakeGenerator } from '../util/snowflake.ts';
 import type { ConnectionState } from './connection.ts';
-import type { Hub } from './hub.ts';
+import { type Hub, liveMessageId } from './hub.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { OrderedDelivery } from './ordered-delivery.ts';
 import type { PresenceWatchers } from './presence-watchers.ts';
@@ -42,6 +42,9 @@ interface CachedMembers {
   members: Set<string>;
   expiresAt: number;
 }
+
+/** How long after a replay live copies of replayed messages are dropped (see ConnectionState). */
+const RECENTLY_REPLAYED_MS = 10_000;
 
 export interface ChatServiceDeps {
   storage: Storage;
@@ -426,6 +429,12 @@ export class ChatService {
       }
     } finally {
       state.syncing = false;
+      if (replayed.size > 0) {
+        state.recentlyReplayed = replayed;
+        setTimeout(() => {
+          if (state.recentlyReplayed === replayed) state.recentlyReplayed = null;
+        }, RECENTLY_REPLAYED_MS).unref();
+      }
       const held = state.buffered;
       state.buffered = [];
       for (const { messageId, payload } of held) {
@@ -557,16 +566,6 @@ export class ChatService {
       this.d.hub.fanOut([...new Set([...before, ...after.members])], payload, null),
     );
     return wire;
-  }
-}
-
-/** The id of a live `message` frame, read only when a replay needs to de-duplicate against it. */
-function liveMessageId(payload: string): string | null {
-  if (!payload.startsWith('{"op":"message"')) return null;
-  try {
-    return (JSON.parse(payload) as { message?: { id?: string } }).message?.id ?? null;
-  } catch {
-    return null;
   }
 }
 

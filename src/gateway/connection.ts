@@ -29,9 +29,18 @@ export function serialize(frame: ServerFrame): string {
  * and when it last announced typing in each conversation.
  */
 export class ConnectionState {
-  syncing = false;
+  /**
+   * True from registration until the first replay ends: a connection always starts with a replay,
+   * and live deliveries that arrive before it begins must be held back like those during it.
+   */
+  syncing = true;
   /** Live payloads received while replaying; flushed (minus replayed ids) when the replay ends. */
   buffered: { messageId: string | null; payload: string }[] = [];
+  /**
+   * Ids the last replay sent, kept for a short while after it: a message stored just before the
+   * replay read the store can reach us live just after it ended, and need not be sent twice.
+   */
+  recentlyReplayed: Set<string> | null = null;
   /** Ids delivered from the offline queue, removed from the queue when acked. */
   readonly pendingQueueAcks = new Set<bigint>();
   /** Users whose presence changes this connection receives (see `PresenceWatchers`). */

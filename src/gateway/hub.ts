@@ -86,6 +86,10 @@ export class Hub {
         state.buffered.push({ messageId, payload });
         continue;
       }
+      if (state.recentlyReplayed) {
+        const id = messageId ?? liveMessageId(payload);
+        if (id !== null && state.recentlyReplayed.has(id)) continue;
+      }
       state.conn.sendRaw(payload);
       this.metrics.framesOut.inc();
     }
@@ -100,5 +104,15 @@ export class Hub {
   ) {
     for (const userId of userIds) this.deliverLocal(userId, payload, messageId, exceptConnectionId);
     await this.router.publish(userIds, payload);
+  }
+}
+
+/** The id of a live `message` frame, read only when a replay needs to de-duplicate against it. */
+export function liveMessageId(payload: string): string | null {
+  if (!payload.startsWith('{"op":"message"')) return null;
+  try {
+    return (JSON.parse(payload) as { message?: { id?: string } }).message?.id ?? null;
+  } catch {
+    return null;
   }
 }

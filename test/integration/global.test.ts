@@ -1,0 +1,262 @@
+/**
+ * Three regions on a real NATS supercluster, a Redis per region and Cassandra (a keyspace per
+ * region): cross-region DMs and groups, a region outage with client failover and catch-up, and
+ * duplicate suppression — counting what each side acked against what each side received and
+ * stored.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Client } from 'cassandra-driver';
+import { startGateway } from '../../src/app.ts';
+import { parseConfig } from '../../src/config/load.ts';
+import type { ChatConfig } from '../../src/config/schema.ts';
+import type { Gateway } from '../../src/gateway/gateway.ts';
+import { CassandraStorage } from '../../src/storage/cassandra.ts';
+import { getSharedCassandra } from '../helpers/cassandra.ts';
+import { TestClient } from '../helpers/client.ts';
+import { eventually } from '../helpers/eventually.ts';
+import { TEST_SECRET, token } from '../helpers/gateway.ts';
+import { type NatsSupercluster, startNatsSupercluster } from '../helpers/nats.ts';
+import { type RedisHandle, startRedis } from '../helpers/redis.ts';
+
+const REGIONS = ['us-east', 'eu-west', 'ap-south'] as const;
+type Region = (typeof REGIONS)[number];
+const tag = randomBytes(3).toString('hex');
+const alice = `alice${tag}`;
+const bob = `bob${tag}`;
+const carol = `carol${tag}`;
+
+describe('global: three regions', () => {
+  let sc: NatsSupercluster;
+  const redis = new Map<Region, RedisHandle>();
+  const gateways = new Map<Region, Gateway>();
+  let config: ChatConfig;
+  let cassandra: Awaited<ReturnType<typeof getSharedCassandra>>;
+  const keyspaces = Object.fromEntries(
+    REGIONS.map((r) => [r, `chat_g_${r.replace('-', '_')}_${tag}`]),
+  ) as Record<Region, string>;
+  const clients: TestClient[] = [];
+
+  const startRegionGateway = async (region: Region) => {
+    const gw = await startGateway({
+      config,
+      region: config.regions.find((r) => r.name === region)!,
+      workerId: 0,
+      port: 0,
+      log: () => {},
+    });
+    gateways.set(region, gw);
+    return gw;
+  };
+  const open = async (region: Region, user: string, since?: string) => {
+    const c = await TestClient.connect(gateways.get(region)!.url, await token(user), since ? { since } : {});
+    clients.push(c);
+    await c.waitFor((f) => f.op === 'synced');
+    return c;
+  };
+
+  before(async () => {
+    cassandra = await getSharedCassandra();
+    sc = await startNatsSupercluster([...REGIONS]);
+    for (const r of REGIONS) redis.set(r, await startRedis());
+    config = parseConfig({
+      regions: REGIONS.map((name, i) => ({
+        name,
+        id: i + 1,
+        gateway: { host: '127.0.0.1', port: 0 },
+        cassandra: {
+          contactPoints: cassandra.contactPoints,
+          port: cassandra.port,
+          localDataCenter: cassandra.localDataCenter,
+          keyspace: keyspaces[name],
+        },
+        redis: { url: redis.get(name)!.url },
+        nats: { servers: [sc.urls[name]!] },
+      })),
+      directory: { pins: { [alice]: 'us-east', [bob]: 'eu-west', [carol]: 'ap-south' } },
+      auth: { secret: TEST_SECRET },
+      presence: { ttlMs: 3000, heartbeatMs: 500 },
+      replication: { presenceRefreshMs: 500 },
+    });
+    for (const r of REGIONS) await startRegionGateway(r);
+  });
+
+  after(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    for (const gw of gateways.values()) await gw.stop();
+    await sc.close();
+    for (const r of redis.values()) await r.close();
+    const client = new Client({
+      contactPoints: cassandra.contactPoints,
+      protocolOptions: { port: cassandra.port },
+      localDataCenter: cassandra.localDataCenter,
+    });
+    for (const ks of Object.values(keyspaces)) await client.execute(`DROP KEYSPACE IF EXISTS ${ks}`);
+    await client.shutdown();
+    await cassandra.close();
+  });
+
+  const dm = (a: string, b: string) => (a < b ? `dm:${a}:${b}` : `dm:${b}:${a}`);
+  const hasMessage = (c: TestClient, id: unknown) => (f: { op: string; message?: unknown }) =>
+    f.op === 'message' && (f.message as { id: string }).id === id;
+  let group = '';
+
+  it('delivers DMs and group messages across regions, and shows presence from other regions', async () => {
+    const a = await open('us-east', alice);
+    const b = await open('eu-west', bob);
+    const c = await open('ap-south', carol);
+    const created = await a.call<{ conversation: { id: string } }>('createGroup', {
+      title: 'world',
+      members: [bob, carol],
+    });
+    group = created.conversation.id;
+    await b.waitFor(
+      (f) => f.op === 'conversation' && (f.conversation as { id: string }).id === group,
+      20_000,
+    );
+    await c.waitFor(
+      (f) => f.op === 'conversation' && (f.conversation as { id: string }).id === group,
+      20_000,
+    );
+    const g1 = await a.request('send', { conversationId: group, body: 'hello world', clientMsgId: 'g1' });
+    assert.equal(g1.op, 'sent');
+    await b.waitFor(hasMessage(b, g1.messageId), 20_000);
+    await c.waitFor(hasMessage(c, g1.messageId), 20_000);
+    const d1 = await a.request('send', { conversationId: dm(alice, bob), body: 'hi bob', clientMsgId: 'd1' });
+    await b.waitFor(hasMessage(b, d1.messageId), 20_000);
+    const back = await b.request('send', { conversationId: dm(alice, bob), body: 'hi alice' });
+    await a.waitFor(hasMessage(a, back.messageId), 20_000);
+    const fromCarol = await c.request('send', { conversationId: group, body: 'from ap-south' });
+    await a.waitFor(hasMessage(a, fromCarol.messageId), 20_000);
+    await b.waitFor(hasMessage(b, fromCarol.messageId), 20_000);
+    // Presence of users in other regions, looked up locally.
+    await eventually(
+      async () => {
+        const p = await c.call<{ users: { userId: string; status: string }[] }>('presence', {
+          userIds: [alice, bob],
+        });
+        assert.deepEqual(
+          p.users.map((u) => u.status),
+          ['online', 'online'],
+        );
+      },
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
+    // History of a conversation started elsewhere is served by every region.
+    const hist = await c.call<{ messages: { id: string }[] }>('history', { conversationId: group });
+    assert.deepEqual(
+      hist.messages.map((m) => m.id),
+      [fromCarol.messageId, g1.messageId],
+    );
+  });
+
+  it('loses nothing while a region is down: the client fails over, the region catches up', async () => {
+    const a = clients.find((x) => x.frames[0]?.userId === alice)!;
+    const b = clients.find((x) => x.frames[0]?.userId === bob)!;
+    const lastSeen = b.messages().at(-1)!.id;
+    // eu-west goes dark: its gateway and its NATS server.
+    await gateways.get('eu-west')!.stop();
+    gateways.delete('eu-west');
+    await sc.stopRegion('eu-west');
+    await b.waitClose();
+    // bob shows offline elsewhere once eu-west's announcements expire.
+    await eventually(
+      async () => {
+        const p = await a.call<{ users: { status: string }[] }>('presence', { userIds: [bob] });
+        assert.equal(p.users[0]?.status, 'offline');
+      },
+      { timeoutMs: 15_000, intervalMs: 200 },
+    );
+    const ackedDm: string[] = [];
+    const ackedGroup: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      const r1 = await a.request('send', {
+        conversationId: dm(alice, bob),
+        body: `dm${i}`,
+        clientMsgId: `out-dm-${i}`,
+      });
+      assert.equal(r1.op, 'sent', JSON.stringify(r1));
+      ackedDm.push(String(r1.messageId));
+      const r2 = await a.request('send', { conversationId: group, body: `g${i}`, clientMsgId: `out-g-${i}` });
+      assert.equal(r2.op, 'sent', JSON.stringify(r2));
+      ackedGroup.push(String(r2.messageId));
+    }
+    // bob's client fails over to ap-south and resumes from the last id it saw.
+    const b2 = await open('ap-south', bob, lastSeen);
+    await eventually(
+      () => {
+        const got = b2.messages();
+        const ids = got.map((m) => m.id);
+        const dupes = ids.filter((id, i) => ids.indexOf(id) !== i);
+        assert.equal(
+          dupes.length,
+          0,
+          `duplicates: ${JSON.stringify(got.filter((m) => dupes.includes(m.id)))} lastSeen ${lastSeen}`,
+        );
+        assert.deepEqual(
+          got.filter((m) => m.conversationId === dm(alice, bob)).map((m) => m.id),
+          ackedDm,
+        );
+        assert.deepEqual(
+          got.filter((m) => m.conversationId === group).map((m) => m.id),
+          ackedGroup,
+        );
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    // eu-west returns; its store catches up with every acked message.
+    await sc.startRegion('eu-west');
+    await startRegionGateway('eu-west');
+    const euStore = new CassandraStorage({
+      contactPoints: cassandra.contactPoints,
+      port: cassandra.port,
+      localDataCenter: cassandra.localDataCenter,
+      keyspace: keyspaces['eu-west'],
+    });
+    await euStore.init();
+    try {
+      await eventually(
+        async () => {
+          const dmHist = await euStore.getHistory(dm(alice, bob), { after: BigInt(lastSeen), limit: 200 });
+          assert.deepEqual(
+            dmHist.map((m) => m.messageId.toString()),
+            ackedDm,
+          );
+          const gHist = await euStore.getHistory(group, { after: BigInt(lastSeen), limit: 200 });
+          assert.deepEqual(
+            gHist.map((m) => m.messageId.toString()),
+            ackedGroup,
+          );
+        },
+        { timeoutMs: 60_000, intervalMs: 500 },
+      );
+    } finally {
+      await euStore.close();
+    }
+    // bob back home sees the same, once, in order.
+    const b3 = await open('eu-west', bob, lastSeen);
+    const dmGot = b3.messages(dm(alice, bob)).map((m) => m.id);
+    assert.deepEqual(dmGot, ackedDm);
+    assert.deepEqual(
+      b3.messages(group).map((m) => m.id),
+      ackedGroup,
+    );
+  });
+
+  it('suppresses duplicates when the same message is replayed across regions', async () => {
+    const a = clients.find((x) => x.frames[0]?.userId === alice && x.closeCode === null)!;
+    const c = clients.find((x) => x.frames[0]?.userId === carol && x.closeCode === null)!;
+    const first = await a.request('send', { conversationId: group, body: 'once only', clientMsgId: 'dup-1' });
+    await c.waitFor(hasMessage(c, first.messageId), 20_000);
+    // The resend is a duplicate at the origin and is republished; receivers store and show it once.
+    const again = await a.request('send', { conversationId: group, body: 'once only', clientMsgId: 'dup-1' });
+    assert.equal(again.duplicate, true);
+    assert.equal(again.messageId, first.messageId);
+    const marker = await a.request('send', { conversationId: group, body: 'marker' });
+    await c.waitFor(hasMessage(c, marker.messageId), 20_000);
+    assert.equal(c.messages(group).filter((m) => m.id === first.messageId).length, 1);
+    const hist = await c.call<{ messages: { id: string }[] }>('history', { conversationId: group, limit: 5 });
+    assert.equal(hist.messages.filter((m) => m.id === first.messageId).length, 1);
+  });
+});
