@@ -594,6 +594,48 @@ describe('ChatClient requests', () => {
     await client.close();
   });
 
+  it('restores presence subscriptions and away after a reconnect, emitting the fresh state', async () => {
+    const client = newClient();
+    const presence: string[] = [];
+    client.on('presence', (p) => presence.push(`${p.userId}:${p.status}`));
+    const sock = await connected(client);
+    const info = (userId: string, status: string) => ({
+      userId,
+      status,
+      lastSeen: 1,
+      devices: 1,
+      gateways: [],
+    });
+    const sub = client.subscribePresence(['bob', 'carol']);
+    sock.reply('subscribePresence', {
+      op: 'result',
+      data: { users: [info('bob', 'online'), info('carol', 'away')] },
+    });
+    assert.deepEqual(
+      (await sub).map((u) => u.status),
+      ['online', 'away'],
+    );
+    const away = client.setAway(true);
+    sock.reply('setAway', { op: 'result', data: { ok: true } });
+    await away;
+    const unsub = client.unsubscribePresence(['carol']);
+    assert.deepEqual(sock.sentOps('unsubscribePresence')[0]?.userIds, ['carol']);
+    sock.reply('unsubscribePresence', { op: 'result', data: { ok: true } });
+    await unsub;
+    sock.push({ op: 'presence', userId: 'bob', status: 'away', lastSeen: 2, devices: 1 });
+    assert.deepEqual(presence, ['bob:away']);
+
+    sock.drop();
+    await eventually(() => assert.equal(FakeSocket.instances.length, 2));
+    const next = FakeSocket.last();
+    next.accept();
+    assert.deepEqual(next.sentOps('setAway')[0]?.away, true);
+    assert.deepEqual(next.sentOps('subscribePresence')[0]?.userIds, ['bob']);
+    next.reply('subscribePresence', { op: 'result', data: { users: [info('bob', 'offline')] } });
+    await eventually(() => assert.deepEqual(presence, ['bob:away', 'bob:offline']));
+    await client.close();
+  });
+
   it('holds a request made while disconnected until connected, and unwraps results', async () => {
     const client = newClient();
     const open = client.openDirect('bob');

@@ -137,8 +137,13 @@ describe('ChatClient against an embedded gateway', () => {
       (err: ChatClientError) => err instanceof ChatClientError && err.code === 'forbidden',
     );
 
-    // The server may not know `typing` yet; if so the promise rejects and nothing else happens.
-    await a.typing(conv.id).catch((err: ChatClientError) => assert.equal(err.code, 'unknown_op'));
+    const typingSeen: string[] = [];
+    b.on('typing', (t) => typingSeen.push(`${t.conversationId}:${t.userId}`));
+    const typed = await a.typing(conv.id);
+    assert.equal(typed.coalesced, false);
+    assert.ok(typed.expiresAt > Date.now() - 1000);
+    assert.equal((await a.typing(conv.id)).coalesced, true);
+    await eventually(() => assert.deepEqual(typingSeen, [`${conv.id}:${alice}`]));
     await assert.rejects(
       a.send('g:1', 'not a member'),
       (err: ChatClientError) => err.code === 'not_found' || err.code === 'forbidden',
@@ -287,6 +292,42 @@ describe('ChatClient against an embedded gateway', () => {
     assert.equal(new Set(ra.messages.map((m) => m.id)).size, ra.messages.length);
     await a.send(conv, 'still here');
     await eventually(() => assert.equal(bodies(rb.messages, conv).at(-1), 'still here'));
+  });
+
+  it('presence subscriptions follow a user offline and back, and survive the watcher reconnecting', async () => {
+    const port = await freePort();
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'chat-client-'));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    let gw = await gatewayAt(port, dataDir);
+    const [alice, bob] = [user('alice'), user('bob')];
+    const a = newClient([gw.url], alice);
+    const b = newClient([gw.url], bob);
+    const seen: string[] = [];
+    b.on('presence', (p) => {
+      if (p.userId === alice) seen.push(p.status);
+    });
+    await Promise.all([a.connect(), b.connect()]);
+    const [snapshot] = await b.subscribePresence([alice]);
+    assert.equal(snapshot?.status, 'online');
+    await a.setAway(true);
+    await eventually(() => assert.deepEqual(seen, ['away']));
+    await a.close();
+    await eventually(() => assert.deepEqual(seen, ['away', 'offline']));
+
+    // The gateway restarts: the server forgets b's subscription and a's away flag; the clients
+    // restore both. b is told a's state on resubscribing, then a's changes as they happen.
+    await gw.stop();
+    gw = await gatewayAt(port, dataDir);
+    await eventually(() => assert.equal(b.state, 'connected'));
+    await eventually(() => assert.deepEqual(seen, ['away', 'offline', 'offline']));
+    // a comes back online and its client re-applies away right after (a moment of 'online' between).
+    await a.connect();
+    await eventually(() => {
+      assert.deepEqual(seen.slice(0, 3), ['away', 'offline', 'offline']);
+      assert.ok(['online,away', 'away'].includes(seen.slice(3).join()), seen.join());
+    });
+    await a.setAway(false);
+    await eventually(() => assert.deepEqual(seen.at(-1), 'online'));
   });
 
   it('fails over from a dead URL to the next one', async () => {

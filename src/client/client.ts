@@ -44,6 +44,7 @@ import {
   SUBPROTOCOL,
   type SyncedFrame,
   type TypingFrame,
+  type TypingResult,
   type WelcomeFrame,
   type WelcomeLimits,
   type WireConversation,
@@ -54,6 +55,8 @@ import {
 
 /** Most ids in one `ack` frame (docs/protocol.md). */
 const MAX_ACK_IDS = 1000;
+/** Most users in one `presence` / `subscribePresence` request. */
+const MAX_PRESENCE_USERS = 500;
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -75,7 +78,7 @@ interface Session {
 type Reply = { op: 'result'; data: unknown } | PongFrame | SyncedFrame;
 
 interface PendingRequest {
-  frame: Extract<ClientFrame, { id: string }>;
+  frame: IdentifiedRequest;
   /** On the wire on the current session (else waiting for a connection). */
   sent: boolean;
   /** A `sync` whose replay is running on the client side. */
@@ -85,7 +88,14 @@ interface PendingRequest {
   reject: (err: ChatClientError) => void;
 }
 
-type RequestFrame = ClientFrame extends infer F ? (F extends { id: string } ? Omit<F, 'id'> : never) : never;
+/** Every request frame, with the `id` the client fills in. */
+type IdentifiedRequest = Exclude<ClientFrame, { op: 'ack' }> & { id: string };
+/** A request as the helpers build it, before it gets its `id`. */
+type RequestFrame = IdentifiedRequest extends infer F
+  ? F extends IdentifiedRequest
+    ? Omit<F, 'id'>
+    : never
+  : never;
 
 const textEncoder = new TextEncoder();
 
@@ -116,6 +126,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private reconnectTimer: Timer | null = null;
   private requestSeq = 0;
   private limits: WelcomeLimits | null = null;
+  /** Presence subscriptions and away state: per connection on the server, restored on reconnect. */
+  private readonly watched = new Set<string>();
+  private away = false;
   private savingLastSeen = false;
   private lastSeenDirty = false;
 
@@ -277,9 +290,37 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     return { initial: false, count: reply.count, lastId: reply.lastId, truncated: reply.truncated };
   }
 
-  /** Tells the conversation this user is typing. Servers without it reject with `unknown_op`. */
-  async typing(conversationId: string): Promise<void> {
-    await this.result({ op: 'typing', conversationId });
+  /**
+   * Watches users' presence: resolves with their current state, and from then on every status
+   * change arrives as a `presence` event. The server forgets subscriptions when a connection
+   * closes; the client subscribes again after every reconnect and emits the fresh state of each
+   * watched user as a `presence` event, so a change missed while away is not missed for good.
+   */
+  async subscribePresence(userIds: string[]): Promise<WirePresence[]> {
+    const { users } = await this.result<PresenceResult>({ op: 'subscribePresence', userIds });
+    for (const u of userIds) this.watched.add(u);
+    return users.filter((u): u is WirePresence => typeof u === 'object' && u !== null);
+  }
+
+  /** Stops watching these users, or everyone when `userIds` is omitted. */
+  async unsubscribePresence(userIds?: string[]): Promise<void> {
+    if (userIds) for (const u of userIds) this.watched.delete(u);
+    else this.watched.clear();
+    await this.result(userIds ? { op: 'unsubscribePresence', userIds } : { op: 'unsubscribePresence' });
+  }
+
+  /** Marks this device away (or back); kept across reconnects. */
+  async setAway(away: boolean): Promise<void> {
+    this.away = away;
+    await this.result({ op: 'setAway', away });
+  }
+
+  /**
+   * Tells the conversation's members this user is typing. Call it on keystrokes: the server
+   * coalesces (`coalesced: true`). A server without typing rejects with `unknown_op`.
+   */
+  typing(conversationId: string): Promise<TypingResult> {
+    return this.result<TypingResult>({ op: 'typing', conversationId });
   }
 
   /** Round trip to the gateway; resolves with its clock (ms since epoch). */
@@ -307,7 +348,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       return Promise.reject(new ChatClientError(LocalErrorCode.Closed, 'client closed'));
     }
     const id = `r${++this.requestSeq}`;
-    const frame = { ...fields, id } as Extract<ClientFrame, { id: string }>;
+    const frame = { ...fields, id } as IdentifiedRequest;
     return new Promise<Reply>((resolve, reject) => {
       const timer = setTimeout(
         () =>
@@ -599,10 +640,10 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         });
         return;
       case 'presence':
-        this.emit('presence', f as PresenceFrame);
+        this.emit('presence', f as unknown as PresenceFrame);
         return;
       case 'typing':
-        this.emit('typing', f as TypingFrame);
+        this.emit('typing', f as unknown as TypingFrame);
         return;
       default:
         // A newer server's frame this client does not know: ignore it (forward compatibility).
@@ -623,6 +664,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     const waiters = this.connectWaiters;
     this.connectWaiters = [];
     for (const w of waiters) w.resolve();
+    this.restoreConnectionState();
     for (const req of this.pending.values()) if (!req.sent) this.transmit(session, req);
     this.sender.resume();
     if (this.pingIntervalMs > 0) {
@@ -635,6 +677,26 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         });
       }, this.pingIntervalMs);
       session.timers.push(timer);
+    }
+  }
+
+  /** Re-applies what the server forgot with the last connection: away, presence subscriptions. */
+  private restoreConnectionState(): void {
+    const report = (err: unknown) => {
+      // A drop is handled by the next welcome, which restores again.
+      if (err instanceof ChatClientError && err.code !== LocalErrorCode.Disconnected) this.emit('error', err);
+    };
+    if (this.away) this.result({ op: 'setAway', away: true }).catch(report);
+    const users = [...this.watched];
+    for (let i = 0; i < users.length; i += MAX_PRESENCE_USERS) {
+      const userIds = users.slice(i, i + MAX_PRESENCE_USERS);
+      this.result<PresenceResult>({ op: 'subscribePresence', userIds }).then(({ users: infos }) => {
+        for (const u of infos) {
+          if (typeof u !== 'object' || u === null || !this.watched.has(u.userId)) continue;
+          const { userId, status, lastSeen, devices } = u;
+          this.emit('presence', { op: 'presence', userId, status, lastSeen, devices });
+        }
+      }, report);
     }
   }
 

@@ -68,9 +68,12 @@ export interface ChatClientEvents {
   message: [message: WireMessage, meta: { replay: boolean }];
   conversation: [event: ConversationEvent];
   receipt: [receipt: ReceiptEvent];
-  /** A server `presence` push, forwarded as received. */
+  /**
+   * A watched user's status changed (`subscribePresence`), forwarded as the server sent it; also
+   * emitted with the fresh state of every watched user after a reconnect.
+   */
   presence: [frame: PresenceFrame];
-  /** A server `typing` push, forwarded as received. */
+  /** A member is typing, forwarded as the server sent it. */
   typing: [frame: TypingFrame];
   /** Something went wrong that no promise reports (connection, storage, a server error without id). */
   error: [error: ChatClientError];

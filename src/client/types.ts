@@ -45,9 +45,12 @@ export interface WireConversationSummary extends Omit<WireConversation, 'members
   lastReadId: string | null;
 }
 
+export type PresenceStatus = 'online' | 'away' | 'offline';
+
+/** PresenceInfo in docs/protocol.md. */
 export interface WirePresence {
   userId: string;
-  status: 'online' | 'away' | 'offline';
+  status: PresenceStatus;
   lastSeen: number | null;
   devices: number;
   gateways: string[];
@@ -81,9 +84,13 @@ export type ClientFrame =
   | { op: 'ack'; messageIds: string[] }
   | { op: 'sync'; id: string; since?: string | null }
   | { op: 'presence'; id: string; userIds: string[] }
-  | { op: 'ping'; id: string }
-  /** Not in protocol v1 yet: servers that lack it answer `unknown_op`. */
-  | { op: 'typing'; id: string; conversationId: string };
+  | { op: 'subscribePresence'; id: string; userIds: string[] }
+  /** Without `userIds`: every subscription of this connection. */
+  | { op: 'unsubscribePresence'; id: string; userIds?: string[] }
+  | { op: 'setAway'; id: string; away: boolean }
+  /** `id` is optional: without one nothing is sent back unless it fails. */
+  | { op: 'typing'; id?: string; conversationId: string }
+  | { op: 'ping'; id: string };
 
 // ---- server → client ---------------------------------------------------------------------
 
@@ -154,19 +161,28 @@ export interface PongFrame {
   serverTime: number;
 }
 
-/**
- * A presence change pushed by the server. Not part of protocol v1 yet, so its fields are not
- * pinned down; the client forwards whatever arrives with `op: 'presence'`.
- */
+/** A watched user's status changed (after `subscribePresence`). */
 export interface PresenceFrame {
   op: 'presence';
-  [field: string]: unknown;
+  userId: string;
+  status: PresenceStatus;
+  lastSeen: number | null;
+  devices: number;
 }
 
-/** Someone is typing. Not part of protocol v1 yet; forwarded as received. */
+/** A member is typing: show it until `expiresAt` or until a message from them arrives. */
 export interface TypingFrame {
   op: 'typing';
-  [field: string]: unknown;
+  conversationId: string;
+  userId: string;
+  expiresAt: number;
+}
+
+/** Socket.IO transport only (a WebSocket has close frames): sent just before a disconnect. */
+export interface CloseFrame {
+  op: 'close';
+  code: number;
+  reason: string;
 }
 
 export type ServerFrame =
@@ -178,6 +194,9 @@ export type ServerFrame =
   | SyncedFrame
   | ConversationFrame
   | ReceiptFrame
+  | PresenceFrame
+  | TypingFrame
+  | CloseFrame
   | PongFrame;
 
 // ---- request results (`result.data`) -----------------------------------------------------
@@ -196,10 +215,19 @@ export interface HistoryResult {
   hasMore: boolean;
 }
 
+/** For `presence` and `subscribePresence`: in the order asked. */
 export interface PresenceResult {
   users: WirePresence[];
 }
 
-export interface ReadResult {
+/** For `read`, `unsubscribePresence` and `setAway`. */
+export interface OkResult {
   ok: boolean;
+}
+
+export interface TypingResult {
+  ok: boolean;
+  /** Another typing frame for this conversation went out within `limits.typingIntervalMs`. */
+  coalesced: boolean;
+  expiresAt: number;
 }
