@@ -86,10 +86,10 @@ export type ClientFrame =
   | { op: 'presence'; id: string; userIds: string[] }
   | { op: 'subscribePresence'; id: string; userIds: string[] }
   /** Without `userIds`: every subscription of this connection. */
-  | { op: 'unsubscribePresence'; id: string; userIds?: string[] }
+  | { op: 'unsubscribePresence'; id: string; userIds?: string[] | null }
   | { op: 'setAway'; id: string; away: boolean }
   /** `id` is optional: without one nothing is sent back unless it fails. */
-  | { op: 'typing'; id?: string; conversationId: string }
+  | { op: 'typing'; id?: string | null; conversationId: string }
   | { op: 'ping'; id: string };
 
 // ---- server → client ---------------------------------------------------------------------
