@@ -51,7 +51,7 @@ export async function startTestGateway(
     config,
     region: config.regions[0]!,
     workerId: opts.workerId ?? 0,
-    port: 0,
+    port: config.regions[0]!.gateway.port,
     dataDir,
     ...(opts.bus ? { bus: opts.bus } : {}),
     ...(opts.presence ? { presence: opts.presence } : {}),
