@@ -13,6 +13,7 @@ interface HttpHost {
     storage: { ping(): Promise<void> };
     presence: { ping(): Promise<void> };
     router: { ping(): Promise<void> };
+    replication?: { ping(): Promise<void> } | undefined;
   };
   readonly metrics: { registry: { contentType: string; metrics(): Promise<string> } };
   readonly auth: { mint(userId: string, ttlSec: number): Promise<string> };
@@ -75,7 +76,13 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, gw: HttpHost): void {
   app.get(
     '/readyz',
     asyncRoute(async () => {
-      const checks = { storage: gw.deps.storage, presence: gw.deps.presence, routing: gw.deps.router };
+      const checks: Record<string, { ping(): Promise<void> }> = {
+        storage: gw.deps.storage,
+        presence: gw.deps.presence,
+        routing: gw.deps.router,
+      };
+      // Several regions: the JetStream link to this region's outbox must answer too.
+      if (gw.deps.replication) checks.replication = gw.deps.replication;
       const results: Record<string, string> = {};
       let ok = true;
       await Promise.all(

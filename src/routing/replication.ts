@@ -160,6 +160,10 @@ export class Replication {
     }
   }
 
+  ping(): Promise<void> {
+    return this.link.ping();
+  }
+
   close(): Promise<void> {
     return this.link.close();
   }

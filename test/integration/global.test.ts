@@ -143,6 +143,10 @@ describe('global: three regions', () => {
       },
       { timeoutMs: 10_000, intervalMs: 100 },
     );
+    for (const gw of gateways.values()) {
+      const ready = (await (await fetch(`${gw.httpUrl}/readyz`)).json()) as { checks: Record<string, string> };
+      assert.equal(ready.checks.replication, 'ok');
+    }
     // History of a conversation started elsewhere is served by every region.
     const hist = await c.call<{ messages: { id: string }[] }>('history', { conversationId: group });
     assert.deepEqual(
