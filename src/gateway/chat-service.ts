@@ -9,7 +9,7 @@ import type { Presence } from '../presence/types.ts';
 import type { Conversation, Storage, StoredMessage } from '../storage/types.ts';
 import type { SnowflakeGenerator } from '../util/snowflake.ts';
 import type { ConnectionState } from './connection.ts';
-import { type Hub, liveMessageId } from './hub.ts';
+import { type Hub, liveMessageId, messageCreatedAt } from './hub.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { OrderedDelivery } from './ordered-delivery.ts';
 import type { PresenceWatchers } from './presence-watchers.ts';
@@ -169,7 +169,10 @@ export class ChatService {
       }
       case 'ack': {
         const acked = frame.messageIds.filter((id) => state.pendingQueueAcks.delete(id));
-        if (acked.length > 0) await this.d.storage.ackOffline(userId, acked);
+        if (acked.length > 0) {
+          await this.d.storage.ackOffline(userId, acked);
+          this.d.metrics.offlineAcked.inc(acked.length);
+        }
         return null;
       }
       case 'sync':
@@ -422,6 +425,7 @@ export class ChatService {
         const wire = toWire(m);
         conn.sendFrame({ op: 'message', message: wire, replay: true });
         this.d.metrics.framesOut.inc();
+        this.d.metrics.messagesDelivered.inc({ path: 'replay' });
         replayed.add(wire.id);
         count++;
         lastId = m.messageId;
@@ -443,6 +447,10 @@ export class ChatService {
         if (!conn.closed) {
           conn.sendRaw(payload);
           this.d.metrics.framesOut.inc();
+          const createdAt = messageCreatedAt(payload);
+          if (createdAt !== null) {
+            this.d.metrics.liveDelivered(createdAt);
+          }
         }
       }
     }

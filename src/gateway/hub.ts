@@ -35,6 +35,7 @@ export class Hub {
     conns.set(conn.connectionId, state);
     this.byConnection.set(conn.connectionId, state);
     this.metrics.connections.set(this.byConnection.size);
+    this.metrics.connectionsOpened.inc();
     // The subscription must be in place at the transport before presence says "online", or a
     // sender could see the user online and publish before anyone listens (see queueForOffline).
     if (conns.size === 1) await this.router.ping();
@@ -80,6 +81,7 @@ export class Hub {
   deliverLocal(userId: string, payload: string, messageId: string | null, exceptConnectionId?: string): void {
     const conns = this.users.get(userId);
     if (!conns) return;
+    const createdAt = messageCreatedAt(payload);
     for (const state of conns.values()) {
       if (state.conn.connectionId === exceptConnectionId || state.conn.closed) continue;
       if (state.syncing) {
@@ -92,6 +94,9 @@ export class Hub {
       }
       state.conn.sendRaw(payload);
       this.metrics.framesOut.inc();
+      if (createdAt !== null) {
+        this.metrics.liveDelivered(createdAt);
+      }
     }
   }
 
@@ -105,6 +110,20 @@ export class Hub {
     for (const userId of userIds) this.deliverLocal(userId, payload, messageId, exceptConnectionId);
     await this.router.publish(userIds, payload);
   }
+}
+
+const CREATED_AT = '"createdAt":';
+
+/**
+ * The `createdAt` of a serialized `message` frame, null for any other frame. Read from the end:
+ * `createdAt` is the message's last field, and a body cannot contain the unescaped key.
+ */
+export function messageCreatedAt(payload: string): number | null {
+  if (!payload.startsWith('{"op":"message"')) return null;
+  const at = payload.lastIndexOf(CREATED_AT);
+  if (at < 0) return null;
+  const n = Number.parseInt(payload.slice(at + CREATED_AT.length, at + CREATED_AT.length + 20), 10);
+  return Number.isFinite(n) ? n : null;
 }
 
 /** The id of a live `message` frame, read only when a replay needs to de-duplicate against it. */

@@ -51,4 +51,35 @@ export class GatewayMetrics {
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  readonly connectionsOpened = new Counter({
+    name: 'chat_connections_opened_total',
+    help: 'Client connections registered (both transports)',
+    registers: [this.registry],
+  });
+  readonly messagesDelivered = new Counter({
+    name: 'chat_messages_delivered_total',
+    help: 'Message frames written to client sockets on this gateway: live, or replayed on (re)connect',
+    labelNames: ['path'] as const,
+    registers: [this.registry],
+  });
+  readonly deliveryLatency = new Histogram({
+    name: 'chat_delivery_latency_seconds',
+    help:
+      'From the message being stamped by its sending gateway (just before the store write) to the live ' +
+      'frame being written to a recipient socket here. Includes the store write; across gateways or ' +
+      'regions also routing and clock skew',
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly offlineAcked = new Counter({
+    name: 'chat_offline_acked_total',
+    help: 'Offline-queue entries removed by client acks (enqueued minus acked estimates the queue depth)',
+    registers: [this.registry],
+  });
+
+  /** A live message frame stamped at `createdAt` (ms since epoch) was written to a socket. */
+  liveDelivered(createdAt: number): void {
+    this.messagesDelivered.inc({ path: 'live' });
+    this.deliveryLatency.observe(Math.max(0, Date.now() - createdAt) / 1000);
+  }
 }

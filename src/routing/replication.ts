@@ -8,7 +8,7 @@
 
 import type { Directory } from '../config/directory.ts';
 import type { Conversation, Storage, StoredMessage } from '../storage/types.ts';
-import type { CrossRegionLink } from './xregion.ts';
+import type { CrossRegionBacklog, CrossRegionLink } from './xregion.ts';
 
 export type ConversationEvent = 'created' | 'members_added' | 'members_removed';
 
@@ -67,6 +67,11 @@ export class Replication {
     /** The region's own store; applying writes here directly, never republishing. */
     readonly storage: Storage,
   ) {}
+
+  /** The replication backlog per peer region, read from JetStream (see `CrossRegionLink.backlog`). */
+  backlog(timeoutMs?: number): Promise<CrossRegionBacklog> {
+    return this.link.backlog(timeoutMs);
+  }
 
   /** True if this region holds the user's offline queue. */
   isHome(userId: string): boolean {

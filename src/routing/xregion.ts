@@ -25,6 +25,9 @@ import {
   StorageType,
   type StreamConfig,
 } from 'nats';
+import type { CrossRegionBacklog } from './backlog.ts';
+
+export type { CrossRegionBacklog, PeerBacklog } from './backlog.ts';
 
 export interface CrossRegionOptions {
   servers: string[];
@@ -180,6 +183,50 @@ export class CrossRegionLink {
     })();
   }
 
+  /**
+   * Reads the replication backlog from JetStream: this region's inbox consumer, the lag of each
+   * source of its inbox, and each peer's inbox (its source of our outbox). A peer whose inbox
+   * does not answer within `timeoutMs` is unreachable; its figures are then unknown (null).
+   */
+  async backlog(timeoutMs = 2000): Promise<CrossRegionBacklog> {
+    const nc = this.nc;
+    if (!nc) throw new Error('cross-region link not started');
+    const jsm = await nc.jetstreamManager({ timeout: timeoutMs, checkAPI: false });
+    const { region, peers } = this.opts;
+    const [consumer, inbox, ...peerInboxes] = await Promise.allSettled([
+      jsm.consumers.info(inboxStream(region), CONSUMER),
+      jsm.streams.info(inboxStream(region)),
+      ...peers.map((peer) => jsm.streams.info(inboxStream(peer))),
+    ]);
+    const inboxPending =
+      consumer?.status === 'fulfilled' ? consumer.value.num_pending + consumer.value.num_ack_pending : null;
+    const ourSources = inbox?.status === 'fulfilled' ? (inbox.value.sources ?? []) : [];
+    return {
+      region,
+      inboxPending,
+      peers: peers.map((peer, i) => {
+        const theirs = peerInboxes[i];
+        const inSource = ourSources.find((src) => src.name === outboxStream(peer));
+        const outSource =
+          theirs?.status === 'fulfilled'
+            ? theirs.value.sources?.find((src) => src.name === outboxStream(region))
+            : undefined;
+        const errors = [
+          theirs?.status === 'rejected' ? `inbox of ${peer}: ${errorText(theirs.reason)}` : null,
+          inSource?.error ? `sourcing from ${peer}: ${inSource.error.description}` : null,
+        ].filter((e): e is string => e !== null);
+        return {
+          region: peer,
+          reachable: theirs?.status === 'fulfilled',
+          inbound: inSource ? inSource.lag : null,
+          inboundIdleMs: inSource && inSource.active >= 0 ? Math.round(inSource.active / 1e6) : null,
+          outbound: outSource ? outSource.lag : null,
+          error: errors.length > 0 ? errors.join('; ') : null,
+        };
+      }),
+    };
+  }
+
   async ping(): Promise<void> {
     if (!this.nc) throw new Error('cross-region link not started');
     await this.nc.flush();
@@ -192,6 +239,10 @@ export class CrossRegionLink {
     this.nc = null;
     this.js = null;
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 function isNotFound(err: unknown): boolean {
