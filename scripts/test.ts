@@ -4,8 +4,9 @@
  *
  *   npm test                    everything
  *   npm test -- presence ws     only files whose path contains "presence" or "ws"
- *   npm test -- --unit          no services or Cassandra: skips test/integration/ and
- *                               test/helpers.test.ts (which tests the service helpers)
+ *   npm test -- --unit          no services or Cassandra: skips test/integration/,
+ *                               test/helpers.test.ts (which tests the service helpers) and
+ *                               test/browser.test.ts (which needs Chromium)
  *
  * Exits with the test runner's exit code (or the first failing step's).
  */
@@ -40,8 +41,9 @@ function run(cmd: string, cmdArgs: string[], env: NodeJS.ProcessEnv = process.en
   });
 }
 
-/** Test files that need real servers. */
-const needsServices = (f: string) => f.startsWith('test/integration/') || f === 'test/helpers.test.ts';
+/** Test files that need real servers (or, for the browser test, Chromium from apt). */
+const needsServices = (f: string) =>
+  f.startsWith('test/integration/') || f === 'test/helpers.test.ts' || f === 'test/browser.test.ts';
 
 /** All *.test.ts files under test/ that match the filters, as sorted repo-relative paths. */
 function testFiles(): string[] {
@@ -61,6 +63,8 @@ async function main(): Promise<number> {
     if (code !== 0) throw Object.assign(new Error(`${name} failed (exit ${code})`), { code });
   };
   await step('typecheck', bin('tsc'), ['--noEmit']);
+  // The browser code (web app, dashboard) has its own config: DOM types, no Node types.
+  await step('typecheck web', bin('tsc'), ['--noEmit', '-p', 'src/web/ui']);
   await step('lint', bin('biome'), ['check', '.']);
 
   const files = testFiles();

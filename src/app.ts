@@ -16,6 +16,7 @@ import type { MemoryBus } from './routing/memory.ts';
 import { Replication, replicatingStorage } from './routing/replication.ts';
 import { CrossRegionLink } from './routing/xregion.ts';
 import { createStorage } from './storage/index.ts';
+import { attachWeb } from './web/index.ts';
 
 export interface StartOptions {
   config: ChatConfig;
@@ -105,6 +106,8 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
     ...(opts.port !== undefined ? { port: opts.port } : {}),
     ...(opts.log ? { log: opts.log } : {}),
   });
+  // The web chat app at `/` and the operations dashboard at `/dashboard` (see src/web/).
+  attachWeb(gateway);
   try {
     await gateway.start();
   } catch (err) {

@@ -32,7 +32,7 @@ export function loadConfigFile(file: string): ChatConfig {
 
 /** The built-in single-node config `npm start` runs with: embedded store, in-process everything. */
 export function embeddedConfig(
-  overrides: { port?: number; dataDir?: string; secret?: string } = {},
+  overrides: { port?: number; dataDir?: string; secret?: string; operatorToken?: string } = {},
 ): ChatConfig {
   return parseConfig(
     {
@@ -44,7 +44,11 @@ export function embeddedConfig(
           dataDir: overrides.dataDir ?? 'data',
         },
       ],
-      auth: { secret: overrides.secret ?? 'embedded-dev-secret-not-for-production', devTokens: true },
+      auth: {
+        secret: overrides.secret ?? 'embedded-dev-secret-not-for-production',
+        devTokens: true,
+        ...(overrides.operatorToken !== undefined ? { operatorToken: overrides.operatorToken } : {}),
+      },
     },
     'embedded defaults',
   );

@@ -110,6 +110,12 @@ export const authSchema = z
       .int()
       .min(60)
       .default(24 * 3600),
+    /**
+     * Static secret for the live operations dashboard (`/dashboard`, checked on the upgrade of
+     * `/dashboard/ws?token=`). Absent: the dashboard refuses everyone. `npm start` (embedded mode)
+     * generates one per run and prints it, unless CHAT_OPERATOR_TOKEN sets it.
+     */
+    operatorToken: z.string().min(16).optional(),
   })
   .prefault({})
   .refine((a) => a.secret !== undefined || a.publicKey !== undefined, {
@@ -150,6 +156,29 @@ export const replicationSchema = z
   })
   .prefault({});
 
+export const dashboardSchema = z
+  .object({
+    /**
+     * Alert when errors ÷ requests over the window pass this share (0.05 = 5%). Requests are client
+     * frames received plus connection attempts; errors are error frames, abuse closes and refused
+     * upgrades.
+     */
+    errorRateAlert: z.number().min(0).max(1).default(0.05),
+    /** Fewer requests than this in the window never alert: one failure out of three is not an outage. */
+    errorRateMinRequests: z.number().int().min(1).default(20),
+    /** Sliding window (seconds) for the error rate and the latency percentiles. */
+    windowSec: z.number().int().min(1).max(300).default(10),
+    /** How often a sample is pushed to open dashboards (ms). */
+    intervalMs: z.number().int().min(100).default(1000),
+    /**
+     * A peer region is shown unreachable (and alerts) when its JetStream inbox does not answer, or
+     * this region's inbox has not heard from its outbox for this long. Sourcing heartbeats every
+     * few seconds while the link is up, so 15 s is several missed heartbeats.
+     */
+    regionUnreachableMs: z.number().int().min(1000).default(15_000),
+  })
+  .prefault({});
+
 export const configSchema = z
   .object({
     regions: z.array(regionSchema).min(1),
@@ -158,6 +187,7 @@ export const configSchema = z
     limits: limitsSchema,
     auth: authSchema,
     presence: presenceSchema,
+    dashboard: dashboardSchema,
   })
   .superRefine((c, ctx) => {
     const names = new Set<string>();
@@ -197,4 +227,5 @@ export type ChatConfig = z.infer<typeof configSchema>;
 export type RegionConfig = z.infer<typeof regionSchema>;
 export type LimitsConfig = z.infer<typeof limitsSchema>;
 export type AuthConfig = z.infer<typeof authSchema>;
+export type DashboardConfig = z.infer<typeof dashboardSchema>;
 export type CassandraConfig = z.infer<typeof cassandraSchema>;

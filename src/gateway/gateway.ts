@@ -124,6 +124,7 @@ export class Gateway {
   private heartbeat: NodeJS.Timeout | null = null;
   private expiryTimer: NodeJS.Timeout | null = null;
   private stopping = false;
+  private readonly stopHooks: (() => void)[] = [];
   port = 0;
 
   constructor(readonly deps: GatewayDeps) {
@@ -185,6 +186,14 @@ export class Gateway {
     return this.app;
   }
 
+  /**
+   * Runs `hook` when the gateway starts stopping, right after it stops listening: endpoints
+   * attached to `uwsApp` (the dashboard) close their sockets and timers there.
+   */
+  onStop(hook: () => void): void {
+    this.stopHooks.push(hook);
+  }
+
   async start(): Promise<void> {
     const { storage, presence, router } = this.deps;
     await storage.init();
@@ -244,6 +253,13 @@ export class Gateway {
     this.stopping = true;
     if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
     this.listenSocket = null;
+    for (const hook of this.stopHooks) {
+      try {
+        hook();
+      } catch (err) {
+        this.log('stop hook failed', err);
+      }
+    }
     await this.chat.drain(this.deps.config.limits.drainTimeoutMs);
     this.sessions.closeAll(CloseCode.GoingAway, 'going away, reconnect');
     if (this.heartbeat) clearInterval(this.heartbeat);

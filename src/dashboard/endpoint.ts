@@ -1,0 +1,148 @@
+/**
+ * The live dashboard's WebSocket, `/dashboard/ws?token=<operator token>` on the gateway's uWS app.
+ * The upgrade is refused (HTTP 401) unless the token equals `auth.operatorToken`; with no operator
+ * token configured the dashboard is off (HTTP 404). An accepted socket gets a `hello` with the
+ * recent samples, then one `sample` per `dashboard.intervalMs`. The sampler runs only while a
+ * dashboard is open. `GET /dashboard/check` with `Authorization: Bearer <token>` answers 204 or
+ * 401, so the page can tell a wrong token from a gateway that is down.
+ */
+
+import uWS from 'uWebSockets.js';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { DashboardConfig } from '../config/schema.ts';
+import type { DashboardSampler } from './sampler.ts';
+import type { DashboardFrame } from './types.ts';
+
+const TOPIC = 'dashboard';
+
+export interface DashboardEndpointDeps {
+  sampler: DashboardSampler;
+  config: DashboardConfig;
+  operatorToken: string | undefined;
+  region: string;
+  gatewayId: string;
+  multiRegion: boolean;
+}
+
+/** Constant-time comparison of a presented token with the configured one. */
+export function tokenMatches(presented: string, expected: string | undefined): boolean {
+  if (!expected || !presented) return false;
+  const a = createHash('sha256').update(presented).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+interface DashboardSocketData {
+  open: boolean;
+}
+
+export class DashboardEndpoint {
+  private readonly sockets = new Set<uWS.WebSocket<DashboardSocketData>>();
+  private closed = false;
+
+  constructor(
+    private readonly app: uWS.TemplatedApp,
+    private readonly d: DashboardEndpointDeps,
+  ) {
+    app.get('/dashboard/check', (res, req) => {
+      const auth = req.getHeader('authorization');
+      const token = auth.startsWith('Bearer ') ? auth.slice(7) : '';
+      const status = this.authStatus(token);
+      res.cork(() => {
+        res.writeStatus(status).writeHeader('cache-control', 'no-store').end();
+      });
+    });
+    app.ws<DashboardSocketData>('/dashboard/ws', {
+      compression: uWS.DISABLED,
+      maxPayloadLength: 1024,
+      idleTimeout: 60,
+      sendPingsAutomatically: true,
+      // A dashboard that cannot keep up loses samples rather than growing our buffer.
+      maxBackpressure: 1024 * 1024,
+      upgrade: (res, req, context) => {
+        const auth = req.getHeader('authorization');
+        const token = req.getQuery('token') || (auth.startsWith('Bearer ') ? auth.slice(7) : '');
+        const status = this.closed ? '503 Service Unavailable' : this.authStatus(token);
+        if (status !== '204 No Content') {
+          res
+            .writeStatus(status)
+            .writeHeader('content-type', 'application/json')
+            .end(
+              JSON.stringify({
+                error: {
+                  code: status.startsWith('404')
+                    ? 'not_found'
+                    : status.startsWith('503')
+                      ? 'shutting_down'
+                      : 'unauthorized',
+                  message: status.startsWith('404')
+                    ? 'dashboard disabled: no auth.operatorToken configured'
+                    : status,
+                },
+              }),
+            );
+          return;
+        }
+        res.upgrade<DashboardSocketData>(
+          { open: true },
+          req.getHeader('sec-websocket-key'),
+          req.getHeader('sec-websocket-protocol'),
+          req.getHeader('sec-websocket-extensions'),
+          context,
+        );
+      },
+      open: (ws) => this.onOpen(ws),
+      close: (ws) => this.onClose(ws),
+    });
+  }
+
+  /** Open dashboard sockets (for tests). */
+  get size(): number {
+    return this.sockets.size;
+  }
+
+  /** Closes every dashboard socket (1001) and stops sampling; called when the gateway stops. */
+  close(): void {
+    this.closed = true;
+    this.d.sampler.stop();
+    for (const ws of [...this.sockets]) {
+      if (ws.getUserData().open) ws.end(1001, 'gateway stopping');
+    }
+  }
+
+  private authStatus(token: string): string {
+    if (!this.d.operatorToken) return '404 Not Found';
+    return tokenMatches(token, this.d.operatorToken) ? '204 No Content' : '401 Unauthorized';
+  }
+
+  private onOpen(ws: uWS.WebSocket<DashboardSocketData>): void {
+    this.sockets.add(ws);
+    const hello: DashboardFrame = {
+      type: 'hello',
+      region: this.d.region,
+      gatewayId: this.d.gatewayId,
+      multiRegion: this.d.multiRegion,
+      config: {
+        errorRateAlert: this.d.config.errorRateAlert,
+        windowSec: this.d.config.windowSec,
+        intervalMs: this.d.config.intervalMs,
+        regionUnreachableMs: this.d.config.regionUnreachableMs,
+      },
+      history: this.d.sampler.history(),
+    };
+    ws.send(JSON.stringify(hello), false);
+    ws.subscribe(TOPIC);
+    if (!this.d.sampler.running) {
+      this.d.sampler.start((sample) => {
+        const frame: DashboardFrame = { type: 'sample', sample };
+        this.app.publish(TOPIC, JSON.stringify(frame), false);
+      });
+    }
+  }
+
+  private onClose(ws: uWS.WebSocket<DashboardSocketData>): void {
+    ws.getUserData().open = false;
+    this.sockets.delete(ws);
+    if (this.sockets.size === 0) this.d.sampler.stop();
+  }
+}

@@ -1,0 +1,631 @@
+/**
+ * The signed-in chat: one `ChatClient` (reconnect, failover, resume, outbox and dedup are the
+ * SDK's), the store, and the DOM. Everything on screen is re-rendered from the store, batched per
+ * animation frame.
+ */
+import {
+  ChatClient,
+  ChatClientError,
+  type StateChange,
+  type TokenSource,
+  type WireConversation,
+} from '../../../client/index.ts';
+import { $, h } from '../dom.ts';
+import { LocalClientStorage } from './local-storage.ts';
+import { ChatStore } from './store.ts';
+import { avatar, conversationRow, messageNodes, pendingNodes, presenceText, typingText } from './view.ts';
+
+const USER_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** History page size: a screenful and a half. */
+const PAGE = 40;
+/** Typing indicators are sent at most this often per conversation (the server coalesces too). */
+const TYPING_EVERY_MS = 1500;
+
+export interface ChatAppOptions {
+  userId: string;
+  urls: string[];
+  token: TokenSource;
+  root: HTMLElement;
+  onSignOut: (reason?: string) => void;
+}
+
+export class ChatApp {
+  readonly store: ChatStore;
+  readonly client: ChatClient;
+  private readonly storage: LocalClientStorage;
+  private readonly root: HTMLElement;
+  private conn: StateChange = {
+    state: 'connecting',
+    url: null,
+    region: null,
+    gatewayId: null,
+    failures: 0,
+  };
+  private retryAt = 0;
+  private renderQueued = false;
+  private stickToBottom = true;
+  private loadingOlder = false;
+  private typingSentAt = new Map<string, number>();
+  private watched = new Set<string>();
+  private timers: ReturnType<typeof setInterval>[] = [];
+  private toastTimer: ReturnType<typeof setTimeout> | null = null;
+  private listRefresh: ReturnType<typeof setTimeout> | null = null;
+  private closed = false;
+
+  constructor(private readonly opts: ChatAppOptions) {
+    this.root = opts.root;
+    this.store = new ChatStore(opts.userId);
+    this.storage = new LocalClientStorage(opts.userId, {
+      put: (entry) => {
+        this.store.addPending(entry);
+        this.render();
+      },
+      delete: (clientMsgId) => {
+        // A `sent` event follows at once when it was acked; if none did, the server refused it.
+        setTimeout(() => {
+          if (this.store.pending.get(clientMsgId)?.failed === null) {
+            this.store.pendingFailed(clientMsgId, 'refused by the server');
+            this.render();
+          }
+        }, 0);
+      },
+    });
+    for (const [convId, readers] of Object.entries(this.storage.loadReceipts())) {
+      for (const [user, id] of Object.entries(readers)) this.store.receipt(convId, user, id);
+    }
+    for (const entry of this.storage.outboxEntries()) this.store.addPending(entry);
+    this.client = new ChatClient({
+      urls: opts.urls,
+      token: opts.token,
+      device: 'web',
+      storage: this.storage,
+      // A chat tab should come back quickly after a deploy or a network blip.
+      backoff: { initialMs: 300, maxMs: 8000 },
+    });
+    this.wire();
+    this.mount();
+    this.timers.push(setInterval(() => this.tick(), 500));
+  }
+
+  start(): void {
+    this.client.connect().catch((err: unknown) => this.fatal(err));
+  }
+
+  async signOut(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    await this.client.close();
+  }
+
+  // ---- events from the client --------------------------------------------------------
+
+  private wire(): void {
+    const c = this.client;
+    c.on('state', (change) => {
+      this.conn = change;
+      if (change.state === 'reconnecting') this.retryAt = Date.now() + (change.delayMs ?? 0);
+      this.renderConnection();
+    });
+    c.on('synced', (info) => {
+      if (info.initial) void this.refreshList();
+    });
+    c.on('message', (m) => {
+      const isNew = this.store.addMessage(m);
+      if (!isNew) return;
+      if (m.conversationId === this.store.activeId) this.markActiveRead();
+      // A group this tab has not heard of: its title comes with the list.
+      const conv = this.store.conversation(m.conversationId);
+      if (conv.kind === 'group' && conv.title === null) this.scheduleListRefresh();
+      this.watchPresence();
+      this.render();
+    });
+    c.on('sent', (info) => {
+      this.store.pendingSent(info.clientMsgId, info.messageId, info.createdAt);
+      this.stickToBottom = true;
+      this.render();
+    });
+    c.on('conversation', ({ conversation }) => {
+      this.store.upsert(conversation);
+      this.watchPresence();
+      this.render();
+    });
+    c.on('receipt', (r) => {
+      this.store.receipt(r.conversationId, r.userId, r.messageId);
+      if (r.userId !== this.store.me) this.saveReceipts();
+      this.render();
+    });
+    c.on('typing', (t) => {
+      this.store.typing(t.conversationId, t.userId, t.expiresAt);
+      this.render();
+    });
+    c.on('presence', (p) => {
+      this.store.setPresence(p.userId, p.status, p.lastSeen);
+      this.render();
+    });
+    c.on('error', (err) => {
+      if (err.code === 'unauthorized') {
+        this.fatal(err);
+        return;
+      }
+      // Connection trouble shows in the status line; the rest is worth a toast.
+      if (['disconnected', 'connect_failed', 'timeout', 'closed'].includes(err.code)) return;
+      this.toast(err.message);
+    });
+    document.addEventListener('visibilitychange', () => {
+      this.client.setAway(document.visibilityState === 'hidden').catch(() => {});
+      if (document.visibilityState === 'visible') this.markActiveRead();
+    });
+  }
+
+  private fatal(err: unknown): void {
+    if (this.closed) return;
+    const message = err instanceof Error ? err.message : String(err);
+    void this.signOut().then(() => this.opts.onSignOut(`Signed out: ${message}`));
+  }
+
+  /** The conversation list from the server, after every (re)connect: unread counts are its. */
+  private async refreshList(): Promise<void> {
+    try {
+      this.store.applySummaries(await this.client.listConversations());
+    } catch (err) {
+      if (err instanceof ChatClientError && err.code === 'disconnected') return;
+      this.toast(`Could not load conversations: ${(err as Error).message}`);
+      return;
+    }
+    this.watchPresence();
+    this.markActiveRead();
+    this.render();
+  }
+
+  private scheduleListRefresh(): void {
+    if (this.listRefresh) return;
+    this.listRefresh = setTimeout(() => {
+      this.listRefresh = null;
+      void this.refreshList();
+    }, 300);
+  }
+
+  private watchPresence(): void {
+    const users = this.store.watchedUsers().filter((u) => !this.watched.has(u));
+    if (users.length === 0) return;
+    for (const u of users) this.watched.add(u);
+    this.client.subscribePresence(users).then(
+      (infos) => {
+        for (const p of infos) this.store.setPresence(p.userId, p.status, p.lastSeen);
+        this.render();
+      },
+      () => {
+        for (const u of users) this.watched.delete(u);
+      },
+    );
+  }
+
+  private saveReceipts(): void {
+    const out: Record<string, Record<string, string>> = {};
+    for (const c of this.store.conversations.values()) {
+      if (c.readBy.size > 0) out[c.id] = Object.fromEntries(c.readBy);
+    }
+    this.storage.saveReceipts(out);
+  }
+
+  // ---- actions ------------------------------------------------------------------------
+
+  async open(conversationId: string): Promise<void> {
+    this.store.activeId = conversationId;
+    this.stickToBottom = true;
+    const c = this.store.conversation(conversationId);
+    this.render();
+    ($('#composer-input', this.root) as HTMLTextAreaElement).focus();
+    if (!c.loaded) {
+      try {
+        const page = await this.client.history(conversationId, { limit: PAGE });
+        this.store.addHistory(conversationId, page.messages, page.hasMore, false);
+      } catch (err) {
+        this.toast(`Could not load messages: ${(err as Error).message}`);
+      }
+    }
+    this.markActiveRead();
+    this.render();
+  }
+
+  private async loadOlder(): Promise<void> {
+    const id = this.store.activeId;
+    if (id === null || this.loadingOlder) return;
+    const c = this.store.conversation(id);
+    const before = this.store.oldestLoadedId(id);
+    if (!c.loaded || !c.hasMore || before === null) return;
+    this.loadingOlder = true;
+    this.render();
+    try {
+      const page = await this.client.history(id, { before, limit: PAGE });
+      this.store.addHistory(id, page.messages, page.hasMore, true);
+    } catch (err) {
+      this.toast(`Could not load older messages: ${(err as Error).message}`);
+    } finally {
+      this.loadingOlder = false;
+      this.render();
+    }
+  }
+
+  /** Moves the read marker to the newest message of the open conversation, while the tab is seen. */
+  private markActiveRead(): void {
+    const c = this.store.active;
+    if (!c?.lastMessage || document.visibilityState !== 'visible') return;
+    const id = c.lastMessage.id;
+    if (this.store.markRead(c.id, id)) {
+      this.client.markRead(c.id, id).catch(() => {
+        // Not fatal: the marker moves with the next read, and the badge was cleared locally.
+      });
+    }
+  }
+
+  private send(body: string): void {
+    const id = this.store.activeId;
+    if (id === null || body.trim() === '') return;
+    this.stickToBottom = true;
+    this.typingSentAt.delete(id);
+    this.client.send(id, body).catch((err: unknown) => {
+      if (err instanceof ChatClientError && err.code === 'closed') return;
+      this.toast(`Message not sent: ${(err as Error).message}`);
+    });
+  }
+
+  private typing(): void {
+    const id = this.store.activeId;
+    if (id === null) return;
+    const now = Date.now();
+    if (now - (this.typingSentAt.get(id) ?? 0) < TYPING_EVERY_MS) return;
+    this.typingSentAt.set(id, now);
+    this.client.typing(id).catch(() => {});
+  }
+
+  private async startDirect(userId: string): Promise<void> {
+    if (!USER_ID.test(userId)) throw new Error('a user id is 1–64 letters, digits, _ or -');
+    if (userId === this.store.me) throw new Error('that is you');
+    const conv = await this.client.openDirect(userId);
+    this.afterCreate(conv);
+  }
+
+  private async createGroup(title: string, members: string[]): Promise<void> {
+    const bad = members.find((m) => !USER_ID.test(m));
+    if (bad !== undefined) throw new Error(`not a user id: ${bad}`);
+    if (title.trim() === '') throw new Error('the group needs a title');
+    const conv = await this.client.createGroup(title.trim(), members);
+    this.afterCreate(conv);
+  }
+
+  private afterCreate(conv: WireConversation): void {
+    this.store.upsert(conv);
+    this.watchPresence();
+    this.togglePanel(false);
+    void this.open(conv.id);
+  }
+
+  // ---- DOM ----------------------------------------------------------------------------
+
+  private mount(): void {
+    const me = this.store.me;
+    const form = (
+      label: string,
+      fields: HTMLElement[],
+      submit: string,
+      action: (data: FormData) => Promise<void>,
+      name: string,
+    ) => {
+      const error = h('div', { class: 'form-error', role: 'alert' });
+      const el = h(
+        'form',
+        {
+          class: 'panel-form',
+          'data-form': name,
+          onsubmit: (e: Event) => {
+            e.preventDefault();
+            error.textContent = '';
+            const f = e.currentTarget as HTMLFormElement;
+            action(new FormData(f)).then(
+              () => f.reset(),
+              (err: unknown) => {
+                error.textContent = err instanceof Error ? err.message : String(err);
+              },
+            );
+          },
+        },
+        h('h3', null, label),
+        ...fields,
+        h('button', { type: 'submit', class: 'primary' }, submit),
+        error,
+      );
+      return el;
+    };
+    const panel = h(
+      'div',
+      { class: 'new-panel', id: 'new-panel', hidden: true },
+      form(
+        'Direct message',
+        [h('input', { name: 'user', placeholder: 'User id, e.g. bob', autocomplete: 'off', required: true })],
+        'Start chat',
+        (d) => this.startDirect(String(d.get('user') ?? '').trim()),
+        'direct',
+      ),
+      form(
+        'New group',
+        [
+          h('input', { name: 'title', placeholder: 'Group name', autocomplete: 'off', required: true }),
+          h('input', { name: 'members', placeholder: 'Members: bob, carol', autocomplete: 'off' }),
+        ],
+        'Create group',
+        (d) =>
+          this.createGroup(
+            String(d.get('title') ?? ''),
+            String(d.get('members') ?? '')
+              .split(/[\s,]+/)
+              .filter(Boolean),
+          ),
+        'group',
+      ),
+    );
+    const input = h('textarea', {
+      id: 'composer-input',
+      rows: 1,
+      placeholder: 'Write a message…',
+      'aria-label': 'Message',
+      onkeydown: (e: Event) => {
+        const k = e as KeyboardEvent;
+        if (k.key === 'Enter' && !k.shiftKey && !k.isComposing) {
+          e.preventDefault();
+          this.submitComposer();
+        }
+      },
+      oninput: () => {
+        autosize(input);
+        if (input.value.trim() !== '') this.typing();
+      },
+    });
+    const messages = h('div', {
+      id: 'messages',
+      class: 'messages',
+      onscroll: () => {
+        const el = messages;
+        this.stickToBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+        if (el.scrollTop < 80) void this.loadOlder();
+      },
+    });
+    this.root.replaceChildren(
+      h(
+        'div',
+        { class: 'chat' },
+        h(
+          'aside',
+          { class: 'sidebar' },
+          h(
+            'header',
+            { class: 'sidebar-head' },
+            avatar(me),
+            h(
+              'div',
+              { class: 'me' },
+              h(
+                'div',
+                { class: 'me-row' },
+                h('span', { class: 'me-name', id: 'me' }, me),
+                h(
+                  'button',
+                  {
+                    class: 'link sign-out',
+                    id: 'sign-out',
+                    type: 'button',
+                    onclick: () => void this.signOut().then(() => this.opts.onSignOut()),
+                  },
+                  'Sign out',
+                ),
+              ),
+              h('div', { id: 'conn', class: 'conn', 'data-state': 'connecting' }),
+            ),
+            h(
+              'button',
+              {
+                class: 'icon-btn',
+                id: 'new-chat',
+                title: 'New conversation',
+                'aria-label': 'New conversation',
+                onclick: () => this.togglePanel(),
+              },
+              '+',
+            ),
+          ),
+          panel,
+          h('ul', { id: 'conversations', class: 'conv-list' }),
+        ),
+        h(
+          'section',
+          { class: 'pane', id: 'pane' },
+          h('div', { class: 'offline-bar', id: 'offline-bar', hidden: true }),
+          h('header', { class: 'pane-head', id: 'pane-head' }),
+          messages,
+          h('div', { class: 'typing', id: 'typing', 'aria-live': 'polite' }),
+          h(
+            'form',
+            {
+              class: 'composer',
+              id: 'composer',
+              onsubmit: (e: Event) => {
+                e.preventDefault();
+                this.submitComposer();
+              },
+            },
+            input,
+            h('button', { type: 'submit', class: 'send', id: 'send', 'aria-label': 'Send' }, 'Send'),
+          ),
+          h(
+            'div',
+            { class: 'empty-pane', id: 'empty-pane' },
+            h('img', { class: 'empty-icon', src: '/assets/favicon.svg', alt: '' }),
+            h('h2', null, `Hi ${me}`),
+            h('p', null, 'Pick a conversation, or start one with the + button.'),
+          ),
+        ),
+        h('div', { class: 'toast', id: 'toast', role: 'status', hidden: true }),
+      ),
+    );
+    this.renderConnection();
+    this.render();
+  }
+
+  private submitComposer(): void {
+    const input = $('#composer-input', this.root) as HTMLTextAreaElement;
+    const body = input.value;
+    if (body.trim() === '') return;
+    input.value = '';
+    autosize(input);
+    this.send(body);
+  }
+
+  private togglePanel(show?: boolean): void {
+    const panel = $('#new-panel', this.root);
+    panel.hidden = show === undefined ? !panel.hidden : !show;
+    if (!panel.hidden) panel.querySelector('input')?.focus();
+  }
+
+  private toast(text: string): void {
+    const el = $('#toast', this.root);
+    el.textContent = text;
+    el.hidden = false;
+    if (this.toastTimer) clearTimeout(this.toastTimer);
+    this.toastTimer = setTimeout(() => {
+      el.hidden = true;
+    }, 5000);
+  }
+
+  /** Twice a second: typing indicators expire, the retry countdown and "last seen" move on. */
+  private tick(): void {
+    this.renderConnection();
+    const next = this.store.nextTypingExpiry();
+    if (next !== null && next <= Date.now()) this.render();
+  }
+
+  private renderConnection(): void {
+    const el = this.root.querySelector<HTMLElement>('#conn');
+    if (!el) return;
+    const { state, region, gatewayId, failures } = this.conn;
+    const outbox = this.store.pending.size;
+    let text: string;
+    if (state === 'connected') text = `Connected${region ? ` · ${region}` : ''}`;
+    else if (state === 'reconnecting') {
+      const s = Math.max(0, Math.ceil((this.retryAt - Date.now()) / 1000));
+      text = s > 0 ? `Reconnecting in ${s} s${failures > 1 ? ` (try ${failures})` : ''}` : 'Reconnecting…';
+    } else if (state === 'connecting') text = 'Connecting…';
+    else text = 'Offline';
+    el.dataset.state = state;
+    el.title = gatewayId ? `gateway ${gatewayId}` : (this.conn.url ?? '');
+    el.replaceChildren(h('span', { class: 'dot' }), text);
+    if (outbox > 0) el.append(h('span', { class: 'outbox' }, ` · ${outbox} unsent`));
+    const bar = this.root.querySelector<HTMLElement>('#offline-bar');
+    if (bar) {
+      bar.hidden = state === 'connected';
+      bar.textContent =
+        state === 'connected'
+          ? ''
+          : 'Connection lost — reconnecting. Messages you write now are sent as soon as it is back.';
+    }
+  }
+
+  render(): void {
+    if (this.renderQueued) return;
+    this.renderQueued = true;
+    requestAnimationFrame(() => {
+      this.renderQueued = false;
+      this.renderNow();
+    });
+  }
+
+  private renderNow(): void {
+    const store = this.store;
+    const list = $('#conversations', this.root);
+    const convs = store.sorted();
+    list.replaceChildren(
+      ...(convs.length > 0
+        ? convs.map((c) => conversationRow(store, c, (id) => void this.open(id)))
+        : [h('li', { class: 'conv-empty' }, 'No conversations yet. Start one with +.')]),
+    );
+    const unread = convs.reduce((n, c) => n + c.unread, 0);
+    document.title = unread > 0 ? `(${unread}) globalchat` : 'globalchat';
+    this.renderConnection();
+
+    const c = store.active;
+    const pane = $('#pane', this.root);
+    pane.classList.toggle('has-conversation', c !== null);
+    $('.chat', this.root).classList.toggle('in-conversation', c !== null);
+    if (!c) return;
+    const title = store.titleOf(c);
+    const peer = store.peerOf(c);
+    const presence = peer ? store.presence.get(peer) : undefined;
+    const subtitle =
+      c.kind === 'direct'
+        ? presenceText(presence)
+        : c.members
+          ? `${c.members.length} members: ${c.members.join(', ')}`
+          : 'group';
+    $('#pane-head', this.root).replaceChildren(
+      h(
+        'button',
+        {
+          class: 'icon-btn back',
+          type: 'button',
+          'aria-label': 'Back to conversations',
+          onclick: () => {
+            store.activeId = null;
+            this.render();
+          },
+        },
+        '‹',
+      ),
+      avatar(title, presence ?? null),
+      h(
+        'div',
+        { class: 'pane-title' },
+        h('div', { class: 'title', id: 'pane-title' }, c.kind === 'group' ? `# ${title}` : title),
+        h('div', { class: `subtitle ${presence?.status ?? ''}`, id: 'pane-subtitle' }, subtitle),
+      ),
+    );
+    const messages = $('#messages', this.root);
+    const fromBottom = messages.scrollHeight - messages.scrollTop;
+    const top: HTMLElement[] = [];
+    if (c.loaded && c.hasMore) {
+      top.push(
+        h(
+          'button',
+          { class: 'older', id: 'load-older', type: 'button', onclick: () => void this.loadOlder() },
+          this.loadingOlder ? 'Loading…' : 'Load earlier messages',
+        ),
+      );
+    } else if (c.loaded && store.messagesOf(c.id).length > 0) {
+      top.push(h('div', { class: 'history-start' }, 'This is the beginning of the conversation'));
+    } else if (!c.loaded) {
+      top.push(h('div', { class: 'history-start' }, 'Loading…'));
+    }
+    messages.replaceChildren(
+      ...top,
+      ...messageNodes(store, c),
+      ...pendingNodes(store.pendingOf(c.id), (id) => {
+        store.pending.delete(id);
+        this.render();
+      }),
+    );
+    if (this.stickToBottom) messages.scrollTop = messages.scrollHeight;
+    else messages.scrollTop = messages.scrollHeight - fromBottom;
+    const typing = store.typingIn(c.id, Date.now());
+    const typingEl = $('#typing', this.root);
+    typingEl.replaceChildren(
+      ...(typing.length > 0
+        ? [h('span', { class: 'typing-dots' }, h('i'), h('i'), h('i')), typingText(typing)]
+        : []),
+    );
+    ($('#composer-input', this.root) as HTMLTextAreaElement).placeholder =
+      `Message ${c.kind === 'group' ? '#' : ''}${title}`;
+  }
+}
+
+function autosize(el: HTMLTextAreaElement): void {
+  el.style.height = 'auto';
+  el.style.height = `${Math.min(el.scrollHeight, 160)}px`;
+}
