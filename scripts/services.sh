@@ -2,8 +2,10 @@
 # Project-local services for development and tests. Everything binds to 127.0.0.1 and keeps its
 # state under .state/.
 #
-#   scripts/services.sh install   redis-server, nats-server, Java 17, Maven (apt), and Cassandra
-#                                 jars from Maven Central into .state/cassandra/lib. Idempotent.
+#   scripts/services.sh install   redis-server, nats-server, Java 17, Maven, chromium (apt), and
+#                                 Cassandra jars from Maven Central into .state/cassandra/lib.
+#                                 Idempotent.
+#   scripts/services.sh install-browser   only chromium (/usr/bin/chromium, for test/browser.test.ts)
 #   scripts/services.sh start     dev instances in the background (pid files under .state/)
 #   scripts/services.sh stop      stops only the pids in those files
 #   scripts/services.sh status
@@ -60,6 +62,8 @@ cmd_install() {
   command -v nats-server >/dev/null || pkgs+=(nats-server)
   java17 >/dev/null || pkgs+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null || pkgs+=(maven)
+  # Debian's chromium for the browser tests (playwright-core drives it; nothing is downloaded).
+  [[ -x /usr/bin/chromium ]] || pkgs+=(chromium)
   if ((${#pkgs[@]} > 0)); then apt_install "${pkgs[@]}"; fi
   java17 >/dev/null || { log "no Java 17 found after install"; exit 1; }
 
@@ -167,6 +171,9 @@ status_one() {
 
 case "${1:-}" in
 install) cmd_install ;;
+install-browser)
+  if [[ ! -x /usr/bin/chromium ]]; then apt_install chromium; fi
+  ;;
 start)
   cmd_install
   start_redis
@@ -184,7 +191,7 @@ status)
   status_one "$STATE/cassandra/dev/cassandra.pid" CassandraDaemon "$CASSANDRA_PORT"
   ;;
 *)
-  echo "usage: $0 install|start|stop|status" >&2
+  echo "usage: $0 install|install-browser|start|stop|status" >&2
   exit 2
   ;;
 esac

@@ -42,6 +42,8 @@ export async function startTestGateway(
     workerId?: number;
     bus?: MemoryBus;
     presence?: Presence;
+    /** A fixed port (to restart a gateway where its clients expect it); default: any free one. */
+    port?: number;
   } = {},
 ): Promise<TestGateway> {
   const config = opts.config ?? testConfig();
@@ -51,7 +53,7 @@ export async function startTestGateway(
     config,
     region: config.regions[0]!,
     workerId: opts.workerId ?? 0,
-    port: config.regions[0]!.gateway.port,
+    port: opts.port ?? config.regions[0]!.gateway.port,
     dataDir,
     ...(opts.bus ? { bus: opts.bus } : {}),
     ...(opts.presence ? { presence: opts.presence } : {}),
