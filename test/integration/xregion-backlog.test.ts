@@ -1,0 +1,126 @@
+/** `CrossRegionLink.backlog()` on a real three-region NATS supercluster: lag, pending, outages. */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { CrossRegionLink } from '../../src/routing/xregion.ts';
+import { eventually } from '../helpers/eventually.ts';
+import { type NatsSupercluster, startNatsSupercluster } from '../helpers/nats.ts';
+
+const REGIONS = ['us-east', 'eu-west', 'ap-south'];
+
+describe('cross-region backlog (JetStream stream and consumer info)', () => {
+  let sc: NatsSupercluster;
+  const links = new Map<string, CrossRegionLink>();
+  const applied = new Map<string, number>();
+
+  const startLink = async (region: string, consume: boolean) => {
+    const link = new CrossRegionLink({
+      servers: [sc.urls[region]!],
+      region,
+      peers: REGIONS.filter((r) => r !== region),
+      outboxMaxAgeMs: 3600_000,
+      duplicateWindowMs: 120_000,
+    });
+    await link.start();
+    if (consume) await consumeAll(region, link);
+    links.set(region, link);
+    return link;
+  };
+  const consumeAll = (region: string, link: CrossRegionLink) =>
+    link.consume(async () => {
+      applied.set(region, (applied.get(region) ?? 0) + 1);
+    });
+  const peer = async (from: string, to: string) => {
+    const b = await links.get(from)!.backlog(1500);
+    const p = b.peers.find((x) => x.region === to);
+    assert.ok(p, `${from} reports ${to}`);
+    return { backlog: b, peer: p };
+  };
+
+  before(async () => {
+    sc = await startNatsSupercluster(REGIONS);
+    await startLink('us-east', true);
+    await startLink('eu-west', true);
+    // ap-south does not apply anything yet: its inbox piles up.
+    await startLink('ap-south', false);
+  });
+  after(async () => {
+    for (const l of links.values()) await l.close();
+    await sc.close();
+  });
+
+  it('counts events sourced into an inbox but not applied yet, and drains to zero', async () => {
+    const enc = new TextEncoder();
+    for (let i = 0; i < 20; i++) await links.get('us-east')!.publish(enc.encode(`e${i}`), `b${i}`);
+    await eventually(
+      async () => {
+        const b = await links.get('ap-south')!.backlog();
+        assert.equal(b.region, 'ap-south');
+        assert.equal(b.inboxPending, 20);
+      },
+      { timeoutMs: 15_000, intervalMs: 200 },
+    );
+    await consumeAll('ap-south', links.get('ap-south')!);
+    await eventually(
+      async () => {
+        assert.equal((await links.get('ap-south')!.backlog()).inboxPending, 0);
+        assert.equal(applied.get('ap-south'), 20);
+      },
+      { timeoutMs: 15_000, intervalMs: 200 },
+    );
+    // Every peer answers, nothing is lagging, and the sourcing has been heard from recently.
+    await eventually(
+      async () => {
+        for (const to of ['eu-west', 'ap-south']) {
+          const { peer: p } = await peer('us-east', to);
+          assert.equal(p.reachable, true);
+          assert.equal(p.outbound, 0);
+          assert.equal(p.inbound, 0);
+          assert.equal(p.error, null);
+          assert.ok(p.inboundIdleMs !== null && p.inboundIdleMs < 5000, `idle ${p.inboundIdleMs} ms`);
+        }
+      },
+      { timeoutMs: 20_000, intervalMs: 500 },
+    );
+  });
+
+  it('reports a region that is down as unreachable, and silent for longer and longer', async () => {
+    await links.get('eu-west')!.close();
+    links.delete('eu-west');
+    await sc.stopRegion('eu-west');
+    const first = await eventually(
+      async () => {
+        const { peer: p } = await peer('us-east', 'eu-west');
+        assert.equal(p.reachable, false);
+        assert.equal(p.outbound, null);
+        assert.match(p.error ?? '', /eu-west/);
+        return p;
+      },
+      { timeoutMs: 20_000, intervalMs: 500 },
+    );
+    await eventually(
+      async () => {
+        const { peer: p } = await peer('us-east', 'eu-west');
+        assert.ok((p.inboundIdleMs ?? 0) > (first.inboundIdleMs ?? 0) + 1000, `idle ${p.inboundIdleMs} ms`);
+      },
+      { timeoutMs: 20_000, intervalMs: 500 },
+    );
+    // The other peer is unaffected.
+    assert.equal((await peer('us-east', 'ap-south')).peer.reachable, true);
+  });
+
+  it('is reachable again with no lag once the region is back', async () => {
+    const enc = new TextEncoder();
+    for (let i = 0; i < 5; i++) await links.get('us-east')!.publish(enc.encode(`d${i}`), `down${i}`);
+    await sc.startRegion('eu-west');
+    await startLink('eu-west', true);
+    await eventually(
+      async () => {
+        const { peer: p } = await peer('us-east', 'eu-west');
+        assert.equal(p.reachable, true);
+        assert.equal(p.outbound, 0);
+        assert.equal((await links.get('eu-west')!.backlog()).inboxPending, 0);
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+  });
+});
