@@ -331,9 +331,9 @@ function render(): void {
       'Delivery latency',
       [
         h('span', null, ms(s.deliveryMs.p50)),
-        h('small', null, ' p50 · '),
+        h('small', { class: 'a' }, ' p50 · '),
         h('span', null, ms(s.deliveryMs.p99)),
-        h('small', null, ' p99 ms'),
+        h('small', { class: 'c' }, ' p99 ms'),
       ],
       sparkline([series((x) => x.deliveryMs.p50), series((x) => x.deliveryMs.p99)], { classes: ['a', 'c'] }),
       h(
@@ -347,9 +347,9 @@ function render(): void {
       'Store latency',
       [
         h('span', null, ms(s.storeMs.p50)),
-        h('small', null, ' p50 · '),
+        h('small', { class: 'a' }, ' p50 · '),
         h('span', null, ms(s.storeMs.p99)),
-        h('small', null, ' p99 ms'),
+        h('small', { class: 'c' }, ' p99 ms'),
       ],
       sparkline([series((x) => x.storeMs.p50), series((x) => x.storeMs.p99)], { classes: ['a', 'c'] }),
       h('p', { class: 'muted small' }, `durable write before the ack · last ${cfg.windowSec} s`),
