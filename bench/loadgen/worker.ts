@@ -139,16 +139,14 @@ class Worker {
         onClose: (code) => {
           if (!conn.ready) {
             const why = code ?? `no close frame${client?.lastError ? `, ${client.lastError}` : ''}`;
-            const port = client?.local.split(':')[1];
-            const same = [...this.conns.values()]
-              .filter((c) => c.client && c.client !== client && c.client.local.endsWith(`:${port}`))
-              .map((c) => `${c.userId}@${c.client!.local}`);
-            const trace = ` local ${client?.local} same-port ${same.join(',')}`;
-            const trace0 = client?.trace
-              ? ` trace: ${JSON.stringify(Buffer.concat(client.trace).toString('latin1'))}`
+            // BENCH_TRACE=1 keeps the bytes received before the close, to see what the server said.
+            const trace = client?.trace
+              ? ` received: ${JSON.stringify(Buffer.concat(client.trace).toString('latin1'))}`
               : '';
             readyFailed(
-              new Error(`${userId}: closed (${why}) after ${frames} frames, before ready${trace}${trace0}`),
+              new Error(
+                `${userId}: closed (${why}) after ${frames} frames, before ready (from ${client?.local})${trace}`,
+              ),
             );
           }
           this.lost(conn);

@@ -118,7 +118,7 @@ export class WsClient {
         socket.removeAllListeners('close');
         const client = new WsClient(socket);
         client.local = local;
-        if (process.env.BENCH_TRACE) client.trace = [head];
+        if (process.env.BENCH_TRACE) client.trace = [];
         client.onText = handlers.onText;
         client.onClose = handlers.onClose;
         socket.on('data', (c: Buffer) => client.onData(c));
