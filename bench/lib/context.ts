@@ -1,0 +1,244 @@
+/**
+ * What every scenario shares: the run's settings and services, how each target is reached, the
+ * result row, and the per-step measurement of the processes involved.
+ */
+import type { CassandraEndpoint } from '../../test/helpers/cassandra.ts';
+import type { WorkerInit } from '../loadgen/types.ts';
+import type { AggregateRun } from './loadgen.ts';
+import type { ModeConfig } from './modes.ts';
+import { cpuSeconds, machineBusySeconds, rssBytes } from './proc-stats.ts';
+import {
+  BENCH_SECRET,
+  hasSocketIoEndpoint,
+  type RunningServer,
+  startBareUws,
+  startGatewayProcess,
+  startSocketIoBaseline,
+  type TargetName,
+  writeGatewayConfig,
+} from './targets.ts';
+
+export interface BenchContext {
+  mode: ModeConfig;
+  logDir: string;
+  /** Set with --profile: gateways write V8 CPU profiles here. */
+  profileDir: string | null;
+  cassandra: CassandraEndpoint;
+  redisUrl: string;
+  natsUrl: string;
+  /** pids of Cassandra, Redis and NATS, whose CPU time is reported beside the target's. */
+  servicePids: number[];
+  /** Source addresses for client sockets (127.0.0.x), so connections are not capped by one address's ports. */
+  localAddresses: string[];
+  /** Send a clientMsgId with every message (default; --no-client-msg-id turns it off to measure its cost). */
+  clientMsgIds: boolean;
+  /** The hard open-files limit: one process cannot hold more sockets than this. */
+  fdHard: number;
+  log(msg: string): void;
+}
+
+/** One line of the results: the fields the issue asks for, then what explains them. */
+export interface Row {
+  scenario: string;
+  target: TargetName;
+  connections: number;
+  /** Offered messages/s (open loop); null for idle. */
+  rate: number | null;
+  /** Acked messages/s received inside the measurement window. */
+  msgs_per_s: number | null;
+  /** `message` frames/s received by recipients inside the window. */
+  deliveries_per_s: number | null;
+  /** Delivery latency, send (scheduled) time in the body → receipt by a recipient. */
+  p50_ms: number | null;
+  p95_ms: number | null;
+  p99_ms: number | null;
+  max_ms: number | null;
+  errors: number;
+  /** Peak resident memory of the server process(es) during the window. */
+  rss_bytes: number;
+  /** CPU seconds of the server process(es) inside the window (idle: during connecting). */
+  cpu_s: number;
+  [extra: string]: unknown;
+}
+
+export interface SkippedRow {
+  scenario: string;
+  target: TargetName;
+  skipped: string;
+}
+
+export type ResultRow = Row | SkippedRow;
+
+export const isSkipped = (r: ResultRow): r is SkippedRow => 'skipped' in r;
+
+/**
+ * How the load generator reaches a target. Every target gets the same messages, clientMsgId
+ * included (what the SDK always sends; on the gateway it costs a deduplication write).
+ */
+export function wireFor(
+  target: TargetName,
+  clientMsgIds = true,
+): Pick<WorkerInit, 'wire' | 'path' | 'auth' | 'readyOnConnect' | 'clientMsgIds'> {
+  const jwt = { kind: 'jwt' as const, secret: BENCH_SECRET };
+  switch (target) {
+    case 'gateway':
+      return { wire: 'raw', path: '/ws', auth: jwt, readyOnConnect: false, clientMsgIds };
+    case 'gateway-socketio':
+    case 'baseline-socketio':
+      return { wire: 'socketio', path: '/socket.io/', auth: jwt, readyOnConnect: false, clientMsgIds };
+    case 'bare-uws':
+      return { wire: 'raw', path: '/ws', auth: { kind: 'query' }, readyOnConnect: false, clientMsgIds };
+  }
+}
+
+export class SkipError extends Error {
+  override name = 'SkipError';
+}
+
+/** Starts a fresh server process for one (scenario, target); throws SkipError if it cannot serve it. */
+export async function startTarget(
+  ctx: BenchContext,
+  target: TargetName,
+  tag: string,
+): Promise<RunningServer> {
+  if (target === 'baseline-socketio') return startSocketIoBaseline(ctx.redisUrl, ctx.logDir, tag);
+  if (target === 'bare-uws') return startBareUws(ctx.logDir, tag);
+  const configFile = writeGatewayConfig(ctx.logDir, [
+    {
+      name: 'bench',
+      id: 1,
+      cassandra: { ...ctx.cassandra, keyspace: 'chat_bench' },
+      redisUrl: ctx.redisUrl,
+      natsUrl: ctx.natsUrl,
+    },
+  ]);
+  const server = await startGatewayProcess({
+    configFile,
+    region: 'bench',
+    logDir: ctx.logDir,
+    tag,
+    ...(ctx.profileDir ? { cpuProfDir: ctx.profileDir } : {}),
+  });
+  if (target === 'gateway-socketio' && !(await hasSocketIoEndpoint(server.host, server.port))) {
+    await server.stop();
+    throw new SkipError(
+      'the gateway has no Socket.IO endpoint yet (GET /socket.io/?EIO=4&transport=polling did not answer an Engine.IO open packet)',
+    );
+  }
+  return server;
+}
+
+export interface WindowStats {
+  targetCpuS: number;
+  targetPeakRss: number;
+  servicesCpuS: number;
+  loadgenCpuS: number;
+  /** Busy CPU seconds of the whole machine in the window (all processes, kernel included). */
+  machineBusyS: number;
+}
+
+/**
+ * CPU seconds of the target, the services and the load generator between two instants, and the
+ * target's peak RSS in between (sampled every 250 ms).
+ */
+export function measureWindow(
+  pids: { target: number[]; services: number[]; loadgen: number[] },
+  startMs: number,
+  endMs: number,
+): Promise<WindowStats> {
+  const cpu = (list: number[]) => list.reduce((a, p) => a + cpuSeconds(p), 0);
+  const rss = () => pids.target.reduce((a, p) => a + rssBytes(p), 0);
+  return new Promise((resolve) => {
+    let t0 = { target: 0, services: 0, loadgen: 0, machine: 0 };
+    let peak = 0;
+    let sampler: NodeJS.Timeout | undefined;
+    setTimeout(
+      () => {
+        t0 = {
+          target: cpu(pids.target),
+          services: cpu(pids.services),
+          loadgen: cpu(pids.loadgen),
+          machine: machineBusySeconds(),
+        };
+        peak = rss();
+        sampler = setInterval(() => {
+          peak = Math.max(peak, rss());
+        }, 250);
+      },
+      Math.max(0, startMs - Date.now()),
+    );
+    setTimeout(
+      () => {
+        clearInterval(sampler);
+        resolve({
+          targetCpuS: cpu(pids.target) - t0.target,
+          targetPeakRss: Math.max(peak, rss()),
+          servicesCpuS: cpu(pids.services) - t0.services,
+          loadgenCpuS: cpu(pids.loadgen) - t0.loadgen,
+          machineBusyS: machineBusySeconds() - t0.machine,
+        });
+      },
+      Math.max(0, endMs - Date.now()),
+    );
+  });
+}
+
+const ms = (us: number) => Math.round(us / 10) / 100;
+const round = (v: number, digits = 0) => Math.round(v * 10 ** digits) / 10 ** digits;
+
+/**
+ * A step is sustained when the target kept up with the offered rate (≥ 97 % acked inside the
+ * window), lost nothing, and its p99 delivery latency stayed under half a second.
+ */
+export function isSustained(agg: AggregateRun, errors: number): boolean {
+  return agg.msgsPerS >= 0.97 * agg.rate && errors === 0 && agg.delivery.percentile(99) <= 500_000;
+}
+
+export function trafficRow(
+  scenario: string,
+  target: TargetName,
+  connections: number,
+  agg: AggregateRun,
+  w: WindowStats,
+  fanout: number,
+): Row {
+  const frames = Object.values(agg.errorFrames).reduce((a, n) => a + n, 0);
+  const lostDeliveries = Math.max(0, agg.lostDeliveries);
+  const errors = frames + agg.lostAcks + lostDeliveries + agg.connectionsClosed + agg.unsendable;
+  return {
+    scenario,
+    target,
+    connections,
+    rate: agg.rate,
+    msgs_per_s: round(agg.msgsPerS),
+    deliveries_per_s: round(agg.deliveriesPerS),
+    p50_ms: ms(agg.delivery.percentile(50)),
+    p95_ms: ms(agg.delivery.percentile(95)),
+    p99_ms: ms(agg.delivery.percentile(99)),
+    max_ms: ms(agg.delivery.max),
+    errors,
+    rss_bytes: w.targetPeakRss,
+    cpu_s: round(w.targetCpuS, 2),
+    sustained: isSustained(agg, errors),
+    offered_deliveries_per_s: agg.rate * fanout,
+    ack_p50_ms: ms(agg.ack.percentile(50)),
+    ack_p99_ms: ms(agg.ack.percentile(99)),
+    window_s: round(agg.windowMs / 1000, 1),
+    error_detail: {
+      lost_acks: agg.lostAcks,
+      lost_deliveries: lostDeliveries,
+      error_frames: agg.errorFrames,
+      connections_closed: agg.connectionsClosed,
+      unsendable: agg.unsendable,
+    },
+    loadgen_lag_p99_ms: ms(agg.lag.percentile(99)),
+    loadgen_cpu_s: round(w.loadgenCpuS, 2),
+    services_cpu_s: round(w.servicesCpuS, 2),
+    machine_busy_cpu_s: round(w.machineBusyS, 2),
+    // Busy CPU not used by anything this run measures: other tenants of a shared machine, plus
+    // kernel time (loopback TCP softirq) not billed to our processes.
+    other_cpu_s: round(Math.max(0, w.machineBusyS - w.targetCpuS - w.servicesCpuS - w.loadgenCpuS), 2),
+  };
+}
+
+export const sleep = (msDelay: number) => new Promise((r) => setTimeout(r, msDelay));

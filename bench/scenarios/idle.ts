@@ -1,0 +1,79 @@
+/**
+ * `idle`: N authenticated connections held open on one server process. Reports how fast they
+ * connect (each one ready: on the gateway that is after `synced`, i.e. JWT checked, routing
+ * subscribed, presence marked and the offline queue read) and how much resident memory each
+ * costs the server: (RSS after − RSS before) / N.
+ */
+import { type BenchContext, type Row, sleep, startTarget, wireFor } from '../lib/context.ts';
+import { LoadGen } from '../lib/loadgen.ts';
+import { cpuSeconds, rssBytes } from '../lib/proc-stats.ts';
+import type { TargetName } from '../lib/targets.ts';
+
+/** File descriptors a server keeps for itself (listen socket, services, stdio, libuv). */
+const FD_RESERVE = 500;
+
+export async function idleScenario(ctx: BenchContext, target: TargetName): Promise<Row> {
+  const requested = ctx.mode.idle.connections;
+  const n = Math.min(requested, ctx.fdHard - FD_RESERVE);
+  const server = await startTarget(ctx, target, `idle-${target}`);
+  let lg: LoadGen | undefined;
+  try {
+    await sleep(1000);
+    const rssBefore = rssBytes(server.pid);
+    const cpuBefore = cpuSeconds(server.pid);
+    const prefix = `i${target.replace(/[^a-z]/g, '').slice(0, 6)}`;
+    const users = Array.from({ length: n }, (_, i) => `${prefix}_${i}`);
+    lg = await LoadGen.start({
+      ...wireFor(target, ctx.clientMsgIds),
+      workers: ctx.mode.workers,
+      host: server.host,
+      port: server.port,
+      localAddresses: ctx.localAddresses,
+      connectConcurrency: Math.ceil(ctx.mode.idle.connectConcurrency / ctx.mode.workers),
+      idleUsers: users,
+      bodyChars: ctx.mode.bodyChars,
+      maxLifetimeMs: 30 * 60_000,
+      logDir: ctx.logDir,
+    });
+    ctx.log(`idle/${target}: connecting ${n}${n < requested ? ` (of ${requested} requested)` : ''}`);
+    const res = await lg.connect();
+    const cpuConnect = cpuSeconds(server.pid) - cpuBefore;
+    await sleep(ctx.mode.idle.settleMs);
+    const rssAfter = rssBytes(server.pid);
+    const perConn = res.connected > 0 ? Math.round((rssAfter - rssBefore) / res.connected) : null;
+    ctx.log(
+      `idle/${target}: ${res.connected} connected in ${(res.durationMs / 1000).toFixed(1)} s, ` +
+        `${perConn ?? '?'} B RSS each${res.failed ? `, ${res.failed} failed: ${res.firstError}` : ''}`,
+    );
+    return {
+      scenario: 'idle',
+      target,
+      connections: res.connected,
+      rate: null,
+      msgs_per_s: null,
+      deliveries_per_s: null,
+      p50_ms: null,
+      p95_ms: null,
+      p99_ms: null,
+      max_ms: null,
+      errors: res.failed,
+      rss_bytes: rssAfter,
+      cpu_s: Math.round(cpuConnect * 100) / 100,
+      requested_connections: requested,
+      ...(n < requested
+        ? {
+            capped_by: `open-files hard limit ${ctx.fdHard} (RLIMIT_NOFILE; the process cannot raise it: no CAP_SYS_RESOURCE)`,
+          }
+        : {}),
+      connect_per_s: Math.round((res.connected * 1000) / res.durationMs),
+      connect_s: Math.round(res.durationMs / 100) / 10,
+      rss_before_bytes: rssBefore,
+      bytes_per_connection: perConn,
+      connect_retries: res.retried,
+      first_error: res.firstError,
+    };
+  } finally {
+    await lg?.close();
+    await server.stop();
+  }
+}
