@@ -202,6 +202,38 @@ describe('web app and dashboard in Chromium', () => {
     await bob.locator('#messages .msg.theirs .sender', { hasText: 'alice' }).waitFor(WAIT);
   });
 
+  it('scrolls back through history a page at a time', async () => {
+    const carol = await TestClient.connect(gw.url, await token('carol'));
+    const conv = 'dm:alice:carol';
+    for (let i = 0; i < 60; i++) {
+      const r = await carol.request('send', {
+        conversationId: conv,
+        body: `page ${i}`,
+        clientMsgId: `p${i}`,
+      });
+      assert.equal(r.op, 'sent');
+    }
+    await carol.close();
+    await alice.locator(`.conv[data-id="${conv}"] .badge`, { hasText: '60' }).waitFor(WAIT);
+    // A fresh page knows none of them: it loads the newest page and the rest on demand.
+    await alice.reload();
+    await alice.locator('#conn[data-state="connected"]').waitFor(WAIT);
+    await openConversation(alice, conv);
+    await eventually(async () => assert.equal((await bubbles(alice)).length, 40), { timeoutMs: 10_000 });
+    assert.equal((await bubbles(alice))[39], 'page 59');
+    await alice.locator('#messages').evaluate((el) => {
+      el.scrollTop = 0;
+    });
+    await eventually(async () => {
+      const all = await bubbles(alice);
+      assert.deepEqual(
+        all,
+        Array.from({ length: 60 }, (_, i) => `page ${i}`),
+      );
+    });
+    await alice.locator('.history-start').waitFor(WAIT);
+  });
+
   it('the dashboard: refuses a wrong token, shows connections and traffic, alerts on errors', async () => {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const dash = await ctx.newPage();
