@@ -12,6 +12,7 @@ import {
 } from '../../../client/index.ts';
 import { $, h } from '../dom.ts';
 import { LocalClientStorage } from './local-storage.ts';
+import { autosize, buildShell } from './shell.ts';
 import { ChatStore } from './store.ts';
 import { avatar, conversationRow, messageNodes, pendingNodes, presenceText, typingText } from './view.ts';
 
@@ -304,168 +305,19 @@ export class ChatApp {
   // ---- DOM ----------------------------------------------------------------------------
 
   private mount(): void {
-    const me = this.store.me;
-    const form = (
-      label: string,
-      fields: HTMLElement[],
-      submit: string,
-      action: (data: FormData) => Promise<void>,
-      name: string,
-    ) => {
-      const error = h('div', { class: 'form-error', role: 'alert' });
-      const el = h(
-        'form',
-        {
-          class: 'panel-form',
-          'data-form': name,
-          onsubmit: (e: Event) => {
-            e.preventDefault();
-            error.textContent = '';
-            const f = e.currentTarget as HTMLFormElement;
-            action(new FormData(f)).then(
-              () => f.reset(),
-              (err: unknown) => {
-                error.textContent = err instanceof Error ? err.message : String(err);
-              },
-            );
-          },
-        },
-        h('h3', null, label),
-        ...fields,
-        h('button', { type: 'submit', class: 'primary' }, submit),
-        error,
-      );
-      return el;
-    };
-    const panel = h(
-      'div',
-      { class: 'new-panel', id: 'new-panel', hidden: true },
-      form(
-        'Direct message',
-        [h('input', { name: 'user', placeholder: 'User id, e.g. bob', autocomplete: 'off', required: true })],
-        'Start chat',
-        (d) => this.startDirect(String(d.get('user') ?? '').trim()),
-        'direct',
-      ),
-      form(
-        'New group',
-        [
-          h('input', { name: 'title', placeholder: 'Group name', autocomplete: 'off', required: true }),
-          h('input', { name: 'members', placeholder: 'Members: bob, carol', autocomplete: 'off' }),
-        ],
-        'Create group',
-        (d) =>
-          this.createGroup(
-            String(d.get('title') ?? ''),
-            String(d.get('members') ?? '')
-              .split(/[\s,]+/)
-              .filter(Boolean),
-          ),
-        'group',
-      ),
-    );
-    const input = h('textarea', {
-      id: 'composer-input',
-      rows: 1,
-      placeholder: 'Write a message…',
-      'aria-label': 'Message',
-      onkeydown: (e: Event) => {
-        const k = e as KeyboardEvent;
-        if (k.key === 'Enter' && !k.shiftKey && !k.isComposing) {
-          e.preventDefault();
-          this.submitComposer();
-        }
-      },
-      oninput: () => {
-        autosize(input);
-        if (input.value.trim() !== '') this.typing();
-      },
-    });
-    const messages = h('div', {
-      id: 'messages',
-      class: 'messages',
-      onscroll: () => {
-        const el = messages;
-        this.stickToBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
-        if (el.scrollTop < 80) void this.loadOlder();
-      },
-    });
     this.root.replaceChildren(
-      h(
-        'div',
-        { class: 'chat' },
-        h(
-          'aside',
-          { class: 'sidebar' },
-          h(
-            'header',
-            { class: 'sidebar-head' },
-            avatar(me),
-            h(
-              'div',
-              { class: 'me' },
-              h(
-                'div',
-                { class: 'me-row' },
-                h('span', { class: 'me-name', id: 'me' }, me),
-                h(
-                  'button',
-                  {
-                    class: 'link sign-out',
-                    id: 'sign-out',
-                    type: 'button',
-                    onclick: () => void this.signOut().then(() => this.opts.onSignOut()),
-                  },
-                  'Sign out',
-                ),
-              ),
-              h('div', { id: 'conn', class: 'conn', 'data-state': 'connecting' }),
-            ),
-            h(
-              'button',
-              {
-                class: 'icon-btn',
-                id: 'new-chat',
-                title: 'New conversation',
-                'aria-label': 'New conversation',
-                onclick: () => this.togglePanel(),
-              },
-              '+',
-            ),
-          ),
-          panel,
-          h('ul', { id: 'conversations', class: 'conv-list' }),
-        ),
-        h(
-          'section',
-          { class: 'pane', id: 'pane' },
-          h('div', { class: 'offline-bar', id: 'offline-bar', hidden: true }),
-          h('header', { class: 'pane-head', id: 'pane-head' }),
-          messages,
-          h('div', { class: 'typing', id: 'typing', 'aria-live': 'polite' }),
-          h(
-            'form',
-            {
-              class: 'composer',
-              id: 'composer',
-              onsubmit: (e: Event) => {
-                e.preventDefault();
-                this.submitComposer();
-              },
-            },
-            input,
-            h('button', { type: 'submit', class: 'send', id: 'send', 'aria-label': 'Send' }, 'Send'),
-          ),
-          h(
-            'div',
-            { class: 'empty-pane', id: 'empty-pane' },
-            h('img', { class: 'empty-icon', src: '/assets/favicon.svg', alt: '' }),
-            h('h2', null, `Hi ${me}`),
-            h('p', null, 'Pick a conversation, or start one with the + button.'),
-          ),
-        ),
-        h('div', { class: 'toast', id: 'toast', role: 'status', hidden: true }),
-      ),
+      buildShell(this.store.me, {
+        startDirect: (userId) => this.startDirect(userId),
+        createGroup: (title, members) => this.createGroup(title, members),
+        submit: () => this.submitComposer(),
+        typing: () => this.typing(),
+        scrolled: (el) => {
+          this.stickToBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+          if (el.scrollTop < 80) void this.loadOlder();
+        },
+        signOut: () => void this.signOut().then(() => this.opts.onSignOut()),
+        togglePanel: () => this.togglePanel(),
+      }),
     );
     this.renderConnection();
     this.render();
@@ -623,9 +475,4 @@ export class ChatApp {
     ($('#composer-input', this.root) as HTMLTextAreaElement).placeholder =
       `Message ${c.kind === 'group' ? '#' : ''}${title}`;
   }
-}
-
-function autosize(el: HTMLTextAreaElement): void {
-  el.style.height = 'auto';
-  el.style.height = `${Math.min(el.scrollHeight, 160)}px`;
 }
