@@ -31,6 +31,7 @@ export interface AggregateRun {
   ack: Histogram;
   delivery: Histogram;
   lag: Histogram;
+  probe: Histogram;
 }
 
 class WorkerHandle {
@@ -49,6 +50,10 @@ class WorkerHandle {
       this.waiting = null;
       w?.reject(new Error(`loadgen worker ${why}:\n${proc.logTail()}`));
     });
+  }
+
+  get busy(): boolean {
+    return this.waiting !== null;
   }
 
   request<R extends Reply>(c: Command, timeoutMs: number): Promise<R> {
@@ -72,6 +77,17 @@ class WorkerHandle {
       this.proc.child.send(c);
     });
   }
+}
+
+/**
+ * Waits for every worker's answer (so none is left mid-request), then returns them all or
+ * throws the first failure.
+ */
+async function all<T>(ps: Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(ps);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
 }
 
 export class LoadGen {
@@ -108,7 +124,7 @@ export class LoadGen {
     const { workers: _w, idleUsers: _i, units: _u, logDir: _l, ...shared } = opts;
     const lg = new LoadGen(handles, opts);
     try {
-      await Promise.all(
+      await all(
         handles.map((h, i) =>
           h.request(
             {
@@ -129,7 +145,7 @@ export class LoadGen {
   /** Opens every connection; duration is wall time until the last one is ready. */
   async connect(timeoutMs = 600_000): Promise<ConnectResult> {
     const started = performance.now();
-    const rs = await Promise.all(
+    const rs = await all(
       this.handles.map((h) =>
         h.request<Extract<Reply, { cmd: 'connect'; ok: true }>>({ cmd: 'connect' }, timeoutMs),
       ),
@@ -144,7 +160,7 @@ export class LoadGen {
   }
 
   async prepare(): Promise<void> {
-    await Promise.all(this.handles.map((h) => h.request({ cmd: 'prepare' }, 300_000)));
+    await all(this.handles.map((h) => h.request({ cmd: 'prepare' }, 300_000)));
   }
 
   /** One open-loop step at `rate` messages/s in total, split evenly across workers. */
@@ -154,7 +170,7 @@ export class LoadGen {
   ): Promise<AggregateRun> {
     const per = rate / this.handles.length;
     const timeout = p.startAt - Date.now() + p.warmupMs + p.measureMs + p.drainMs + 60_000;
-    const rs = await Promise.all(
+    const rs = await all(
       this.handles.map((h) =>
         h.request<Extract<Reply, { cmd: 'run'; ok: true }>>(
           { cmd: 'run', run: { ...p, rate: per } },
@@ -168,8 +184,11 @@ export class LoadGen {
     );
   }
 
+  /** Closes the connections and ends the workers; a worker still busy with a request is just stopped. */
   async close(): Promise<void> {
-    await Promise.allSettled(this.handles.map((h) => h.request({ cmd: 'close' }, 15_000)));
+    await Promise.allSettled(
+      this.handles.filter((h) => !h.busy).map((h) => h.request({ cmd: 'close' }, 15_000)),
+    );
     await Promise.all(this.handles.map((h) => h.proc.stop(2000)));
   }
 
@@ -182,12 +201,14 @@ function aggregate(rate: number, rs: RunResult[]): AggregateRun {
   const ack = new Histogram();
   const delivery = new Histogram();
   const lag = new Histogram();
+  const probe = new Histogram();
   const errorFrames: Record<string, number> = {};
   const sum = (f: (r: RunResult) => number) => rs.reduce((a, r) => a + f(r), 0);
   for (const r of rs) {
     ack.merge(r.ack);
     delivery.merge(r.delivery);
     lag.merge(r.lag);
+    probe.merge(r.probe);
     for (const [code, n] of Object.entries(r.errorFrames)) errorFrames[code] = (errorFrames[code] ?? 0) + n;
   }
   const windowMs = rs[0]?.windowMs ?? 1;
@@ -206,5 +227,6 @@ function aggregate(rate: number, rs: RunResult[]): AggregateRun {
     ack,
     delivery,
     lag,
+    probe,
   };
 }

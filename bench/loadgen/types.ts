@@ -30,6 +30,8 @@ export interface WorkerInit {
   bodyChars: number;
   /** Send a clientMsgId with every message (what the SDK does; costs a dedup write). */
   clientMsgIds: boolean;
+  /** Measure the server's responsiveness with a `ping` every 20 ms during runs (gateway targets). */
+  probe: boolean;
   /** The worker exits by itself after this long, whatever happens to its coordinator. */
   maxLifetimeMs: number;
 }
@@ -73,6 +75,8 @@ export interface RunResult {
   delivery: HistogramJson;
   /** How late the generator sent relative to schedule: high values mean it was starved of CPU. */
   lag: HistogramJson;
+  /** Round trips of `ping` requests sent every 20 ms during the window (empty unless probing). */
+  probe: HistogramJson;
 }
 
 export type Command =

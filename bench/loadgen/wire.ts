@@ -22,18 +22,12 @@ export type Incoming =
   | { kind: 'delivery'; t: number; seq: number }
   | { kind: 'error'; reqId: number; code: string }
   | { kind: 'reply'; reqId: number; data: unknown }
+  | { kind: 'pong'; reqId: number }
   | { kind: 'ready' }
   | { kind: 'ping' }
   | { kind: 'handshake' }
   | { kind: 'other' };
 
-/** Body of a benchmark message: `T<send time µs>.<sequence>.` then padding to `bodyChars`. */
-export function makeBody(tUs: number, seq: number, bodyChars: number): string {
-  const head = `T${tUs}.${seq}.`;
-  return head.length >= bodyChars ? head : head + 'x'.repeat(bodyChars - head.length);
-}
-
-const Q = 0x22; // "
 const ZERO = 0x30;
 const NINE = 0x39;
 
@@ -60,6 +54,7 @@ const RAW_SENT = Buffer.from('{"op":"sent","id":"');
 const RAW_SYNCED = Buffer.from('{"op":"synced"');
 const RAW_ERROR = Buffer.from('{"op":"error"');
 const RAW_RESULT = Buffer.from('{"op":"result","id":"');
+const RAW_PONG = Buffer.from('{"op":"pong","id":"');
 const SIO_MESSAGE = Buffer.from('42["message"');
 const SIO_SYNCED = Buffer.from('42["synced"');
 
@@ -98,6 +93,8 @@ export function classifyRaw(buf: Buffer, start: number, end: number): Incoming {
   if (startsWith(buf, RAW_SENT, start, end)) {
     return { kind: 'ack', reqId: digits(buf, start + RAW_SENT.length, end)[0] };
   }
+  if (startsWith(buf, RAW_PONG, start, end))
+    return { kind: 'pong', reqId: digits(buf, start + RAW_PONG.length, end)[0] };
   if (startsWith(buf, RAW_SYNCED, start, end)) return { kind: 'ready' };
   if (startsWith(buf, RAW_RESULT, start, end)) {
     const reqId = digits(buf, start + RAW_RESULT.length, end)[0];
@@ -134,6 +131,7 @@ export function classifySocketIo(buf: Buffer, start: number, end: number, readyO
     const reply = args?.[0] as { op?: unknown; error?: unknown } | undefined;
     if (reply && (reply.op === 'error' || reply.error !== undefined)) return errorOf(reply, reqId);
     if (reply && reply.op === 'sent') return { kind: 'ack', reqId };
+    if (reply && reply.op === 'pong') return { kind: 'pong', reqId };
     return { kind: 'reply', reqId, data: (reply as { data?: unknown } | undefined)?.data ?? reply };
   }
   if (c1 === 0x30) return readyOnConnect ? { kind: 'ready' } : { kind: 'other' }; // "40{sid}"
@@ -141,11 +139,13 @@ export function classifySocketIo(buf: Buffer, start: number, end: number, readyO
   return { kind: 'other' };
 }
 
-/** Acks carry small JSON; `sent` acks are recognised without a full parse. */
+const SENT_OP = Buffer.from('"op":"sent"');
+const PONG_OP = Buffer.from('"op":"pong"');
+
+/** Acks carry small JSON; `sent` and `pong` acks are recognised without a full parse. */
 function parseAckArgs(buf: Buffer, start: number, end: number): unknown[] | null {
-  if (indexOfAscii(buf, Buffer.from('"op":"sent"'), start, Math.min(end, start + 16)) >= 0) {
-    return [{ op: 'sent' }];
-  }
+  if (indexOfAscii(buf, SENT_OP, start, Math.min(end, start + 16)) >= 0) return [{ op: 'sent' }];
+  if (indexOfAscii(buf, PONG_OP, start, Math.min(end, start + 16)) >= 0) return [{ op: 'pong' }];
   const v = parseJson(buf, start, end);
   return Array.isArray(v) ? v : null;
 }
@@ -154,6 +154,8 @@ function parseAckArgs(buf: Buffer, start: number, end: number): unknown[] | null
 export interface Encoder {
   send(reqId: number, conversationId: string, body: string, clientMsgId: string | null): string;
   createGroup(reqId: number, title: string, members: string[]): string;
+  /** A `ping` request (the gateway answers `pong`): probes how quickly the server's event loop answers. */
+  ping(reqId: number): string;
   /** Reply to an Engine.IO ping (Socket.IO only). */
   pong(): string;
   /** The namespace connect packet sent after the Engine.IO handshake (Socket.IO only). */
@@ -167,6 +169,7 @@ export const rawEncoder: Encoder = {
     }}`,
   createGroup: (reqId, title, members) =>
     JSON.stringify({ op: 'createGroup', id: String(reqId), title, members }),
+  ping: (reqId) => `{"op":"ping","id":"${reqId}"}`,
   pong: () => '',
   connect: () => '',
 };
@@ -178,15 +181,7 @@ export const socketIoEncoder: Encoder = {
     }}]`,
   createGroup: (reqId, title, members) =>
     `42${reqId}${JSON.stringify(['createGroup', { id: String(reqId), title, members }])}`,
+  ping: (reqId) => `42${reqId}["ping",{"id":"${reqId}"}]`,
   pong: () => '3',
   connect: (token) => `40${JSON.stringify({ token })}`,
 };
-
-/** Quote check for bodies built by makeBody: they never need JSON escaping. */
-export function isPlainBody(body: string): boolean {
-  for (let i = 0; i < body.length; i++) {
-    const c = body.charCodeAt(i);
-    if (c === Q || c === 0x5c || c < 0x20) return false;
-  }
-  return true;
-}

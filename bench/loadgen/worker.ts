@@ -23,6 +23,8 @@ import { WsClient } from './ws-client.ts';
 
 /** Request ids at or above this are setup calls; below it they are the run's message sequence. */
 const SETUP_BASE = 1 << 30;
+/** Probe ping ids start here (above the setup ids). */
+const PROBE_BASE = 2 ** 31;
 /** Sequence number in the body of setup messages: outside every run's range. */
 const SETUP_SEQ = 999_999_999;
 
@@ -196,6 +198,9 @@ class Worker {
       case 'reply':
         this.settle(f.reqId, f);
         return;
+      case 'pong':
+        this.run?.pong(f.reqId);
+        return;
       case 'ready':
         if (!conn.ready) {
           conn.ready = true;
@@ -287,6 +292,7 @@ class Worker {
     this.run = run;
     this.closedDuringRun = 0;
     const U = units.length;
+    const prober = this.startProbe(run);
     const runTag = `${this.init.workerIndex}-${Date.now().toString(36)}`;
 
     await new Promise<void>((resolve) => {
@@ -325,10 +331,27 @@ class Worker {
       const timer = setInterval(tick, 1);
     });
 
+    clearInterval(prober);
     const deadline = Date.now() + spec.drainMs;
     while (Date.now() < deadline && !run.complete()) await new Promise((r) => setTimeout(r, 20));
     this.run = null;
     return run.result(this.closedDuringRun);
+  }
+
+  /**
+   * Worker 0 pings the server every 20 ms on one connection while sending: the round trip of a
+   * request that touches no storage shows whether the server's event loop itself is slow.
+   */
+  private startProbe(run: RunState): NodeJS.Timeout | undefined {
+    if (!this.init.probe || this.init.workerIndex !== 0) return undefined;
+    const conn = this.conns.get(this.init.units[0]?.members[0] ?? '');
+    if (!conn) return undefined;
+    let id = PROBE_BASE;
+    return setInterval(() => {
+      const reqId = id++;
+      run.pingSent(reqId);
+      conn.client?.sendText(this.encoder.ping(reqId));
+    }, 20);
   }
 
   async close(): Promise<void> {
@@ -351,6 +374,8 @@ class RunState {
   readonly ack = new Histogram();
   readonly delivery = new Histogram();
   readonly lag = new Histogram();
+  readonly probe = new Histogram();
+  private readonly pings = new Map<number, number>();
   private readonly ackedFlags: Uint8Array;
   private readonly deliveredCounts: Uint16Array;
   private readonly fanout: Uint16Array;
@@ -397,6 +422,17 @@ class RunState {
     if (k >= this.warmN) this.delivery.record(now - t);
   }
 
+  pingSent(reqId: number): void {
+    this.pings.set(reqId, nowUs());
+  }
+
+  pong(reqId: number): void {
+    const sent = this.pings.get(reqId);
+    if (sent === undefined) return;
+    this.pings.delete(reqId);
+    if (sent >= this.windowStartUs && sent < this.windowEndUs) this.probe.record(nowUs() - sent);
+  }
+
   /** A message whose sender had lost its connection: nobody will receive it. */
   skip(unitIndex: number): void {
     this.unsendable++;
@@ -438,6 +474,7 @@ class RunState {
       ack: this.ack.toJSON(),
       delivery: this.delivery.toJSON(),
       lag: this.lag.toJSON(),
+      probe: this.probe.toJSON(),
     };
   }
 }
