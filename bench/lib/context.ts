@@ -2,6 +2,8 @@
  * What every scenario shares: the run's settings and services, how each target is reached, the
  * result row, and the per-step measurement of the processes involved.
  */
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import type { CassandraEndpoint } from '../../test/helpers/cassandra.ts';
 import type { WorkerInit } from '../loadgen/types.ts';
 import type { AggregateRun } from './loadgen.ts';
@@ -26,10 +28,12 @@ export interface BenchContext {
   cassandra: CassandraEndpoint;
   redisUrl: string;
   natsUrl: string;
-  /** pids of Cassandra, Redis and NATS, whose CPU time is reported beside the target's. */
-  servicePids: number[];
+  /** pids of Cassandra, Redis and NATS by name, whose CPU time is reported beside the target's. */
+  servicePids: Record<string, number[]>;
   /** Source addresses for client sockets (127.0.0.x), so connections are not capped by one address's ports. */
   localAddresses: string[];
+  /** The gateway's store: Cassandra (what the issue measures) or, as a diagnostic, embedded LMDB. */
+  gatewayStorage: 'cassandra' | 'embedded';
   /** Send a clientMsgId with every message (default; --no-client-msg-id turns it off to measure its cost). */
   clientMsgIds: boolean;
   /** The hard open-files limit: one process cannot hold more sockets than this. */
@@ -78,16 +82,38 @@ export const isSkipped = (r: ResultRow): r is SkippedRow => 'skipped' in r;
 export function wireFor(
   target: TargetName,
   clientMsgIds = true,
-): Pick<WorkerInit, 'wire' | 'path' | 'auth' | 'readyOnConnect' | 'clientMsgIds'> {
+): Pick<WorkerInit, 'wire' | 'path' | 'auth' | 'readyOnConnect' | 'clientMsgIds' | 'probe'> {
   const jwt = { kind: 'jwt' as const, secret: BENCH_SECRET };
   switch (target) {
     case 'gateway':
-      return { wire: 'raw', path: '/ws', auth: jwt, readyOnConnect: false, clientMsgIds };
+      return { wire: 'raw', path: '/ws', auth: jwt, readyOnConnect: false, clientMsgIds, probe: true };
     case 'gateway-socketio':
+      return {
+        wire: 'socketio',
+        path: '/socket.io/',
+        auth: jwt,
+        readyOnConnect: false,
+        clientMsgIds,
+        probe: true,
+      };
     case 'baseline-socketio':
-      return { wire: 'socketio', path: '/socket.io/', auth: jwt, readyOnConnect: false, clientMsgIds };
+      return {
+        wire: 'socketio',
+        path: '/socket.io/',
+        auth: jwt,
+        readyOnConnect: false,
+        clientMsgIds,
+        probe: false,
+      };
     case 'bare-uws':
-      return { wire: 'raw', path: '/ws', auth: { kind: 'query' }, readyOnConnect: false, clientMsgIds };
+      return {
+        wire: 'raw',
+        path: '/ws',
+        auth: { kind: 'query' },
+        readyOnConnect: false,
+        clientMsgIds,
+        probe: false,
+      };
   }
 }
 
@@ -107,7 +133,9 @@ export async function startTarget(
     {
       name: 'bench',
       id: 1,
-      cassandra: { ...ctx.cassandra, keyspace: 'chat_bench' },
+      ...(ctx.gatewayStorage === 'cassandra'
+        ? { cassandra: { ...ctx.cassandra, keyspace: 'chat_bench' } }
+        : { dataDir: join(ctx.logDir, `lmdb-${tag}`) }),
       redisUrl: ctx.redisUrl,
       natsUrl: ctx.natsUrl,
     },
@@ -132,6 +160,8 @@ export interface WindowStats {
   targetCpuS: number;
   targetPeakRss: number;
   servicesCpuS: number;
+  /** The same, per service. */
+  servicesCpu: Record<string, number>;
   loadgenCpuS: number;
   /** Busy CPU seconds of the whole machine in the window (all processes, kernel included). */
   machineBusyS: number;
@@ -142,24 +172,25 @@ export interface WindowStats {
  * target's peak RSS in between (sampled every 250 ms).
  */
 export function measureWindow(
-  pids: { target: number[]; services: number[]; loadgen: number[] },
+  pids: { target: number[]; services: Record<string, number[]>; loadgen: number[] },
   startMs: number,
   endMs: number,
 ): Promise<WindowStats> {
   const cpu = (list: number[]) => list.reduce((a, p) => a + cpuSeconds(p), 0);
   const rss = () => pids.target.reduce((a, p) => a + rssBytes(p), 0);
+  const snapshot = () => ({
+    target: cpu(pids.target),
+    services: Object.fromEntries(Object.entries(pids.services).map(([k, v]) => [k, cpu(v)])),
+    loadgen: cpu(pids.loadgen),
+    machine: machineBusySeconds(),
+  });
   return new Promise((resolve) => {
-    let t0 = { target: 0, services: 0, loadgen: 0, machine: 0 };
+    let t0 = snapshot();
     let peak = 0;
     let sampler: NodeJS.Timeout | undefined;
     setTimeout(
       () => {
-        t0 = {
-          target: cpu(pids.target),
-          services: cpu(pids.services),
-          loadgen: cpu(pids.loadgen),
-          machine: machineBusySeconds(),
-        };
+        t0 = snapshot();
         peak = rss();
         sampler = setInterval(() => {
           peak = Math.max(peak, rss());
@@ -170,12 +201,20 @@ export function measureWindow(
     setTimeout(
       () => {
         clearInterval(sampler);
+        const t1 = snapshot();
+        const servicesCpu = Object.fromEntries(
+          Object.entries(t1.services).map(([k, v]) => [
+            k,
+            Math.round((v - (t0.services[k] ?? 0)) * 100) / 100,
+          ]),
+        );
         resolve({
-          targetCpuS: cpu(pids.target) - t0.target,
+          targetCpuS: t1.target - t0.target,
           targetPeakRss: Math.max(peak, rss()),
-          servicesCpuS: cpu(pids.services) - t0.services,
-          loadgenCpuS: cpu(pids.loadgen) - t0.loadgen,
-          machineBusyS: machineBusySeconds() - t0.machine,
+          servicesCpuS: Object.values(servicesCpu).reduce((a, v) => a + v, 0),
+          servicesCpu,
+          loadgenCpuS: t1.loadgen - t0.loadgen,
+          machineBusyS: t1.machine - t0.machine,
         });
       },
       Math.max(0, endMs - Date.now()),
@@ -194,6 +233,16 @@ export function isSustained(agg: AggregateRun, errors: number): boolean {
   return agg.msgsPerS >= 0.97 * agg.rate && errors === 0 && agg.delivery.percentile(99) <= 500_000;
 }
 
+/**
+ * A window is contended when processes this run does not measure (other tenants of the machine;
+ * also kernel time not billed to ours) used more than a quarter of the machine's CPU in it: its
+ * figures then say more about the neighbours than about the target.
+ */
+export const CONTENDED_SHARE = 0.25;
+export function isContended(otherCpuS: number, windowS: number): boolean {
+  return otherCpuS > CONTENDED_SHARE * availableParallelism() * windowS;
+}
+
 export function trafficRow(
   scenario: string,
   target: TargetName,
@@ -205,6 +254,7 @@ export function trafficRow(
   const frames = Object.values(agg.errorFrames).reduce((a, n) => a + n, 0);
   const lostDeliveries = Math.max(0, agg.lostDeliveries);
   const errors = frames + agg.lostAcks + lostDeliveries + agg.connectionsClosed + agg.unsendable;
+  const other = Math.max(0, w.machineBusyS - w.targetCpuS - w.servicesCpuS - w.loadgenCpuS);
   return {
     scenario,
     target,
@@ -232,12 +282,21 @@ export function trafficRow(
       unsendable: agg.unsendable,
     },
     loadgen_lag_p99_ms: ms(agg.lag.percentile(99)),
+    ...(agg.probe.total > 0
+      ? {
+          ping_p50_ms: ms(agg.probe.percentile(50)),
+          ping_p99_ms: ms(agg.probe.percentile(99)),
+          ping_max_ms: ms(agg.probe.max),
+        }
+      : {}),
     loadgen_cpu_s: round(w.loadgenCpuS, 2),
     services_cpu_s: round(w.servicesCpuS, 2),
+    services_cpu_detail: w.servicesCpu,
     machine_busy_cpu_s: round(w.machineBusyS, 2),
     // Busy CPU not used by anything this run measures: other tenants of a shared machine, plus
     // kernel time (loopback TCP softirq) not billed to our processes.
-    other_cpu_s: round(Math.max(0, w.machineBusyS - w.targetCpuS - w.servicesCpuS - w.loadgenCpuS), 2),
+    other_cpu_s: round(other, 2),
+    contended: isContended(other, agg.windowMs / 1000),
   };
 }
 

@@ -31,7 +31,9 @@ export interface RunningServer {
 export interface RegionServices {
   name: string;
   id: number;
-  cassandra: { contactPoints: string[]; port: number; localDataCenter: string; keyspace: string };
+  /** Omitted: the embedded LMDB store in `dataDir` (diagnostic runs only). */
+  cassandra?: { contactPoints: string[]; port: number; localDataCenter: string; keyspace: string };
+  dataDir?: string;
   redisUrl: string;
   natsUrl: string;
 }
@@ -63,7 +65,7 @@ export function writeGatewayConfig(
       name: r.name,
       id: r.id,
       gateway: { host: '127.0.0.1', port: 0 },
-      cassandra: { ...r.cassandra, replicationFactor: 1 },
+      ...(r.cassandra ? { cassandra: { ...r.cassandra, replicationFactor: 1 } } : { dataDir: r.dataDir }),
       redis: { url: r.redisUrl },
       nats: { servers: [r.natsUrl] },
     })),

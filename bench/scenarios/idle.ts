@@ -4,9 +4,9 @@
  * subscribed, presence marked and the offline queue read) and how much resident memory each
  * costs the server: (RSS after − RSS before) / N.
  */
-import { type BenchContext, type Row, sleep, startTarget, wireFor } from '../lib/context.ts';
+import { type BenchContext, isContended, type Row, sleep, startTarget, wireFor } from '../lib/context.ts';
 import { LoadGen } from '../lib/loadgen.ts';
-import { cpuSeconds, rssBytes } from '../lib/proc-stats.ts';
+import { cpuSeconds, machineBusySeconds, rssBytes } from '../lib/proc-stats.ts';
 import type { TargetName } from '../lib/targets.ts';
 
 /** File descriptors a server keeps for itself (listen socket, services, stdio, libuv). */
@@ -20,7 +20,6 @@ export async function idleScenario(ctx: BenchContext, target: TargetName): Promi
   try {
     await sleep(1000);
     const rssBefore = rssBytes(server.pid);
-    const cpuBefore = cpuSeconds(server.pid);
     const prefix = `i${target.replace(/[^a-z]/g, '').slice(0, 6)}`;
     const users = Array.from({ length: n }, (_, i) => `${prefix}_${i}`);
     lg = await LoadGen.start({
@@ -36,8 +35,17 @@ export async function idleScenario(ctx: BenchContext, target: TargetName): Promi
       logDir: ctx.logDir,
     });
     ctx.log(`idle/${target}: connecting ${n}${n < requested ? ` (of ${requested} requested)` : ''}`);
+    const cpuBefore = cpuSeconds(server.pid);
+    const servicePids = Object.values(ctx.servicePids).flat();
+    const sum = (pids: number[]) => pids.reduce((a, p) => a + cpuSeconds(p), 0);
+    const loadgenBefore = sum(lg.pids);
+    const servicesBefore = sum(servicePids);
+    const machineBefore = machineBusySeconds();
     const res = await lg.connect();
     const cpuConnect = cpuSeconds(server.pid) - cpuBefore;
+    const loadgenCpu = sum(lg.pids) - loadgenBefore;
+    const servicesCpu = sum(servicePids) - servicesBefore;
+    const others = Math.max(0, machineBusySeconds() - machineBefore - cpuConnect - loadgenCpu - servicesCpu);
     await sleep(ctx.mode.idle.settleMs);
     const rssAfter = rssBytes(server.pid);
     const perConn = res.connected > 0 ? Math.round((rssAfter - rssBefore) / res.connected) : null;
@@ -70,6 +78,10 @@ export async function idleScenario(ctx: BenchContext, target: TargetName): Promi
       rss_before_bytes: rssBefore,
       bytes_per_connection: perConn,
       connect_retries: res.retried,
+      loadgen_cpu_s: Math.round(loadgenCpu * 100) / 100,
+      services_cpu_s: Math.round(servicesCpu * 100) / 100,
+      other_cpu_s: Math.round(others * 100) / 100,
+      contended: isContended(others, res.durationMs / 1000),
       first_error: res.firstError,
     };
   } finally {

@@ -48,7 +48,7 @@ export async function climb(
     lg: LoadGen;
     servers: RunningServer[];
     /** Services besides the shared ones (e.g. a second region's), counted in services_cpu_s. */
-    extraServicePids?: number[];
+    extraServicePids?: Record<string, number[]>;
     ladder: number[];
     connections: number;
     fanout: number;
@@ -61,7 +61,7 @@ export async function climb(
     const window = measureWindow(
       {
         target: opts.servers.map((s) => s.pid),
-        services: [...ctx.servicePids, ...(opts.extraServicePids ?? [])],
+        services: { ...ctx.servicePids, ...opts.extraServicePids },
         loadgen: opts.lg.pids,
       },
       startAt + step.warmupMs,
@@ -72,8 +72,10 @@ export async function climb(
     rows.push(row);
     ctx.log(
       `${opts.scenario}/${opts.target} @${rate}/s: ${row.msgs_per_s} msg/s, ${row.deliveries_per_s} deliveries/s, ` +
-        `p50 ${row.p50_ms} p99 ${row.p99_ms} max ${row.max_ms} ms, errors ${row.errors}, ` +
-        `cpu ${row.cpu_s}s (services ${String(row.services_cpu_s)}s, loadgen ${String(row.loadgen_cpu_s)}s, ` +
+        `p50 ${row.p50_ms} p99 ${row.p99_ms} max ${row.max_ms} ms, errors ${row.errors}` +
+        `${row.ping_p99_ms !== undefined ? `, ping p99 ${String(row.ping_p99_ms)} ms` : ''}, ` +
+        `loadgen lag p99 ${String(row.loadgen_lag_p99_ms)} ms, ` +
+        `cpu ${row.cpu_s}s (services ${JSON.stringify(row.services_cpu_detail)}, loadgen ${String(row.loadgen_cpu_s)}s, ` +
         `other ${String(row.other_cpu_s)}s; machine busy ${String(row.machine_busy_cpu_s)}s of ` +
         `${(availableParallelism() * step.measureMs) / 1000}s)` +
         `${row.sustained ? '' : ' — not sustained, stopping'}`,

@@ -104,7 +104,7 @@ export async function xregionScenario(ctx: BenchContext): Promise<ResultRow[]> {
       target: 'gateway',
       lg,
       servers,
-      extraServicePids: [...superclusterPids, ...redis.map((r) => r.pid)],
+      extraServicePids: { 'nats-supercluster': superclusterPids, 'redis-regions': redis.map((r) => r.pid) },
       ladder: ctx.mode.xregion.ladder,
       connections,
       fanout: 1,
