@@ -15,6 +15,9 @@
  *   --addresses N          client source addresses 127.0.0.2 … 127.0.0.(N+1) (default 8)
  *   --no-client-msg-id     send messages without clientMsgId (diagnostic: the gateway then skips
  *                          its dedup write); the default sends one, as the SDK does
+ *   --gateway-storage S    cassandra (default) or embedded (diagnostic: LMDB instead of Cassandra,
+ *                          to separate the gateway's own cost from the database's)
+ *   --no-storage-probe     skip measuring (and warming up) Cassandra on its own first
  *   --keep-logs            keep the servers' and workers' logs (kept anyway when a step failed)
  *
  * Starts its own Cassandra, Redis and NATS (test/helpers), then for every (scenario, target) a
@@ -38,6 +41,7 @@ import { renderChart } from './report/chart.ts';
 import { summarizeProfiles } from './report/profile.ts';
 import { goals, ratios } from './report/summary.ts';
 import { idleScenario } from './scenarios/idle.ts';
+import { storageProbe } from './scenarios/storage-probe.ts';
 import { trafficScenario } from './scenarios/traffic.ts';
 import { xregionScenario } from './scenarios/xregion.ts';
 
@@ -54,6 +58,8 @@ const { values } = parseArgs({
     'keep-logs': { type: 'boolean', default: false },
     addresses: { type: 'string', default: '8' },
     'no-client-msg-id': { type: 'boolean', default: false },
+    'gateway-storage': { type: 'string', default: 'cassandra' },
+    'no-storage-probe': { type: 'boolean', default: false },
     out: { type: 'string', default: 'bench/results' },
   },
 });
@@ -71,6 +77,9 @@ async function main(): Promise<void> {
   const base = MODES[modeName];
   if (!base) throw new Error(`--mode must be quick or full, got ${values.mode}`);
   const mode = { ...base, workers: values.workers ? Number(values.workers) : base.workers };
+  if (!['cassandra', 'embedded'].includes(values['gateway-storage']!)) {
+    throw new Error(`--gateway-storage must be cassandra or embedded, got ${values['gateway-storage']}`);
+  }
   const scenarios = listOption<Scenario>(values.only, SCENARIOS, 'scenario');
   const targets = listOption<TargetName>(values.targets, TARGETS, 'target');
   const outDir = resolve(REPO_ROOT, values.out!);
@@ -89,12 +98,33 @@ async function main(): Promise<void> {
   );
   log(`logs in ${logDir}`);
 
-  const needsServices = scenarios.includes('xregion') || targets.some((t) => t !== 'bare-uws');
-  log('starting Cassandra, Redis and NATS');
-  const [cassandra, redis, nats] = needsServices
-    ? await Promise.all([startCassandra(), startRedis(), startNats()])
-    : [null, null, null];
+  const gateways = targets.some((t) => t.startsWith('gateway'));
+  const xregion = scenarios.includes('xregion') && targets.includes('gateway');
+  const needs = {
+    cassandra: xregion || (gateways && values['gateway-storage'] === 'cassandra'),
+    redis: gateways || targets.includes('baseline-socketio'),
+    nats: gateways,
+  };
+  log(
+    `starting ${
+      Object.keys(needs)
+        .filter((k) => needs[k as keyof typeof needs])
+        .join(', ') || 'no services'
+    }`,
+  );
+  const [cassandra, redis, nats] = await Promise.all([
+    needs.cassandra ? startCassandra() : null,
+    needs.redis ? startRedis() : null,
+    needs.nats ? startNats() : null,
+  ]);
   if (cassandra) log(`Cassandra up in ${(cassandra.startupMs / 1000).toFixed(1)} s`);
+  const probe =
+    cassandra && !values['no-storage-probe']
+      ? await storageProbe(cassandra, { ...mode.storageProbe, log }).catch((err: unknown) => {
+          log(`storage probe failed: ${(err as Error).message}`);
+          return null;
+        })
+      : null;
 
   const ctx: BenchContext = {
     mode,
@@ -109,10 +139,15 @@ async function main(): Promise<void> {
       : { contactPoints: ['127.0.0.1'], port: 9042, localDataCenter: 'dc1' },
     redisUrl: redis?.url ?? 'redis://127.0.0.1:6379',
     natsUrl: nats?.url ?? 'nats://127.0.0.1:4222',
-    servicePids: [cassandra?.pid, redis?.pid, nats?.pid].filter((p): p is number => p !== undefined),
+    servicePids: {
+      cassandra: cassandra ? [cassandra.pid] : [],
+      redis: redis ? [redis.pid] : [],
+      nats: nats ? [nats.pid] : [],
+    },
     localAddresses: Array.from({ length: Number(values.addresses) }, (_, i) => `127.0.0.${i + 2}`),
     fdHard: fd.hard,
     clientMsgIds: !values['no-client-msg-id'],
+    gatewayStorage: values['gateway-storage'] === 'embedded' ? 'embedded' : 'cassandra',
     log,
   };
 
@@ -182,7 +217,9 @@ async function main(): Promise<void> {
         'per-connection rate limits lifted, maxBackpressureBytes 16 MiB; Cassandra RF 1, LOCAL_QUORUM',
       profiled: values.profile,
       client_msg_ids: !values['no-client-msg-id'],
+      gateway_storage: values['gateway-storage'],
     },
+    storage_probe: probe,
     rows,
     ratios: ratios(rows),
     goals: goals(rows, mode.name),

@@ -21,6 +21,8 @@ export interface ModeConfig {
   workers: number;
   bodyChars: number;
   step: StepTiming;
+  /** Cassandra alone before the gateways (bench/scenarios/storage-probe.ts): seconds per phase. */
+  storageProbe: { seconds: number; concurrency: number };
   idle: { connections: number; connectConcurrency: number; settleMs: number };
   dm: { pairs: number; ladder: Record<TargetName, number[]> };
   room: { groups: number; members: number; ladder: Record<TargetName, number[]> };
@@ -32,6 +34,7 @@ const quick: ModeConfig = {
   workers: 2,
   bodyChars: 100,
   step: { warmupMs: 1500, measureMs: 4000, drainMs: 5000 },
+  storageProbe: { seconds: 10, concurrency: 128 },
   idle: { connections: 10_000, connectConcurrency: 200, settleMs: 2000 },
   dm: {
     pairs: 200,
@@ -60,6 +63,7 @@ const full: ModeConfig = {
   workers: 2,
   bodyChars: 100,
   step: { warmupMs: 5000, measureMs: 15_000, drainMs: 15_000 },
+  storageProbe: { seconds: 30, concurrency: 128 },
   idle: { connections: 100_000, connectConcurrency: 400, settleMs: 5000 },
   dm: {
     pairs: 2000,

@@ -1,0 +1,178 @@
+/**
+ * Prints a results file as Markdown tables, for docs/benchmarks.md (so figures are pasted from
+ * the JSON, never retyped).
+ *
+ *   npx tsx bench/report/markdown.ts bench/results/latest.json
+ */
+import { readFileSync } from 'node:fs';
+import { isSkipped, type ResultRow, type Row } from '../lib/context.ts';
+import type { StorageProbeResult } from '../scenarios/storage-probe.ts';
+import type { Goal, Ratio } from './summary.ts';
+
+interface ResultFile {
+  mode: string;
+  started: string;
+  duration_s: number;
+  code?: { commit: string; src_dirty: string[] };
+  machine: {
+    nproc: number;
+    memTotalBytes: number;
+    cpuModel: string;
+    node: string;
+    load_average_before?: number[];
+    load_average_after?: number[];
+  };
+  storage_probe?: StorageProbeResult | null;
+  rows: ResultRow[];
+  ratios: Ratio[];
+  goals: Goal[];
+}
+
+const n = (v: unknown, digits = 0): string =>
+  typeof v === 'number' ? v.toLocaleString('en-US', { maximumFractionDigits: digits }) : '–';
+
+function table(head: string[], rows: string[][]): string {
+  return [
+    `| ${head.join(' | ')} |`,
+    `|${head.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
+}
+
+export function toMarkdown(r: ResultFile): string {
+  const out: string[] = [];
+  const m = r.machine;
+  out.push(
+    `Run: ${r.mode} mode, ${r.started}, ${r.duration_s} s; commit ${r.code?.commit.slice(0, 10) ?? '?'}` +
+      `${r.code && r.code.src_dirty.length > 0 ? ` (+ uncommitted changes in ${r.code.src_dirty.length} src files)` : ''}; ` +
+      `${m.nproc} × ${m.cpuModel}, ${Math.round(m.memTotalBytes / 2 ** 30)} GiB, Node ${m.node}; ` +
+      `load average ${m.load_average_before?.[0] ?? '?'} before, ${m.load_average_after?.[0] ?? '?'} after.`,
+  );
+  const p = r.storage_probe;
+  if (p) {
+    out.push(
+      '',
+      `**Cassandra alone** (\`CassandraStorage.appendMessage\`, ${p.concurrency} in flight, closed loop)`,
+      '',
+    );
+    out.push(
+      table(
+        ['clientMsgId', 'appends/s', 'p50 ms', 'p99 ms', 'Cassandra CPU s', 'seconds'],
+        [
+          ['yes (LWT dedup + 2 writes)', p.with_client_msg_id],
+          ['no (2 writes)', p.without_client_msg_id],
+        ].map(([label, x]) => {
+          const v = x as StorageProbeResult['with_client_msg_id'];
+          return [
+            label as string,
+            n(v.appends_per_s),
+            n(v.p50_ms, 1),
+            n(v.p99_ms, 1),
+            n(v.cassandra_cpu_s, 2),
+            n(v.seconds, 1),
+          ];
+        }),
+      ),
+    );
+  }
+  const done = r.rows.filter((x): x is Row => !isSkipped(x));
+  const idle = done.filter((x) => x.scenario === 'idle');
+  if (idle.length > 0) {
+    out.push('', '**idle**', '');
+    out.push(
+      table(
+        [
+          'target',
+          'connections',
+          'connects/s',
+          'RSS per connection',
+          'RSS total',
+          'CPU s (connecting)',
+          'retries',
+        ],
+        idle.map((x) => [
+          x.target,
+          n(x.connections),
+          n(x.connect_per_s),
+          `${n(x.bytes_per_connection)} B`,
+          `${n(x.rss_bytes / 2 ** 20, 1)} MiB`,
+          n(x.cpu_s, 2),
+          n(x.connect_retries),
+        ]),
+      ),
+    );
+  }
+  for (const scenario of ['dm', 'room', 'xregion']) {
+    const rows = done.filter((x) => x.scenario === scenario);
+    if (rows.length === 0) continue;
+    out.push('', `**${scenario}**`, '');
+    out.push(
+      table(
+        [
+          'target',
+          'offered/s',
+          'acked msgs/s',
+          'deliveries/s',
+          'p50 ms',
+          'p95 ms',
+          'p99 ms',
+          'max ms',
+          'ack p99 ms',
+          'errors',
+          'sustained',
+          'CPU s: server / services / loadgen / others',
+          'server RSS',
+        ],
+        rows.map((x) => [
+          x.target,
+          n(x.rate),
+          n(x.msgs_per_s),
+          n(x.deliveries_per_s),
+          n(x.p50_ms, 1),
+          n(x.p95_ms, 1),
+          n(x.p99_ms, 1),
+          n(x.max_ms, 1),
+          n(x.ack_p99_ms, 1),
+          n(x.errors),
+          x.sustained ? 'yes' : '**no**',
+          `${n(x.cpu_s, 2)} / ${n(x.services_cpu_s, 2)} / ${n(x.loadgen_cpu_s, 2)} / ${n(x.other_cpu_s, 2)}`,
+          `${n(x.rss_bytes / 2 ** 20, 0)} MiB`,
+        ]),
+      ),
+    );
+  }
+  const skipped = r.rows.filter(isSkipped);
+  if (skipped.length > 0) {
+    out.push('', '**skipped**', '');
+    for (const s of skipped) out.push(`- ${s.scenario} / ${s.target}: ${s.skipped}`);
+  }
+  out.push('', '**ratios** (highest throughput achieved in any step)', '');
+  out.push(
+    table(
+      ['scenario', 'ratio', 'value', 'goal'],
+      r.ratios.map((x) => [
+        x.scenario,
+        `${x.numerator} / ${x.denominator}`,
+        x.value === null ? `n/a (${x.why_null})` : `${x.value}×`,
+        x.goal ? `${x.goal} — ${x.met === null ? 'not judged' : x.met ? 'met' : '**missed**'}` : '',
+      ]),
+    ),
+  );
+  out.push('', '**goals**', '');
+  out.push(
+    table(
+      ['goal', 'measured', 'met'],
+      r.goals.map((g) => [
+        g.goal,
+        g.measured + (g.note ? ` (${g.note})` : ''),
+        g.met === null ? '?' : g.met ? 'yes' : '**no**',
+      ]),
+    ),
+  );
+  return `${out.join('\n')}\n`;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const file = process.argv[2] ?? 'bench/results/latest.json';
+  process.stdout.write(toMarkdown(JSON.parse(readFileSync(file, 'utf8')) as ResultFile));
+}
