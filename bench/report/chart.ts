@@ -24,6 +24,8 @@ interface Bar {
   value: number | null;
   /** Shown instead of a bar when there is no value (skipped, failed, not measured). */
   missing?: string;
+  /** Small print under the bar (e.g. the offered rate of the step it comes from). */
+  note?: string;
 }
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -39,7 +41,7 @@ function fmt(v: number): string {
 function panel(x: number, y: number, w: number, h: number, title: string, bars: Bar[]): string {
   const top = Math.max(1, ...bars.map((b) => b.value ?? 0));
   const plotTop = y + 28;
-  const plotH = h - 56;
+  const plotH = h - 62;
   const slot = w / bars.length;
   const bw = Math.min(44, slot * 0.6);
   const parts = [
@@ -49,6 +51,11 @@ function panel(x: number, y: number, w: number, h: number, title: string, bars: 
   ];
   bars.forEach((b, i) => {
     const cx = x + slot * i + slot / 2;
+    if (b.note) {
+      parts.push(
+        `<text x="${cx}" y="${plotTop + plotH + 14}" text-anchor="middle" font-size="9" fill="#6b7280">${esc(b.note)}</text>`,
+      );
+    }
     if (b.value === null) {
       parts.push(
         `<text x="${cx}" y="${plotTop + plotH - 6}" text-anchor="middle" font-size="10" fill="#9ca3af">${esc(b.missing ?? 'n/a')}</text>`,
@@ -66,7 +73,7 @@ function panel(x: number, y: number, w: number, h: number, title: string, bars: 
 
 function missingLabel(rows: ResultRow[], scenario: string, target: TargetName): string {
   const r = rows.find((x) => x.scenario === scenario && x.target === target);
-  if (!r) return 'not run';
+  if (!r) return scenario === 'xregion' ? '—' : 'not run';
   if (isSkipped(r)) return 'skipped';
   return 'n/a';
 }
@@ -91,13 +98,19 @@ export function renderChart(result: {
     const f = throughputField(scenario);
     const thr: Bar[] = TARGETS.map((t) => {
       const r = best(rows, scenario, t);
-      return { target: t, value: r ? (r[f] ?? null) : null, missing: missingLabel(rows, scenario, t) };
+      return {
+        target: t,
+        value: r ? (r[f] ?? null) : null,
+        missing: missingLabel(rows, scenario, t),
+        ...(r ? { note: `offered ${fmt(r.rate ?? 0)}/s` } : {}),
+      };
     });
     const lat: Bar[] = TARGETS.map((t) => {
       const r = highestSustained(rows, scenario, t);
       return {
         target: t,
         value: r?.p99_ms ?? null,
+        ...(r ? { note: `at ${fmt(r.rate ?? 0)}/s` } : {}),
         missing: r
           ? 'n/a'
           : rows.some((x) => x.scenario === scenario && x.target === t && !isSkipped(x))
@@ -105,9 +118,9 @@ export function renderChart(result: {
             : missingLabel(rows, scenario, t),
       };
     });
-    const unit = f === 'msgs_per_s' ? 'msgs/s (highest)' : 'deliveries/s (highest)';
+    const unit = f === 'msgs_per_s' ? 'acked msgs/s, highest' : 'deliveries/s, highest';
     out.push(panel(x, 60, W, H, `${scenario}: ${unit}`, thr));
-    out.push(panel(x, 60 + H + gap, W, H, `${scenario}: p99 ms at top sustained rate`, lat));
+    out.push(panel(x, 60 + H + gap, W, H, `${scenario}: p99 ms, top sustained step`, lat));
   });
   const ix = gap + scenarios.length * (W + gap);
   const idleRow = (t: TargetName) =>
