@@ -239,6 +239,8 @@ export function isSustained(agg: AggregateRun, errors: number): boolean {
  * figures then say more about the neighbours than about the target.
  */
 export const CONTENDED_SHARE = 0.25;
+/** Generator lag p99 above which a step's figures are bounded by the load generator, not the target. */
+export const LOADGEN_LAG_LIMIT_US = 50_000;
 export function isContended(otherCpuS: number, windowS: number): boolean {
   return otherCpuS > CONTENDED_SHARE * availableParallelism() * windowS;
 }
@@ -282,6 +284,8 @@ export function trafficRow(
       unsendable: agg.unsendable,
     },
     loadgen_lag_p99_ms: ms(agg.lag.percentile(99)),
+    // The generator sent late by this much: it was short of CPU, and the latencies include it.
+    loadgen_saturated: agg.lag.percentile(99) > LOADGEN_LAG_LIMIT_US,
     ...(agg.probe.total > 0
       ? {
           ping_p50_ms: ms(agg.probe.percentile(50)),

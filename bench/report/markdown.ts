@@ -2,12 +2,13 @@
  * Prints a results file as Markdown tables, for docs/benchmarks.md (so figures are pasted from
  * the JSON, never retyped).
  *
- *   npx tsx bench/report/markdown.ts bench/results/latest.json
+ *   npx tsx bench/report/markdown.ts bench/results/latest.json [--summary]
  */
 import { readFileSync } from 'node:fs';
 import { isSkipped, type ResultRow, type Row } from '../lib/context.ts';
+import { TARGETS } from '../lib/targets.ts';
 import type { StorageProbeResult } from '../scenarios/storage-probe.ts';
-import type { Goal, Ratio } from './summary.ts';
+import { best, type Goal, highestSustained, type Ratio, throughputField } from './summary.ts';
 
 interface ResultFile {
   mode: string;
@@ -37,6 +38,46 @@ function table(head: string[], rows: string[][]): string {
     `|${head.map(() => '---').join('|')}|`,
     ...rows.map((r) => `| ${r.join(' | ')} |`),
   ].join('\n');
+}
+
+/**
+ * One line per (scenario, target): the highest throughput reached, and the latency at the
+ * highest step it sustained.
+ */
+export function summaryMarkdown(r: ResultFile): string {
+  const done = r.rows.filter((x): x is Row => !isSkipped(x));
+  const lines: string[][] = [];
+  for (const scenario of ['dm', 'room', 'xregion']) {
+    for (const target of TARGETS) {
+      const rows = done.filter((x) => x.scenario === scenario && x.target === target);
+      if (rows.length === 0) continue;
+      const top = best(r.rows, scenario, target)!;
+      const sus = highestSustained(r.rows, scenario, target);
+      const f = throughputField(scenario);
+      const flags = rows.filter((x) => x.contended).length;
+      lines.push([
+        scenario,
+        target,
+        `${n(top[f])} ${f === 'msgs_per_s' ? 'msgs/s' : 'deliveries/s'} (offered ${n(top.rate)}/s)`,
+        sus
+          ? `${n(sus[f])} at ${n(sus.rate)}/s: p50 ${n(sus.p50_ms, 1)}, p99 ${n(sus.p99_ms, 1)} ms`
+          : 'none',
+        `${flags} of ${rows.length}`,
+        rows.some((x) => x.loadgen_saturated) ? 'yes' : '',
+      ]);
+    }
+  }
+  return `${table(
+    [
+      'scenario',
+      'target',
+      'highest throughput',
+      'highest sustained step',
+      'contended steps',
+      'load generator saturated',
+    ],
+    lines,
+  )}\n`;
 }
 
 export function toMarkdown(r: ResultFile): string {
@@ -173,6 +214,8 @@ export function toMarkdown(r: ResultFile): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const file = process.argv[2] ?? 'bench/results/latest.json';
-  process.stdout.write(toMarkdown(JSON.parse(readFileSync(file, 'utf8')) as ResultFile));
+  const args = process.argv.slice(2);
+  const file = args.find((a) => !a.startsWith('--')) ?? 'bench/results/latest.json';
+  const result = JSON.parse(readFileSync(file, 'utf8')) as ResultFile;
+  process.stdout.write(args.includes('--summary') ? summaryMarkdown(result) : toMarkdown(result));
 }
