@@ -126,9 +126,11 @@ export async function startTarget(
   ctx: BenchContext,
   target: TargetName,
   tag: string,
+  opts: { inspect?: boolean } = {},
 ): Promise<RunningServer> {
-  if (target === 'baseline-socketio') return startSocketIoBaseline(ctx.redisUrl, ctx.logDir, tag);
-  if (target === 'bare-uws') return startBareUws(ctx.logDir, tag);
+  const inspect = opts.inspect ?? false;
+  if (target === 'baseline-socketio') return startSocketIoBaseline(ctx.redisUrl, ctx.logDir, tag, inspect);
+  if (target === 'bare-uws') return startBareUws(ctx.logDir, tag, inspect);
   const configFile = writeGatewayConfig(ctx.logDir, [
     {
       name: 'bench',
@@ -145,6 +147,7 @@ export async function startTarget(
     region: 'bench',
     logDir: ctx.logDir,
     tag,
+    inspect,
     ...(ctx.profileDir ? { cpuProfDir: ctx.profileDir } : {}),
   });
   if (target === 'gateway-socketio' && !(await hasSocketIoEndpoint(server.host, server.port))) {

@@ -87,6 +87,8 @@ export async function startGatewayProcess(opts: {
   workerId?: number;
   /** Write a V8 CPU profile of the whole process life into this directory. */
   cpuProfDir?: string;
+  /** Open the inspector on a free loopback port (bench/lib/inspector.ts forces GCs through it). */
+  inspect?: boolean;
   tag: string;
 }): Promise<RunningServer> {
   const port = await freePort();
@@ -101,9 +103,12 @@ export async function startGatewayProcess(opts: {
     logFile: join(opts.logDir, `gateway-${opts.tag}.log`),
     // One directory per gateway: V8 writes a profile per thread (the main thread, and tsx's
     // module-loader thread), named by pid and thread id.
-    nodeFlags: opts.cpuProfDir
-      ? ['--cpu-prof', '--cpu-prof-dir', join(opts.cpuProfDir, `gateway-${opts.tag}`)]
-      : [],
+    nodeFlags: [
+      ...(opts.cpuProfDir
+        ? ['--cpu-prof', '--cpu-prof-dir', join(opts.cpuProfDir, `gateway-${opts.tag}`)]
+        : []),
+      ...(opts.inspect ? ['--inspect=127.0.0.1:0'] : []),
+    ],
   });
   await waitUntil(`gateway ${opts.tag}`, () => httpOk(`http://127.0.0.1:${port}/readyz`), proc, 180_000);
   return { host: '127.0.0.1', port, pid: proc.pid, proc, stop: () => proc.stop(30_000) };
@@ -114,8 +119,14 @@ async function startBaseline(
   script: string,
   env: Record<string, string>,
   logFile: string,
+  inspect: boolean,
 ): Promise<RunningServer> {
-  const proc = spawnNode({ script, env: { PORT: '0', ...env }, logFile });
+  const proc = spawnNode({
+    script,
+    env: { PORT: '0', ...env },
+    logFile,
+    nodeFlags: inspect ? ['--inspect=127.0.0.1:0'] : [],
+  });
   let port = 0;
   await waitUntil(
     script,
@@ -130,16 +141,22 @@ async function startBaseline(
   return { host: '127.0.0.1', port, pid: proc.pid, proc, stop: () => proc.stop(10_000) };
 }
 
-export function startSocketIoBaseline(redisUrl: string, logDir: string, tag: string): Promise<RunningServer> {
+export function startSocketIoBaseline(
+  redisUrl: string,
+  logDir: string,
+  tag: string,
+  inspect = false,
+): Promise<RunningServer> {
   return startBaseline(
     'bench/baselines/socketio-redis.ts',
     { REDIS_URL: redisUrl, JWT_SECRET: BENCH_SECRET },
     join(logDir, `baseline-socketio-${tag}.log`),
+    inspect,
   );
 }
 
-export function startBareUws(logDir: string, tag: string): Promise<RunningServer> {
-  return startBaseline('bench/baselines/bare-uws.ts', {}, join(logDir, `bare-uws-${tag}.log`));
+export function startBareUws(logDir: string, tag: string, inspect = false): Promise<RunningServer> {
+  return startBaseline('bench/baselines/bare-uws.ts', {}, join(logDir, `bare-uws-${tag}.log`), inspect);
 }
 
 /**
