@@ -21,34 +21,105 @@ export interface HeapAfterGc {
   totalSize: number;
 }
 
-/** Collects garbage in the inspected process and returns its heap usage afterwards. */
-export async function collectGarbage(url: string, timeoutMs = 30_000): Promise<HeapAfterGc> {
-  const ws = new WebSocket(url);
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  let nextId = 1;
-  const pending = new Map<number, (r: { result?: unknown; error?: { message: string } }) => void>();
-  ws.on('message', (data) => {
-    const msg = JSON.parse(String(data)) as { id?: number; result?: unknown; error?: { message: string } };
-    if (msg.id !== undefined) pending.get(msg.id)?.(msg);
-  });
-  const call = (method: string) =>
-    new Promise<unknown>((resolve, reject) => {
-      const id = nextId++;
+interface SamplingNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: SamplingNode[];
+}
+
+/** Live bytes by allocating function (and its module), from V8's sampling heap profiler. */
+export interface RetainedBy {
+  fn: string;
+  where: string;
+  bytes: number;
+}
+
+/** A CDP session on an inspected child. */
+export class Inspector {
+  private nextId = 1;
+  private readonly pending = new Map<
+    number,
+    (r: { result?: unknown; error?: { message: string } }) => void
+  >();
+
+  private constructor(private readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      const msg = JSON.parse(String(data)) as { id?: number; result?: unknown; error?: { message: string } };
+      if (msg.id !== undefined) this.pending.get(msg.id)?.(msg);
+    });
+  }
+
+  static async open(url: string): Promise<Inspector> {
+    const ws = new WebSocket(url);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    return new Inspector(ws);
+  }
+
+  call(method: string, params: Record<string, unknown> = {}, timeoutMs = 60_000): Promise<unknown> {
+    return new Promise<unknown>((resolve, reject) => {
+      const id = this.nextId++;
       const timer = setTimeout(() => reject(new Error(`${method}: no answer in ${timeoutMs} ms`)), timeoutMs);
-      pending.set(id, (r) => {
+      this.pending.set(id, (r) => {
+        this.pending.delete(id);
         clearTimeout(timer);
         if (r.error) reject(new Error(`${method}: ${r.error.message}`));
         else resolve(r.result);
       });
-      ws.send(JSON.stringify({ id, method }));
+      this.ws.send(JSON.stringify({ id, method, params }));
     });
+  }
+
+  /** Forces a full garbage collection and returns the heap usage afterwards. */
+  async collectGarbage(): Promise<HeapAfterGc> {
+    await this.call('HeapProfiler.collectGarbage');
+    return (await this.call('Runtime.getHeapUsage')) as HeapAfterGc;
+  }
+
+  /** Starts V8's sampling heap profiler (one sample per `intervalBytes` allocated). */
+  async startHeapSampling(intervalBytes = 16_384): Promise<void> {
+    await this.call('HeapProfiler.startSampling', { samplingInterval: intervalBytes });
+  }
+
+  /** Live sampled allocations, summed by allocating function; stops the sampler. */
+  async retainedByFunction(top = 15): Promise<RetainedBy[]> {
+    const { profile } = (await this.call('HeapProfiler.stopSampling')) as { profile: { head: SamplingNode } };
+    const sums = new Map<string, RetainedBy>();
+    const walk = (n: SamplingNode) => {
+      if (n.selfSize > 0) {
+        const f = n.callFrame;
+        const mod =
+          /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(f.url)?.[1] ??
+          /\/((?:src|bench)\/.+)$/.exec(f.url)?.[1] ??
+          f.url;
+        const key = `${f.functionName || '(anonymous)'}@${mod}`;
+        const e = sums.get(key) ?? {
+          fn: f.functionName || '(anonymous)',
+          where: mod || '(native)',
+          bytes: 0,
+        };
+        e.bytes += n.selfSize;
+        sums.set(key, e);
+      }
+      for (const c of n.children) walk(c);
+    };
+    walk(profile.head);
+    return [...sums.values()].sort((a, b) => b.bytes - a.bytes).slice(0, top);
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+/** Collects garbage in the inspected process and returns its heap usage afterwards. */
+export async function collectGarbage(url: string): Promise<HeapAfterGc> {
+  const i = await Inspector.open(url);
   try {
-    await call('HeapProfiler.collectGarbage');
-    return (await call('Runtime.getHeapUsage')) as HeapAfterGc;
+    return await i.collectGarbage();
   } finally {
-    ws.close();
+    i.close();
   }
 }

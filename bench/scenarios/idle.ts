@@ -6,7 +6,7 @@
  * forced through the inspector — the V8 heap and RSS each connection really keeps.
  */
 import { type BenchContext, isContended, type Row, sleep, startTarget, wireFor } from '../lib/context.ts';
-import { collectGarbage, inspectorUrl } from '../lib/inspector.ts';
+import { Inspector, inspectorUrl } from '../lib/inspector.ts';
 import { LoadGen } from '../lib/loadgen.ts';
 import { cpuSeconds, machineBusySeconds, rssBytes } from '../lib/proc-stats.ts';
 import type { TargetName } from '../lib/targets.ts';
@@ -18,10 +18,10 @@ export async function idleScenario(ctx: BenchContext, target: TargetName): Promi
   const requested = ctx.mode.idle.connections;
   const n = Math.min(requested, ctx.fdHard - FD_RESERVE);
   const server = await startTarget(ctx, target, `idle-${target}`, { inspect: true });
-  const inspector = inspectorUrl(server.proc.logFile);
+  const url = inspectorUrl(server.proc.logFile);
+  const inspector = url ? await Inspector.open(url).catch(() => null) : null;
   const afterGc = async () => {
-    if (!inspector) return null;
-    const heap = await collectGarbage(inspector).catch(() => null);
+    const heap = await inspector?.collectGarbage().catch(() => null);
     return heap ? { heap: heap.usedSize, rss: rssBytes(server.pid) } : null;
   };
   let lg: LoadGen | undefined;
@@ -29,6 +29,11 @@ export async function idleScenario(ctx: BenchContext, target: TargetName): Promi
     await sleep(1000);
     const gcBefore = await afterGc();
     const rssBefore = rssBytes(server.pid);
+    // What the connections keep, by allocating function: sampled from here to after the last GC.
+    const sampling = await inspector?.startHeapSampling().then(
+      () => true,
+      () => false,
+    );
     const prefix = `i${target.replace(/[^a-z]/g, '').slice(0, 6)}`;
     const users = Array.from({ length: n }, (_, i) => `${prefix}_${i}`);
     lg = await LoadGen.start({
@@ -58,6 +63,7 @@ export async function idleScenario(ctx: BenchContext, target: TargetName): Promi
     await sleep(ctx.mode.idle.settleMs);
     const rssAfter = rssBytes(server.pid);
     const gcAfter = await afterGc();
+    const retained = sampling ? await inspector?.retainedByFunction(12).catch(() => null) : null;
     const per = (delta: number) => (res.connected > 0 ? Math.round(delta / res.connected) : null);
     const perConn = per(rssAfter - rssBefore);
     ctx.log(
@@ -98,6 +104,12 @@ export async function idleScenario(ctx: BenchContext, target: TargetName): Promi
             rss_bytes_per_connection_after_gc: per(gcAfter.rss - gcBefore.rss),
           }
         : {}),
+      ...(retained
+        ? {
+            // Sampled live heap by allocating function, per connection (V8 sampling heap profiler).
+            heap_retained_by: retained.map((r) => ({ ...r, bytes_per_connection: per(r.bytes) })),
+          }
+        : {}),
       connect_retries: res.retried,
       loadgen_cpu_s: Math.round(loadgenCpu * 100) / 100,
       services_cpu_s: Math.round(servicesCpu * 100) / 100,
@@ -106,6 +118,7 @@ export async function idleScenario(ctx: BenchContext, target: TargetName): Promi
       first_error: res.firstError,
     };
   } finally {
+    inspector?.close();
     await lg?.close();
     await server.stop();
   }
