@@ -33,8 +33,8 @@ const quick: ModeConfig = {
   name: 'quick',
   workers: 2,
   bodyChars: 100,
-  step: { warmupMs: 1500, measureMs: 4000, drainMs: 5000 },
-  storageProbe: { seconds: 10, concurrency: 128 },
+  step: { warmupMs: 1000, measureMs: 3000, drainMs: 4000 },
+  storageProbe: { seconds: 6, concurrency: 128 },
   idle: { connections: 10_000, connectConcurrency: 200, settleMs: 2000 },
   dm: {
     pairs: 200,
