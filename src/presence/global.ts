@@ -8,7 +8,7 @@
  * of a region that went dark go offline everywhere within the TTL. Core NATS is at-most-once;
  * a lost `on`/`off` is corrected by the next snapshot.
  */
-import { connect, type NatsConnection, type Subscription } from 'nats';
+import { connect, type NatsConnection } from 'nats';
 import { ListenerSet } from './listeners.ts';
 import type { ConnectionRef, Presence, PresenceInfo, PresenceListener } from './types.ts';
 
@@ -35,7 +35,6 @@ const decoder = new TextDecoder();
 
 export class GlobalPresence implements Presence {
   private nc: NatsConnection | null = null;
-  private sub: Subscription | null = null;
   private timer: NodeJS.Timeout | null = null;
   /** This gateway's users → number of their connections here. */
   private readonly local = new Map<string, number>();
@@ -63,7 +62,7 @@ export class GlobalPresence implements Presence {
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
     });
-    this.sub = this.nc.subscribe('xp.>', {
+    this.nc.subscribe('xp.>', {
       callback: (err, msg) => {
         if (err) return;
         const [, region, gatewayId] = msg.subject.split('.');
@@ -89,10 +88,17 @@ export class GlobalPresence implements Presence {
     if (this.nc) {
       // Tell the others right away instead of letting them wait for the TTL.
       this.announce({ t: 'snap', users: [], ttlMs: this.opts.ttlMs });
-      await this.nc.drain().catch(() => {});
+      const nc = this.nc;
+      const drained = await Promise.race([
+        nc.drain().then(
+          () => true,
+          () => false,
+        ),
+        new Promise<false>((r) => setTimeout(() => r(false), 3000).unref()),
+      ]);
+      if (!drained) await nc.close().catch(() => {});
     }
     this.nc = null;
-    this.sub = null;
     this.listeners.clear();
     await this.inner.close();
   }

@@ -234,11 +234,37 @@ export class CrossRegionLink {
 
   async close(): Promise<void> {
     this.stopConsumer?.();
-    await this.consumeLoop?.catch(() => {});
-    if (this.nc) await this.nc.drain().catch(() => this.nc?.close());
+    // An event being applied gets a moment to finish (and be acked); unacked ones are simply
+    // redelivered to whichever gateway consumes next. Shutdown must not wait on a stuck one.
+    await withDeadline(
+      this.consumeLoop?.catch(() => {}),
+      CLOSE_GRACE_MS,
+    );
+    const nc = this.nc;
     this.nc = null;
     this.js = null;
+    if (
+      nc &&
+      !(await withDeadline(
+        nc.drain().then(
+          () => true,
+          () => false,
+        ),
+        CLOSE_GRACE_MS,
+      ))
+    ) {
+      await nc.close().catch(() => {});
+    }
   }
+}
+
+/** How long close() waits for the consumer loop and for draining the connection. */
+const CLOSE_GRACE_MS = 3000;
+
+/** Resolves with the promise's value, or undefined once `ms` passed. */
+function withDeadline<T>(p: Promise<T> | undefined, ms: number): Promise<T | undefined> {
+  if (!p) return Promise.resolve(undefined);
+  return Promise.race([p, new Promise<undefined>((r) => setTimeout(() => r(undefined), ms).unref())]);
 }
 
 function errorText(err: unknown): string {

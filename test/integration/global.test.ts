@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Client } from 'cassandra-driver';
+import WebSocket from 'ws';
 import { startGateway } from '../../src/app.ts';
+import { ChatClient } from '../../src/client/index.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import type { ChatConfig } from '../../src/config/schema.ts';
 import type { Gateway } from '../../src/gateway/gateway.ts';
@@ -98,7 +100,7 @@ describe('global: three regions', () => {
   });
 
   const dm = (a: string, b: string) => (a < b ? `dm:${a}:${b}` : `dm:${b}:${a}`);
-  const hasMessage = (c: TestClient, id: unknown) => (f: { op: string; message?: unknown }) =>
+  const hasMessage = (id: unknown) => (f: { op: string; message?: unknown }) =>
     f.op === 'message' && (f.message as { id: string }).id === id;
   let group = '';
 
@@ -121,15 +123,15 @@ describe('global: three regions', () => {
     );
     const g1 = await a.request('send', { conversationId: group, body: 'hello world', clientMsgId: 'g1' });
     assert.equal(g1.op, 'sent');
-    await b.waitFor(hasMessage(b, g1.messageId), 20_000);
-    await c.waitFor(hasMessage(c, g1.messageId), 20_000);
+    await b.waitFor(hasMessage(g1.messageId), 20_000);
+    await c.waitFor(hasMessage(g1.messageId), 20_000);
     const d1 = await a.request('send', { conversationId: dm(alice, bob), body: 'hi bob', clientMsgId: 'd1' });
-    await b.waitFor(hasMessage(b, d1.messageId), 20_000);
+    await b.waitFor(hasMessage(d1.messageId), 20_000);
     const back = await b.request('send', { conversationId: dm(alice, bob), body: 'hi alice' });
-    await a.waitFor(hasMessage(a, back.messageId), 20_000);
+    await a.waitFor(hasMessage(back.messageId), 20_000);
     const fromCarol = await c.request('send', { conversationId: group, body: 'from ap-south' });
-    await a.waitFor(hasMessage(a, fromCarol.messageId), 20_000);
-    await b.waitFor(hasMessage(b, fromCarol.messageId), 20_000);
+    await a.waitFor(hasMessage(fromCarol.messageId), 20_000);
+    await b.waitFor(hasMessage(fromCarol.messageId), 20_000);
     // Presence of users in other regions, looked up locally.
     await eventually(
       async () => {
@@ -144,7 +146,9 @@ describe('global: three regions', () => {
       { timeoutMs: 10_000, intervalMs: 100 },
     );
     for (const gw of gateways.values()) {
-      const ready = (await (await fetch(`${gw.httpUrl}/readyz`)).json()) as { checks: Record<string, string> };
+      const ready = (await (await fetch(`${gw.httpUrl}/readyz`)).json()) as {
+        checks: Record<string, string>;
+      };
       assert.equal(ready.checks.replication, 'ok');
     }
     // History of a conversation started elsewhere is served by every region.
@@ -155,20 +159,41 @@ describe('global: three regions', () => {
     );
   });
 
-  it('loses nothing while a region is down: the client fails over, the region catches up', async () => {
+  it('loses nothing while a region is down: the client fails over, the region catches up', async (t) => {
     const a = clients.find((x) => x.frames[0]?.userId === alice)!;
     const b = clients.find((x) => x.frames[0]?.userId === bob)!;
     const lastSeen = b.messages().at(-1)!.id;
+    // bob's app: the SDK with his home region first and ap-south as the fallback.
+    const app = new ChatClient({
+      urls: [gateways.get('eu-west')!.url, gateways.get('ap-south')!.url],
+      token: () => token(bob),
+      WebSocket,
+      backoff: { initialMs: 50, maxMs: 500, factor: 2, jitter: 1 },
+    });
+    const appGot: { id: string; conversationId: string }[] = [];
+    app.on('message', (m) => appGot.push(m));
+    await app.connect();
+    t.after(() => app.close());
+    const warm = await a.request('send', { conversationId: dm(alice, bob), body: 'warm-up' });
+    await eventually(() => assert.ok(appGot.some((m) => m.id === warm.messageId)), { timeoutMs: 20_000 });
     // eu-west goes dark: its gateway and its NATS server.
     await gateways.get('eu-west')!.stop();
     gateways.delete('eu-west');
     await sc.stopRegion('eu-west');
     await b.waitClose();
-    // bob shows offline elsewhere once eu-west's announcements expire.
+    // bob's connections in eu-west disappear from presence everywhere once eu-west's
+    // announcements expire; his app shows up in ap-south instead.
     await eventually(
       async () => {
-        const p = await a.call<{ users: { status: string }[] }>('presence', { userIds: [bob] });
-        assert.equal(p.users[0]?.status, 'offline');
+        const p = await a.call<{ users: { status: string; gateways: string[] }[] }>('presence', {
+          userIds: [bob],
+        });
+        assert.equal(p.users[0]?.status, 'online');
+        assert.ok(p.users[0]!.gateways.length > 0);
+        assert.ok(
+          p.users[0]!.gateways.every((g) => g.startsWith('ap-south/')),
+          JSON.stringify(p.users[0]),
+        );
       },
       { timeoutMs: 15_000, intervalMs: 200 },
     );
@@ -186,7 +211,26 @@ describe('global: three regions', () => {
       assert.equal(r2.op, 'sent', JSON.stringify(r2));
       ackedGroup.push(String(r2.messageId));
     }
-    // bob's client fails over to ap-south and resumes from the last id it saw.
+    // bob's app fails over to ap-south by itself and resumes from the last id it saw.
+    await eventually(
+      () => {
+        const ids = appGot.map((m) => m.id);
+        assert.equal(new Set(ids).size, ids.length, 'the app saw no duplicates');
+        assert.deepEqual(
+          appGot
+            .filter((m) => m.conversationId === dm(alice, bob) && m.id !== warm.messageId)
+            .map((m) => m.id),
+          ackedDm,
+        );
+        assert.deepEqual(
+          appGot.filter((m) => m.conversationId === group).map((m) => m.id),
+          ackedGroup,
+        );
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    await app.close();
+    // A raw client resuming at ap-south from an older id gets the same, without duplicates.
     const b2 = await open('ap-south', bob, lastSeen);
     await eventually(
       () => {
@@ -199,7 +243,7 @@ describe('global: three regions', () => {
           `duplicates: ${JSON.stringify(got.filter((m) => dupes.includes(m.id)))} lastSeen ${lastSeen}`,
         );
         assert.deepEqual(
-          got.filter((m) => m.conversationId === dm(alice, bob)).map((m) => m.id),
+          got.filter((m) => m.conversationId === dm(alice, bob) && m.id !== warm.messageId).map((m) => m.id),
           ackedDm,
         );
         assert.deepEqual(
@@ -222,7 +266,10 @@ describe('global: three regions', () => {
     try {
       await eventually(
         async () => {
-          const dmHist = await euStore.getHistory(dm(alice, bob), { after: BigInt(lastSeen), limit: 200 });
+          const dmHist = await euStore.getHistory(dm(alice, bob), {
+            after: BigInt(warm.messageId as string),
+            limit: 200,
+          });
           assert.deepEqual(
             dmHist.map((m) => m.messageId.toString()),
             ackedDm,
@@ -240,7 +287,10 @@ describe('global: three regions', () => {
     }
     // bob back home sees the same, once, in order.
     const b3 = await open('eu-west', bob, lastSeen);
-    const dmGot = b3.messages(dm(alice, bob)).map((m) => m.id);
+    const dmGot = b3
+      .messages(dm(alice, bob))
+      .map((m) => m.id)
+      .filter((id) => id !== warm.messageId);
     assert.deepEqual(dmGot, ackedDm);
     assert.deepEqual(
       b3.messages(group).map((m) => m.id),
@@ -252,13 +302,13 @@ describe('global: three regions', () => {
     const a = clients.find((x) => x.frames[0]?.userId === alice && x.closeCode === null)!;
     const c = clients.find((x) => x.frames[0]?.userId === carol && x.closeCode === null)!;
     const first = await a.request('send', { conversationId: group, body: 'once only', clientMsgId: 'dup-1' });
-    await c.waitFor(hasMessage(c, first.messageId), 20_000);
+    await c.waitFor(hasMessage(first.messageId), 20_000);
     // The resend is a duplicate at the origin and is republished; receivers store and show it once.
     const again = await a.request('send', { conversationId: group, body: 'once only', clientMsgId: 'dup-1' });
     assert.equal(again.duplicate, true);
     assert.equal(again.messageId, first.messageId);
     const marker = await a.request('send', { conversationId: group, body: 'marker' });
-    await c.waitFor(hasMessage(c, marker.messageId), 20_000);
+    await c.waitFor(hasMessage(marker.messageId), 20_000);
     assert.equal(c.messages(group).filter((m) => m.id === first.messageId).length, 1);
     const hist = await c.call<{ messages: { id: string }[] }>('history', { conversationId: group, limit: 5 });
     assert.equal(hist.messages.filter((m) => m.id === first.messageId).length, 1);
