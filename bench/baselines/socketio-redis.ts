@@ -69,6 +69,17 @@ io.on('connection', async (socket: Socket) => {
   socket.emit('synced', { op: 'synced', id: null, count: 0, lastId: null, truncated: false });
 });
 
+/**
+ * Makes the sockets in `rooms` join `room` on every node. With the Redis adapter a plain
+ * `socketsJoin` only publishes a request, which this node too applies when it comes back from
+ * Redis — after the ack we are about to send, so the sender's next message could be refused.
+ * Joining the local sockets first closes that race; the echo is then a no-op here.
+ */
+function joinEverywhere(rooms: string[], room: string): void {
+  io.local.in(rooms).socketsJoin(room);
+  io.in(rooms).socketsJoin(room);
+}
+
 async function onSend(socket: Socket, userId: string, f: unknown, ack: Ack): Promise<void> {
   if (typeof ack !== 'function') return;
   const { id, conversationId, body, clientMsgId } = (f ?? {}) as Record<string, unknown>;
@@ -86,7 +97,7 @@ async function onSend(socket: Socket, userId: string, f: unknown, ack: Ack): Pro
       }
       const [a, b] = [pair[1]!, pair[2]!];
       await db.multi().sadd(convsKey(a), conversationId).sadd(convsKey(b), conversationId).exec();
-      io.in([userRoom(a), userRoom(b)]).socketsJoin(conversationId);
+      joinEverywhere([userRoom(a), userRoom(b)], conversationId);
     }
     const message = {
       id: newId(),
@@ -126,7 +137,7 @@ async function onCreateGroup(userId: string, f: unknown, ack: Ack): Promise<void
     tx.sadd(`conv:${conversationId}:members`, ...all);
     for (const u of all) tx.sadd(convsKey(u), conversationId);
     await tx.exec();
-    io.in(all.map(userRoom)).socketsJoin(conversationId);
+    joinEverywhere(all.map(userRoom), conversationId);
     const conversation = {
       id: conversationId,
       kind: 'group',
