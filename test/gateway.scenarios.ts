@@ -37,13 +37,15 @@ export function gatewayScenarios(name: string, setup: () => Promise<ScenarioEnv>
     const open = async (i: number, userId: string, opts: { since?: string; device?: string } = {}) => {
       const c = await connect(urlFor(i), userId, opts);
       clients.push(c);
-      await c.waitFor((f) => f.op === 'synced');
+      // Generous: a replay from Cassandra on a loaded 2-core machine can take seconds.
+      await c.waitFor((f) => f.op === 'synced', 30_000);
       return c;
     };
     const openIo = async (i: number, userId: string, opts: IoConnectOptions = {}) => {
       const c = await IoTestClient.connect(ioUrl(urlFor(i)), await token(userId), opts);
       clients.push(c);
-      await c.waitFor((f) => f.op === 'synced');
+      // Generous: a replay from Cassandra on a loaded 2-core machine can take seconds.
+      await c.waitFor((f) => f.op === 'synced', 30_000);
       return c;
     };
 
