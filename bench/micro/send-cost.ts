@@ -60,12 +60,20 @@ const histogram = new Histogram({
   registers: [registry],
 });
 
-async function measure(name: string, batch: number, sendOne: () => void): Promise<void> {
+async function measure(
+  name: string,
+  batch: number,
+  sendOne: () => void,
+  endOfTurn?: () => void,
+): Promise<void> {
   received = 0;
   const cpu0 = process.cpuUsage();
   for (let i = 0; i < MESSAGES; i++) {
     sendOne();
-    if ((i + 1) % batch === 0) await new Promise((r) => setImmediate(r));
+    if ((i + 1) % batch === 0) {
+      endOfTurn?.();
+      await new Promise((r) => setImmediate(r));
+    }
   }
   while (received < MESSAGES * SOCKETS) await new Promise((r) => setImmediate(r));
   const cpu = process.cpuUsage(cpu0);
@@ -91,6 +99,27 @@ for (const batch of [1, 50]) {
       histogram.observe(0.003);
     }
   });
+  // The proposal for the gateway: queue per socket, write each socket's frames once per turn.
+  const queued = new Map<uWS.WebSocket<unknown>, string[]>();
+  await measure(
+    'queue per socket, one corked write per socket per turn',
+    batch,
+    () => {
+      for (const ws of sockets) {
+        const q = queued.get(ws);
+        if (q) q.push(payload);
+        else queued.set(ws, [payload]);
+      }
+    },
+    () => {
+      for (const [ws, q] of queued) {
+        ws.cork(() => {
+          for (const p of q) ws.send(p, false);
+        });
+      }
+      queued.clear();
+    },
+  );
   for (const ws of sockets) ws.subscribe('room');
   await measure('app.publish(topic) once per message (uWS pub/sub)', batch, () => {
     app.publish('room', payload, false);
