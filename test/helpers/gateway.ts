@@ -57,7 +57,8 @@ export async function startTestGateway(
     dataDir,
     ...(opts.bus ? { bus: opts.bus } : {}),
     ...(opts.presence ? { presence: opts.presence } : {}),
-    log: () => {},
+    // Gateway errors (failed registration, replay, background work) go to the test output.
+    log: (msg: string, err?: unknown) => console.error('[gateway]', msg, err ?? ''),
   });
   return {
     gateway,
