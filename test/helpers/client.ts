@@ -78,7 +78,11 @@ export class TestClient {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
         () =>
-          reject(new Error(`timed out waiting for frame; last: ${JSON.stringify(this.frames.slice(-3))}`)),
+          reject(
+            new Error(
+              `timed out waiting for frame (socket close code: ${this.closeCode ?? 'open'}); last: ${JSON.stringify(this.frames.slice(-3))}`,
+            ),
+          ),
         timeoutMs,
       );
       this.waiters.push({
