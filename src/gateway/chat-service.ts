@@ -356,6 +356,19 @@ export class ChatService {
     };
   }
 
+  /**
+   * Delivers a message another region stored and replicated here: live to the members connected
+   * in this region, and queued for offline members this region is home to (with the same
+   * recheck as a local send).
+   */
+  async deliverReplicated(message: StoredMessage, members: string[]): Promise<void> {
+    const wire = toWire(message);
+    const payload = JSON.stringify({ op: 'message', message: wire, replay: false } satisfies ServerFrame);
+    await this.d.hub.fanOut(members, payload, wire.id);
+    const queued = await this.queueForOffline(members, message);
+    if (queued.length > 0) await this.liveCopyIfOnlineNow(queued, payload, wire.id);
+  }
+
   /** Queues the message for members with no live connection anywhere; returns who was queued. */
   private async queueForOffline(members: string[], msg: StoredMessage): Promise<string[]> {
     const isHome = this.d.isHome;

@@ -208,16 +208,7 @@ export class Gateway {
     await this.socketIo.start();
     const replication = this.deps.replication;
     if (replication) {
-      await replication.start(
-        replicationSink({
-          hub: this.hub,
-          presence,
-          storage: replication.storage,
-          replication,
-          metrics: this.metrics,
-          invalidate: (payload) => this.chat.invalidateFromEvent(payload),
-        }),
-      );
+      await replication.start(replicationSink({ hub: this.hub, chat: this.chat }));
     }
     const host = this.deps.region.gateway.host;
     const port = this.deps.port ?? this.deps.region.gateway.port;

@@ -65,7 +65,7 @@ export class Replication {
     private readonly link: CrossRegionLink,
     private readonly directory: Directory,
     /** The region's own store; applying writes here directly, never republishing. */
-    readonly storage: Storage,
+    private readonly storage: Storage,
   ) {}
 
   /** The replication backlog per peer region, read from JetStream (see `CrossRegionLink.backlog`). */
