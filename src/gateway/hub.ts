@@ -79,9 +79,19 @@ export class Hub {
    * it already replayed.
    */
   deliverLocal(userId: string, payload: string, messageId: string | null, exceptConnectionId?: string): void {
+    this.deliverTo(userId, payload, messageId, messageCreatedAt(payload), exceptConnectionId);
+  }
+
+  /** `deliverLocal` with the payload's `createdAt` already read (once per fan-out, not per user). */
+  private deliverTo(
+    userId: string,
+    payload: string,
+    messageId: string | null,
+    createdAt: number | null,
+    exceptConnectionId: string | undefined,
+  ): void {
     const conns = this.users.get(userId);
     if (!conns) return;
-    const createdAt = messageCreatedAt(payload);
     for (const state of conns.values()) {
       if (state.conn.connectionId === exceptConnectionId || state.conn.closed) continue;
       if (state.syncing) {
@@ -107,7 +117,8 @@ export class Hub {
     messageId: string | null,
     exceptConnectionId?: string,
   ) {
-    for (const userId of userIds) this.deliverLocal(userId, payload, messageId, exceptConnectionId);
+    const createdAt = messageCreatedAt(payload);
+    for (const userId of userIds) this.deliverTo(userId, payload, messageId, createdAt, exceptConnectionId);
     await this.router.publish(userIds, payload);
   }
 }
