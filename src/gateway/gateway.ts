@@ -51,10 +51,36 @@ interface SocketData {
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 const CONVERSATION_EVENT_PREFIX = '{"op":"conversation"';
 
-/** Adapts a uWS socket to `TransportConnection`. Never touches the socket after close. */
+/** Below this many buffered bytes a replay paused by `waitForDrain` carries on. */
+const DRAIN_LOW_WATER = 64 * 1024;
+
+/** Connections with frames queued this event-loop turn; written out by `flushQueued`. */
+const queuedConnections = new Set<WsConnection>();
+let flushScheduled = false;
+
+/** Writes every queued connection's frames, one corked write per connection. */
+function flushQueued(): void {
+  flushScheduled = false;
+  const conns = [...queuedConnections];
+  queuedConnections.clear();
+  for (const conn of conns) conn.flush();
+}
+
+/**
+ * Adapts a uWS socket to `TransportConnection`. Never touches the socket after close.
+ *
+ * Frames are not written when sent: they are queued on the connection and written once per
+ * event-loop turn (`setImmediate`), all of a connection's frames in one corked write. Under load
+ * a busy socket then costs one write per turn instead of one per frame (see docs/benchmarks.md);
+ * at low rates a turn holds one frame and nothing changes but a sub-millisecond wait. Order is
+ * kept: replies and deliveries share the queue.
+ */
 class WsConnection implements TransportConnection {
   closed = false;
   private drainWaiters: (() => void)[] = [];
+  private queued: string[] | null = null;
+  private queuedBytes = 0;
+  private ending = false;
   readonly connectionId = randomUUID();
   readonly userId: string;
   readonly device: string;
@@ -71,21 +97,52 @@ class WsConnection implements TransportConnection {
 
   sendRaw(payload: string): void {
     if (this.closed) return;
+    if (this.queued === null) {
+      this.queued = [payload];
+      queuedConnections.add(this);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flushQueued);
+      }
+    } else {
+      this.queued.push(payload);
+    }
+    this.queuedBytes += payload.length;
+  }
+
+  /** Writes the queued frames in one corked write. */
+  flush(): void {
+    const frames = this.queued;
+    if (frames === null) return;
+    this.queued = null;
+    this.queuedBytes = 0;
+    queuedConnections.delete(this);
+    if (this.closed) return;
     let status = 1;
     this.ws.cork(() => {
-      status = this.ws.send(payload, false);
+      for (const frame of frames) {
+        status = this.ws.send(frame, false);
+        if (status === 2) break;
+      }
     });
     // 2 = dropped at maxBackpressure. A silent drop would break at-least-once, so the client is
     // told to reconnect and resume from its last id.
-    if (status === 2) this.close(CloseCode.SlowConsumer, 'slow consumer, reconnect and resume');
+    if (status === 2) {
+      this.close(CloseCode.SlowConsumer, 'slow consumer, reconnect and resume');
+      return;
+    }
+    // A replay waiting on bytes that were only queued here gets no `drain` event from uWS if the
+    // socket took them all at once: release it now.
+    if (this.drainWaiters.length > 0 && this.ws.getBufferedAmount() < DRAIN_LOW_WATER) this.onDrain();
   }
 
   sendFrame(frame: ServerFrame): void {
     this.sendRaw(JSON.stringify(frame));
   }
 
+  /** Bytes in uWS's buffer plus frames queued for this turn's write (UTF-16 units, near enough). */
   bufferedAmount(): number {
-    return this.closed ? 0 : this.ws.getBufferedAmount();
+    return this.closed ? 0 : this.ws.getBufferedAmount() + this.queuedBytes;
   }
 
   waitForDrain(): Promise<void> {
@@ -100,12 +157,20 @@ class WsConnection implements TransportConnection {
   }
 
   close(code: number, reason: string): void {
-    if (this.closed) return;
+    if (this.closed || this.ending) return;
+    // What was sent before the close (a drain's last acks, an error frame) goes out before it.
+    // The flush may itself close (slow consumer): then that close stands.
+    this.flush();
+    if (this.closed || this.ending) return;
+    this.ending = true;
     this.ws.cork(() => this.ws.end(code, reason));
   }
 
   markClosed(): void {
     this.closed = true;
+    this.queued = null;
+    this.queuedBytes = 0;
+    queuedConnections.delete(this);
     this.onDrain();
   }
 }

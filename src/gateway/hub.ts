@@ -79,23 +79,23 @@ export class Hub {
    * it already replayed.
    */
   deliverLocal(userId: string, payload: string, messageId: string | null, exceptConnectionId?: string): void {
-    this.deliverTo(userId, payload, messageId, messageCreatedAt(payload), exceptConnectionId);
+    this.recordDelivered(this.deliverTo(userId, payload, messageId, exceptConnectionId), payload);
   }
 
-  /** `deliverLocal` with the payload's `createdAt` already read (once per fan-out, not per user). */
+  /** Writes the payload to the user's local connections; returns how many it was written to. */
   private deliverTo(
     userId: string,
     payload: string,
     messageId: string | null,
-    createdAt: number | null,
     exceptConnectionId: string | undefined,
-  ): void {
+  ): number {
     const conns = this.users.get(userId);
-    if (!conns) return;
+    if (!conns) return 0;
+    let written = 0;
     for (const state of conns.values()) {
       if (state.conn.connectionId === exceptConnectionId || state.conn.closed) continue;
       if (state.syncing) {
-        state.buffered.push({ messageId, payload });
+        state.holdLive(messageId, payload);
         continue;
       }
       if (state.recentlyReplayed) {
@@ -103,11 +103,20 @@ export class Hub {
         if (id !== null && state.recentlyReplayed.has(id)) continue;
       }
       state.conn.sendRaw(payload);
-      this.metrics.framesOut.inc();
-      if (createdAt !== null) {
-        this.metrics.liveDelivered(createdAt);
-      }
+      written++;
     }
+    return written;
+  }
+
+  /**
+   * Metrics for one payload written to `count` sockets: counted once per fan-out, not per
+   * recipient (per-recipient prom-client calls were a measurable share of a large fan-out).
+   */
+  private recordDelivered(count: number, payload: string): void {
+    if (count === 0) return;
+    this.metrics.framesOut.inc(count);
+    const createdAt = messageCreatedAt(payload);
+    if (createdAt !== null) this.metrics.liveDelivered(createdAt, count);
   }
 
   /** Delivers to local connections of every user, then hands the rest to the router. */
@@ -117,8 +126,9 @@ export class Hub {
     messageId: string | null,
     exceptConnectionId?: string,
   ) {
-    const createdAt = messageCreatedAt(payload);
-    for (const userId of userIds) this.deliverTo(userId, payload, messageId, createdAt, exceptConnectionId);
+    let written = 0;
+    for (const userId of userIds) written += this.deliverTo(userId, payload, messageId, exceptConnectionId);
+    this.recordDelivered(written, payload);
     await this.router.publish(userIds, payload);
   }
 }

@@ -65,8 +65,9 @@ export class GatewayMetrics {
   readonly deliveryLatency = new Histogram({
     name: 'chat_delivery_latency_seconds',
     help:
-      'From the message being stamped by its sending gateway (just before the store write) to the live ' +
-      'frame being written to a recipient socket here. Includes the store write; across gateways or ' +
+      'From the message being stamped by its sending gateway (just before the store write) to its live ' +
+      "frame being written to the recipients' sockets here; one observation per message per gateway " +
+      '(every local recipient of a fan-out shares it). Includes the store write; across gateways or ' +
       'regions also routing and clock skew',
     buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
@@ -77,9 +78,9 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
-  /** A live message frame stamped at `createdAt` (ms since epoch) was written to a socket. */
-  liveDelivered(createdAt: number): void {
-    this.messagesDelivered.inc({ path: 'live' });
+  /** A live message frame stamped at `createdAt` (ms since epoch) was written to `count` sockets. */
+  liveDelivered(createdAt: number, count = 1): void {
+    this.messagesDelivered.inc({ path: 'live' }, count);
     this.deliveryLatency.observe(Math.max(0, Date.now() - createdAt) / 1000);
   }
 }
