@@ -168,7 +168,7 @@ export class ChatService {
         return { op: 'result', id: frame.id, data: { ok: true } };
       }
       case 'ack': {
-        const acked = frame.messageIds.filter((id) => state.pendingQueueAcks.delete(id));
+        const acked = frame.messageIds.filter((id) => state.pendingQueueAcks?.delete(id) === true);
         if (acked.length > 0) {
           await this.d.storage.ackOffline(userId, acked);
           this.d.metrics.offlineAcked.inc(acked.length);
@@ -246,7 +246,8 @@ export class ChatService {
   ): Promise<ServerFrame | null> {
     const { typingIntervalMs, typingTtlMs } = this.d.limits;
     const now = Date.now();
-    const last = state.typingAt.get(f.conversationId);
+    const typingAt = state.typingTimes();
+    const last = typingAt.get(f.conversationId);
     if (last !== undefined && now - last < typingIntervalMs) {
       return f.id === null
         ? null
@@ -260,10 +261,10 @@ export class ChatService {
       dm && (dm[0] === userId || dm[1] === userId)
         ? dm
         : [...(await this.requireMember(f.conversationId, userId)).members];
-    if (state.typingAt.size >= 64) {
-      for (const [conv, at] of state.typingAt) if (now - at >= typingIntervalMs) state.typingAt.delete(conv);
+    if (typingAt.size >= 64) {
+      for (const [conv, at] of typingAt) if (now - at >= typingIntervalMs) typingAt.delete(conv);
     }
-    state.typingAt.set(f.conversationId, now);
+    typingAt.set(f.conversationId, now);
     const expiresAt = now + typingTtlMs;
     const payload = JSON.stringify({
       op: 'typing',
@@ -411,7 +412,7 @@ export class ChatService {
         const page = await this.d.storage.listOffline(conn.userId, 500, after);
         for (const m of page) {
           byId.set(m.messageId, m);
-          state.pendingQueueAcks.add(m.messageId);
+          state.expectAck(m.messageId);
         }
         if (page.length < 500 || byId.size >= cap) break;
         after = page[page.length - 1]!.messageId;
@@ -452,8 +453,8 @@ export class ChatService {
           if (state.recentlyReplayed === replayed) state.recentlyReplayed = null;
         }, RECENTLY_REPLAYED_MS).unref();
       }
-      const held = state.buffered;
-      state.buffered = [];
+      const held = state.buffered ?? [];
+      state.buffered = null;
       for (const { messageId, payload } of held) {
         const id = messageId ?? liveMessageId(payload);
         if (id !== null && replayed.has(id)) continue;

@@ -26,7 +26,8 @@ export function serialize(frame: ServerFrame): string {
 /**
  * Per-connection state the gateway keeps: replay buffering while a resume is in progress, the
  * offline-queue entries delivered to it that await the client's ack, its presence subscriptions
- * and when it last announced typing in each conversation.
+ * and when it last announced typing in each conversation. Collections are created on first use:
+ * most connections never need most of them, and an idle connection's memory is mostly this.
  */
 export class ConnectionState {
   /**
@@ -35,20 +36,50 @@ export class ConnectionState {
    */
   syncing = true;
   /** Live payloads received while replaying; flushed (minus replayed ids) when the replay ends. */
-  buffered: { messageId: string | null; payload: string }[] = [];
+  buffered: { messageId: string | null; payload: string }[] | null = null;
   /**
    * Ids the last replay sent, kept for a short while after it: a message stored just before the
    * replay read the store can reach us live just after it ended, and need not be sent twice.
    */
   recentlyReplayed: Set<string> | null = null;
   /** Ids delivered from the offline queue, removed from the queue when acked. */
-  readonly pendingQueueAcks = new Set<bigint>();
+  pendingQueueAcks: Set<bigint> | null = null;
   /** Users whose presence changes this connection receives (see `PresenceWatchers`). */
-  readonly watching = new Set<string>();
+  watching: Set<string> | null = null;
   /** While > 0, presence events for this connection are held back (a snapshot is being read). */
   presenceHolds = 0;
-  presenceHeld: string[] = [];
+  presenceHeld: string[] | null = null;
   /** conversationId → when this connection last had a `typing` event fanned out (ms). */
-  readonly typingAt = new Map<string, number>();
+  typingAt: Map<string, number> | null = null;
   constructor(readonly conn: ClientConnection) {}
+
+  /** Holds a live payload back until the replay in progress ends. */
+  holdLive(messageId: string | null, payload: string): void {
+    if (this.buffered === null) this.buffered = [];
+    this.buffered.push({ messageId, payload });
+  }
+
+  /** Remembers an offline-queue entry sent to this connection, to be removed when acked. */
+  expectAck(messageId: bigint): void {
+    if (this.pendingQueueAcks === null) this.pendingQueueAcks = new Set();
+    this.pendingQueueAcks.add(messageId);
+  }
+
+  /** The users this connection watches, created on first use. */
+  watchedUsers(): Set<string> {
+    if (this.watching === null) this.watching = new Set();
+    return this.watching;
+  }
+
+  /** Holds a presence event back while a snapshot is being read. */
+  holdPresence(payload: string): void {
+    if (this.presenceHeld === null) this.presenceHeld = [];
+    this.presenceHeld.push(payload);
+  }
+
+  /** conversationId → last typing fan-out time, created on first use. */
+  typingTimes(): Map<string, number> {
+    if (this.typingAt === null) this.typingAt = new Map();
+    return this.typingAt;
+  }
 }

@@ -42,8 +42,9 @@ export class PresenceWatchers {
    * can take exactly those back). Throws `invalid_field` past `maxPerConnection`.
    */
   add(state: ConnectionState, userIds: readonly string[]): string[] {
-    const added = userIds.filter((u) => !state.watching.has(u));
-    if (state.watching.size + added.length > this.maxPerConnection) {
+    const watching = state.watchedUsers();
+    const added = userIds.filter((u) => !watching.has(u));
+    if (watching.size + added.length > this.maxPerConnection) {
       throw new ChatError(
         ErrorCode.InvalidField,
         `userIds: a connection may watch at most ${this.maxPerConnection} users`,
@@ -51,7 +52,7 @@ export class PresenceWatchers {
       );
     }
     for (const userId of added) {
-      state.watching.add(userId);
+      watching.add(userId);
       let set = this.byUser.get(userId);
       if (!set) {
         set = new Set();
@@ -64,8 +65,10 @@ export class PresenceWatchers {
 
   /** Removes subscriptions (`null`: all of this connection's). Unknown users are ignored. */
   remove(state: ConnectionState, userIds: readonly string[] | null): void {
-    for (const userId of userIds ?? [...state.watching]) {
-      if (!state.watching.delete(userId)) continue;
+    const watching = state.watching;
+    if (!watching) return;
+    for (const userId of userIds ?? [...watching]) {
+      if (!watching.delete(userId)) continue;
       const set = this.byUser.get(userId);
       set?.delete(state);
       if (set?.size === 0) this.byUser.delete(userId);
@@ -76,7 +79,7 @@ export class PresenceWatchers {
   drop(state: ConnectionState): void {
     this.remove(state, null);
     state.presenceHolds = 0;
-    state.presenceHeld = [];
+    state.presenceHeld = null;
   }
 
   /**
@@ -92,8 +95,8 @@ export class PresenceWatchers {
     if (state.presenceHolds === 0) return;
     state.presenceHolds--;
     if (state.presenceHolds > 0) return;
-    const held = state.presenceHeld;
-    state.presenceHeld = [];
+    const held = state.presenceHeld ?? [];
+    state.presenceHeld = null;
     for (const payload of held) this.send(state, payload);
   }
 
@@ -108,7 +111,7 @@ export class PresenceWatchers {
       devices: change.devices,
     } satisfies ServerFrame);
     for (const state of set) {
-      if (state.presenceHolds > 0) state.presenceHeld.push(payload);
+      if (state.presenceHolds > 0) state.holdPresence(payload);
       else this.send(state, payload);
     }
   }
