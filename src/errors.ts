@@ -68,6 +68,40 @@ export class ConfigError extends Error {
   }
 }
 
+/** Cassandra response codes that mean "overloaded or briefly short of replicas", not a bad request. */
+const CASSANDRA_TRANSIENT_CODES = new Set([
+  0x1000, // unavailable
+  0x1001, // overloaded
+  0x1002, // is bootstrapping
+  0x1100, // write timeout
+  0x1200, // read timeout
+  0x1300, // read failure
+  0x1500, // write failure
+]);
+
+/**
+ * True for a backing service's transient failure — overload, timeout, no reachable host, a
+ * connection closed under us — as opposed to a fault in our code. Recognised by the drivers'
+ * error names (cassandra-driver, ioredis), so the gateway need not import the drivers. The client
+ * gets `unavailable` (retry with the same clientMsgId) instead of `internal`.
+ */
+export function isTransientBackendError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  switch (err.name) {
+    case 'NoHostAvailableError':
+    case 'OperationTimedOutError':
+    case 'BusyConnectionError':
+    case 'MaxRetriesPerRequestError':
+      return true;
+    case 'ResponseError': {
+      const code = (err as Error & { code?: unknown }).code;
+      return typeof code === 'number' && CASSANDRA_TRANSIENT_CODES.has(code);
+    }
+    default:
+      return err.message === 'Connection is closed.';
+  }
+}
+
 /** Token missing, malformed, badly signed or expired. Refused at upgrade with HTTP 401. */
 export class AuthError extends Error {
   override readonly name = 'AuthError';

@@ -241,3 +241,45 @@ describe('gateway write path under backpressure', () => {
     await alice.close();
   });
 });
+
+describe('overload', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway({
+      config: testConfig(
+        {},
+        { limits: { rateLimitPerSec: 1e6, rateLimitBurst: 1e6, floodStrikes: 1e6, maxInFlightSends: 1 } },
+      ),
+    });
+  });
+  after(() => gw.stop());
+
+  it('answers sends past maxInFlightSends with a retryable `unavailable`; retries are stored once', async () => {
+    const alice = await TestClient.connect(gw.url, await token('ov-alice'));
+    await alice.waitFor((f) => f.op === 'synced');
+    const { conversation } = await alice.call<{ conversation: { id: string } }>('openDirect', {
+      userId: 'ov-bob',
+    });
+    const send = (i: number) =>
+      alice.request('send', { conversationId: conversation.id, body: `m${i}`, clientMsgId: `ov-${i}` });
+    const first = await Promise.all(Array.from({ length: 20 }, (_, i) => send(i)));
+    const refused = first.flatMap((r, i) => (r.op === 'error' ? [i] : []));
+    assert.ok(refused.length > 0, 'some sends were refused while one was in flight');
+    for (const i of refused) {
+      const r = first[i]!;
+      assert.equal(r.code, 'unavailable');
+      assert.equal((r.details as { retryAfterMs: number }).retryAfterMs, 100);
+    }
+    // Retried one at a time, every refused send goes through; nothing was stored twice.
+    for (const i of refused) assert.equal((await send(i)).op, 'sent');
+    const history = await alice.call<{ messages: { body: string }[] }>('history', {
+      conversationId: conversation.id,
+      limit: 50,
+    });
+    assert.deepEqual(
+      history.messages.map((m) => m.body).sort(),
+      Array.from({ length: 20 }, (_, i) => `m${i}`).sort(),
+    );
+    await alice.close();
+  });
+});

@@ -74,6 +74,12 @@ export const limitsSchema = z
     membershipCacheMs: z.number().int().min(0).default(2000),
     /** Most messages a reconnecting client is replayed before it must page history itself. */
     maxResumeMessages: z.number().int().min(1).default(10_000),
+    /**
+     * Sends one gateway has waiting on the store at once. Past it, a send is answered
+     * `unavailable` at once (retry with the same clientMsgId) rather than queued behind the
+     * others: under overload latency stays bounded and the store is not pushed further.
+     */
+    maxInFlightSends: z.number().int().min(1).default(2048),
     maxGroupMembers: z.number().int().min(2).default(1000),
     /** Users one connection may watch with `subscribePresence` (each costs a map entry per gateway). */
     maxPresenceSubscriptions: z.number().int().min(1).default(1000),

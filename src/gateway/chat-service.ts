@@ -67,6 +67,7 @@ export class ChatService {
   private readonly ordering = new OrderedDelivery();
   private readonly inFlight = new Set<Promise<unknown>>();
   private draining = false;
+  private sendsInFlight = 0;
 
   constructor(private readonly d: ChatServiceDeps) {}
 
@@ -91,8 +92,19 @@ export class ChatService {
   async handle(state: ConnectionState, frame: ClientFrame): Promise<ServerFrame | null> {
     const userId = state.conn.userId;
     switch (frame.op) {
-      case 'send':
-        return this.track(this.send(state, frame));
+      case 'send': {
+        if (this.sendsInFlight >= this.d.limits.maxInFlightSends) {
+          throw new ChatError(ErrorCode.Unavailable, 'gateway overloaded; retry with the same clientMsgId', {
+            retryAfterMs: 100,
+          });
+        }
+        this.sendsInFlight++;
+        try {
+          return await this.track(this.send(state, frame));
+        } finally {
+          this.sendsInFlight--;
+        }
+      }
       case 'openDirect': {
         if (frame.userId === userId)
           throw new ChatError(ErrorCode.InvalidField, 'userId: cannot open a conversation with yourself', {

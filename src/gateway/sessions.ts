@@ -5,7 +5,7 @@
  * its socket to `TransportConnection` and feeds requests in; everything else is the same code.
  */
 import type { LimitsConfig } from '../config/schema.ts';
-import { ChatError, CloseCode, ErrorCode } from '../errors.ts';
+import { ChatError, CloseCode, ErrorCode, isTransientBackendError } from '../errors.ts';
 import { parseId } from '../util/snowflake.ts';
 import type { ChatService } from './chat-service.ts';
 import type { ClientConnection, ConnectionState } from './connection.ts';
@@ -189,6 +189,15 @@ export class Sessions {
         code: err.code,
         message: err.message,
         ...(details && Object.keys(details).length > 0 ? { details } : {}),
+      };
+    } else if (isTransientBackendError(err)) {
+      // Overload or a brief outage of a backing service: retryable, and counted, not logged
+      // one by one (under overload there are thousands).
+      frame = {
+        op: 'error',
+        id: requestId,
+        code: ErrorCode.Unavailable,
+        message: 'a backing service is unavailable or overloaded; retry',
       };
     } else {
       this.d.log('internal error', err);
