@@ -9,7 +9,8 @@ import { type ClientConnection, ConnectionState } from './connection.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
 export class Hub {
-  private readonly users = new Map<string, Map<string, ConnectionState>>();
+  /** userId → its connections here; an array, as almost every user has one or two. */
+  private readonly users = new Map<string, ConnectionState[]>();
   private readonly byConnection = new Map<string, ConnectionState>();
 
   constructor(
@@ -28,17 +29,17 @@ export class Hub {
     const state = new ConnectionState(conn);
     let conns = this.users.get(conn.userId);
     if (!conns) {
-      conns = new Map();
+      conns = [];
       this.users.set(conn.userId, conns);
       this.router.addUser(conn.userId);
     }
-    conns.set(conn.connectionId, state);
+    conns.push(state);
     this.byConnection.set(conn.connectionId, state);
     this.metrics.connections.set(this.byConnection.size);
     this.metrics.connectionsOpened.inc();
     // The subscription must be in place at the transport before presence says "online", or a
     // sender could see the user online and publish before anyone listens (see queueForOffline).
-    if (conns.size === 1) await this.router.ping();
+    if (conns.length === 1) await this.router.ping();
     await this.presence.markOnline(conn.userId, {
       connectionId: conn.connectionId,
       gatewayId: this.gatewayId,
@@ -52,8 +53,9 @@ export class Hub {
     this.metrics.connections.set(this.byConnection.size);
     const conns = this.users.get(conn.userId);
     if (conns) {
-      conns.delete(conn.connectionId);
-      if (conns.size === 0) {
+      const at = conns.findIndex((s) => s.conn.connectionId === conn.connectionId);
+      if (at >= 0) conns.splice(at, 1);
+      if (conns.length === 0) {
         this.users.delete(conn.userId);
         this.router.removeUser(conn.userId);
       }
@@ -92,7 +94,7 @@ export class Hub {
     const conns = this.users.get(userId);
     if (!conns) return 0;
     let written = 0;
-    for (const state of conns.values()) {
+    for (const state of conns) {
       if (state.conn.connectionId === exceptConnectionId || state.conn.closed) continue;
       if (state.syncing) {
         state.holdLive(messageId, payload);
