@@ -1,0 +1,83 @@
+/**
+ * A dedup arbiter decides which of several concurrent attempts to store the same client message
+ * (same sender, same clientMsgId) owns it, so `CassandraStorage` need not run a Paxos round
+ * (lightweight transaction) per message. It only has to be right while attempts are in flight:
+ * once an attempt has written its Cassandra dedup row, later resends are recognised from that
+ * row. See `CassandraStorage.appendMessage` and docs/architecture.md.
+ */
+import { Redis } from 'ioredis';
+
+export interface DedupArbiter {
+  /**
+   * Atomically claims `key` for `value` unless it is already claimed. Resolves to null when this
+   * call made the claim, else to the value already held (which may be `value` itself, when the
+   * same attempt is retried). A claim lapses after `ttlMs`. Rejects when the arbiter cannot
+   * answer; the claim may or may not have been made then.
+   */
+  claim(key: string, value: string, ttlMs: number): Promise<string | null>;
+  /** Connects; idempotent. Optional: an arbiter with nothing to connect need not have it. */
+  init?(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_DEDUP_KEY_PREFIX = 'dedup:';
+
+export interface RedisDedupArbiterOptions {
+  /** redis://host:port[/db] */
+  url: string;
+  /** Prefix of every key, e.g. `chat:<region>:dedup:`, so several users can share a Redis. */
+  keyPrefix?: string;
+  /**
+   * A claim that gets no answer within this many ms fails (the send is then answered
+   * `unavailable` and resent; a claim that did land is then healed by the resend). Default 2000.
+   */
+  commandTimeoutMs?: number;
+  /** Reconnection attempts a claim waits through before failing. Default 1. */
+  maxRetriesPerRequest?: number;
+  /** Connection errors (they also fail the claims they affect). Default: logged to stderr. */
+  onError?: (err: Error) => void;
+}
+
+/**
+ * `SET key value NX PX ttl GET` in one round trip: sets only if absent and returns the previous
+ * value (nil when it set it). NX together with GET needs Redis 7.0 or later.
+ */
+export class RedisDedupArbiter implements DedupArbiter {
+  readonly keyPrefix: string;
+  private readonly redis: Redis;
+  private connecting: Promise<void> | undefined;
+
+  constructor(opts: RedisDedupArbiterOptions) {
+    this.keyPrefix = opts.keyPrefix ?? DEFAULT_DEDUP_KEY_PREFIX;
+    this.redis = new Redis(opts.url, {
+      lazyConnect: true,
+      commandTimeout: opts.commandTimeoutMs ?? 2000,
+      maxRetriesPerRequest: opts.maxRetriesPerRequest ?? 1,
+    });
+    const onError = opts.onError ?? ((err: Error) => console.error('[storage/dedup-arbiter]', err));
+    this.redis.on('error', onError);
+  }
+
+  async init(): Promise<void> {
+    // A failed connect is not retried here: the caller gives up on this store (and closes it).
+    this.connecting ??= this.redis.connect();
+    await this.connecting;
+  }
+
+  async claim(key: string, value: string, ttlMs: number): Promise<string | null> {
+    if (!Number.isInteger(ttlMs) || ttlMs <= 0) throw new RangeError('ttlMs must be a positive integer');
+    return this.redis.set(this.keyPrefix + key, value, 'PX', ttlMs, 'NX', 'GET');
+  }
+
+  async close(): Promise<void> {
+    if (this.redis.status === 'end' || this.redis.status === 'wait') {
+      this.redis.disconnect();
+      return;
+    }
+    try {
+      await this.redis.quit();
+    } catch {
+      this.redis.disconnect();
+    }
+  }
+}
