@@ -3,8 +3,10 @@
  * following Discord's message schema: messages partitioned by (conversation, 10-day bucket) and
  * clustered by snowflake id, newest first. Every statement is prepared and runs at LOCAL_QUORUM
  * (lightweight transactions at LOCAL_SERIAL), so a resolved write is durable in the local
- * datacenter. Tables: see `cassandra-schema.ts`.
+ * datacenter. Tables: see `cassandra-schema.ts`. Client-message dedup takes a lightweight
+ * transaction per message unless a `DedupArbiter` (Redis) is given: see `appendMessage`.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import cassandra, { type Client as CassandraClient, type types } from 'cassandra-driver';
 import { EPOCH_MS, snowflakeTime } from '../util/snowflake.ts';
 import { assertKeyspaceName, migrate, type ReplicationOptions } from './cassandra-schema.ts';
@@ -16,6 +18,7 @@ import {
   sortByActivity,
   unique,
 } from './common.ts';
+import type { DedupArbiter } from './dedup-arbiter.ts';
 import {
   type AppendResult,
   type Conversation,
@@ -45,6 +48,16 @@ const CLOCK_SKEW_MARGIN_MS = 60_000;
 const CREATED_AT_CACHE_MAX = 100_000;
 /** Deletes per `IN (…)` when acking the offline queue. */
 const ACK_CHUNK = 100;
+/**
+ * Lifetime of a dedup arbiter claim. It only has to outlive the attempts in flight when it is
+ * made (a request times out after seconds); later resends are recognised from the Cassandra row.
+ */
+export const DEDUP_CLAIM_TTL_MS = 10 * 60 * 1000;
+/**
+ * How long an attempt that lost the arbiter claim waits for the holder's message row before it
+ * writes the message itself under the holder's id (the holder may have crashed).
+ */
+const CLAIM_HOLDER_GRACE_MS = 1000;
 
 export type ConsistencyName = 'ONE' | 'LOCAL_ONE' | 'QUORUM' | 'LOCAL_QUORUM' | 'EACH_QUORUM' | 'ALL';
 
@@ -73,6 +86,12 @@ export interface CassandraStorageOptions {
   migrate?: boolean;
   /** Per-request timeout in ms (driver default 12 s). */
   readTimeoutMs?: number;
+  /**
+   * Decides between concurrent attempts to store one client message, instead of a lightweight
+   * transaction per message (see `appendMessage`). The store owns it: init() connects it and
+   * close() closes it. Default none: dedup by lightweight transaction.
+   */
+  dedupArbiter?: DedupArbiter;
   log?: (msg: string) => void;
 }
 
@@ -158,14 +177,42 @@ function rowToConversation(row: Row): Conversation {
 
 const MESSAGE_COLUMNS = 'conversation_id, message_id, sender_id, client_msg_id, body, created_at';
 
+/** Arbiter key of a client message: JSON, so no (sender, clientMsgId) pair can spell another's. */
+export function dedupKey(senderId: string, clientMsgId: string): string {
+  return JSON.stringify([senderId, clientMsgId]);
+}
+
+/** Arbiter value of a claim: `<conversationId> <messageId>` (the id is digits, so split at the last space). */
+export function claimValue(conversationId: string, messageId: bigint): string {
+  return `${conversationId} ${messageId}`;
+}
+
+interface Reservation {
+  conversationId: string;
+  messageId: bigint;
+}
+
+function parseClaimValue(value: string): Reservation {
+  const space = value.lastIndexOf(' ');
+  const digits = value.slice(space + 1);
+  if (space < 0 || !/^[0-9]{1,20}$/.test(digits)) {
+    throw new Error(`dedup arbiter: malformed claim ${JSON.stringify(value.slice(0, 200))}`);
+  }
+  const messageId = BigInt(digits);
+  assertMessageId(messageId);
+  return { conversationId: value.slice(0, space), messageId };
+}
+
 export class CassandraStorage implements Storage {
   private readonly client: CassandraClient;
   private readonly ks: string;
   private readonly replication: ReplicationOptions;
   /** Conversation creation times never change: cache them to bound history walks without a read. */
   private readonly createdAt = new Map<string, number>();
+  private readonly arbiter: DedupArbiter | undefined;
 
   constructor(private readonly options: CassandraStorageOptions) {
+    this.arbiter = options.dedupArbiter;
     // Interpolated into every statement (identifiers cannot be bound), so validate it up front.
     assertKeyspaceName(options.keyspace);
     this.ks = options.keyspace;
@@ -189,14 +236,18 @@ export class CassandraStorage implements Storage {
   }
 
   async init(): Promise<void> {
-    await this.client.connect();
+    await Promise.all([this.client.connect(), this.arbiter?.init?.()]);
     if (this.options.migrate !== false) {
       await migrate(this.client, this.ks, this.replication, this.options.log);
     }
   }
 
   async close(): Promise<void> {
-    await this.client.shutdown();
+    try {
+      await this.client.shutdown();
+    } finally {
+      await this.arbiter?.close();
+    }
   }
 
   async ping(): Promise<void> {
@@ -331,6 +382,7 @@ export class CassandraStorage implements Storage {
       await this.writeMessage(message);
       return { message: { ...message }, duplicate: false };
     }
+    if (this.arbiter) return this.appendArbitrated(message, message.clientMsgId, this.arbiter);
     // Reserve (sender, clientMsgId) first with a Paxos round: of any number of concurrent
     // resends exactly one reservation is applied, and the others read back its id.
     const rs = await this.client.execute(
@@ -343,9 +395,50 @@ export class CassandraStorage implements Storage {
       return { message: { ...message }, duplicate: false };
     }
     const reserved = rs.first();
-    const conversationId = text(reserved, 'conversation_id');
-    const messageId = fromLong(reserved.get('message_id'));
-    const original = await this.getMessage(conversationId, messageId);
+    return this.settleReserved(message, {
+      conversationId: text(reserved, 'conversation_id'),
+      messageId: fromLong(reserved.get('message_id')),
+    });
+  }
+
+  /**
+   * `appendMessage` with a dedup arbiter instead of a Paxos round. The Cassandra dedup row
+   * recognises resends of a message whose attempt got as far as writing it; the arbiter decides
+   * between attempts in flight at the same time (it only has to remember a claim that long).
+   */
+  private async appendArbitrated(
+    message: StoredMessage,
+    clientMsgId: string,
+    arbiter: DedupArbiter,
+  ): Promise<AppendResult> {
+    const reserved = await this.readDedup(message.senderId, clientMsgId);
+    if (reserved) return this.settleReserved(message, reserved);
+    const mine = claimValue(message.conversationId, message.messageId);
+    const held = await arbiter.claim(dedupKey(message.senderId, clientMsgId), mine, DEDUP_CLAIM_TTL_MS);
+    if (held !== null && held !== mine) {
+      // Another attempt holds it and is most likely still writing: give it a moment.
+      return this.settleReserved(message, parseClaimValue(held), CLAIM_HOLDER_GRACE_MS);
+    }
+    // Ours. The dedup row goes first: a crash before the message row leaves a reservation without
+    // a message, which the next resend heals; the other order could leave a message that a resend
+    // arriving after the claim expired would not recognise, and store again.
+    await this.writeDedup(message, clientMsgId);
+    await this.writeMessage(message);
+    return { message: { ...message }, duplicate: false };
+  }
+
+  /**
+   * (sender, clientMsgId) is reserved for `reserved`: answer with that message if it is stored,
+   * else store this attempt's message under the reserved id. With `waitMs`, the reservation's
+   * holder may still be writing, so look for its message that long before writing it here.
+   */
+  private async settleReserved(
+    message: StoredMessage,
+    reserved: Reservation,
+    waitMs = 0,
+  ): Promise<AppendResult> {
+    const { conversationId, messageId } = reserved;
+    const original = await this.awaitMessage(conversationId, messageId, waitMs);
     if (original) {
       // The first attempt may have failed after the message but before the newest-id pointer;
       // its client is resending because it was not acked, so finish that write too.
@@ -361,13 +454,29 @@ export class CassandraStorage implements Storage {
       messageId,
       createdAt: snowflakeTime(messageId),
     };
+    // With an arbiter the reservation may exist only there (its holder died before the dedup row,
+    // or that write failed): (re)write the row first, as a first attempt does.
+    if (this.arbiter && message.clientMsgId !== null) await this.writeDedup(healed, message.clientMsgId);
     await this.writeMessage(healed);
     return { message: healed, duplicate: false };
   }
 
   async putReplica(message: StoredMessage): Promise<void> {
     assertMessageId(message.messageId);
-    if (message.clientMsgId !== null) {
+    if (message.clientMsgId !== null && this.arbiter) {
+      // As below, without Paxos: the row is written only by whoever holds the claim for this id.
+      const clientMsgId = message.clientMsgId;
+      const reserved = await this.readDedup(message.senderId, clientMsgId);
+      if (!reserved) {
+        const mine = claimValue(message.conversationId, message.messageId);
+        const held = await this.arbiter.claim(
+          dedupKey(message.senderId, clientMsgId),
+          mine,
+          DEDUP_CLAIM_TTL_MS,
+        );
+        if (held === null || held === mine) await this.writeDedup(message, clientMsgId);
+      }
+    } else if (message.clientMsgId !== null) {
       // Written only if absent: a local reservation for another id (a resend that reached this
       // region before the replica did) is left alone; both messages then exist, as they did.
       await this.client.execute(
@@ -521,6 +630,45 @@ export class CassandraStorage implements Storage {
     // Crude bound on memory: a miss only costs one conversation read.
     if (this.createdAt.size >= CREATED_AT_CACHE_MAX) this.createdAt.clear();
     this.createdAt.set(conversationId, createdAt);
+  }
+
+  /** The dedup row of (sender, clientMsgId), read at the client's consistency; null if none. */
+  private async readDedup(senderId: string, clientMsgId: string): Promise<Reservation | null> {
+    const rs = await this.client.execute(
+      `SELECT conversation_id, message_id FROM ${this.ks}.message_dedup
+       WHERE sender_id = ? AND client_msg_id = ?`,
+      [senderId, clientMsgId],
+    );
+    const row = rs.first();
+    if (!row) return null;
+    return { conversationId: text(row, 'conversation_id'), messageId: fromLong(row.get('message_id')) };
+  }
+
+  /** Plain write of the dedup row (the table's default TTL, DEDUP_TTL_SECONDS, applies). */
+  private async writeDedup(m: StoredMessage, clientMsgId: string): Promise<void> {
+    await this.client.execute(
+      `INSERT INTO ${this.ks}.message_dedup (sender_id, client_msg_id, conversation_id, message_id)
+       VALUES (?, ?, ?, ?)`,
+      [m.senderId, clientMsgId, m.conversationId, toLong(m.messageId)],
+    );
+  }
+
+  /** The message, looked for again with growing pauses for up to `waitMs` while it is missing. */
+  private async awaitMessage(
+    conversationId: string,
+    messageId: bigint,
+    waitMs: number,
+  ): Promise<StoredMessage | null> {
+    const deadline = performance.now() + waitMs;
+    let pause = 5;
+    for (;;) {
+      const found = await this.getMessage(conversationId, messageId);
+      if (found) return found;
+      const left = deadline - performance.now();
+      if (left <= 0) return null;
+      await sleep(Math.min(pause, left));
+      pause = Math.min(pause * 2, 100);
+    }
   }
 
   /** Stores the message and advances the conversation's newest-id pointer; both before the ack. */

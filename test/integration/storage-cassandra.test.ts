@@ -1,6 +1,6 @@
 /**
- * The storage contract on a real Cassandra 5 node, plus what only Cassandra has: buckets,
- * migrations, the dedup crash window, and write latency.
+ * The storage contract on a real Cassandra 5 node (with and without a Redis dedup arbiter), plus
+ * what only Cassandra has: buckets, migrations, the dedup crash window, and write latency.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -9,28 +9,36 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import cassandra from 'cassandra-driver';
+import { Redis } from 'ioredis';
 import {
   BUCKET_MS,
   bucketOf,
   CassandraStorage,
   type CassandraStorageOptions,
+  claimValue,
+  DEDUP_CLAIM_TTL_MS,
+  dedupKey,
   idTimestamp,
   toLong,
 } from '../../src/storage/cassandra.ts';
-import { MIGRATIONS } from '../../src/storage/cassandra-schema.ts';
+import { DEDUP_TTL_SECONDS, MIGRATIONS } from '../../src/storage/cassandra-schema.ts';
+import { RedisDedupArbiter } from '../../src/storage/dedup-arbiter.ts';
 import { createStorage } from '../../src/storage/index.ts';
 import type { StoredMessage } from '../../src/storage/types.ts';
 import { EPOCH_MS, snowflakeFloor } from '../../src/util/snowflake.ts';
 import { type CassandraEndpoint, getSharedCassandra } from '../helpers/cassandra.ts';
+import { type RedisHandle, startRedis } from '../helpers/redis.ts';
 import { storageContract } from '../storage.contract.ts';
 
 let node: CassandraEndpoint & { close(): Promise<void> };
 /** Raw client for checks below the Storage interface and for dropping keyspaces. */
 let raw: cassandra.Client;
+/** Redis for the dedup arbiter runs. */
+let redis: RedisHandle;
 const keyspaces = new Set<string>();
 
 before(async () => {
-  node = await getSharedCassandra();
+  [node, redis] = await Promise.all([getSharedCassandra(), startRedis()]);
   raw = new cassandra.Client({
     contactPoints: node.contactPoints,
     localDataCenter: node.localDataCenter,
@@ -42,7 +50,7 @@ before(async () => {
 after(async () => {
   for (const ks of keyspaces) await raw.execute(`DROP KEYSPACE IF EXISTS ${ks}`);
   await raw?.shutdown();
-  await node?.close();
+  await Promise.all([node?.close(), redis?.close()]);
 });
 
 /** A keyspace no other run uses; dropped when the file finishes. */
@@ -71,6 +79,20 @@ storageContract('cassandra', async () => {
   return {
     storage: new CassandraStorage(options(ks)),
     reopen: async () => new CassandraStorage({ ...options(ks), migrate: false }),
+    cleanup: () => dropKeyspace(ks),
+  };
+});
+
+/** An arbiter on the test Redis whose keys are the keyspace's own. */
+function arbiter(ks: string): RedisDedupArbiter {
+  return new RedisDedupArbiter({ url: redis.url, keyPrefix: `chat:${ks}:dedup:` });
+}
+
+storageContract('cassandra with a Redis dedup arbiter', async () => {
+  const ks = freshKeyspace();
+  return {
+    storage: new CassandraStorage({ ...options(ks), dedupArbiter: arbiter(ks) }),
+    reopen: async () => new CassandraStorage({ ...options(ks), migrate: false, dedupArbiter: arbiter(ks) }),
     cleanup: () => dropKeyspace(ks),
   };
 });
@@ -241,6 +263,279 @@ describe('CassandraStorage specifics', () => {
         `appendMessage ${dedup ? 'with clientMsgId (LWT + write)' : 'without clientMsgId (plain write)'}: ` +
           `p50 ${pct(xs, 0.5).toFixed(2)} ms, p99 ${pct(xs, 0.99).toFixed(2)} ms, max ${pct(xs, 1).toFixed(2)} ms`,
       );
+    }
+  });
+});
+
+describe('CassandraStorage with a Redis dedup arbiter (no lightweight transaction)', () => {
+  let ks: string;
+  /** Two gateways of one region: separate stores and arbiters, one Cassandra and one Redis. */
+  let gw1: CassandraStorage;
+  let gw2: CassandraStorage;
+  let redisRaw: Redis;
+  const BASE = EPOCH_MS + 60 * 24 * 3600 * 1000;
+  const prefix = () => `chat:${ks}:dedup:`;
+
+  before(async () => {
+    ks = freshKeyspace();
+    gw1 = new CassandraStorage({ ...options(ks), dedupArbiter: arbiter(ks) });
+    await gw1.init();
+    gw2 = new CassandraStorage({ ...options(ks), migrate: false, dedupArbiter: arbiter(ks) });
+    await gw2.init();
+    redisRaw = new Redis(redis.url);
+  });
+  after(async () => {
+    redisRaw?.disconnect();
+    await Promise.all([gw1?.close(), gw2?.close()]);
+  });
+
+  const msg = (conversationId: string, ms: number, extra: Partial<StoredMessage> = {}): StoredMessage => ({
+    conversationId,
+    messageId: snowflakeFloor(ms),
+    senderId: 'a',
+    clientMsgId: null,
+    body: `at ${ms}`,
+    createdAt: ms,
+    ...extra,
+  });
+
+  async function conversation(): Promise<string> {
+    const c = `conv-${randomBytes(3).toString('hex')}`;
+    await gw1.createConversation({ id: c, kind: 'group', title: 't', createdBy: 'a', createdAt: BASE }, [
+      'a',
+    ]);
+    return c;
+  }
+
+  /** Message rows of a conversation, read below the Storage interface. */
+  async function messageRows(c: string): Promise<bigint[]> {
+    const rs = await raw.execute(
+      `SELECT message_id FROM ${ks}.messages WHERE conversation_id = ? ALLOW FILTERING`,
+      [c],
+      { prepare: true },
+    );
+    return rs.rows.map((r) => BigInt(String(r.get('message_id'))));
+  }
+
+  async function dedupRow(senderId: string, clientMsgId: string) {
+    const rs = await raw.execute(
+      `SELECT conversation_id, message_id, TTL(message_id) AS ttl FROM ${ks}.message_dedup
+       WHERE sender_id = ? AND client_msg_id = ?`,
+      [senderId, clientMsgId],
+      { prepare: true },
+    );
+    const row = rs.first();
+    return row
+      ? {
+          conversationId: String(row.get('conversation_id')),
+          messageId: BigInt(String(row.get('message_id'))),
+          ttl: Number(row.get('ttl')),
+        }
+      : null;
+  }
+
+  it('concurrent appends of one client message on two gateways store exactly one message', async (t) => {
+    const c = await conversation();
+    const rounds = 8;
+    const winners: bigint[] = [];
+    let stored = 0;
+    for (let round = 0; round < rounds; round++) {
+      const attempts = Array.from({ length: 10 }, (_, i) =>
+        msg(c, BASE + round * 1000 + i, { clientMsgId: `race-${round}`, body: `racing ${round}` }),
+      );
+      const results = await Promise.all(attempts.map((m, i) => (i % 2 === 0 ? gw1 : gw2).appendMessage(m)));
+      const winner = results[0]?.message.messageId;
+      assert.ok(winner !== undefined);
+      for (const r of results) assert.equal(r.message.messageId, winner, `round ${round}`);
+      assert.ok(
+        results.some((r) => !r.duplicate),
+        `round ${round}: one attempt stored it`,
+      );
+      stored += results.filter((r) => !r.duplicate).length;
+      assert.ok(
+        attempts.some((m) => m.messageId === winner),
+        'the winner is one of the attempts',
+      );
+      const row = await dedupRow('a', `race-${round}`);
+      assert.deepEqual(row && { c: row.conversationId, id: row.messageId }, { c, id: winner });
+      assert.equal(await redisRaw.get(prefix() + dedupKey('a', `race-${round}`)), claimValue(c, winner));
+      winners.push(winner);
+    }
+    assert.deepEqual(
+      (await messageRows(c)).sort(),
+      [...winners].sort(),
+      'one message row per client message',
+    );
+    assert.equal((await gw2.getHistory(c, { limit: 50 })).length, rounds);
+    // More than one per round means a loser gave up waiting for the holder and wrote the same
+    // message (same id) itself: harmless to the data, but delivered live twice.
+    t.diagnostic(`${stored} attempts answered "stored" for ${rounds} messages (${rounds * 10} attempts)`);
+  });
+
+  it('reports write latency with the arbiter (sequential appends, one node)', async (t) => {
+    const c = await conversation();
+    const xs: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const m = msg(c, BASE + 100_000 + i, { clientMsgId: `lat-${i}` });
+      const t0 = performance.now();
+      await gw1.appendMessage(m);
+      xs.push(performance.now() - t0);
+    }
+    xs.sort((x, y) => x - y);
+    const pct = (p: number) => xs[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? Number.NaN;
+    t.diagnostic(
+      `appendMessage with clientMsgId (read + Redis claim + writes): p50 ${pct(0.5).toFixed(2)} ms, ` +
+        `p99 ${pct(0.99).toFixed(2)} ms, max ${pct(1).toFixed(2)} ms`,
+    );
+    assert.equal((await messageRows(c)).length, 200);
+  });
+
+  it('writes the dedup row with the table’s TTL and the Redis claim with a short one', async () => {
+    const c = await conversation();
+    const m = msg(c, BASE + 20_000, { clientMsgId: 'ttl' });
+    await gw1.appendMessage(m);
+    const row = await dedupRow('a', 'ttl');
+    assert.ok(row && row.ttl > DEDUP_TTL_SECONDS - 60 && row.ttl <= DEDUP_TTL_SECONDS, `ttl ${row?.ttl}`);
+    const pttl = await redisRaw.pttl(prefix() + dedupKey('a', 'ttl'));
+    assert.ok(pttl > DEDUP_CLAIM_TTL_MS - 60_000 && pttl <= DEDUP_CLAIM_TTL_MS, `pttl ${pttl}`);
+  });
+
+  it('a resend after the Redis claim is gone is recognised from the Cassandra row', async () => {
+    const c = await conversation();
+    const first = msg(c, BASE + 30_000, { clientMsgId: 'gone', body: 'first' });
+    assert.deepEqual(await gw1.appendMessage(first), { message: first, duplicate: false });
+    // Redis restarted without persistence, failed over, or the claim expired.
+    assert.equal(await redisRaw.del(prefix() + dedupKey('a', 'gone')), 1);
+    const resend = msg(c, BASE + 35_000, { clientMsgId: 'gone', body: 'first' });
+    assert.deepEqual(await gw2.appendMessage(resend), { message: first, duplicate: true });
+    assert.deepEqual(await messageRows(c), [first.messageId]);
+    // Recognised without a new claim.
+    assert.equal(await redisRaw.exists(prefix() + dedupKey('a', 'gone')), 0);
+  });
+
+  it('heals a claim whose holder crashed before writing anything, under the claimed id', async () => {
+    const c = await conversation();
+    const claimed = snowflakeFloor(BASE + 40_000);
+    // What a gateway that died right after its claim leaves behind: the claim, and no rows.
+    await redisRaw.set(prefix() + dedupKey('a', 'crashed'), claimValue(c, claimed), 'PX', 60_000);
+    const resend = msg(c, BASE + 49_000, { clientMsgId: 'crashed', body: 'resent' });
+    const result = await gw2.appendMessage(resend);
+    const expected: StoredMessage = { ...resend, messageId: claimed, createdAt: BASE + 40_000 };
+    assert.deepEqual(result, { message: expected, duplicate: false });
+    assert.deepEqual(await messageRows(c), [claimed]);
+    // The heal wrote the dedup row too, so the message is recognised once the claim is gone.
+    const row = await dedupRow('a', 'crashed');
+    assert.deepEqual(row && { c: row.conversationId, id: row.messageId }, { c, id: claimed });
+    await redisRaw.del(prefix() + dedupKey('a', 'crashed'));
+    assert.deepEqual(await gw1.appendMessage({ ...resend, messageId: resend.messageId + 1n }), {
+      message: expected,
+      duplicate: true,
+    });
+    assert.deepEqual(await messageRows(c), [claimed]);
+  });
+
+  it('heals a dedup row whose message was never written (crash between the two)', async () => {
+    const c = await conversation();
+    const reserved = snowflakeFloor(BASE + 50_000);
+    await raw.execute(
+      `INSERT INTO ${ks}.message_dedup (sender_id, client_msg_id, conversation_id, message_id) VALUES (?, ?, ?, ?)`,
+      ['a', 'half', c, toLong(reserved)],
+      { prepare: true },
+    );
+    const resend = msg(c, BASE + 59_000, { clientMsgId: 'half', body: 'resent' });
+    const expected: StoredMessage = { ...resend, messageId: reserved, createdAt: BASE + 50_000 };
+    assert.deepEqual(await gw1.appendMessage(resend), { message: expected, duplicate: false });
+    assert.deepEqual(await gw2.appendMessage({ ...resend, messageId: resend.messageId + 1n }), {
+      message: expected,
+      duplicate: true,
+    });
+    assert.deepEqual(await messageRows(c), [reserved]);
+  });
+
+  it('keys (sender, clientMsgId) unambiguously', async () => {
+    const c = await conversation();
+    // Naive concatenation would make these one key.
+    const m1 = msg(c, BASE + 60_000, { senderId: 'a:b', clientMsgId: 'c' });
+    const m2 = msg(c, BASE + 60_001, { senderId: 'a', clientMsgId: 'b:c' });
+    assert.equal((await gw1.appendMessage(m1)).duplicate, false);
+    assert.equal((await gw2.appendMessage(m2)).duplicate, false);
+    assert.deepEqual((await messageRows(c)).sort(), [m1.messageId, m2.messageId].sort());
+  });
+
+  it('putReplica writes the dedup row only when it holds the claim', async () => {
+    const c = await conversation();
+    const replica = msg(c, BASE + 70_000, { clientMsgId: 'rep' });
+    await gw1.putReplica(replica);
+    await gw2.putReplica(replica);
+    const row = await dedupRow('a', 'rep');
+    assert.equal(row?.messageId, replica.messageId);
+    assert.deepEqual(await gw2.appendMessage({ ...replica, messageId: replica.messageId + 5n }), {
+      message: replica,
+      duplicate: true,
+    });
+
+    // A local attempt for the same client message is in flight (claimed, nothing written yet):
+    // the replica leaves the reservation to it, and both messages exist, as with the LWT.
+    const local = snowflakeFloor(BASE + 71_000);
+    await redisRaw.set(prefix() + dedupKey('a', 'rep2'), claimValue(c, local), 'PX', 60_000);
+    const other = msg(c, BASE + 72_000, { clientMsgId: 'rep2' });
+    await gw1.putReplica(other);
+    assert.equal(await dedupRow('a', 'rep2'), null);
+    assert.deepEqual((await messageRows(c)).sort(), [replica.messageId, other.messageId].sort());
+  });
+
+  it('runs no Paxos round for client messages (nothing in system.paxos for message_dedup)', async () => {
+    const tableId = async (keyspace: string) =>
+      String(
+        (
+          await raw.execute(
+            'SELECT id FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?',
+            [keyspace, 'message_dedup'],
+            { prepare: true },
+          )
+        )
+          .first()
+          ?.get('id'),
+      );
+    const paxosRows = async (keyspace: string) => {
+      const id = await tableId(keyspace);
+      const rs = await raw.execute('SELECT cf_id FROM system.paxos', [], { fetchSize: 100_000 });
+      return rs.rows.filter((r) => String(r.get('cf_id')) === id).length;
+    };
+    const c = await conversation();
+    await gw1.appendMessage(msg(c, BASE + 80_000, { clientMsgId: 'no-paxos' }));
+    assert.equal(await paxosRows(ks), 0);
+    // The same append without an arbiter does run one, so the check above can see one.
+    const lwtKs = freshKeyspace();
+    const lwt = new CassandraStorage(options(lwtKs));
+    await lwt.init();
+    try {
+      await lwt.appendMessage(msg(c, BASE + 80_000, { clientMsgId: 'paxos' }));
+      assert.ok((await paxosRows(lwtKs)) > 0);
+    } finally {
+      await lwt.close();
+      await dropKeyspace(lwtKs);
+    }
+  });
+
+  it('fails appends with a clientMsgId when Redis is unreachable; others still succeed', async () => {
+    const own = await startRedis();
+    const s = new CassandraStorage({
+      ...options(ks),
+      migrate: false,
+      dedupArbiter: new RedisDedupArbiter({ url: own.url, onError: () => {} }),
+    });
+    try {
+      await s.init();
+      await own.close();
+      const c = await conversation();
+      await assert.rejects(s.appendMessage(msg(c, BASE + 90_000, { clientMsgId: 'down' })));
+      assert.equal((await s.appendMessage(msg(c, BASE + 90_001))).duplicate, false);
+      assert.deepEqual(await messageRows(c), [snowflakeFloor(BASE + 90_001)]);
+      assert.equal(await dedupRow('a', 'down'), null);
+    } finally {
+      await s.close();
+      await own.close();
     }
   });
 });
