@@ -15,7 +15,7 @@ import { createRouter } from './routing/index.ts';
 import type { MemoryBus } from './routing/memory.ts';
 import { Replication, replicatingStorage } from './routing/replication.ts';
 import { CrossRegionLink } from './routing/xregion.ts';
-import { createStorage } from './storage/index.ts';
+import { createStorage, RedisDedupArbiter } from './storage/index.ts';
 import { attachWeb } from './web/index.ts';
 
 export interface StartOptions {
@@ -42,7 +42,19 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
   const gatewayId = opts.gatewayId ?? `${region.name}-w${workerId}-${randomUUID().slice(0, 8)}`;
   const localStorage = createStorage(
     region.cassandra
-      ? { kind: 'cassandra', ...region.cassandra }
+      ? {
+          kind: 'cassandra',
+          ...region.cassandra,
+          // Client-message dedup decided in the region's Redis, not by a Paxos round per message.
+          ...(region.redis
+            ? {
+                dedupArbiter: new RedisDedupArbiter({
+                  url: region.redis.url,
+                  keyPrefix: `chat:${region.name}:dedup:`,
+                }),
+              }
+            : {}),
+        }
       : { kind: 'embedded', dataDir: path.resolve(opts.dataDir ?? region.dataDir) },
   );
   // `presence.ttlMs` bounds how long a crashed gateway's users show online, offline event included.

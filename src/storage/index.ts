@@ -1,5 +1,6 @@
 /**
- * Storage factory: the embedded LMDB store for a single node, Cassandra for a real region.
+ * Storage factory: the embedded LMDB store for a single node, Cassandra for a real region
+ * (given a `dedupArbiter`, e.g. a `RedisDedupArbiter`, it dedups client messages without Paxos).
  * The returned store is not yet initialised: call `init()` (it creates/migrates the schema).
  */
 import { CassandraStorage, type CassandraStorageOptions } from './cassandra.ts';
@@ -36,5 +37,10 @@ export {
   type ConsistencyName,
 } from './cassandra.ts';
 export type { ReplicationOptions } from './cassandra-schema.ts';
+export {
+  type DedupArbiter,
+  RedisDedupArbiter,
+  type RedisDedupArbiterOptions,
+} from './dedup-arbiter.ts';
 export { EmbeddedStorage } from './embedded.ts';
 export * from './types.ts';
