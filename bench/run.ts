@@ -120,7 +120,11 @@ async function main(): Promise<void> {
   if (cassandra) log(`Cassandra up in ${(cassandra.startupMs / 1000).toFixed(1)} s`);
   const probe =
     cassandra && !values['no-storage-probe']
-      ? await storageProbe(cassandra, { ...mode.storageProbe, log }).catch((err: unknown) => {
+      ? await storageProbe(cassandra, {
+          ...mode.storageProbe,
+          log,
+          ...(redis ? { redis: { url: redis.url, pid: redis.pid } } : {}),
+        }).catch((err: unknown) => {
           log(`storage probe failed: ${(err as Error).message}`);
           return null;
         })

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../src/config/load.ts';
 import { type CassandraHandle, startCassandra } from '../test/helpers/cassandra.ts';
-import { type NatsSupercluster, startNatsSupercluster } from '../test/helpers/nats.ts';
+import { startNatsSupercluster } from '../test/helpers/nats.ts';
 import { type RedisHandle, startRedis } from '../test/helpers/redis.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');

@@ -100,7 +100,15 @@ export function toMarkdown(r: ResultFile): string {
       table(
         ['clientMsgId', 'appends/s', 'p50 ms', 'p99 ms', 'Cassandra CPU s', 'seconds'],
         [
-          ['yes (LWT dedup + 2 writes)', p.with_client_msg_id],
+          ['yes, LWT dedup (Paxos) + 2 writes', p.with_client_msg_id],
+          ...(p.with_client_msg_id_arbiter
+            ? [
+                [
+                  'yes, Redis arbiter: 1 read + 3 writes (what gateways with Redis do)',
+                  p.with_client_msg_id_arbiter,
+                ],
+              ]
+            : []),
           ['no (2 writes)', p.without_client_msg_id],
         ].map(([label, x]) => {
           const v = x as StorageProbeResult['with_client_msg_id'];
