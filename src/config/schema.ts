@@ -79,7 +79,7 @@ export const limitsSchema = z
      * `unavailable` at once (retry with the same clientMsgId) rather than queued behind the
      * others: under overload latency stays bounded and the store is not pushed further.
      */
-    maxInFlightSends: z.number().int().min(1).default(2048),
+    maxInFlightSends: z.number().int().min(1).default(512),
     maxGroupMembers: z.number().int().min(2).default(1000),
     /** Users one connection may watch with `subscribePresence` (each costs a map entry per gateway). */
     maxPresenceSubscriptions: z.number().int().min(1).default(1000),
