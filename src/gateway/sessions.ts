@@ -94,6 +94,14 @@ export class Sessions {
   private async register(session: Session, since: bigint | null): Promise<void> {
     const conn = session.conn;
     let state: ConnectionState;
+    // Registration waits on NATS and Redis; a hang there would leave the client with a welcome
+    // and never a `synced`. Say so in the log rather than nowhere.
+    const slow = setTimeout(
+      () =>
+        this.d.log(`registering connection ${conn.connectionId} (${conn.userId}) still pending after 5 s`),
+      5000,
+    );
+    slow.unref();
     try {
       state = await this.d.hub.add(conn);
     } catch (err) {
@@ -101,6 +109,8 @@ export class Sessions {
       this.d.metrics.errors.inc({ code: ErrorCode.Unavailable });
       conn.close(CloseCode.GoingAway, 'presence or routing unavailable, reconnect');
       return;
+    } finally {
+      clearTimeout(slow);
     }
     session.state = state;
     if (conn.closed) {
@@ -111,9 +121,19 @@ export class Sessions {
     session.early = null;
     // The replay marks the state as syncing before its first await, so live deliveries from
     // here on are held back until it ends; requests that arrived early run right after.
+    const slowReplay = setTimeout(
+      () =>
+        this.d.log(`replay for connection ${conn.connectionId} (${conn.userId}) still running after 10 s`),
+      10_000,
+    );
+    slowReplay.unref();
     this.d.chat.sync(state, since, null).then(
-      (frame) => conn.sendFrame(frame),
+      (frame) => {
+        clearTimeout(slowReplay);
+        conn.sendFrame(frame);
+      },
       (err) => {
+        clearTimeout(slowReplay);
         this.d.log('replay failed', err);
         this.fail(
           (f) => conn.sendFrame(f),
