@@ -145,6 +145,8 @@ describe('gateway write path under backpressure', () => {
             rateLimitBurst: 1e6,
             floodStrikes: 1e6,
             maxBackpressureBytes: 512 * 1024,
+            // The sends below go out all at once; this suite is about writes, not admission.
+            maxInFlightSends: 10_000,
           },
         },
       ),
