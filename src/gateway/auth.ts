@@ -1,6 +1,13 @@
 /** JWT verification at upgrade time (HS256 with a secret, RS256/ES256 with a public key). */
-import { createSecretKey, type KeyObject, type webcrypto } from 'node:crypto';
-import { importSPKI, jwtVerify, SignJWT } from 'jose';
+import {
+  createHmac,
+  createPublicKey,
+  createSecretKey,
+  verify as cryptoVerify,
+  type KeyObject,
+  timingSafeEqual,
+} from 'node:crypto';
+import { SignJWT } from 'jose';
 import type { AuthConfig } from '../config/schema.ts';
 import { AuthError } from '../errors.ts';
 import { isUserId } from './protocol.ts';
@@ -11,47 +18,113 @@ export interface Identity {
   expiresAt: number;
 }
 
+/** Signature algorithms a deployment may accept, and how node:crypto checks each. */
+type Algorithm = AuthConfig['algorithms'][number];
+
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+function decodeJson(part: string, what: string): Record<string, unknown> {
+  if (!BASE64URL.test(part)) throw new AuthError(`invalid token: ${what} is not base64url`);
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+  } catch {
+    throw new AuthError(`invalid token: ${what} is not JSON`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new AuthError(`invalid token: ${what} is not a JSON object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
+ * Verifies JWTs synchronously with node:crypto (compact JWS; HS256, RS256, ES256), so the
+ * gateway can answer a WebSocket upgrade inside uWS's own handler. An asynchronous check would
+ * need `res.cork(() => res.upgrade(…))` later, which in the uWebSockets.js build we use
+ * (v20.30) now and then closes the new socket right after `open` (fixed upstream in
+ * uWebSockets "Fix upgrade async with cork", after that build); without the cork, uWS prints a
+ * warning per upgrade.
+ */
 export class Authenticator {
-  private readonly keys: Promise<{ hmac: KeyObject | null; pub: KeyObject | webcrypto.CryptoKey | null }>;
+  private readonly hmac: KeyObject | null;
+  private readonly pub: KeyObject | null;
 
   constructor(private readonly config: AuthConfig) {
-    this.keys = (async () => {
-      const hmac = config.secret ? createSecretKey(Buffer.from(config.secret, 'utf8')) : null;
-      let pub: KeyObject | webcrypto.CryptoKey | null = null;
-      if (config.publicKey) {
-        const alg = config.algorithms.find((a) => a !== 'HS256') ?? 'RS256';
-        pub = await importSPKI(config.publicKey, alg);
+    this.hmac = config.secret ? createSecretKey(Buffer.from(config.secret, 'utf8')) : null;
+    this.pub = config.publicKey ? createPublicKey(config.publicKey) : null;
+    if (this.pub) {
+      const type = this.pub.asymmetricKeyType;
+      if (type !== 'rsa' && type !== 'ec') {
+        throw new AuthError(`auth.publicKey: expected an RSA or EC public key, got ${String(type)}`);
       }
-      return { hmac, pub };
-    })();
+    }
   }
 
   /** Verifies a token; throws `AuthError` for anything but a valid, unexpired token with a good `sub`. */
-  async verify(token: string | null): Promise<Identity> {
+  verifySync(token: string | null): Identity {
     if (!token) throw new AuthError('missing token');
-    const { hmac, pub } = await this.keys;
-    let payload: { sub?: string; exp?: number };
-    try {
-      const result = await jwtVerify(
-        token,
-        async (header) => {
-          if (header.alg === 'HS256' && hmac) return hmac;
-          if (header.alg !== 'HS256' && pub) return pub;
-          throw new AuthError(`algorithm ${String(header.alg)} not accepted`);
-        },
-        {
-          algorithms: this.config.algorithms,
-          requiredClaims: ['exp', 'sub'],
-          ...(this.config.issuer ? { issuer: this.config.issuer } : {}),
-          ...(this.config.audience ? { audience: this.config.audience } : {}),
-        },
-      );
-      payload = result.payload;
-    } catch (cause) {
-      throw new AuthError(`invalid token: ${(cause as Error).message}`, { cause });
+    const parts = token.split('.');
+    if (parts.length !== 3) throw new AuthError('invalid token: not a compact JWS');
+    const [h, p, sig] = parts as [string, string, string];
+    const header = decodeJson(h, 'header');
+    const alg = header.alg;
+    if (typeof alg !== 'string' || !(this.config.algorithms as readonly string[]).includes(alg)) {
+      throw new AuthError(`invalid token: algorithm ${String(alg)} not accepted`);
     }
-    if (!isUserId(payload.sub)) throw new AuthError('token sub must match [A-Za-z0-9_-]{1,64}');
-    return { userId: payload.sub, expiresAt: (payload.exp ?? 0) * 1000 };
+    if ('crit' in header) throw new AuthError('invalid token: critical header parameters are not supported');
+    if (!BASE64URL.test(sig)) throw new AuthError('invalid token: signature is not base64url');
+    if (!this.signatureValid(alg as Algorithm, `${h}.${p}`, Buffer.from(sig, 'base64url'))) {
+      throw new AuthError('invalid token: signature verification failed');
+    }
+    const claims = decodeJson(p, 'payload');
+    const now = Math.floor(Date.now() / 1000);
+    const { exp, nbf, sub, iss, aud } = claims;
+    if (typeof exp !== 'number' || !Number.isFinite(exp)) throw new AuthError('invalid token: exp missing');
+    if (exp <= now) throw new AuthError('invalid token: "exp" claim timestamp check failed');
+    if (nbf !== undefined && (typeof nbf !== 'number' || nbf > now)) {
+      throw new AuthError('invalid token: "nbf" claim timestamp check failed');
+    }
+    if (this.config.issuer !== undefined && iss !== this.config.issuer) {
+      throw new AuthError('invalid token: unexpected "iss" claim value');
+    }
+    if (this.config.audience !== undefined) {
+      const audiences = Array.isArray(aud) ? aud : [aud];
+      if (!audiences.includes(this.config.audience)) {
+        throw new AuthError('invalid token: unexpected "aud" claim value');
+      }
+    }
+    if (!isUserId(sub)) throw new AuthError('token sub must match [A-Za-z0-9_-]{1,64}');
+    return { userId: sub, expiresAt: exp * 1000 };
+  }
+
+  /** `verifySync` for callers that are asynchronous anyway (the Socket.IO handshake). */
+  async verify(token: string | null): Promise<Identity> {
+    return this.verifySync(token);
+  }
+
+  private signatureValid(alg: Algorithm, signingInput: string, signature: Buffer): boolean {
+    const data = Buffer.from(signingInput, 'ascii');
+    switch (alg) {
+      case 'HS256': {
+        if (!this.hmac) throw new AuthError('invalid token: HS256 is not configured (no secret)');
+        const expected = createHmac('sha256', this.hmac).update(data).digest();
+        return expected.length === signature.length && timingSafeEqual(expected, signature);
+      }
+      case 'RS256':
+        if (this.pub?.asymmetricKeyType !== 'rsa') {
+          throw new AuthError('invalid token: RS256 needs an RSA auth.publicKey');
+        }
+        return cryptoVerify('sha256', data, this.pub, signature);
+      case 'ES256': {
+        const details = this.pub?.asymmetricKeyDetails;
+        if (this.pub?.asymmetricKeyType !== 'ec' || details?.namedCurve !== 'prime256v1') {
+          throw new AuthError('invalid token: ES256 needs a P-256 auth.publicKey');
+        }
+        // JWS carries ES256 signatures as raw r‖s (64 bytes), not DER.
+        if (signature.length !== 64) return false;
+        return cryptoVerify('sha256', data, { key: this.pub, dsaEncoding: 'ieee-p1363' }, signature);
+      }
+    }
   }
 
   /** Mints an HS256 token (dev token endpoint and tests). */

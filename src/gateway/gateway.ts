@@ -359,10 +359,6 @@ export class Gateway {
     const token = req.getQuery('token') || (bearer.startsWith('Bearer ') ? bearer.slice(7) : '');
     const device = (req.getQuery('device') || 'unknown').slice(0, 32);
     const sinceRaw = req.getQuery('since');
-    let aborted = false;
-    res.onAborted(() => {
-      aborted = true;
-    });
     if (this.stopping) {
       res.writeStatus('503 Service Unavailable').end('{"error":{"code":"shutting_down"}}');
       return;
@@ -374,30 +370,26 @@ export class Gateway {
       .includes(SUBPROTOCOL)
       ? SUBPROTOCOL
       : '';
-    this.auth.verify(token).then(
-      (identity) => {
-        if (aborted) return;
-        res.cork(() => {
-          res.upgrade<SocketData>(
-            { identity, device, since, conn: null, session: null },
-            secKey,
-            protocol,
-            secExt,
-            context,
-          );
-        });
-      },
-      (err: unknown) => {
-        if (aborted) return;
-        const message = err instanceof AuthError ? err.message : 'authentication failed';
-        this.metrics.errors.inc({ code: 'unauthorized' });
-        res.cork(() => {
-          res
-            .writeStatus('401 Unauthorized')
-            .writeHeader('content-type', 'application/json')
-            .end(JSON.stringify({ error: { code: 'unauthorized', message } }));
-        });
-      },
+    // Verified synchronously, and upgraded inside this handler: see `Authenticator` for why an
+    // asynchronous upgrade (which needs `res.cork`) is avoided with this uWS build.
+    let identity: Identity;
+    try {
+      identity = this.auth.verifySync(token);
+    } catch (err) {
+      const message = err instanceof AuthError ? err.message : 'authentication failed';
+      this.metrics.errors.inc({ code: 'unauthorized' });
+      res
+        .writeStatus('401 Unauthorized')
+        .writeHeader('content-type', 'application/json')
+        .end(JSON.stringify({ error: { code: 'unauthorized', message } }));
+      return;
+    }
+    res.upgrade<SocketData>(
+      { identity, device, since, conn: null, session: null },
+      secKey,
+      protocol,
+      secExt,
+      context,
     );
   }
 
