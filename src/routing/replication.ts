@@ -7,6 +7,7 @@
  */
 
 import type { Directory } from '../config/directory.ts';
+import { fromRecord, type MessageRecord, toRecord } from '../storage/common.ts';
 import type { Conversation, Storage, StoredMessage } from '../storage/types.ts';
 import type { CrossRegionBacklog, CrossRegionLink } from './xregion.ts';
 
@@ -25,18 +26,9 @@ export interface ReplicationSink {
 }
 
 type WireEvent =
-  | { k: 'm'; msg: WireStored }
+  | { k: 'm'; msg: MessageRecord }
   | { k: 'c'; conv: Conversation; event: ConversationEvent; changed: string[] }
   | { k: 'r'; userId: string; conversationId: string; messageId: string };
-
-interface WireStored {
-  conversationId: string;
-  messageId: string;
-  senderId: string;
-  clientMsgId: string | null;
-  body: string;
-  createdAt: number;
-}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -84,7 +76,7 @@ export class Replication {
 
   /** Durably hands a stored message to every other region (resolves once the outbox has it). */
   message(message: StoredMessage): Promise<void> {
-    const event: WireEvent = { k: 'm', msg: { ...message, messageId: message.messageId.toString() } };
+    const event: WireEvent = { k: 'm', msg: toRecord(message) };
     return this.link.publish(encoder.encode(JSON.stringify(event)), `m:${message.messageId}`);
   }
 
@@ -122,7 +114,7 @@ export class Replication {
     const again = msgId !== '' && this.recent.seen(msgId);
     switch (e.k) {
       case 'm': {
-        const message: StoredMessage = { ...e.msg, messageId: BigInt(e.msg.messageId) };
+        const message = fromRecord(e.msg);
         // The conversation's `created` event was published before any of its messages, from the
         // same region, through the same ordered stream; if it is still missing, retry later.
         if (!(await this.storage.getConversation(message.conversationId))) {

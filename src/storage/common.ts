@@ -2,7 +2,12 @@
  * Small pieces both storage implementations share, so they agree on edge cases (limits, id
  * ranges, ordering of conversation summaries).
  */
-import { type ConversationSummary, type HistoryQuery, MAX_HISTORY_LIMIT } from './types.ts';
+import {
+  type ConversationSummary,
+  type HistoryQuery,
+  MAX_HISTORY_LIMIT,
+  type StoredMessage,
+} from './types.ts';
 
 /** Largest id a signed 64-bit column (Cassandra `bigint`) can hold; snowflakes stay below it. */
 export const MAX_MESSAGE_ID = 0x7fff_ffff_ffff_ffffn;
@@ -71,4 +76,39 @@ export async function mapLimit<T, R>(
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
   return results;
+}
+
+/**
+ * A message with its id as a decimal string, for encodings with no lossless bigint (msgpack in
+ * the embedded store, JSON on the cross-region link).
+ */
+export interface MessageRecord {
+  conversationId: string;
+  messageId: string;
+  senderId: string;
+  clientMsgId: string | null;
+  body: string;
+  createdAt: number;
+}
+
+export function toRecord(m: StoredMessage): MessageRecord {
+  return {
+    conversationId: m.conversationId,
+    messageId: m.messageId.toString(),
+    senderId: m.senderId,
+    clientMsgId: m.clientMsgId,
+    body: m.body,
+    createdAt: m.createdAt,
+  };
+}
+
+export function fromRecord(r: MessageRecord): StoredMessage {
+  return {
+    conversationId: r.conversationId,
+    messageId: BigInt(r.messageId),
+    senderId: r.senderId,
+    clientMsgId: r.clientMsgId,
+    body: r.body,
+    createdAt: r.createdAt,
+  };
 }

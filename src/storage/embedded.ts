@@ -12,7 +12,15 @@
  */
 import { mkdirSync } from 'node:fs';
 import { type Database, type Key, open, type RootDatabase } from 'lmdb';
-import { assertMessageId, normaliseHistoryQuery, sortByActivity, unique } from './common.ts';
+import {
+  assertMessageId,
+  fromRecord,
+  type MessageRecord,
+  normaliseHistoryQuery,
+  sortByActivity,
+  toRecord,
+  unique,
+} from './common.ts';
 import {
   type AppendResult,
   type Conversation,
@@ -27,16 +35,6 @@ import {
 const LAYOUT_VERSION = 1;
 /** ordered-binary's maximum key (one 0xff byte): sorts after every string, ends prefix ranges. */
 const MAX_KEY = new Uint8Array([0xff]);
-
-/** A message as stored: the id as a decimal string, since msgpack has no lossless bigint default. */
-interface MessageRecord {
-  conversationId: string;
-  messageId: string;
-  senderId: string;
-  clientMsgId: string | null;
-  body: string;
-  createdAt: number;
-}
 
 interface DedupRecord {
   conversationId: string;
@@ -68,28 +66,6 @@ export interface EmbeddedStorageOptions {
 /** Fixed-width decimal so lexicographic key order equals numeric order (2^64 has 20 digits). */
 export function padId(id: bigint): string {
   return id.toString().padStart(20, '0');
-}
-
-function toRecord(m: StoredMessage): MessageRecord {
-  return {
-    conversationId: m.conversationId,
-    messageId: m.messageId.toString(),
-    senderId: m.senderId,
-    clientMsgId: m.clientMsgId,
-    body: m.body,
-    createdAt: m.createdAt,
-  };
-}
-
-function fromRecord(r: MessageRecord): StoredMessage {
-  return {
-    conversationId: r.conversationId,
-    messageId: BigInt(r.messageId),
-    senderId: r.senderId,
-    clientMsgId: r.clientMsgId,
-    body: r.body,
-    createdAt: r.createdAt,
-  };
 }
 
 export class EmbeddedStorage implements Storage {
