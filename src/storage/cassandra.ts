@@ -413,13 +413,10 @@ export class CassandraStorage implements Storage {
     clientMsgId: string,
     arbiter: DedupArbiter,
   ): Promise<AppendResult> {
-    const reserved = await this.readDedup(message.senderId, clientMsgId);
-    if (reserved) return this.settleReserved(message, reserved);
-    const mine = claimValue(message.conversationId, message.messageId);
-    const held = await arbiter.claim(dedupKey(message.senderId, clientMsgId), mine, DEDUP_CLAIM_TTL_MS);
-    if (held !== null && held !== mine) {
-      // Another attempt holds it and is most likely still writing: give it a moment.
-      return this.settleReserved(message, parseClaimValue(held), CLAIM_HOLDER_GRACE_MS);
+    const other = await this.reserveArbitrated(message, clientMsgId, arbiter);
+    if (other) {
+      // A claim held by another attempt: it is most likely still writing, so give it a moment.
+      return this.settleReserved(message, other.reservation, other.inFlight ? CLAIM_HOLDER_GRACE_MS : 0);
     }
     // Ours. The dedup row goes first: a crash before the message row leaves a reservation without
     // a message, which the next resend heals; the other order could leave a message that a resend
@@ -427,6 +424,25 @@ export class CassandraStorage implements Storage {
     await this.writeDedup(message, clientMsgId);
     await this.writeMessage(message);
     return { message: { ...message }, duplicate: false };
+  }
+
+  /**
+   * Reserves (sender, clientMsgId) for this message without Paxos: the Cassandra dedup row, if
+   * there is one, else the arbiter's claim. Returns null when the reservation is ours (a retried
+   * claim that gets back its own value counts as ours), else the other reservation and whether it
+   * is only a claim, whose attempt may still be writing.
+   */
+  private async reserveArbitrated(
+    message: StoredMessage,
+    clientMsgId: string,
+    arbiter: DedupArbiter,
+  ): Promise<{ reservation: Reservation; inFlight: boolean } | null> {
+    const reserved = await this.readDedup(message.senderId, clientMsgId);
+    if (reserved) return { reservation: reserved, inFlight: false };
+    const mine = claimValue(message.conversationId, message.messageId);
+    const held = await arbiter.claim(dedupKey(message.senderId, clientMsgId), mine, DEDUP_CLAIM_TTL_MS);
+    if (held === null || held === mine) return null;
+    return { reservation: parseClaimValue(held), inFlight: true };
   }
 
   /**
@@ -466,17 +482,9 @@ export class CassandraStorage implements Storage {
   async putReplica(message: StoredMessage): Promise<void> {
     assertMessageId(message.messageId);
     if (message.clientMsgId !== null && this.arbiter) {
-      // As below, without Paxos: the row is written only by whoever holds the claim for this id.
-      const clientMsgId = message.clientMsgId;
-      const reserved = await this.readDedup(message.senderId, clientMsgId);
-      if (!reserved) {
-        const mine = claimValue(message.conversationId, message.messageId);
-        const held = await this.arbiter.claim(
-          dedupKey(message.senderId, clientMsgId),
-          mine,
-          DEDUP_CLAIM_TTL_MS,
-        );
-        if (held === null || held === mine) await this.writeDedup(message, clientMsgId);
+      // As below, without Paxos: the row is written only if this replica holds the reservation.
+      if (!(await this.reserveArbitrated(message, message.clientMsgId, this.arbiter))) {
+        await this.writeDedup(message, message.clientMsgId);
       }
     } else if (message.clientMsgId !== null) {
       // Written only if absent: a local reservation for another id (a resend that reached this
