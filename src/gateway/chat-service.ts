@@ -9,7 +9,7 @@ import type { Presence } from '../presence/types.ts';
 import type { Conversation, Storage, StoredMessage } from '../storage/types.ts';
 import type { SnowflakeGenerator } from '../util/snowflake.ts';
 import type { ConnectionState } from './connection.ts';
-import { type Hub, liveMessageId, messageCreatedAt } from './hub.ts';
+import { type Hub, liveMessageId } from './hub.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { OrderedDelivery } from './ordered-delivery.ts';
 import type { PresenceWatchers } from './presence-watchers.ts';
@@ -472,11 +472,7 @@ export class ChatService {
         if (id !== null && replayed.has(id)) continue;
         if (!conn.closed) {
           conn.sendRaw(payload);
-          this.d.metrics.framesOut.inc();
-          const createdAt = messageCreatedAt(payload);
-          if (createdAt !== null) {
-            this.d.metrics.liveDelivered(createdAt);
-          }
+          this.d.hub.recordDelivered(1, payload);
         }
       }
     }

@@ -114,7 +114,7 @@ export class Hub {
    * Metrics for one payload written to `count` sockets: counted once per fan-out, not per
    * recipient (per-recipient prom-client calls were a measurable share of a large fan-out).
    */
-  private recordDelivered(count: number, payload: string): void {
+  recordDelivered(count: number, payload: string): void {
     if (count === 0) return;
     this.metrics.framesOut.inc(count);
     const createdAt = messageCreatedAt(payload);
