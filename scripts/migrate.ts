@@ -21,7 +21,7 @@ import {
   MIGRATIONS,
   migrate,
   type ReplicationOptions,
-} from '../src/storage/cassandra-schema.ts';
+} from '../src/storage/cassandra/schema.ts';
 
 class UsageError extends Error {
   override name = 'UsageError';

@@ -15,7 +15,7 @@ import { createRouter } from './routing/index.ts';
 import type { MemoryBus } from './routing/memory.ts';
 import { Replication, replicatingStorage } from './routing/replication.ts';
 import { CrossRegionLink } from './routing/xregion.ts';
-import { createStorage, RedisDedupArbiter } from './storage/index.ts';
+import { arbiterDedup, createStorage, RedisDedupArbiter } from './storage/index.ts';
 import { attachWeb } from './web/index.ts';
 
 export interface StartOptions {
@@ -48,10 +48,12 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
           // Client-message dedup decided in the region's Redis, not by a Paxos round per message.
           ...(region.redis
             ? {
-                dedupArbiter: new RedisDedupArbiter({
-                  url: region.redis.url,
-                  keyPrefix: `chat:${region.name}:dedup:`,
-                }),
+                dedup: arbiterDedup(
+                  new RedisDedupArbiter({
+                    url: region.redis.url,
+                    keyPrefix: `chat:${region.name}:dedup:`,
+                  }),
+                ),
               }
             : {}),
         }

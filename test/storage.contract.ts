@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { BUCKET_MS } from '../src/storage/cassandra.ts';
+import { BUCKET_MS } from '../src/storage/cassandra/rows.ts';
 import { mapLimit } from '../src/storage/common.ts';
 import {
   type Conversation,

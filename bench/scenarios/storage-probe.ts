@@ -21,8 +21,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { CassandraStorage } from '../../src/storage/cassandra.ts';
-import { RedisDedupArbiter } from '../../src/storage/dedup-arbiter.ts';
+import { arbiterDedup } from '../../src/storage/cassandra/dedup-arbiter.ts';
+import { RedisDedupArbiter } from '../../src/storage/cassandra/redis-arbiter.ts';
+import { CassandraStorage } from '../../src/storage/cassandra/storage.ts';
 import { SnowflakeGenerator } from '../../src/util/snowflake.ts';
 import { type CassandraEndpoint, startCassandra } from '../../test/helpers/cassandra.ts';
 import { startRedis } from '../../test/helpers/redis.ts';
@@ -71,7 +72,9 @@ export async function storageProbe(
     ? new CassandraStorage({
         ...options,
         migrate: false,
-        dedupArbiter: new RedisDedupArbiter({ url: opts.redis.url, keyPrefix: `chat:${KEYSPACE}:dedup:` }),
+        dedup: arbiterDedup(
+          new RedisDedupArbiter({ url: opts.redis.url, keyPrefix: `chat:${KEYSPACE}:dedup:` }),
+        ),
       })
     : null;
   const ids = new SnowflakeGenerator(1, 31);

@@ -1,9 +1,9 @@
 /**
  * Storage factory: the embedded LMDB store for a single node, Cassandra for a real region
- * (given a `dedupArbiter`, e.g. a `RedisDedupArbiter`, it dedups client messages without Paxos).
- * The returned store is not yet initialised: call `init()` (it creates/migrates the schema).
+ * (given `dedup: arbiterDedup(new RedisDedupArbiter(…))` it dedups client messages without
+ * Paxos). The returned store is not yet initialised: call `init()` (it creates/migrates the schema).
  */
-import { CassandraStorage, type CassandraStorageOptions } from './cassandra.ts';
+import { CassandraStorage, type CassandraStorageOptions } from './cassandra/storage.ts';
 import { EmbeddedStorage } from './embedded.ts';
 import type { Storage } from './types.ts';
 
@@ -30,17 +30,17 @@ export function createStorage(config: StorageConfig): Storage {
   }
 }
 
-export {
-  BUCKET_MS,
-  CassandraStorage,
-  type CassandraStorageOptions,
-  type ConsistencyName,
-} from './cassandra.ts';
-export type { ReplicationOptions } from './cassandra-schema.ts';
+export type { DedupStrategy, DedupStrategyFactory } from './cassandra/dedup.ts';
+export { arbiterDedup } from './cassandra/dedup-arbiter.ts';
+export { lwtDedup } from './cassandra/dedup-lwt.ts';
 export {
   type DedupArbiter,
   RedisDedupArbiter,
   type RedisDedupArbiterOptions,
-} from './dedup-arbiter.ts';
+} from './cassandra/redis-arbiter.ts';
+export { BUCKET_MS } from './cassandra/rows.ts';
+export type { ReplicationOptions } from './cassandra/schema.ts';
+export type { ConsistencyName } from './cassandra/session.ts';
+export { CassandraStorage, type CassandraStorageOptions } from './cassandra/storage.ts';
 export { EmbeddedStorage } from './embedded.ts';
 export * from './types.ts';

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { RedisDedupArbiter } from '../../src/storage/dedup-arbiter.ts';
+import { RedisDedupArbiter } from '../../src/storage/cassandra/redis-arbiter.ts';
 import { type RedisHandle, startRedis } from '../helpers/redis.ts';
 
 let redis: RedisHandle;

@@ -14,7 +14,7 @@ import { ChatClient } from '../../src/client/index.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import type { ChatConfig } from '../../src/config/schema.ts';
 import type { Gateway } from '../../src/gateway/gateway.ts';
-import { CassandraStorage } from '../../src/storage/cassandra.ts';
+import { CassandraStorage } from '../../src/storage/cassandra/storage.ts';
 import { getSharedCassandra } from '../helpers/cassandra.ts';
 import { TestClient } from '../helpers/client.ts';
 import { eventually } from '../helpers/eventually.ts';

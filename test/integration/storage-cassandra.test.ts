@@ -10,19 +10,17 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import cassandra from 'cassandra-driver';
 import { Redis } from 'ioredis';
+import type { DedupStrategyFactory } from '../../src/storage/cassandra/dedup.ts';
 import {
-  BUCKET_MS,
-  bucketOf,
-  CassandraStorage,
-  type CassandraStorageOptions,
+  arbiterDedup,
   claimValue,
   DEDUP_CLAIM_TTL_MS,
   dedupKey,
-  idTimestamp,
-  toLong,
-} from '../../src/storage/cassandra.ts';
-import { DEDUP_TTL_SECONDS, MIGRATIONS } from '../../src/storage/cassandra-schema.ts';
-import { RedisDedupArbiter } from '../../src/storage/dedup-arbiter.ts';
+} from '../../src/storage/cassandra/dedup-arbiter.ts';
+import { RedisDedupArbiter } from '../../src/storage/cassandra/redis-arbiter.ts';
+import { BUCKET_MS, bucketOf, idTimestamp, toLong } from '../../src/storage/cassandra/rows.ts';
+import { DEDUP_TTL_SECONDS, MIGRATIONS } from '../../src/storage/cassandra/schema.ts';
+import { CassandraStorage, type CassandraStorageOptions } from '../../src/storage/cassandra/storage.ts';
 import { createStorage } from '../../src/storage/index.ts';
 import type { StoredMessage } from '../../src/storage/types.ts';
 import { EPOCH_MS, snowflakeFloor } from '../../src/util/snowflake.ts';
@@ -83,16 +81,16 @@ storageContract('cassandra', async () => {
   };
 });
 
-/** An arbiter on the test Redis whose keys are the keyspace's own. */
-function arbiter(ks: string): RedisDedupArbiter {
-  return new RedisDedupArbiter({ url: redis.url, keyPrefix: `chat:${ks}:dedup:` });
+/** Dedup by an arbiter on the test Redis whose keys are the keyspace's own. */
+function arbiter(ks: string): DedupStrategyFactory {
+  return arbiterDedup(new RedisDedupArbiter({ url: redis.url, keyPrefix: `chat:${ks}:dedup:` }));
 }
 
 storageContract('cassandra with a Redis dedup arbiter', async () => {
   const ks = freshKeyspace();
   return {
-    storage: new CassandraStorage({ ...options(ks), dedupArbiter: arbiter(ks) }),
-    reopen: async () => new CassandraStorage({ ...options(ks), migrate: false, dedupArbiter: arbiter(ks) }),
+    storage: new CassandraStorage({ ...options(ks), dedup: arbiter(ks) }),
+    reopen: async () => new CassandraStorage({ ...options(ks), migrate: false, dedup: arbiter(ks) }),
     cleanup: () => dropKeyspace(ks),
   };
 });
@@ -278,9 +276,9 @@ describe('CassandraStorage with a Redis dedup arbiter (no lightweight transactio
 
   before(async () => {
     ks = freshKeyspace();
-    gw1 = new CassandraStorage({ ...options(ks), dedupArbiter: arbiter(ks) });
+    gw1 = new CassandraStorage({ ...options(ks), dedup: arbiter(ks) });
     await gw1.init();
-    gw2 = new CassandraStorage({ ...options(ks), migrate: false, dedupArbiter: arbiter(ks) });
+    gw2 = new CassandraStorage({ ...options(ks), migrate: false, dedup: arbiter(ks) });
     await gw2.init();
     redisRaw = new Redis(redis.url);
   });
@@ -523,7 +521,7 @@ describe('CassandraStorage with a Redis dedup arbiter (no lightweight transactio
     const s = new CassandraStorage({
       ...options(ks),
       migrate: false,
-      dedupArbiter: new RedisDedupArbiter({ url: own.url, onError: () => {} }),
+      dedup: arbiterDedup(new RedisDedupArbiter({ url: own.url, onError: () => {} })),
     });
     try {
       await s.init();

@@ -3,7 +3,7 @@
  * (same sender, same clientMsgId) owns it, so `CassandraStorage` need not run a Paxos round
  * (lightweight transaction) per message. It only has to be right while attempts are in flight:
  * once an attempt has written its Cassandra dedup row, later resends are recognised from that
- * row. See `CassandraStorage.appendMessage` and docs/architecture.md.
+ * row. The strategy that uses it is `arbiterDedup` (`dedup-arbiter.ts`); see docs/architecture.md.
  */
 import { Redis } from 'ioredis';
 

@@ -1,0 +1,167 @@
+/**
+ * `CassandraStorage`: the `Storage` contract on Apache Cassandra (one keyspace per region),
+ * following Discord's message schema: messages partitioned by (conversation, 10-day bucket) and
+ * clustered by snowflake id, newest first. Every statement is prepared and runs at LOCAL_QUORUM
+ * (lightweight transactions at LOCAL_SERIAL), so a resolved write is durable in the local
+ * datacenter. Tables: see `schema.ts`.
+ *
+ * This class only composes the parts, each owning its tables' statements: `conversations.ts`
+ * (conversations and members), `messages.ts` (storing and paging messages), `read-state.ts`
+ * (read markers, unread counts, the conversation list), `offline-queue.ts`, and the injected
+ * client-message dedup strategy (`dedup.ts`: a lightweight transaction per message by default,
+ * or a `DedupArbiter` in the region's Redis).
+ */
+import type {
+  AppendResult,
+  Conversation,
+  ConversationSummary,
+  HistoryQuery,
+  Storage,
+  StoredMessage,
+} from '../types.ts';
+import { ConversationStore } from './conversations.ts';
+import type { DedupStrategy, DedupStrategyFactory } from './dedup.ts';
+import { lwtDedup } from './dedup-lwt.ts';
+import { MessageStore } from './messages.ts';
+import { OfflineQueue } from './offline-queue.ts';
+import { ReadState } from './read-state.ts';
+import { migrate, type ReplicationOptions } from './schema.ts';
+import { CqlSession, type SessionOptions } from './session.ts';
+
+export interface CassandraStorageOptions extends SessionOptions {
+  /** Used when the keyspace is created. Default NetworkTopologyStrategy, `replicationFactor` in the local DC. */
+  replication?: ReplicationOptions;
+  /** Shorthand for the default replication (what `regions.yaml` carries). Default 1. */
+  replicationFactor?: number;
+  /** Creates/migrates the schema in init(). Default true; false when `scripts/migrate.ts` owns it. */
+  migrate?: boolean;
+  /**
+   * How concurrent attempts to store one client message are told apart. The store owns the
+   * strategy: init() connects it and close() closes it. Default `lwtDedup` (a lightweight
+   * transaction per message); `arbiterDedup(new RedisDedupArbiter(…))` decides in Redis instead.
+   */
+  dedup?: DedupStrategyFactory;
+  log?: (msg: string) => void;
+}
+
+export class CassandraStorage implements Storage {
+  private readonly db: CqlSession;
+  private readonly replication: ReplicationOptions;
+  private readonly dedup: DedupStrategy;
+  private readonly conversations: ConversationStore;
+  private readonly messages: MessageStore;
+  private readonly readState: ReadState;
+  private readonly offline: OfflineQueue;
+
+  constructor(private readonly options: CassandraStorageOptions) {
+    this.db = new CqlSession(options);
+    this.replication = options.replication ?? {
+      class: 'NetworkTopologyStrategy',
+      [options.localDataCenter]: options.replicationFactor ?? 1,
+    };
+    this.dedup = (options.dedup ?? lwtDedup)(this.db);
+    this.conversations = new ConversationStore(this.db);
+    this.messages = new MessageStore(this.db, this.dedup, (id) => this.conversations.createdAtOf(id));
+    this.readState = new ReadState(this.db, this.conversations, this.messages);
+    this.offline = new OfflineQueue(this.db);
+  }
+
+  async init(): Promise<void> {
+    await Promise.all([this.db.client.connect(), this.dedup.init()]);
+    if (this.options.migrate !== false) {
+      await migrate(this.db.client, this.db.ks, this.replication, this.options.log);
+    }
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.db.client.shutdown();
+    } finally {
+      await this.dedup.close();
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.db.client.execute('SELECT release_version FROM system.local');
+  }
+
+  // ---- conversations and membership -------------------------------------------------------
+
+  createConversation(conv: Conversation, members: readonly string[]): Promise<Conversation> {
+    return this.conversations.createConversation(conv, members);
+  }
+
+  getConversation(id: string): Promise<Conversation | null> {
+    return this.conversations.getConversation(id);
+  }
+
+  addMembers(conversationId: string, userIds: readonly string[]): Promise<void> {
+    return this.conversations.addMembers(conversationId, userIds);
+  }
+
+  removeMembers(conversationId: string, userIds: readonly string[]): Promise<void> {
+    return this.conversations.removeMembers(conversationId, userIds);
+  }
+
+  listMembers(conversationId: string): Promise<string[]> {
+    return this.conversations.listMembers(conversationId);
+  }
+
+  isMember(conversationId: string, userId: string): Promise<boolean> {
+    return this.conversations.isMember(conversationId, userId);
+  }
+
+  listUserConversationIds(userId: string): Promise<string[]> {
+    return this.conversations.listUserConversationIds(userId);
+  }
+
+  listUserConversations(userId: string): Promise<ConversationSummary[]> {
+    return this.readState.listUserConversations(userId);
+  }
+
+  // ---- messages ---------------------------------------------------------------------------
+
+  appendMessage(message: StoredMessage): Promise<AppendResult> {
+    return this.messages.appendMessage(message);
+  }
+
+  putReplica(message: StoredMessage): Promise<void> {
+    return this.messages.putReplica(message);
+  }
+
+  getMessage(conversationId: string, messageId: bigint): Promise<StoredMessage | null> {
+    return this.messages.getMessage(conversationId, messageId);
+  }
+
+  getHistory(conversationId: string, query: HistoryQuery): Promise<StoredMessage[]> {
+    return this.messages.getHistory(conversationId, query);
+  }
+
+  // ---- read markers -----------------------------------------------------------------------
+
+  markRead(userId: string, conversationId: string, messageId: bigint): Promise<void> {
+    return this.readState.markRead(userId, conversationId, messageId);
+  }
+
+  getReadMarker(userId: string, conversationId: string): Promise<bigint | null> {
+    return this.readState.getReadMarker(userId, conversationId);
+  }
+
+  // ---- offline queue ----------------------------------------------------------------------
+
+  enqueueOffline(userId: string, messages: readonly StoredMessage[]): Promise<void> {
+    return this.offline.enqueueOffline(userId, messages);
+  }
+
+  listOffline(userId: string, limit: number, after?: bigint): Promise<StoredMessage[]> {
+    return this.offline.listOffline(userId, limit, after);
+  }
+
+  ackOffline(userId: string, messageIds: readonly bigint[]): Promise<void> {
+    return this.offline.ackOffline(userId, messageIds);
+  }
+
+  countOffline(userId: string): Promise<number> {
+    return this.offline.countOffline(userId);
+  }
+}
