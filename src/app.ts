@@ -11,11 +11,11 @@ import { presenceTiming } from './presence/defaults.ts';
 import { GlobalPresence } from './presence/global.ts';
 import { createPresence } from './presence/index.ts';
 import type { Presence } from './presence/types.ts';
+import { CrossRegionLink, Replication } from './replication/index.ts';
 import { createRouter } from './routing/index.ts';
 import type { MemoryBus } from './routing/memory.ts';
-import { Replication, replicatingStorage } from './routing/replication.ts';
-import { CrossRegionLink } from './routing/xregion.ts';
 import { arbiterDedup, createStorage, RedisDedupArbiter } from './storage/index.ts';
+import { overriding } from './util/overriding.ts';
 import { attachWeb } from './web/index.ts';
 
 export interface StartOptions {
@@ -62,7 +62,8 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
   // `presence.ttlMs` bounds how long a crashed gateway's users show online, offline event included.
   const timing = presenceTiming(config.presence.ttlMs, config.presence.heartbeatMs);
   const regionPresence = opts.presence
-    ? unowned(opts.presence)
+    ? // A view of the shared presence whose start() and close() leave the shared instance be.
+      overriding(opts.presence, { start: async () => {}, close: async () => {} })
     : createPresence(
         region.redis
           ? { kind: 'redis', url: region.redis.url, ...timing, keyPrefix: `chat:${region.name}:` }
@@ -88,7 +89,7 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
       config.directory,
     );
     replication = new Replication(region.name, link, directory, localStorage);
-    storage = replicatingStorage(localStorage, replication);
+    storage = replication.storage;
     presence = new GlobalPresence(regionPresence, {
       servers: region.nats.servers,
       region: region.name,
@@ -129,20 +130,4 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
     throw err;
   }
   return gateway;
-}
-
-/** A view of a shared presence whose close() leaves the shared instance running. */
-function unowned(p: Presence): Presence {
-  return {
-    start: async () => {},
-    close: async () => {},
-    ping: () => p.ping(),
-    markOnline: (u, c) => p.markOnline(u, c),
-    markOffline: (u, c) => p.markOffline(u, c),
-    setAway: (u, c, a) => p.setAway(u, c, a),
-    heartbeat: (g) => p.heartbeat(g),
-    getPresence: (u) => p.getPresence(u),
-    onlineUsers: (u) => p.onlineUsers(u),
-    subscribe: (l) => p.subscribe(l),
-  };
 }

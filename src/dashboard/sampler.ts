@@ -6,7 +6,7 @@
  */
 import type { DashboardConfig } from '../config/schema.ts';
 import type { GatewayMetrics } from '../gateway/metrics.ts';
-import type { CrossRegionBacklog } from '../routing/backlog.ts';
+import type { CrossRegionBacklog } from '../replication/backlog.ts';
 import { type BucketReading, bucketDelta, histogramQuantile } from './quantile.ts';
 import type { DashboardAlert, DashboardSample, Percentiles, RegionsView } from './types.ts';
 

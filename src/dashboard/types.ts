@@ -2,9 +2,9 @@
  * What the dashboard WebSocket carries. Plain types with no dependency, shared by the gateway
  * (`sampler.ts`, `endpoint.ts`) and the dashboard page (`src/web/ui/dashboard/`).
  */
-import type { CrossRegionBacklog } from '../routing/backlog.ts';
+import type { CrossRegionBacklog } from '../replication/backlog.ts';
 
-export type { CrossRegionBacklog, PeerBacklog } from '../routing/backlog.ts';
+export type { CrossRegionBacklog, PeerBacklog } from '../replication/backlog.ts';
 
 export interface Percentiles {
   /** Milliseconds; null when nothing was observed in the window. */

@@ -6,10 +6,11 @@ import { randomUUID } from 'node:crypto';
 import type { LimitsConfig } from '../config/schema.ts';
 import { ChatError, ErrorCode } from '../errors.ts';
 import type { Presence } from '../presence/types.ts';
+import type { Routed } from '../routing/types.ts';
 import type { Conversation, Storage, StoredMessage } from '../storage/types.ts';
 import type { SnowflakeGenerator } from '../util/snowflake.ts';
 import type { ConnectionState } from './connection.ts';
-import { type Hub, liveMessageId } from './hub.ts';
+import type { Hub } from './hub.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { OrderedDelivery } from './ordered-delivery.ts';
 import type { PresenceWatchers } from './presence-watchers.ts';
@@ -21,6 +22,7 @@ import {
   type WireConversation,
   type WireMessage,
 } from './protocol.ts';
+import { liveMessage, routedEvent } from './routed.ts';
 
 export function toWire(m: StoredMessage): WireMessage {
   return {
@@ -71,14 +73,9 @@ export class ChatService {
 
   constructor(private readonly d: ChatServiceDeps) {}
 
-  /** Forgets the cached members of the conversation a serialized `conversation` event names. */
-  invalidateFromEvent(payload: string): void {
-    try {
-      const id = (JSON.parse(payload) as { conversation?: { id?: unknown } }).conversation?.id;
-      if (typeof id === 'string') this.cache.delete(id);
-    } catch {
-      // Not ours to judge: the payload is still delivered as is.
-    }
+  /** Forgets the cached members of a conversation another gateway or region changed. */
+  invalidateMembers(conversationId: string): void {
+    this.cache.delete(conversationId);
   }
 
   /** Stop taking new sends (SIGTERM) and wait for the ones in flight, at most `timeoutMs`. */
@@ -167,16 +164,13 @@ export class ChatService {
       case 'read': {
         const members = await this.requireMember(frame.conversationId, userId);
         await this.d.storage.markRead(userId, frame.conversationId, frame.messageId);
-        const payload = JSON.stringify({
+        const receipt = routedEvent({
           op: 'receipt',
           conversationId: frame.conversationId,
           userId,
           messageId: frame.messageId.toString(),
-        } satisfies ServerFrame);
-        this.background(
-          'receipt',
-          this.d.hub.fanOut([...members.members], payload, null, state.conn.connectionId),
-        );
+        });
+        this.background('receipt', this.d.hub.fanOut([...members.members], receipt, state.conn.connectionId));
         return { op: 'result', id: frame.id, data: { ok: true } };
       }
       case 'ack': {
@@ -278,13 +272,8 @@ export class ChatService {
     }
     typingAt.set(f.conversationId, now);
     const expiresAt = now + typingTtlMs;
-    const payload = JSON.stringify({
-      op: 'typing',
-      conversationId: f.conversationId,
-      userId,
-      expiresAt,
-    } satisfies ServerFrame);
-    this.background('typing', this.d.hub.fanOut(members, payload, null, state.conn.connectionId));
+    const routed = routedEvent({ op: 'typing', conversationId: f.conversationId, userId, expiresAt });
+    this.background('typing', this.d.hub.fanOut(members, routed, state.conn.connectionId));
     return f.id === null ? null : { op: 'result', id: f.id, data: { ok: true, coalesced: false, expiresAt } };
   }
 
@@ -353,10 +342,9 @@ export class ChatService {
     } else {
       this.d.metrics.messagesStored.inc();
       slot.complete(() => {
-        const wire = toWire(stored);
-        const payload = JSON.stringify({ op: 'message', message: wire, replay: false } satisfies ServerFrame);
-        this.background('fanout', this.d.hub.fanOut(recipients, payload, wire.id, state.conn.connectionId));
-        if (queued.length > 0) this.background('offline', this.liveCopyIfOnlineNow(queued, payload, wire.id));
+        const routed = liveMessage(toWire(stored));
+        this.background('fanout', this.d.hub.fanOut(recipients, routed, state.conn.connectionId));
+        if (queued.length > 0) this.background('offline', this.liveCopyIfOnlineNow(queued, routed));
       });
     }
     return {
@@ -375,11 +363,10 @@ export class ChatService {
    * recheck as a local send).
    */
   async deliverReplicated(message: StoredMessage, members: string[]): Promise<void> {
-    const wire = toWire(message);
-    const payload = JSON.stringify({ op: 'message', message: wire, replay: false } satisfies ServerFrame);
-    await this.d.hub.fanOut(members, payload, wire.id);
+    const routed = liveMessage(toWire(message));
+    await this.d.hub.fanOut(members, routed);
     const queued = await this.queueForOffline(members, message);
-    if (queued.length > 0) await this.liveCopyIfOnlineNow(queued, payload, wire.id);
+    if (queued.length > 0) await this.liveCopyIfOnlineNow(queued, routed);
   }
 
   /** Queues the message for members with no live connection anywhere; returns who was queued. */
@@ -399,9 +386,9 @@ export class ChatService {
    * After queueing, presence is checked again: a member who connected in between may have drained
    * the queue before the entry landed, so they also get a live copy (clients dedup by id).
    */
-  private async liveCopyIfOnlineNow(queued: string[], payload: string, messageId: string): Promise<void> {
+  private async liveCopyIfOnlineNow(queued: string[], routed: Routed): Promise<void> {
     const nowOnline = await this.d.presence.onlineUsers(queued);
-    if (nowOnline.size > 0) await this.d.hub.fanOut([...nowOnline], payload, messageId);
+    if (nowOnline.size > 0) await this.d.hub.fanOut([...nowOnline], routed);
   }
 
   /**
@@ -467,12 +454,11 @@ export class ChatService {
       }
       const held = state.buffered ?? [];
       state.buffered = null;
-      for (const { messageId, payload } of held) {
-        const id = messageId ?? liveMessageId(payload);
-        if (id !== null && replayed.has(id)) continue;
+      for (const routed of held) {
+        if (routed.kind === 'message' && replayed.has(routed.messageId)) continue;
         if (!conn.closed) {
-          conn.sendRaw(payload);
-          this.d.hub.recordDelivered(1, payload);
+          conn.sendRouted(routed);
+          this.d.hub.recordDelivered(1, routed);
         }
       }
     }
@@ -522,12 +508,12 @@ export class ChatService {
       members: new Set(pair),
       expiresAt: 0,
     };
-    const payload = JSON.stringify({
+    const routed = routedEvent({
       op: 'conversation',
       conversation: wireConversation(conversation, entry.members),
       event: 'created',
-    } satisfies ServerFrame);
-    this.background('conversation-event', this.d.hub.fanOut(pair, payload, null));
+    });
+    this.background('conversation-event', this.d.hub.conversationChanged(conversationId, pair, routed));
     return entry;
   }
 
@@ -543,12 +529,8 @@ export class ChatService {
       members,
     );
     const wire = wireConversation(conversation, members);
-    const payload = JSON.stringify({
-      op: 'conversation',
-      conversation: wire,
-      event: 'created',
-    } satisfies ServerFrame);
-    this.background('conversation-event', this.d.hub.fanOut(members, payload, null));
+    const routed = routedEvent({ op: 'conversation', conversation: wire, event: 'created' });
+    this.background('conversation-event', this.d.hub.conversationChanged(wire.id, members, routed));
     return wire;
   }
 
@@ -589,11 +571,11 @@ export class ChatService {
     const after = (await this.loadMembers(f.conversationId))!;
     const wire = wireConversation(after.conversation, after.members);
     const event = f.op === 'addMembers' ? 'members_added' : 'members_removed';
-    const payload = JSON.stringify({ op: 'conversation', conversation: wire, event } satisfies ServerFrame);
+    const routed = routedEvent({ op: 'conversation', conversation: wire, event });
     // Everyone before and after hears about it, including the removed.
     this.background(
       'conversation-event',
-      this.d.hub.fanOut([...new Set([...before, ...after.members])], payload, null),
+      this.d.hub.conversationChanged(f.conversationId, [...new Set([...before, ...after.members])], routed),
     );
     return wire;
   }

@@ -1,4 +1,5 @@
 /** A client connection as the chat core sees it, whatever the transport (raw WebSocket, Socket.IO). */
+import type { Routed } from '../routing/types.ts';
 import type { ServerFrame } from './protocol.ts';
 
 export interface ClientConnection {
@@ -7,8 +8,13 @@ export interface ClientConnection {
   readonly device: string;
   /** True once the transport closed; sends are then dropped. */
   readonly closed: boolean;
-  /** Sends an already-serialized server frame (what the hub and the router carry). */
+  /** Sends an already-serialized server frame (presence events). */
   sendRaw(payload: string): void;
+  /**
+   * Sends a frame the hub or the router carries. One `Routed` goes to every recipient, so a
+   * transport that needs the frame as an object (Socket.IO) can parse it once for all of them.
+   */
+  sendRouted(routed: Routed): void;
   /** Sends a server frame built here (replies, replay); the transport serializes it its own way. */
   sendFrame(frame: ServerFrame): void;
   /** Bytes queued in the transport, for backpressure. */
@@ -35,8 +41,8 @@ export class ConnectionState {
    * and live deliveries that arrive before it begins must be held back like those during it.
    */
   syncing = true;
-  /** Live payloads received while replaying; flushed (minus replayed ids) when the replay ends. */
-  buffered: { messageId: string | null; payload: string }[] | null = null;
+  /** Live frames received while replaying; flushed (minus replayed ids) when the replay ends. */
+  buffered: Routed[] | null = null;
   /**
    * Ids the last replay sent, kept for a short while after it: a message stored just before the
    * replay read the store can reach us live just after it ended, and need not be sent twice.
@@ -53,10 +59,10 @@ export class ConnectionState {
   typingAt: Map<string, number> | null = null;
   constructor(readonly conn: ClientConnection) {}
 
-  /** Holds a live payload back until the replay in progress ends. */
-  holdLive(messageId: string | null, payload: string): void {
+  /** Holds a live frame back until the replay in progress ends. */
+  holdLive(routed: Routed): void {
     if (this.buffered === null) this.buffered = [];
-    this.buffered.push({ messageId, payload });
+    this.buffered.push(routed);
   }
 
   /** Remembers an offline-queue entry sent to this connection, to be removed when acked. */

@@ -9,8 +9,8 @@ import { randomUUID } from 'node:crypto';
 import type { ChatConfig, RegionConfig } from '../config/schema.ts';
 import { AuthError, ChatError, CloseCode, ErrorCode } from '../errors.ts';
 import type { Presence } from '../presence/types.ts';
-import type { Replication } from '../routing/replication.ts';
-import type { Router } from '../routing/types.ts';
+import { type Replication, replicationSink } from '../replication/index.ts';
+import type { Routed, Router } from '../routing/types.ts';
 import type { Storage } from '../storage/types.ts';
 import { SnowflakeGenerator } from '../util/snowflake.ts';
 import { Authenticator, type Identity } from './auth.ts';
@@ -20,7 +20,6 @@ import { Hub } from './hub.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { PresenceWatchers } from './presence-watchers.ts';
 import { parseClientFrame, type ServerFrame, SUBPROTOCOL } from './protocol.ts';
-import { replicationSink } from './replication-sink.ts';
 import { parseSince, type Session, Sessions, type TransportConnection } from './sessions.ts';
 import { SocketIoEndpoint } from './socketio.ts';
 
@@ -49,7 +48,6 @@ interface SocketData {
 }
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
-const CONVERSATION_EVENT_PREFIX = '{"op":"conversation"';
 
 /** Below this many buffered bytes a replay paused by `waitForDrain` carries on. */
 const DRAIN_LOW_WATER = 64 * 1024;
@@ -134,6 +132,10 @@ class WsConnection implements TransportConnection {
     // A replay waiting on bytes that were only queued here gets no `drain` event from uWS if the
     // socket took them all at once: release it now.
     if (this.drainWaiters.length > 0 && this.ws.getBufferedAmount() < DRAIN_LOW_WATER) this.onDrain();
+  }
+
+  sendRouted(routed: Routed): void {
+    this.sendRaw(routed.frame);
   }
 
   sendFrame(frame: ServerFrame): void {
@@ -264,11 +266,11 @@ export class Gateway {
     await storage.init();
     await presence.start();
     this.watchers.start();
-    await router.start(({ userId, payload }) => {
-      // Membership changes made on another gateway reach us as `conversation` events for the
-      // members we hold; drop our cached member list so ACLs and fan-out see the change now.
-      if (payload.startsWith(CONVERSATION_EVENT_PREFIX)) this.chat.invalidateFromEvent(payload);
-      this.hub.deliverLocal(userId, payload, null);
+    await router.start({
+      onDelivery: ({ userId, routed }) => this.hub.deliverLocal(userId, routed),
+      // Membership changes made on another gateway: drop our cached member list so ACLs and
+      // fan-out see the change now (it arrives before the change's `conversation` frames).
+      onControl: (event) => this.chat.invalidateMembers(event.conversationId),
     });
     await this.socketIo.start();
     const replication = this.deps.replication;

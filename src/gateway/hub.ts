@@ -4,7 +4,7 @@
  * user's first connection opens or last one closes.
  */
 import type { Presence } from '../presence/types.ts';
-import type { Router } from '../routing/types.ts';
+import type { Routed, Router } from '../routing/types.ts';
 import { type ClientConnection, ConnectionState } from './connection.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
@@ -76,85 +76,69 @@ export class Hub {
   }
 
   /**
-   * Delivers a payload to the user's local connections, except `exceptConnectionId`.
-   * `messageId` lets a connection that is replaying its missed messages drop a live copy of one
-   * it already replayed.
+   * Delivers a routed frame to the user's local connections, except `exceptConnectionId`. A
+   * connection that is replaying its missed messages drops a live copy of one it already replayed
+   * (by the `messageId` beside the frame).
    */
-  deliverLocal(userId: string, payload: string, messageId: string | null, exceptConnectionId?: string): void {
-    this.recordDelivered(this.deliverTo(userId, payload, messageId, exceptConnectionId), payload);
+  deliverLocal(userId: string, routed: Routed, exceptConnectionId?: string): void {
+    this.recordDelivered(this.deliverTo(userId, routed, exceptConnectionId), routed);
   }
 
-  /** Writes the payload to the user's local connections; returns how many it was written to. */
-  private deliverTo(
-    userId: string,
-    payload: string,
-    messageId: string | null,
-    exceptConnectionId: string | undefined,
-  ): number {
+  /** Writes the frame to the user's local connections; returns how many it was written to. */
+  private deliverTo(userId: string, routed: Routed, exceptConnectionId: string | undefined): number {
     const conns = this.users.get(userId);
     if (!conns) return 0;
     let written = 0;
     for (const state of conns) {
       if (state.conn.connectionId === exceptConnectionId || state.conn.closed) continue;
       if (state.syncing) {
-        state.holdLive(messageId, payload);
+        state.holdLive(routed);
         continue;
       }
-      if (state.recentlyReplayed) {
-        const id = messageId ?? liveMessageId(payload);
-        if (id !== null && state.recentlyReplayed.has(id)) continue;
+      if (
+        state.recentlyReplayed &&
+        routed.kind === 'message' &&
+        state.recentlyReplayed.has(routed.messageId)
+      ) {
+        continue;
       }
-      state.conn.sendRaw(payload);
+      state.conn.sendRouted(routed);
       written++;
     }
     return written;
   }
 
   /**
-   * Metrics for one payload written to `count` sockets: counted once per fan-out, not per
+   * Metrics for one frame written to `count` sockets: counted once per fan-out, not per
    * recipient (per-recipient prom-client calls were a measurable share of a large fan-out).
    */
-  recordDelivered(count: number, payload: string): void {
+  recordDelivered(count: number, routed: Routed): void {
     if (count === 0) return;
     this.metrics.framesOut.inc(count);
-    const createdAt = messageCreatedAt(payload);
-    if (createdAt !== null) this.metrics.liveDelivered(createdAt, count);
+    if (routed.kind === 'message') this.metrics.liveDelivered(routed.createdAt, count);
   }
 
   /** Delivers to local connections of every user, then hands the rest to the router. */
-  async fanOut(
-    userIds: readonly string[],
-    payload: string,
-    messageId: string | null,
-    exceptConnectionId?: string,
-  ) {
+  async fanOut(userIds: readonly string[], routed: Routed, exceptConnectionId?: string): Promise<void> {
     let written = 0;
-    for (const userId of userIds) written += this.deliverTo(userId, payload, messageId, exceptConnectionId);
-    this.recordDelivered(written, payload);
-    await this.router.publish(userIds, payload);
+    for (const userId of userIds) written += this.deliverTo(userId, routed, exceptConnectionId);
+    this.recordDelivered(written, routed);
+    await this.router.publish(userIds, routed);
   }
-}
 
-const CREATED_AT = '"createdAt":';
-
-/**
- * The `createdAt` of a serialized `message` frame, null for any other frame. Read from the end:
- * `createdAt` is the message's last field, and a body cannot contain the unescaped key.
- */
-export function messageCreatedAt(payload: string): number | null {
-  if (!payload.startsWith('{"op":"message"')) return null;
-  const at = payload.lastIndexOf(CREATED_AT);
-  if (at < 0) return null;
-  const n = Number.parseInt(payload.slice(at + CREATED_AT.length, at + CREATED_AT.length + 20), 10);
-  return Number.isFinite(n) ? n : null;
-}
-
-/** The id of a live `message` frame, read only when a replay needs to de-duplicate against it. */
-export function liveMessageId(payload: string): string | null {
-  if (!payload.startsWith('{"op":"message"')) return null;
-  try {
-    return (JSON.parse(payload) as { message?: { id?: string } }).message?.id ?? null;
-  } catch {
-    return null;
+  /**
+   * Fans out a `conversation` event (created, members changed). The region's other gateways are
+   * told first, on the router's control channel, to drop their cached members of it: a member
+   * who sees the event and sends at once must find the change on whichever gateway they use.
+   * The control event is handed to the transport before the frames, so it arrives first.
+   */
+  async conversationChanged(
+    conversationId: string,
+    audience: readonly string[],
+    routed: Routed,
+  ): Promise<void> {
+    const control = this.router.publishControl({ type: 'members_changed', conversationId });
+    const frames = this.fanOut(audience, routed);
+    await Promise.all([control, frames]);
   }
 }

@@ -21,6 +21,7 @@ import { Redis } from 'ioredis';
 import { type DefaultEventsMap, type ExtendedError, Server, type Socket } from 'socket.io';
 import type { LimitsConfig } from '../config/schema.ts';
 import { AuthError, ChatError, CloseCode, ErrorCode } from '../errors.ts';
+import type { Routed } from '../routing/types.ts';
 import type { Authenticator, Identity } from './auth.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { parseClientRequest, type ServerFrame } from './protocol.ts';
@@ -59,6 +60,12 @@ export interface SocketIoDeps {
   log: (msg: string, err?: unknown) => void;
 }
 
+/**
+ * The object form of each routed frame, shared by its Socket.IO recipients (the hub hands one
+ * `Routed` to every connection of a fan-out). Weak: it goes when the `Routed` does.
+ */
+const parsedFrames = new WeakMap<Routed, ServerFrame>();
+
 /** Adapts a Socket.IO socket to `TransportConnection`. */
 class IoConnection implements TransportConnection {
   closed = false;
@@ -78,10 +85,21 @@ class IoConnection implements TransportConnection {
     this.expiresAt = data.identity.expiresAt;
   }
 
-  /** Hub and router payloads are serialized frames; Socket.IO wants the event name and object. */
+  /** Presence events are serialized frames; Socket.IO wants the event name and object. */
   sendRaw(payload: string): void {
     if (this.closed) return;
     this.sendFrame(JSON.parse(payload) as ServerFrame);
+  }
+
+  /** A fanned-out frame is parsed once, by its first Socket.IO recipient, for all of them. */
+  sendRouted(routed: Routed): void {
+    if (this.closed) return;
+    let frame = parsedFrames.get(routed);
+    if (frame === undefined) {
+      frame = JSON.parse(routed.frame) as ServerFrame;
+      parsedFrames.set(routed, frame);
+    }
+    this.sendFrame(frame);
   }
 
   sendFrame(frame: ServerFrame): void {

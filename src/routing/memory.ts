@@ -1,12 +1,30 @@
-import type { Delivery, DeliveryHandler, Router } from './types.ts';
+import type { ControlEvent, Delivery, Routed, Router, RouterHandlers } from './types.ts';
 import { assertUserId } from './user-id.ts';
 
 /**
  * An in-process message bus. Every `MemoryRouter` built on the same bus receives what the
- * others publish to the users it holds; routers on different buses never see each other.
+ * others publish to the users it holds, and every control event the others publish; routers on
+ * different buses never see each other. `Routed` objects are passed as they are, not copied.
  */
 export class MemoryBus {
   private readonly routes = new Map<string, Set<MemoryRouter>>();
+  /** Started, not yet closed routers: the audience of control events. */
+  private readonly started = new Set<MemoryRouter>();
+
+  /** @internal */
+  join(router: MemoryRouter): void {
+    this.started.add(router);
+  }
+
+  /** @internal */
+  leave(router: MemoryRouter): void {
+    this.started.delete(router);
+  }
+
+  /** @internal */
+  broadcast(from: MemoryRouter, event: ControlEvent): void {
+    for (const router of this.started) if (router !== from) router.enqueueControl(event);
+  }
 
   /** @internal */
   attach(userId: string, router: MemoryRouter): void {
@@ -27,12 +45,12 @@ export class MemoryBus {
   }
 
   /** @internal */
-  publish(from: MemoryRouter, userIds: readonly string[], payload: string): void {
+  publish(from: MemoryRouter, userIds: readonly string[], routed: Routed): void {
     for (const userId of userIds) {
       const routers = this.routes.get(userId);
       if (!routers) continue;
       for (const router of routers) {
-        if (router !== from) router.enqueue({ userId, payload });
+        if (router !== from) router.enqueue({ userId, routed });
       }
     }
   }
@@ -44,22 +62,24 @@ export class MemoryBus {
  */
 export class MemoryRouter implements Router {
   private readonly users = new Set<string>();
-  private handler: DeliveryHandler | undefined;
+  private handlers: RouterHandlers | undefined;
   private closed = false;
 
   constructor(readonly bus: MemoryBus = new MemoryBus()) {}
 
-  async start(onDelivery: DeliveryHandler): Promise<void> {
+  async start(handlers: RouterHandlers): Promise<void> {
     if (this.closed) throw new Error('MemoryRouter: start after close');
-    this.handler = onDelivery;
+    this.handlers = handlers;
+    this.bus.join(this);
     for (const userId of this.users) this.bus.attach(userId, this);
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    this.bus.leave(this);
     for (const userId of this.users) this.bus.detach(userId, this);
     this.users.clear();
-    this.handler = undefined;
+    this.handlers = undefined;
   }
 
   async ping(): Promise<void> {
@@ -70,7 +90,7 @@ export class MemoryRouter implements Router {
     assertUserId(userId);
     if (this.closed || this.users.has(userId)) return;
     this.users.add(userId);
-    if (this.handler) this.bus.attach(userId, this);
+    if (this.handlers) this.bus.attach(userId, this);
   }
 
   removeUser(userId: string): void {
@@ -79,17 +99,27 @@ export class MemoryRouter implements Router {
     this.bus.detach(userId, this);
   }
 
-  async publish(userIds: readonly string[], payload: string): Promise<void> {
+  async publish(userIds: readonly string[], routed: Routed): Promise<void> {
     for (const userId of userIds) assertUserId(userId);
     if (this.closed) throw new Error('MemoryRouter: publish after close');
-    this.bus.publish(this, userIds, payload);
+    this.bus.publish(this, userIds, routed);
+  }
+
+  async publishControl(event: ControlEvent): Promise<void> {
+    if (this.closed) throw new Error('MemoryRouter: publish after close');
+    this.bus.broadcast(this, event);
   }
 
   /** @internal Called by the bus. */
   enqueue(delivery: Delivery): void {
     queueMicrotask(() => {
       // Re-checked at delivery time: the user may have been removed in between.
-      if (this.handler && this.users.has(delivery.userId)) this.handler(delivery);
+      if (this.handlers && this.users.has(delivery.userId)) this.handlers.onDelivery(delivery);
     });
+  }
+
+  /** @internal Called by the bus; queued like deliveries, so the two keep their order. */
+  enqueueControl(event: ControlEvent): void {
+    queueMicrotask(() => this.handlers?.onControl(event));
   }
 }

@@ -1,5 +1,6 @@
-import { connect, type NatsConnection, type Subscription, type SubscriptionOptions } from 'nats';
-import type { DeliveryHandler, Router } from './types.ts';
+import { connect, type Msg, type NatsConnection, type Subscription, type SubscriptionOptions } from 'nats';
+import { decodeControl, decodeRouted, encodeControl, encodeRouted } from './envelope.ts';
+import type { ControlEvent, Routed, Router, RouterHandlers } from './types.ts';
 import { assertUserId } from './user-id.ts';
 
 /** Wait between reconnect attempts; with the jitter below, a gateway is back within ~1.5 s. */
@@ -31,7 +32,9 @@ export interface NatsRouterOptions {
 
 /**
  * Routing on the region's NATS: every user held by this gateway has a subscription on
- * `chat.<region>.u.<userId>`; publishing to a user is a publish on that subject. The
+ * `chat.<region>.u.<userId>`; publishing to a user is a publish on that subject, of the frame
+ * behind a one-line header with its metadata (`envelope.ts`). Control events go to every
+ * gateway of the region on `chat.<region>.control`. The
  * connection uses `noEcho`, so a gateway never receives its own publishes, and reconnects
  * forever (NATS re-sends the subscriptions on reconnect). At-most-once, like core NATS: a
  * payload published while a receiving gateway is disconnected is lost; the durable path is the
@@ -46,9 +49,11 @@ export class NatsRouter implements Router {
   private readonly users = new Set<string>();
   private readonly subs = new Map<string, Subscription>();
   private nc: NatsConnection | undefined;
-  private handler: DeliveryHandler | undefined;
+  private handlers: RouterHandlers | undefined;
   private closed = false;
   private readonly subjectPrefix: string;
+  /** Where control events between the region's gateways travel. */
+  readonly controlSubject: string;
 
   constructor(opts: NatsRouterOptions) {
     if (!REGION_PATTERN.test(opts.region)) {
@@ -59,6 +64,7 @@ export class NatsRouter implements Router {
     this.region = opts.region;
     this.gatewayId = opts.gatewayId;
     this.subjectPrefix = `chat.${opts.region}.u.`;
+    this.controlSubject = `chat.${opts.region}.control`;
     this.onError = opts.onError ?? ((err) => console.error('[routing/nats]', err));
   }
 
@@ -68,9 +74,9 @@ export class NatsRouter implements Router {
     return `${this.subjectPrefix}${userId}`;
   }
 
-  async start(onDelivery: DeliveryHandler): Promise<void> {
+  async start(handlers: RouterHandlers): Promise<void> {
     if (this.nc || this.closed) throw new Error('NatsRouter: already started or closed');
-    this.handler = onDelivery;
+    this.handlers = handlers;
     const nc = await connect({
       servers: this.opts.servers,
       name: this.opts.name ?? `gateway-${this.gatewayId}`,
@@ -83,6 +89,7 @@ export class NatsRouter implements Router {
     });
     this.nc = nc;
     this.watch(nc).catch((err: unknown) => this.onError(err instanceof Error ? err : new Error(String(err))));
+    nc.subscribe(this.controlSubject, { callback: this.onControlMessage });
     for (const userId of this.users) this.subscribe(userId);
   }
 
@@ -125,12 +132,19 @@ export class NatsRouter implements Router {
     this.subs.delete(userId);
   }
 
-  async publish(userIds: readonly string[], payload: string): Promise<void> {
+  async publish(userIds: readonly string[], routed: Routed): Promise<void> {
     const subjects = userIds.map((userId) => this.subjectFor(userId));
     const nc = this.nc;
     if (!nc) throw new Error('NatsRouter: publish before start');
-    const data = this.encoder.encode(payload);
+    // Encoded once for every recipient: one publish per member is the hot path.
+    const data = this.encoder.encode(encodeRouted(routed));
     for (const subject of subjects) nc.publish(subject, data);
+  }
+
+  async publishControl(event: ControlEvent): Promise<void> {
+    const nc = this.nc;
+    if (!nc) throw new Error('NatsRouter: publish before start');
+    nc.publish(this.controlSubject, this.encoder.encode(encodeControl(event)));
   }
 
   private subscribe(userId: string): void {
@@ -148,19 +162,48 @@ export class NatsRouter implements Router {
         return;
       }
       const userId = msg.subject.slice(this.subjectPrefix.length);
-      const handler = this.handler;
-      if (!handler || !this.users.has(userId)) return;
+      const handlers = this.handlers;
+      if (!handlers || !this.users.has(userId)) return;
+      let routed: Routed;
       try {
-        handler({ userId, payload: msg.string() });
-      } catch (handlerErr) {
-        // A throw inside a nats.js callback would break its protocol parser; surface it on
-        // its own stack instead.
-        queueMicrotask(() => {
-          throw handlerErr;
-        });
+        routed = decodeRouted(msg.string());
+      } catch (decodeErr) {
+        this.onError(decodeErr instanceof Error ? decodeErr : new Error(String(decodeErr)));
+        return;
       }
+      this.dispatch(() => handlers.onDelivery({ userId, routed }));
     },
   };
+
+  private readonly onControlMessage = (err: Error | null, msg: Msg): void => {
+    if (err) {
+      this.onError(err);
+      return;
+    }
+    const handlers = this.handlers;
+    if (!handlers) return;
+    let event: ControlEvent;
+    try {
+      event = decodeControl(msg.string());
+    } catch (decodeErr) {
+      this.onError(decodeErr instanceof Error ? decodeErr : new Error(String(decodeErr)));
+      return;
+    }
+    this.dispatch(() => handlers.onControl(event));
+  };
+
+  /** Runs a handler from inside a nats.js callback. */
+  private dispatch(run: () => void): void {
+    try {
+      run();
+    } catch (handlerErr) {
+      // A throw inside a nats.js callback would break its protocol parser; surface it on
+      // its own stack instead.
+      queueMicrotask(() => {
+        throw handlerErr;
+      });
+    }
+  }
 
   /** Reports server-side async errors (e.g. permissions) through `onError`. */
   private async watch(nc: NatsConnection): Promise<void> {

@@ -1,28 +1,70 @@
 /**
  * Routing contract: moves an already-serialized server frame to every connection of a user,
- * wherever in the region that user is connected. The payload is opaque to routing.
+ * wherever in the region that user is connected, with its metadata beside the bytes (`Routed`),
+ * and broadcasts control events between the region's gateways (`ControlEvent`). The frame is
+ * opaque to routing: nobody parses it to learn what it is.
  * Implementations: `MemoryRouter` (in-process bus, `npm start` and single-process tests) and
  * `NatsRouter` (per-user subjects on the region's NATS). Both pass `test/routing.contract.ts`.
  *
  * A gateway calls `addUser` when a user's first connection opens on it and `removeUser` when the
- * last one closes; it receives, through `onDelivery`, payloads published to those users by other
- * gateways. A gateway does not receive its own publishes (it delivers to its local sockets
- * directly).
+ * last one closes; it receives, through `onDelivery`, frames published to those users by other
+ * gateways, and through `onControl` every control event another gateway of the region published.
+ * A gateway does not receive its own publishes (it delivers to its local sockets directly).
  */
+
+/**
+ * A serialized server frame with what the gateway needs to know about it without parsing it.
+ * The same object may be handed to every recipient: treat it as immutable.
+ */
+export type Routed =
+  | {
+      /** A live chat message frame. */
+      readonly kind: 'message';
+      /** The message's id (decimal): a connection that just replayed it drops the live copy. */
+      readonly messageId: string;
+      /** The message's `createdAt` (ms): end-to-end delivery latency is measured from it. */
+      readonly createdAt: number;
+      readonly frame: string;
+    }
+  | {
+      /** Any other frame: receipts, typing, conversation events. */
+      readonly kind: 'event';
+      readonly frame: string;
+    };
+
+export type RoutedKind = Routed['kind'];
+
+/** A message between the region's gateways themselves, never sent to a client. */
+export interface ControlEvent {
+  /** A conversation's members changed (or it was created): drop any cached member list. */
+  type: 'members_changed';
+  conversationId: string;
+}
 
 export interface Delivery {
   userId: string;
-  payload: string;
+  routed: Routed;
 }
 
 export type DeliveryHandler = (delivery: Delivery) => void;
+export type ControlHandler = (event: ControlEvent) => void;
+
+export interface RouterHandlers {
+  onDelivery: DeliveryHandler;
+  onControl: ControlHandler;
+}
 
 export interface Router {
-  start(onDelivery: DeliveryHandler): Promise<void>;
+  start(handlers: RouterHandlers): Promise<void>;
   close(): Promise<void>;
   ping(): Promise<void>;
   addUser(userId: string): void;
   removeUser(userId: string): void;
-  /** Publish one payload to several users. Resolves once handed to the transport. */
-  publish(userIds: readonly string[], payload: string): Promise<void>;
+  /**
+   * Publish one frame to several users. Resolves once handed to the transport. Publishes and
+   * control events of one router reach another router in the order they were called.
+   */
+  publish(userIds: readonly string[], routed: Routed): Promise<void>;
+  /** Publish a control event to every other gateway of the region (not to this one). */
+  publishControl(event: ControlEvent): Promise<void>;
 }

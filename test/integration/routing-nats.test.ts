@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createRouter, NatsRouter } from '../../src/routing/index.ts';
-import type { Delivery } from '../../src/routing/types.ts';
+import type { Delivery, Routed } from '../../src/routing/types.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { type NatsHandle, startNats } from '../helpers/nats.ts';
 import { canConnect, freePort } from '../helpers/ports.ts';
@@ -18,6 +18,9 @@ before(async () => {
 after(async () => {
   await nats?.close();
 });
+
+const ev = (frame: string): Routed => ({ kind: 'event', frame });
+const ignore = () => undefined;
 
 let n = 0;
 /** Each pair gets its own region name, so pairs running side by side never share subjects. */
@@ -44,6 +47,11 @@ describe('NatsRouter', () => {
     assert.equal(r.subjectFor('alice_1'), 'chat.eu-west.u.alice_1');
   });
 
+  it('sends control events on chat.<region>.control', () => {
+    const r = new NatsRouter({ servers: [nats.url], region: 'eu-west', gatewayId: 'g' });
+    assert.equal(r.controlSubject, 'chat.eu-west.control');
+  });
+
   it('rejects a region that is not one subject token', () => {
     assert.throws(
       () => new NatsRouter({ servers: [nats.url], region: 'eu.west', gatewayId: 'g' }),
@@ -55,12 +63,12 @@ describe('NatsRouter', () => {
     const a = new NatsRouter({ servers: [nats.url], region: region(), gatewayId: 'a' });
     const b = new NatsRouter({ servers: [nats.url], region: region(), gatewayId: 'b' });
     const got: Delivery[] = [];
-    await a.start((d) => got.push(d));
-    await b.start(() => undefined);
+    await a.start({ onDelivery: (d) => got.push(d), onControl: ignore });
+    await b.start({ onDelivery: ignore, onControl: ignore });
     try {
       a.addUser('alice');
       await a.ping();
-      await b.publish(['alice'], 'other region');
+      await b.publish(['alice'], ev('other region'));
       await b.ping();
       await a.ping();
       assert.deepEqual(got, []);
@@ -98,12 +106,12 @@ describe('NatsRouter', () => {
     const a = new NatsRouter({ ...opts, gatewayId: 'a' });
     const b = new NatsRouter({ ...opts, gatewayId: 'b' });
     const got: string[] = [];
-    await a.start((d) => got.push(d.payload));
-    await b.start(() => undefined);
+    await a.start({ onDelivery: (d) => got.push(d.routed.frame), onControl: ignore });
+    await b.start({ onDelivery: ignore, onControl: ignore });
     try {
       a.addUser('alice');
       await a.ping();
-      await b.publish(['alice'], 'before');
+      await b.publish(['alice'], ev('before'));
       await eventually(() => assert.deepEqual(got, ['before']), { timeoutMs: 5000, intervalMs: 10 });
       await server.stop();
       await assert.rejects(a.ping(), 'ping fails while the server is down');
@@ -115,7 +123,7 @@ describe('NatsRouter', () => {
           await a.ping();
           await b.ping();
           const payload = `after-${i++}`;
-          await b.publish(['alice'], payload);
+          await b.publish(['alice'], ev(payload));
           await b.ping();
           await eventually(() => assert.ok(got.includes(payload)), { timeoutMs: 300, intervalMs: 10 });
         },

@@ -1,7 +1,7 @@
 /** `CrossRegionLink.backlog()` on a real three-region NATS supercluster: lag, pending, outages. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { CrossRegionLink } from '../../src/routing/xregion.ts';
+import { CrossRegionLink } from '../../src/replication/link.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { type NatsSupercluster, startNatsSupercluster } from '../helpers/nats.ts';
 

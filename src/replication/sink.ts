@@ -3,11 +3,11 @@
  * (here or on another gateway of the region), and into the offline queue of members this region
  * is home to and who are connected nowhere.
  */
-import type { ReplicationSink } from '../routing/replication.ts';
+import type { ChatService } from '../gateway/chat-service.ts';
+import type { Hub } from '../gateway/hub.ts';
+import { routedEvent } from '../gateway/routed.ts';
 import type { StoredMessage } from '../storage/types.ts';
-import type { ChatService } from './chat-service.ts';
-import type { Hub } from './hub.ts';
-import type { ServerFrame } from './protocol.ts';
+import type { ReplicationSink } from './apply.ts';
 
 export interface SinkDeps {
   hub: Hub;
@@ -21,22 +21,17 @@ export function replicationSink(d: SinkDeps): ReplicationSink {
       return d.chat.deliverReplicated(message, members);
     },
     async deliverConversation(conversation, members, event, audience) {
-      const payload = JSON.stringify({
+      const routed = routedEvent({
         op: 'conversation',
         conversation: { ...conversation, members: [...members].sort() },
         event,
-      } satisfies ServerFrame);
-      d.chat.invalidateFromEvent(payload);
-      await d.hub.fanOut(audience, payload, null);
+      });
+      d.chat.invalidateMembers(conversation.id);
+      await d.hub.conversationChanged(conversation.id, audience, routed);
     },
     async deliverReceipt(userId, conversationId, messageId, members) {
-      const payload = JSON.stringify({
-        op: 'receipt',
-        conversationId,
-        userId,
-        messageId: messageId.toString(),
-      } satisfies ServerFrame);
-      await d.hub.fanOut(members, payload, null);
+      const routed = routedEvent({ op: 'receipt', conversationId, userId, messageId: messageId.toString() });
+      await d.hub.fanOut(members, routed);
     },
   };
 }

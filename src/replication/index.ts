@@ -1,0 +1,75 @@
+/**
+ * Replication between regions: every region keeps a full copy of every conversation, so any
+ * region can serve any user's history and replay when their home region is down. The origin
+ * region stores and acks; the event reaches the others through the outbox → inbox path, and each
+ * applies it idempotently to its own store, then delivers it to its own connected users and
+ * queues it for the offline users it is home to.
+ *
+ *   link.ts     the JetStream outbox/inbox streams between regions (`CrossRegionLink`)
+ *   events.ts   the events on that link and their encoding
+ *   outbox.ts   publishing: `OutboxPublisher`, and the store decorator that calls it
+ *   apply.ts    applying other regions' events to this region's store (`Applier`)
+ *   sink.ts     delivering applied events to the gateway's users
+ *   backlog.ts  the backlog figures the dashboard shows
+ *
+ * `Replication` owns them: the gateway talks to it and to nothing else here.
+ */
+import type { Directory } from '../config/directory.ts';
+import type { Storage } from '../storage/types.ts';
+import { Applier, type ReplicationSink } from './apply.ts';
+import { decodeEvent } from './events.ts';
+import type { CrossRegionBacklog, CrossRegionLink } from './link.ts';
+import { OutboxPublisher, replicatingStorage } from './outbox.ts';
+
+export type { ReplicationSink } from './apply.ts';
+export type { CrossRegionBacklog, PeerBacklog } from './backlog.ts';
+export type { ConversationEvent, ReplicationEvent } from './events.ts';
+export { CrossRegionLink, type CrossRegionOptions } from './link.ts';
+export { replicationSink } from './sink.ts';
+
+export class Replication {
+  /**
+   * The region's store as the gateway uses it: the writes other regions need (messages,
+   * conversations, members, read markers) also go to the outbox before they resolve.
+   */
+  readonly storage: Storage;
+  private readonly applier: Applier;
+
+  constructor(
+    readonly region: string,
+    private readonly link: CrossRegionLink,
+    private readonly directory: Directory,
+    /** The region's own store; applying writes here directly, never republishing. */
+    local: Storage,
+  ) {
+    this.storage = replicatingStorage(local, new OutboxPublisher(link));
+    this.applier = new Applier(local);
+  }
+
+  /** The replication backlog per peer region, read from JetStream (see `CrossRegionLink.backlog`). */
+  backlog(timeoutMs?: number): Promise<CrossRegionBacklog> {
+    return this.link.backlog(timeoutMs);
+  }
+
+  /** True if this region holds the user's offline queue. */
+  isHome(userId: string): boolean {
+    return this.directory.homeOf(userId) === this.region;
+  }
+
+  homeOf(userId: string): string {
+    return this.directory.homeOf(userId);
+  }
+
+  /** Starts applying other regions' events to this region's store and users. */
+  start(sink: ReplicationSink): Promise<void> {
+    return this.link.consume((data, meta) => this.applier.apply(decodeEvent(data), meta.msgId, sink));
+  }
+
+  ping(): Promise<void> {
+    return this.link.ping();
+  }
+
+  close(): Promise<void> {
+    return this.link.close();
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * The publishing side: every replicated write is handed to this region's outbox (through the
+ * link), and `replicatingStorage` makes the region's store do that on each write it replicates.
+ */
+import { toRecord } from '../storage/common.ts';
+import type { Conversation, Storage, StoredMessage } from '../storage/types.ts';
+import { overriding } from '../util/overriding.ts';
+import { type ConversationEvent, encodeEvent } from './events.ts';
+import type { CrossRegionLink } from './link.ts';
+
+export class OutboxPublisher {
+  private readonly changeSeq = new Map<string, number>();
+
+  constructor(private readonly link: CrossRegionLink) {}
+
+  /** Durably hands a stored message to every other region (resolves once the outbox has it). */
+  message(message: StoredMessage): Promise<void> {
+    return this.link.publish(encodeEvent({ k: 'm', msg: toRecord(message) }), `m:${message.messageId}`);
+  }
+
+  conversation(
+    conversation: Conversation,
+    event: ConversationEvent,
+    changed: readonly string[],
+  ): Promise<void> {
+    // Each change is its own event; the id only has to be unique per change.
+    const seq = (this.changeSeq.get(conversation.id) ?? 0) + 1;
+    this.changeSeq.set(conversation.id, seq);
+    return this.link.publish(
+      encodeEvent({ k: 'c', conv: conversation, event, changed: [...changed] }),
+      `c:${conversation.id}:${event}:${Date.now()}:${seq}:${changed.join(',')}`,
+    );
+  }
+
+  read(userId: string, conversationId: string, messageId: bigint): Promise<void> {
+    return this.link.publish(
+      encodeEvent({ k: 'r', userId, conversationId, messageId: messageId.toString() }),
+      `r:${userId}:${conversationId}:${messageId}`,
+    );
+  }
+}
+
+/**
+ * A `Storage` that also replicates what it writes: the wrapped call resolves only once the local
+ * write and the outbox publish both succeeded, so an ack given after it covers the cross-region
+ * leg too. A failed publish fails the call; the local write stays, and the client's resend (same
+ * clientMsgId) is answered as a duplicate and published again. Every other method is `inner`'s.
+ */
+export function replicatingStorage(inner: Storage, outbox: OutboxPublisher): Storage {
+  return overriding(inner, {
+    async createConversation(conv, members) {
+      const existing = await inner.getConversation(conv.id);
+      const created = await inner.createConversation(conv, members);
+      if (!existing) await outbox.conversation(created, 'created', members);
+      return created;
+    },
+    async addMembers(conversationId, userIds) {
+      await inner.addMembers(conversationId, userIds);
+      const conv = await inner.getConversation(conversationId);
+      if (conv) await outbox.conversation(conv, 'members_added', userIds);
+    },
+    async removeMembers(conversationId, userIds) {
+      await inner.removeMembers(conversationId, userIds);
+      const conv = await inner.getConversation(conversationId);
+      if (conv) await outbox.conversation(conv, 'members_removed', userIds);
+    },
+    async appendMessage(message) {
+      const result = await inner.appendMessage(message);
+      // Duplicates are published again: the first attempt may have died before its publish.
+      await outbox.message(result.message);
+      return result;
+    },
+    async markRead(userId, conversationId, messageId) {
+      await inner.markRead(userId, conversationId, messageId);
+      await outbox.read(userId, conversationId, messageId);
+    },
+  });
+}
