@@ -68,6 +68,17 @@ export class ConfigError extends Error {
   }
 }
 
+/** An operation given a deadline (`withDeadline` in src/util/deadline.ts) did not finish in time. */
+export class DeadlineError extends Error {
+  override readonly name = 'DeadlineError';
+  constructor(
+    message: string,
+    readonly timeoutMs: number,
+  ) {
+    super(message);
+  }
+}
+
 /** Cassandra response codes that mean "overloaded or briefly short of replicas", not a bad request. */
 const CASSANDRA_TRANSIENT_CODES = new Set([
   0x1000, // unavailable

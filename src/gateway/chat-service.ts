@@ -8,6 +8,7 @@ import { ChatError, ErrorCode } from '../errors.ts';
 import type { Presence } from '../presence/types.ts';
 import type { Routed } from '../routing/types.ts';
 import type { Conversation, Storage, StoredMessage } from '../storage/types.ts';
+import { settleWithin } from '../util/deadline.ts';
 import type { SnowflakeGenerator } from '../util/snowflake.ts';
 import type { ConnectionState } from './connection.ts';
 import type { Hub } from './hub.ts';
@@ -82,7 +83,7 @@ export class ChatService {
   async drain(timeoutMs: number): Promise<void> {
     this.draining = true;
     const all = Promise.allSettled([...this.inFlight]);
-    await Promise.race([all, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    await settleWithin(all, timeoutMs, undefined);
   }
 
   /** Handles one request frame; returns the reply frame, or null for frames with no reply. */

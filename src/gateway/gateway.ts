@@ -12,6 +12,7 @@ import type { Presence } from '../presence/types.ts';
 import { type Replication, replicationSink } from '../replication/index.ts';
 import type { Routed, Router } from '../routing/types.ts';
 import type { Storage } from '../storage/types.ts';
+import { delay } from '../util/deadline.ts';
 import { SnowflakeGenerator } from '../util/snowflake.ts';
 import { Authenticator, type Identity } from './auth.ts';
 import { ChatService } from './chat-service.ts';
@@ -323,7 +324,7 @@ export class Gateway {
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.expiryTimer) clearInterval(this.expiryTimer);
     // Let the close frames flush before tearing down services.
-    await new Promise((r) => setTimeout(r, 50));
+    await delay(50);
     await this.sessions.forgetAll();
     await this.socketIo.close();
     this.watchers.stop();

@@ -1,5 +1,6 @@
 /** HTTP endpoints on the gateway's uWS app: health, readiness, metrics, dev tokens. */
 import type uWS from 'uWebSockets.js';
+import { withDeadline } from '../util/deadline.ts';
 import { isUserId } from './protocol.ts';
 
 /** A readiness probe that takes longer than this counts as down. */
@@ -20,12 +21,7 @@ interface HttpHost {
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) =>
-      setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms).unref(),
-    ),
-  ]);
+  return withDeadline(p, ms, `timed out after ${ms} ms`);
 }
 
 /** Runs an async handler with uWS's abort contract: never touch `res` after it was aborted. */

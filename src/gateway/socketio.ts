@@ -22,6 +22,7 @@ import { type DefaultEventsMap, type ExtendedError, Server, type Socket } from '
 import type { LimitsConfig } from '../config/schema.ts';
 import { AuthError, ChatError, CloseCode, ErrorCode } from '../errors.ts';
 import type { Routed } from '../routing/types.ts';
+import { delay } from '../util/deadline.ts';
 import type { Authenticator, Identity } from './auth.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { parseClientRequest, type ServerFrame } from './protocol.ts';
@@ -135,7 +136,7 @@ class IoConnection implements TransportConnection {
   /** uWS's drain event belongs to engine.io here, so poll. */
   async waitForDrain(): Promise<void> {
     while (!this.closed && this.bufferedAmount() > DRAIN_LOW_WATER) {
-      await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+      await delay(DRAIN_POLL_MS);
     }
   }
 

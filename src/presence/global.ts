@@ -9,6 +9,7 @@
  * a lost `on`/`off` is corrected by the next snapshot.
  */
 import { connect, type NatsConnection } from 'nats';
+import { settleWithin } from '../util/deadline.ts';
 import { ListenerSet } from './listeners.ts';
 import type { ConnectionRef, Presence, PresenceInfo, PresenceListener } from './types.ts';
 
@@ -89,13 +90,14 @@ export class GlobalPresence implements Presence {
       // Tell the others right away instead of letting them wait for the TTL.
       this.announce({ t: 'snap', users: [], ttlMs: this.opts.ttlMs });
       const nc = this.nc;
-      const drained = await Promise.race([
+      const drained = await settleWithin(
         nc.drain().then(
           () => true,
           () => false,
         ),
-        new Promise<false>((r) => setTimeout(() => r(false), 3000).unref()),
-      ]);
+        3000,
+        false,
+      );
       if (!drained) await nc.close().catch(() => {});
     }
     this.nc = null;

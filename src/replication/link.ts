@@ -25,6 +25,7 @@ import {
   StorageType,
   type StreamConfig,
 } from 'nats';
+import { delay, settleWithin } from '../util/deadline.ts';
 import type { CrossRegionBacklog } from './backlog.ts';
 
 export type { CrossRegionBacklog, PeerBacklog } from './backlog.ts';
@@ -85,7 +86,7 @@ export class CrossRegionLink {
       } catch (err) {
         if (Date.now() > deadline) throw err;
         this.log(`JetStream setup attempt ${attempt + 1} failed; retrying`, err);
-        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+        await delay(Math.min(2000, 100 * 2 ** attempt));
       }
     }
   }
@@ -236,7 +237,7 @@ export class CrossRegionLink {
     this.stopConsumer?.();
     // An event being applied gets a moment to finish (and be acked); unacked ones are simply
     // redelivered to whichever gateway consumes next. Shutdown must not wait on a stuck one.
-    await withDeadline(
+    await withinGrace(
       this.consumeLoop?.catch(() => {}),
       CLOSE_GRACE_MS,
     );
@@ -245,7 +246,7 @@ export class CrossRegionLink {
     this.js = null;
     if (
       nc &&
-      !(await withDeadline(
+      !(await withinGrace(
         nc.drain().then(
           () => true,
           () => false,
@@ -262,9 +263,8 @@ export class CrossRegionLink {
 const CLOSE_GRACE_MS = 3000;
 
 /** Resolves with the promise's value, or undefined once `ms` passed. */
-function withDeadline<T>(p: Promise<T> | undefined, ms: number): Promise<T | undefined> {
-  if (!p) return Promise.resolve(undefined);
-  return Promise.race([p, new Promise<undefined>((r) => setTimeout(() => r(undefined), ms).unref())]);
+function withinGrace<T>(p: Promise<T> | undefined, ms: number): Promise<T | undefined> {
+  return p ? settleWithin(p, ms, undefined) : Promise.resolve(undefined);
 }
 
 function errorText(err: unknown): string {

@@ -1,4 +1,5 @@
 import { connect, type Msg, type NatsConnection, type Subscription, type SubscriptionOptions } from 'nats';
+import { withDeadline } from '../util/deadline.ts';
 import { decodeControl, decodeRouted, encodeControl, encodeRouted } from './envelope.ts';
 import type { ControlEvent, Routed, Router, RouterHandlers } from './types.ts';
 import { assertUserId } from './user-id.ts';
@@ -107,15 +108,7 @@ export class NatsRouter implements Router {
     const nc = this.nc;
     if (!nc || nc.isClosed()) throw new Error('NatsRouter: not connected');
     const timeoutMs = this.opts.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`NatsRouter: no PONG within ${timeoutMs} ms`)), timeoutMs);
-    });
-    try {
-      await Promise.race([nc.rtt(), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await withDeadline(nc.rtt(), timeoutMs, `NatsRouter: no PONG within ${timeoutMs} ms`);
   }
 
   addUser(userId: string): void {
