@@ -16,7 +16,7 @@ interface HttpHost {
     router: { ping(): Promise<void> };
     replication?: { ping(): Promise<void> } | undefined;
   };
-  readonly metrics: { registry: { contentType: string; metrics(): Promise<string> } };
+  readonly metrics: { served: { contentType: string; metrics(): Promise<string> } };
   readonly auth: { mint(userId: string, ttlSec: number): Promise<string> };
 }
 
@@ -105,8 +105,8 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, gw: HttpHost): void {
     '/metrics',
     asyncRoute(async () => ({
       status: '200 OK',
-      type: gw.metrics.registry.contentType,
-      body: await gw.metrics.registry.metrics(),
+      type: gw.metrics.served.contentType,
+      body: await gw.metrics.served.metrics(),
     })),
   );
 

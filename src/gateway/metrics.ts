@@ -1,8 +1,33 @@
 /** Prometheus metrics of one gateway. A registry per gateway so several can live in one process. */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+let processRegistry: Registry | null = null;
+
+/**
+ * prom-client's default metrics (CPU, resident memory, heap, event-loop lag, GC, handles): they
+ * describe the process, not a gateway, so they are collected once per process, in a registry of
+ * their own, and every gateway of the process serves them (tests run several in one process;
+ * collecting twice into one registry would throw "already registered").
+ */
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
 
 export class GatewayMetrics {
+  /** This gateway's own metrics (the dashboard samples these). */
   readonly registry = new Registry();
+  private servedRegistry: Registry | null = null;
+
+  /** What `/metrics` serves: this gateway's metrics and the process's default metrics. */
+  get served(): Registry {
+    this.servedRegistry ??= Registry.merge([this.registry, processMetrics()]);
+    return this.servedRegistry;
+  }
+
   readonly connections = new Gauge({
     name: 'chat_connections',
     help: 'Open client connections',
