@@ -22,6 +22,7 @@ import {
   migrate,
   type ReplicationOptions,
 } from '../src/storage/cassandra/schema.ts';
+import { createLogger } from '../src/util/log.ts';
 
 class UsageError extends Error {
   override name = 'UsageError';
@@ -98,7 +99,7 @@ async function main(): Promise<number> {
   });
   try {
     await client.connect();
-    const applied = await migrate(client, args.keyspace, args.replication, (m) => console.log(m));
+    const applied = await migrate(client, args.keyspace, args.replication, createLogger({ level: 'info' }));
     const latest = Math.max(...MIGRATIONS.map((m) => m.version));
     console.log(
       applied.length > 0

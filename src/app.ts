@@ -15,6 +15,7 @@ import { CrossRegionLink, Replication } from './replication/index.ts';
 import { createRouter } from './routing/index.ts';
 import type { MemoryBus } from './routing/memory.ts';
 import { arbiterDedup, createStorage, RedisDedupArbiter } from './storage/index.ts';
+import { componentLogger, type Logger } from './util/log.ts';
 import { overriding } from './util/overriding.ts';
 import { attachWeb } from './web/index.ts';
 
@@ -33,18 +34,24 @@ export interface StartOptions {
    * does not close it; its owner does.
    */
   presence?: Presence;
-  log?: (msg: string, err?: unknown) => void;
+  /**
+   * The process's root logger (`createLogger`). Every component logs through a child carrying
+   * `region`, `gatewayId` and `component`.
+   */
+  log: Logger;
 }
 
 export async function startGateway(opts: StartOptions): Promise<Gateway> {
   const { config, region } = opts;
   const workerId = opts.workerId ?? 0;
   const gatewayId = opts.gatewayId ?? `${region.name}-w${workerId}-${randomUUID().slice(0, 8)}`;
+  const log = opts.log.child({ region: region.name, gatewayId });
   const localStorage = createStorage(
     region.cassandra
       ? {
           kind: 'cassandra',
           ...region.cassandra,
+          log: componentLogger(log, 'migrations'),
           // Client-message dedup decided in the region's Redis, not by a Paxos round per message.
           ...(region.redis
             ? {
@@ -52,6 +59,7 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
                   new RedisDedupArbiter({
                     url: region.redis.url,
                     keyPrefix: `chat:${region.name}:dedup:`,
+                    log: componentLogger(log, 'dedup-arbiter'),
                   }),
                 ),
               }
@@ -66,8 +74,14 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
       overriding(opts.presence, { start: async () => {}, close: async () => {} })
     : createPresence(
         region.redis
-          ? { kind: 'redis', url: region.redis.url, ...timing, keyPrefix: `chat:${region.name}:` }
-          : { kind: 'memory', ...timing },
+          ? {
+              kind: 'redis',
+              url: region.redis.url,
+              ...timing,
+              keyPrefix: `chat:${region.name}:`,
+              log: componentLogger(log, 'presence'),
+            }
+          : { kind: 'memory', ...timing, log: componentLogger(log, 'presence') },
       );
   // Several regions: replicate through the NATS supercluster, and see other regions' presence.
   let storage = localStorage;
@@ -82,7 +96,7 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
       outboxMaxAgeMs: config.replication.outboxMaxAgeMs,
       duplicateWindowMs: config.replication.duplicateWindowMs,
       name: `xregion-${gatewayId}`,
-      ...(opts.log ? { log: opts.log } : {}),
+      log: componentLogger(log, 'xregion'),
     });
     const directory = new Directory(
       config.regions.map((r) => r.name),
@@ -96,6 +110,7 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
       gatewayId,
       ttlMs: config.presence.ttlMs,
       refreshMs: config.replication.presenceRefreshMs,
+      log: componentLogger(log, 'global-presence'),
     });
     try {
       await link.start();
@@ -106,7 +121,13 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
   }
   const router = createRouter(
     region.nats
-      ? { kind: 'nats', servers: region.nats.servers, region: region.name, gatewayId }
+      ? {
+          kind: 'nats',
+          servers: region.nats.servers,
+          region: region.name,
+          gatewayId,
+          log: componentLogger(log, 'nats'),
+        }
       : { kind: 'memory', ...(opts.bus ? { bus: opts.bus } : {}) },
   );
   const gateway = new Gateway({
@@ -119,7 +140,7 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
     gatewayId,
     ...(replication ? { replication } : {}),
     ...(opts.port !== undefined ? { port: opts.port } : {}),
-    ...(opts.log ? { log: opts.log } : {}),
+    log,
   });
   // The web chat app at `/` and the operations dashboard at `/dashboard` (see src/web/).
   attachWeb(gateway);

@@ -3,14 +3,19 @@
  * in-process presence and routing). With CHAT_CONFIG=regions.yaml and CHAT_REGION=<name> it
  * serves that region on the services the file names.
  *
- * Environment: CHAT_CONFIG, CHAT_REGION, CHAT_PORT, CHAT_HOST, CHAT_WORKER_ID, CHAT_DATA_DIR,
- * CHAT_OPERATOR_TOKEN (the dashboard's token when the config has none).
+ * Environment (parsed in src/config/env.ts): CHAT_CONFIG, CHAT_REGION, CHAT_PORT, CHAT_HOST,
+ * CHAT_WORKER_ID, CHAT_DATA_DIR, CHAT_OPERATOR_TOKEN, CHAT_LOG_LEVEL. The flags --config,
+ * --region, --port, --worker-id and --data-dir override the variable of the same meaning.
+ *
+ * Logs are JSON lines on stdout (src/util/log.ts); the startup banner below is plain text so a
+ * person (or a test waiting for "listening") can read it. A failed start is one fatal log line
+ * on stderr.
  */
-import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { startGateway } from './app.ts';
-import { embeddedConfig, loadConfigFile, selectRegion } from './config/load.ts';
+import { parseEnv, resolveStartup } from './config/env.ts';
 import { ConfigError } from './errors.ts';
+import { createLogger, type Logger } from './util/log.ts';
 import { warmWebAssets } from './web/index.ts';
 
 async function main(): Promise<void> {
@@ -23,46 +28,30 @@ async function main(): Promise<void> {
       'data-dir': { type: 'string' },
     },
   });
-  const configFile = values.config ?? process.env.CHAT_CONFIG;
-  const portRaw = values.port ?? process.env.CHAT_PORT;
-  const port = portRaw !== undefined ? Number(portRaw) : undefined;
-  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
-    throw new ConfigError(`CHAT_PORT: not a port: ${portRaw}`, 'CHAT_PORT');
-  }
-  const workerRaw = values['worker-id'] ?? process.env.CHAT_WORKER_ID ?? '0';
-  const workerId = Number(workerRaw);
-  if (!Number.isInteger(workerId) || workerId < 0 || workerId > 31) {
-    throw new ConfigError(`CHAT_WORKER_ID: must be 0..31, got ${workerRaw}`, 'CHAT_WORKER_ID');
-  }
-  const dataDir = values['data-dir'] ?? process.env.CHAT_DATA_DIR;
-  // The dashboard's operator token: from the config file (`auth.operatorToken`), else
-  // CHAT_OPERATOR_TOKEN, else (embedded mode only) a random one for this run, printed below.
-  const envOperatorToken = process.env.CHAT_OPERATOR_TOKEN || undefined;
-  const config = configFile
-    ? loadConfigFile(configFile)
-    : embeddedConfig({
-        ...(dataDir ? { dataDir } : {}),
-        operatorToken: envOperatorToken ?? randomBytes(18).toString('base64url'),
-      });
-  if (configFile && envOperatorToken !== undefined) {
-    if (envOperatorToken.length < 16) {
-      throw new ConfigError('CHAT_OPERATOR_TOKEN: at least 16 characters', 'CHAT_OPERATOR_TOKEN');
-    }
-    config.auth.operatorToken ??= envOperatorToken;
-  }
-  const region = selectRegion(config, values.region ?? process.env.CHAT_REGION);
-  if (process.env.CHAT_HOST) region.gateway.host = process.env.CHAT_HOST;
+  const flags: Record<string, string | undefined> = {
+    CHAT_CONFIG: values.config,
+    CHAT_REGION: values.region,
+    CHAT_PORT: values.port,
+    CHAT_WORKER_ID: values['worker-id'],
+    CHAT_DATA_DIR: values['data-dir'],
+  };
+  const env = { ...process.env };
+  for (const [name, value] of Object.entries(flags)) if (value !== undefined) env[name] = value;
+  const { config, region, workerId, port, dataDir, configFile, logLevel } = resolveStartup(parseEnv(env));
+  const log = createLogger({ level: logLevel });
 
   const gateway = await startGateway({
     config,
     region,
     workerId,
+    log,
     ...(port !== undefined ? { port } : {}),
     ...(dataDir ? { dataDir } : {}),
   });
+  const mainLog = gateway.deps.log.child({ component: 'main' });
   // Bundle the web app now: the first page load does not wait, and a broken bundle shows here.
   const webMs = await warmWebAssets().catch((err: unknown) => {
-    console.error(`web app: ${err instanceof Error ? err.message : String(err)}`);
+    mainLog.error({ err }, 'web app: bundling failed');
     return null;
   });
   const mode = configFile
@@ -88,14 +77,14 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`${signal}: draining…`);
+    mainLog.info({ signal }, 'draining…');
     gateway.stop().then(
       () => {
-        console.log('stopped');
+        mainLog.info('stopped');
         process.exit(0);
       },
-      (err) => {
-        console.error('stop failed', err);
+      (err: unknown) => {
+        mainLog.error({ err }, 'stop failed');
         process.exit(1);
       },
     );
@@ -104,8 +93,11 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+/** Before the config is read there is no configured logger: a failed start goes to stderr. */
+const fatalLog: Logger = createLogger({ level: 'info', destination: 'stderr' });
+
 main().catch((err: unknown) => {
-  if (err instanceof ConfigError) console.error(`config error: ${err.message}`);
-  else console.error(err);
+  if (err instanceof ConfigError) fatalLog.fatal({ path: err.path }, `config error: ${err.message}`);
+  else fatalLog.fatal({ err }, 'start failed');
   process.exit(1);
 });

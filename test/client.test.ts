@@ -18,6 +18,7 @@ import {
 } from '../src/client/index.ts';
 import type { ChatConfig } from '../src/config/schema.ts';
 import { mintToken } from '../src/gateway/auth.ts';
+import { silentLogger } from '../src/util/log.ts';
 import { eventually } from './helpers/eventually.ts';
 import { startTestGateway, TEST_SECRET, type TestGateway, testConfig, token } from './helpers/gateway.ts';
 import { freePort } from './helpers/ports.ts';
@@ -73,7 +74,7 @@ async function gatewayAt(port: number, dataDir: string) {
     ...base,
     regions: [{ ...base.regions[0]!, gateway: { ...base.regions[0]!.gateway, port } }],
   };
-  const gw = await startGateway({ config, region: config.regions[0]!, port, dataDir, log: () => {} });
+  const gw = await startGateway({ config, region: config.regions[0]!, port, dataDir, log: silentLogger });
   let stopped = false;
   const stop = async () => {
     if (stopped) return;

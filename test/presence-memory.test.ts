@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createPresence, MemoryPresence } from '../src/presence/index.ts';
 import type { PresenceInfo } from '../src/presence/types.ts';
+import { collectingLogger } from './helpers/log.ts';
 import { presenceContract } from './presence.contract.ts';
 
 presenceContract('memory', ({ ttlMs }) => new MemoryPresence({ ttlMs }));
@@ -63,8 +64,8 @@ describe('MemoryPresence with a fake clock', () => {
   });
 
   it('a listener that throws does not stop the others or corrupt state', async () => {
-    const errors: Error[] = [];
-    const p = new MemoryPresence({ ttlMs: 1000, onError: (err) => errors.push(err) });
+    const { log, records: errors } = collectingLogger();
+    const p = new MemoryPresence({ ttlMs: 1000, log });
     p.subscribe(() => {
       throw new Error('listener bug');
     });
@@ -74,7 +75,7 @@ describe('MemoryPresence with a fake clock', () => {
     assert.equal(events.length, 1);
     assert.equal((await p.getPresence(['u1'])).get('u1')?.status, 'online');
     assert.deepEqual(
-      errors.map((e) => e.message),
+      errors.map((e) => e.err?.message),
       ['listener bug'],
     );
   });

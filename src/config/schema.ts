@@ -3,11 +3,16 @@
  * limit is here so tests and operators can change them without code.
  */
 import { z } from 'zod';
+import { MAX_HISTORY_LIMIT } from '../storage/types.ts';
 
 /** Largest text frame a client may send (bytes). 64 KiB fits any chat message with room to spare. */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
 /** Largest message body (characters). Well under the frame limit so JSON escaping never overflows it. */
 export const DEFAULT_MAX_BODY_CHARS = 8000;
+
+/** pino's levels; `silent` logs nothing. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 const hostPort = z.object({
   host: z.string().default('127.0.0.1'),
@@ -81,6 +86,11 @@ export const limitsSchema = z
      */
     maxInFlightSends: z.number().int().min(1).default(512),
     maxGroupMembers: z.number().int().min(2).default(1000),
+    /**
+     * Most messages one `history` request may ask for; a larger `limit` is refused `invalid_field`.
+     * At most the store's largest page (`MAX_HISTORY_LIMIT`, 200).
+     */
+    maxHistoryLimit: z.number().int().min(1).max(MAX_HISTORY_LIMIT).default(MAX_HISTORY_LIMIT),
     /** Users one connection may watch with `subscribePresence` (each costs a map entry per gateway). */
     maxPresenceSubscriptions: z.number().int().min(1).default(1000),
     /**
@@ -185,6 +195,13 @@ export const dashboardSchema = z
   })
   .prefault({});
 
+export const logSchema = z
+  .object({
+    /** Least severe level written. `CHAT_LOG_LEVEL` overrides it. */
+    level: z.enum(LOG_LEVELS).default('info'),
+  })
+  .prefault({});
+
 export const configSchema = z
   .object({
     regions: z.array(regionSchema).min(1),
@@ -194,6 +211,7 @@ export const configSchema = z
     auth: authSchema,
     presence: presenceSchema,
     dashboard: dashboardSchema,
+    log: logSchema,
   })
   .superRefine((c, ctx) => {
     const names = new Set<string>();

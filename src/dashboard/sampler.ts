@@ -7,6 +7,7 @@
 import type { DashboardConfig } from '../config/schema.ts';
 import type { GatewayMetrics } from '../gateway/metrics.ts';
 import type { CrossRegionBacklog } from '../replication/backlog.ts';
+import type { Logger } from '../util/log.ts';
 import { type BucketReading, bucketDelta, histogramQuantile } from './quantile.ts';
 import type { DashboardAlert, DashboardSample, Percentiles, RegionsView } from './types.ts';
 
@@ -40,7 +41,8 @@ export interface SamplerDeps {
   /** Reads the cross-region backlog; absent in a single-region deployment. */
   backlog?: (timeoutMs: number) => Promise<CrossRegionBacklog>;
   now?: () => number;
-  log?: (msg: string, err?: unknown) => void;
+  /** Default: silent (tests build a sampler on its own). */
+  log?: Logger;
 }
 
 export class DashboardSampler {
@@ -80,7 +82,7 @@ export class DashboardSampler {
         },
         (err: unknown) => {
           this.sampling = false;
-          this.d.log?.('dashboard sample failed', err);
+          this.d.log?.error({ err }, 'dashboard sample failed');
         },
       );
     };

@@ -9,8 +9,10 @@ import type { Presence } from '../presence/types.ts';
 import type { Routed } from '../routing/types.ts';
 import type { Conversation, Storage, StoredMessage } from '../storage/types.ts';
 import { settleWithin } from '../util/deadline.ts';
+import type { Logger } from '../util/log.ts';
 import type { SnowflakeGenerator } from '../util/snowflake.ts';
 import type { ConnectionState } from './connection.ts';
+import { REPLAY_HIGH_WATER_BYTES, REPLAY_HISTORY_PAGE, REPLAY_OFFLINE_PAGE } from './constants.ts';
 import type { Hub } from './hub.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { OrderedDelivery } from './ordered-delivery.ts';
@@ -57,7 +59,7 @@ export interface ChatServiceDeps {
   ids: SnowflakeGenerator;
   metrics: GatewayMetrics;
   limits: LimitsConfig;
-  log: (msg: string, err?: unknown) => void;
+  log: Logger;
   /**
    * With several regions, only a user's home region queues for them (other regions' copies
    * reach the home region through replication). Absent: every user is local.
@@ -212,7 +214,7 @@ export class ChatService {
   private background(stage: string, p: Promise<unknown>): void {
     this.track(p).catch((err) => {
       this.d.metrics.backgroundFailures.inc({ stage });
-      this.d.log(`background ${stage} failed`, err);
+      this.d.log.error({ err, stage }, `background ${stage} failed`);
     });
   }
 
@@ -409,21 +411,24 @@ export class ChatService {
       const cap = this.d.limits.maxResumeMessages;
       let after: bigint | undefined;
       for (;;) {
-        const page = await this.d.storage.listOffline(conn.userId, 500, after);
+        const page = await this.d.storage.listOffline(conn.userId, REPLAY_OFFLINE_PAGE, after);
         for (const m of page) {
           byId.set(m.messageId, m);
           state.expectAck(m.messageId);
         }
-        if (page.length < 500 || byId.size >= cap) break;
+        if (page.length < REPLAY_OFFLINE_PAGE || byId.size >= cap) break;
         after = page[page.length - 1]!.messageId;
       }
       if (since !== null) {
         for (const convId of await this.d.storage.listUserConversationIds(conn.userId)) {
           let cursor = since;
           for (;;) {
-            const page = await this.d.storage.getHistory(convId, { after: cursor, limit: 200 });
+            const page = await this.d.storage.getHistory(convId, {
+              after: cursor,
+              limit: REPLAY_HISTORY_PAGE,
+            });
             for (const m of page) byId.set(m.messageId, m);
-            if (page.length < 200 || byId.size >= cap) break;
+            if (page.length < REPLAY_HISTORY_PAGE || byId.size >= cap) break;
             cursor = page[page.length - 1]!.messageId;
           }
           if (byId.size >= cap) break;
@@ -443,7 +448,7 @@ export class ChatService {
         replayed.add(wire.id);
         count++;
         lastId = m.messageId;
-        if (conn.bufferedAmount() > 256 * 1024) await conn.waitForDrain();
+        if (conn.bufferedAmount() > REPLAY_HIGH_WATER_BYTES) await conn.waitForDrain();
       }
     } finally {
       state.syncing = false;

@@ -13,9 +13,11 @@ import { type Replication, replicationSink } from '../replication/index.ts';
 import type { Routed, Router } from '../routing/types.ts';
 import type { Storage } from '../storage/types.ts';
 import { delay } from '../util/deadline.ts';
+import { componentLogger, type Logger } from '../util/log.ts';
 import { SnowflakeGenerator } from '../util/snowflake.ts';
 import { Authenticator, type Identity } from './auth.ts';
 import { ChatService } from './chat-service.ts';
+import { DRAIN_LOW_WATER_BYTES } from './constants.ts';
 import { registerHttpRoutes } from './http.ts';
 import { Hub } from './hub.ts';
 import { GatewayMetrics } from './metrics.ts';
@@ -37,7 +39,8 @@ export interface GatewayDeps {
   port?: number;
   /** Cross-region replication, when the config has several regions. */
   replication?: Replication;
-  log?: (msg: string, err?: unknown) => void;
+  /** Bound to this gateway's region and id (see `startGateway`); each component adds its name. */
+  log: Logger;
 }
 
 interface SocketData {
@@ -49,9 +52,6 @@ interface SocketData {
 }
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
-
-/** Below this many buffered bytes a replay paused by `waitForDrain` carries on. */
-const DRAIN_LOW_WATER = 64 * 1024;
 
 /** Connections with frames queued this event-loop turn; written out by `flushQueued`. */
 const queuedConnections = new Set<WsConnection>();
@@ -132,7 +132,7 @@ class WsConnection implements TransportConnection {
     }
     // A replay waiting on bytes that were only queued here gets no `drain` event from uWS if the
     // socket took them all at once: release it now.
-    if (this.drainWaiters.length > 0 && this.ws.getBufferedAmount() < DRAIN_LOW_WATER) this.onDrain();
+    if (this.drainWaiters.length > 0 && this.ws.getBufferedAmount() < DRAIN_LOW_WATER_BYTES) this.onDrain();
   }
 
   sendRouted(routed: Routed): void {
@@ -187,6 +187,8 @@ export class Gateway {
   readonly watchers: PresenceWatchers;
   readonly sessions: Sessions;
   readonly socketIo: SocketIoEndpoint;
+  /** The gateway's own log (component `gateway`). */
+  readonly log: Logger;
   private readonly app = uWS.App();
   private listenSocket: uWS.us_listen_socket | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
@@ -197,7 +199,8 @@ export class Gateway {
 
   constructor(readonly deps: GatewayDeps) {
     this.gatewayId = deps.gatewayId ?? `${deps.region.name}-${deps.workerId}-${randomUUID().slice(0, 8)}`;
-    const log = this.log;
+    const log = deps.log;
+    this.log = componentLogger(log, 'gateway');
     const limits = deps.config.limits;
     this.auth = new Authenticator(deps.config.auth);
     this.hub = new Hub(this.gatewayId, deps.router, deps.presence, this.metrics);
@@ -210,7 +213,7 @@ export class Gateway {
       ids: new SnowflakeGenerator(deps.region.id, deps.workerId),
       metrics: this.metrics,
       limits,
-      log,
+      log: componentLogger(log, 'chat'),
       ...(deps.replication ? { isHome: (u: string) => deps.replication!.isHome(u) } : {}),
     });
     this.sessions = new Sessions({
@@ -221,7 +224,7 @@ export class Gateway {
       limits,
       region: deps.region.name,
       gatewayId: this.gatewayId,
-      log,
+      log: componentLogger(log, 'sessions'),
     });
     this.registerWebSocket();
     this.socketIo = new SocketIoEndpoint(this.app, {
@@ -232,13 +235,9 @@ export class Gateway {
       redisUrl: deps.region.redis?.url ?? null,
       adapterKey: `chat:${deps.region.name}:sio`,
       isStopping: () => this.stopping,
-      log,
+      log: componentLogger(log, 'socketio'),
     });
     registerHttpRoutes(this.app, this);
-  }
-
-  get log(): (msg: string, err?: unknown) => void {
-    return this.deps.log ?? ((msg, err) => console.error(`[${this.gatewayId}] ${msg}`, err ?? ''));
   }
 
   get url(): string {
@@ -293,7 +292,7 @@ export class Gateway {
     this.heartbeat = setInterval(() => {
       presence.heartbeat(this.gatewayId).catch((err) => {
         this.metrics.backgroundFailures.inc({ stage: 'heartbeat' });
-        this.log('presence heartbeat failed', err);
+        this.log.error({ err }, 'presence heartbeat failed');
       });
     }, hb);
     this.heartbeat.unref();
@@ -316,7 +315,7 @@ export class Gateway {
       try {
         hook();
       } catch (err) {
-        this.log('stop hook failed', err);
+        this.log.error({ err }, 'stop hook failed');
       }
     }
     await this.chat.drain(this.deps.config.limits.drainTimeoutMs);
@@ -433,7 +432,7 @@ export class Gateway {
         parseClientFrame(text, {
           maxBodyChars: limits.maxBodyChars,
           maxGroupMembers: limits.maxGroupMembers,
-          maxHistoryLimit: 200,
+          maxHistoryLimit: limits.maxHistoryLimit,
         }),
       respond,
     );

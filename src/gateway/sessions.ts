@@ -6,6 +6,7 @@
  */
 import type { LimitsConfig } from '../config/schema.ts';
 import { ChatError, CloseCode, ErrorCode, isTransientBackendError } from '../errors.ts';
+import type { Logger } from '../util/log.ts';
 import { parseId } from '../util/snowflake.ts';
 import type { ChatService } from './chat-service.ts';
 import type { ClientConnection, ConnectionState } from './connection.ts';
@@ -52,7 +53,7 @@ export interface SessionsDeps {
   limits: LimitsConfig;
   region: string;
   gatewayId: string;
-  log: (msg: string, err?: unknown) => void;
+  log: Logger;
 }
 
 export class Sessions {
@@ -98,14 +99,17 @@ export class Sessions {
     // and never a `synced`. Say so in the log rather than nowhere.
     const slow = setTimeout(
       () =>
-        this.d.log(`registering connection ${conn.connectionId} (${conn.userId}) still pending after 5 s`),
+        this.d.log.warn(
+          { connectionId: conn.connectionId, userId: conn.userId },
+          'registering connection still pending after 5 s',
+        ),
       5000,
     );
     slow.unref();
     try {
       state = await this.d.hub.add(conn);
     } catch (err) {
-      this.d.log('registering connection failed', err);
+      this.d.log.error({ err, connectionId: conn.connectionId }, 'registering connection failed');
       this.d.metrics.errors.inc({ code: ErrorCode.Unavailable });
       conn.close(CloseCode.GoingAway, 'presence or routing unavailable, reconnect');
       return;
@@ -123,7 +127,10 @@ export class Sessions {
     // here on are held back until it ends; requests that arrived early run right after.
     const slowReplay = setTimeout(
       () =>
-        this.d.log(`replay for connection ${conn.connectionId} (${conn.userId}) still running after 10 s`),
+        this.d.log.warn(
+          { connectionId: conn.connectionId, userId: conn.userId },
+          'replay still running after 10 s',
+        ),
       10_000,
     );
     slowReplay.unref();
@@ -134,7 +141,7 @@ export class Sessions {
       },
       (err) => {
         clearTimeout(slowReplay);
-        this.d.log('replay failed', err);
+        this.d.log.error({ err, connectionId: conn.connectionId }, 'replay failed');
         this.fail(
           (f) => conn.sendFrame(f),
           new ChatError(ErrorCode.Unavailable, 'could not replay missed messages; send sync'),
@@ -220,7 +227,7 @@ export class Sessions {
         message: 'a backing service is unavailable or overloaded; retry',
       };
     } else {
-      this.d.log('internal error', err);
+      this.d.log.error({ err }, 'internal error');
       frame = { op: 'error', id: requestId, code: ErrorCode.Internal, message: 'internal error' };
     }
     this.d.metrics.errors.inc({ code: frame.code });
@@ -234,7 +241,7 @@ export class Sessions {
     if (!session.state) return;
     this.cleanup(session).catch((err) => {
       this.d.metrics.backgroundFailures.inc({ stage: 'presence' });
-      this.d.log('unregistering connection failed', err);
+      this.d.log.error({ err }, 'unregistering connection failed');
     });
   }
 

@@ -23,7 +23,9 @@ import type { LimitsConfig } from '../config/schema.ts';
 import { AuthError, ChatError, CloseCode, ErrorCode } from '../errors.ts';
 import type { Routed } from '../routing/types.ts';
 import { delay } from '../util/deadline.ts';
+import type { Logger } from '../util/log.ts';
 import type { Authenticator, Identity } from './auth.ts';
+import { DRAIN_LOW_WATER_BYTES, DRAIN_POLL_MS } from './constants.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { parseClientRequest, type ServerFrame } from './protocol.ts';
 import {
@@ -44,10 +46,6 @@ interface IoData {
 type IoServer = Server<DefaultEventsMap, DefaultEventsMap, DefaultEventsMap, IoData>;
 type IoSocket = Socket<DefaultEventsMap, DefaultEventsMap, DefaultEventsMap, IoData>;
 
-/** Below this many buffered bytes a paused replay resumes. */
-const DRAIN_LOW_WATER = 64 * 1024;
-const DRAIN_POLL_MS = 10;
-
 export interface SocketIoDeps {
   sessions: Sessions;
   auth: Authenticator;
@@ -58,7 +56,7 @@ export interface SocketIoDeps {
   /** Prefix of the adapter's Redis channels. */
   adapterKey: string;
   isStopping: () => boolean;
-  log: (msg: string, err?: unknown) => void;
+  log: Logger;
 }
 
 /**
@@ -135,7 +133,7 @@ class IoConnection implements TransportConnection {
 
   /** uWS's drain event belongs to engine.io here, so poll. */
   async waitForDrain(): Promise<void> {
-    while (!this.closed && this.bufferedAmount() > DRAIN_LOW_WATER) {
+    while (!this.closed && this.bufferedAmount() > DRAIN_LOW_WATER_BYTES) {
       await delay(DRAIN_POLL_MS);
     }
   }
@@ -189,7 +187,7 @@ export class SocketIoEndpoint {
     if (!this.d.redisUrl) return;
     const onError = (err: Error) => {
       this.d.metrics.backgroundFailures.inc({ stage: 'socketio-adapter' });
-      this.d.log('socket.io redis adapter', err);
+      this.d.log.error({ err }, 'socket.io redis adapter');
     };
     const pub = new Redis(this.d.redisUrl, { lazyConnect: true });
     const sub = pub.duplicate();
@@ -301,7 +299,7 @@ export class SocketIoEndpoint {
         return parseClientRequest(request, {
           maxBodyChars: limits.maxBodyChars,
           maxGroupMembers: limits.maxGroupMembers,
-          maxHistoryLimit: 200,
+          maxHistoryLimit: limits.maxHistoryLimit,
         });
       },
       respond,

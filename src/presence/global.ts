@@ -10,6 +10,7 @@
  */
 import { connect, type NatsConnection } from 'nats';
 import { settleWithin } from '../util/deadline.ts';
+import type { Logger } from '../util/log.ts';
 import { ListenerSet } from './listeners.ts';
 import type { ConnectionRef, Presence, PresenceInfo, PresenceListener } from './types.ts';
 
@@ -19,6 +20,8 @@ export interface GlobalPresenceOptions {
   gatewayId: string;
   ttlMs: number;
   refreshMs: number;
+  /** Subscription errors and malformed announcements (both otherwise harmless: see below). */
+  log: Logger;
 }
 
 type Announcement =
@@ -65,13 +68,17 @@ export class GlobalPresence implements Presence {
     });
     this.nc.subscribe('xp.>', {
       callback: (err, msg) => {
-        if (err) return;
+        if (err) {
+          this.opts.log.error({ err }, 'presence announcement subscription error');
+          return;
+        }
         const [, region, gatewayId] = msg.subject.split('.');
         if (!region || !gatewayId || region === this.opts.region) return;
         try {
           this.onAnnouncement(region, gatewayId, JSON.parse(decoder.decode(msg.data)) as Announcement);
-        } catch {
+        } catch (parseErr) {
           // A malformed announcement from a peer is ignored; its next snapshot replaces it.
+          this.opts.log.warn({ err: parseErr, region, gatewayId }, 'malformed presence announcement ignored');
         }
       },
     });

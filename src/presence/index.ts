@@ -1,3 +1,4 @@
+import type { Logger } from '../util/log.ts';
 import { MemoryPresence } from './memory.ts';
 import { RedisPresence } from './redis.ts';
 import type { Presence } from './types.ts';
@@ -8,14 +9,14 @@ export { DEFAULT_PRESENCE_KEY_PREFIX, RedisPresence, type RedisPresenceOptions }
 export type * from './types.ts';
 
 export type PresenceConfig =
-  | { kind: 'memory'; ttlMs?: number; sweepIntervalMs?: number }
+  | { kind: 'memory'; ttlMs?: number; sweepIntervalMs?: number; log?: Logger }
   | {
       kind: 'redis';
       url: string;
       ttlMs?: number;
       keyPrefix?: string;
       sweepIntervalMs?: number;
-      onError?: (err: Error) => void;
+      log?: Logger;
     };
 
 /** Builds the presence implementation named by `config.kind`. Call `start()` before use. */

@@ -1,3 +1,4 @@
+import type { Logger } from '../util/log.ts';
 import { DEFAULT_PRESENCE_TTL_MS, DEFAULT_SWEEP_FRACTION } from './defaults.ts';
 import { ListenerSet } from './listeners.ts';
 import type { ConnectionRef, Presence, PresenceInfo, PresenceListener, PresenceStatus } from './types.ts';
@@ -9,8 +10,8 @@ export interface MemoryPresenceOptions {
   sweepIntervalMs?: number;
   /** Clock, injectable for tests. */
   now?: () => number;
-  /** Errors thrown by subscribers. Default: rethrown asynchronously (an uncaught exception). */
-  onError?: (err: Error) => void;
+  /** Logs errors thrown by subscribers. Default: none, they are rethrown asynchronously (uncaught). */
+  log?: Logger;
 }
 
 interface Conn {
@@ -52,7 +53,7 @@ export class MemoryPresence implements Presence {
     this.sweepIntervalMs =
       opts.sweepIntervalMs ?? Math.max(1, Math.floor(this.ttlMs / DEFAULT_SWEEP_FRACTION));
     this.now = opts.now ?? Date.now;
-    this.listeners = new ListenerSet(opts.onError);
+    this.listeners = new ListenerSet(opts.log);
     if (!(this.ttlMs > 0)) throw new RangeError('ttlMs must be > 0');
     if (!(this.sweepIntervalMs > 0)) throw new RangeError('sweepIntervalMs must be > 0');
   }

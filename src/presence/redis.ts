@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { type Logger, silentLogger } from '../util/log.ts';
 import { DEFAULT_PRESENCE_TTL_MS, DEFAULT_SWEEP_FRACTION } from './defaults.ts';
 import { ListenerSet } from './listeners.ts';
 import { GET_PRESENCE, HEARTBEAT, MARK_OFFLINE, MARK_ONLINE, SET_AWAY, SWEEP } from './redis-scripts.ts';
@@ -23,11 +24,11 @@ export interface RedisPresenceOptions {
   /** Users handled per sweep script call. */
   sweepBatch?: number;
   /**
-   * Background failures (sweep, connection errors, malformed events) and errors thrown by
-   * subscribers. They cannot be returned to a caller. Default: background failures are logged to
-   * stderr, subscriber errors rethrown asynchronously (an uncaught exception).
+   * Where background failures (sweep, connection errors, malformed events) and errors thrown by
+   * subscribers go: they cannot be returned to a caller. Default: background failures are not
+   * logged, subscriber errors are rethrown asynchronously (an uncaught exception).
    */
-  onError?: (err: Error) => void;
+  log?: Logger;
 }
 
 interface LocalConn {
@@ -67,7 +68,7 @@ export class RedisPresence implements Presence {
   readonly keyPrefix: string;
   readonly sweepIntervalMs: number;
   private readonly sweepBatch: number;
-  private readonly onError: (err: Error) => void;
+  private readonly log: Logger;
   private readonly redis: Redis;
   private readonly sub: Redis;
   private readonly listeners: ListenerSet;
@@ -83,8 +84,8 @@ export class RedisPresence implements Presence {
     this.sweepIntervalMs =
       opts.sweepIntervalMs ?? Math.max(1, Math.floor(this.ttlMs / DEFAULT_SWEEP_FRACTION));
     this.sweepBatch = opts.sweepBatch ?? DEFAULT_SWEEP_BATCH;
-    this.onError = opts.onError ?? ((err) => console.error('[presence/redis]', err));
-    this.listeners = new ListenerSet(opts.onError);
+    this.log = opts.log ?? silentLogger;
+    this.listeners = new ListenerSet(opts.log);
     if (!Number.isInteger(this.ttlMs) || this.ttlMs <= 0)
       throw new RangeError('ttlMs must be a positive integer');
     if (!(this.sweepIntervalMs > 0)) throw new RangeError('sweepIntervalMs must be > 0');
@@ -93,8 +94,8 @@ export class RedisPresence implements Presence {
     }
     this.redis = new Redis(opts.url, { lazyConnect: true });
     this.sub = new Redis(opts.url, { lazyConnect: true });
-    this.redis.on('error', this.onError);
-    this.sub.on('error', this.onError);
+    this.redis.on('error', (err: Error) => this.log.error({ err }, 'redis connection error'));
+    this.sub.on('error', (err: Error) => this.log.error({ err }, 'redis subscriber connection error'));
     this.sub.on('message', (channel: string, message: string) => {
       if (channel === this.channel) this.deliver(message);
     });
@@ -109,7 +110,7 @@ export class RedisPresence implements Presence {
     await Promise.all([this.redis.connect(), this.sub.connect()]);
     await this.sub.subscribe(this.channel);
     this.timer = setInterval(() => {
-      this.sweep().catch((err: unknown) => this.onError(toError(err)));
+      this.sweep().catch((err: unknown) => this.log.error({ err }, 'presence sweep failed'));
     }, this.sweepIntervalMs);
     this.timer.unref();
   }
@@ -233,7 +234,7 @@ export class RedisPresence implements Presence {
     try {
       info = parseEvent(message);
     } catch (err) {
-      this.onError(toError(err));
+      this.log.warn({ err }, 'malformed presence event ignored');
       return;
     }
     this.listeners.emit(info);
@@ -308,10 +309,6 @@ function parseEvent(message: string): PresenceInfo {
 
 function isNoScript(err: unknown): boolean {
   return err instanceof Error && err.message.startsWith('NOSCRIPT');
-}
-
-function toError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
 }
 
 async function quit(client: Redis): Promise<void> {

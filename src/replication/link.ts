@@ -26,6 +26,7 @@ import {
   type StreamConfig,
 } from 'nats';
 import { delay, settleWithin } from '../util/deadline.ts';
+import { type Logger, silentLogger } from '../util/log.ts';
 import type { CrossRegionBacklog } from './backlog.ts';
 
 export type { CrossRegionBacklog, PeerBacklog } from './backlog.ts';
@@ -40,7 +41,8 @@ export interface CrossRegionOptions {
   name?: string;
   /** How long start() keeps retrying stream setup while the supercluster forms. */
   setupTimeoutMs?: number;
-  log?: (msg: string, err?: unknown) => void;
+  /** Setup retries and failed applies. Default: silent. */
+  log?: Logger;
 }
 
 export type EventHandler = (data: Uint8Array, meta: { origin: string; msgId: string }) => Promise<void>;
@@ -63,8 +65,8 @@ export class CrossRegionLink {
 
   constructor(private readonly opts: CrossRegionOptions) {}
 
-  private get log() {
-    return this.opts.log ?? (() => {});
+  private get log(): Logger {
+    return this.opts.log ?? silentLogger;
   }
 
   async start(): Promise<void> {
@@ -85,7 +87,7 @@ export class CrossRegionLink {
         return;
       } catch (err) {
         if (Date.now() > deadline) throw err;
-        this.log(`JetStream setup attempt ${attempt + 1} failed; retrying`, err);
+        this.log.warn({ err, attempt: attempt + 1 }, 'JetStream setup failed; retrying');
         await delay(Math.min(2000, 100 * 2 ** attempt));
       }
     }
@@ -177,7 +179,7 @@ export class CrossRegionLink {
           await handler(m.data, { origin, msgId });
           m.ack();
         } catch (err) {
-          this.log('applying a cross-region event failed; will retry', err);
+          this.log.error({ err, origin, msgId }, 'applying a cross-region event failed; will retry');
           m.nak(RETRY_DELAY_MS);
         }
       }

@@ -1,5 +1,6 @@
 import { connect, type Msg, type NatsConnection, type Subscription, type SubscriptionOptions } from 'nats';
 import { withDeadline } from '../util/deadline.ts';
+import { type Logger, silentLogger } from '../util/log.ts';
 import { decodeControl, decodeRouted, encodeControl, encodeRouted } from './envelope.ts';
 import type { ControlEvent, Routed, Router, RouterHandlers } from './types.ts';
 import { assertUserId } from './user-id.ts';
@@ -27,8 +28,8 @@ export interface NatsRouterOptions {
   pingTimeoutMs?: number;
   /** Client-initiated PING interval; detects a dead server connection. nats.js default 2 min. */
   pingIntervalMs?: number;
-  /** Asynchronous errors reported by the server or a subscription. Default: stderr. */
-  onError?: (err: Error) => void;
+  /** Where asynchronous errors (reported by the server or a subscription) go. Default: silent. */
+  log?: Logger;
 }
 
 /**
@@ -45,7 +46,7 @@ export class NatsRouter implements Router {
   readonly region: string;
   readonly gatewayId: string;
   private readonly opts: NatsRouterOptions;
-  private readonly onError: (err: Error) => void;
+  private readonly log: Logger;
   private readonly encoder = new TextEncoder();
   private readonly users = new Set<string>();
   private readonly subs = new Map<string, Subscription>();
@@ -66,7 +67,7 @@ export class NatsRouter implements Router {
     this.gatewayId = opts.gatewayId;
     this.subjectPrefix = `chat.${opts.region}.u.`;
     this.controlSubject = `chat.${opts.region}.control`;
-    this.onError = opts.onError ?? ((err) => console.error('[routing/nats]', err));
+    this.log = opts.log ?? silentLogger;
   }
 
   /** The subject a user's payloads are published on. */
@@ -89,7 +90,7 @@ export class NatsRouter implements Router {
       ...(this.opts.pingIntervalMs === undefined ? {} : { pingInterval: this.opts.pingIntervalMs }),
     });
     this.nc = nc;
-    this.watch(nc).catch((err: unknown) => this.onError(err instanceof Error ? err : new Error(String(err))));
+    this.watch(nc).catch((err: unknown) => this.log.error({ err }, 'NATS status watch failed'));
     nc.subscribe(this.controlSubject, { callback: this.onControlMessage });
     for (const userId of this.users) this.subscribe(userId);
   }
@@ -151,7 +152,7 @@ export class NatsRouter implements Router {
   private readonly subscriptionOptions: SubscriptionOptions = {
     callback: (err, msg) => {
       if (err) {
-        this.onError(err);
+        this.log.error({ err }, 'NATS subscription error');
         return;
       }
       const userId = msg.subject.slice(this.subjectPrefix.length);
@@ -161,7 +162,7 @@ export class NatsRouter implements Router {
       try {
         routed = decodeRouted(msg.string());
       } catch (decodeErr) {
-        this.onError(decodeErr instanceof Error ? decodeErr : new Error(String(decodeErr)));
+        this.log.error({ err: decodeErr, userId }, 'dropped a malformed routed payload');
         return;
       }
       this.dispatch(() => handlers.onDelivery({ userId, routed }));
@@ -170,7 +171,7 @@ export class NatsRouter implements Router {
 
   private readonly onControlMessage = (err: Error | null, msg: Msg): void => {
     if (err) {
-      this.onError(err);
+      this.log.error({ err }, 'NATS control subscription failed');
       return;
     }
     const handlers = this.handlers;
@@ -179,7 +180,7 @@ export class NatsRouter implements Router {
     try {
       event = decodeControl(msg.string());
     } catch (decodeErr) {
-      this.onError(decodeErr instanceof Error ? decodeErr : new Error(String(decodeErr)));
+      this.log.error({ err: decodeErr }, 'dropped a malformed control event');
       return;
     }
     this.dispatch(() => handlers.onControl(event));
@@ -198,11 +199,11 @@ export class NatsRouter implements Router {
     }
   }
 
-  /** Reports server-side async errors (e.g. permissions) through `onError`. */
+  /** Logs server-side async errors (e.g. permissions). */
   private async watch(nc: NatsConnection): Promise<void> {
     for await (const status of nc.status()) {
       if (status.type === 'error') {
-        this.onError(new Error(`NATS async error: ${String(status.data)}`));
+        this.log.error({ err: new Error(`NATS async error: ${String(status.data)}`) }, 'NATS async error');
       }
     }
   }

@@ -5,6 +5,7 @@
 import { DashboardEndpoint } from '../dashboard/endpoint.ts';
 import { DashboardSampler } from '../dashboard/sampler.ts';
 import type { Gateway } from '../gateway/gateway.ts';
+import { componentLogger } from '../util/log.ts';
 import { registerWebRoutes } from './routes.ts';
 
 export { warmWebAssets } from './assets.ts';
@@ -22,7 +23,7 @@ export function attachWeb(gateway: Gateway): DashboardEndpoint {
     metrics: gateway.metrics,
     config: config.dashboard,
     ...(replication ? { backlog: (timeoutMs: number) => replication.backlog(timeoutMs) } : {}),
-    log: gateway.log,
+    log: componentLogger(gateway.deps.log, 'dashboard'),
   });
   const endpoint = new DashboardEndpoint(gateway.uwsApp, {
     sampler,

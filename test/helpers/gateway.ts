@@ -9,6 +9,10 @@ import { mintToken } from '../../src/gateway/auth.ts';
 import type { Gateway } from '../../src/gateway/gateway.ts';
 import type { Presence } from '../../src/presence/types.ts';
 import type { MemoryBus } from '../../src/routing/memory.ts';
+import { createLogger } from '../../src/util/log.ts';
+
+/** Warnings and errors of test gateways, on stderr beside the test output. */
+const testLog = createLogger({ level: 'warn', destination: 'stderr' });
 
 export const TEST_SECRET = 'test-secret-at-least-16-chars';
 
@@ -57,8 +61,8 @@ export async function startTestGateway(
     dataDir,
     ...(opts.bus ? { bus: opts.bus } : {}),
     ...(opts.presence ? { presence: opts.presence } : {}),
-    // Gateway errors (failed registration, replay, background work) go to the test output.
-    log: (msg: string, err?: unknown) => console.error('[gateway]', msg, err ?? ''),
+    // Gateway errors and warnings (failed registration, replay, background work) go to the test output.
+    log: testLog,
   });
   return {
     gateway,

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { RedisDedupArbiter } from '../../src/storage/cassandra/redis-arbiter.ts';
+import { silentLogger } from '../../src/util/log.ts';
 import { type RedisHandle, startRedis } from '../helpers/redis.ts';
 
 let redis: RedisHandle;
@@ -87,7 +88,7 @@ describe('RedisDedupArbiter', () => {
 
   it('fails a claim promptly when Redis is gone, instead of queueing it', async () => {
     const own = await startRedis();
-    const a = new RedisDedupArbiter({ url: own.url, onError: () => {} });
+    const a = new RedisDedupArbiter({ url: own.url, log: silentLogger });
     try {
       await a.init();
       assert.equal(await a.claim('k', 'v 1', 1000), null);

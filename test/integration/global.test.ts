@@ -15,6 +15,7 @@ import { parseConfig } from '../../src/config/load.ts';
 import type { ChatConfig } from '../../src/config/schema.ts';
 import type { Gateway } from '../../src/gateway/gateway.ts';
 import { CassandraStorage } from '../../src/storage/cassandra/storage.ts';
+import { silentLogger } from '../../src/util/log.ts';
 import { getSharedCassandra } from '../helpers/cassandra.ts';
 import { TestClient } from '../helpers/client.ts';
 import { eventually } from '../helpers/eventually.ts';
@@ -46,7 +47,7 @@ describe('global: three regions', () => {
       region: config.regions.find((r) => r.name === region)!,
       workerId: 0,
       port: 0,
-      log: () => {},
+      log: silentLogger,
     });
     gateways.set(region, gw);
     return gw;

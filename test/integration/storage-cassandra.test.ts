@@ -23,8 +23,10 @@ import { DEDUP_TTL_SECONDS, MIGRATIONS } from '../../src/storage/cassandra/schem
 import { CassandraStorage, type CassandraStorageOptions } from '../../src/storage/cassandra/storage.ts';
 import { createStorage } from '../../src/storage/index.ts';
 import type { StoredMessage } from '../../src/storage/types.ts';
+import { silentLogger } from '../../src/util/log.ts';
 import { EPOCH_MS, snowflakeFloor } from '../../src/util/snowflake.ts';
 import { type CassandraEndpoint, getSharedCassandra } from '../helpers/cassandra.ts';
+import { collectingLogger } from '../helpers/log.ts';
 import { type RedisHandle, startRedis } from '../helpers/redis.ts';
 import { storageContract } from '../storage.contract.ts';
 
@@ -134,8 +136,8 @@ describe('CassandraStorage specifics', () => {
       rs.rows.map((r) => Number(r.get('version'))).sort(),
       MIGRATIONS.map((m) => m.version),
     );
-    const logs: string[] = [];
-    const again = new CassandraStorage({ ...options(ks), log: (m) => logs.push(m) });
+    const { log, records: logs } = collectingLogger();
+    const again = new CassandraStorage({ ...options(ks), log });
     await again.init();
     await again.close();
     assert.deepEqual(logs, []);
@@ -521,7 +523,7 @@ describe('CassandraStorage with a Redis dedup arbiter (no lightweight transactio
     const s = new CassandraStorage({
       ...options(ks),
       migrate: false,
-      dedup: arbiterDedup(new RedisDedupArbiter({ url: own.url, onError: () => {} })),
+      dedup: arbiterDedup(new RedisDedupArbiter({ url: own.url, log: silentLogger })),
     });
     try {
       await s.init();

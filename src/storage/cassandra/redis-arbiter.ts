@@ -6,6 +6,7 @@
  * row. The strategy that uses it is `arbiterDedup` (`dedup-arbiter.ts`); see docs/architecture.md.
  */
 import { Redis } from 'ioredis';
+import { type Logger, silentLogger } from '../../util/log.ts';
 
 export interface DedupArbiter {
   /**
@@ -34,8 +35,8 @@ export interface RedisDedupArbiterOptions {
   commandTimeoutMs?: number;
   /** Reconnection attempts a claim waits through before failing. Default 1. */
   maxRetriesPerRequest?: number;
-  /** Connection errors (they also fail the claims they affect). Default: logged to stderr. */
-  onError?: (err: Error) => void;
+  /** Logs connection errors (they also fail the claims they affect). Default: silent. */
+  log?: Logger;
 }
 
 /**
@@ -54,8 +55,8 @@ export class RedisDedupArbiter implements DedupArbiter {
       commandTimeout: opts.commandTimeoutMs ?? 2000,
       maxRetriesPerRequest: opts.maxRetriesPerRequest ?? 1,
     });
-    const onError = opts.onError ?? ((err: Error) => console.error('[storage/dedup-arbiter]', err));
-    this.redis.on('error', onError);
+    const log = opts.log ?? silentLogger;
+    this.redis.on('error', (err: Error) => log.error({ err }, 'dedup arbiter redis error'));
   }
 
   async init(): Promise<void> {

@@ -9,6 +9,7 @@
  * at once; deployments should run `scripts/migrate.ts` once before starting gateways.
  */
 import type { Client } from 'cassandra-driver';
+import { type Logger, silentLogger } from '../../util/log.ts';
 
 /** Keyspace names Cassandra accepts unquoted (we never quote identifiers). */
 const KEYSPACE_NAME = /^[a-zA-Z][a-zA-Z0-9_]{0,47}$/;
@@ -138,7 +139,7 @@ export async function migrate(
   client: Client,
   keyspace: string,
   replication: ReplicationOptions,
-  log: (msg: string) => void = () => {},
+  log: Logger = silentLogger,
 ): Promise<number[]> {
   await client.execute(createKeyspaceCql(keyspace, replication));
   await client.execute(
@@ -155,7 +156,10 @@ export async function migrate(
   const applied: number[] = [];
   for (const migration of [...MIGRATIONS].sort((a, b) => a.version - b.version)) {
     if (done.has(migration.version)) continue;
-    log(`cassandra: applying migration ${migration.version} (${migration.description}) to ${keyspace}`);
+    log.info(
+      { version: migration.version, description: migration.description, keyspace },
+      `cassandra: applying migration ${migration.version} (${migration.description}) to ${keyspace}`,
+    );
     // DDL is not prepared: schema statements run once and the driver waits for schema agreement.
     for (const statement of migration.statements(keyspace)) await client.execute(statement);
     await client.execute(

@@ -11,6 +11,8 @@
  * client-message dedup strategy (`dedup.ts`: a lightweight transaction per message by default,
  * or a `DedupArbiter` in the region's Redis).
  */
+
+import type { Logger } from '../../util/log.ts';
 import type {
   AppendResult,
   Conversation,
@@ -41,7 +43,8 @@ export interface CassandraStorageOptions extends SessionOptions {
    * transaction per message); `arbiterDedup(new RedisDedupArbiter(…))` decides in Redis instead.
    */
   dedup?: DedupStrategyFactory;
-  log?: (msg: string) => void;
+  /** Migrations applied at init(). Default: silent. */
+  log?: Logger;
 }
 
 export class CassandraStorage implements Storage {

@@ -1,0 +1,93 @@
+/**
+ * The process environment, parsed with the same rigour as the config file: one zod schema, and
+ * a `ConfigError` naming the variable (`env.CHAT_PORT: …`). Command-line flags of `npm start`
+ * (`--port` and so on) are folded in under the variable they override before parsing.
+ */
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { ConfigError } from '../errors.ts';
+import { MAX_WORKER_ID } from '../util/snowflake.ts';
+import { embeddedConfig, loadConfigFile, selectRegion } from './load.ts';
+import { type ChatConfig, LOG_LEVELS, type LogLevel, type RegionConfig } from './schema.ts';
+
+/** An unset and an empty variable mean the same: not given. */
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+
+const integer = (min: number, max: number, message: string) =>
+  z
+    .string()
+    .regex(/^\d+$/, message)
+    .transform(Number)
+    .pipe(z.number().int().min(min, message).max(max, message));
+
+export const envSchema = z.object({
+  /** A YAML config file; unset → embedded mode (one gateway, LMDB, in-process everything). */
+  CHAT_CONFIG: optional(z.string()),
+  /** Which of the file's regions this process serves; needed when it has several. */
+  CHAT_REGION: optional(z.string()),
+  /** Overrides the region's `gateway.port` (0 = any free port). */
+  CHAT_PORT: optional(integer(0, 65535, 'not a port (0..65535)')),
+  /** Overrides the region's `gateway.host`. */
+  CHAT_HOST: optional(z.string()),
+  /** Unique per gateway within a region: it goes into message ids. */
+  CHAT_WORKER_ID: optional(integer(0, MAX_WORKER_ID, `must be 0..${MAX_WORKER_ID}`)).transform((v) => v ?? 0),
+  /** The embedded store's directory (overrides the region's `dataDir`). */
+  CHAT_DATA_DIR: optional(z.string()),
+  /** The dashboard's token when the config has none (embedded mode: else a random one per run). */
+  CHAT_OPERATOR_TOKEN: optional(z.string().min(16, 'at least 16 characters')),
+  /** Overrides the config's `log.level`. */
+  CHAT_LOG_LEVEL: optional(z.enum(LOG_LEVELS)),
+});
+
+export type ChatEnv = z.infer<typeof envSchema>;
+
+/** Validates the environment; throws `ConfigError` with path `env.<VARIABLE>`. */
+export function parseEnv(env: Readonly<Record<string, string | undefined>>): ChatEnv {
+  const result = envSchema.safeParse(env);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const path = `env.${issue?.path.join('.') ?? '(root)'}`;
+    throw new ConfigError(`${path}: ${issue?.message ?? 'invalid'}`, path);
+  }
+  return result.data;
+}
+
+/** Everything `npm start` runs with: the config, this process's region and its overrides. */
+export interface StartupConfig {
+  config: ChatConfig;
+  region: RegionConfig;
+  workerId: number;
+  port: number | undefined;
+  dataDir: string | undefined;
+  /** The config file, or undefined in embedded mode. */
+  configFile: string | undefined;
+  logLevel: LogLevel;
+}
+
+/** Reads the config file (or the embedded defaults) and applies the environment to it. */
+export function resolveStartup(env: ChatEnv): StartupConfig {
+  const configFile = env.CHAT_CONFIG;
+  const dataDir = env.CHAT_DATA_DIR;
+  // The dashboard's operator token: from the config file (`auth.operatorToken`), else
+  // CHAT_OPERATOR_TOKEN, else (embedded mode only) a random one for this run, printed at start.
+  const config = configFile
+    ? loadConfigFile(configFile)
+    : embeddedConfig({
+        ...(dataDir ? { dataDir } : {}),
+        operatorToken: env.CHAT_OPERATOR_TOKEN ?? randomBytes(18).toString('base64url'),
+      });
+  if (configFile && env.CHAT_OPERATOR_TOKEN !== undefined)
+    config.auth.operatorToken ??= env.CHAT_OPERATOR_TOKEN;
+  const region = selectRegion(config, env.CHAT_REGION);
+  if (env.CHAT_HOST) region.gateway.host = env.CHAT_HOST;
+  return {
+    config,
+    region,
+    workerId: env.CHAT_WORKER_ID,
+    port: env.CHAT_PORT,
+    dataDir,
+    configFile,
+    logLevel: env.CHAT_LOG_LEVEL ?? config.log.level,
+  };
+}

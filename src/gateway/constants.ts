@@ -1,0 +1,28 @@
+/**
+ * Fixed tuning values of the gateway that are not worth a config knob: each is a trade-off
+ * internal to the implementation (memory against round trips, latency against syscalls), not a
+ * limit an operator or a client sees. What an operator may change is in the config's `limits`.
+ */
+import { MAX_HISTORY_LIMIT } from '../storage/types.ts';
+
+/**
+ * A replay (or resync) pauses once this many bytes wait for the client's socket, so a slow
+ * reader cannot make the gateway buffer its whole backlog in memory.
+ */
+export const REPLAY_HIGH_WATER_BYTES = 256 * 1024;
+
+/**
+ * A replay paused at the high water carries on below this many buffered bytes: low enough that
+ * the socket still has frames to write while the next page is read, high enough not to wake per
+ * frame. Both transports (raw WebSocket and Socket.IO) use it.
+ */
+export const DRAIN_LOW_WATER_BYTES = 64 * 1024;
+
+/** Socket.IO does not expose uWS's drain event: a paused replay polls its buffer this often. */
+export const DRAIN_POLL_MS = 10;
+
+/** Offline-queue entries read per store round trip during a replay. */
+export const REPLAY_OFFLINE_PAGE = 500;
+
+/** History messages read per store round trip when a replay catches up a conversation: the largest page. */
+export const REPLAY_HISTORY_PAGE = MAX_HISTORY_LIMIT;
