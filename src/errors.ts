@@ -1,60 +1,18 @@
 /**
- * Every error a client or operator can see, in one place. Codes are part of the protocol
- * (docs/protocol.md): stable strings that clients switch on. Tests assert on class and code,
- * never on message text.
+ * Every error a client or operator can see, in one place. The protocol's part (error codes with
+ * their retry advice, close codes with their reasons, `ChatError`) lives in src/protocol, shared
+ * with the SDK, and is re-exported here; the server-only errors are below. Tests assert on class
+ * and code, never on message text.
  */
-
-export const ErrorCode = {
-  /** Frame is not a JSON object, or not text. */
-  BadFrame: 'bad_frame',
-  /** `op` is not one this protocol version knows. */
-  UnknownOp: 'unknown_op',
-  /** A field is missing or has the wrong type or range; `details.field` names it. */
-  InvalidField: 'invalid_field',
-  /** Frame larger than `limits.maxFrameBytes`; the connection is then closed 4413. */
-  FrameTooLarge: 'frame_too_large',
-  /** Per-connection rate limit exceeded; the frame was dropped, not processed. */
-  RateLimited: 'rate_limited',
-  /** The conversation (or user) does not exist. */
-  NotFound: 'not_found',
-  /** The user may not do this (not a member, not the group's creator). */
-  Forbidden: 'forbidden',
-  /** A backing store could not be reached; safe to retry with the same clientMsgId. */
-  Unavailable: 'unavailable',
-  /** The server is shutting down; reconnect (to any gateway) and retry. */
-  ShuttingDown: 'shutting_down',
-  /** Unexpected server fault; safe to retry with the same clientMsgId. */
-  Internal: 'internal',
-} as const;
-export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
-
-/** WebSocket close codes the gateway uses. 1xxx from RFC 6455; 44xx/45xx are ours. */
-export const CloseCode = {
-  /** Server going away (shutdown, deploy): reconnect, with backoff, to any gateway. */
-  GoingAway: 1001,
-  /** Token expired or revoked during the session: get a new token before reconnecting. */
-  Unauthorized: 4401,
-  /** Frame over `limits.maxFrameBytes`. */
-  FrameTooLarge: 4413,
-  /** Flooding: kept sending past the rate limit. Reconnect after a pause. */
-  RateLimited: 4429,
-  /** The client read too slowly and the server's send buffer filled; reconnect and resume. */
-  SlowConsumer: 4509,
-} as const;
-export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
-
-/** An error with a protocol code, sent to the client as an `error` frame. */
-export class ChatError extends Error {
-  override readonly name = 'ChatError';
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    readonly details?: Readonly<Record<string, string | number>>,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
-}
+export {
+  ChatError,
+  CLOSE_REASONS,
+  CloseCode,
+  closeReason,
+  ERRORS,
+  ErrorCode,
+  isRetryable,
+} from './protocol/index.ts';
 
 /** Invalid configuration; `path` names the offending field (e.g. `regions.0.gateway.port`). */
 export class ConfigError extends Error {

@@ -14,7 +14,6 @@ import {
   type ChatClientEvents,
   type ChatClientOptions,
   type ConnectionState,
-  type ConversationEvent,
   DEFAULT_PING_INTERVAL_MS,
   DEFAULT_REQUEST_TIMEOUT_MS,
   type HistoryQuery,
@@ -33,18 +32,17 @@ import { type ClientStorage, MemoryClientStorage } from './storage.ts';
 import { TokenProvider } from './token.ts';
 import {
   type ClientFrame,
-  type ConversationResult,
   type ErrorFrame,
-  type HistoryResult,
-  type ListConversationsResult,
   type PongFrame,
-  type PresenceFrame,
-  type PresenceResult,
-  type SentFrame,
+  type ReplyOf,
+  type ReplyOp,
+  type RequestOf,
+  type ResultFrame,
+  type ResultOf,
+  type ResultOp,
+  type ServerFrame,
   SUBPROTOCOL,
   type SyncedFrame,
-  type TypingFrame,
-  type TypingResult,
   type WelcomeFrame,
   type WelcomeLimits,
   type WireConversation,
@@ -75,7 +73,8 @@ interface Session {
   timers: Timer[];
 }
 
-type Reply = { op: 'result'; data: unknown } | PongFrame | SyncedFrame;
+/** A reply settled through `request` (`sent` goes to the sender instead). */
+type Reply = ResultFrame | PongFrame | SyncedFrame;
 
 interface PendingRequest {
   frame: IdentifiedRequest;
@@ -89,13 +88,14 @@ interface PendingRequest {
 }
 
 /** Every request frame, with the `id` the client fills in. */
-type IdentifiedRequest = Exclude<ClientFrame, { op: 'ack' }> & { id: string };
+type IdentifiedRequest = RequestOf<ReplyOp> & { id: string };
 /** A request as the helpers build it, before it gets its `id`. */
-type RequestFrame = IdentifiedRequest extends infer F
-  ? F extends IdentifiedRequest
-    ? Omit<F, 'id'>
-    : never
-  : never;
+type RequestFrame<Op extends ReplyOp = ReplyOp> = Op extends ReplyOp ? Omit<RequestOf<Op>, 'id'> : never;
+
+/** The reply op that answers a request op (any request may instead get an `error`). */
+function replyOp(op: ReplyOp): Reply['op'] {
+  return op === 'sync' ? 'synced' : op === 'ping' ? 'pong' : 'result';
+}
 
 const textEncoder = new TextEncoder();
 
@@ -244,30 +244,28 @@ export class ChatClient extends Emitter<ChatClientEvents> {
 
   // ---- requests ------------------------------------------------------------------------
 
-  history(conversationId: string, query: HistoryQuery = {}): Promise<HistoryResult> {
-    return this.result<HistoryResult>({ op: 'history', conversationId, ...query });
+  history(conversationId: string, query: HistoryQuery = {}): Promise<ResultOf<'history'>> {
+    return this.result({ op: 'history', conversationId, ...query });
   }
 
   async openDirect(userId: string): Promise<WireConversation> {
-    return (await this.result<ConversationResult>({ op: 'openDirect', userId })).conversation;
+    return (await this.result({ op: 'openDirect', userId })).conversation;
   }
 
   async createGroup(title: string, members: string[]): Promise<WireConversation> {
-    return (await this.result<ConversationResult>({ op: 'createGroup', title, members })).conversation;
+    return (await this.result({ op: 'createGroup', title, members })).conversation;
   }
 
   async addMembers(conversationId: string, userIds: string[]): Promise<WireConversation> {
-    return (await this.result<ConversationResult>({ op: 'addMembers', conversationId, userIds }))
-      .conversation;
+    return (await this.result({ op: 'addMembers', conversationId, userIds })).conversation;
   }
 
   async removeMembers(conversationId: string, userIds: string[]): Promise<WireConversation> {
-    return (await this.result<ConversationResult>({ op: 'removeMembers', conversationId, userIds }))
-      .conversation;
+    return (await this.result({ op: 'removeMembers', conversationId, userIds })).conversation;
   }
 
   async listConversations(): Promise<WireConversationSummary[]> {
-    return (await this.result<ListConversationsResult>({ op: 'listConversations' })).conversations;
+    return (await this.result({ op: 'listConversations' })).conversations;
   }
 
   /** Moves this user's read marker in a conversation forward to `messageId`. */
@@ -276,7 +274,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   }
 
   async presence(userIds: string[]): Promise<WirePresence[]> {
-    const { users } = await this.result<PresenceResult>({ op: 'presence', userIds });
+    const { users } = await this.result({ op: 'presence', userIds });
     return users.filter((u): u is WirePresence => typeof u === 'object' && u !== null);
   }
 
@@ -286,7 +284,6 @@ export class ChatClient extends Emitter<ChatClientEvents> {
    */
   async sync(): Promise<SyncedInfo> {
     const reply = await this.request({ op: 'sync', since: null });
-    if (reply.op !== 'synced') throw protocolError('sync', reply.op);
     return { initial: false, count: reply.count, lastId: reply.lastId, truncated: reply.truncated };
   }
 
@@ -297,7 +294,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
    * watched user as a `presence` event, so a change missed while away is not missed for good.
    */
   async subscribePresence(userIds: string[]): Promise<WirePresence[]> {
-    const { users } = await this.result<PresenceResult>({ op: 'subscribePresence', userIds });
+    const { users } = await this.result({ op: 'subscribePresence', userIds });
     for (const u of userIds) this.watched.add(u);
     return users.filter((u): u is WirePresence => typeof u === 'object' && u !== null);
   }
@@ -319,23 +316,21 @@ export class ChatClient extends Emitter<ChatClientEvents> {
    * Tells the conversation's members this user is typing. Call it on keystrokes: the server
    * coalesces (`coalesced: true`). A server without typing rejects with `unknown_op`.
    */
-  typing(conversationId: string): Promise<TypingResult> {
-    return this.result<TypingResult>({ op: 'typing', conversationId });
+  typing(conversationId: string): Promise<ResultOf<'typing'>> {
+    return this.result({ op: 'typing', conversationId });
   }
 
   /** Round trip to the gateway; resolves with its clock (ms since epoch). */
   async ping(): Promise<number> {
     const reply = await this.request({ op: 'ping' });
-    if (reply.op !== 'pong') throw protocolError('ping', reply.op);
     return reply.serverTime;
   }
 
-  private async result<T>(frame: RequestFrame): Promise<T> {
+  /** Sends a request answered by a `result` frame and resolves with its data. */
+  private async result<F extends RequestFrame<ResultOp>>(frame: F): Promise<ResultOf<F['op']>> {
     const reply = await this.request(frame);
-    if (reply.op !== 'result' || typeof reply.data !== 'object' || reply.data === null) {
-      throw protocolError(frame.op, reply.op);
-    }
-    return reply.data as T;
+    if (typeof reply.data !== 'object' || reply.data === null) throw protocolError(frame.op, 'result');
+    return reply.data;
   }
 
   /**
@@ -343,13 +338,16 @@ export class ChatClient extends Emitter<ChatClientEvents> {
    * connection; the timeout covers the wait. A request on the wire when the socket drops rejects
    * with `disconnected` and is not retried (it may have taken effect).
    */
-  private request(fields: RequestFrame, timeoutMs = this.requestTimeoutMs): Promise<Reply> {
+  private request<F extends RequestFrame>(
+    fields: F,
+    timeoutMs = this.requestTimeoutMs,
+  ): Promise<ReplyOf<F['op']>> {
     if (this.closedByUser) {
       return Promise.reject(new ChatClientError(LocalErrorCode.Closed, 'client closed'));
     }
     const id = `r${++this.requestSeq}`;
     const frame = { ...fields, id } as IdentifiedRequest;
-    return new Promise<Reply>((resolve, reject) => {
+    return new Promise<ReplyOf<F['op']>>((resolve, reject) => {
       const timer = setTimeout(
         () =>
           this.settle(
@@ -358,7 +356,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
           ),
         timeoutMs,
       );
-      const req: PendingRequest = { frame, sent: false, replay: false, timer, resolve, reject };
+      // `settle` resolves only with a reply of `replyOp(frame.op)`, which is `ReplyOf<F['op']>`.
+      const answer = resolve as (reply: Reply) => void;
+      const req: PendingRequest = { frame, sent: false, replay: false, timer, resolve: answer, reject };
       this.pending.set(id, req);
       if (this.session?.welcome) this.transmit(this.session, req);
     });
@@ -375,10 +375,14 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     if (problem) this.settle(req.frame.id, problem);
   }
 
-  /** Resolves (reply) or rejects (error) a pending request and forgets it. */
-  private settle(id: string, outcome: Reply | ChatClientError): void {
+  /** Resolves (reply) or rejects (error, or a reply of the wrong kind) a pending request and forgets it. */
+  private settle(id: string, reply: Reply | ChatClientError): void {
     const req = this.pending.get(id);
     if (!req) return;
+    const outcome =
+      reply instanceof ChatClientError || reply.op === replyOp(req.frame.op)
+        ? reply
+        : protocolError(req.frame.op, reply.op);
     this.pending.delete(id);
     clearTimeout(req.timer);
     if (outcome instanceof ChatClientError) {
@@ -599,10 +603,12 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       this.emit('error', new ChatClientError(LocalErrorCode.Protocol, 'frame without op'));
       return;
     }
-    const f = frame as { op: string; id?: unknown } & Record<string, unknown>;
+    // Trusted from here on, as the server's frames (src/protocol); a frame of an op this client
+    // does not know falls through to the default case.
+    const f = frame as ServerFrame;
     switch (f.op) {
       case 'welcome':
-        this.onWelcome(session, f as unknown as WelcomeFrame);
+        this.onWelcome(session, f);
         return;
       case 'message': {
         const message = f.message;
@@ -614,23 +620,20 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         return;
       }
       case 'synced':
-        this.onSynced(session, f as unknown as SyncedFrame);
+        this.onSynced(session, f);
         return;
       case 'sent':
-        this.sender.handleSent(f as unknown as SentFrame);
+        this.sender.handleSent(f);
         return;
       case 'result':
       case 'pong':
-        if (typeof f.id === 'string') this.settle(f.id, f as unknown as Reply);
+        if (typeof f.id === 'string') this.settle(f.id, f);
         return;
       case 'error':
-        this.onError(session, f as unknown as ErrorFrame);
+        this.onError(session, f);
         return;
       case 'conversation':
-        this.emit('conversation', {
-          conversation: f.conversation as WireConversation,
-          event: f.event as ConversationEvent['event'],
-        });
+        this.emit('conversation', { conversation: f.conversation, event: f.event });
         return;
       case 'receipt':
         this.emit('receipt', {
@@ -640,10 +643,10 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         });
         return;
       case 'presence':
-        this.emit('presence', f as unknown as PresenceFrame);
+        this.emit('presence', f);
         return;
       case 'typing':
-        this.emit('typing', f as unknown as TypingFrame);
+        this.emit('typing', f);
         return;
       default:
         // A newer server's frame this client does not know: ignore it (forward compatibility).
@@ -690,7 +693,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     const users = [...this.watched];
     for (let i = 0; i < users.length; i += MAX_PRESENCE_USERS) {
       const userIds = users.slice(i, i + MAX_PRESENCE_USERS);
-      this.result<PresenceResult>({ op: 'subscribePresence', userIds }).then(({ users: infos }) => {
+      this.result({ op: 'subscribePresence', userIds }).then(({ users: infos }) => {
         for (const u of infos) {
           if (typeof u !== 'object' || u === null || !this.watched.has(u.userId)) continue;
           const { userId, status, lastSeen, devices } = u;

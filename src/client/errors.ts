@@ -1,5 +1,5 @@
 /** The one error class the SDK throws or rejects with; switch on `code`, not on the message. */
-import type { ServerErrorCode } from './types.ts';
+import { ErrorCode, type ServerErrorCode } from './types.ts';
 
 /** Codes the client produces itself, never sent by a server. */
 export const LocalErrorCode = {
@@ -10,7 +10,7 @@ export const LocalErrorCode = {
   /** `close()` was called. Queued sends stay in the outbox (and its storage). */
   Closed: 'closed',
   /** The server refused the token (HTTP 401 or close 4401) and there is no way to get a new one. */
-  Unauthorized: 'unauthorized',
+  Unauthorized: ErrorCode.Unauthorized,
   /** The token function threw or returned nothing; the client retries with backoff. */
   TokenFailed: 'token_failed',
   /** The WebSocket could not even be created (bad URL); the client tries the next one. */

@@ -8,16 +8,15 @@ import { ChatClientError, LocalErrorCode } from './errors.ts';
 import { randomClientMsgId } from './ids.ts';
 import { Outbox, type PendingSend, type SentInfo } from './outbox.ts';
 import type { ClientStorage, OutboxEntry } from './storage.ts';
-import type { ClientFrame, SentFrame } from './types.ts';
+import { isRetryable, type RequestOf, type SentFrame } from './types.ts';
 
-/** Server errors after which resending the same `clientMsgId` is safe and may succeed. */
-const RETRYABLE: ReadonlySet<string> = new Set([
-  'unavailable',
-  'internal',
-  'shutting_down',
-  'rate_limited',
-  LocalErrorCode.Timeout,
-]);
+/**
+ * Whether resending the same `clientMsgId` is safe and may succeed: the protocol's advice for a
+ * server's code, and yes for a reply that never came.
+ */
+function worthResending(code: string): boolean {
+  return code === LocalErrorCode.Timeout || isRetryable(code);
+}
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -31,7 +30,7 @@ export interface SenderDeps {
    * Writes a frame on the current connection. Returns null when it went out, else why not
    * (`disconnected`: try after the next connect; `frame_too_large`: never).
    */
-  write: (frame: Extract<ClientFrame, { op: 'send' }>) => ChatClientError | null;
+  write: (frame: RequestOf<'send'>) => ChatClientError | null;
   nextRequestId: () => string;
   /** A message was acked (whether or not anyone awaits it). */
   onSent: (info: SentInfo) => void;
@@ -152,7 +151,7 @@ export class Sender {
     if (attempt.timer) clearTimeout(attempt.timer);
     const pending = this.outbox.get(attempt.clientMsgId);
     if (!pending) return true;
-    if (RETRYABLE.has(err.code)) this.retryLater(pending);
+    if (worthResending(err.code)) this.retryLater(pending);
     else this.fail(pending, err);
     return true;
   }

@@ -1,3 +1,5 @@
+import { CloseCode as ProtocolCloseCode } from '../protocol/index.ts';
+
 /**
  * The slice of the WHATWG `WebSocket` the client uses. Browsers' `WebSocket` and the `ws`
  * package's class (Node) both fit; tests pass a fake.
@@ -22,16 +24,15 @@ export type WebSocketConstructor = new (url: string, protocols?: string | string
 /** `WebSocket.OPEN`; the constant is the same everywhere. */
 export const OPEN = 1;
 
-/** Close codes the gateway sends (docs/protocol.md, "Close codes"), plus the client's own. */
+/**
+ * Close codes the gateway sends (from src/protocol, docs/protocol.md "Close codes"), plus the
+ * ones only a client sees or uses.
+ */
 export const CloseCode = {
+  ...ProtocolCloseCode,
   Normal: 1000,
-  GoingAway: 1001,
+  /** Reported by the WebSocket API when the connection ended without a close frame. */
   NoCloseFrame: 1006,
-  MessageTooBig: 1009,
-  Unauthorized: 4401,
-  FrameTooLarge: 4413,
-  RateLimited: 4429,
-  SlowConsumer: 4509,
   /** Used by the client when it gives up on a socket that stopped answering. */
   ClientTimeout: 4000,
 } as const;

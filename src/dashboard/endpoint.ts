@@ -10,6 +10,7 @@
 import uWS from 'uWebSockets.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { DashboardConfig } from '../config/schema.ts';
+import { ErrorCode } from '../errors.ts';
 import type { DashboardSampler } from './sampler.ts';
 import type { DashboardFrame } from './types.ts';
 
@@ -71,10 +72,10 @@ export class DashboardEndpoint {
               JSON.stringify({
                 error: {
                   code: status.startsWith('404')
-                    ? 'not_found'
+                    ? ErrorCode.NotFound
                     : status.startsWith('503')
-                      ? 'shutting_down'
-                      : 'unauthorized',
+                      ? ErrorCode.ShuttingDown
+                      : ErrorCode.Unauthorized,
                   message: status.startsWith('404')
                     ? 'dashboard disabled: no auth.operatorToken configured'
                     : status,

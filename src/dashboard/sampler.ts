@@ -5,6 +5,7 @@
  * It reads the same registry `/metrics` serves, so the dashboard and Prometheus agree.
  */
 import type { DashboardConfig } from '../config/schema.ts';
+import { ErrorCode } from '../errors.ts';
 import type { GatewayMetrics } from '../gateway/metrics.ts';
 import type { CrossRegionBacklog } from '../replication/backlog.ts';
 import type { Logger } from '../util/log.ts';
@@ -127,7 +128,7 @@ export class DashboardSampler {
     }
     const errorsInWindow = sum(windowErrors.values());
     // Refused upgrades are errors without a frame: count them as requests too.
-    const refused = (r: Reading | null) => r?.errors.get('unauthorized') ?? 0;
+    const refused = (r: Reading | null) => r?.errors.get(ErrorCode.Unauthorized) ?? 0;
     const requests = base
       ? now.framesIn - base.framesIn + (now.opened - base.opened) + (refused(now) - refused(base))
       : now.framesIn + now.opened + refused(now);

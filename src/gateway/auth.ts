@@ -10,7 +10,7 @@ import {
 import { SignJWT } from 'jose';
 import type { AuthConfig } from '../config/schema.ts';
 import { AuthError } from '../errors.ts';
-import { isUserId } from './protocol.ts';
+import { isUserId } from '../protocol/index.ts';
 
 export interface Identity {
   userId: string;

@@ -5,7 +5,20 @@
 import { randomUUID } from 'node:crypto';
 import type { LimitsConfig } from '../config/schema.ts';
 import { ChatError, ErrorCode } from '../errors.ts';
-import type { Presence } from '../presence/types.ts';
+import type { Presence, PresenceInfo } from '../presence/types.ts';
+import {
+  directConversationId,
+  directParticipants,
+  type ParsedClientFrame,
+  type ParsedRequestOf,
+  type PresenceResult,
+  type ReplyFrame,
+  type ReplyOf,
+  resultFrame,
+  type SyncedFrame,
+  type WireConversation,
+  type WireMessage,
+} from '../protocol/index.ts';
 import type { Routed } from '../routing/types.ts';
 import type { Conversation, Storage, StoredMessage } from '../storage/types.ts';
 import { settleWithin } from '../util/deadline.ts';
@@ -17,14 +30,6 @@ import type { Hub } from './hub.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { OrderedDelivery } from './ordered-delivery.ts';
 import type { PresenceWatchers } from './presence-watchers.ts';
-import {
-  type ClientFrame,
-  directConversationId,
-  directParticipants,
-  type ServerFrame,
-  type WireConversation,
-  type WireMessage,
-} from './protocol.ts';
 import { liveMessage, routedEvent } from './routed.ts';
 
 export function toWire(m: StoredMessage): WireMessage {
@@ -40,6 +45,11 @@ export function toWire(m: StoredMessage): WireMessage {
 
 function wireConversation(c: Conversation, members: Iterable<string>): WireConversation {
   return { ...c, members: [...members].sort() };
+}
+
+/** In the order asked; `Presence.getPresence` answers for every user asked (unknown ones offline). */
+function presenceResult(userIds: string[], infos: Map<string, PresenceInfo>): PresenceResult {
+  return { users: userIds.map((u) => infos.get(u)!) };
 }
 
 interface CachedMembers {
@@ -89,7 +99,7 @@ export class ChatService {
   }
 
   /** Handles one request frame; returns the reply frame, or null for frames with no reply. */
-  async handle(state: ConnectionState, frame: ClientFrame): Promise<ServerFrame | null> {
+  async handle(state: ConnectionState, frame: ParsedClientFrame): Promise<ReplyFrame | null> {
     const userId = state.conn.userId;
     switch (frame.op) {
       case 'send': {
@@ -111,39 +121,25 @@ export class ChatService {
             field: 'userId',
           });
         const c = await this.ensureDirect(directConversationId(userId, frame.userId), userId);
-        return {
-          op: 'result',
-          id: frame.id,
-          data: { conversation: wireConversation(c.conversation, c.members) },
-        };
+        return resultFrame(frame.op, frame.id, { conversation: wireConversation(c.conversation, c.members) });
       }
       case 'createGroup':
-        return {
-          op: 'result',
-          id: frame.id,
-          data: { conversation: await this.createGroup(userId, frame.title, frame.members) },
-        };
+        return resultFrame(frame.op, frame.id, {
+          conversation: await this.createGroup(userId, frame.title, frame.members),
+        });
       case 'addMembers':
       case 'removeMembers':
-        return {
-          op: 'result',
-          id: frame.id,
-          data: { conversation: await this.changeMembers(userId, frame) },
-        };
+        return resultFrame(frame.op, frame.id, { conversation: await this.changeMembers(userId, frame) });
       case 'listConversations': {
         const list = await this.d.storage.listUserConversations(userId);
-        return {
-          op: 'result',
-          id: frame.id,
-          data: {
-            conversations: list.map((s) => ({
-              ...s.conversation,
-              lastMessage: s.lastMessage ? toWire(s.lastMessage) : null,
-              unreadCount: s.unreadCount,
-              lastReadId: s.lastReadId?.toString() ?? null,
-            })),
-          },
-        };
+        return resultFrame(frame.op, frame.id, {
+          conversations: list.map((s) => ({
+            ...s.conversation,
+            lastMessage: s.lastMessage ? toWire(s.lastMessage) : null,
+            unreadCount: s.unreadCount,
+            lastReadId: s.lastReadId?.toString() ?? null,
+          })),
+        });
       }
       case 'history': {
         await this.requireMember(frame.conversationId, userId);
@@ -154,15 +150,11 @@ export class ChatService {
         };
         const page = await this.d.storage.getHistory(frame.conversationId, query);
         const hasMore = page.length > frame.limit;
-        return {
-          op: 'result',
-          id: frame.id,
-          data: {
-            order: frame.after !== null ? 'oldest_first' : 'newest_first',
-            messages: page.slice(0, frame.limit).map(toWire),
-            hasMore,
-          },
-        };
+        return resultFrame(frame.op, frame.id, {
+          order: frame.after !== null ? 'oldest_first' : 'newest_first',
+          messages: page.slice(0, frame.limit).map(toWire),
+          hasMore,
+        });
       }
       case 'read': {
         const members = await this.requireMember(frame.conversationId, userId);
@@ -174,7 +166,7 @@ export class ChatService {
           messageId: frame.messageId.toString(),
         });
         this.background('receipt', this.d.hub.fanOut([...members.members], receipt, state.conn.connectionId));
-        return { op: 'result', id: frame.id, data: { ok: true } };
+        return resultFrame(frame.op, frame.id, { ok: true });
       }
       case 'ack': {
         const acked = frame.messageIds.filter((id) => state.pendingQueueAcks?.delete(id) === true);
@@ -188,16 +180,16 @@ export class ChatService {
         return this.sync(state, frame.since, frame.id);
       case 'presence': {
         const infos = await this.d.presence.getPresence(frame.userIds);
-        return { op: 'result', id: frame.id, data: { users: frame.userIds.map((u) => infos.get(u)) } };
+        return resultFrame(frame.op, frame.id, presenceResult(frame.userIds, infos));
       }
       case 'subscribePresence':
         return this.subscribePresence(state, frame);
       case 'unsubscribePresence':
         this.d.watchers.remove(state, frame.userIds);
-        return { op: 'result', id: frame.id, data: { ok: true } };
+        return resultFrame(frame.op, frame.id, { ok: true });
       case 'setAway':
         await this.d.presence.setAway(userId, state.conn.connectionId, frame.away);
-        return { op: 'result', id: frame.id, data: { ok: true } };
+        return resultFrame(frame.op, frame.id, { ok: true });
       case 'typing':
         return this.typing(state, frame);
       case 'ping':
@@ -226,13 +218,13 @@ export class ChatService {
    */
   private async subscribePresence(
     state: ConnectionState,
-    f: Extract<ClientFrame, { op: 'subscribePresence' }>,
-  ): Promise<ServerFrame> {
+    f: ParsedRequestOf<'subscribePresence'>,
+  ): Promise<ReplyOf<'subscribePresence'>> {
     const added = this.d.watchers.add(state, f.userIds);
     this.d.watchers.hold(state);
     try {
       const infos = await this.d.presence.getPresence(f.userIds);
-      return { op: 'result', id: f.id, data: { users: f.userIds.map((u) => infos.get(u)) } };
+      return resultFrame(f.op, f.id, presenceResult(f.userIds, infos));
     } catch (err) {
       this.d.watchers.remove(state, added);
       throw err;
@@ -251,8 +243,8 @@ export class ChatService {
    */
   private async typing(
     state: ConnectionState,
-    f: Extract<ClientFrame, { op: 'typing' }>,
-  ): Promise<ServerFrame | null> {
+    f: ParsedRequestOf<'typing'>,
+  ): Promise<ReplyOf<'typing'> | null> {
     const { typingIntervalMs, typingTtlMs } = this.d.limits;
     const now = Date.now();
     const typingAt = state.typingTimes();
@@ -260,7 +252,7 @@ export class ChatService {
     if (last !== undefined && now - last < typingIntervalMs) {
       return f.id === null
         ? null
-        : { op: 'result', id: f.id, data: { ok: true, coalesced: true, expiresAt: last + typingTtlMs } };
+        : resultFrame(f.op, f.id, { ok: true, coalesced: true, expiresAt: last + typingTtlMs });
     }
     const userId = state.conn.userId;
     // A direct conversation's members are in its id; typing the first message of one must show
@@ -277,12 +269,12 @@ export class ChatService {
     const expiresAt = now + typingTtlMs;
     const routed = routedEvent({ op: 'typing', conversationId: f.conversationId, userId, expiresAt });
     this.background('typing', this.d.hub.fanOut(members, routed, state.conn.connectionId));
-    return f.id === null ? null : { op: 'result', id: f.id, data: { ok: true, coalesced: false, expiresAt } };
+    return f.id === null ? null : resultFrame(f.op, f.id, { ok: true, coalesced: false, expiresAt });
   }
 
   // ---- messages ------------------------------------------------------------------------
 
-  private async send(state: ConnectionState, f: Extract<ClientFrame, { op: 'send' }>): Promise<ServerFrame> {
+  private async send(state: ConnectionState, f: ParsedRequestOf<'send'>): Promise<ReplyOf<'send'>> {
     if (this.draining)
       throw new ChatError(ErrorCode.ShuttingDown, 'gateway is shutting down; reconnect and resend');
     const userId = state.conn.userId;
@@ -399,7 +391,7 @@ export class ChatService {
    * it saw, every later message of its conversations. Merged, deduplicated, in id order; live
    * messages arriving meanwhile are held back and sent after, minus those already replayed.
    */
-  async sync(state: ConnectionState, since: bigint | null, requestId: string | null): Promise<ServerFrame> {
+  async sync(state: ConnectionState, since: bigint | null, requestId: string | null): Promise<SyncedFrame> {
     const conn = state.conn;
     state.syncing = true;
     let count = 0;
@@ -542,7 +534,7 @@ export class ChatService {
 
   private async changeMembers(
     userId: string,
-    f: Extract<ClientFrame, { op: 'addMembers' | 'removeMembers' }>,
+    f: ParsedRequestOf<'addMembers' | 'removeMembers'>,
   ): Promise<WireConversation> {
     this.cache.delete(f.conversationId);
     const entry = await this.requireMember(f.conversationId, userId);

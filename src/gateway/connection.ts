@@ -1,6 +1,6 @@
 /** A client connection as the chat core sees it, whatever the transport (raw WebSocket, Socket.IO). */
+import type { ServerFrame } from '../protocol/index.ts';
 import type { Routed } from '../routing/types.ts';
-import type { ServerFrame } from './protocol.ts';
 
 export interface ClientConnection {
   readonly connectionId: string;

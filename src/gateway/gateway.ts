@@ -7,8 +7,9 @@
 import uWS from 'uWebSockets.js';
 import { randomUUID } from 'node:crypto';
 import type { ChatConfig, RegionConfig } from '../config/schema.ts';
-import { AuthError, ChatError, CloseCode, ErrorCode } from '../errors.ts';
+import { AuthError, ChatError, CloseCode, closeReason, ErrorCode } from '../errors.ts';
 import type { Presence } from '../presence/types.ts';
+import { parseClientFrame, type ServerFrame, SUBPROTOCOL } from '../protocol/index.ts';
 import { type Replication, replicationSink } from '../replication/index.ts';
 import type { Routed, Router } from '../routing/types.ts';
 import type { Storage } from '../storage/types.ts';
@@ -22,7 +23,6 @@ import { registerHttpRoutes } from './http.ts';
 import { Hub } from './hub.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { PresenceWatchers } from './presence-watchers.ts';
-import { parseClientFrame, type ServerFrame, SUBPROTOCOL } from './protocol.ts';
 import { parseSince, type Session, Sessions, type TransportConnection } from './sessions.ts';
 import { SocketIoEndpoint } from './socketio.ts';
 
@@ -127,7 +127,7 @@ class WsConnection implements TransportConnection {
     // 2 = dropped at maxBackpressure. A silent drop would break at-least-once, so the client is
     // told to reconnect and resume from its last id.
     if (status === 2) {
-      this.close(CloseCode.SlowConsumer, 'slow consumer, reconnect and resume');
+      this.close(CloseCode.SlowConsumer, closeReason(CloseCode.SlowConsumer));
       return;
     }
     // A replay waiting on bytes that were only queued here gets no `drain` event from uWS if the
@@ -319,7 +319,7 @@ export class Gateway {
       }
     }
     await this.chat.drain(this.deps.config.limits.drainTimeoutMs);
-    this.sessions.closeAll(CloseCode.GoingAway, 'going away, reconnect');
+    this.sessions.closeAll(CloseCode.GoingAway, closeReason(CloseCode.GoingAway));
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.expiryTimer) clearInterval(this.expiryTimer);
     // Let the close frames flush before tearing down services.
@@ -379,11 +379,11 @@ export class Gateway {
       identity = this.auth.verifySync(token);
     } catch (err) {
       const message = err instanceof AuthError ? err.message : 'authentication failed';
-      this.metrics.errors.inc({ code: 'unauthorized' });
+      this.metrics.errors.inc({ code: ErrorCode.Unauthorized });
       res
         .writeStatus('401 Unauthorized')
         .writeHeader('content-type', 'application/json')
-        .end(JSON.stringify({ error: { code: 'unauthorized', message } }));
+        .end(JSON.stringify({ error: { code: ErrorCode.Unauthorized, message } }));
       return;
     }
     res.upgrade<SocketData>(
@@ -414,7 +414,7 @@ export class Gateway {
         new ChatError(ErrorCode.FrameTooLarge, `frame exceeds ${limits.maxFrameBytes} bytes`),
         null,
       );
-      conn.close(CloseCode.FrameTooLarge, 'frame too large');
+      conn.close(CloseCode.FrameTooLarge, closeReason(CloseCode.FrameTooLarge));
       return;
     }
     if (!this.sessions.admit(session, respond, requestIdOf(message))) return;

@@ -1,7 +1,7 @@
 /** HTTP endpoints on the gateway's uWS app: health, readiness, metrics, dev tokens. */
 import type uWS from 'uWebSockets.js';
+import { isUserId } from '../protocol/index.ts';
 import { withDeadline } from '../util/deadline.ts';
-import { isUserId } from './protocol.ts';
 
 /** A readiness probe that takes longer than this counts as down. */
 const READY_TIMEOUT_MS = 2000;

@@ -5,9 +5,9 @@
  */
 import { ChatError, ErrorCode } from '../errors.ts';
 import type { Presence, PresenceInfo } from '../presence/types.ts';
+import type { ServerFrame } from '../protocol/index.ts';
 import type { ConnectionState } from './connection.ts';
 import type { GatewayMetrics } from './metrics.ts';
-import type { ServerFrame } from './protocol.ts';
 
 export class PresenceWatchers {
   private readonly byUser = new Map<string, Set<ConnectionState>>();

@@ -2,8 +2,9 @@
  * Frames the hub fans out, serialized once, with their routing metadata beside the bytes
  * (`Routed`): replay de-duplication and latency metrics read the metadata, never the frame.
  */
+
+import type { ServerFrame, WireMessage } from '../protocol/index.ts';
 import type { Routed } from '../routing/types.ts';
-import type { ServerFrame, WireMessage } from './protocol.ts';
 
 /** A live `message` frame, with the id and `createdAt` the hub and replay need. */
 export function liveMessage(message: WireMessage): Routed {

@@ -5,15 +5,14 @@
  * its socket to `TransportConnection` and feeds requests in; everything else is the same code.
  */
 import type { LimitsConfig } from '../config/schema.ts';
-import { ChatError, CloseCode, ErrorCode, isTransientBackendError } from '../errors.ts';
+import { ChatError, CloseCode, closeReason, ErrorCode, isTransientBackendError } from '../errors.ts';
+import { type ParsedClientFrame, PROTOCOL_VERSION, parseId, type ServerFrame } from '../protocol/index.ts';
 import type { Logger } from '../util/log.ts';
-import { parseId } from '../util/snowflake.ts';
 import type { ChatService } from './chat-service.ts';
 import type { ClientConnection, ConnectionState } from './connection.ts';
 import type { Hub } from './hub.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { PresenceWatchers } from './presence-watchers.ts';
-import { type ClientFrame, PROTOCOL_VERSION, type ServerFrame } from './protocol.ts';
 import { TokenBucket } from './rate-limit.ts';
 
 /** A `since` message id from a query string or handshake; anything malformed counts as none. */
@@ -111,7 +110,7 @@ export class Sessions {
     } catch (err) {
       this.d.log.error({ err, connectionId: conn.connectionId }, 'registering connection failed');
       this.d.metrics.errors.inc({ code: ErrorCode.Unavailable });
-      conn.close(CloseCode.GoingAway, 'presence or routing unavailable, reconnect');
+      conn.close(CloseCode.GoingAway, closeReason(CloseCode.GoingAway, 'presence or routing unavailable'));
       return;
     } finally {
       clearTimeout(slow);
@@ -164,7 +163,7 @@ export class Sessions {
     session.strikes++;
     if (session.strikes > this.d.limits.floodStrikes) {
       this.d.metrics.errors.inc({ code: 'flood_close' });
-      session.conn.close(CloseCode.RateLimited, 'rate limit exceeded');
+      session.conn.close(CloseCode.RateLimited, closeReason(CloseCode.RateLimited));
       return false;
     }
     this.fail(respond, new ChatError(ErrorCode.RateLimited, 'slow down'), requestId);
@@ -176,14 +175,14 @@ export class Sessions {
    * and the reply or error goes to `respond`. Requests that arrive before the connection is
    * registered wait, in order. `onEmpty` is called when a request has no reply (`ack`).
    */
-  request(session: Session, parse: () => ClientFrame, respond: Respond, onEmpty?: () => void): void {
+  request(session: Session, parse: () => ParsedClientFrame, respond: Respond, onEmpty?: () => void): void {
     if (session.early) {
       session.early.push(() => this.request(session, parse, respond, onEmpty));
       return;
     }
     const state = session.state;
     if (!state || session.conn.closed) return;
-    let frame: ClientFrame;
+    let frame: ParsedClientFrame;
     try {
       frame = parse();
     } catch (err) {
@@ -254,7 +253,7 @@ export class Sessions {
   expire(now: number): void {
     for (const s of this.all) {
       if (s.state && !s.conn.closed && s.conn.expiresAt <= now) {
-        s.conn.close(CloseCode.Unauthorized, 'token expired');
+        s.conn.close(CloseCode.Unauthorized, closeReason(CloseCode.Unauthorized));
       }
     }
   }

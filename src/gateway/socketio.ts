@@ -20,14 +20,14 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import { Redis } from 'ioredis';
 import { type DefaultEventsMap, type ExtendedError, Server, type Socket } from 'socket.io';
 import type { LimitsConfig } from '../config/schema.ts';
-import { AuthError, ChatError, CloseCode, ErrorCode } from '../errors.ts';
+import { AuthError, ChatError, CloseCode, closeReason, ErrorCode } from '../errors.ts';
+import { parseClientRequest, type ServerFrame } from '../protocol/index.ts';
 import type { Routed } from '../routing/types.ts';
 import { delay } from '../util/deadline.ts';
 import type { Logger } from '../util/log.ts';
 import type { Authenticator, Identity } from './auth.ts';
 import { DRAIN_LOW_WATER_BYTES, DRAIN_POLL_MS } from './constants.ts';
 import type { GatewayMetrics } from './metrics.ts';
-import { parseClientRequest, type ServerFrame } from './protocol.ts';
 import {
   parseSince,
   type Respond,
@@ -106,7 +106,7 @@ class IoConnection implements TransportConnection {
     // uWS drops (rather than queues) a send past its maxBackpressure, and engine.io ignores the
     // result; so we close first, well below uWS's limit, and the client resumes from its last id.
     if (this.bufferedAmount() > this.maxBackpressure) {
-      this.close(CloseCode.SlowConsumer, 'slow consumer, reconnect and resume');
+      this.close(CloseCode.SlowConsumer, closeReason(CloseCode.SlowConsumer));
       return;
     }
     this.socket.emit(frame.op, frame);
@@ -240,8 +240,10 @@ export class SocketIoEndpoint {
         next();
       },
       (err: unknown) => {
-        this.d.metrics.errors.inc({ code: 'unauthorized' });
-        next(refusal('unauthorized', err instanceof AuthError ? err.message : 'authentication failed'));
+        this.d.metrics.errors.inc({ code: ErrorCode.Unauthorized });
+        next(
+          refusal(ErrorCode.Unauthorized, err instanceof AuthError ? err.message : 'authentication failed'),
+        );
       },
     );
   }
@@ -265,7 +267,7 @@ export class SocketIoEndpoint {
         new ChatError(ErrorCode.FrameTooLarge, `packet exceeds ${limits.maxFrameBytes} bytes`),
         null,
       );
-      conn.close(CloseCode.FrameTooLarge, 'frame too large');
+      conn.close(CloseCode.FrameTooLarge, closeReason(CloseCode.FrameTooLarge));
     });
     socket.onAny((event: string, ...args: unknown[]) => this.onEvent(conn, session, event, args));
     socket.on('disconnect', () => {
@@ -314,7 +316,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** A handshake refusal; the client's `connect_error` carries `data`. */
-function refusal(code: string, message: string): ExtendedError {
+function refusal(code: ErrorCode, message: string): ExtendedError {
   const err = new Error(message) as ExtendedError;
   err.data = { code, message };
   return err;

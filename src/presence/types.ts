@@ -7,8 +7,10 @@
  * away, `offline` if there is none. Connections are kept alive by their gateway's heartbeat;
  * when a gateway stops heartbeating (crash), its connections expire after `ttlMs`.
  */
+import type { PresenceStatus } from '../protocol/index.ts';
 
-export type PresenceStatus = 'online' | 'away' | 'offline';
+/** The statuses clients see (docs/protocol.md, PresenceInfo): defined by the protocol. */
+export type { PresenceStatus };
 
 export interface ConnectionRef {
   connectionId: string;

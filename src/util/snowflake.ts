@@ -67,9 +67,5 @@ export function snowflakeFloor(ms: number): bigint {
   return BigInt(Math.max(0, ms - EPOCH_MS)) << (REGION_BITS + WORKER_BITS + SEQUENCE_BITS);
 }
 
-/** Parses a decimal id string from the wire; returns null if it is not a valid unsigned 63-bit id. */
-export function parseId(value: string): bigint | null {
-  if (!/^\d{1,19}$/.test(value)) return null;
-  const id = BigInt(value);
-  return id <= 0x7fff_ffff_ffff_ffffn ? id : null;
-}
+/** Ids are parsed where the wire protocol defines them; re-exported for the server's other callers. */
+export { parseId } from '../protocol/index.ts';

@@ -6,6 +6,7 @@
 import {
   ChatClient,
   ChatClientError,
+  LocalErrorCode,
   type StateChange,
   type TokenSource,
   type WireConversation,
@@ -144,7 +145,7 @@ export class ChatApp {
       this.render();
     });
     c.on('error', (err) => {
-      if (err.code === 'unauthorized') {
+      if (err.code === LocalErrorCode.Unauthorized) {
         this.fatal(err);
         return;
       }

@@ -1,162 +1,17 @@
 /**
- * Wire protocol, version 1: JSON text frames over WebSocket (`/ws`) and the same operations as
- * Socket.IO events. Client frames are validated here, at the edge; everything past this file
- * works with typed values. docs/protocol.md documents exactly these shapes.
+ * The validator at the edge: turns a client frame (text, or a decoded Socket.IO payload) into a
+ * `ParsedClientFrame`, or throws `ChatError` (bad_frame, unknown_op, invalid_field). Everything
+ * past it works with typed values. Pure code: no I/O, no Node modules.
  */
-import { ChatError, ErrorCode } from '../errors.ts';
-import type { PresenceStatus } from '../presence/types.ts';
-import { parseId } from '../util/snowflake.ts';
+import { CLIENT_OPS, type ClientOp, type ParsedClientFrame } from './client-frames.ts';
+import { ChatError, ErrorCode } from './errors.ts';
+import { CONVERSATION_ID, isUserId, parseId, USER_ID } from './ids.ts';
 
-export const PROTOCOL_VERSION = 1;
-/** Offered as a WebSocket subprotocol; clients may also omit it. */
-export const SUBPROTOCOL = 'chat.v1';
-
-const USER_ID = /^[A-Za-z0-9_-]{1,64}$/;
-const CONVERSATION_ID = /^(dm:[A-Za-z0-9_-]{1,64}:[A-Za-z0-9_-]{1,64}|g:\d{1,19})$/;
 const REQUEST_ID_MAX = 64;
 const CLIENT_MSG_ID_MAX = 64;
 const TITLE_MAX = 200;
 /** Most users one `presence` request may ask about. */
 const MAX_PRESENCE_QUERY = 500;
-
-export function isUserId(value: unknown): value is string {
-  return typeof value === 'string' && USER_ID.test(value);
-}
-
-/** The conversation id both sides of a direct conversation derive: ordered pair of user ids. */
-export function directConversationId(a: string, b: string): string {
-  return a < b ? `dm:${a}:${b}` : `dm:${b}:${a}`;
-}
-
-/** The two users of a direct conversation id, or null if it is not one. */
-export function directParticipants(conversationId: string): [string, string] | null {
-  if (!conversationId.startsWith('dm:')) return null;
-  const parts = conversationId.split(':');
-  return parts.length === 3 ? [parts[1]!, parts[2]!] : null;
-}
-
-// ---- client → server --------------------------------------------------------------------
-
-export type ClientFrame =
-  | { op: 'send'; id: string; conversationId: string; body: string; clientMsgId: string | null }
-  | { op: 'openDirect'; id: string; userId: string }
-  | { op: 'createGroup'; id: string; title: string; members: string[] }
-  | { op: 'addMembers'; id: string; conversationId: string; userIds: string[] }
-  | { op: 'removeMembers'; id: string; conversationId: string; userIds: string[] }
-  | { op: 'listConversations'; id: string }
-  | {
-      op: 'history';
-      id: string;
-      conversationId: string;
-      before: bigint | null;
-      after: bigint | null;
-      limit: number;
-    }
-  | { op: 'read'; id: string; conversationId: string; messageId: bigint }
-  | { op: 'ack'; messageIds: bigint[] }
-  | { op: 'sync'; id: string; since: bigint | null }
-  | { op: 'presence'; id: string; userIds: string[] }
-  | { op: 'subscribePresence'; id: string; userIds: string[] }
-  /** `userIds` null: every subscription of this connection. */
-  | { op: 'unsubscribePresence'; id: string; userIds: string[] | null }
-  | { op: 'setAway'; id: string; away: boolean }
-  /** `id` is optional: without one, nothing is sent back unless the request fails. */
-  | { op: 'typing'; id: string | null; conversationId: string }
-  | { op: 'ping'; id: string };
-
-export type ClientOp = ClientFrame['op'];
-export const CLIENT_OPS: readonly ClientOp[] = [
-  'send',
-  'openDirect',
-  'createGroup',
-  'addMembers',
-  'removeMembers',
-  'listConversations',
-  'history',
-  'read',
-  'ack',
-  'sync',
-  'presence',
-  'subscribePresence',
-  'unsubscribePresence',
-  'setAway',
-  'typing',
-  'ping',
-] as const;
-
-// ---- server → client --------------------------------------------------------------------
-
-export interface WireMessage {
-  id: string;
-  conversationId: string;
-  senderId: string;
-  clientMsgId: string | null;
-  body: string;
-  createdAt: number;
-}
-
-export interface WireConversation {
-  id: string;
-  kind: 'direct' | 'group';
-  title: string | null;
-  createdBy: string;
-  createdAt: number;
-  members: string[];
-}
-
-export interface WireConversationSummary extends Omit<WireConversation, 'members'> {
-  lastMessage: WireMessage | null;
-  unreadCount: number;
-  lastReadId: string | null;
-}
-
-export type ServerFrame =
-  | {
-      op: 'welcome';
-      v: number;
-      userId: string;
-      connectionId: string;
-      region: string;
-      gatewayId: string;
-      serverTime: number;
-      limits: {
-        maxFrameBytes: number;
-        maxBodyChars: number;
-        rateLimitPerSec: number;
-        rateLimitBurst: number;
-      };
-    }
-  | {
-      op: 'sent';
-      id: string;
-      messageId: string;
-      conversationId: string;
-      createdAt: number;
-      duplicate: boolean;
-    }
-  | { op: 'result'; id: string; data: unknown }
-  | {
-      op: 'error';
-      id: string | null;
-      code: string;
-      message: string;
-      details?: Record<string, string | number>;
-    }
-  | { op: 'message'; message: WireMessage; replay: boolean }
-  | { op: 'synced'; id: string | null; count: number; lastId: string | null; truncated: boolean }
-  | {
-      op: 'conversation';
-      conversation: WireConversation;
-      event: 'created' | 'members_added' | 'members_removed';
-    }
-  | { op: 'receipt'; conversationId: string; userId: string; messageId: string }
-  | { op: 'presence'; userId: string; status: PresenceStatus; lastSeen: number | null; devices: number }
-  | { op: 'typing'; conversationId: string; userId: string; expiresAt: number }
-  /** Socket.IO only (WebSocket has close frames): sent just before the server disconnects. */
-  | { op: 'close'; code: number; reason: string }
-  | { op: 'pong'; id: string; serverTime: number };
-
-// ---- validation ---------------------------------------------------------------------------
 
 type Obj = Record<string, unknown>;
 
@@ -201,7 +56,7 @@ export interface ParseLimits {
  * Parses one client text frame. Throws `ChatError` (bad_frame, unknown_op, invalid_field); the
  * request id, when one could be read, is in `details.requestId` so the error can echo it.
  */
-export function parseClientFrame(text: string, limits: ParseLimits): ClientFrame {
+export function parseClientFrame(text: string, limits: ParseLimits): ParsedClientFrame {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -215,7 +70,7 @@ export function parseClientFrame(text: string, limits: ParseLimits): ClientFrame
  * Validates an already-decoded request object (a parsed text frame, or a Socket.IO event's
  * payload with `op` set to the event name). Same errors as `parseClientFrame`.
  */
-export function parseClientRequest(raw: unknown, limits: ParseLimits): ClientFrame {
+export function parseClientRequest(raw: unknown, limits: ParseLimits): ParsedClientFrame {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ChatError(ErrorCode.BadFrame, 'frame must be a JSON object');
   }

@@ -1,0 +1,90 @@
+/**
+ * Client → server frames, in the two shapes they have: `ClientFrame` is what goes on the wire
+ * (what the SDK builds: ids as decimal strings, optional fields may be left out) and
+ * `ParsedClientFrame` is what the gateway handles once `parseClientRequest` has validated one
+ * (ids as bigints, absent fields as null, defaults filled in). Both are unions on `op`; the type
+ * test (test/protocol.types.test.ts) checks they list the same operations.
+ */
+
+/** A client frame as sent on the wire (docs/protocol.md, "Client → server"). */
+export type ClientFrame =
+  | { op: 'send'; id: string; conversationId: string; body: string; clientMsgId?: string | null }
+  | { op: 'openDirect'; id: string; userId: string }
+  | { op: 'createGroup'; id: string; title: string; members: string[] }
+  | { op: 'addMembers'; id: string; conversationId: string; userIds: string[] }
+  | { op: 'removeMembers'; id: string; conversationId: string; userIds: string[] }
+  | { op: 'listConversations'; id: string }
+  | {
+      op: 'history';
+      id: string;
+      conversationId: string;
+      before?: string | null;
+      after?: string | null;
+      limit?: number;
+    }
+  | { op: 'read'; id: string; conversationId: string; messageId: string }
+  | { op: 'ack'; messageIds: string[] }
+  | { op: 'sync'; id: string; since?: string | null }
+  | { op: 'presence'; id: string; userIds: string[] }
+  | { op: 'subscribePresence'; id: string; userIds: string[] }
+  /** Without `userIds`: every subscription of this connection. */
+  | { op: 'unsubscribePresence'; id: string; userIds?: string[] | null }
+  | { op: 'setAway'; id: string; away: boolean }
+  /** `id` is optional: without one nothing is sent back unless it fails. */
+  | { op: 'typing'; id?: string | null; conversationId: string }
+  | { op: 'ping'; id: string };
+
+/** A client frame after validation: what the gateway's operations receive. */
+export type ParsedClientFrame =
+  | { op: 'send'; id: string; conversationId: string; body: string; clientMsgId: string | null }
+  | { op: 'openDirect'; id: string; userId: string }
+  | { op: 'createGroup'; id: string; title: string; members: string[] }
+  | { op: 'addMembers'; id: string; conversationId: string; userIds: string[] }
+  | { op: 'removeMembers'; id: string; conversationId: string; userIds: string[] }
+  | { op: 'listConversations'; id: string }
+  | {
+      op: 'history';
+      id: string;
+      conversationId: string;
+      before: bigint | null;
+      after: bigint | null;
+      limit: number;
+    }
+  | { op: 'read'; id: string; conversationId: string; messageId: bigint }
+  | { op: 'ack'; messageIds: bigint[] }
+  | { op: 'sync'; id: string; since: bigint | null }
+  | { op: 'presence'; id: string; userIds: string[] }
+  | { op: 'subscribePresence'; id: string; userIds: string[] }
+  /** `userIds` null: every subscription of this connection. */
+  | { op: 'unsubscribePresence'; id: string; userIds: string[] | null }
+  | { op: 'setAway'; id: string; away: boolean }
+  /** `id` null: nothing is sent back unless the request fails. */
+  | { op: 'typing'; id: string | null; conversationId: string }
+  | { op: 'ping'; id: string };
+
+export type ClientOp = ClientFrame['op'];
+
+/** Every op, for the validator's "is this an op at all" check. */
+export const CLIENT_OPS = [
+  'send',
+  'openDirect',
+  'createGroup',
+  'addMembers',
+  'removeMembers',
+  'listConversations',
+  'history',
+  'read',
+  'ack',
+  'sync',
+  'presence',
+  'subscribePresence',
+  'unsubscribePresence',
+  'setAway',
+  'typing',
+  'ping',
+] as const satisfies readonly ClientOp[];
+
+/** The wire frame of one op. */
+export type RequestOf<Op extends ClientOp> = Extract<ClientFrame, { op: Op }>;
+/** The parsed frame of one op. */
+export type ParsedRequestOf<Op extends ClientOp> = Extract<ParsedClientFrame, { op: Op }>;

@@ -1,0 +1,44 @@
+/**
+ * WebSocket close codes of the protocol, with the reason text the gateway sends beside each
+ * (docs/protocol.md, "Close codes"). 1xxx are RFC 6455's; 44xx/45xx are ours, after HTTP status
+ * codes. Socket.IO has no close frames: the gateway sends the same code and reason in a `close`
+ * event just before it disconnects.
+ */
+
+export const CloseCode = {
+  /** Server going away (shutdown, deploy): reconnect, with backoff, to any gateway. */
+  GoingAway: 1001,
+  /**
+   * Frame over 4× `limits.maxFrameBytes`, cut by the WebSocket layer (uWS) before our code sees
+   * it; the gateway never sends it itself.
+   */
+  MessageTooBig: 1009,
+  /** Token expired or revoked during the session: get a new token before reconnecting. */
+  Unauthorized: 4401,
+  /** Frame over `limits.maxFrameBytes` (after a `frame_too_large` error). */
+  FrameTooLarge: 4413,
+  /** Flooding: kept sending past the rate limit. Reconnect after a pause. */
+  RateLimited: 4429,
+  /** The client read too slowly and the server's send buffer filled; reconnect and resume. */
+  SlowConsumer: 4509,
+} as const;
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** The reason text sent with each code; clients switch on the code, people read the reason. */
+export const CLOSE_REASONS: { readonly [C in CloseCode]: string } = {
+  [CloseCode.GoingAway]: 'going away, reconnect',
+  [CloseCode.MessageTooBig]: 'frame too large',
+  [CloseCode.Unauthorized]: 'token expired',
+  [CloseCode.FrameTooLarge]: 'frame too large',
+  [CloseCode.RateLimited]: 'rate limit exceeded',
+  [CloseCode.SlowConsumer]: 'slow consumer, reconnect and resume',
+};
+
+/**
+ * The reason to send with `code`; `cause` names what happened when the code alone does not
+ * (a 1001 because a backing service failed rather than a shutdown). Close reasons are limited to
+ * 123 bytes by RFC 6455; these stay far below.
+ */
+export function closeReason(code: CloseCode, cause?: string): string {
+  return cause ? `${cause}; ${CLOSE_REASONS[code]}` : CLOSE_REASONS[code];
+}

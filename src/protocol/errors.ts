@@ -1,0 +1,91 @@
+/**
+ * Every error code a client can see, with what it should do about it. Codes are part of the
+ * protocol (docs/protocol.md, "Errors"): stable strings that clients switch on; the retry advice
+ * is what the SDK follows when it resends. Tests assert on class and code, never on message text.
+ */
+
+export const ErrorCode = {
+  /** Frame is not a JSON object, or not text. */
+  BadFrame: 'bad_frame',
+  /** `op` is not one this protocol version knows. */
+  UnknownOp: 'unknown_op',
+  /** A field is missing or has the wrong type or range; `details.field` names it. */
+  InvalidField: 'invalid_field',
+  /** Frame larger than `limits.maxFrameBytes`; the connection is then closed 4413. */
+  FrameTooLarge: 'frame_too_large',
+  /** Per-connection rate limit exceeded; the frame was dropped, not processed. */
+  RateLimited: 'rate_limited',
+  /** The conversation (or user) does not exist. */
+  NotFound: 'not_found',
+  /** The user may not do this (not a member, not the group's creator). */
+  Forbidden: 'forbidden',
+  /** A backing store could not be reached; safe to retry with the same clientMsgId. */
+  Unavailable: 'unavailable',
+  /** The server is shutting down; reconnect (to any gateway) and retry. */
+  ShuttingDown: 'shutting_down',
+  /** Unexpected server fault; safe to retry with the same clientMsgId. */
+  Internal: 'internal',
+  /**
+   * Token missing, malformed, badly signed or expired. Never in an `error` frame: it refuses a
+   * handshake (HTTP 401 body on `/ws` and the dashboard, Socket.IO `connect_error` data).
+   */
+  Unauthorized: 'unauthorized',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** What a client should do after an error. */
+export type RetryAdvice =
+  /** The request itself is wrong and would fail the same way again: do not resend it. */
+  | 'never'
+  /** Resend the same request (a `send` with the same `clientMsgId`) after a backoff. */
+  | 'backoff'
+  /** Reconnect, to any gateway, then resend. */
+  | 'reconnect'
+  /** Get a new token before connecting again. */
+  | 'new_token';
+
+export interface ErrorInfo {
+  readonly retry: RetryAdvice;
+}
+
+/** The catalogue: one entry per code, so a new code cannot ship without its advice. */
+export const ERRORS: { readonly [C in ErrorCode]: ErrorInfo } = {
+  bad_frame: { retry: 'never' },
+  unknown_op: { retry: 'never' },
+  invalid_field: { retry: 'never' },
+  frame_too_large: { retry: 'never' },
+  rate_limited: { retry: 'backoff' },
+  not_found: { retry: 'never' },
+  forbidden: { retry: 'never' },
+  unavailable: { retry: 'backoff' },
+  shutting_down: { retry: 'reconnect' },
+  internal: { retry: 'backoff' },
+  unauthorized: { retry: 'new_token' },
+};
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERRORS, code);
+}
+
+/**
+ * True when resending the same request may succeed (after a backoff or a reconnect). False for
+ * codes this version does not know: a newer server's code is not a reason to resend forever.
+ */
+export function isRetryable(code: string): boolean {
+  if (!isErrorCode(code)) return false;
+  const { retry } = ERRORS[code];
+  return retry === 'backoff' || retry === 'reconnect';
+}
+
+/** An error with a protocol code, sent to the client as an `error` frame. */
+export class ChatError extends Error {
+  override readonly name = 'ChatError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: Readonly<Record<string, string | number>>,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * Server → client frames (docs/protocol.md, "Server → client"), and what each request is
+ * answered with (`Replies`): `ResultOf<'history'>` is the `data` of the `result` frame that
+ * answers a `history` request, `ReplyOf<'send'>` the frame that answers a `send`. The gateway builds its
+ * replies against these types and the SDK reads them with the same ones, so a reply that changes
+ * on one side fails to compile on the other.
+ */
+import type { ErrorCode } from './errors.ts';
+
+// ---- shared shapes -------------------------------------------------------------------------
+
+/** Message in docs/protocol.md. */
+export interface WireMessage {
+  id: string;
+  conversationId: string;
+  senderId: string;
+  clientMsgId: string | null;
+  body: string;
+  createdAt: number;
+}
+
+/** Conversation in docs/protocol.md. */
+export interface WireConversation {
+  id: string;
+  kind: 'direct' | 'group';
+  title: string | null;
+  createdBy: string;
+  createdAt: number;
+  members: string[];
+}
+
+/** ConversationSummary in docs/protocol.md. */
+export interface WireConversationSummary extends Omit<WireConversation, 'members'> {
+  lastMessage: WireMessage | null;
+  unreadCount: number;
+  lastReadId: string | null;
+}
+
+export type PresenceStatus = 'online' | 'away' | 'offline';
+
+/** PresenceInfo in docs/protocol.md. */
+export interface WirePresence {
+  userId: string;
+  status: PresenceStatus;
+  lastSeen: number | null;
+  devices: number;
+  gateways: string[];
+}
+
+export interface WelcomeLimits {
+  maxFrameBytes: number;
+  maxBodyChars: number;
+  rateLimitPerSec: number;
+  rateLimitBurst: number;
+}
+
+// ---- request results (`result.data`) -------------------------------------------------------
+
+export interface ConversationResult {
+  conversation: WireConversation;
+}
+
+export interface ListConversationsResult {
+  conversations: WireConversationSummary[];
+}
+
+export interface HistoryResult {
+  order: 'newest_first' | 'oldest_first';
+  messages: WireMessage[];
+  hasMore: boolean;
+}
+
+/** For `presence` and `subscribePresence`: in the order asked. */
+export interface PresenceResult {
+  users: WirePresence[];
+}
+
+/** For `read`, `unsubscribePresence` and `setAway`. */
+export interface OkResult {
+  ok: boolean;
+}
+
+export interface TypingResult {
+  ok: boolean;
+  /** Another typing frame for this conversation went out within `limits.typingIntervalMs`. */
+  coalesced: boolean;
+  expiresAt: number;
+}
+
+/** Any request's result data. */
+export type ResultData =
+  | ConversationResult
+  | ListConversationsResult
+  | HistoryResult
+  | PresenceResult
+  | OkResult
+  | TypingResult;
+
+// ---- frames ------------------------------------------------------------------------------
+
+export interface WelcomeFrame {
+  op: 'welcome';
+  v: number;
+  userId: string;
+  connectionId: string;
+  region: string;
+  gatewayId: string;
+  serverTime: number;
+  limits: WelcomeLimits;
+}
+
+/** The reply to `send`, once the message is durable. */
+export interface SentFrame {
+  op: 'sent';
+  id: string;
+  messageId: string;
+  conversationId: string;
+  createdAt: number;
+  duplicate: boolean;
+}
+
+/** The reply to the requests answered with data (`ResultOp`), generic in that data. */
+export interface ResultFrame<Data extends object = ResultData> {
+  op: 'result';
+  id: string;
+  data: Data;
+}
+
+export interface ErrorFrame {
+  op: 'error';
+  id: string | null;
+  code: ErrorCode;
+  message: string;
+  details?: Record<string, string | number>;
+}
+
+export interface MessageFrame {
+  op: 'message';
+  message: WireMessage;
+  replay: boolean;
+}
+
+/** The end of a replay: on connect (`id` null) or answering `sync`. */
+export interface SyncedFrame {
+  op: 'synced';
+  id: string | null;
+  count: number;
+  lastId: string | null;
+  truncated: boolean;
+}
+
+export interface ConversationFrame {
+  op: 'conversation';
+  conversation: WireConversation;
+  event: 'created' | 'members_added' | 'members_removed';
+}
+
+export interface ReceiptFrame {
+  op: 'receipt';
+  conversationId: string;
+  userId: string;
+  messageId: string;
+}
+
+export interface PongFrame {
+  op: 'pong';
+  id: string;
+  serverTime: number;
+}
+
+/** A watched user's status changed (after `subscribePresence`). */
+export interface PresenceFrame {
+  op: 'presence';
+  userId: string;
+  status: PresenceStatus;
+  lastSeen: number | null;
+  devices: number;
+}
+
+/** A member is typing: show it until `expiresAt` or until a message from them arrives. */
+export interface TypingFrame {
+  op: 'typing';
+  conversationId: string;
+  userId: string;
+  expiresAt: number;
+}
+
+/** Socket.IO transport only (a WebSocket has close frames): sent just before a disconnect. */
+export interface CloseFrame {
+  op: 'close';
+  code: number;
+  reason: string;
+}
+
+export type ServerFrame =
+  | WelcomeFrame
+  | SentFrame
+  | ResultFrame
+  | ErrorFrame
+  | MessageFrame
+  | SyncedFrame
+  | ConversationFrame
+  | ReceiptFrame
+  | PresenceFrame
+  | TypingFrame
+  | CloseFrame
+  | PongFrame;
+
+export type ServerOp = ServerFrame['op'];
+
+/**
+ * The frame that answers each request when it succeeds (any request may instead get an `error`).
+ * `ack` is never answered, and `typing` without an `id` is not either. One table, so that both
+ * `ReplyOf<Op>` and `ResultOf<Op>` stay plain lookups a generic `Op` can index.
+ */
+export interface Replies {
+  send: SentFrame;
+  sync: SyncedFrame;
+  ping: PongFrame;
+  openDirect: ResultFrame<ConversationResult>;
+  createGroup: ResultFrame<ConversationResult>;
+  addMembers: ResultFrame<ConversationResult>;
+  removeMembers: ResultFrame<ConversationResult>;
+  listConversations: ResultFrame<ListConversationsResult>;
+  history: ResultFrame<HistoryResult>;
+  read: ResultFrame<OkResult>;
+  presence: ResultFrame<PresenceResult>;
+  subscribePresence: ResultFrame<PresenceResult>;
+  unsubscribePresence: ResultFrame<OkResult>;
+  setAway: ResultFrame<OkResult>;
+  typing: ResultFrame<TypingResult>;
+}
+
+/** The ops that are answered at all: every one but `ack`. */
+export type ReplyOp = keyof Replies;
+/** The frame that answers `Op`. */
+export type ReplyOf<Op extends ReplyOp> = Replies[Op];
+/** Every frame that answers a request. */
+export type ReplyFrame = Replies[ReplyOp];
+
+/** The ops answered with a `result` frame. */
+export type ResultOp = {
+  [Op in ReplyOp]: Replies[Op] extends ResultFrame ? Op : never;
+}[ReplyOp];
+/** The `data` of the `result` frame that answers `Op`: `ResultOf<'history'>` is a history page. */
+export type ResultOf<Op extends ResultOp> = Replies[Op]['data'];
+
+/** Builds the `result` frame answering `op`; `data` is checked against `ResultOf<op>`. */
+export function resultFrame<Op extends ResultOp>(
+  _op: Op,
+  id: string,
+  data: ResultOf<Op>,
+): ResultFrame<ResultOf<Op>> {
+  return { op: 'result', id, data };
+}
