@@ -157,13 +157,13 @@ describe('gateway write path under backpressure', () => {
   it('replays 600 messages of 4 KB (2.4 MB, many drain pauses) to a reconnecting client, in order', async () => {
     const alice = await TestClient.connect(gw.url, await token('bp-alice'));
     await alice.waitFor((f) => f.op === 'synced');
-    const { conversation } = await alice.call<{ conversation: { id: string } }>('openDirect', {
+    const { conversation } = await alice.call('openDirect', {
       userId: 'bp-bob',
     });
     const bodies = Array.from({ length: 600 }, (_, i) => `${String(i).padStart(4, '0')}${'b'.repeat(4000)}`);
     const acks = await Promise.all(
       bodies.map((body, i) =>
-        alice.call<{ messageId: string }>('send', {
+        alice.call('send', {
           conversationId: conversation.id,
           body,
           clientMsgId: `bp-${i}`,
@@ -195,7 +195,7 @@ describe('gateway write path under backpressure', () => {
     await slow.waitFor((f) => f.op === 'synced');
     const carol = await TestClient.connect(gw.url, await token('sc-carol'));
     await carol.waitFor((f) => f.op === 'synced');
-    const { conversation } = await alice.call<{ conversation: { id: string } }>('createGroup', {
+    const { conversation } = await alice.call('createGroup', {
       title: 'slow',
       members: ['sc-slow', 'sc-carol'],
     });
@@ -259,7 +259,7 @@ describe('overload', () => {
   it('answers sends past maxInFlightSends with a retryable `unavailable`; retries are stored once', async () => {
     const alice = await TestClient.connect(gw.url, await token('ov-alice'));
     await alice.waitFor((f) => f.op === 'synced');
-    const { conversation } = await alice.call<{ conversation: { id: string } }>('openDirect', {
+    const { conversation } = await alice.call('openDirect', {
       userId: 'ov-bob',
     });
     const send = (i: number) =>
@@ -274,7 +274,7 @@ describe('overload', () => {
     }
     // Retried one at a time, every refused send goes through; nothing was stored twice.
     for (const i of refused) assert.equal((await send(i)).op, 'sent');
-    const history = await alice.call<{ messages: { body: string }[] }>('history', {
+    const history = await alice.call('history', {
       conversationId: conversation.id,
       limit: 50,
     });

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type Frame, TestClient } from './helpers/client.ts';
+import { type Frame, resultData, TestClient } from './helpers/client.ts';
 import { eventually } from './helpers/eventually.ts';
 import { token } from './helpers/gateway.ts';
 import { type IoConnectOptions, IoTestClient, ioUrl } from './helpers/io-client.ts';
@@ -93,7 +93,7 @@ export function gatewayScenarios(name: string, setup: () => Promise<ScenarioEnv>
       await b.close();
       await eventually(
         async () => {
-          const p = await a.call<{ users: { status: string }[] }>('presence', { userIds: [bob] });
+          const p = await a.call('presence', { userIds: [bob] });
           assert.equal(p.users[0]?.status, 'offline');
         },
         { timeoutMs: 10_000, intervalMs: 50 },
@@ -135,13 +135,13 @@ export function gatewayScenarios(name: string, setup: () => Promise<ScenarioEnv>
       );
       // History agrees with what was acked, newest first, paged.
       const h = await open(0, alice);
-      const page1 = await h.call<{ messages: { id: string }[]; hasMore: boolean }>('history', {
+      const page1 = await h.call('history', {
         conversationId: conv,
         limit: 60,
       });
       assert.equal(page1.messages.length, 60);
       assert.equal(page1.hasMore, true);
-      const page2 = await h.call<{ messages: { id: string }[]; hasMore: boolean }>('history', {
+      const page2 = await h.call('history', {
         conversationId: conv,
         limit: 60,
         before: page1.messages[59]!.id,
@@ -150,7 +150,7 @@ export function gatewayScenarios(name: string, setup: () => Promise<ScenarioEnv>
       assert.equal(page2.hasMore, false);
       const all = [...page1.messages, ...page2.messages].map((m) => m.id).reverse();
       assert.deepEqual(all.slice(1), acked);
-      const forward = await h.call<{ messages: { id: string }[]; order: string }>('history', {
+      const forward = await h.call('history', {
         conversationId: conv,
         after: acked[49],
         limit: 10,
@@ -170,7 +170,7 @@ export function gatewayScenarios(name: string, setup: () => Promise<ScenarioEnv>
       const b = await open(1, bob, { device: 'phone' });
       const bLaptop = await open(0, bob, { device: 'laptop' }); // keeps bob online: no queue entries
       await open(0, carol);
-      const group = await a.call<{ conversation: { id: string } }>('createGroup', {
+      const group = await a.call('createGroup', {
         title: 'g',
         members: [bob, carol],
       });
@@ -208,7 +208,7 @@ export function gatewayScenarios(name: string, setup: () => Promise<ScenarioEnv>
       const marker = await a.request('send', { conversationId: conv, body: 'marker' });
       await b.waitFor((f) => f.op === 'message' && (f.message as { id: string }).id === marker.messageId);
       assert.equal(b.messages(conv).filter((m) => m.body === 'once').length, 1);
-      const hist = await b.call<{ messages: { body: string }[] }>('history', { conversationId: conv });
+      const hist = await b.call('history', { conversationId: conv });
       assert.equal(hist.messages.filter((m) => m.body === 'once').length, 1);
     });
 
@@ -221,13 +221,10 @@ export function gatewayScenarios(name: string, setup: () => Promise<ScenarioEnv>
       const b = await open(1, bob);
       const c = await open(0, carol);
       const d = await open(1, dave);
-      const created = await a.call<{ conversation: { id: string; members: string[]; kind: string } }>(
-        'createGroup',
-        {
-          title: 'team',
-          members: [bob],
-        },
-      );
+      const created = await a.call('createGroup', {
+        title: 'team',
+        members: [bob],
+      });
       const g = created.conversation.id;
       assert.equal(created.conversation.kind, 'group');
       assert.deepEqual(created.conversation.members, [alice, bob].sort());
@@ -258,23 +255,17 @@ export function gatewayScenarios(name: string, setup: () => Promise<ScenarioEnv>
       const m2 = await a.request('send', { conversationId: g, body: 'two' });
       const m3 = await a.request('send', { conversationId: g, body: 'three' });
       await b.waitFor((f) => f.op === 'message' && (f.message as { id: string }).id === m3.messageId);
-      const list = await b.call<{
-        conversations: { id: string; unreadCount: number; lastMessage: { id: string } }[];
-      }>('listConversations');
+      const list = await b.call('listConversations');
       const entry = list.conversations.find((x) => x.id === g);
       assert.ok(entry);
       assert.equal(entry.unreadCount, 3);
-      assert.equal(entry.lastMessage.id, m3.messageId);
+      assert.equal(entry.lastMessage?.id, m3.messageId);
       await b.call('read', { conversationId: g, messageId: m2.messageId });
       const receipt = await a.waitFor((f) => f.op === 'receipt' && f.userId === bob);
       assert.equal(receipt.messageId, m2.messageId);
-      const list2 = await b.call<{ conversations: { id: string; unreadCount: number }[] }>(
-        'listConversations',
-      );
+      const list2 = await b.call('listConversations');
       assert.equal(list2.conversations.find((x) => x.id === g)?.unreadCount, 1);
-      const aList = await a.call<{ conversations: { id: string; unreadCount: number }[] }>(
-        'listConversations',
-      );
+      const aList = await a.call('listConversations');
       assert.equal(
         aList.conversations.find((x) => x.id === g)?.unreadCount,
         0,
@@ -313,7 +304,7 @@ export function gatewayScenarios(name: string, setup: () => Promise<ScenarioEnv>
       const carol = user('carol');
       const a = await open(0, alice);
       const c = await openIo(1, carol);
-      const snap = await a.call<{ users: { userId: string; status: string }[] }>('subscribePresence', {
+      const snap = await a.call('subscribePresence', {
         userIds: [bob],
       });
       assert.deepEqual(
@@ -331,7 +322,7 @@ export function gatewayScenarios(name: string, setup: () => Promise<ScenarioEnv>
       await b.call('setAway', { away: true });
       await a.waitFor(isBob('away'));
       await c.waitFor(isBob('away'));
-      const p = await a.call<{ users: { status: string }[] }>('presence', { userIds: [bob] });
+      const p = await a.call('presence', { userIds: [bob] });
       assert.equal(p.users[0]?.status, 'away');
       await b.call('setAway', { away: false });
       await a.waitFor(
@@ -363,21 +354,19 @@ export function gatewayScenarios(name: string, setup: () => Promise<ScenarioEnv>
       const b = await openIo(1, bob);
       const c = await open(2, carol);
       const d = await open(0, dave);
-      const g = (
-        await a1.call<{ conversation: { id: string } }>('createGroup', { title: 't', members: [bob, carol] })
-      ).conversation.id;
+      const g = (await a1.call('createGroup', { title: 't', members: [bob, carol] })).conversation.id;
       await c.waitFor((f) => f.op === 'conversation');
       const first = await a1.request('typing', { conversationId: g });
       assert.equal(first.op, 'result');
-      assert.equal((first.data as { coalesced: boolean }).coalesced, false);
-      const expiresAt = (first.data as { expiresAt: number }).expiresAt;
+      assert.equal(resultData('typing', first).coalesced, false);
+      const expiresAt = resultData('typing', first).expiresAt;
       for (const x of [a2, b, c]) {
         const t = await x.waitFor((f) => f.op === 'typing');
         assert.deepEqual(t, { op: 'typing', conversationId: g, userId: alice, expiresAt });
       }
       // Within the interval: coalesced, answered, not fanned out again; fire-and-forget gets nothing.
       const again = await a1.request('typing', { conversationId: g });
-      assert.equal((again.data as { coalesced: boolean }).coalesced, true);
+      assert.equal(resultData('typing', again).coalesced, true);
       a1.sendRaw(JSON.stringify({ op: 'typing', conversationId: g }));
       const marker = await a1.request('send', { conversationId: g, body: 'done typing' });
       for (const x of [a2, b, c]) {
@@ -386,7 +375,7 @@ export function gatewayScenarios(name: string, setup: () => Promise<ScenarioEnv>
       }
       assert.equal(a1.frames.filter((f) => f.op === 'typing').length, 0, 'not to the typing connection');
       // Never stored: history holds only the message.
-      const hist = await c.call<{ messages: unknown[] }>('history', { conversationId: g });
+      const hist = await c.call('history', { conversationId: g });
       assert.equal(hist.messages.length, 1);
       // Other conversations have their own window; bob types over Socket.IO.
       await b.call('typing', { conversationId: dm(alice, bob) });
@@ -406,17 +395,13 @@ export function gatewayScenarios(name: string, setup: () => Promise<ScenarioEnv>
       const a = await open(0, alice);
       const b1 = await open(0, bob, { device: 'phone' });
       const b2 = await openIo(1, bob, { device: 'laptop' });
-      const g = (
-        await a.call<{ conversation: { id: string } }>('createGroup', { title: 'r', members: [bob] })
-      ).conversation.id;
+      const g = (await a.call('createGroup', { title: 'r', members: [bob] })).conversation.id;
       const ids: string[] = [];
       for (let i = 0; i < 3; i++)
         ids.push(String((await a.request('send', { conversationId: g, body: `r${i}` })).messageId));
       await b2.waitFor((f) => f.op === 'message' && (f.message as { id: string }).id === ids[2]);
       const unread = async (x: TestClient | IoTestClient) =>
-        (
-          await x.call<{ conversations: { id: string; unreadCount: number }[] }>('listConversations')
-        ).conversations.find((s) => s.id === g)?.unreadCount;
+        (await x.call('listConversations')).conversations.find((s) => s.id === g)?.unreadCount;
       assert.equal(await unread(b2), 3);
       await b1.call('read', { conversationId: g, messageId: ids[1] });
       const r2 = await b2.waitFor((f) => f.op === 'receipt');
@@ -439,7 +424,7 @@ export function gatewayScenarios(name: string, setup: () => Promise<ScenarioEnv>
       const b = await openIo(1, bob);
       const c = await open(2, carol);
       const g = (
-        await a.call<{ conversation: { id: string } }>('createGroup', {
+        await a.call('createGroup', {
           title: 'q',
           members: [bob, carol, dave],
         })
@@ -456,7 +441,7 @@ export function gatewayScenarios(name: string, setup: () => Promise<ScenarioEnv>
       await d2.close();
       await eventually(
         async () => {
-          const p = await a.call<{ users: { status: string }[] }>('presence', { userIds: [dave] });
+          const p = await a.call('presence', { userIds: [dave] });
           assert.equal(p.users[0]?.status, 'offline');
         },
         { timeoutMs: 10_000 },

@@ -85,7 +85,7 @@ describe('gateway process', () => {
     await bob.close();
     // Let the server register bob's disconnect so messages go to his queue.
     for (;;) {
-      const p = await alice.call<{ users: { status: string }[] }>('presence', { userIds: ['bob'] });
+      const p = await alice.call('presence', { userIds: ['bob'] });
       if (p.users[0]?.status === 'offline') break;
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -146,7 +146,7 @@ describe('gateway process', () => {
     assert.ok(acked.length + refused.length <= 20);
     server = await startServer(port, dataDir);
     const carol = await TestClient.connect(url, await devToken(port, 'carol'));
-    const hist = await carol.call<{ messages: { id: string }[] }>('history', {
+    const hist = await carol.call('history', {
       conversationId: 'dm:alice:carol',
       limit: 100,
     });

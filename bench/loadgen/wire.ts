@@ -14,6 +14,8 @@
  * parsed.
  */
 
+import type { ClientFrame, RequestOf, ResultData, ResultFrame } from '../../src/protocol/index.ts';
+
 export type WireKind = 'raw' | 'socketio';
 
 /** A frame as the load generator sees it. `reqId` is the request id (raw) or ack id (Socket.IO). */
@@ -21,7 +23,8 @@ export type Incoming =
   | { kind: 'ack'; reqId: number }
   | { kind: 'delivery'; t: number; seq: number }
   | { kind: 'error'; reqId: number; code: string }
-  | { kind: 'reply'; reqId: number; data: unknown }
+  /** A `result` (setup calls only); its data is what the protocol says some request returns. */
+  | { kind: 'reply'; reqId: number; data: ResultData | undefined }
   | { kind: 'pong'; reqId: number }
   | { kind: 'ready' }
   | { kind: 'ping' }
@@ -98,7 +101,7 @@ export function classifyRaw(buf: Buffer, start: number, end: number): Incoming {
   if (startsWith(buf, RAW_SYNCED, start, end)) return { kind: 'ready' };
   if (startsWith(buf, RAW_RESULT, start, end)) {
     const reqId = digits(buf, start + RAW_RESULT.length, end)[0];
-    return { kind: 'reply', reqId, data: (parseJson(buf, start, end) as { data?: unknown } | null)?.data };
+    return { kind: 'reply', reqId, data: (parseJson(buf, start, end) as ResultFrame | null)?.data };
   }
   if (startsWith(buf, RAW_ERROR, start, end)) {
     const frame = parseJson(buf, start, end) as { id?: unknown } | null;
@@ -128,11 +131,11 @@ export function classifySocketIo(buf: Buffer, start: number, end: number, readyO
     // "43<ackId>[reply]"
     const [reqId, p] = digits(buf, start + 2, end);
     const args = parseAckArgs(buf, p, end);
-    const reply = args?.[0] as { op?: unknown; error?: unknown } | undefined;
+    const reply = args?.[0] as { op?: unknown; error?: unknown; data?: ResultData } | undefined;
     if (reply && (reply.op === 'error' || reply.error !== undefined)) return errorOf(reply, reqId);
     if (reply && reply.op === 'sent') return { kind: 'ack', reqId };
     if (reply && reply.op === 'pong') return { kind: 'pong', reqId };
-    return { kind: 'reply', reqId, data: (reply as { data?: unknown } | undefined)?.data ?? reply };
+    return { kind: 'reply', reqId, data: reply?.data };
   }
   if (c1 === 0x30) return readyOnConnect ? { kind: 'ready' } : { kind: 'other' }; // "40{sid}"
   if (c1 === 0x34) return errorOf(parseJson(buf, start + 2, end) ?? { code: 'connect_error' }, -1); // "44"
@@ -168,7 +171,7 @@ export const rawEncoder: Encoder = {
       clientMsgId ? `,"clientMsgId":"${clientMsgId}"` : ''
     }}`,
   createGroup: (reqId, title, members) =>
-    JSON.stringify({ op: 'createGroup', id: String(reqId), title, members }),
+    JSON.stringify({ op: 'createGroup', id: String(reqId), title, members } satisfies ClientFrame),
   ping: (reqId) => `{"op":"ping","id":"${reqId}"}`,
   pong: () => '',
   connect: () => '',
@@ -180,7 +183,7 @@ export const socketIoEncoder: Encoder = {
       clientMsgId ? `,"clientMsgId":"${clientMsgId}"` : ''
     }}]`,
   createGroup: (reqId, title, members) =>
-    `42${reqId}${JSON.stringify(['createGroup', { id: String(reqId), title, members }])}`,
+    `42${reqId}${JSON.stringify(['createGroup', { id: String(reqId), title, members } satisfies Omit<RequestOf<'createGroup'>, 'op'>])}`,
   ping: (reqId) => `42${reqId}["ping",{"id":"${reqId}"}]`,
   pong: () => '3',
   connect: (token) => `40${JSON.stringify({ token })}`,

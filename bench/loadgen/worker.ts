@@ -256,8 +256,7 @@ class Worker {
         if (!owner) throw new Error(`${unit.members[0]} is not connected`);
         if (unit.kind === 'group' && this.conversationIds[i] === null) {
           const r = await this.call(owner, (id) => this.encoder.createGroup(id, `bench-${i}`, unit.members));
-          const id = (r.kind === 'reply' ? (r.data as { conversation?: { id?: unknown } }) : null)
-            ?.conversation?.id;
+          const id = r.kind === 'reply' && r.data && 'conversation' in r.data ? r.data.conversation.id : null;
           if (typeof id !== 'string') throw new Error(`createGroup failed: ${JSON.stringify(r)}`);
           this.conversationIds[i] = id;
         }

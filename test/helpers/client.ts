@@ -1,7 +1,30 @@
 /** A raw-protocol test client over `ws` that records every frame it receives. */
 import WebSocket from 'ws';
+import type { ReplyOf, ReplyOp, ResultOf, ResultOp, WireMessage } from '../../src/protocol/index.ts';
 
+/**
+ * A frame as received: loosely typed on purpose, since tests also look at what a broken or
+ * hostile exchange produces. Typed views come from `call` and `resultData`.
+ */
 export type Frame = Record<string, unknown> & { op: string };
+
+/** What `call(op)` resolves with: a `result`'s data, or the reply frame of `send`, `sync`, `ping`. */
+export type CallResult<Op extends ReplyOp> = Op extends ResultOp ? ResultOf<Op> : ReplyOf<Op>;
+
+/**
+ * The `data` of a `result` frame answering `op`, typed by the protocol (`ResultOf<op>`); throws
+ * if `reply` is any other frame. The one place the tests trust a frame's shape.
+ */
+export function resultData<Op extends ResultOp>(op: Op, reply: Frame): ResultOf<Op> {
+  if (reply.op !== 'result') throw new Error(`${op}: expected a result, got ${JSON.stringify(reply)}`);
+  return reply.data as ResultOf<Op>;
+}
+
+/** `call`'s reply handling, shared by the WebSocket and Socket.IO test clients. */
+export function callResult<Op extends ReplyOp>(op: Op, reply: Frame): CallResult<Op> {
+  if (reply.op === 'error') throw new Error(`${op} failed: ${String(reply.code)} ${String(reply.message)}`);
+  return (reply.op === 'result' ? reply.data : reply) as CallResult<Op>;
+}
 
 export interface ConnectOptions {
   since?: string;
@@ -103,11 +126,12 @@ export class TestClient {
     return reply;
   }
 
-  /** Like `request`, but throws if the reply is an error frame. */
-  async call<T = unknown>(op: string, fields: Record<string, unknown> = {}): Promise<T> {
-    const reply = await this.request(op, fields);
-    if (reply.op === 'error') throw new Error(`${op} failed: ${String(reply.code)} ${String(reply.message)}`);
-    return (reply.op === 'result' ? reply.data : reply) as T;
+  /**
+   * Like `request`, but throws if the reply is an error frame, and is typed by the op: the
+   * `data` of a `result` (`ResultOf<op>`), else the reply frame itself (`sent`, `pong`, `synced`).
+   */
+  async call<Op extends ReplyOp>(op: Op, fields: Record<string, unknown> = {}): Promise<CallResult<Op>> {
+    return callResult(op, await this.request(op, fields));
   }
 
   messages(
@@ -116,7 +140,7 @@ export class TestClient {
     return this.frames
       .filter((f) => f.op === 'message')
       .map((f) => ({
-        ...(f.message as { id: string; conversationId: string; body: string; senderId: string }),
+        ...(f.message as WireMessage),
         replay: f.replay as boolean,
       }))
       .filter((m) => conversationId === undefined || m.conversationId === conversationId);

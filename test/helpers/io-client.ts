@@ -4,7 +4,8 @@
  * recorded as a frame; replies come back through acks.
  */
 import { io, type Socket } from 'socket.io-client';
-import type { Frame } from './client.ts';
+import type { ReplyOp, WireMessage } from '../../src/protocol/index.ts';
+import { type CallResult, callResult, type Frame } from './client.ts';
 
 export interface IoConnectOptions {
   since?: string;
@@ -128,10 +129,12 @@ export class IoTestClient {
     return (await this.socket.timeout(timeoutMs).emitWithAck(op, { id, ...fields })) as Frame;
   }
 
-  async call<T = unknown>(op: string, fields: Record<string, unknown> = {}): Promise<T> {
-    const reply = await this.request(op, fields);
-    if (reply.op === 'error') throw new Error(`${op} failed: ${String(reply.code)} ${String(reply.message)}`);
-    return (reply.op === 'result' ? reply.data : reply) as T;
+  /**
+   * Like `request`, but throws if the reply is an error frame, and is typed by the op: the
+   * `data` of a `result` (`ResultOf<op>`), else the reply frame itself (`sent`, `pong`, `synced`).
+   */
+  async call<Op extends ReplyOp>(op: Op, fields: Record<string, unknown> = {}): Promise<CallResult<Op>> {
+    return callResult(op, await this.request(op, fields));
   }
 
   messages(
@@ -140,7 +143,7 @@ export class IoTestClient {
     return this.frames
       .filter((f) => f.op === 'message')
       .map((f) => ({
-        ...(f.message as { id: string; conversationId: string; body: string; senderId: string }),
+        ...(f.message as WireMessage),
         replay: f.replay as boolean,
       }))
       .filter((m) => conversationId === undefined || m.conversationId === conversationId);
