@@ -1,6 +1,7 @@
 /**
  * The chat client SDK (`globalchat/client`): works in browsers and on Node (pass `ws`'s
- * `WebSocket` class there). Imports nothing from the server.
+ * `WebSocket` class there). Imports nothing from the server, only the wire protocol it
+ * shares with it (src/protocol).
  *
  * ```ts
  * const client = new ChatClient({ urls: ['wss://eu.example.com/ws'], token: fetchToken });
