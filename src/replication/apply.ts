@@ -19,18 +19,24 @@ export interface ReplicationSink {
   deliverReceipt(userId: string, conversationId: string, messageId: bigint, members: string[]): Promise<void>;
 }
 
-/** A bounded memory of applied event ids: redeliveries within it skip the live fan-out again. */
+/**
+ * A bounded memory of applied event ids: a redelivery of an event that was applied and
+ * delivered in full skips the live fan-out. An id is remembered only after its apply succeeded
+ * (`remember`), so an event whose apply or delivery failed is delivered in full when it comes
+ * again.
+ */
 class RecentIds {
   private readonly set = new Set<string>();
   constructor(private readonly max: number) {}
-  seen(id: string): boolean {
-    if (this.set.has(id)) return true;
+  has(id: string): boolean {
+    return this.set.has(id);
+  }
+  remember(id: string): void {
     this.set.add(id);
     if (this.set.size > this.max) {
       const oldest = this.set.values().next().value;
       if (oldest !== undefined) this.set.delete(oldest);
     }
-    return false;
   }
 }
 
@@ -40,10 +46,17 @@ export class Applier {
   /** `storage` is the region's own store: applying writes here directly, never republishing. */
   constructor(private readonly storage: Storage) {}
 
+  /**
+   * Applies one event and delivers it. Throws when either fails; the caller leaves the event
+   * unacknowledged and it comes again, then delivered in full (clients drop repeats by id).
+   */
   async apply(e: ReplicationEvent, msgId: string, sink: ReplicationSink): Promise<void> {
-    // TODO(issue 11 (a)): the id is marked seen before the event is applied, so when the apply
-    // or the delivery below fails, the redelivery skips the live fan-out that never happened.
-    const again = msgId !== '' && this.recent.seen(msgId);
+    const again = msgId !== '' && this.recent.has(msgId);
+    await this.applyOnce(e, again, sink);
+    if (msgId !== '') this.recent.remember(msgId);
+  }
+
+  private async applyOnce(e: ReplicationEvent, again: boolean, sink: ReplicationSink): Promise<void> {
     switch (e.k) {
       case 'm': {
         const message = fromRecord(e.msg);
