@@ -37,6 +37,23 @@ describe('EmbeddedStorage keys', () => {
     assert.deepEqual([...padded].sort(), padded);
   });
 
+  it('opens a data directory whose name has a dot, as mktemp -d makes', async () => {
+    const dir = join(await tempDir(), 'data.v1');
+    try {
+      const s = new EmbeddedStorage({ dataDir: dir });
+      await s.init();
+      const conv = { id: 'g:1', kind: 'group' as const, title: 't', createdBy: 'a', createdAt: Date.now() };
+      await s.createConversation(conv, ['a']);
+      await s.close();
+      const again = new EmbeddedStorage({ dataDir: dir });
+      await again.init();
+      assert.equal((await again.getConversation('g:1'))?.title, 't');
+      await again.close();
+    } finally {
+      await rm(join(dir, '..'), { recursive: true, force: true });
+    }
+  });
+
   it('refuses to be used before init()', async () => {
     const dir = await tempDir();
     try {

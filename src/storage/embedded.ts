@@ -80,7 +80,9 @@ export class EmbeddedStorage implements Storage {
   async init(): Promise<void> {
     if (this.root) return;
     mkdirSync(this.dataDir, { recursive: true });
-    const root = open({ path: this.dataDir, maxDbs: 16 });
+    // noSubdir: false — lmdb otherwise takes a path whose last component has a dot
+    // (`mktemp -d` makes `/tmp/tmp.X`) for a file name and fails with "Is a directory".
+    const root = open({ path: this.dataDir, maxDbs: 16, noSubdir: false });
     const tables: Tables = {
       meta: root.openDB({ name: 'meta' }),
       conversations: root.openDB({ name: 'conversations' }),
