@@ -5,7 +5,14 @@
  */
 import { CLIENT_OPS, type ClientOp, type ParsedClientFrame } from './client-frames.ts';
 import { ChatError, ErrorCode } from './errors.ts';
-import { CONVERSATION_ID, isUserId, parseId, USER_ID } from './ids.ts';
+import {
+  CONVERSATION_ID,
+  directConversationId,
+  directParticipants,
+  isUserId,
+  parseId,
+  USER_ID,
+} from './ids.ts';
 
 const REQUEST_ID_MAX = 64;
 const CLIENT_MSG_ID_MAX = 64;
@@ -27,6 +34,24 @@ function str(o: Obj, field: string, re: RegExp | null, max: number, reqId: strin
   if (typeof v !== 'string') throw invalid(field, 'expected a string', reqId);
   if (v.length === 0 || v.length > max) throw invalid(field, `length must be 1..${max}`, reqId);
   if (re && !re.test(v)) throw invalid(field, 'bad format', reqId);
+  return v;
+}
+
+/**
+ * A conversation id. A direct one must be the canonical id of two different users
+ * (`directConversationId`): `dm:bob:alice` would otherwise name a second conversation for the
+ * same pair, and `dm:eve:eve` one with a single member.
+ */
+function conversationField(o: Obj, reqId: string | null): string {
+  const v = str(o, 'conversationId', CONVERSATION_ID, 200, reqId);
+  const pair = directParticipants(v);
+  if (pair && (pair[0] === pair[1] || directConversationId(pair[0], pair[1]) !== v)) {
+    throw invalid(
+      'conversationId',
+      'a direct conversation is dm:<user>:<user>, two different users sorted',
+      reqId,
+    );
+  }
   return v;
 }
 
@@ -94,7 +119,7 @@ export function parseClientRequest(raw: unknown, limits: ParseLimits): ParsedCli
     if (o.id !== undefined && o.id !== null && reqId === null) {
       throw invalid('id', `request id: string of 1..${REQUEST_ID_MAX} characters`, null);
     }
-    return { op, id: reqId, conversationId: str(o, 'conversationId', CONVERSATION_ID, 200, reqId) };
+    return { op, id: reqId, conversationId: conversationField(o, reqId) };
   }
   if (!(CLIENT_OPS as readonly string[]).includes(op)) {
     throw new ChatError(
@@ -107,7 +132,7 @@ export function parseClientRequest(raw: unknown, limits: ParseLimits): ParsedCli
   const id = reqId;
   switch (op as Exclude<ClientOp, 'ack' | 'typing'>) {
     case 'send': {
-      const conversationId = str(o, 'conversationId', CONVERSATION_ID, 200, id);
+      const conversationId = conversationField(o, id);
       const body = o.body;
       if (typeof body !== 'string') throw invalid('body', 'expected a string', id);
       if (body.length === 0 || body.length > limits.maxBodyChars) {
@@ -127,7 +152,7 @@ export function parseClientRequest(raw: unknown, limits: ParseLimits): ParsedCli
     }
     case 'addMembers':
     case 'removeMembers': {
-      const conversationId = str(o, 'conversationId', CONVERSATION_ID, 200, id);
+      const conversationId = conversationField(o, id);
       const userIds = userList(o, 'userIds', limits.maxGroupMembers, id);
       if (userIds.length === 0) throw invalid('userIds', 'must not be empty', id);
       return { op: op as 'addMembers' | 'removeMembers', id, conversationId, userIds };
@@ -135,7 +160,7 @@ export function parseClientRequest(raw: unknown, limits: ParseLimits): ParsedCli
     case 'listConversations':
       return { op: 'listConversations', id };
     case 'history': {
-      const conversationId = str(o, 'conversationId', CONVERSATION_ID, 200, id);
+      const conversationId = conversationField(o, id);
       const before = optId(o, 'before', id);
       const after = optId(o, 'after', id);
       if (before !== null && after !== null) throw invalid('after', 'give before or after, not both', id);
@@ -149,7 +174,7 @@ export function parseClientRequest(raw: unknown, limits: ParseLimits): ParsedCli
       return { op: 'history', id, conversationId, before, after, limit };
     }
     case 'read': {
-      const conversationId = str(o, 'conversationId', CONVERSATION_ID, 200, id);
+      const conversationId = conversationField(o, id);
       const messageId = optId(o, 'messageId', id);
       if (messageId === null) throw invalid('messageId', 'required', id);
       return { op: 'read', id, conversationId, messageId };

@@ -1,0 +1,38 @@
+/**
+ * The validator at the edge, for what the gateway scenarios do not already cover over the wire:
+ * a direct conversation id must be the one id both users derive.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ChatError, ErrorCode, parseClientRequest } from '../src/protocol/index.ts';
+
+const limits = { maxBodyChars: 8000, maxGroupMembers: 100, maxHistoryLimit: 200 };
+
+function rejectsField(raw: Record<string, unknown>, field: string): void {
+  assert.throws(
+    () => parseClientRequest(raw, limits),
+    (err: unknown) =>
+      err instanceof ChatError && err.code === ErrorCode.InvalidField && err.details?.field === field,
+  );
+}
+
+describe('parseClientRequest: direct conversation ids', () => {
+  it('accepts the canonical id of two different users', () => {
+    const f = parseClientRequest(
+      { op: 'send', id: 'r1', conversationId: 'dm:alice:eve', body: 'hi' },
+      limits,
+    );
+    assert.equal(f.op === 'send' && f.conversationId, 'dm:alice:eve');
+  });
+
+  it('refuses the reversed id (it would be a second conversation for the same pair)', () => {
+    rejectsField({ op: 'send', id: 'r1', conversationId: 'dm:eve:alice', body: 'hi' }, 'conversationId');
+    rejectsField({ op: 'history', id: 'r2', conversationId: 'dm:eve:alice' }, 'conversationId');
+    rejectsField({ op: 'typing', conversationId: 'dm:eve:alice' }, 'conversationId');
+  });
+
+  it('refuses a direct conversation with oneself', () => {
+    rejectsField({ op: 'send', id: 'r1', conversationId: 'dm:eve:eve', body: 'hi' }, 'conversationId');
+    rejectsField({ op: 'read', id: 'r3', conversationId: 'dm:eve:eve', messageId: '1' }, 'conversationId');
+  });
+});
