@@ -87,10 +87,16 @@ export const limitsSchema = z
     maxInFlightSends: z.number().int().min(1).default(512),
     maxGroupMembers: z.number().int().min(2).default(1000),
     /**
-     * Most messages one `history` request may ask for; a larger `limit` is refused `invalid_field`.
-     * At most the store's largest page (`MAX_HISTORY_LIMIT`, 200).
+     * Most messages one `history` request returns; a larger `limit` is lowered to it. Below the
+     * store's largest page (`MAX_HISTORY_LIMIT`), since the gateway reads one more row to tell
+     * the client `hasMore` (at the store's cap that row was cut and `hasMore` was always false).
      */
-    maxHistoryLimit: z.number().int().min(1).max(MAX_HISTORY_LIMIT).default(MAX_HISTORY_LIMIT),
+    maxHistoryLimit: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_HISTORY_LIMIT - 1)
+      .default(200),
     /** Users one connection may watch with `subscribePresence` (each costs a map entry per gateway). */
     maxPresenceSubscriptions: z.number().int().min(1).default(1000),
     /**

@@ -3,7 +3,6 @@
  * internal to the implementation (memory against round trips, latency against syscalls), not a
  * limit an operator or a client sees. What an operator may change is in the config's `limits`.
  */
-import { MAX_HISTORY_LIMIT } from '../storage/types.ts';
 
 /**
  * A replay (or resync) pauses once this many bytes wait for the client's socket, so a slow
@@ -24,5 +23,5 @@ export const DRAIN_POLL_MS = 10;
 /** Offline-queue entries read per store round trip during a replay. */
 export const REPLAY_OFFLINE_PAGE = 500;
 
-/** History messages read per store round trip when a replay catches up a conversation: the largest page. */
-export const REPLAY_HISTORY_PAGE = MAX_HISTORY_LIMIT;
+/** History messages read per store round trip when a replay catches up a conversation. */
+export const REPLAY_HISTORY_PAGE = 200;

@@ -55,8 +55,12 @@ export interface HistoryQuery {
 
 /** Unread counts above this are reported as this value (clients show "99+"-style badges). */
 export const UNREAD_CAP = 1000;
-/** Largest page a history query returns, whatever the caller asks for. */
-export const MAX_HISTORY_LIMIT = 200;
+/**
+ * Largest page a history query returns, whatever the caller asks for: a bound on one read. It
+ * stays above the protocol's largest page (`limits.maxHistoryLimit`, at most this minus one),
+ * because the gateway reads one row more than the client asked for to tell it `hasMore`.
+ */
+export const MAX_HISTORY_LIMIT = 500;
 
 export interface Storage {
   /** Create or migrate the schema idempotently. */
