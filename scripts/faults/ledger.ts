@@ -106,8 +106,11 @@ export interface Recovery {
   maxStallMs: number | null;
   /** Affected devices with no ack at all after the fault (stalled to the end of the run). */
   neverAcked: number;
-  /** Affected devices that got an ack through a region other than the faulted one, during the fault. */
-  movedDevices: number;
+  /**
+   * Affected devices that got an ack through a region other than the faulted one, during the
+   * fault; null when the fault is not a region's (Cassandra is shared, a slow consumer is one socket).
+   */
+  movedDevices: number | null;
   affectedDevices: number;
   /** Fault → the last of those devices' first ack through another region. */
   maxMoveMs: number | null;
@@ -146,10 +149,10 @@ export function recovery(
     }
   }
   return {
+    movedDevices: region === null ? null : movedDevices,
     firstAckAfterHealMs: afterHeal && healAt !== null ? afterHeal.at - healAt : null,
     maxStallMs,
     neverAcked,
-    movedDevices,
     affectedDevices: affected.size,
     maxMoveMs,
   };

@@ -66,8 +66,10 @@ export function formatScenario(r: ScenarioResult): string {
     lines.push(
       `recovery: first ack after heal ${ms(rec.firstAckAfterHealMs)}; longest stall ${ms(rec.maxStallMs)}` +
         `${rec.neverAcked > 0 ? ` (${rec.neverAcked} never acked again)` : ''}; ` +
-        `${rec.movedDevices}/${rec.affectedDevices} affected devices sent through another region` +
-        `${rec.maxMoveMs !== null ? ` (last after ${ms(rec.maxMoveMs)})` : ''}`,
+        (rec.movedDevices === null
+          ? `${rec.affectedDevices} affected devices`
+          : `${rec.movedDevices}/${rec.affectedDevices} affected devices sent through another region` +
+            `${rec.maxMoveMs !== null ? ` (last after ${ms(rec.maxMoveMs)})` : ''}`),
     );
   }
   if (Object.keys(r.syncFailed).length > 0) lines.push(`sync failed: ${JSON.stringify(r.syncFailed)}`);
@@ -89,18 +91,22 @@ export function formatSummary(results: ScenarioResult[]): string {
       String(r.totals.duplicates),
       ms(rec?.firstAckAfterHealMs),
       ms(rec?.maxStallMs),
-      rec ? `${rec.movedDevices}/${rec.affectedDevices}` : '-',
+      rec && rec.movedDevices !== null ? `${rec.movedDevices}/${rec.affectedDevices}` : '-',
       r.error ? 'error' : failed(r) ? 'FAIL' : 'ok',
     ]);
   }
   return `\n== summary\n${table(rows)}`;
 }
 
-/** Writes the run to results/faults/<time>.json (results/ is gitignored) and returns the path. */
-export async function writeResults(root: string, run: Record<string, unknown>): Promise<string> {
-  const dir = path.join(root, 'results', 'faults');
-  await mkdir(dir, { recursive: true });
-  const file = path.join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+/** Where a run's files go: results/faults/<time> (results/ is gitignored), without extension. */
+export function resultsStem(root: string): string {
+  return path.join(root, 'results', 'faults', new Date().toISOString().replace(/[:.]/g, '-'));
+}
+
+/** Writes the run to `<stem>.json` and returns the path. */
+export async function writeResults(stem: string, run: Record<string, unknown>): Promise<string> {
+  await mkdir(path.dirname(stem), { recursive: true });
+  const file = `${stem}.json`;
   await writeFile(file, `${JSON.stringify(run, null, 2)}\n`);
   return file;
 }

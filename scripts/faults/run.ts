@@ -12,7 +12,14 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Ledger, recovery } from './ledger.ts';
-import { failed, formatScenario, formatSummary, type ScenarioResult, writeResults } from './report.ts';
+import {
+  failed,
+  formatScenario,
+  formatSummary,
+  resultsStem,
+  type ScenarioResult,
+  writeResults,
+} from './report.ts';
 import { type FaultContext, SCENARIOS, type Scenario } from './scenarios.ts';
 import { REGIONS, type Region, startTopology, type Topology } from './topology.ts';
 import { Fleet, homeOf, userIds } from './traffic.ts';
@@ -70,9 +77,16 @@ async function shutdown(code: number): Promise<never> {
   }
   process.exit(code);
 }
+let firstSignalAt = 0;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
-    if (stopping) process.exit(130);
+    // Ctrl-C reaches this process twice (from the terminal's process group and relayed by tsx):
+    // only a signal well after the first one means "stop waiting for the cleanup".
+    if (firstSignalAt > 0) {
+      if (Date.now() - firstSignalAt > 3000) process.exit(130);
+      return;
+    }
+    firstSignalAt = Date.now();
     log(`${sig}: stopping everything`);
     void shutdown(130);
   });
@@ -196,12 +210,18 @@ async function main(): Promise<void> {
     console.log(formatScenario(r));
   }
   console.log(formatSummary(results));
-  const file = await writeResults(ROOT, {
+  const stem = resultsStem(ROOT);
+  const file = await writeResults(stem, {
     startedAt: new Date(started).toISOString(),
     options: { quick, rate, region, durationMs, scenarios: selected.map((s) => s.name) },
     results,
   });
   log(`results: ${path.relative(ROOT, file)}`);
+  if (results.some(failed)) {
+    // The services' logs are in a temp dir that shutdown removes; keep them for whoever looks into it.
+    await topology.copyLogs(`${stem}-logs`);
+    log(`logs: ${path.relative(ROOT, `${stem}-logs`)}`);
+  }
   await shutdown(results.some(failed) ? 1 : 0);
 }
 

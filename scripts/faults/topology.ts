@@ -5,7 +5,7 @@
  * test helpers (which SIGKILL their children if this process dies) and each can be broken and
  * healed on the same port, so clients find it where they expect it.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,7 +16,6 @@ import { TEST_SECRET } from '../../test/helpers/gateway.ts';
 import { type GatewayProcess, startGatewayProcess } from '../../test/helpers/gateway-process.ts';
 import { type NatsSupercluster, startNatsSupercluster } from '../../test/helpers/nats.ts';
 import { freePorts } from '../../test/helpers/ports.ts';
-import { removeOnExit } from '../../test/helpers/proc.ts';
 import { type RedisHandle, startRedis } from '../../test/helpers/redis.ts';
 
 export const REGIONS = ['us-east', 'eu-west', 'ap-south'] as const;
@@ -39,6 +38,8 @@ export interface Topology {
   startCassandra(): Promise<void>;
   stopNats(region: Region): Promise<void>;
   startNats(region: Region): Promise<void>;
+  /** Copies the gateways' and Cassandra's logs into `dest` (they live in a temp dir close() removes). */
+  copyLogs(dest: string): Promise<void>;
   /** Resolves once every gateway answers /readyz with 200. */
   ready(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -51,8 +52,9 @@ export interface TopologyOptions {
 }
 
 export async function startTopology(opts: TopologyOptions): Promise<Topology> {
+  // Not registered with removeOnExit: its synchronous rm on Ctrl-C races the Cassandra JVM still
+  // writing here as it dies, and can throw. close() removes it once every process has exited.
   const dir = await mkdtemp(join(tmpdir(), 'chat-faults-'));
-  const keepDir = removeOnExit(dir);
   const tag = dir
     .slice(-6)
     .replace(/[^a-z0-9]/gi, '')
@@ -112,7 +114,6 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
       cassandra?.close(),
     ]);
     await rm(dir, { recursive: true, force: true });
-    keepDir();
   };
 
   try {
@@ -201,6 +202,14 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
     startCassandra: bootCassandra,
     stopNats: (region) => nats!.stopRegion(region),
     startNats: (region) => nats!.startRegion(region),
+    async copyLogs(dest) {
+      await mkdir(dest, { recursive: true });
+      const files: [string, string][] = [
+        ...REGIONS.map((r): [string, string] => [join(dir, r, 'gateway-0.log'), `gateway-${r}.log`]),
+        [join(cassandraDir, 'logs', 'system.log'), 'cassandra-system.log'],
+      ];
+      await Promise.allSettled(files.map(([from, to]) => copyFile(from, join(dest, to))));
+    },
     async ready(timeoutMs = 60_000) {
       await eventually(
         async () => {
