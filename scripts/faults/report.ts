@@ -23,6 +23,8 @@ export interface ScenarioResult {
   devices: DeviceCount[];
   recovery: Recovery | null;
   clientErrors: Record<string, Record<string, number>>;
+  /** Per device, its connection changes after setup, as "+12.3s connected us-east" (from startAt). */
+  connections: Record<string, string[]>;
   error?: string;
 }
 

@@ -111,6 +111,7 @@ async function runScenario(s: Scenario, prefix: string, topo: Topology): Promise
     devices: [],
     recovery: null,
     clientErrors: {},
+    connections: {},
   };
   await topo.ready();
   const f = new Fleet(prefix, topo.urls, ledger);
@@ -187,7 +188,16 @@ async function runScenario(s: Scenario, prefix: string, topo: Topology): Promise
       result.timeline.healAt,
     );
   }
-  for (const d of f.devices) if (d.errors.size > 0) result.clientErrors[d.key] = Object.fromEntries(d.errors);
+  const since = result.timeline.startAt;
+  for (const d of f.devices) {
+    if (d.errors.size > 0) result.clientErrors[d.key] = Object.fromEntries(d.errors);
+    const changes = d.connections
+      .filter((c) => c.at >= since)
+      .map((c) =>
+        `+${((c.at - since) / 1000).toFixed(1)}s ${c.state} ${c.region ?? ''} ${c.closeCode ?? ''}`.trim(),
+      );
+    if (changes.length > 0) result.connections[d.key] = changes;
+  }
   await f.close();
   fleet = undefined;
   return result;

@@ -50,6 +50,8 @@ export interface Device {
   /** Its open WebSockets (one, or none between sessions), to starve one on purpose. */
   sockets: Set<WebSocket>;
   errors: Map<string, number>;
+  /** Connection changes (`connected` to a region, `reconnecting` with the close code), to explain a loss. */
+  connections: { at: number; state: string; region: string | null; closeCode?: number }[];
 }
 
 /** A `WebSocket` class that remembers its instances in `sockets`. */
@@ -141,9 +143,18 @@ export class Fleet {
       region: null,
       sockets,
       errors: new Map(),
+      connections: [],
     };
     client.on('state', (s) => {
       device.region = s.state === 'connected' ? ((s.region as Region | null) ?? null) : null;
+      if (s.state === 'connected' || s.state === 'reconnecting') {
+        device.connections.push({
+          at: Date.now(),
+          state: s.state,
+          region: s.region,
+          ...(s.closeCode !== undefined ? { closeCode: s.closeCode } : {}),
+        });
+      }
     });
     client.on('message', (m) => this.ledger.delivered(device.key, m.id));
     client.on('error', (e) => device.errors.set(e.code, (device.errors.get(e.code) ?? 0) + 1));
