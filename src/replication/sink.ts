@@ -4,8 +4,8 @@
  * is home to and who are connected nowhere.
  */
 import type { ChatService } from '../gateway/chat-service.ts';
+import { conversationFrame, receiptFrame, routedEvent } from '../gateway/frames.ts';
 import type { Hub } from '../gateway/hub.ts';
-import { routedEvent } from '../gateway/routed.ts';
 import type { StoredMessage } from '../storage/types.ts';
 import type { ReplicationSink } from './apply.ts';
 
@@ -21,16 +21,12 @@ export function replicationSink(d: SinkDeps): ReplicationSink {
       return d.chat.deliverReplicated(message, members);
     },
     async deliverConversation(conversation, members, event, audience) {
-      const routed = routedEvent({
-        op: 'conversation',
-        conversation: { ...conversation, members: [...members].sort() },
-        event,
-      });
+      const routed = routedEvent(conversationFrame(conversation, members, event));
       d.chat.invalidateMembers(conversation.id);
       await d.hub.conversationChanged(conversation.id, audience, routed);
     },
     async deliverReceipt(userId, conversationId, messageId, members) {
-      const routed = routedEvent({ op: 'receipt', conversationId, userId, messageId: messageId.toString() });
+      const routed = routedEvent(receiptFrame(conversationId, userId, messageId));
       await d.hub.fanOut(members, routed);
     },
   };

@@ -1,0 +1,54 @@
+/**
+ * The operations, assembled: one handler per client op, grouped by concern, in one typed table
+ * (`HandlerTable`: a missing op or a wrong reply fails to compile), and `dispatch`, which hands a
+ * validated request to its handler. To add an operation see docs/architecture.md, "Adding an
+ * operation".
+ */
+import type { ClientOp, ParsedClientFrame } from '../../protocol/index.ts';
+import type { ConnectionState } from '../connection.ts';
+import { Conversations } from './conversations.ts';
+import { Messages } from './messages.ts';
+import { PresenceOps } from './presence.ts';
+import { Replay } from './replay.ts';
+import { Tasks } from './tasks.ts';
+import type { AnswerOf, Handler, HandlerTable, OpsDeps } from './types.ts';
+
+export type { AnswerOf, Handler, HandlerTable, OpsDeps } from './types.ts';
+
+/** The handler table and the concerns whose state lives beyond a request. */
+export interface Operations {
+  table: HandlerTable;
+  tasks: Tasks;
+  messages: Messages;
+  conversations: Conversations;
+  replay: Replay;
+}
+
+export function createOperations(deps: OpsDeps): Operations {
+  const tasks = new Tasks(deps.metrics, deps.log);
+  const ctx = { ...deps, tasks };
+  const conversations = new Conversations(ctx);
+  const messages = new Messages(ctx, conversations);
+  const replay = new Replay(ctx);
+  const presence = new PresenceOps(ctx, conversations);
+  const table: HandlerTable = {
+    ...messages.handlers,
+    ...replay.handlers,
+    ...conversations.handlers,
+    ...presence.handlers,
+    ping: async (_state, f) => ({ op: 'pong', id: f.id, serverTime: Date.now() }),
+  };
+  return { table, tasks, messages, conversations, replay };
+}
+
+/** Hands a request to its op's handler; resolves with the reply (null: none is sent). */
+export function dispatch(
+  table: HandlerTable,
+  state: ConnectionState,
+  frame: ParsedClientFrame,
+): Promise<AnswerOf<ClientOp>> {
+  // TypeScript cannot correlate `table[frame.op]` with `frame` across the union of ops; the
+  // table's type guarantees each entry takes its own op's request, so the widening is safe.
+  const handler = table[frame.op] as Handler<ClientOp>;
+  return handler(state, frame);
+}

@@ -1,0 +1,141 @@
+/**
+ * `send`, and delivering a message once stored: the in-flight cap, per-conversation ordering of
+ * live delivery (`OrderedDelivery`), offline queueing before the ack, and the same delivery for
+ * messages another region stored (`deliverReplicated`, called by replication).
+ */
+import { ChatError, ErrorCode } from '../../errors.ts';
+import { directParticipants, type ParsedRequestOf, type ReplyOf } from '../../protocol/index.ts';
+import type { Routed } from '../../routing/types.ts';
+import type { StoredMessage } from '../../storage/types.ts';
+import type { ConnectionState } from '../connection.ts';
+import { liveMessage, toWire } from '../frames.ts';
+import { OrderedDelivery } from '../ordered-delivery.ts';
+import type { Conversations } from './conversations.ts';
+import type { HandlersFor, OpsContext } from './types.ts';
+
+export class Messages {
+  private readonly ordering = new OrderedDelivery();
+  private sendsInFlight = 0;
+
+  constructor(
+    private readonly d: OpsContext,
+    private readonly conversations: Conversations,
+  ) {}
+
+  readonly handlers: HandlersFor<'send'> = {
+    send: async (state, f) => {
+      if (this.sendsInFlight >= this.d.limits.maxInFlightSends) {
+        throw new ChatError(ErrorCode.Unavailable, 'gateway overloaded; retry with the same clientMsgId', {
+          retryAfterMs: 100,
+        });
+      }
+      this.sendsInFlight++;
+      try {
+        return await this.d.tasks.track(this.send(state, f));
+      } finally {
+        this.sendsInFlight--;
+      }
+    },
+  };
+
+  /**
+   * Delivers a message another region stored and replicated here: live to the members connected
+   * in this region, and queued for offline members this region is home to (with the same
+   * recheck as a local send).
+   */
+  async deliverReplicated(message: StoredMessage, members: string[]): Promise<void> {
+    const routed = liveMessage(toWire(message));
+    await this.d.hub.fanOut(members, routed);
+    const queued = await this.queueForOffline(members, message);
+    if (queued.length > 0) await this.liveCopyIfOnlineNow(queued, routed);
+  }
+
+  private async send(state: ConnectionState, f: ParsedRequestOf<'send'>): Promise<ReplyOf<'send'>> {
+    if (this.d.tasks.draining)
+      throw new ChatError(ErrorCode.ShuttingDown, 'gateway is shutting down; reconnect and resend');
+    const userId = state.conn.userId;
+    const dm = directParticipants(f.conversationId);
+    const members =
+      dm && (dm[0] === userId || dm[1] === userId)
+        ? await this.conversations.ensureDirect(f.conversationId, userId)
+        : await this.conversations.requireMember(f.conversationId, userId);
+    const messageId = this.d.ids.next();
+    // Reserved right after the id is minted, so reservations are in id order.
+    const slot = this.ordering.reserve(f.conversationId);
+    const msg: StoredMessage = {
+      conversationId: f.conversationId,
+      messageId,
+      senderId: userId,
+      clientMsgId: f.clientMsgId,
+      body: f.body,
+      createdAt: Date.now(),
+    };
+    let stored: StoredMessage;
+    let duplicate: boolean;
+    const t0 = performance.now();
+    try {
+      ({ message: stored, duplicate } = await this.d.storage.appendMessage(msg));
+    } catch (cause) {
+      slot.cancel();
+      throw unavailable('message could not be stored; resend with the same clientMsgId', cause);
+    }
+    this.d.metrics.storeLatency.observe((performance.now() - t0) / 1000);
+    const recipients = [...members.members];
+    // Offline members are queued before the sender is acked: an ack means every recipient will
+    // get the message, even if this process dies right after sending it. For a duplicate this
+    // repeats (idempotently) what a first attempt that died half-way may not have finished.
+    let queued: string[];
+    try {
+      queued = await this.queueForOffline(recipients, stored);
+    } catch (cause) {
+      slot.cancel();
+      throw unavailable('message stored but not yet queued; resend with the same clientMsgId', cause);
+    }
+    if (duplicate) {
+      // Already fanned out when first sent: answer with the original id, deliver nothing live.
+      slot.cancel();
+      this.d.metrics.duplicates.inc();
+    } else {
+      this.d.metrics.messagesStored.inc();
+      slot.complete(() => {
+        const routed = liveMessage(toWire(stored));
+        this.d.tasks.background('fanout', this.d.hub.fanOut(recipients, routed, state.conn.connectionId));
+        if (queued.length > 0) this.d.tasks.background('offline', this.liveCopyIfOnlineNow(queued, routed));
+      });
+    }
+    return {
+      op: 'sent',
+      id: f.id,
+      messageId: stored.messageId.toString(),
+      conversationId: stored.conversationId,
+      createdAt: stored.createdAt,
+      duplicate,
+    };
+  }
+
+  /** Queues the message for members with no live connection anywhere; returns who was queued. */
+  private async queueForOffline(members: string[], msg: StoredMessage): Promise<string[]> {
+    const isHome = this.d.isHome;
+    const candidates = members.filter((u) => !this.d.hub.hasLocal(u) && (!isHome || isHome(u)));
+    if (candidates.length === 0) return [];
+    const online = await this.d.presence.onlineUsers(candidates);
+    const offline = candidates.filter((u) => !online.has(u));
+    if (offline.length === 0) return [];
+    await Promise.all(offline.map((u) => this.d.storage.enqueueOffline(u, [msg])));
+    this.d.metrics.offlineEnqueued.inc(offline.length);
+    return offline;
+  }
+
+  /**
+   * After queueing, presence is checked again: a member who connected in between may have drained
+   * the queue before the entry landed, so they also get a live copy (clients dedup by id).
+   */
+  private async liveCopyIfOnlineNow(queued: string[], routed: Routed): Promise<void> {
+    const nowOnline = await this.d.presence.onlineUsers(queued);
+    if (nowOnline.size > 0) await this.d.hub.fanOut([...nowOnline], routed);
+  }
+}
+
+function unavailable(message: string, cause: unknown): ChatError {
+  return new ChatError(ErrorCode.Unavailable, message, undefined, { cause });
+}
