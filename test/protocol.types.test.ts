@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import type * as Sdk from '../src/client/index.ts';
 import type { ChatService } from '../src/gateway/chat-service.ts';
+import type { AnswerOf, HandlerTable } from '../src/gateway/ops/index.ts';
 import type { PresenceInfo } from '../src/presence/types.ts';
 import type {
   CLIENT_OPS,
@@ -60,6 +61,11 @@ export type OpsChecks = [
 export type ServerChecks = [
   // `ChatService.handle` answers with exactly the reply frames, not any frame or `data: unknown`.
   Assert<Same<Awaited<ReturnType<ChatService['handle']>>, ReplyFrame | null>>,
+  // The handler table has one handler per op, answering with that op's reply frame.
+  Assert<Same<keyof HandlerTable, ClientOp>>,
+  Assert<Same<AnswerOf<ClientOp>, ReplyFrame | null>>,
+  Assert<Same<Awaited<ReturnType<HandlerTable['history']>>, ReplyOf<'history'>>>,
+  Assert<Same<Parameters<HandlerTable['history']>[1], ParsedRequestOf<'history'>>>,
   // The server's result builder takes exactly `ResultOf<op>`.
   Assert<Same<Parameters<typeof resultFrame<'history'>>[2], ResultOf<'history'>>>,
   Assert<Same<Parameters<typeof resultFrame<'presence'>>[2], ResultOf<'presence'>>>,

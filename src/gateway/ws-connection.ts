@@ -1,0 +1,147 @@
+/**
+ * The raw WebSocket transport's connection: a uWS socket adapted to `TransportConnection`, with
+ * its frames written once per event-loop turn. The gateway (`gateway.ts`) creates one per socket.
+ */
+
+import type uWS from 'uWebSockets.js';
+import { randomUUID } from 'node:crypto';
+import { CloseCode, closeReason } from '../errors.ts';
+import type { ServerFrame } from '../protocol/index.ts';
+import type { Routed } from '../routing/types.ts';
+import type { Identity } from './auth.ts';
+import { DRAIN_LOW_WATER_BYTES } from './constants.ts';
+import type { Session, TransportConnection } from './sessions.ts';
+
+/** What uWS keeps per socket, from the upgrade on. */
+export interface SocketData {
+  identity: Identity;
+  device: string;
+  since: bigint | null;
+  conn: WsConnection | null;
+  session: Session | null;
+}
+
+/** Connections with frames queued this event-loop turn; written out by `flushQueued`. */
+const queuedConnections = new Set<WsConnection>();
+let flushScheduled = false;
+
+/** Writes every queued connection's frames, one corked write per connection. */
+function flushQueued(): void {
+  flushScheduled = false;
+  const conns = [...queuedConnections];
+  queuedConnections.clear();
+  for (const conn of conns) conn.flush();
+}
+
+/**
+ * Adapts a uWS socket to `TransportConnection`. Never touches the socket after close.
+ *
+ * Frames are not written when sent: they are queued on the connection and written once per
+ * event-loop turn (`setImmediate`), all of a connection's frames in one corked write. Under load
+ * a busy socket then costs one write per turn instead of one per frame (see docs/benchmarks.md);
+ * at low rates a turn holds one frame and nothing changes but a sub-millisecond wait. Order is
+ * kept: replies and deliveries share the queue.
+ */
+export class WsConnection implements TransportConnection {
+  closed = false;
+  private drainWaiters: (() => void)[] = [];
+  private queued: string[] | null = null;
+  private queuedBytes = 0;
+  private ending = false;
+  readonly connectionId = randomUUID();
+  readonly userId: string;
+  readonly device: string;
+  readonly expiresAt: number;
+
+  constructor(
+    readonly ws: uWS.WebSocket<SocketData>,
+    data: SocketData,
+  ) {
+    this.userId = data.identity.userId;
+    this.device = data.device;
+    this.expiresAt = data.identity.expiresAt;
+  }
+
+  sendRaw(payload: string): void {
+    if (this.closed) return;
+    if (this.queued === null) {
+      this.queued = [payload];
+      queuedConnections.add(this);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flushQueued);
+      }
+    } else {
+      this.queued.push(payload);
+    }
+    this.queuedBytes += payload.length;
+  }
+
+  /** Writes the queued frames in one corked write. */
+  flush(): void {
+    const frames = this.queued;
+    if (frames === null) return;
+    this.queued = null;
+    this.queuedBytes = 0;
+    queuedConnections.delete(this);
+    if (this.closed) return;
+    let status = 1;
+    this.ws.cork(() => {
+      for (const frame of frames) {
+        status = this.ws.send(frame, false);
+        if (status === 2) break;
+      }
+    });
+    // 2 = dropped at maxBackpressure. A silent drop would break at-least-once, so the client is
+    // told to reconnect and resume from its last id.
+    if (status === 2) {
+      this.close(CloseCode.SlowConsumer, closeReason(CloseCode.SlowConsumer));
+      return;
+    }
+    // A replay waiting on bytes that were only queued here gets no `drain` event from uWS if the
+    // socket took them all at once: release it now.
+    if (this.drainWaiters.length > 0 && this.ws.getBufferedAmount() < DRAIN_LOW_WATER_BYTES) this.onDrain();
+  }
+
+  sendRouted(routed: Routed): void {
+    this.sendRaw(routed.frame);
+  }
+
+  sendFrame(frame: ServerFrame): void {
+    this.sendRaw(JSON.stringify(frame));
+  }
+
+  /** Bytes in uWS's buffer plus frames queued for this turn's write (UTF-16 units, near enough). */
+  bufferedAmount(): number {
+    return this.closed ? 0 : this.ws.getBufferedAmount() + this.queuedBytes;
+  }
+
+  waitForDrain(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  onDrain(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed || this.ending) return;
+    // What was sent before the close (a drain's last acks, an error frame) goes out before it.
+    // The flush may itself close (slow consumer): then that close stands.
+    this.flush();
+    if (this.closed || this.ending) return;
+    this.ending = true;
+    this.ws.cork(() => this.ws.end(code, reason));
+  }
+
+  markClosed(): void {
+    this.closed = true;
+    this.queued = null;
+    this.queuedBytes = 0;
+    queuedConnections.delete(this);
+    this.onDrain();
+  }
+}
