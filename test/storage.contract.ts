@@ -11,6 +11,7 @@ import {
   UNREAD_CAP,
 } from '../src/storage/types.ts';
 import { EPOCH_MS, snowflakeFloor } from '../src/util/snowflake.ts';
+import { lateIndexContract, recordBeforeReopen } from './storage-late.contract.ts';
 
 /** What a storage implementation under test provides. */
 export interface StorageFixture {
@@ -372,6 +373,11 @@ export function storageContract(name: string, make: () => Promise<StorageFixture
       assert.deepEqual(await s.listOffline(u, 10), []);
     });
 
+    lateIndexContract(
+      () => s,
+      async () => (await group(['a', 'b'])).id,
+    );
+
     // Last: it swaps `s` for a reopened instance.
     it('keeps everything across close() and reopen', async () => {
       const [a, b] = [uid('a'), uid('b')];
@@ -380,6 +386,7 @@ export function storageContract(name: string, make: () => Promise<StorageFixture
       await s.appendMessage(m);
       await s.markRead(b, c.id, m.messageId);
       await s.enqueueOffline(b, [m]);
+      const checkLate = await recordBeforeReopen(s, c.id);
 
       await s.close();
       s = await fixture.reopen();
@@ -392,6 +399,7 @@ export function storageContract(name: string, make: () => Promise<StorageFixture
       assert.deepEqual(await s.getHistory(c.id, { limit: 10 }), [m]);
       assert.equal(await s.getReadMarker(b, c.id), m.messageId);
       assert.deepEqual(await s.listOffline(b, 10), [m]);
+      await checkLate(s);
       const resend = { ...m, messageId: m.messageId + 99n };
       assert.deepEqual(await s.appendMessage(resend), { message: m, duplicate: true });
     });

@@ -8,7 +8,7 @@
  * contiguous and in id order and history is a cursor range scan. Message ids are stored in keys
  * as 20-digit zero-padded decimal strings: ordered-binary can encode a bigint, but reads it back
  * as a `number` when it fits a double, and fixed-width strings sort numerically with no such
- * surprise.
+ * surprise. Late-index times are padded the same way (`embedded-late.ts`).
  */
 import { mkdirSync } from 'node:fs';
 import { type Database, type Key, open, type RootDatabase } from 'lmdb';
@@ -21,20 +21,23 @@ import {
   toRecord,
   unique,
 } from './common.ts';
+import { MAX_KEY, padId } from './embedded-keys.ts';
+import { type LateTable, readLate, writeLate } from './embedded-late.ts';
 import {
   type AppendResult,
   type Conversation,
   type ConversationSummary,
   type HistoryQuery,
+  type LateMessage,
   type Storage,
   type StoredMessage,
   UNREAD_CAP,
 } from './types.ts';
 
-/** Bumped when the on-disk layout changes incompatibly. */
+export { padId } from './embedded-keys.ts';
+
+/** Bumped when the on-disk layout changes incompatibly (a new table is compatible). */
 const LAYOUT_VERSION = 1;
-/** ordered-binary's maximum key (one 0xff byte): sorts after every string, ends prefix ranges. */
-const MAX_KEY = new Uint8Array([0xff]);
 
 interface DedupRecord {
   conversationId: string;
@@ -56,16 +59,13 @@ interface Tables {
   readMarkers: Database<string, Key>;
   /** [userId, pad(messageId)] → full copy of the message */
   offline: Database<MessageRecord, Key>;
+  /** [conversationId, pad(visibleAt), pad(messageId)] → the message and visibleAt */
+  late: LateTable;
 }
 
 export interface EmbeddedStorageOptions {
   /** Directory holding the LMDB files; created if missing. */
   dataDir: string;
-}
-
-/** Fixed-width decimal so lexicographic key order equals numeric order (2^64 has 20 digits). */
-export function padId(id: bigint): string {
-  return id.toString().padStart(20, '0');
 }
 
 export class EmbeddedStorage implements Storage {
@@ -92,6 +92,7 @@ export class EmbeddedStorage implements Storage {
       dedup: root.openDB({ name: 'dedup' }),
       readMarkers: root.openDB({ name: 'read_markers' }),
       offline: root.openDB({ name: 'offline' }),
+      late: root.openDB({ name: 'late' }),
     };
     const version = tables.meta.get('layoutVersion');
     if (version !== undefined && version !== LAYOUT_VERSION) {
@@ -328,6 +329,14 @@ export class EmbeddedStorage implements Storage {
 
   async countOffline(userId: string): Promise<number> {
     return this.t().offline.getKeysCount({ start: [userId], end: [userId, MAX_KEY] });
+  }
+
+  async recordLate(message: StoredMessage, visibleAt: number): Promise<void> {
+    await this.durable(writeLate(this.t().late, message, visibleAt));
+  }
+
+  async listLate(conversationId: string, sinceVisibleAt: number, limit: number): Promise<LateMessage[]> {
+    return readLate(this.t().late, conversationId, sinceVisibleAt, limit);
   }
 
   private lastMessage(conversationId: string): StoredMessage | null {

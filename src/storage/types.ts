@@ -62,6 +62,22 @@ export const UNREAD_CAP = 1000;
  */
 export const MAX_HISTORY_LIMIT = 500;
 
+/**
+ * A message is *late* in a region when it becomes visible there more than this many ms after its
+ * id's time (a replica applied after an outage, a resend that fans out what a first attempt
+ * stored). Resume positions are visibility times: a replay finds messages that were not late by
+ * id (their id time is within LATE_MS of their visibility), and late ones in the late index
+ * (`recordLate` / `listLate`). A constant, not config: every gateway of every region must agree.
+ */
+export const LATE_MS = 10_000;
+
+/** A message recorded in the late index, with the time it became visible in this region. */
+export interface LateMessage {
+  message: StoredMessage;
+  /** Milliseconds since the Unix epoch, on the clock of the gateway that made it visible. */
+  visibleAt: number;
+}
+
 export interface Storage {
   /** Create or migrate the schema idempotently. */
   init(): Promise<void>;
@@ -110,4 +126,23 @@ export interface Storage {
   ackOffline(userId: string, messageIds: readonly bigint[]): Promise<void>;
   /** Number of entries queued for the user (for metrics and tests). */
   countOffline(userId: string): Promise<number>;
+
+  /**
+   * Records that `message` became visible in this region at `visibleAt` (ms), late: more than
+   * LATE_MS after its id's time. Idempotent for the same (message, visibleAt); a message may be
+   * recorded several times with different times. Written before the message is fanned out.
+   *
+   * Why: a resume position is a visibility time, and a replay reads messages by id from just
+   * before it; a message whose id is much older than its visibility would fall below that read,
+   * so it is found here instead. The store does not check lateness (the caller's clock decides);
+   * entries never expire, because positions may be weeks old. `visibleAt` must be a whole number
+   * of ms in 0..2^53-1 (a RangeError otherwise).
+   */
+  recordLate(message: StoredMessage, visibleAt: number): Promise<void>;
+  /**
+   * Late messages of a conversation recorded with visibleAt >= sinceVisibleAt, ascending by
+   * (visibleAt, messageId), at most `limit` (capped like history pages, at MAX_HISTORY_LIMIT).
+   * A message recorded at several times appears once per time: the caller merges by id.
+   */
+  listLate(conversationId: string, sinceVisibleAt: number, limit: number): Promise<LateMessage[]>;
 }

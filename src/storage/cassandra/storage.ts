@@ -18,6 +18,7 @@ import type {
   Conversation,
   ConversationSummary,
   HistoryQuery,
+  LateMessage,
   Storage,
   StoredMessage,
 } from '../types.ts';
@@ -166,5 +167,15 @@ export class CassandraStorage implements Storage {
 
   countOffline(userId: string): Promise<number> {
     return this.offline.countOffline(userId);
+  }
+
+  // ---- late index -------------------------------------------------------------------------
+
+  async recordLate(_message: StoredMessage, _visibleAt: number): Promise<void> {
+    throw new Error('CassandraStorage.recordLate: not implemented yet (late_messages table follows)');
+  }
+
+  async listLate(_conversationId: string, _sinceVisibleAt: number, _limit: number): Promise<LateMessage[]> {
+    throw new Error('CassandraStorage.listLate: not implemented yet (late_messages table follows)');
   }
 }
