@@ -19,21 +19,24 @@ export function assertMessageId(id: bigint, what = 'messageId'): void {
   }
 }
 
-/** Throws a RangeError unless `ms` is a whole number of ms in 0..2^53-1 (a late-index time). */
+/** The latest time a `Date` (and so a Cassandra `timestamp` through the driver) can hold. */
+export const MAX_TIME_MS = 8.64e15;
+
+/** Throws a RangeError unless `ms` is a whole number of ms in 0..MAX_TIME_MS (a late-index time). */
 export function assertVisibleAt(ms: number, what = 'visibleAt'): void {
-  if (!Number.isSafeInteger(ms) || ms < 0) {
-    throw new RangeError(`${what} must be a whole number of ms in 0..2^53-1, got ${String(ms)}`);
+  if (!Number.isInteger(ms) || ms < 0 || ms > MAX_TIME_MS) {
+    throw new RangeError(`${what} must be a whole number of ms in 0..${MAX_TIME_MS}, got ${String(ms)}`);
   }
 }
 
 /**
  * A `listLate` lower bound as a whole number of ms: fractions round up (visibility times are
- * whole ms), anything below 0 reads from 0 and anything past 2^53-1 from there. NaN is a
- * RangeError.
+ * whole ms), anything below 0 reads from 0 and anything past MAX_TIME_MS from there (finding
+ * nothing). NaN is a RangeError.
  */
 export function normaliseSince(sinceVisibleAt: number): number {
   if (Number.isNaN(sinceVisibleAt)) throw new RangeError('sinceVisibleAt must be a number, got NaN');
-  return Math.min(Math.max(Math.ceil(sinceVisibleAt), 0), Number.MAX_SAFE_INTEGER);
+  return Math.min(Math.max(Math.ceil(sinceVisibleAt), 0), MAX_TIME_MS);
 }
 
 /** Normalised history query: validated bounds and a limit in 0..MAX_HISTORY_LIMIT. */

@@ -12,7 +12,7 @@ export function padId(id: bigint): string {
   return id.toString().padStart(20, '0');
 }
 
-/** A time in ms (0..2^53-1, at most 16 digits) as a fixed-width decimal, sorting like the number. */
+/** A time in ms (0..8.64e15, at most 16 digits) as a fixed-width decimal, sorting like the number. */
 export function padTime(ms: number): string {
   return ms.toString().padStart(16, '0');
 }

@@ -136,7 +136,8 @@ export interface Storage {
    * before it; a message whose id is much older than its visibility would fall below that read,
    * so it is found here instead. The store does not check lateness (the caller's clock decides);
    * entries never expire, because positions may be weeks old. `visibleAt` must be a whole number
-   * of ms in 0..2^53-1 (a RangeError otherwise).
+   * of ms in 0..8.64e15, a `Date`'s range (a RangeError otherwise), read from a gateway's clock:
+   * an implementation may look no further than a minute past its own clock when listing.
    */
   recordLate(message: StoredMessage, visibleAt: number): Promise<void>;
   /**

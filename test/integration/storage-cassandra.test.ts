@@ -166,6 +166,67 @@ describe('CassandraStorage specifics', () => {
     assert.equal(BUCKET_MS, 864_000_000);
   });
 
+  it('partitions the late index by 10-day bucket of visible_at, with no TTL', async () => {
+    const c = `conv-${randomBytes(3).toString('hex')}`;
+    await s.createConversation({ id: c, kind: 'group', title: 't', createdBy: 'a', createdAt: BASE }, ['a']);
+    const m = msg(c, BASE + 1000);
+    const times = [BASE + BUCKET_MS - 1, BASE + BUCKET_MS, BASE + 5 * BUCKET_MS];
+    for (const t of times) await s.recordLate(m, t);
+    const rs = await raw.execute(
+      `SELECT bucket, visible_at, TTL(body) AS ttl FROM ${ks}.late_messages WHERE conversation_id = ? ALLOW FILTERING`,
+      [c],
+    );
+    const rows = rs.rows
+      .map((r) => ({
+        bucket: Number(r.get('bucket')),
+        at: (r.get('visible_at') as Date).getTime(),
+        ttl: r.get('ttl'),
+      }))
+      .sort((x, y) => x.at - y.at);
+    assert.deepEqual(
+      rows,
+      times.map((t) => ({ bucket: bucketOf(t), at: t, ttl: null })),
+    );
+  });
+
+  it('lists late entries stamped on a gateway clock up to a minute ahead of its own', async () => {
+    const c = `conv-${randomBytes(3).toString('hex')}`;
+    await s.createConversation({ id: c, kind: 'group', title: 't', createdBy: 'a', createdAt: Date.now() }, [
+      'a',
+    ]);
+    const m = msg(c, Date.now() - 60_000);
+    const ahead = Date.now() + 30_000;
+    await s.recordLate(m, ahead);
+    assert.deepEqual(await s.listLate(c, Date.now(), 10), [{ message: m, visibleAt: ahead }]);
+  });
+
+  it('adds the late index to a keyspace created before it (migration 2)', async () => {
+    const old = freshKeyspace();
+    const first = new CassandraStorage(options(old));
+    await first.init();
+    await first.close();
+    // What a keyspace at version 1 looks like.
+    await raw.execute(`DROP TABLE ${old}.late_messages`);
+    await raw.execute(`DELETE FROM ${old}.schema_migrations WHERE version = 2`);
+    const { log, records } = collectingLogger();
+    const upgraded = new CassandraStorage({ ...options(old), log });
+    try {
+      await upgraded.init();
+      assert.deepEqual(
+        records.map((r) => r.version),
+        [2],
+      );
+      const m = msg('conv-upgraded', BASE + 1000);
+      await upgraded.recordLate(m, BASE + 60_000);
+      assert.deepEqual(await upgraded.listLate('conv-upgraded', 0, 10), [
+        { message: m, visibleAt: BASE + 60_000 },
+      ]);
+    } finally {
+      await upgraded.close();
+      await dropKeyspace(old);
+    }
+  });
+
   it('heals a dedup reservation whose message was never written (crash between the two)', async () => {
     const c = `conv-${randomBytes(3).toString('hex')}`;
     await s.createConversation({ id: c, kind: 'group', title: 't', createdBy: 'a', createdAt: BASE }, ['a']);

@@ -3,7 +3,6 @@
  * each conversation's newest-id pointer, and history paging across the 10-day buckets.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { types } from 'cassandra-driver';
 import { snowflakeTime } from '../../util/snowflake.ts';
 import { assertMessageId, normaliseHistoryQuery } from '../common.ts';
 import type { AppendResult, HistoryQuery, StoredMessage } from '../types.ts';
@@ -16,11 +15,9 @@ import {
   MESSAGE_COLUMNS,
   rowToMessage,
   toLong,
+  walkBuckets,
 } from './rows.ts';
 import type { CqlSession } from './session.ts';
-
-/** Buckets of one conversation read in parallel while walking history. */
-const BUCKET_READ_AHEAD = 4;
 
 export class MessageStore {
   private readonly q: ReturnType<typeof statements>;
@@ -73,16 +70,26 @@ export class MessageStore {
       if (newest <= after) return [];
       const first = bucketOfId(after + 1n);
       const last = bucketOfId(newest);
-      return this.walkBuckets(first, last, +1, limit, (bucket, n) =>
-        this.db.client.execute(this.q.selectAfter, [conversationId, bucket, toLong(after), n]),
+      return walkBuckets(
+        first,
+        last,
+        +1,
+        limit,
+        (bucket, n) => this.db.client.execute(this.q.selectAfter, [conversationId, bucket, toLong(after), n]),
+        rowToMessage,
       );
     }
 
     const upper = before === undefined ? newest : before - 1n < newest ? before - 1n : newest;
     const first = bucketOfId(upper);
     const last = creationBucket(await this.createdAtOf(conversationId));
-    return this.walkBuckets(first, Math.min(last, first), -1, limit, (bucket, n) =>
-      this.db.client.execute(this.q.selectUpTo, [conversationId, bucket, toLong(upper), n]),
+    return walkBuckets(
+      first,
+      Math.min(last, first),
+      -1,
+      limit,
+      (bucket, n) => this.db.client.execute(this.q.selectUpTo, [conversationId, bucket, toLong(upper), n]),
+      rowToMessage,
     );
   }
 
@@ -175,39 +182,6 @@ export class MessageStore {
     const rs = await this.db.client.execute(this.q.selectLast, [conversationId]);
     const row = rs.first();
     return row ? fromLong(row.get('message_id')) : null;
-  }
-
-  /**
-   * Reads buckets `from` → `to` (step ±1) until `limit` rows are found, querying up to
-   * BUCKET_READ_AHEAD buckets at once so a quiet conversation does not cost one round trip per
-   * empty 10-day window.
-   */
-  private async walkBuckets(
-    from: number,
-    to: number,
-    step: 1 | -1,
-    limit: number,
-    read: (bucket: number, n: number) => Promise<types.ResultSet>,
-  ): Promise<StoredMessage[]> {
-    const out: StoredMessage[] = [];
-    let bucket = from;
-    const more = () => (step > 0 ? bucket <= to : bucket >= to);
-    while (out.length < limit && more()) {
-      const batch: number[] = [];
-      while (batch.length < BUCKET_READ_AHEAD && more()) {
-        batch.push(bucket);
-        bucket += step;
-      }
-      const need = limit - out.length;
-      const pages = await Promise.all(batch.map((b) => read(b, need)));
-      for (const page of pages) {
-        for (const row of page.rows) {
-          if (out.length >= limit) break;
-          out.push(rowToMessage(row));
-        }
-      }
-    }
-    return out;
   }
 }
 

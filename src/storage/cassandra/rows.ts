@@ -14,13 +14,18 @@ type Row = types.Row;
 
 /** Width of a message partition: Discord's 10 days keeps even busy conversations' partitions small. */
 export const BUCKET_MS = 10 * 24 * 3600 * 1000;
-/** Clock skew tolerated between the gateway creating a conversation and one minting its ids. */
-const CLOCK_SKEW_MARGIN_MS = 60_000;
+/**
+ * Clock skew tolerated between gateways: one creating a conversation and one minting its ids, or
+ * one recording a late message and one listing the late index.
+ */
+export const CLOCK_SKEW_MARGIN_MS = 60_000;
+/** Buckets of one partition family read in parallel while walking them. */
+const BUCKET_READ_AHEAD = 4;
 
 /** Columns of a message row, in `messages` and in `offline_queue` alike (see `rowToMessage`). */
 export const MESSAGE_COLUMNS = 'conversation_id, message_id, sender_id, client_msg_id, body, created_at';
 
-/** Cassandra partition of the message with this id. */
+/** Cassandra partition (of a conversation's messages or late index) for this time. */
 export function bucketOf(ms: number): number {
   return Math.floor(ms / BUCKET_MS);
 }
@@ -36,6 +41,40 @@ export function bucketOfId(id: bigint): number {
  */
 export function creationBucket(createdAt: number): number {
   return bucketOf(Math.max(createdAt - CLOCK_SKEW_MARGIN_MS, EPOCH_MS));
+}
+
+/**
+ * Reads buckets `from` → `to` (step ±1) until `limit` rows are found, querying up to
+ * BUCKET_READ_AHEAD buckets at once so a quiet conversation does not cost one round trip per
+ * empty 10-day window. `read` returns at most `n` rows of one bucket, in the walk's order.
+ */
+export async function walkBuckets<T>(
+  from: number,
+  to: number,
+  step: 1 | -1,
+  limit: number,
+  read: (bucket: number, n: number) => Promise<types.ResultSet>,
+  decode: (row: Row) => T,
+): Promise<T[]> {
+  const out: T[] = [];
+  let bucket = from;
+  const more = () => (step > 0 ? bucket <= to : bucket >= to);
+  while (out.length < limit && more()) {
+    const batch: number[] = [];
+    while (batch.length < BUCKET_READ_AHEAD && more()) {
+      batch.push(bucket);
+      bucket += step;
+    }
+    const need = limit - out.length;
+    const pages = await Promise.all(batch.map((b) => read(b, need)));
+    for (const page of pages) {
+      for (const row of page.rows) {
+        if (out.length >= limit) break;
+        out.push(decode(row));
+      }
+    }
+  }
+  return out;
 }
 
 export function toLong(id: bigint): Long {
@@ -73,7 +112,7 @@ function optionalText(row: Row, column: string): string | null {
   return v;
 }
 
-function millis(row: Row, column: string): number {
+export function millis(row: Row, column: string): number {
   const v: unknown = row.get(column);
   if (!(v instanceof Date)) throw new TypeError(`column ${column}: expected timestamp, got ${typeof v}`);
   return v.getTime();

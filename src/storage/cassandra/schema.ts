@@ -99,6 +99,25 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITH CLUSTERING ORDER BY (message_id ASC)`,
     ],
   },
+  {
+    version: 2,
+    description: 'late index: messages that became visible late, by (conversation, bucket of visible_at)',
+    statements: (ks) => [
+      // The message's columns are copied so a replay needs no second read. No TTL: a resume
+      // position may be weeks old, and a late message dropped from here would be missed for good.
+      `CREATE TABLE IF NOT EXISTS ${ks}.late_messages (
+        conversation_id text,
+        bucket int,
+        visible_at timestamp,
+        message_id bigint,
+        sender_id text,
+        client_msg_id text,
+        body text,
+        created_at timestamp,
+        PRIMARY KEY ((conversation_id, bucket), visible_at, message_id)
+      ) WITH CLUSTERING ORDER BY (visible_at ASC, message_id ASC)`,
+    ],
+  },
 ];
 
 export function assertKeyspaceName(keyspace: string): void {

@@ -7,7 +7,8 @@
  *
  * This class only composes the parts, each owning its tables' statements: `conversations.ts`
  * (conversations and members), `messages.ts` (storing and paging messages), `read-state.ts`
- * (read markers, unread counts, the conversation list), `offline-queue.ts`, and the injected
+ * (read markers, unread counts, the conversation list), `offline-queue.ts`, `late-index.ts`
+ * (messages that became visible late, for resume positions), and the injected
  * client-message dedup strategy (`dedup.ts`: a lightweight transaction per message by default,
  * or a `DedupArbiter` in the region's Redis).
  */
@@ -25,6 +26,7 @@ import type {
 import { ConversationStore } from './conversations.ts';
 import type { DedupStrategy, DedupStrategyFactory } from './dedup.ts';
 import { lwtDedup } from './dedup-lwt.ts';
+import { LateIndex } from './late-index.ts';
 import { MessageStore } from './messages.ts';
 import { OfflineQueue } from './offline-queue.ts';
 import { ReadState } from './read-state.ts';
@@ -56,6 +58,7 @@ export class CassandraStorage implements Storage {
   private readonly messages: MessageStore;
   private readonly readState: ReadState;
   private readonly offline: OfflineQueue;
+  private readonly late: LateIndex;
 
   constructor(private readonly options: CassandraStorageOptions) {
     this.db = new CqlSession(options);
@@ -68,6 +71,7 @@ export class CassandraStorage implements Storage {
     this.messages = new MessageStore(this.db, this.dedup, (id) => this.conversations.createdAtOf(id));
     this.readState = new ReadState(this.db, this.conversations, this.messages);
     this.offline = new OfflineQueue(this.db);
+    this.late = new LateIndex(this.db, (id) => this.conversations.createdAtOf(id));
   }
 
   async init(): Promise<void> {
@@ -171,11 +175,11 @@ export class CassandraStorage implements Storage {
 
   // ---- late index -------------------------------------------------------------------------
 
-  async recordLate(_message: StoredMessage, _visibleAt: number): Promise<void> {
-    throw new Error('CassandraStorage.recordLate: not implemented yet (late_messages table follows)');
+  recordLate(message: StoredMessage, visibleAt: number): Promise<void> {
+    return this.late.recordLate(message, visibleAt);
   }
 
-  async listLate(_conversationId: string, _sinceVisibleAt: number, _limit: number): Promise<LateMessage[]> {
-    throw new Error('CassandraStorage.listLate: not implemented yet (late_messages table follows)');
+  listLate(conversationId: string, sinceVisibleAt: number, limit: number): Promise<LateMessage[]> {
+    return this.late.listLate(conversationId, sinceVisibleAt, limit);
   }
 }
