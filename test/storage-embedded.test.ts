@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { EmbeddedStorage, padId } from '../src/storage/embedded.ts';
+import { padTime } from '../src/storage/embedded-keys.ts';
 import { createStorage } from '../src/storage/index.ts';
 import { storageContract } from './storage.contract.ts';
 
@@ -34,6 +35,13 @@ describe('EmbeddedStorage keys', () => {
     const values = [0n, 9n, 10n, 4_194_304n, 2n ** 53n + 1n, 2n ** 63n - 1n];
     const padded = values.map(padId);
     assert.ok(padded.every((p) => p.length === 20));
+    assert.deepEqual([...padded].sort(), padded);
+  });
+
+  it('pads visibility times to a width where string order is numeric order', () => {
+    const values = [0, 9, 10, Date.UTC(2026, 10, 30), 8.64e15];
+    const padded = values.map(padTime);
+    assert.ok(padded.every((p) => p.length === 16));
     assert.deepEqual([...padded].sort(), padded);
   });
 
