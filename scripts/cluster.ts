@@ -11,6 +11,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../src/config/load.ts';
+import { stopBoundMs } from '../src/gateway/shutdown.ts';
 import { type CassandraHandle, startCassandra } from '../test/helpers/cassandra.ts';
 import { startNatsSupercluster } from '../test/helpers/nats.ts';
 import { type RedisHandle, startRedis } from '../test/helpers/redis.ts';
@@ -20,13 +21,19 @@ const { values } = parseArgs({ options: { config: { type: 'string' }, duration: 
 const configFile = path.resolve(values.config ?? path.join(ROOT, 'regions.yaml'));
 const config = loadConfigFile(configFile);
 const state = path.join(ROOT, '.state', 'cluster');
+/** How long a gateway gets after SIGTERM: its own stop bound, plus time to exit. */
+const stopWaitMs = stopBoundMs(config.limits) + 5000;
 
+/** Services, stopped one by one in reverse order once every gateway has exited. */
 const stops: (() => Promise<void>)[] = [];
+/** Gateways, stopped side by side first: each stop is bounded on its own (`stopBoundMs`). */
+const gatewayStops: (() => Promise<void>)[] = [];
 let stopping = false;
 async function stopAll(code: number): Promise<never> {
   if (!stopping) {
     stopping = true;
     console.log('\nstopping the cluster…');
+    await Promise.all(gatewayStops.map((stop) => stop().catch((err) => console.error(String(err)))));
     for (const stop of stops.reverse()) await stop().catch((err) => console.error(String(err)));
     console.log('stopped');
   }
@@ -103,11 +110,19 @@ async function main(): Promise<void> {
             if (!stopping) reject(new Error(`gateway ${r.name} exited with ${code}`));
           });
           gateways.push({ region: r.name, child, url: `ws://${r.gateway.host}:${r.gateway.port}/ws` });
-          stops.push(
+          gatewayStops.push(
             () =>
               new Promise((done) => {
                 if (child.exitCode !== null) return done();
-                child.once('exit', () => done());
+                // A gateway exits by itself within its bound; past it (plus slack) it is killed.
+                const kill = setTimeout(() => {
+                  console.error(`[${r.name}] still running ${stopWaitMs} ms after SIGTERM; SIGKILL`);
+                  child.kill('SIGKILL');
+                }, stopWaitMs);
+                child.once('exit', () => {
+                  clearTimeout(kill);
+                  done();
+                });
                 child.kill('SIGTERM');
               }),
           );

@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { startGateway } from './app.ts';
 import { parseEnv, resolveStartup } from './config/env.ts';
 import { ConfigError } from './errors.ts';
+import { stopBoundMs } from './gateway/shutdown.ts';
 import { createLogger, type Logger } from './util/log.ts';
 import { warmWebAssets } from './web/index.ts';
 
@@ -77,10 +78,17 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    mainLog.info({ signal }, 'draining…');
+    const boundMs = stopBoundMs(config.limits);
+    mainLog.info({ signal, boundMs }, 'draining…');
+    const t0 = Date.now();
+    // The stop bounds each of its steps; this is the backstop should anything else hang.
+    setTimeout(() => {
+      mainLog.error({ boundMs }, `stop still running after ${boundMs} ms; exiting`);
+      process.exit(1);
+    }, boundMs + STOP_BACKSTOP_SLACK_MS).unref();
     gateway.stop().then(
       () => {
-        mainLog.info('stopped');
+        mainLog.info({ ms: Date.now() - t0 }, 'stopped');
         process.exit(0);
       },
       (err: unknown) => {
@@ -92,6 +100,9 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }
+
+/** Past the stop's bound, how long the process waits before it exits regardless. */
+const STOP_BACKSTOP_SLACK_MS = 2000;
 
 /** Before the config is read there is no configured logger: a failed start goes to stderr. */
 const fatalLog: Logger = createLogger({ level: 'info', destination: 'stderr' });

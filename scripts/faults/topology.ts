@@ -21,7 +21,11 @@ import { type RedisHandle, startRedis } from '../../test/helpers/redis.ts';
 export const REGIONS = ['us-east', 'eu-west', 'ap-south'] as const;
 export type Region = (typeof REGIONS)[number];
 
-/** How long a SIGTERMed gateway may drain before it is SIGKILLed (issue 11 (f): unbounded today). */
+/**
+ * How long a SIGTERMed gateway may drain before it is SIGKILLed. A gateway's stop is bounded by
+ * itself (`stopBoundMs`: 25 s with the default limits, services down or not); cleanup here does
+ * not wait that long.
+ */
 const GATEWAY_STOP_GRACE_MS = 10_000;
 
 export interface Topology {

@@ -75,6 +75,13 @@ export const limitsSchema = z
       .default(4 * 1024 * 1024),
     /** How long SIGTERM waits for in-flight writes before closing sockets. */
     drainTimeoutMs: z.number().int().min(0).default(10_000),
+    /**
+     * How long a stop waits for each step of releasing the backing services (unregistering the
+     * connections, then Socket.IO and replication, then routing, presence and storage) before
+     * it logs the step as cut short and moves on: with Redis, NATS or Cassandra down a step
+     * would wait on reconnects. A stop takes at most `drainTimeoutMs` + 3 × this.
+     */
+    closeTimeoutMs: z.number().int().min(0).default(5000),
     /** Membership answers are cached this long per gateway; bounds how stale an ACL check can be. */
     membershipCacheMs: z.number().int().min(0).default(2000),
     /** Most messages a reconnecting client is replayed before it must page history itself. */

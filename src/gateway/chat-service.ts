@@ -38,8 +38,11 @@ export class ChatService {
     return this.ops.messages.deliverReplicated(message, members);
   }
 
-  /** Stop taking new sends (SIGTERM) and wait for the ones in flight, at most `timeoutMs`. */
-  drain(timeoutMs: number): Promise<void> {
+  /**
+   * Stop taking new sends (SIGTERM) and wait for the ones in flight, at most `timeoutMs`;
+   * resolves with how many were still in flight then.
+   */
+  drain(timeoutMs: number): Promise<number> {
     return this.ops.tasks.drain(timeoutMs);
   }
 }

@@ -23,6 +23,7 @@ import { Hub } from './hub.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { PresenceWatchers } from './presence-watchers.ts';
 import { parseSince, Sessions } from './sessions.ts';
+import { CLOSE_FLUSH_MS, closePhase } from './shutdown.ts';
 import { SocketIoEndpoint } from './socketio.ts';
 import { type SocketData, WsConnection } from './ws-connection.ts';
 
@@ -171,7 +172,8 @@ export class Gateway {
   /**
    * Graceful stop (SIGTERM): stop accepting, let in-flight sends finish and be acked, then close
    * every connection (WebSocket 1001; Socket.IO a `close` event with 1001 and a disconnect),
-   * then release the backing services.
+   * then release the backing services. Bounded: at most `stopBoundMs(limits)` even with Redis,
+   * NATS or Cassandra unreachable; a step cut short is logged (`shutdown.ts`).
    */
   async stop(): Promise<void> {
     if (this.stopping) return;
@@ -185,19 +187,33 @@ export class Gateway {
         this.log.error({ err }, 'stop hook failed');
       }
     }
-    await this.chat.drain(this.deps.config.limits.drainTimeoutMs);
+    const { drainTimeoutMs, closeTimeoutMs } = this.deps.config.limits;
+    const inFlight = await this.chat.drain(drainTimeoutMs);
+    if (inFlight > 0) {
+      this.log.warn(
+        { inFlight, timeoutMs: drainTimeoutMs },
+        `stop: drain cut short after ${drainTimeoutMs} ms`,
+      );
+    }
     this.sessions.closeAll(CloseCode.GoingAway, closeReason(CloseCode.GoingAway));
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.expiryTimer) clearInterval(this.expiryTimer);
-    // Let the close frames flush before tearing down services.
-    await delay(50);
-    await this.sessions.forgetAll();
-    await this.socketIo.close();
+    await delay(CLOSE_FLUSH_MS);
+    const { replication, router, presence, storage } = this.deps;
+    // Unregistering uses presence and routing; replication applies into storage and the hub:
+    // each phase only needs what later phases close. CLOSE_PHASES counts these.
+    await closePhase({ sessions: () => this.sessions.forgetAll() }, closeTimeoutMs, this.log);
     this.watchers.stop();
-    await this.deps.replication?.close();
-    await this.deps.router.close();
-    await this.deps.presence.close();
-    await this.deps.storage.close();
+    await closePhase(
+      { socketio: () => this.socketIo.close(), replication: async () => replication?.close() },
+      closeTimeoutMs,
+      this.log,
+    );
+    await closePhase(
+      { routing: () => router.close(), presence: () => presence.close(), storage: () => storage.close() },
+      closeTimeoutMs,
+      this.log,
+    );
     // Closes anything uWS still holds (e.g. keep-alive HTTP sockets).
     (this.app as uWS.TemplatedApp & { close(): void }).close();
   }

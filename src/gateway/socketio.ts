@@ -23,7 +23,8 @@ import type { LimitsConfig } from '../config/schema.ts';
 import { AuthError, ChatError, CloseCode, closeReason, ErrorCode } from '../errors.ts';
 import { parseClientRequest, type ServerFrame } from '../protocol/index.ts';
 import type { Routed } from '../routing/types.ts';
-import { delay } from '../util/deadline.ts';
+import { CLOSE_GRACE_MS, quitRedis } from '../util/close.ts';
+import { delay, settleWithin } from '../util/deadline.ts';
 import type { Logger } from '../util/log.ts';
 import type { Authenticator, Identity } from './auth.ts';
 import { DRAIN_LOW_WATER_BYTES, DRAIN_POLL_MS } from './constants.ts';
@@ -200,17 +201,13 @@ export class SocketIoEndpoint {
   }
 
   async close(): Promise<void> {
-    await this.io.close();
-    for (const client of [this.pub, this.sub]) {
-      if (!client) continue;
-      try {
-        await client.quit();
-      } catch {
-        client.disconnect();
-      }
-    }
+    // The Redis adapter unsubscribes as the server closes; with Redis down that would wait on
+    // reconnects, so it gets the grace and then its clients are dropped.
+    await settleWithin(this.io.close(), CLOSE_GRACE_MS, undefined);
+    const clients = [this.pub, this.sub].filter((c) => c !== null);
     this.pub = null;
     this.sub = null;
+    await Promise.all(clients.map((c) => quitRedis(c)));
   }
 
   /**

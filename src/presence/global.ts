@@ -9,7 +9,7 @@
  * a lost `on`/`off` is corrected by the next snapshot.
  */
 import { connect, type NatsConnection } from 'nats';
-import { settleWithin } from '../util/deadline.ts';
+import { drainNats } from '../util/close.ts';
 import type { Logger } from '../util/log.ts';
 import { ListenerSet } from './listeners.ts';
 import type { ConnectionRef, Presence, PresenceInfo, PresenceListener } from './types.ts';
@@ -96,16 +96,7 @@ export class GlobalPresence implements Presence {
     if (this.nc) {
       // Tell the others right away instead of letting them wait for the TTL.
       this.announce({ t: 'snap', users: [], ttlMs: this.opts.ttlMs });
-      const nc = this.nc;
-      const drained = await settleWithin(
-        nc.drain().then(
-          () => true,
-          () => false,
-        ),
-        3000,
-        false,
-      );
-      if (!drained) await nc.close().catch(() => {});
+      await drainNats(this.nc);
     }
     this.nc = null;
     this.listeners.clear();

@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { CLOSE_GRACE_MS, quitRedis } from '../util/close.ts';
+import { settleWithin } from '../util/deadline.ts';
 import { type Logger, silentLogger } from '../util/log.ts';
 import { DEFAULT_PRESENCE_TTL_MS, DEFAULT_SWEEP_FRACTION } from './defaults.ts';
 import { ListenerSet } from './listeners.ts';
@@ -119,8 +121,14 @@ export class RedisPresence implements Presence {
     clearInterval(this.timer);
     this.timer = undefined;
     this.listeners.clear();
-    await this.sweeping?.catch(() => undefined);
-    await Promise.all([quit(this.redis), quit(this.sub)]);
+    // A sweep stuck on an unreachable Redis ends when the clients are dropped below.
+    if (this.sweeping)
+      await settleWithin(
+        this.sweeping.catch(() => undefined),
+        CLOSE_GRACE_MS,
+        undefined,
+      );
+    await Promise.all([quitRedis(this.redis), quitRedis(this.sub)]);
   }
 
   async ping(): Promise<void> {
@@ -309,17 +317,4 @@ function parseEvent(message: string): PresenceInfo {
 
 function isNoScript(err: unknown): boolean {
   return err instanceof Error && err.message.startsWith('NOSCRIPT');
-}
-
-async function quit(client: Redis): Promise<void> {
-  if (client.status === 'end' || client.status === 'wait') {
-    client.disconnect();
-    return;
-  }
-  try {
-    await client.quit();
-  } catch {
-    // Already closing or not connected: nothing left to flush.
-    client.disconnect();
-  }
 }

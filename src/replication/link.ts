@@ -25,6 +25,7 @@ import {
   StorageType,
   type StreamConfig,
 } from 'nats';
+import { CLOSE_GRACE_MS, drainNats } from '../util/close.ts';
 import { delay, settleWithin } from '../util/deadline.ts';
 import { type Logger, silentLogger } from '../util/log.ts';
 import type { CrossRegionBacklog } from './backlog.ts';
@@ -239,34 +240,17 @@ export class CrossRegionLink {
     this.stopConsumer?.();
     // An event being applied gets a moment to finish (and be acked); unacked ones are simply
     // redelivered to whichever gateway consumes next. Shutdown must not wait on a stuck one.
-    await withinGrace(
-      this.consumeLoop?.catch(() => {}),
-      CLOSE_GRACE_MS,
-    );
+    if (this.consumeLoop)
+      await settleWithin(
+        this.consumeLoop.catch(() => {}),
+        CLOSE_GRACE_MS,
+        undefined,
+      );
     const nc = this.nc;
     this.nc = null;
     this.js = null;
-    if (
-      nc &&
-      !(await withinGrace(
-        nc.drain().then(
-          () => true,
-          () => false,
-        ),
-        CLOSE_GRACE_MS,
-      ))
-    ) {
-      await nc.close().catch(() => {});
-    }
+    if (nc) await drainNats(nc);
   }
-}
-
-/** How long close() waits for the consumer loop and for draining the connection. */
-const CLOSE_GRACE_MS = 3000;
-
-/** Resolves with the promise's value, or undefined once `ms` passed. */
-function withinGrace<T>(p: Promise<T> | undefined, ms: number): Promise<T | undefined> {
-  return p ? settleWithin(p, ms, undefined) : Promise.resolve(undefined);
 }
 
 function errorText(err: unknown): string {

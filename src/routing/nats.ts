@@ -1,4 +1,5 @@
 import { connect, type Msg, type NatsConnection, type Subscription, type SubscriptionOptions } from 'nats';
+import { drainNats } from '../util/close.ts';
 import { withDeadline } from '../util/deadline.ts';
 import { type Logger, silentLogger } from '../util/log.ts';
 import { decodeControl, decodeRouted, encodeControl, encodeRouted } from './envelope.ts';
@@ -102,7 +103,8 @@ export class NatsRouter implements Router {
     this.subs.clear();
     if (!nc || nc.isClosed()) return;
     // Drain: payloads already received are handed to the handler before the connection closes.
-    await nc.drain();
+    // While the server is unreachable a drain waits for a reconnect (forever): close after a grace.
+    if (!(await drainNats(nc))) this.log.warn('NATS drain did not finish; connection closed');
   }
 
   async ping(): Promise<void> {

@@ -35,10 +35,15 @@ export class Tasks {
     });
   }
 
-  /** Stop taking new sends (SIGTERM) and wait for the work in flight, at most `timeoutMs`. */
-  async drain(timeoutMs: number): Promise<void> {
+  /**
+   * Stop taking new sends (SIGTERM) and wait for the work in flight, at most `timeoutMs`.
+   * Resolves with how many operations were still in flight when the wait ended (0: all done).
+   */
+  async drain(timeoutMs: number): Promise<number> {
     this.stopping = true;
-    const all = Promise.allSettled([...this.inFlight]);
-    await settleWithin(all, timeoutMs, undefined);
+    const pending = [...this.inFlight];
+    const all = Promise.allSettled(pending).then(() => true);
+    if (await settleWithin(all, timeoutMs, false)) return 0;
+    return pending.filter((p) => this.inFlight.has(p)).length;
   }
 }

@@ -6,6 +6,7 @@
  * row. The strategy that uses it is `arbiterDedup` (`dedup-arbiter.ts`); see docs/architecture.md.
  */
 import { Redis } from 'ioredis';
+import { quitRedis } from '../../util/close.ts';
 import { type Logger, silentLogger } from '../../util/log.ts';
 
 export interface DedupArbiter {
@@ -71,14 +72,6 @@ export class RedisDedupArbiter implements DedupArbiter {
   }
 
   async close(): Promise<void> {
-    if (this.redis.status === 'end' || this.redis.status === 'wait') {
-      this.redis.disconnect();
-      return;
-    }
-    try {
-      await this.redis.quit();
-    } catch {
-      this.redis.disconnect();
-    }
+    await quitRedis(this.redis);
   }
 }
