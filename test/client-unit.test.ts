@@ -734,13 +734,13 @@ describe('ChatClient outbox', () => {
     sock.push({
       op: 'error',
       id: b!.id,
-      code: 'forbidden',
-      message: 'not a member',
+      code: 'not_found',
+      message: 'no such conversation',
       details: { conversationId: 'g:2' },
     });
     await assert.rejects(
       refused,
-      (err: ChatClientError) => err.code === 'forbidden' && err.details?.conversationId === 'g:2',
+      (err: ChatClientError) => err.code === 'not_found' && err.details?.conversationId === 'g:2',
     );
     await eventually(() => assert.equal(sock.sentOps('send').length, 3));
     const retry = sock.sentOps('send')[2]!;

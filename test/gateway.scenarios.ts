@@ -229,14 +229,19 @@ export function gatewayScenarios(name: string, setup: () => Promise<ScenarioEnv>
       assert.equal(created.conversation.kind, 'group');
       assert.deepEqual(created.conversation.members, [alice, bob].sort());
       await b.waitFor((f) => f.op === 'conversation' && (f.conversation as { id: string }).id === g);
-      // carol is not a member yet
+      // carol is not a member yet: told exactly what she is told of a group that does not exist,
+      // so she cannot learn that this one does
       const denied = await c.request('send', { conversationId: g, body: 'let me in' });
       assert.equal(denied.op, 'error');
-      assert.equal(denied.code, 'forbidden');
+      assert.equal(denied.code, 'not_found');
       const hist = await c.request('history', { conversationId: g });
-      assert.equal(hist.code, 'forbidden');
+      assert.equal(hist.code, 'not_found');
       const missing = await c.request('send', { conversationId: 'g:123', body: 'x' });
-      assert.equal(missing.code, 'not_found');
+      assert.deepEqual(
+        [denied.code, denied.message, denied.details],
+        [missing.code, missing.message, { conversationId: g }],
+      );
+      assert.deepEqual(missing.details, { conversationId: 'g:123' });
       await b.call('addMembers', { conversationId: g, userIds: [carol] });
       await c.waitFor((f) => f.op === 'conversation' && f.event === 'members_added');
       const m1 = await a.request('send', { conversationId: g, body: 'welcome carol' });
@@ -247,10 +252,12 @@ export function gatewayScenarios(name: string, setup: () => Promise<ScenarioEnv>
       assert.equal(notCreator.code, 'forbidden');
       await c.call('removeMembers', { conversationId: g, userIds: [carol] });
       const gone = await c.request('send', { conversationId: g, body: 'still here?' });
-      assert.equal(gone.code, 'forbidden');
-      // dave is a stranger: DMs between others are not his
+      assert.equal(gone.code, 'not_found');
+      // dave is a stranger: DMs between others (existing or not) are not his
       const snoop = await d.request('history', { conversationId: dm(alice, bob) });
-      assert.ok(snoop.code === 'forbidden' || snoop.code === 'not_found');
+      assert.equal(snoop.code, 'not_found');
+      const snoopNone = await d.request('history', { conversationId: dm(alice, carol) });
+      assert.deepEqual([snoopNone.code, snoopNone.message], [snoop.code, snoop.message]);
       // unread counts and receipts
       const m2 = await a.request('send', { conversationId: g, body: 'two' });
       const m3 = await a.request('send', { conversationId: g, body: 'three' });
@@ -382,10 +389,10 @@ export function gatewayScenarios(name: string, setup: () => Promise<ScenarioEnv>
       await a1.waitFor((f) => f.op === 'typing' && f.userId === bob);
       // Members only.
       const denied = await d.request('typing', { conversationId: g });
-      assert.equal(denied.code, 'forbidden');
+      assert.equal(denied.code, 'not_found');
       d.sendRaw(JSON.stringify({ op: 'typing', conversationId: g }));
       const silentDenied = await d.nextFrame((f) => f.op === 'error');
-      assert.deepEqual([silentDenied.code, silentDenied.id], ['forbidden', null]);
+      assert.deepEqual([silentDenied.code, silentDenied.id], ['not_found', null]);
       assert.equal(c.frames.filter((f) => f.op === 'typing' && f.userId === dave).length, 0);
     });
 

@@ -15,9 +15,12 @@ export const ErrorCode = {
   FrameTooLarge: 'frame_too_large',
   /** Per-connection rate limit exceeded; the frame was dropped, not processed. */
   RateLimited: 'rate_limited',
-  /** The conversation (or user) does not exist. */
+  /**
+   * The conversation does not exist, or the user is not a member: the two are not told apart,
+   * so nobody learns of conversations they are not in.
+   */
   NotFound: 'not_found',
-  /** The user may not do this (not a member, not the group's creator). */
+  /** A member may not do this (removing others without being the group's creator, changing a DM). */
   Forbidden: 'forbidden',
   /** A backing store could not be reached; safe to retry with the same clientMsgId. */
   Unavailable: 'unavailable',

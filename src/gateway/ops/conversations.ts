@@ -100,12 +100,15 @@ export class Conversations {
     this.cache.delete(conversationId);
   }
 
-  /** The conversation and its members, if the user is one of them; `not_found` / `forbidden` otherwise. */
+  /**
+   * The conversation and its members, if the user is one of them; otherwise `not_found`, the
+   * same error whether the conversation exists or not, so that nobody learns of conversations
+   * they are not in. (`forbidden` is for members asking for something they may not do.)
+   */
   async requireMember(conversationId: string, userId: string): Promise<CachedMembers> {
     const entry = await this.load(conversationId);
-    if (!entry) throw new ChatError(ErrorCode.NotFound, 'no such conversation', { conversationId });
-    if (!entry.members.has(userId)) {
-      throw new ChatError(ErrorCode.Forbidden, 'not a member of this conversation', { conversationId });
+    if (!entry?.members.has(userId)) {
+      throw new ChatError(ErrorCode.NotFound, 'no such conversation', { conversationId });
     }
     return entry;
   }
