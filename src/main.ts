@@ -63,14 +63,17 @@ async function main(): Promise<void> {
     `chat gateway ${gateway.gatewayId} listening — ${mode}`,
     `  WebSocket: ${gateway.url}?token=<jwt>`,
     `  Socket.IO: ${gateway.httpUrl} (path /socket.io/, auth: { token: '<jwt>' })`,
-    `  Health:    ${gateway.httpUrl}/healthz  ${gateway.httpUrl}/readyz  ${gateway.httpUrl}/metrics`,
+    `  Health:    ${gateway.httpUrl}/healthz  ${gateway.httpUrl}/readyz`,
   ];
   if (config.auth.devTokens) lines.push(`  Dev token: curl '${gateway.httpUrl}/dev/token?user=alice'`);
   if (webMs !== null) lines.push(`  Web chat:  ${gateway.httpUrl}/`);
   lines.push(
-    config.auth.operatorToken
-      ? `  Dashboard: ${gateway.httpUrl}/dashboard#token=${config.auth.operatorToken}`
-      : '  Dashboard: off (set auth.operatorToken or CHAT_OPERATOR_TOKEN)',
+    ...(config.auth.operatorToken
+      ? [
+          `  Dashboard: ${gateway.httpUrl}/dashboard#token=${config.auth.operatorToken}`,
+          `  Metrics:   ${gateway.httpUrl}/metrics  (header Authorization: Bearer <operator token>)`,
+        ]
+      : ['  Dashboard and metrics: off (set auth.operatorToken or CHAT_OPERATOR_TOKEN)']),
   );
   console.log(lines.join('\n'));
 

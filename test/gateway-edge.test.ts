@@ -4,7 +4,12 @@ import { after, before, describe, it } from 'node:test';
 import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { TestClient } from './helpers/client.ts';
 import { eventually } from './helpers/eventually.ts';
-import { startTestGateway, type TestGateway, testConfig, token } from './helpers/gateway.ts';
+import { startTestGateway, TEST_SECRET, type TestGateway, testConfig, token } from './helpers/gateway.ts';
+
+const OPERATOR_TOKEN = 'edge-test-operator-token';
+/** `/metrics` as Prometheus reads it: with the operator token. */
+const metricsText = async (gw: TestGateway) =>
+  (await fetch(`${gw.httpUrl}/metrics`, { headers: { authorization: `Bearer ${OPERATOR_TOKEN}` } })).text();
 
 describe('gateway edges', () => {
   let gw: TestGateway;
@@ -12,7 +17,10 @@ describe('gateway edges', () => {
     gw = await startTestGateway({
       config: testConfig(
         {},
-        { limits: { maxFrameBytes: 1024, rateLimitPerSec: 5, rateLimitBurst: 10, floodStrikes: 5 } },
+        {
+          limits: { maxFrameBytes: 1024, rateLimitPerSec: 5, rateLimitBurst: 10, floodStrikes: 5 },
+          auth: { secret: TEST_SECRET, devTokens: true, operatorToken: OPERATOR_TOKEN },
+        },
       ),
     });
   });
@@ -30,8 +38,27 @@ describe('gateway edges', () => {
     assert.equal(await TestClient.connectExpectingStatus(gw.url, await token('alice', -10)), 401);
     const badSub = await token('not valid!');
     assert.equal(await TestClient.connectExpectingStatus(gw.url, badSub), 401);
-    const res = await fetch(`${gw.httpUrl}/metrics`);
-    assert.match(await res.text(), /chat_errors_total\{code="unauthorized"\} [1-9]/);
+    assert.match(await metricsText(gw), /chat_errors_total\{code="unauthorized"\} [1-9]/);
+  });
+
+  it('refuses an over-long device label or a malformed since with HTTP 400 invalid_field', async () => {
+    const t = await token('params');
+    for (const [query, field] of [
+      [{ device: 'd'.repeat(33) }, 'device'],
+      [{ since: 'yesterday' }, 'since'],
+      [{ since: '-1' }, 'since'],
+      [{ since: '99999999999999999999' }, 'since'],
+    ] as const) {
+      const { status, body } = await TestClient.refusal(gw.url, t, query);
+      assert.equal(status, 400, JSON.stringify(query));
+      const error = (body as { error: { code: string; details: unknown } }).error;
+      assert.deepEqual([error.code, error.details], ['invalid_field', { field }]);
+    }
+    // At the limit is fine; a bad token is refused (401) before the parameters are looked at.
+    const ok = await TestClient.connect(gw.url, t, { device: 'd'.repeat(32) });
+    await ok.close();
+    assert.equal((await TestClient.refusal(gw.url, 'not-a-jwt', { since: 'yesterday' })).status, 401);
+    assert.match(await metricsText(gw), /chat_errors_total\{code="invalid_field"\} [4-9]/);
   });
 
   it('accepts a valid token and a user with several devices', async () => {
@@ -48,15 +75,35 @@ describe('gateway edges', () => {
     await b.close();
   });
 
-  it('closes a connection that sends an oversized frame with 4413, after an error frame', async () => {
-    const a = await TestClient.connect(gw.url, await token('big'));
-    const other = await TestClient.connect(gw.url, await token('bystander'));
-    a.sendRaw(JSON.stringify({ op: 'ping', id: 'p', pad: 'x'.repeat(2000) }));
-    const err = await a.nextFrame((f) => f.op === 'error');
-    assert.equal(err.code, 'frame_too_large');
-    assert.equal(await a.waitClose(), 4413);
-    assert.equal((await other.request('ping')).op, 'pong');
-    await other.close();
+  // maxFrameBytes is 1024 here: just over, 15× over (read to be refused), and past the 16× the
+  // gateway reads (cut without a close frame), as docs/protocol.md "Oversized frames" says.
+  for (const [what, size] of [
+    ['just over the limit', 1025],
+    ['15× the limit', 15 * 1024],
+  ] as const) {
+    it(`answers a frame ${what} with frame_too_large, then closes 4413`, async () => {
+      const a = await TestClient.connect(gw.url, await token('big'));
+      const other = await TestClient.connect(gw.url, await token('bystander'));
+      const frame = JSON.stringify({ op: 'ping', id: 'p', pad: '' });
+      a.sendRaw(frame.replace('"pad":""', `"pad":"${'x'.repeat(size - frame.length)}"`));
+      const err = await a.nextFrame((f) => f.op === 'error');
+      assert.deepEqual([err.code, err.id], ['frame_too_large', null]);
+      assert.equal(await a.waitClose(), 4413);
+      assert.equal((await other.request('ping')).op, 'pong');
+      await other.close();
+    });
+  }
+
+  it('drops a frame over 16× the limit without reading it: no error frame, no close frame (1006)', async () => {
+    const a = await TestClient.connect(gw.url, await token('huge'));
+    await a.waitFor((f) => f.op === 'synced');
+    const before = a.frames.length;
+    a.sendRaw(JSON.stringify({ op: 'ping', id: 'p', pad: 'x'.repeat(16 * 1024 + 1) }));
+    assert.equal(await a.waitClose(), 1006);
+    assert.equal(a.frames.length, before);
+    const again = await TestClient.connect(gw.url, await token('huge'));
+    assert.equal((await again.request('ping')).op, 'pong');
+    await again.close();
   });
 
   it('rate-limits with error frames, then closes a flooding connection with 4429', async () => {
@@ -83,7 +130,7 @@ describe('gateway edges', () => {
     assert.equal(ready.status, 200);
     const body = (await ready.json()) as { checks: Record<string, string> };
     assert.deepEqual(body.checks, { storage: 'ok', presence: 'ok', routing: 'ok' });
-    const metrics = await (await fetch(`${gw.httpUrl}/metrics`)).text();
+    const metrics = await metricsText(gw);
     for (const name of [
       'chat_connections',
       'chat_frames_in_total',
@@ -101,6 +148,25 @@ describe('gateway edges', () => {
     assert.equal(c.frames[0]!.userId, 'zed');
     await c.close();
     assert.equal((await fetch(`${gw.httpUrl}/dev/token?user=bad%20name`)).status, 400);
+  });
+
+  it('serves /metrics only with the operator token (401 otherwise), and not at all without one (404)', async () => {
+    const get = (g: TestGateway, auth?: string) =>
+      fetch(`${g.httpUrl}/metrics`, auth ? { headers: { authorization: auth } } : {});
+    assert.equal((await get(gw)).status, 401);
+    assert.equal((await get(gw, 'Bearer not-the-operator-token')).status, 401);
+    assert.equal((await get(gw, OPERATOR_TOKEN)).status, 401, 'the Bearer scheme is required');
+    const unauthorized = await get(gw);
+    assert.equal(((await unauthorized.json()) as { error: { code: string } }).error.code, 'unauthorized');
+    assert.equal((await get(gw, `Bearer ${OPERATOR_TOKEN}`)).status, 200);
+    const noOperator = await startTestGateway({ config: testConfig() });
+    try {
+      const res = await get(noOperator, `Bearer ${OPERATOR_TOKEN}`);
+      assert.equal(res.status, 404);
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'not_found');
+    } finally {
+      await noOperator.stop();
+    }
   });
 });
 
@@ -240,6 +306,47 @@ describe('gateway write path under backpressure', () => {
     assert.equal((await alice.request('ping')).op, 'pong');
     await again.close();
     await carol.close();
+    await alice.close();
+  });
+});
+
+describe('a truncated replay', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway({ config: testConfig({}, { limits: { maxResumeMessages: 5 } }) });
+  });
+  after(() => gw.stop());
+
+  it('holds the oldest missed messages of all conversations; sync from its lastId gets the rest', async () => {
+    const alice = await TestClient.connect(gw.url, await token('tr-alice'));
+    const bob = await TestClient.connect(gw.url, await token('tr-bob'));
+    await bob.waitFor((f) => f.op === 'synced');
+    const dm = (await alice.call('openDirect', { userId: 'tr-bob' })).conversation.id;
+    const group = (await alice.call('createGroup', { title: 'tr', members: ['tr-bob'] })).conversation.id;
+    // Interleaved, so that whichever conversation a replay reads first, the other holds older
+    // messages than most of it: six each, more than the cap of 5 in either one alone.
+    const sent: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      for (const conversationId of [dm, group]) {
+        sent.push((await alice.call('send', { conversationId, body: `${conversationId} ${i}` })).messageId);
+      }
+    }
+    await bob.waitFor((f) => f.op === 'message' && (f.message as { id: string }).id === sent.at(-1));
+    await bob.close();
+
+    const again = await TestClient.connect(gw.url, await token('tr-bob'), { since: '1' });
+    const first = await again.waitFor((f) => f.op === 'synced');
+    assert.deepEqual([first.count, first.lastId, first.truncated], [5, sent[4], true]);
+    const second = await again.request('sync', { since: first.lastId });
+    assert.deepEqual([second.count, second.lastId, second.truncated], [5, sent[9], true]);
+    const third = await again.request('sync', { since: second.lastId });
+    assert.deepEqual([third.count, third.lastId, third.truncated], [2, sent[11], false]);
+    assert.deepEqual(
+      again.messages().map((m) => m.id),
+      sent,
+      'every missed message once, in id order, across the three replays',
+    );
+    await again.close();
     await alice.close();
   });
 });

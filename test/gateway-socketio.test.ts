@@ -41,6 +41,19 @@ describe('Socket.IO endpoint', () => {
     assert.equal(viaQuery.data?.code, 'unauthorized');
   });
 
+  it('refuses an over-long device or a malformed since with connect_error invalid_field, as /ws does', async () => {
+    const t = await token('sioParams');
+    for (const [opts, field] of [
+      [{ device: 'd'.repeat(33) }, 'device'],
+      [{ since: 'yesterday' }, 'since'],
+    ] as const) {
+      const err = (await IoTestClient.connectError(url, t, opts)) as Error & {
+        data?: { code?: string; details?: unknown };
+      };
+      assert.deepEqual([err.data?.code, err.data?.details], ['invalid_field', { field }]);
+    }
+  });
+
   it('accepts auth.token or query token, over polling or straight WebSocket, and sends welcome then synced', async () => {
     const a = await open('sioAlice', { device: 'web' });
     const welcome = a.frames[0]!;
@@ -191,13 +204,15 @@ describe('Socket.IO endpoint limits', () => {
     assert.equal(close?.code, 4429);
   });
 
-  it('sends frame_too_large and a close event 4413 for an oversized packet', async () => {
-    const a = await open('sioBig', { transports: ['websocket'] });
-    const other = await open('sioBystander');
-    a.emit('ping', { id: 'big', pad: 'x'.repeat(2000) });
-    const err = await a.waitFor((f) => f.op === 'error');
-    assert.equal(err.code, 'frame_too_large');
-    assert.equal(await a.waitClose(), 4413);
-    assert.equal((await other.request('ping')).op, 'pong');
-  });
+  for (const pad of [2000, 15 * 1024]) {
+    it(`sends frame_too_large and a close event 4413 for an oversized packet (${pad} bytes of padding)`, async () => {
+      const a = await open('sioBig', { transports: ['websocket'] });
+      const other = await open('sioBystander');
+      a.emit('ping', { id: 'big', pad: 'x'.repeat(pad) });
+      const err = await a.waitFor((f) => f.op === 'error');
+      assert.equal(err.code, 'frame_too_large');
+      assert.equal(await a.waitClose(), 4413);
+      assert.equal((await other.request('ping')).op, 'pong');
+    });
+  }
 });

@@ -1,10 +1,11 @@
 /**
  * The validator at the edge, for what the gateway scenarios do not already cover over the wire:
- * a direct conversation id must be the one id both users derive.
+ * a direct conversation id must be the one id both users derive; a frame without `op`; the
+ * connect parameters.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ChatError, ErrorCode, parseClientRequest } from '../src/protocol/index.ts';
+import { ChatError, ErrorCode, parseClientRequest, parseConnectParams } from '../src/protocol/index.ts';
 
 const limits = { maxBodyChars: 8000, maxGroupMembers: 100, maxHistoryLimit: 200 };
 
@@ -34,5 +35,39 @@ describe('parseClientRequest: direct conversation ids', () => {
   it('refuses a direct conversation with oneself', () => {
     rejectsField({ op: 'send', id: 'r1', conversationId: 'dm:eve:eve', body: 'hi' }, 'conversationId');
     rejectsField({ op: 'read', id: 'r3', conversationId: 'dm:eve:eve', messageId: '1' }, 'conversationId');
+  });
+});
+
+describe('parseClientRequest: op', () => {
+  it('answers a missing or non-string op with invalid_field on `op`, echoing the request id', () => {
+    rejectsField({ id: 'r1', conversationId: 'g:1' }, 'op');
+    rejectsField({ op: 7, id: 'r1' }, 'op');
+    assert.throws(
+      () => parseClientRequest({ id: 'r9' }, limits),
+      (err: unknown) => err instanceof ChatError && err.details?.requestId === 'r9',
+    );
+  });
+});
+
+describe('parseConnectParams', () => {
+  const rejects = (raw: { device?: string; since?: string }, field: string) =>
+    assert.throws(
+      () => parseConnectParams(raw),
+      (err: unknown) =>
+        err instanceof ChatError && err.code === ErrorCode.InvalidField && err.details?.field === field,
+    );
+
+  it('takes absent or empty parameters as their defaults', () => {
+    assert.deepEqual(parseConnectParams({}), { device: 'unknown', since: null });
+    assert.deepEqual(parseConnectParams({ device: '', since: '' }), { device: 'unknown', since: null });
+    assert.deepEqual(parseConnectParams({ device: 'd'.repeat(32), since: '42' }), {
+      device: 'd'.repeat(32),
+      since: 42n,
+    });
+  });
+
+  it('refuses an over-long device and a since that is not a message id', () => {
+    rejects({ device: 'd'.repeat(33) }, 'device');
+    for (const since of ['abc', '-1', '1.5', ' 1', '9223372036854775808']) rejects({ since }, 'since');
   });
 });

@@ -32,6 +32,7 @@ import { type ClientStorage, MemoryClientStorage } from './storage.ts';
 import { TokenProvider } from './token.ts';
 import {
   type ClientFrame,
+  DEVICE_LABEL_MAX,
   type ErrorFrame,
   type PongFrame,
   type ReplyOf,
@@ -136,6 +137,10 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     super();
     if (!Array.isArray(options.urls) || options.urls.length === 0) {
       throw new TypeError('ChatClient: urls must list at least one gateway URL');
+    }
+    // The gateway refuses a longer label (invalid_field): fail here, not on every reconnect.
+    if (options.device !== undefined && options.device.length > DEVICE_LABEL_MAX) {
+      throw new TypeError(`ChatClient: device must be at most ${DEVICE_LABEL_MAX} characters`);
     }
     this.urls = [...options.urls];
     const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
@@ -493,7 +498,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       }
       this.tokens.invalidate();
     }
-    if (code === CloseCode.FrameTooLarge || code === CloseCode.MessageTooBig) {
+    if (code === CloseCode.FrameTooLarge) {
       this.emit(
         'error',
         new ChatClientError('frame_too_large', `the server closed the socket: ${code} ${reason}`),

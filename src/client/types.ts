@@ -45,6 +45,7 @@ export type {
   WirePresence,
 } from '../protocol/index.ts';
 export {
+  DEVICE_LABEL_MAX,
   ERRORS,
   ErrorCode,
   isRetryable,

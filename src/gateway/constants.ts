@@ -25,3 +25,12 @@ export const REPLAY_OFFLINE_PAGE = 500;
 
 /** History messages read per store round trip when a replay catches up a conversation. */
 export const REPLAY_HISTORY_PAGE = 200;
+
+/**
+ * Frames (Socket.IO packets) up to this many times `limits.maxFrameBytes` are read in full so the
+ * gateway can refuse them the documented way: a `frame_too_large` error, then close 4413. A
+ * larger one is cut by uWS (engine.io) as soon as its header announces the size, without a close
+ * frame (the client sees 1006). Refusing any size cleanly would mean buffering whatever a client
+ * sends; this bounds the buffer at 1 MiB per connection with the default 64 KiB limit.
+ */
+export const OVERSIZED_FRAME_READ_FACTOR = 16;

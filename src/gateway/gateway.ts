@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { ChatConfig, RegionConfig } from '../config/schema.ts';
 import { AuthError, ChatError, CloseCode, closeReason, ErrorCode } from '../errors.ts';
 import type { Presence } from '../presence/types.ts';
-import { parseClientFrame, type ServerFrame, SUBPROTOCOL } from '../protocol/index.ts';
+import { parseClientFrame, parseConnectParams, type ServerFrame, SUBPROTOCOL } from '../protocol/index.ts';
 import { type Replication, replicationSink } from '../replication/index.ts';
 import type { Router } from '../routing/types.ts';
 import type { Storage } from '../storage/types.ts';
@@ -18,11 +18,12 @@ import { componentLogger, type Logger } from '../util/log.ts';
 import { SnowflakeGenerator } from '../util/snowflake.ts';
 import { Authenticator, type Identity } from './auth.ts';
 import { ChatService } from './chat-service.ts';
+import { OVERSIZED_FRAME_READ_FACTOR } from './constants.ts';
 import { registerHttpRoutes } from './http.ts';
 import { Hub } from './hub.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { PresenceWatchers } from './presence-watchers.ts';
-import { parseSince, Sessions } from './sessions.ts';
+import { Sessions } from './sessions.ts';
 import { CLOSE_FLUSH_MS, closePhase } from './shutdown.ts';
 import { SocketIoEndpoint } from './socketio.ts';
 import { type SocketData, WsConnection } from './ws-connection.ts';
@@ -222,9 +223,9 @@ export class Gateway {
     const limits = this.deps.config.limits;
     this.app.ws<SocketData>('/ws', {
       compression: uWS.DISABLED,
-      // Frames up to 4× the limit reach us so we can answer with a clear code before closing;
-      // anything larger is cut by uWS itself (close 1009).
-      maxPayloadLength: limits.maxFrameBytes * 4,
+      // Oversized frames up to this reach us so we can answer frame_too_large and close 4413;
+      // anything larger is cut by uWS itself, without a close frame (see the constant).
+      maxPayloadLength: limits.maxFrameBytes * OVERSIZED_FRAME_READ_FACTOR,
       idleTimeout: limits.idleTimeoutSec,
       maxBackpressure: limits.maxBackpressureBytes,
       sendPingsAutomatically: true,
@@ -242,13 +243,11 @@ export class Gateway {
     const secExt = req.getHeader('sec-websocket-extensions');
     const bearer = req.getHeader('authorization');
     const token = req.getQuery('token') || (bearer.startsWith('Bearer ') ? bearer.slice(7) : '');
-    const device = (req.getQuery('device') || 'unknown').slice(0, 32);
-    const sinceRaw = req.getQuery('since');
+    const rawParams = { device: req.getQuery('device'), since: req.getQuery('since') };
     if (this.stopping) {
       res.writeStatus('503 Service Unavailable').end('{"error":{"code":"shutting_down"}}');
       return;
     }
-    const since = parseSince(sinceRaw);
     const protocol = offered
       .split(',')
       .map((p) => p.trim())
@@ -263,10 +262,17 @@ export class Gateway {
     } catch (err) {
       const message = err instanceof AuthError ? err.message : 'authentication failed';
       this.metrics.errors.inc({ code: ErrorCode.Unauthorized });
-      res
-        .writeStatus('401 Unauthorized')
-        .writeHeader('content-type', 'application/json')
-        .end(JSON.stringify({ error: { code: ErrorCode.Unauthorized, message } }));
+      refuseUpgrade(res, '401 Unauthorized', ErrorCode.Unauthorized, message);
+      return;
+    }
+    let device: string;
+    let since: bigint | null;
+    try {
+      ({ device, since } = parseConnectParams(rawParams));
+    } catch (err) {
+      const e = err as ChatError;
+      this.metrics.errors.inc({ code: e.code });
+      refuseUpgrade(res, '400 Bad Request', e.code, e.message, e.details);
       return;
     }
     res.upgrade<SocketData>(
@@ -327,6 +333,20 @@ export class Gateway {
     conn.markClosed();
     if (session) this.sessions.closed(session);
   }
+}
+
+/** Answers an upgrade with an HTTP error and the protocol's JSON error body. */
+function refuseUpgrade(
+  res: uWS.HttpResponse,
+  status: string,
+  code: ErrorCode,
+  message: string,
+  details?: Readonly<Record<string, string | number>>,
+): void {
+  res
+    .writeStatus(status)
+    .writeHeader('content-type', 'application/json')
+    .end(JSON.stringify({ error: { code, message, ...(details ? { details } : {}) } }));
 }
 
 /** Best-effort request id of a frame we refuse to parse fully (rate limited). */

@@ -1,6 +1,12 @@
-/** HTTP endpoints on the gateway's uWS app: health, readiness, metrics, dev tokens. */
+/**
+ * HTTP endpoints on the gateway's uWS app: health, readiness, metrics, dev tokens. `/healthz` and
+ * `/readyz` are open (load balancers probe them); `/metrics` is for operators: it answers only
+ * `Authorization: Bearer <auth.operatorToken>` (401 otherwise; 404 with no operator token
+ * configured), as the dashboard does (docs/operations.md, "Metrics").
+ */
 import type uWS from 'uWebSockets.js';
-import { isUserId } from '../protocol/index.ts';
+import { tokenMatches } from '../dashboard/endpoint.ts';
+import { ErrorCode, isUserId } from '../protocol/index.ts';
 import { withDeadline } from '../util/deadline.ts';
 
 /** A readiness probe that takes longer than this counts as down. */
@@ -10,7 +16,14 @@ interface HttpHost {
   readonly gatewayId: string;
   readonly deps: {
     region: { name: string };
-    config: { auth: { devTokens: boolean; devTokenTtlSec: number; secret?: string | undefined } };
+    config: {
+      auth: {
+        devTokens: boolean;
+        devTokenTtlSec: number;
+        secret?: string | undefined;
+        operatorToken?: string | undefined;
+      };
+    };
     storage: { ping(): Promise<void> };
     presence: { ping(): Promise<void> };
     router: { ping(): Promise<void> };
@@ -101,14 +114,34 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, gw: HttpHost): void {
     }),
   );
 
-  app.get(
-    '/metrics',
-    asyncRoute(async () => ({
-      status: '200 OK',
-      type: gw.metrics.served.contentType,
-      body: await gw.metrics.served.metrics(),
-    })),
-  );
+  const serveMetrics = asyncRoute(async () => ({
+    status: '200 OK',
+    type: gw.metrics.served.contentType,
+    body: await gw.metrics.served.metrics(),
+  }));
+  app.get('/metrics', (res, req) => {
+    const operatorToken = gw.deps.config.auth.operatorToken;
+    const auth = req.getHeader('authorization');
+    if (operatorToken && tokenMatches(auth.startsWith('Bearer ') ? auth.slice(7) : '', operatorToken)) {
+      serveMetrics(res, req);
+      return;
+    }
+    const refused = operatorToken
+      ? json('401 Unauthorized', {
+          error: {
+            code: ErrorCode.Unauthorized,
+            message: 'metrics: send Authorization: Bearer <operator token>',
+          },
+        })
+      : json('404 Not Found', {
+          error: { code: ErrorCode.NotFound, message: 'metrics disabled: no auth.operatorToken configured' },
+        });
+    res
+      .writeStatus(refused.status)
+      .writeHeader('content-type', refused.type)
+      .writeHeader('cache-control', 'no-store')
+      .end(refused.body);
+  });
 
   app.get(
     '/dev/token',

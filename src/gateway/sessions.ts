@@ -6,7 +6,7 @@
  */
 import type { LimitsConfig } from '../config/schema.ts';
 import { ChatError, CloseCode, closeReason, ErrorCode, isTransientBackendError } from '../errors.ts';
-import { type ParsedClientFrame, PROTOCOL_VERSION, parseId, type ServerFrame } from '../protocol/index.ts';
+import { type ParsedClientFrame, PROTOCOL_VERSION, type ServerFrame } from '../protocol/index.ts';
 import type { Logger } from '../util/log.ts';
 import type { ChatService } from './chat-service.ts';
 import type { ClientConnection, ConnectionState } from './connection.ts';
@@ -14,11 +14,6 @@ import type { Hub } from './hub.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { PresenceWatchers } from './presence-watchers.ts';
 import { TokenBucket } from './rate-limit.ts';
-
-/** A `since` message id from a query string or handshake; anything malformed counts as none. */
-export function parseSince(raw: unknown): bigint | null {
-  return typeof raw === 'string' ? parseId(raw) : null;
-}
 
 export interface TransportConnection extends ClientConnection {
   /** When the client's token expires (ms since epoch); the session is closed 4401 then. */

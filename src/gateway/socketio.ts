@@ -21,21 +21,20 @@ import { Redis } from 'ioredis';
 import { type DefaultEventsMap, type ExtendedError, Server, type Socket } from 'socket.io';
 import type { LimitsConfig } from '../config/schema.ts';
 import { AuthError, ChatError, CloseCode, closeReason, ErrorCode } from '../errors.ts';
-import { parseClientRequest, type ServerFrame } from '../protocol/index.ts';
+import {
+  type ConnectParams,
+  parseClientRequest,
+  parseConnectParams,
+  type ServerFrame,
+} from '../protocol/index.ts';
 import type { Routed } from '../routing/types.ts';
 import { CLOSE_GRACE_MS, quitRedis } from '../util/close.ts';
 import { delay, settleWithin } from '../util/deadline.ts';
 import type { Logger } from '../util/log.ts';
 import type { Authenticator, Identity } from './auth.ts';
-import { DRAIN_LOW_WATER_BYTES, DRAIN_POLL_MS } from './constants.ts';
+import { DRAIN_LOW_WATER_BYTES, DRAIN_POLL_MS, OVERSIZED_FRAME_READ_FACTOR } from './constants.ts';
 import type { GatewayMetrics } from './metrics.ts';
-import {
-  parseSince,
-  type Respond,
-  type Session,
-  type Sessions,
-  type TransportConnection,
-} from './sessions.ts';
+import type { Respond, Session, Sessions, TransportConnection } from './sessions.ts';
 
 /** What the auth middleware learned from the handshake. */
 interface IoData {
@@ -168,9 +167,9 @@ export class SocketIoEndpoint {
     const limits = d.limits;
     this.io = new Server<DefaultEventsMap, DefaultEventsMap, DefaultEventsMap, IoData>({
       serveClient: false,
-      // Packets up to 4× the frame limit reach us, so we can answer frame_too_large before
-      // closing (as on /ws); engine.io cuts anything larger itself.
-      maxHttpBufferSize: limits.maxFrameBytes * 4,
+      // Oversized packets up to this reach us, so we can answer frame_too_large before closing
+      // (as on /ws); engine.io cuts anything larger itself.
+      maxHttpBufferSize: limits.maxFrameBytes * OVERSIZED_FRAME_READ_FACTOR,
     });
     const uwsOptions = {
       compression: uWS.DISABLED,
@@ -229,11 +228,16 @@ export class SocketIoEndpoint {
     const token = field('token') ?? (bearer?.startsWith('Bearer ') ? bearer.slice(7) : null);
     this.d.auth.verify(token).then(
       (identity) => {
-        socket.data = {
-          identity,
-          device: (field('device') || 'unknown').slice(0, 32),
-          since: parseSince(field('since')),
-        };
+        let params: ConnectParams;
+        try {
+          params = parseConnectParams({ device: field('device'), since: field('since') });
+        } catch (err) {
+          const e = err as ChatError;
+          this.d.metrics.errors.inc({ code: e.code });
+          next(refusal(e.code, e.message, e.details));
+          return;
+        }
+        socket.data = { identity, ...params };
         next();
       },
       (err: unknown) => {
@@ -312,9 +316,13 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** A handshake refusal; the client's `connect_error` carries `data`. */
-function refusal(code: ErrorCode, message: string): ExtendedError {
+/** A handshake refusal; the client's `connect_error` carries `data` (`/ws`'s HTTP error body). */
+function refusal(
+  code: ErrorCode,
+  message: string,
+  details?: Readonly<Record<string, string | number>>,
+): ExtendedError {
   const err = new Error(message) as ExtendedError;
-  err.data = { code, message };
+  err.data = { code, message, ...(details ? { details } : {}) };
   return err;
 }

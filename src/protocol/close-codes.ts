@@ -8,14 +8,12 @@
 export const CloseCode = {
   /** Server going away (shutdown, deploy): reconnect, with backoff, to any gateway. */
   GoingAway: 1001,
-  /**
-   * Frame over 4× `limits.maxFrameBytes`, cut by the WebSocket layer (uWS) before our code sees
-   * it; the gateway never sends it itself.
-   */
-  MessageTooBig: 1009,
   /** Token expired or revoked during the session: get a new token before reconnecting. */
   Unauthorized: 4401,
-  /** Frame over `limits.maxFrameBytes` (after a `frame_too_large` error). */
+  /**
+   * Frame over `limits.maxFrameBytes` (after a `frame_too_large` error). One over 16× the limit
+   * is cut without a close frame instead (the client sees 1006): docs/protocol.md, "Limits".
+   */
   FrameTooLarge: 4413,
   /** Flooding: kept sending past the rate limit. Reconnect after a pause. */
   RateLimited: 4429,
@@ -27,7 +25,6 @@ export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 /** The reason text sent with each code; clients switch on the code, people read the reason. */
 export const CLOSE_REASONS: { readonly [C in CloseCode]: string } = {
   [CloseCode.GoingAway]: 'going away, reconnect',
-  [CloseCode.MessageTooBig]: 'frame too large',
   [CloseCode.Unauthorized]: 'token expired',
   [CloseCode.FrameTooLarge]: 'frame too large',
   [CloseCode.RateLimited]: 'rate limit exceeded',

@@ -12,6 +12,7 @@ export const SUBPROTOCOL = 'chat.v1';
 
 export * from './client-frames.ts';
 export * from './close-codes.ts';
+export * from './connect.ts';
 export * from './errors.ts';
 export * from './ids.ts';
 export * from './parse.ts';

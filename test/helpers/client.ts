@@ -85,6 +85,35 @@ export class TestClient {
     });
   }
 
+  /**
+   * Expects the upgrade to be refused; resolves with the HTTP status and the JSON body. `query`
+   * is added as is (`since`, `device`), so tests can pass what `connect` would not.
+   */
+  static async refusal(
+    url: string,
+    token: string,
+    query: Record<string, string>,
+  ): Promise<{ status: number; body: unknown }> {
+    const u = new URL(url);
+    u.searchParams.set('token', token);
+    for (const [k, v] of Object.entries(query)) u.searchParams.set(k, v);
+    const ws = new WebSocket(u);
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => {
+        ws.close();
+        reject(new Error('upgrade unexpectedly accepted'));
+      });
+      ws.once('unexpected-response', (_req, res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => {
+          text += String(d);
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+      });
+      ws.once('error', () => {});
+    });
+  }
+
   sendRaw(data: string | Buffer): void {
     this.ws.send(data);
   }

@@ -43,9 +43,11 @@ export class Replay {
     try {
       const cap = this.d.limits.maxResumeMessages;
       const byId: Collected = new Map();
-      await this.collectOffline(state, cap, byId);
-      if (since !== null) await this.collectSince(state.conn.userId, since, cap, byId);
-      const { ordered, truncated } = mergeAndCap(byId, cap);
+      let truncated = await this.collectOffline(state, cap, byId);
+      if (since !== null)
+        truncated = (await this.collectSince(state.conn.userId, since, cap, byId)) || truncated;
+      const ordered = oldest(byId, cap);
+      truncated ||= ordered.length < byId.size;
       const written = await this.write(state.conn, ordered, replayed);
       return { op: 'synced', id: requestId, ...written, truncated };
     } finally {
@@ -53,8 +55,11 @@ export class Replay {
     }
   }
 
-  /** The user's offline queue, page by page; each entry then awaits the client's ack. */
-  private async collectOffline(state: ConnectionState, cap: number, byId: Collected): Promise<void> {
+  /**
+   * The user's offline queue, page by page (in id order), up to `cap` entries; each then awaits
+   * the client's ack. True if entries were left unread.
+   */
+  private async collectOffline(state: ConnectionState, cap: number, byId: Collected): Promise<boolean> {
     let after: bigint | undefined;
     for (;;) {
       const page = await this.d.storage.listOffline(state.conn.userId, REPLAY_OFFLINE_PAGE, after);
@@ -62,23 +67,47 @@ export class Replay {
         byId.set(m.messageId, m);
         state.expectAck(m.messageId);
       }
-      if (page.length < REPLAY_OFFLINE_PAGE || byId.size >= cap) return;
+      if (page.length < REPLAY_OFFLINE_PAGE) return false;
+      if (byId.size >= cap) return true;
       after = page[page.length - 1]!.messageId;
     }
   }
 
-  /** Every message after `since` in each of the user's conversations, until `cap` is reached. */
-  private async collectSince(userId: string, since: bigint, cap: number, byId: Collected): Promise<void> {
+  /**
+   * Every message after `since` in each of the user's conversations, keeping the `cap` oldest
+   * of everything collected: a truncated replay holds the oldest of what was missed, so a `sync`
+   * from its `lastId` continues without a gap (stopping at the first conversations read would
+   * skip older messages of the others for good). A conversation is read only up to the newest
+   * id kept. True if anything was left out.
+   */
+  private async collectSince(userId: string, since: bigint, cap: number, byId: Collected): Promise<boolean> {
+    /** Once something was left out: the newest id kept. Anything newer is left out too. */
+    let ceiling: bigint | null = null;
+    let leftOut = false;
+    const trim = () => {
+      if (byId.size <= cap) return;
+      const kept = oldest(byId, cap);
+      byId.clear();
+      for (const m of kept) byId.set(m.messageId, m);
+      ceiling = kept[kept.length - 1]!.messageId;
+      leftOut = true;
+    };
     for (const convId of await this.d.storage.listUserConversationIds(userId)) {
       let cursor = since;
       for (;;) {
         const page = await this.d.storage.getHistory(convId, { after: cursor, limit: REPLAY_HISTORY_PAGE });
-        for (const m of page) byId.set(m.messageId, m);
-        if (page.length < REPLAY_HISTORY_PAGE || byId.size >= cap) break;
+        for (const m of page) {
+          if (ceiling === null || m.messageId <= ceiling) byId.set(m.messageId, m);
+          else leftOut = true;
+        }
+        if (page.length < REPLAY_HISTORY_PAGE) break;
         cursor = page[page.length - 1]!.messageId;
+        if (byId.size >= 2 * cap) trim();
+        if (ceiling !== null && cursor >= ceiling) break;
       }
-      if (byId.size >= cap) return;
+      trim();
     }
+    return leftOut;
   }
 
   /**
@@ -131,10 +160,9 @@ export class Replay {
   }
 }
 
-/** In id order, at most `cap` (the oldest first: the client resumes from the last one). */
-function mergeAndCap(byId: Collected, cap: number): { ordered: StoredMessage[]; truncated: boolean } {
+/** The `cap` oldest messages, in id order (the client resumes from the last one). */
+function oldest(byId: Collected, cap: number): StoredMessage[] {
   const ordered = [...byId.values()].sort((a, b) => (a.messageId < b.messageId ? -1 : 1));
-  if (ordered.length <= cap) return { ordered, truncated: false };
-  ordered.length = cap;
-  return { ordered, truncated: true };
+  if (ordered.length > cap) ordered.length = cap;
+  return ordered;
 }
