@@ -49,11 +49,13 @@ export class Applier {
   /**
    * Applies one event and delivers it. Throws when either fails; the caller leaves the event
    * unacknowledged and it comes again, then delivered in full (clients drop repeats by id).
+   * `eventId` is the same for every copy of the event, whichever region published it: a copy a
+   * second region republished is applied again (idempotently) but not fanned out again.
    */
-  async apply(e: ReplicationEvent, msgId: string, sink: ReplicationSink): Promise<void> {
-    const again = msgId !== '' && this.recent.has(msgId);
+  async apply(e: ReplicationEvent, eventId: string, sink: ReplicationSink): Promise<void> {
+    const again = eventId !== '' && this.recent.has(eventId);
     await this.applyOnce(e, again, sink);
-    if (msgId !== '') this.recent.remember(msgId);
+    if (eventId !== '') this.recent.remember(eventId);
   }
 
   private async applyOnce(e: ReplicationEvent, again: boolean, sink: ReplicationSink): Promise<void> {

@@ -1,6 +1,6 @@
 /**
  * What travels through the outbox → inbox streams between regions, and how each event is named
- * for JetStream's duplicate window (`Nats-Msg-Id`, suffixed `@<dst>` by the link).
+ * for JetStream's duplicate window (the event id; the link makes it `<id>@<src>><dst>`).
  */
 import type { MessageRecord } from '../storage/common.ts';
 import type { Conversation } from '../storage/types.ts';

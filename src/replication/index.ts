@@ -62,7 +62,7 @@ export class Replication {
 
   /** Starts applying other regions' events to this region's store and users. */
   start(sink: ReplicationSink): Promise<void> {
-    return this.link.consume((data, meta) => this.applier.apply(decodeEvent(data), meta.msgId, sink));
+    return this.link.consume((data, meta) => this.applier.apply(decodeEvent(data), meta.eventId, sink));
   }
 
   ping(): Promise<void> {

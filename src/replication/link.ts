@@ -9,8 +9,17 @@
  *   INBOX_<dst>   sources OUTBOX_<src> filter xr.<src>.to.<dst> for every src ≠ dst
  *   consumer "apply" on INBOX_<dst>: durable, explicit ack, shared by the region's gateways
  *
- * Every publish carries a `Nats-Msg-Id`, so a republish (after a retry or a resend) inside the
- * duplicate window is dropped by the outbox; receivers also apply events idempotently.
+ * Every publish carries a `Nats-Msg-Id`, `<event id>@<src>><dst>`, so a republish (after a retry
+ * or a resend) inside the duplicate window is dropped by the outbox; receivers also apply events
+ * idempotently, and remember applied events by the event id alone (`eventIdOf`).
+ *
+ * The publishing region is part of that id because an inbox deduplicates what it sources too,
+ * and nats-server 2.9 does not skip a sourced message it finds to be a duplicate: it restarts
+ * that source after the last message the inbox holds from it, which is the duplicate again, so
+ * sourcing from that outbox stalls until the duplicate window (10 minutes by default) has passed
+ * (nats-server issue #4459; 2.14 adds an option to turn this dedup off). Two regions publish the same event when a resend reaches
+ * a region the original had already been replicated to (it answers `duplicate` and publishes
+ * again); with one id for both, the third region stopped hearing from the second for minutes.
  */
 import {
   AckPolicy,
@@ -46,7 +55,11 @@ export interface CrossRegionOptions {
   log?: Logger;
 }
 
-export type EventHandler = (data: Uint8Array, meta: { origin: string; msgId: string }) => Promise<void>;
+/**
+ * `origin` is the region that published this copy; `eventId` names the event whatever region
+ * published it (a republish from another region has the same one).
+ */
+export type EventHandler = (data: Uint8Array, meta: { origin: string; eventId: string }) => Promise<void>;
 
 const CONSUMER = 'apply';
 /** Events handed to the handler at once; bounds memory while a region catches up. */
@@ -57,6 +70,19 @@ const RETRY_DELAY_MS = 1000;
 export const outboxStream = (region: string) => `OUTBOX_${region.replace(/[^A-Za-z0-9_-]/g, '_')}`;
 export const inboxStream = (region: string) => `INBOX_${region.replace(/[^A-Za-z0-9_-]/g, '_')}`;
 export const outboxSubject = (src: string, dst: string) => `xr.${src}.to.${dst}`;
+
+/** The `Nats-Msg-Id` of an event published by `src` for `dst`: unique per outbox and per inbox source. */
+export const publishId = (eventId: string, src: string, dst: string) => `${eventId}@${src}>${dst}`;
+
+/**
+ * The event id in a `Nats-Msg-Id`: everything before the last `@` (region names have none). Also
+ * reads the earlier `<event id>@<dst>` form, still in streams written before the publisher's region
+ * was added.
+ */
+export function eventIdOf(msgId: string): string {
+  const at = msgId.lastIndexOf('@');
+  return at < 0 ? msgId : msgId.slice(0, at);
+}
 
 export class CrossRegionLink {
   private nc: NatsConnection | null = null;
@@ -147,7 +173,7 @@ export class CrossRegionLink {
    * Publishes one event to every peer region's subject in this region's outbox and resolves when
    * the outbox has stored all of them (the cross-region leg is then durable).
    */
-  async publish(data: Uint8Array, msgId: string): Promise<void> {
+  async publish(data: Uint8Array, eventId: string): Promise<void> {
     const js = this.js;
     if (!js) throw new Error('cross-region link not started');
     await Promise.all(
@@ -155,7 +181,7 @@ export class CrossRegionLink {
         const h = headers();
         h.set('Chat-Origin', this.opts.region);
         return js.publish(outboxSubject(this.opts.region, peer), data, {
-          msgID: `${msgId}@${peer}`,
+          msgID: publishId(eventId, this.opts.region, peer),
           headers: h,
         });
       }),
@@ -177,7 +203,7 @@ export class CrossRegionLink {
         const origin = m.headers?.get('Chat-Origin') ?? m.subject.split('.')[1] ?? '';
         const msgId = m.headers?.get('Nats-Msg-Id') ?? '';
         try {
-          await handler(m.data, { origin, msgId });
+          await handler(m.data, { origin, eventId: eventIdOf(msgId) });
           m.ack();
         } catch (err) {
           this.log.error({ err, origin, msgId }, 'applying a cross-region event failed; will retry');

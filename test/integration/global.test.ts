@@ -317,4 +317,33 @@ describe('global: three regions', () => {
     const hist = await c.call('history', { conversationId: group, limit: 5 });
     assert.equal(hist.messages.filter((m) => m.id === first.messageId).length, 1);
   });
+
+  it('keeps replicating from a region that answered a resend as a duplicate of another region', async () => {
+    // The slow-consumer fault run: a device's send is stored (and replicated) by its region, the
+    // ack never reaches it, and the SDK resends from another region, which already holds the
+    // replica and answers `duplicate`, publishing the event again. Everything sent through that
+    // region afterwards must still reach the third region.
+    const a = clients.find((x) => x.frames[0]?.userId === alice && x.closeCode === null)!;
+    const c = clients.find((x) => x.frames[0]?.userId === carol && x.closeCode === null)!;
+    const aliceInEu = await open('eu-west', alice);
+    const first = await a.request('send', { conversationId: group, body: 'moved', clientMsgId: 'moved-1' });
+    await c.waitFor(hasMessage(first.messageId), 20_000);
+    await eventually(
+      async () => {
+        const hist = await aliceInEu.call('history', { conversationId: group, limit: 5 });
+        assert.ok(hist.messages.some((m) => m.id === first.messageId));
+      },
+      { timeoutMs: 20_000, intervalMs: 100 },
+    );
+    const again = await aliceInEu.request('send', {
+      conversationId: group,
+      body: 'moved',
+      clientMsgId: 'moved-1',
+    });
+    assert.equal(again.duplicate, true);
+    assert.equal(again.messageId, first.messageId);
+    const next = await aliceInEu.request('send', { conversationId: group, body: 'after the move' });
+    await c.waitFor(hasMessage(next.messageId), 20_000);
+    assert.equal(c.messages(group).filter((m) => m.id === first.messageId).length, 1);
+  });
 });
