@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Applier, type ReplicationSink } from '../src/replication/apply.ts';
 import type { ReplicationEvent } from '../src/replication/events.ts';
+import { eventIdOf, publishId } from '../src/replication/link.ts';
 import { toRecord } from '../src/storage/common.ts';
 import { EmbeddedStorage } from '../src/storage/embedded.ts';
 import type { StoredMessage } from '../src/storage/types.ts';
@@ -77,5 +78,18 @@ describe('replication apply', () => {
     await applier.apply(e, 'm-2000', sink);
     await applier.apply(e, 'm-2000', sink);
     assert.deepEqual(sink.delivered, [2000n]);
+  });
+
+  it('names copies of one event published by two regions alike, and publishes them under distinct ids', () => {
+    // Distinct Nats-Msg-Ids keep a third region's inbox sourcing from both outboxes; one event id
+    // lets its applier fan the second copy out no more.
+    const fromUs = publishId('m:3000', 'us-east', 'ap-south');
+    const fromEu = publishId('m:3000', 'eu-west', 'ap-south');
+    assert.notEqual(fromUs, fromEu);
+    assert.equal(eventIdOf(fromUs), 'm:3000');
+    assert.equal(eventIdOf(fromEu), 'm:3000');
+    // Streams written before the publisher's region was in the id.
+    assert.equal(eventIdOf('m:3000@ap-south'), 'm:3000');
+    assert.equal(eventIdOf('r:alice:dm:alice:bob:3000@ap-south'), 'r:alice:dm:alice:bob:3000');
   });
 });
