@@ -117,6 +117,15 @@ export const limitsSchema = z
      * an indicator refreshed by continued typing does not flicker.
      */
     typingTtlMs: z.number().int().min(100).default(5000),
+    /**
+     * A gateway whose store, presence (Redis), routing or replication (NATS) has failed every
+     * probe for this long stops being ready (`/readyz` 503) and, when other regions exist, sends
+     * its clients to them (close 4503). Longer than a Redis or NATS reconnect (a second or two),
+     * short enough that users move well within 10 s.
+     */
+    unhealthyAfterMs: z.number().int().min(100).default(5000),
+    /** How often the gateway probes its backing services (each probe bounded, see `/readyz`). */
+    healthCheckIntervalMs: z.number().int().min(50).default(1000),
   })
   .prefault({});
 

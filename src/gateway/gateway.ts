@@ -19,6 +19,7 @@ import { SnowflakeGenerator } from '../util/snowflake.ts';
 import { Authenticator, type Identity } from './auth.ts';
 import { ChatService } from './chat-service.ts';
 import { OVERSIZED_FRAME_READ_FACTOR } from './constants.ts';
+import { BackendHealth } from './health.ts';
 import { registerHttpRoutes } from './http.ts';
 import { Hub } from './hub.ts';
 import { GatewayMetrics } from './metrics.ts';
@@ -56,6 +57,8 @@ export class Gateway {
   readonly watchers: PresenceWatchers;
   readonly sessions: Sessions;
   readonly socketIo: SocketIoEndpoint;
+  /** Background probes of the backing services: readiness, and when to send clients away. */
+  readonly health: BackendHealth;
   /** The gateway's own log (component `gateway`). */
   readonly log: Logger;
   private readonly app = uWS.App();
@@ -104,7 +107,22 @@ export class Gateway {
       redisUrl: deps.region.redis?.url ?? null,
       adapterKey: `chat:${deps.region.name}:sio`,
       isStopping: () => this.stopping,
+      sendsAway: () => this.sendsAway,
       log: componentLogger(log, 'socketio'),
+    });
+    this.health = new BackendHealth({
+      checks: {
+        storage: deps.storage,
+        presence: deps.presence,
+        routing: deps.router,
+        // Several regions: the JetStream link to this region's outbox must answer too.
+        ...(deps.replication ? { replication: deps.replication } : {}),
+      },
+      intervalMs: limits.healthCheckIntervalMs,
+      unhealthyAfterMs: limits.unhealthyAfterMs,
+      metrics: this.metrics,
+      log: componentLogger(log, 'health'),
+      onChange: (ready, down) => this.onReadinessChange(ready, down),
     });
     registerHttpRoutes(this.app, this);
   }
@@ -115,6 +133,16 @@ export class Gateway {
 
   get httpUrl(): string {
     return `http://${this.deps.region.gateway.host}:${this.port}`;
+  }
+
+  /**
+   * True while this gateway cannot serve and other regions can: its clients are sent there
+   * (close 4503) and new connections are closed the same way right after the upgrade. With a
+   * single region there is nowhere better to go: clients stay and get `unavailable` until the
+   * services return.
+   */
+  get sendsAway(): boolean {
+    return !this.health.ready && this.deps.config.regions.length > 1;
   }
 
   /** Exposes the uWS app so web pages can attach to it. */
@@ -146,6 +174,8 @@ export class Gateway {
     if (replication) {
       await replication.start(replicationSink({ hub: this.hub, chat: this.chat }));
     }
+    // A first round before listening, so `/readyz` answers from fresh probes from the start.
+    await this.health.start();
     const host = this.deps.region.gateway.host;
     const port = this.deps.port ?? this.deps.region.gateway.port;
     await new Promise<void>((resolve, reject) => {
@@ -179,6 +209,7 @@ export class Gateway {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.health.stop();
     if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
     this.listenSocket = null;
     for (const hook of this.stopHooks) {
@@ -217,6 +248,17 @@ export class Gateway {
     );
     // Closes anything uWS still holds (e.g. keep-alive HTTP sockets).
     (this.app as uWS.TemplatedApp & { close(): void }).close();
+  }
+
+  private onReadinessChange(ready: boolean, down: string[]): void {
+    if (ready || !this.sendsAway || this.stopping) return;
+    const count = this.sessions.size;
+    this.log.warn({ down, connections: count }, 'sending clients to another region (close 4503)');
+    this.metrics.regionUnavailableCloses.inc(count);
+    this.sessions.closeAll(
+      CloseCode.RegionUnavailable,
+      closeReason(CloseCode.RegionUnavailable, `${down.join('+')} down`),
+    );
   }
 
   private registerWebSocket(): void {
@@ -285,6 +327,13 @@ export class Gateway {
   }
 
   private onOpen(ws: uWS.WebSocket<SocketData>): void {
+    if (this.sendsAway) {
+      // After the upgrade rather than an HTTP 503 before it: browsers do not tell a page why a
+      // handshake failed, but every client sees a close code.
+      this.metrics.regionUnavailableCloses.inc();
+      ws.end(CloseCode.RegionUnavailable, closeReason(CloseCode.RegionUnavailable));
+      return;
+    }
     const data = ws.getUserData();
     const conn = new WsConnection(ws, data);
     data.conn = conn;

@@ -7,10 +7,7 @@
 import type uWS from 'uWebSockets.js';
 import { tokenMatches } from '../dashboard/endpoint.ts';
 import { ErrorCode, isUserId } from '../protocol/index.ts';
-import { withDeadline } from '../util/deadline.ts';
-
-/** A readiness probe that takes longer than this counts as down. */
-const READY_TIMEOUT_MS = 2000;
+import type { ReadinessReport } from './health.ts';
 
 interface HttpHost {
   readonly gatewayId: string;
@@ -24,17 +21,11 @@ interface HttpHost {
         operatorToken?: string | undefined;
       };
     };
-    storage: { ping(): Promise<void> };
-    presence: { ping(): Promise<void> };
-    router: { ping(): Promise<void> };
-    replication?: { ping(): Promise<void> } | undefined;
   };
+  /** The background probes' latest verdict (`health.ts`); `/readyz` never waits on a service. */
+  readonly health: { report(): ReadinessReport };
   readonly metrics: { served: { contentType: string; metrics(): Promise<string> } };
   readonly auth: { mint(userId: string, ttlSec: number): Promise<string> };
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return withDeadline(p, ms, `timed out after ${ms} ms`);
 }
 
 /** Runs an async handler with uWS's abort contract: never touch `res` after it was aborted. */
@@ -85,31 +76,12 @@ export function registerHttpRoutes(app: uWS.TemplatedApp, gw: HttpHost): void {
   app.get(
     '/readyz',
     asyncRoute(async () => {
-      const checks: Record<string, { ping(): Promise<void> }> = {
-        storage: gw.deps.storage,
-        presence: gw.deps.presence,
-        routing: gw.deps.router,
-      };
-      // Several regions: the JetStream link to this region's outbox must answer too.
-      if (gw.deps.replication) checks.replication = gw.deps.replication;
-      const results: Record<string, string> = {};
-      let ok = true;
-      await Promise.all(
-        Object.entries(checks).map(async ([name, dep]) => {
-          try {
-            await withTimeout(dep.ping(), READY_TIMEOUT_MS);
-            results[name] = 'ok';
-          } catch (err) {
-            ok = false;
-            results[name] = `down: ${(err as Error).message}`;
-          }
-        }),
-      );
-      return json(ok ? '200 OK' : '503 Service Unavailable', {
-        status: ok ? 'ready' : 'not_ready',
+      const { status, checks } = gw.health.report();
+      return json(status === 'not_ready' ? '503 Service Unavailable' : '200 OK', {
+        status,
         region: gw.deps.region.name,
         gatewayId: gw.gatewayId,
-        checks: results,
+        checks,
       });
     }),
   );

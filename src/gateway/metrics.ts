@@ -103,6 +103,25 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  readonly ready = new Gauge({
+    name: 'chat_ready',
+    help:
+      '1 while the gateway is ready; 0 once a backing service has failed its probes for limits.unhealthyAfterMs ' +
+      '(/readyz 503; with other regions, clients are sent there with close 4503)',
+    registers: [this.registry],
+  });
+  readonly backendUp = new Gauge({
+    name: 'chat_backend_up',
+    help: "1 when the backing service answered the gateway's last probe, 0 when it failed or timed out",
+    labelNames: ['check'] as const,
+    registers: [this.registry],
+  });
+  readonly regionUnavailableCloses = new Counter({
+    name: 'chat_region_unavailable_closes_total',
+    help: 'Connections closed 4503 (this region cannot serve; reconnect to another), open ones and new ones',
+    registers: [this.registry],
+  });
+
   /** A live message frame stamped at `createdAt` (ms since epoch) was written to `count` sockets. */
   liveDelivered(createdAt: number, count = 1): void {
     this.messagesDelivered.inc({ path: 'live' }, count);

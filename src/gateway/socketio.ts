@@ -56,6 +56,8 @@ export interface SocketIoDeps {
   /** Prefix of the adapter's Redis channels. */
   adapterKey: string;
   isStopping: () => boolean;
+  /** The region cannot serve and others can (`Gateway.sendsAway`): refuse new connections. */
+  sendsAway: () => boolean;
   log: Logger;
 }
 
@@ -222,6 +224,10 @@ export class SocketIoEndpoint {
     };
     if (this.d.isStopping()) {
       next(refusal(ErrorCode.ShuttingDown, 'gateway is shutting down; connect to another'));
+      return;
+    }
+    if (this.d.sendsAway()) {
+      next(refusal(ErrorCode.Unavailable, 'region unavailable; connect to another region'));
       return;
     }
     const bearer = socket.handshake.headers.authorization;

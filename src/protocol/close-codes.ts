@@ -17,6 +17,13 @@ export const CloseCode = {
   FrameTooLarge: 4413,
   /** Flooding: kept sending past the rate limit. Reconnect after a pause. */
   RateLimited: 4429,
+  /**
+   * This region cannot serve (its store or NATS unreachable for `limits.unhealthyAfterMs`) and
+   * others exist: reconnect at once to a gateway of another region, with `since`. Sent to every
+   * open connection when the gateway stops being ready, and right after the upgrade to new ones
+   * until it recovers. A gateway that is its deployment's only region keeps its clients instead.
+   */
+  RegionUnavailable: 4503,
   /** The client read too slowly and the server's send buffer filled; reconnect and resume. */
   SlowConsumer: 4509,
 } as const;
@@ -28,6 +35,7 @@ export const CLOSE_REASONS: { readonly [C in CloseCode]: string } = {
   [CloseCode.Unauthorized]: 'token expired',
   [CloseCode.FrameTooLarge]: 'frame too large',
   [CloseCode.RateLimited]: 'rate limit exceeded',
+  [CloseCode.RegionUnavailable]: 'region unavailable, reconnect to another region',
   [CloseCode.SlowConsumer]: 'slow consumer, reconnect and resume',
 };
 
