@@ -51,7 +51,7 @@ const quick = values.quick;
 const rate = Number(values.rate);
 /** Traffic before the fault, so every device is connected and sending when it hits. */
 const WARMUP_MS = quick ? 3_000 : 5_000;
-/** Traffic after the heal, long enough for backoffs (up to 30 s in the SDK) to come round. */
+/** Traffic after the heal, long enough for reconnect backoffs (up to 30 s in the SDK) to come round. */
 const AFTER_HEAL_MS = quick ? 10_000 : 20_000;
 /** Total traffic time per scenario; at least warm-up + outage + after-heal. */
 const durationMs = values.duration ? Number(values.duration) * 1000 : 0;

@@ -73,7 +73,7 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'slow-consumer',
     description: "one device's socket stops reading (TCP paused, the kernel buffers fill); it reads again",
-    // Long enough, even quick, that a client ping (every 25 s) times out (10 s) within it.
+    // Long enough, even quick, that a client ping times out within it (5 s idle + 4 s by default).
     downMs: { full: 40_000, quick: 35_000 },
     scope: 'device',
     // Only the socket open now: a reconnect the SDK makes meanwhile reads normally, as a new app would.

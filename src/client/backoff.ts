@@ -21,6 +21,13 @@ export interface BackoffOptions {
  */
 export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000, factor: 2, jitter: 1 };
 
+/**
+ * Resends while the socket is up: the gateway is there and said "retry" (a store or NATS blip, an
+ * overload shed), so waiting tens of seconds only delays the first ack after the fault heals.
+ * Capped at 2 s; half jitter keeps resends of many clients apart without resending at once.
+ */
+export const DEFAULT_RESEND_BACKOFF: BackoffOptions = { initialMs: 200, maxMs: 2000, factor: 2, jitter: 0.5 };
+
 /** The cap for retry number `attempt` (0-based): `min(maxMs, initialMs * factor^attempt)`. */
 export function backoffCap(attempt: number, opts: BackoffOptions): number {
   const exp = opts.initialMs * opts.factor ** Math.max(0, attempt);

@@ -5,16 +5,26 @@
  * drops duplicates, releases replayed messages in id order, and resends unacked messages with
  * their original `clientMsgId` so each is stored once.
  */
-import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF, validateBackoff } from './backoff.ts';
+import {
+  type BackoffOptions,
+  backoffDelay,
+  DEFAULT_BACKOFF,
+  DEFAULT_RESEND_BACKOFF,
+  validateBackoff,
+} from './backoff.ts';
 import { Emitter } from './emitter.ts';
 import { ChatClientError, LocalErrorCode } from './errors.ts';
 import { compareIds, isMessageId } from './ids.ts';
 import { Inbox } from './inbox.ts';
+import { Liveness } from './liveness.ts';
 import {
   type ChatClientEvents,
   type ChatClientOptions,
   type ConnectionState,
+  DEFAULT_FAILOVER_AFTER_UNAVAILABLE,
+  DEFAULT_FAILOVER_AFTER_UNAVAILABLE_MS,
   DEFAULT_PING_INTERVAL_MS,
+  DEFAULT_PING_TIMEOUT_MS,
   DEFAULT_REQUEST_TIMEOUT_MS,
   type HistoryQuery,
   type SyncedInfo,
@@ -72,6 +82,8 @@ interface Session {
   unauthorized: boolean;
   ended: boolean;
   timers: Timer[];
+  /** Pings and the frozen-gateway check, from `welcome` on. */
+  liveness: Liveness | null;
 }
 
 /** A reply settled through `request` (`sent` goes to the sender instead). */
@@ -104,8 +116,10 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private readonly urls: readonly string[];
   private readonly WS: WebSocketConstructor;
   private readonly backoff: BackoffOptions;
+  private readonly resendBackoff: BackoffOptions;
   private readonly requestTimeoutMs: number;
   private readonly pingIntervalMs: number;
+  private readonly pingTimeoutMs: number;
   private readonly storage: ClientStorage;
   private readonly random: () => number;
   private readonly tokens: TokenProvider;
@@ -149,14 +163,16 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     }
     this.WS = WS;
     this.backoff = validateBackoff({ ...DEFAULT_BACKOFF, ...options.backoff });
+    this.resendBackoff = validateBackoff({ ...DEFAULT_RESEND_BACKOFF, ...options.resendBackoff });
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.pingIntervalMs = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
+    this.pingTimeoutMs = options.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS;
     this.storage = options.storage ?? new MemoryClientStorage();
     this.random = options.random ?? Math.random;
     this.tokens = new TokenProvider(options.token);
     this.sender = new Sender({
       storage: this.storage,
-      backoff: this.backoff,
+      backoff: this.resendBackoff,
       random: this.random,
       timeoutMs: this.requestTimeoutMs,
       write: (frame) =>
@@ -170,6 +186,16 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         this.emit('sent', info);
       },
       onError: (err) => this.emit('error', err),
+      // With one URL there is nowhere else to go: keep resending.
+      failover: {
+        afterUnavailable:
+          this.urls.length > 1 ? (options.failoverAfterUnavailable ?? DEFAULT_FAILOVER_AFTER_UNAVAILABLE) : 0,
+        afterMs: options.failoverAfterUnavailableMs ?? DEFAULT_FAILOVER_AFTER_UNAVAILABLE_MS,
+      },
+      onRegionUnavailable: () => {
+        const session = this.session;
+        if (session) this.drop(session, CloseCode.RegionUnavailable, 'sends keep failing: unavailable');
+      },
     });
     this.inbox = new Inbox({
       ...(options.dedupCapacity !== undefined ? { dedupCapacity: options.dedupCapacity } : {}),
@@ -458,6 +484,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       unauthorized: false,
       ended: false,
       timers: [],
+      liveness: null,
     };
     this.session = session;
     // A gateway that accepts TCP but never answers would otherwise hold us forever.
@@ -465,7 +492,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       setTimeout(() => this.drop(session, CloseCode.ClientTimeout, 'no welcome'), this.requestTimeoutMs),
     );
     ws.addEventListener('message', (event) => {
-      if (!session.ended) this.onData(session, event.data);
+      if (session.ended) return;
+      session.liveness?.heard();
+      this.onData(session, event.data);
     });
     ws.addEventListener('error', (event) => {
       if (isUnauthorizedHandshake(event)) session.unauthorized = true;
@@ -478,6 +507,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     if (session.ended) return;
     session.ended = true;
     for (const t of session.timers) clearTimeout(t);
+    session.liveness?.stop();
     if (session.ws.readyState <= OPEN) {
       try {
         session.ws.close(CloseCode.Normal, reason.slice(0, 100));
@@ -522,7 +552,19 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     if (this.session === null && this.reconnectTimer === null && this.running) {
       // Flooding (4429) means "back off": start from a longer delay.
       if (closeCode === CloseCode.RateLimited) this.failures = Math.max(this.failures, 4);
-      const delayMs = backoffDelay(this.failures, this.backoff, this.random);
+      // Leaving a healthy session because its gateway froze or its region cannot serve: the
+      // next URL at once. A region that sent us away is up and answering, only its services are
+      // not: try the others every few seconds at most (a refused attempt costs them an upgrade),
+      // so the client is back within seconds of any region healing.
+      const moving = closeCode === CloseCode.RegionUnavailable || closeCode === CloseCode.ClientTimeout;
+      const delayMs =
+        moving && this.failures === 0
+          ? 0
+          : backoffDelay(
+              this.failures,
+              closeCode === CloseCode.RegionUnavailable ? this.resendBackoff : this.backoff,
+              this.random,
+            );
       this.failures++;
       this.urlIndex = (this.urlIndex + 1) % this.urls.length;
       const url = this.urls[this.urlIndex]!;
@@ -587,6 +629,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         cause,
       });
     }
+    // A frame with an id gets a reply; `ack` (and `typing` without an id) do not.
+    if ('id' in frame && typeof frame.id === 'string') session.liveness?.wrote();
     return null;
   }
 
@@ -665,6 +709,16 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     session.timers = [];
     session.welcome = welcome;
     session.replaying = true;
+    if (this.pingIntervalMs > 0) {
+      // Ping replies are not awaited: whether the gateway answers is the liveness check's call.
+      session.liveness = new Liveness({
+        intervalMs: this.pingIntervalMs,
+        timeoutMs: this.pingTimeoutMs,
+        ping: () => this.request({ op: 'ping' }, this.pingTimeoutMs).catch(() => {}),
+        dead: () => this.drop(session, CloseCode.ClientTimeout, 'ping timeout'),
+      });
+      session.liveness.start();
+    }
     this.limits = welcome.limits ?? null;
     if (typeof welcome.region === 'string') this.regionByUrl.set(session.url, welcome.region);
     this.inbox.beginReplay();
@@ -675,17 +729,6 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.restoreConnectionState();
     for (const req of this.pending.values()) if (!req.sent) this.transmit(session, req);
     this.sender.resume();
-    if (this.pingIntervalMs > 0) {
-      const timer = setInterval(() => {
-        this.request({ op: 'ping' }).catch((err: unknown) => {
-          // No pong: the socket is dead without having said so. Drop it and reconnect.
-          if (err instanceof ChatClientError && err.code === LocalErrorCode.Timeout) {
-            this.drop(session, CloseCode.ClientTimeout, 'ping timeout');
-          }
-        });
-      }, this.pingIntervalMs);
-      session.timers.push(timer);
-    }
   }
 
   /** Re-applies what the server forgot with the last connection: away, presence subscriptions. */

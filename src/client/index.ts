@@ -10,7 +10,13 @@
  * await client.send('dm:alice:bob', 'hi');
  * ```
  */
-export { type BackoffOptions, backoffCap, backoffDelay, DEFAULT_BACKOFF } from './backoff.ts';
+export {
+  type BackoffOptions,
+  backoffCap,
+  backoffDelay,
+  DEFAULT_BACKOFF,
+  DEFAULT_RESEND_BACKOFF,
+} from './backoff.ts';
 export { ChatClient, sortById } from './client.ts';
 export { Emitter, type Listener } from './emitter.ts';
 export { ChatClientError, type ChatClientErrorCode, LocalErrorCode } from './errors.ts';
@@ -21,7 +27,10 @@ export {
   type ChatClientOptions,
   type ConnectionState,
   type ConversationEvent,
+  DEFAULT_FAILOVER_AFTER_UNAVAILABLE,
+  DEFAULT_FAILOVER_AFTER_UNAVAILABLE_MS,
   DEFAULT_PING_INTERVAL_MS,
+  DEFAULT_PING_TIMEOUT_MS,
   DEFAULT_REQUEST_TIMEOUT_MS,
   type HistoryQuery,
   type ReceiptEvent,

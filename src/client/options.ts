@@ -10,10 +10,21 @@ import type { PresenceFrame, TypingFrame, WireConversation, WireMessage } from '
 /** Long enough for a replay or a cross-region write under load; short enough to notice a dead socket. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 /**
- * Well under the gateway's default idle timeout (120 s) and typical proxy idle cuts (60 s), so
- * the connection stays up and a silently dead one is noticed within a ping plus a timeout.
+ * A ping after 5 s without a frame: with the 4 s timeout a frozen gateway is left within 9 s even
+ * on an idle connection (within about 5 s while requests are waiting, see `liveness.ts`), so its
+ * users send through another region within 10 s. Far under the gateway's idle timeout (120 s) and
+ * proxy idle cuts (60 s); an idle client costs its gateway one small frame each way per 5 s.
  */
-export const DEFAULT_PING_INTERVAL_MS = 25_000;
+export const DEFAULT_PING_INTERVAL_MS = 5000;
+/** A round trip to a live gateway takes milliseconds; 4 s also covers a congested mobile link. */
+export const DEFAULT_PING_TIMEOUT_MS = 4000;
+/**
+ * Three `unavailable` answers in a row, the first at least 3 s ago: longer than a store or NATS
+ * blip that a resend rides out, shorter than the gateway's own verdict (5 s, then close 4503) plus
+ * its probe interval, for a region that fails its writes while its probes still pass.
+ */
+export const DEFAULT_FAILOVER_AFTER_UNAVAILABLE = 3;
+export const DEFAULT_FAILOVER_AFTER_UNAVAILABLE_MS = 3000;
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
 export interface StateChange {
@@ -93,10 +104,34 @@ export interface ChatClientOptions {
   device?: string;
   /** The `WebSocket` class; defaults to `globalThis.WebSocket` (pass `ws`'s class on Node 20). */
   WebSocket?: WebSocketConstructor;
+  /** Delays between connection attempts (default `DEFAULT_BACKOFF`: 0.5 s doubling up to 30 s). */
   backoff?: Partial<BackoffOptions>;
+  /**
+   * Delays between resends of a message the server answered with a retryable error, while the
+   * socket stays up (default `DEFAULT_RESEND_BACKOFF`: 0.2 s doubling up to 2 s). Never shorter
+   * than the error's `details.retryAfterMs`.
+   */
+  resendBackoff?: Partial<BackoffOptions>;
   requestTimeoutMs?: number;
-  /** Client pings while connected; 0 turns them off. */
+  /**
+   * Ping the gateway after this long without a frame from it (and behind a request unanswered
+   * for a second); 0 turns pings and the liveness check off. Default 5000.
+   */
   pingIntervalMs?: number;
+  /**
+   * A ping answered by no frame within this long means the gateway is gone (frozen, or the
+   * network dropped silently): the client closes the socket (4000) and connects to the next URL
+   * at once. Default 4000.
+   */
+  pingTimeoutMs?: number;
+  /**
+   * With several URLs: after this many sends in a row answered `unavailable`, the first at least
+   * `failoverAfterUnavailableMs` ago, the client leaves the gateway as if it had closed with 4503
+   * and connects to the next URL at once. 0 never does. Default 3.
+   */
+  failoverAfterUnavailable?: number;
+  /** See `failoverAfterUnavailable`. Default 3000. */
+  failoverAfterUnavailableMs?: number;
   /** Persists the newest seen id and the outbox. Defaults to memory (lost on restart). */
   storage?: ClientStorage;
   /** How many delivered message ids to remember for deduplication. */

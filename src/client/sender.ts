@@ -2,6 +2,10 @@
  * Puts outbox messages on the wire and settles them: `sent` completes one, a retryable error or a
  * timeout sends it again later (same `clientMsgId`, so the server stores it once), any other
  * error drops it. A dropped socket puts everything in flight back in the queue.
+ *
+ * Resends on a live socket wait the resend backoff (a few seconds at most), and never less than
+ * the error's `details.retryAfterMs`. A gateway that keeps answering `unavailable` is reported
+ * (`onRegionUnavailable`), so the client can try another region rather than wait it out.
  */
 import { type BackoffOptions, backoffDelay } from './backoff.ts';
 import { ChatClientError, LocalErrorCode } from './errors.ts';
@@ -22,6 +26,7 @@ type Timer = ReturnType<typeof setTimeout>;
 
 export interface SenderDeps {
   storage: ClientStorage;
+  /** Between resends of one message on a live socket (`resendBackoff`). */
   backoff: BackoffOptions;
   random: () => number;
   /** Without a reply in this time a message is sent again. */
@@ -36,6 +41,13 @@ export interface SenderDeps {
   onSent: (info: SentInfo) => void;
   /** A failure no promise reports: a restored message refused, a storage error. */
   onError: (err: ChatClientError) => void;
+  /**
+   * `afterUnavailable` sends in a row answered `unavailable`, the first `afterMs` ago or more;
+   * 0 never reports.
+   */
+  failover: { afterUnavailable: number; afterMs: number };
+  /** The gateway keeps answering `unavailable` (see `failover`); reported once per streak. */
+  onRegionUnavailable: () => void;
 }
 
 interface InFlight {
@@ -52,6 +64,8 @@ export class Sender {
   private connected = false;
   private pumping = false;
   private pumpAgain = false;
+  /** Sends answered `unavailable` with no `sent` in between, on this socket, and since when. */
+  private unavailable = { count: 0, since: 0 };
 
   constructor(private readonly d: SenderDeps) {}
 
@@ -104,6 +118,7 @@ export class Sender {
   /** The socket dropped: nothing is in flight any more; all goes again after the next `resume`. */
   pause(): void {
     this.connected = false;
+    this.unavailable.count = 0;
     for (const f of this.inFlight.values()) if (f.timer) clearTimeout(f.timer);
     this.inFlight.clear();
     this.outbox.resetInFlight();
@@ -126,6 +141,7 @@ export class Sender {
     if (!attempt) return false;
     this.inFlight.delete(frame.id);
     if (attempt.timer) clearTimeout(attempt.timer);
+    this.unavailable.count = 0;
     // Already completed by the reply to an earlier attempt of the same message.
     const pending = this.outbox.remove(attempt.clientMsgId);
     if (!pending) return true;
@@ -150,10 +166,29 @@ export class Sender {
     this.inFlight.delete(requestId);
     if (attempt.timer) clearTimeout(attempt.timer);
     const pending = this.outbox.get(attempt.clientMsgId);
-    if (!pending) return true;
-    if (worthResending(err.code)) this.retryLater(pending);
-    else this.fail(pending, err);
+    if (pending) {
+      const retryAfterMs = err.details?.retryAfterMs;
+      if (!worthResending(err.code)) this.fail(pending, err);
+      else this.retryLater(pending, typeof retryAfterMs === 'number' ? retryAfterMs : 0);
+    }
+    // Last: leaving the gateway resets the outbox, so the resend goes at once on the next one.
+    if (err.code === 'unavailable') this.noteUnavailable();
     return true;
+  }
+
+  private noteUnavailable(): void {
+    const { afterUnavailable, afterMs } = this.d.failover;
+    const now = Date.now();
+    if (this.unavailable.count === 0) this.unavailable.since = now;
+    this.unavailable.count++;
+    if (
+      afterUnavailable > 0 &&
+      this.unavailable.count >= afterUnavailable &&
+      now - this.unavailable.since >= afterMs
+    ) {
+      this.unavailable.count = 0;
+      this.d.onRegionUnavailable();
+    }
   }
 
   /** Puts every sendable queue head on the wire, and plans the next retry. */
@@ -209,9 +244,10 @@ export class Sender {
     }
   }
 
-  private retryLater(pending: PendingSend): void {
+  private retryLater(pending: PendingSend, retryAfterMs = 0): void {
     pending.inFlight = false;
-    pending.retryAt = Date.now() + backoffDelay(pending.failures, this.d.backoff, this.d.random);
+    const delay = Math.max(retryAfterMs, backoffDelay(pending.failures, this.d.backoff, this.d.random));
+    pending.retryAt = Date.now() + delay;
     pending.failures++;
     this.pump();
   }
