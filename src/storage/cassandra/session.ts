@@ -6,7 +6,16 @@
 import cassandra, { type Client as CassandraClient, type types } from 'cassandra-driver';
 import { assertKeyspaceName } from './schema.ts';
 
-const { Client, types: cql } = cassandra;
+const { Client, types: cql, policies } = cassandra;
+
+/**
+ * How long the driver waits between attempts to reconnect to a node it saw go down: 100 ms
+ * doubling to this. The driver's default grows to 10 minutes; after a 10–20 s Cassandra restart
+ * a gateway then waited 16 s or more for its next attempt, and its sends and cross-region applies
+ * failed with NoHostAvailable all that time although the node was back (measured with
+ * `npm run faults -- --scenario cassandra-stop`: first ack 9–43 s after the heal).
+ */
+const RECONNECT_MAX_DELAY_MS = 2000;
 
 export type ConsistencyName = 'ONE' | 'LOCAL_ONE' | 'QUORUM' | 'LOCAL_QUORUM' | 'EACH_QUORUM' | 'ALL';
 
@@ -47,6 +56,13 @@ export class CqlSession {
       contactPoints: options.contactPoints,
       localDataCenter: options.localDataCenter,
       protocolOptions: { port: options.port ?? 9042 },
+      policies: {
+        reconnection: new policies.reconnection.ExponentialReconnectionPolicy(
+          100,
+          RECONNECT_MAX_DELAY_MS,
+          false,
+        ),
+      },
       queryOptions: {
         consistency: CONSISTENCY[options.consistency ?? 'LOCAL_QUORUM'],
         serialConsistency: cql.consistencies.localSerial,
