@@ -6,6 +6,8 @@
  * test (test/protocol.types.test.ts) checks they list the same operations.
  */
 
+import type { ResumePosition } from './position.ts';
+
 /** A client frame as sent on the wire (docs/protocol.md, "Client → server"). */
 export type ClientFrame =
   | { op: 'send'; id: string; conversationId: string; body: string; clientMsgId?: string | null }
@@ -24,7 +26,11 @@ export type ClientFrame =
     }
   | { op: 'read'; id: string; conversationId: string; messageId: string }
   | { op: 'ack'; messageIds: string[] }
-  | { op: 'sync'; id: string; since?: string | null }
+  /**
+   * `position`: the resume position the client holds (a `pos` or a `synced.position`). `since`:
+   * the legacy form, the newest message id seen (can miss late arrivals); a position wins.
+   */
+  | { op: 'sync'; id: string; position?: string | null; since?: string | null }
   | { op: 'presence'; id: string; userIds: string[] }
   | { op: 'subscribePresence'; id: string; userIds: string[] }
   /** Without `userIds`: every subscription of this connection. */
@@ -52,7 +58,7 @@ export type ParsedClientFrame =
     }
   | { op: 'read'; id: string; conversationId: string; messageId: bigint }
   | { op: 'ack'; messageIds: bigint[] }
-  | { op: 'sync'; id: string; since: bigint | null }
+  | { op: 'sync'; id: string; position: ResumePosition | null; since: bigint | null }
   | { op: 'presence'; id: string; userIds: string[] }
   | { op: 'subscribePresence'; id: string; userIds: string[] }
   /** `userIds` null: every subscription of this connection. */

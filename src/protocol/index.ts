@@ -16,4 +16,5 @@ export * from './connect.ts';
 export * from './errors.ts';
 export * from './ids.ts';
 export * from './parse.ts';
+export * from './position.ts';
 export * from './server-frames.ts';

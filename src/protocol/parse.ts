@@ -13,6 +13,7 @@ import {
   parseId,
   USER_ID,
 } from './ids.ts';
+import { POSITION_MAX_CHARS, parsePosition, type ResumePosition } from './position.ts';
 
 const REQUEST_ID_MAX = 64;
 const CLIENT_MSG_ID_MAX = 64;
@@ -61,6 +62,24 @@ function optId(o: Obj, field: string, reqId: string | null): bigint | null {
   const id = typeof v === 'string' ? parseId(v) : null;
   if (id === null) throw invalid(field, 'expected a message id (decimal string)', reqId);
   return id;
+}
+
+/**
+ * A resume position (a `sync` field, or the `resume` connect parameter): absent is null, anything
+ * that is not a token this server issues is `invalid_field`. A region this server does not know is
+ * not an error: the replay treats it as another region's.
+ */
+export function optPosition(v: unknown, field: string, reqId: string | null): ResumePosition | null {
+  if (v === undefined || v === null) return null;
+  const p = typeof v === 'string' ? parsePosition(v) : null;
+  if (p === null) {
+    throw invalid(
+      field,
+      `expected a resume position (v1.<region>.<ms>[.<id>], ≤${POSITION_MAX_CHARS} chars)`,
+      reqId,
+    );
+  }
+  return p;
 }
 
 function userList(o: Obj, field: string, max: number, reqId: string | null): string[] {
@@ -180,7 +199,12 @@ export function parseClientRequest(raw: unknown, limits: ParseLimits): ParsedCli
       return { op: 'read', id, conversationId, messageId };
     }
     case 'sync':
-      return { op: 'sync', id, since: optId(o, 'since', id) };
+      return {
+        op: 'sync',
+        id,
+        position: optPosition(o.position, 'position', id),
+        since: optId(o, 'since', id),
+      };
     case 'presence': {
       const userIds = userList(o, 'userIds', MAX_PRESENCE_QUERY, id);
       return { op: 'presence', id, userIds };

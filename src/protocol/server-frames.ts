@@ -138,6 +138,11 @@ export interface MessageFrame {
   op: 'message';
   message: WireMessage;
   replay: boolean;
+  /**
+   * On live frames only: the resume position right after this message (opaque; keep the newest
+   * one received and send it back as `resume`). Replayed frames carry none.
+   */
+  pos?: string;
 }
 
 /** The end of a replay: on connect (`id` null) or answering `sync`. */
@@ -147,6 +152,11 @@ export interface SyncedFrame {
   count: number;
   lastId: string | null;
   truncated: boolean;
+  /**
+   * The resume position after this replay (opaque). When `truncated`, it continues the replay
+   * from where it stopped: send it back at once (`sync`) for the rest.
+   */
+  position: string;
 }
 
 export interface ConversationFrame {
