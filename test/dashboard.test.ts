@@ -56,14 +56,17 @@ describe('the createdAt of a routed message frame', () => {
     return arrived.kind === 'message' ? arrived.createdAt : null;
   };
   it('reads the field, not a look-alike in the body', () => {
-    const message = liveMessage({
-      id: '1',
-      conversationId: 'c',
-      senderId: 'a',
-      clientMsgId: null,
-      body: '"createdAt":5',
-      createdAt: 1795000000123,
-    });
+    const message = liveMessage(
+      {
+        id: '1',
+        conversationId: 'c',
+        senderId: 'a',
+        clientMsgId: null,
+        body: '"createdAt":5',
+        createdAt: 1795000000123,
+      },
+      'v1.test.1795000000200',
+    );
     assert.equal(messageCreatedAt(message), 1795000000123);
     assert.equal(
       messageCreatedAt(routedEvent({ op: 'typing', conversationId: 'c', userId: 'a', expiresAt: 1 })),

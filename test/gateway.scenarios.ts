@@ -194,7 +194,7 @@ export function gatewayScenarios(name: string, setup: () => Promise<ScenarioEnv>
       );
     });
 
-    it('makes a resend with the same clientMsgId idempotent: same id, delivered once', async () => {
+    it('makes a resend with the same clientMsgId idempotent: same id, stored once, fanned out again', async () => {
       const alice = user('alice');
       const bob = user('bob');
       const a = await open(0, alice);
@@ -207,7 +207,11 @@ export function gatewayScenarios(name: string, setup: () => Promise<ScenarioEnv>
       assert.equal(r2.messageId, r1.messageId);
       const marker = await a.request('send', { conversationId: conv, body: 'marker' });
       await b.waitFor((f) => f.op === 'message' && (f.message as { id: string }).id === marker.messageId);
-      assert.equal(b.messages(conv).filter((m) => m.body === 'once').length, 1);
+      // A duplicate is fanned out again (its first attempt may have died before the fan-out):
+      // the same message, which clients drop by id.
+      const copies = b.messages(conv).filter((m) => m.body === 'once');
+      assert.ok(copies.length >= 1 && copies.length <= 2, `${copies.length} copies`);
+      assert.deepEqual(new Set(copies.map((m) => m.id)), new Set([r1.messageId]));
       const hist = await b.call('history', { conversationId: conv });
       assert.equal(hist.messages.filter((m) => m.body === 'once').length, 1);
     });

@@ -194,6 +194,24 @@ export const replicationSchema = z
   })
   .prefault({});
 
+/** How far a resume reads back from a position (docs/protocol.md, "Resume positions"). */
+export const resumeSchema = z
+  .object({
+    /**
+     * How far frames of one region may overtake each other between being made visible and
+     * reaching a socket (fan-out across the region's gateways). A replay from position T reads
+     * everything that became visible since T minus this.
+     */
+    lookbackMs: z.number().int().min(0).default(5000),
+    /**
+     * Added to `lookbackMs` when the position was issued by another region (the device moved):
+     * this region cannot know what the other had made visible, only that replication between
+     * regions normally runs less than this far behind.
+     */
+    crossRegionLookbackMs: z.number().int().min(0).default(300_000),
+  })
+  .prefault({});
+
 export const dashboardSchema = z
   .object({
     /**
@@ -232,6 +250,7 @@ export const configSchema = z
     limits: limitsSchema,
     auth: authSchema,
     presence: presenceSchema,
+    resume: resumeSchema,
     dashboard: dashboardSchema,
     log: logSchema,
   })
@@ -273,5 +292,6 @@ export type ChatConfig = z.infer<typeof configSchema>;
 export type RegionConfig = z.infer<typeof regionSchema>;
 export type LimitsConfig = z.infer<typeof limitsSchema>;
 export type AuthConfig = z.infer<typeof authSchema>;
+export type ResumeConfig = z.infer<typeof resumeSchema>;
 export type DashboardConfig = z.infer<typeof dashboardSchema>;
 export type CassandraConfig = z.infer<typeof cassandraSchema>;

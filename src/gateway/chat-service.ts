@@ -8,6 +8,7 @@ import type { ParsedClientFrame, ReplyFrame, SyncedFrame } from '../protocol/ind
 import type { StoredMessage } from '../storage/types.ts';
 import type { ConnectionState } from './connection.ts';
 import { createOperations, dispatch, type Operations, type OpsDeps } from './ops/index.ts';
+import type { ReplayFrom } from './ops/replay.ts';
 
 export type ChatServiceDeps = OpsDeps;
 
@@ -23,9 +24,13 @@ export class ChatService {
     return dispatch(this.ops.table, state, frame);
   }
 
-  /** The replay a connection starts with (`requestId` null) or asks for with `sync`. */
-  sync(state: ConnectionState, since: bigint | null, requestId: string | null): Promise<SyncedFrame> {
-    return this.ops.replay.replay(state, since, requestId);
+  /**
+   * The replay a connection starts with (`requestId` null) or asks for with `sync`, from its
+   * resume position (or legacy `since`). Also what a server-side resync of an open connection
+   * calls, with the connection's last position.
+   */
+  sync(state: ConnectionState, from: ReplayFrom, requestId: string | null): Promise<SyncedFrame> {
+    return this.ops.replay.replay(state, from, requestId);
   }
 
   /** Forgets the cached members of a conversation another gateway or region changed. */

@@ -34,3 +34,6 @@ export const REPLAY_HISTORY_PAGE = 200;
  * sends; this bounds the buffer at 1 MiB per connection with the default 64 KiB limit.
  */
 export const OVERSIZED_FRAME_READ_FACTOR = 16;
+
+/** Late-index entries read per store round trip when a replay reads a conversation's late arrivals. */
+export const REPLAY_LATE_PAGE = 200;

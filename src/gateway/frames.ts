@@ -37,8 +37,9 @@ export function wireConversation(c: Conversation, members: Iterable<string>): Wi
   return { ...c, members: [...members].sort() };
 }
 
-export function messageFrame(message: WireMessage, replay: boolean): MessageFrame {
-  return { op: 'message', message, replay };
+/** A message frame: live ones carry the resume position `pos`, replayed ones none. */
+export function messageFrame(message: WireMessage, replay: boolean, pos?: string): MessageFrame {
+  return pos === undefined ? { op: 'message', message, replay } : { op: 'message', message, replay, pos };
 }
 
 export function conversationFrame(
@@ -57,13 +58,17 @@ export function typingFrame(conversationId: string, userId: string, expiresAt: n
   return { op: 'typing', conversationId, userId, expiresAt };
 }
 
-/** A live `message` frame, with the id and `createdAt` the hub and replay need. */
-export function liveMessage(message: WireMessage): Routed {
+/**
+ * A live `message` frame, with the id and `createdAt` the hub and replay need. Built once per
+ * fan-out: `pos` (the resume position of this fan-out) is the same for every recipient, so the
+ * frame is serialized once.
+ */
+export function liveMessage(message: WireMessage, pos: string): Routed {
   return {
     kind: 'message',
     messageId: message.id,
     createdAt: message.createdAt,
-    frame: JSON.stringify(messageFrame(message, false)),
+    frame: JSON.stringify(messageFrame(message, false, pos)),
   };
 }
 

@@ -23,6 +23,7 @@ import { BackendHealth } from './health.ts';
 import { registerHttpRoutes } from './http.ts';
 import { Hub } from './hub.ts';
 import { GatewayMetrics } from './metrics.ts';
+import type { ReplayFrom } from './ops/replay.ts';
 import { PresenceWatchers } from './presence-watchers.ts';
 import { Sessions } from './sessions.ts';
 import { CLOSE_FLUSH_MS, closePhase } from './shutdown.ts';
@@ -85,6 +86,8 @@ export class Gateway {
       ids: new SnowflakeGenerator(deps.region.id, deps.workerId),
       metrics: this.metrics,
       limits,
+      resume: deps.config.resume,
+      region: deps.region.name,
       log: componentLogger(log, 'chat'),
       ...(deps.replication ? { isHome: (u: string) => deps.replication!.isHome(u) } : {}),
     });
@@ -285,7 +288,11 @@ export class Gateway {
     const secExt = req.getHeader('sec-websocket-extensions');
     const bearer = req.getHeader('authorization');
     const token = req.getQuery('token') || (bearer.startsWith('Bearer ') ? bearer.slice(7) : '');
-    const rawParams = { device: req.getQuery('device'), since: req.getQuery('since') };
+    const rawParams = {
+      device: req.getQuery('device'),
+      resume: req.getQuery('resume'),
+      since: req.getQuery('since'),
+    };
     if (this.stopping) {
       res.writeStatus('503 Service Unavailable').end('{"error":{"code":"shutting_down"}}');
       return;
@@ -308,9 +315,11 @@ export class Gateway {
       return;
     }
     let device: string;
-    let since: bigint | null;
+    let from: ReplayFrom;
     try {
-      ({ device, since } = parseConnectParams(rawParams));
+      const params = parseConnectParams(rawParams);
+      device = params.device;
+      from = { position: params.resume, since: params.since };
     } catch (err) {
       const e = err as ChatError;
       this.metrics.errors.inc({ code: e.code });
@@ -318,7 +327,7 @@ export class Gateway {
       return;
     }
     res.upgrade<SocketData>(
-      { identity, device, since, conn: null, session: null },
+      { identity, device, from, conn: null, session: null },
       secKey,
       protocol,
       secExt,
@@ -337,7 +346,7 @@ export class Gateway {
     const data = ws.getUserData();
     const conn = new WsConnection(ws, data);
     data.conn = conn;
-    data.session = this.sessions.open(conn, data.since);
+    data.session = this.sessions.open(conn, data.from);
   }
 
   private onMessage(ws: uWS.WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {

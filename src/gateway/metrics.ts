@@ -53,6 +53,12 @@ export class GatewayMetrics {
     help: 'Resends recognised by (sender, clientMsgId) and not stored twice',
     registers: [this.registry],
   });
+  readonly lateRecorded = new Counter({
+    name: 'chat_messages_late_total',
+    help: 'Messages made visible more than LATE_MS after their id was minted (written to the late index)',
+    labelNames: ['path'] as const,
+    registers: [this.registry],
+  });
   readonly offlineEnqueued = new Counter({
     name: 'chat_offline_enqueued_total',
     help: 'Offline-queue entries written',

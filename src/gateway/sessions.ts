@@ -12,6 +12,7 @@ import type { ChatService } from './chat-service.ts';
 import type { ClientConnection, ConnectionState } from './connection.ts';
 import type { Hub } from './hub.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import type { ReplayFrom } from './ops/replay.ts';
 import type { PresenceWatchers } from './presence-watchers.ts';
 import { TokenBucket } from './rate-limit.ts';
 
@@ -61,9 +62,10 @@ export class Sessions {
 
   /**
    * Starts a session: sends `welcome`, registers the connection (routing, then presence), then
-   * replays what it missed since `since` and runs the requests that arrived meanwhile.
+   * replays what it missed since `from` (its resume position) and runs the requests that arrived
+   * meanwhile.
    */
-  open(conn: TransportConnection, since: bigint | null): Session {
+  open(conn: TransportConnection, from: ReplayFrom): Session {
     const session = new Session(conn, this.d.limits);
     this.all.add(session);
     const limits = this.d.limits;
@@ -82,11 +84,11 @@ export class Sessions {
         rateLimitBurst: limits.rateLimitBurst,
       },
     });
-    void this.register(session, since);
+    void this.register(session, from);
     return session;
   }
 
-  private async register(session: Session, since: bigint | null): Promise<void> {
+  private async register(session: Session, from: ReplayFrom): Promise<void> {
     const conn = session.conn;
     let state: ConnectionState;
     // Registration waits on NATS and Redis; a hang there would leave the client with a welcome
@@ -128,7 +130,7 @@ export class Sessions {
       10_000,
     );
     slowReplay.unref();
-    this.d.chat.sync(state, since, null).then(
+    this.d.chat.sync(state, from, null).then(
       (frame) => {
         clearTimeout(slowReplay);
         conn.sendFrame(frame);

@@ -34,13 +34,15 @@ import type { Logger } from '../util/log.ts';
 import type { Authenticator, Identity } from './auth.ts';
 import { DRAIN_LOW_WATER_BYTES, DRAIN_POLL_MS, OVERSIZED_FRAME_READ_FACTOR } from './constants.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import type { ReplayFrom } from './ops/replay.ts';
 import type { Respond, Session, Sessions, TransportConnection } from './sessions.ts';
 
 /** What the auth middleware learned from the handshake. */
 interface IoData {
   identity: Identity;
   device: string;
-  since: bigint | null;
+  /** Where the first replay starts (handshake `resume`, legacy `since`). */
+  from: ReplayFrom;
 }
 
 type IoServer = Server<DefaultEventsMap, DefaultEventsMap, DefaultEventsMap, IoData>;
@@ -212,7 +214,8 @@ export class SocketIoEndpoint {
   }
 
   /**
-   * Handshake auth: `auth.token` (or query `token`), `auth.device`, `auth.since`. A refusal
+   * Handshake auth: `auth.token` (or query `token`), `auth.device`, `auth.resume` (a resume
+   * position; malformed → refused `invalid_field`), legacy `auth.since`. A refusal
    * reaches the client as `connect_error` with `data: {code, message}`.
    */
   private authenticate(socket: IoSocket, next: (err?: ExtendedError) => void): void {
@@ -236,14 +239,22 @@ export class SocketIoEndpoint {
       (identity) => {
         let params: ConnectParams;
         try {
-          params = parseConnectParams({ device: field('device'), since: field('since') });
+          params = parseConnectParams({
+            device: field('device'),
+            resume: field('resume'),
+            since: field('since'),
+          });
         } catch (err) {
           const e = err as ChatError;
           this.d.metrics.errors.inc({ code: e.code });
           next(refusal(e.code, e.message, e.details));
           return;
         }
-        socket.data = { identity, ...params };
+        socket.data = {
+          identity,
+          device: params.device,
+          from: { position: params.resume, since: params.since },
+        };
         next();
       },
       (err: unknown) => {
@@ -259,7 +270,7 @@ export class SocketIoEndpoint {
     const limits = this.d.limits;
     const sessions = this.d.sessions;
     const conn = new IoConnection(socket, socket.data, limits.maxBackpressureBytes);
-    const session = sessions.open(conn, socket.data.since);
+    const session = sessions.open(conn, socket.data.from);
     socket.conn.on('packet', (packet: { type: string; data?: unknown }) => {
       if (packet.type !== 'message' || conn.closed) return;
       const size =

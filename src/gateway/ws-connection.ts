@@ -10,13 +10,15 @@ import type { ServerFrame } from '../protocol/index.ts';
 import type { Routed } from '../routing/types.ts';
 import type { Identity } from './auth.ts';
 import { DRAIN_LOW_WATER_BYTES } from './constants.ts';
+import type { ReplayFrom } from './ops/replay.ts';
 import type { Session, TransportConnection } from './sessions.ts';
 
 /** What uWS keeps per socket, from the upgrade on. */
 export interface SocketData {
   identity: Identity;
   device: string;
-  since: bigint | null;
+  /** Where the first replay starts (connect parameters `resume`, `since`). */
+  from: ReplayFrom;
   conn: WsConnection | null;
   session: Session | null;
 }

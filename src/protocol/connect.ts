@@ -6,6 +6,8 @@
  */
 import { ChatError, ErrorCode } from './errors.ts';
 import { parseId } from './ids.ts';
+import { optPosition } from './parse.ts';
+import type { ResumePosition } from './position.ts';
 
 /** Longest `device` label, in characters. */
 export const DEVICE_LABEL_MAX = 32;
@@ -14,13 +16,16 @@ export const DEFAULT_DEVICE = 'unknown';
 
 export interface ConnectParams {
   device: string;
-  /** The newest message id the device has seen; null: replay only the offline queue. */
+  /** The device's resume position (docs/protocol.md, "Resume positions"); wins over `since`. */
+  resume: ResumePosition | null;
+  /** Legacy: the newest message id the device has seen; null (and no `resume`): only the offline queue. */
   since: bigint | null;
 }
 
 /** Absent and empty parameters take their defaults; anything else must be valid. */
 export function parseConnectParams(raw: {
   device?: string | undefined;
+  resume?: string | undefined;
   since?: string | undefined;
 }): ConnectParams {
   const device = raw.device || DEFAULT_DEVICE;
@@ -38,5 +43,6 @@ export function parseConnectParams(raw: {
       });
     }
   }
-  return { device, since };
+  const resume = raw.resume ? optPosition(raw.resume, 'resume', null) : null;
+  return { device, resume, since };
 }

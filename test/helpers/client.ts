@@ -27,6 +27,9 @@ export function callResult<Op extends ReplyOp>(op: Op, reply: Frame): CallResult
 }
 
 export interface ConnectOptions {
+  /** A resume position (`resume=`). */
+  resume?: string;
+  /** Legacy: the newest message id seen. */
   since?: string;
   device?: string;
 }
@@ -57,6 +60,7 @@ export class TestClient {
   static async connect(url: string, token: string, opts: ConnectOptions = {}): Promise<TestClient> {
     const u = new URL(url);
     u.searchParams.set('token', token);
+    if (opts.resume) u.searchParams.set('resume', opts.resume);
     if (opts.since) u.searchParams.set('since', opts.since);
     if (opts.device) u.searchParams.set('device', opts.device);
     const ws = new WebSocket(u, 'chat.v1');
@@ -71,9 +75,14 @@ export class TestClient {
   }
 
   /** Rejects with the HTTP status code if the upgrade is refused. */
-  static async connectExpectingStatus(url: string, token: string | null): Promise<number> {
+  static async connectExpectingStatus(
+    url: string,
+    token: string | null,
+    query: Record<string, string> = {},
+  ): Promise<number> {
     const u = new URL(url);
     if (token !== null) u.searchParams.set('token', token);
+    for (const [k, v] of Object.entries(query)) u.searchParams.set(k, v);
     const ws = new WebSocket(u);
     return new Promise((resolve, reject) => {
       ws.once('open', () => {

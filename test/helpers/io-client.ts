@@ -8,6 +8,8 @@ import type { ReplyOp, WireMessage } from '../../src/protocol/index.ts';
 import { type CallResult, callResult, type Frame } from './client.ts';
 
 export interface IoConnectOptions {
+  /** A resume position (`auth.resume`). */
+  resume?: string;
   since?: string;
   device?: string;
   /** Default: polling first, then upgrade (what browsers do). */
@@ -52,6 +54,7 @@ export class IoTestClient {
     const auth: Record<string, string> = {};
     const query: Record<string, string> = {};
     if (token !== null) (opts.tokenInQuery ? query : auth).token = token;
+    if (opts.resume) auth.resume = opts.resume;
     if (opts.since) auth.since = opts.since;
     if (opts.device) auth.device = opts.device;
     return io(url, {

@@ -12,6 +12,7 @@ import { PresenceOps } from './presence.ts';
 import { Replay } from './replay.ts';
 import { Tasks } from './tasks.ts';
 import type { AnswerOf, Handler, HandlerTable, OpsDeps } from './types.ts';
+import { Visibility } from './visibility.ts';
 
 export type { AnswerOf, Handler, HandlerTable, OpsDeps } from './types.ts';
 
@@ -26,7 +27,8 @@ export interface Operations {
 
 export function createOperations(deps: OpsDeps): Operations {
   const tasks = new Tasks(deps.metrics, deps.log);
-  const ctx = { ...deps, tasks };
+  const visibility = new Visibility(deps.storage, deps.region, deps.resume.lookbackMs, deps.metrics, tasks);
+  const ctx = { ...deps, tasks, visibility };
   const conversations = new Conversations(ctx);
   const messages = new Messages(ctx, conversations);
   const replay = new Replay(ctx);

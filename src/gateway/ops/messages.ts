@@ -1,7 +1,8 @@
 /**
  * `send`, and delivering a message once stored: the in-flight cap, per-conversation ordering of
- * live delivery (`OrderedDelivery`), offline queueing before the ack, and the same delivery for
- * messages another region stored (`deliverReplicated`, called by replication).
+ * live delivery (`OrderedDelivery`), offline queueing and the visibility stamp (`Visibility`)
+ * before the ack, and the same delivery for messages another region stored (`deliverReplicated`,
+ * called by replication). A resend answered `duplicate` is delivered again like a new send.
  */
 import { ChatError, ErrorCode } from '../../errors.ts';
 import { directParticipants, type ParsedRequestOf, type ReplyOf } from '../../protocol/index.ts';
@@ -41,10 +42,12 @@ export class Messages {
   /**
    * Delivers a message another region stored and replicated here: live to the members connected
    * in this region, and queued for offline members this region is home to (with the same
-   * recheck as a local send).
+   * recheck as a local send). It becomes visible here now: a late one goes into the late index
+   * first, and a failure there fails the apply, which is then retried.
    */
   async deliverReplicated(message: StoredMessage, members: string[]): Promise<void> {
-    const routed = liveMessage(toWire(message));
+    const visibleAt = await this.d.visibility.markVisible(message, 'replica');
+    const routed = liveMessage(toWire(message), this.d.visibility.token(visibleAt));
     await this.d.hub.fanOut(members, routed);
     const queued = await this.queueForOffline(members, message);
     if (queued.length > 0) await this.liveCopyIfOnlineNow(queued, routed);
@@ -84,25 +87,27 @@ export class Messages {
     // Offline members are queued before the sender is acked: an ack means every recipient will
     // get the message, even if this process dies right after sending it. For a duplicate this
     // repeats (idempotently) what a first attempt that died half-way may not have finished.
+    // Then the message is made visible: a late one (a resend long after the first attempt) is
+    // recorded in the late index before anyone can see it, so a replay by position finds it.
+    const path = duplicate ? 'resend' : 'send';
     let queued: string[];
+    let visibleAt: number;
     try {
       queued = await this.queueForOffline(recipients, stored);
+      visibleAt = await this.d.visibility.markVisible(stored, path);
     } catch (cause) {
       slot.cancel();
       throw unavailable('message stored but not yet queued; resend with the same clientMsgId', cause);
     }
-    if (duplicate) {
-      // Already fanned out when first sent: answer with the original id, deliver nothing live.
-      slot.cancel();
-      this.d.metrics.duplicates.inc();
-    } else {
-      this.d.metrics.messagesStored.inc();
-      slot.complete(() => {
-        const routed = liveMessage(toWire(stored));
-        this.d.tasks.background('fanout', this.d.hub.fanOut(recipients, routed, state.conn.connectionId));
-        if (queued.length > 0) this.d.tasks.background('offline', this.liveCopyIfOnlineNow(queued, routed));
-      });
-    }
+    if (duplicate) this.d.metrics.duplicates.inc();
+    else this.d.metrics.messagesStored.inc();
+    // A duplicate is fanned out again like a new send: its first attempt may have stored it and
+    // died before the fan-out (or failed to publish it to other regions). Clients drop repeats by id.
+    slot.complete(() => {
+      const routed = liveMessage(toWire(stored), this.d.visibility.positionAtFanOut(stored, visibleAt, path));
+      this.d.tasks.background('fanout', this.d.hub.fanOut(recipients, routed, state.conn.connectionId));
+      if (queued.length > 0) this.d.tasks.background('offline', this.liveCopyIfOnlineNow(queued, routed));
+    });
     return {
       op: 'sent',
       id: f.id,

@@ -5,7 +5,7 @@
  * handler that answers with the wrong frame or data fails to compile; so does a table that
  * misses an op.
  */
-import type { LimitsConfig } from '../../config/schema.ts';
+import type { LimitsConfig, ResumeConfig } from '../../config/schema.ts';
 import type { Presence } from '../../presence/types.ts';
 import type { ClientOp, ParsedRequestOf, ReplyOf, ReplyOp } from '../../protocol/index.ts';
 import type { Storage } from '../../storage/types.ts';
@@ -16,6 +16,7 @@ import type { Hub } from '../hub.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { PresenceWatchers } from '../presence-watchers.ts';
 import type { Tasks } from './tasks.ts';
+import type { Visibility } from './visibility.ts';
 
 /**
  * What answers `Op` when it succeeds: its reply frame; nothing (`null`) for `ack`, and for a
@@ -50,6 +51,10 @@ export interface OpsDeps {
   ids: SnowflakeGenerator;
   metrics: GatewayMetrics;
   limits: LimitsConfig;
+  /** How far a replay reads back from a resume position. */
+  resume: ResumeConfig;
+  /** This gateway's region name: the clock of the positions it issues. */
+  region: string;
   log: Logger;
   /**
    * With several regions, only a user's home region queues for them (other regions' copies
@@ -58,7 +63,8 @@ export interface OpsDeps {
   isHome?: (userId: string) => boolean;
 }
 
-/** The deps plus the gateway's shared task tracker, as every concern receives them. */
+/** The deps plus what the concerns share: the task tracker and the visibility stamp. */
 export interface OpsContext extends OpsDeps {
   tasks: Tasks;
+  visibility: Visibility;
 }
