@@ -333,7 +333,7 @@ describe('ChatClient messages', () => {
     const acks = sock.sentOps('ack');
     assert.equal(acks.length, 1);
     assert.deepEqual(new Set(acks[0]!.messageIds as string[]), new Set(['10', '20', '30']));
-    assert.deepEqual(synced, [{ initial: true, count: 4, lastId: '30', truncated: false }]);
+    assert.deepEqual(synced, [{ initial: true, count: 4, lastId: '30', truncated: false, position: '' }]);
     // The same message live again: dropped.
     sock.push({ op: 'message', message: msg('30', 'g:1'), replay: false });
     sock.push({ op: 'message', message: msg('31', 'g:1'), replay: false });
@@ -623,6 +623,91 @@ describe('ChatClient outbox', () => {
       createdAt: 2,
       duplicate: false,
     });
+    await client.close();
+  });
+
+  it('keeps the newest position from live frames and synced, not from replayed frames', async () => {
+    const storage = new MemoryClientStorage();
+    const client = newClient({ storage });
+    const sock = await connected(client, { sync: false });
+    sock.push({ op: 'message', message: msg('3'), replay: true });
+    sock.push({ op: 'message', message: msg('4'), replay: false, pos: 'v1.test.900' });
+    assert.equal(client.position, null, 'nothing taken while the replay runs');
+    sock.push({ op: 'synced', id: null, count: 1, lastId: '3', truncated: false, position: 'v1.test.1000' });
+    assert.equal(client.position, 'v1.test.1000');
+    sock.push({ op: 'message', message: msg('5'), replay: false, pos: 'v1.test.1200' });
+    // The newest received, not the largest: the server's lookback absorbs small inversions.
+    sock.push({ op: 'message', message: msg('6'), replay: false, pos: 'v1.test.1190' });
+    sock.push({ op: 'message', message: msg('7'), replay: false, pos: 'not a position' });
+    assert.equal(client.position, 'v1.test.1190');
+    await eventually(async () => assert.equal(await storage.loadPosition(), 'v1.test.1190'));
+    const syncing = client.sync();
+    await eventually(() => assert.equal(sock.sentOps('sync').length, 1));
+    assert.equal(sock.sentOps('sync')[0]!.position, 'v1.test.1190');
+    assert.equal(sock.sentOps('sync')[0]!.since, '7');
+    sock.reply('sync', { op: 'synced', count: 0, lastId: null, truncated: false, position: 'v1.test.1300' });
+    await syncing;
+    assert.equal(client.position, 'v1.test.1300');
+    sock.drop();
+    await eventually(() => assert.equal(FakeSocket.instances.length, 2));
+    assert.equal(FakeSocket.last().query.get('resume'), 'v1.test.1300');
+    assert.equal(FakeSocket.last().query.get('since'), '7', 'since too, for servers without positions');
+    await client.close();
+    // A new client on the same storage resumes from the saved position.
+    const again = newClient({ storage });
+    await connected(again);
+    assert.equal(FakeSocket.last().query.get('resume'), 'v1.test.1300');
+    await again.close();
+  });
+
+  it('continues a truncated replay from its position, ignoring live positions until it ends', async () => {
+    const client = newClient();
+    const sock = await connected(client, { sync: false });
+    sock.push({ op: 'message', message: msg('1'), replay: true });
+    sock.push({
+      op: 'synced',
+      id: null,
+      count: 1,
+      lastId: '1',
+      truncated: true,
+      position: 'v1.test.500.1',
+    });
+    await eventually(() => assert.equal(sock.sentOps('sync').length, 1));
+    assert.equal(sock.sentOps('sync')[0]!.position, 'v1.test.500.1');
+    assert.equal(client.position, 'v1.test.500.1');
+    // Held live frames flushed before the continuation's synced: their pos would skip its rest.
+    sock.push({ op: 'message', message: msg('9'), replay: false, pos: 'v1.test.700' });
+    assert.equal(client.position, 'v1.test.500.1');
+    sock.push({ op: 'message', message: msg('2'), replay: true });
+    sock.reply('sync', { op: 'synced', count: 1, lastId: '2', truncated: false, position: 'v1.test.800' });
+    await eventually(() => assert.equal(client.position, 'v1.test.800'));
+    sock.push({ op: 'message', message: msg('10'), replay: false, pos: 'v1.test.900' });
+    assert.equal(client.position, 'v1.test.900');
+    await client.close();
+  });
+
+  it('keeps the old position when the connection drops during a replay', async () => {
+    const client = newClient();
+    const sock = await connected(client);
+    sock.push({ op: 'message', message: msg('1'), replay: false, pos: 'v1.test.100' });
+    const pending = client.sync().catch((err: unknown) => err);
+    await eventually(() => assert.equal(sock.sentOps('sync').length, 1));
+    sock.push({ op: 'message', message: msg('2'), replay: false, pos: 'v1.test.200' });
+    sock.drop();
+    await pending;
+    await eventually(() => assert.equal(FakeSocket.instances.length, 2));
+    assert.equal(FakeSocket.last().query.get('resume'), 'v1.test.100');
+    await client.close();
+  });
+
+  it('reads the conversation list after each connect replay', async () => {
+    const client = newClient({ refreshConversations: true });
+    const lists: unknown[] = [];
+    client.on('conversations', (l) => lists.push(l));
+    const sock = await connected(client);
+    await eventually(() => assert.equal(sock.sentOps('listConversations').length, 1));
+    sock.reply('listConversations', { op: 'result', data: { conversations: [] } });
+    await eventually(() => assert.deepEqual(lists, [[]]));
     await client.close();
   });
 

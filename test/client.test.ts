@@ -164,7 +164,7 @@ describe('ChatClient against an embedded gateway', () => {
     await b.close();
 
     for (let i = 0; i < 5; i++) await a.send(conv, `missed ${i}`);
-    // Back with the same client, resuming with since.
+    // Back with the same client, resuming from its position.
     const synced = new Promise((resolve) => b.once('synced', resolve));
     await b.connect();
     await synced;
@@ -186,11 +186,19 @@ describe('ChatClient against an embedded gateway', () => {
     const b2 = newClient([gw.url], bob, { storage });
     const rb2 = record(b2);
     await b2.connect();
-    await eventually(() => assert.deepEqual(bodies(rb2.messages, conv), ['after restart']));
+    await eventually(() => assert.ok(bodies(rb2.messages, conv).includes('after restart')));
     // The gateway may have handed 'after restart' to b2 live (it rechecks presence after queueing)
     // before its queue entry was written; only a replay acks a queue entry, so replay once more.
     await b2.sync();
-    assert.deepEqual(bodies(rb2.messages, conv), ['after restart'], 'nothing delivered twice');
+    const got = bodies(rb2.messages, conv);
+    assert.equal(new Set(got).size, got.length, 'nothing delivered twice');
+    // The position's lookback (seconds) may bring back what the last client had shown: at least
+    // once, deduplicated by id in the app's own store. Never anything else.
+    const sent = ['seen live', 'missed 0', 'missed 1', 'missed 2', 'missed 3', 'missed 4', 'after restart'];
+    assert.deepEqual(
+      got,
+      sent.filter((body) => got.includes(body)),
+    );
     await b2.close();
     // Everything replayed was acked, so a new device (no since) gets nothing from the queue. Acks
     // have no reply, so poll until the gateway has applied them.

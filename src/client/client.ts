@@ -1,7 +1,7 @@
 /**
  * `ChatClient`: one logical connection to the chat service over the v1 wire protocol
  * (docs/protocol.md) that survives socket drops. It reconnects by itself with backoff, failing over
- * round-robin across the gateway URLs it was given, resumes from the newest message it has seen,
+ * round-robin across the gateway URLs it was given, resumes from the position the server gave it,
  * drops duplicates, releases replayed messages in id order, and resends unacked messages with
  * their original `clientMsgId` so each is stored once.
  */
@@ -30,6 +30,7 @@ import {
   type SyncedInfo,
 } from './options.ts';
 import type { SentInfo } from './outbox.ts';
+import { ResumePositions } from './position.ts';
 import { Sender } from './sender.ts';
 import {
   CloseCode,
@@ -124,6 +125,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private readonly random: () => number;
   private readonly tokens: TokenProvider;
   private readonly inbox: Inbox;
+  private readonly positions: ResumePositions;
   private readonly sender: Sender;
   private readonly pending = new Map<string, PendingRequest>();
   private readonly regionByUrl = new Map<string, string>();
@@ -146,6 +148,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private away = false;
   private savingLastSeen = false;
   private lastSeenDirty = false;
+  private savingPosition = false;
+  private positionDirty = false;
 
   constructor(private readonly options: ChatClientOptions) {
     super();
@@ -197,6 +201,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         if (session) this.drop(session, CloseCode.RegionUnavailable, 'sends keep failing: unavailable');
       },
     });
+    this.positions = new ResumePositions(() => this.persistPosition());
     this.inbox = new Inbox({
       ...(options.dedupCapacity !== undefined ? { dedupCapacity: options.dedupCapacity } : {}),
       deliver: (message, replay) => {
@@ -210,9 +215,17 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     return this.current;
   }
 
-  /** The newest message id delivered, passed as `since` on the next connect. */
+  /**
+   * The newest message id delivered: the legacy resume form (`since`), still sent for servers
+   * that hand out no position.
+   */
   get lastSeenId(): string | null {
     return this.inbox.lastSeenId;
+  }
+
+  /** The resume position (opaque) the next connect sends as `resume`; null before the first. */
+  get position(): string | null {
+    return this.positions.forConnect;
   }
 
   /** Messages queued or on the wire, not yet acked by the server. */
@@ -310,12 +323,19 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   }
 
   /**
-   * Asks for a replay of everything after `lastSeenId` (and the offline queue); resolves after the
-   * replayed messages were delivered. Rarely needed: every reconnect does this by itself.
+   * Asks for a replay of everything missed since the client's resume position (and the offline
+   * queue); resolves after the replayed messages were delivered. Rarely needed: every reconnect
+   * does this by itself.
    */
   async sync(): Promise<SyncedInfo> {
-    const reply = await this.request({ op: 'sync', since: null });
-    return { initial: false, count: reply.count, lastId: reply.lastId, truncated: reply.truncated };
+    const reply = await this.request({ op: 'sync', position: null, since: null });
+    return {
+      initial: false,
+      count: reply.count,
+      lastId: reply.lastId,
+      truncated: reply.truncated,
+      position: positionOf(reply),
+    };
   }
 
   /**
@@ -397,6 +417,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
 
   private transmit(session: Session, req: PendingRequest): void {
     if (req.frame.op === 'sync') {
+      // The position wins on servers that know it; `since` is for those that do not.
+      req.frame.position = this.positions.forSync;
       req.frame.since = this.inbox.lastSeenId;
       this.inbox.beginReplay();
       req.replay = true;
@@ -417,7 +439,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.pending.delete(id);
     clearTimeout(req.timer);
     if (outcome instanceof ChatClientError) {
-      if (req.replay) this.endReplay({ initial: false, count: 0, lastId: null, truncated: false }, false);
+      if (req.replay) {
+        this.endReplay({ initial: false, count: 0, lastId: null, truncated: false, position: '' }, false);
+      }
       req.reject(outcome);
     } else {
       req.resolve(outcome);
@@ -428,10 +452,12 @@ export class ChatClient extends Emitter<ChatClientEvents> {
 
   private async restore(): Promise<void> {
     try {
-      const [lastSeen, entries] = await Promise.all([
+      const [position, lastSeen, entries] = await Promise.all([
+        this.storage.loadPosition(),
         this.storage.loadLastSeenId(),
         this.storage.loadOutbox(),
       ]);
+      this.positions.restore(position);
       this.inbox.restoreLastSeenId(isMessageId(lastSeen) ? lastSeen : null);
       this.sender.restore(entries);
     } catch (cause) {
@@ -464,6 +490,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       const target = new URL(url);
       target.searchParams.set('token', token);
       if (this.options.device) target.searchParams.set('device', this.options.device);
+      const resume = this.positions.forConnect;
+      if (resume !== null) target.searchParams.set('resume', resume);
       const since = this.inbox.lastSeenId;
       if (since !== null) target.searchParams.set('since', since);
       ws = new this.WS(target.toString(), SUBPROTOCOL);
@@ -540,6 +568,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   /** Requests on the wire fail, unacked sends go back to the outbox, a running replay is forgotten. */
   private abandonInFlight(err: ChatClientError): void {
     this.inbox.abortReplays();
+    this.positions.dropped();
     for (const [id, req] of this.pending) {
       if (!req.sent) continue;
       req.replay = false;
@@ -665,7 +694,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
           this.emit('error', new ChatClientError(LocalErrorCode.Protocol, 'malformed message frame'));
           return;
         }
-        this.inbox.receive(message, f.replay === true);
+        const replay = f.replay === true;
+        this.inbox.receive(message, replay);
+        if (!replay) this.positions.live(f.pos, this.inbox.replaying);
         return;
       }
       case 'synced':
@@ -757,28 +788,33 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       count: frame.count,
       lastId: frame.lastId,
       truncated: frame.truncated,
+      position: positionOf(frame),
     };
     if (frame.id === null) {
       if (!session.replaying) return;
       session.replaying = false;
       session.synced = true;
       this.failures = 0;
-      this.endReplay(info, true);
+      this.endReplay(info, true, frame);
+      this.refreshConversations();
       return;
     }
     const req = this.pending.get(frame.id);
     if (!req) return;
     req.replay = false;
-    this.endReplay(info, true);
+    this.endReplay(info, true, frame);
     this.settle(frame.id, frame);
   }
 
   /**
-   * A replay ended: the inbox releases what it held in id order, the replayed ids are acked, and a
-   * truncated replay is continued from where it stopped.
+   * A replay ended: the inbox releases what it held in id order, the replayed ids are acked, the
+   * replay's position is taken (`synced`: none when it failed), and a truncated replay is
+   * continued from where it stopped (with the continuation position it just took).
    */
-  private endReplay(info: SyncedInfo, announce: boolean): void {
+  private endReplay(info: SyncedInfo, announce: boolean, synced?: SyncedFrame): void {
     const acks = this.inbox.endReplay();
+    if (synced) this.positions.synced(synced.position, synced.truncated, this.inbox.replaying);
+    else if (!this.inbox.replaying) this.positions.replaysEnded();
     const session = this.session;
     if (session?.welcome) {
       for (let i = 0; i < acks.length; i += MAX_ACK_IDS) {
@@ -816,6 +852,51 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.emit('error', err);
   }
 
+  /**
+   * After a (re)connect's replay: the conversation list, where conversation events and receipts
+   * missed while away show (they are state, not replayed history).
+   */
+  private refreshConversations(): void {
+    if (this.options.refreshConversations === false) return;
+    this.listConversations().then(
+      (list) => this.emit('conversations', list),
+      (err: unknown) => {
+        // A drop is followed by another connect, which refreshes again.
+        if (err instanceof ChatClientError && err.code !== LocalErrorCode.Disconnected)
+          this.emit('error', err);
+      },
+    );
+  }
+
+  /** Saves the committed resume position, one write at a time, always the newest. */
+  private persistPosition(): void {
+    if (this.savingPosition) {
+      this.positionDirty = true;
+      return;
+    }
+    const position = this.positions.forConnect;
+    if (position === null) return;
+    this.savingPosition = true;
+    this.positionDirty = false;
+    this.storage.savePosition(position).then(
+      () => this.afterPositionSave(),
+      (cause: unknown) => {
+        this.emit(
+          'error',
+          new ChatClientError(LocalErrorCode.Storage, 'could not save the resume position', undefined, {
+            cause,
+          }),
+        );
+        this.afterPositionSave();
+      },
+    );
+  }
+
+  private afterPositionSave(): void {
+    this.savingPosition = false;
+    if (this.positionDirty) this.persistPosition();
+  }
+
   /** Saves `lastSeenId`, one write at a time, always the newest. */
   private persistLastSeen(): void {
     if (this.savingLastSeen) {
@@ -842,6 +923,11 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.savingLastSeen = false;
     if (this.lastSeenDirty) this.persistLastSeen();
   }
+}
+
+/** A `synced` frame's position; '' from a server that hands out none. */
+function positionOf(frame: SyncedFrame): string {
+  return typeof frame.position === 'string' ? frame.position : '';
 }
 
 function isWireMessage(value: unknown): value is WireMessage {

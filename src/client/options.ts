@@ -5,7 +5,13 @@ import type { SentInfo } from './outbox.ts';
 import type { WebSocketConstructor } from './socket.ts';
 import type { ClientStorage } from './storage.ts';
 import type { TokenSource } from './token.ts';
-import type { PresenceFrame, TypingFrame, WireConversation, WireMessage } from './types.ts';
+import type {
+  PresenceFrame,
+  TypingFrame,
+  WireConversation,
+  WireConversationSummary,
+  WireMessage,
+} from './types.ts';
 
 /** Long enough for a replay or a cross-region write under load; short enough to notice a dead socket. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
@@ -51,6 +57,8 @@ export interface SyncedInfo {
   lastId: string | null;
   /** More was missed than the server replays at once; the client continues with `sync()` itself. */
   truncated: boolean;
+  /** The resume position the replay ended with ('' from a server without positions). */
+  position: string;
 }
 
 export interface ConversationEvent {
@@ -91,6 +99,12 @@ export interface ChatClientEvents {
   state: [change: StateChange];
   /** A replay ended and its messages were delivered. */
   synced: [info: SyncedInfo];
+  /**
+   * The conversation list, read after every (re)connect's replay: conversation events and
+   * receipts missed while away are not replayed, their result (members, unread counts, read
+   * markers) is here. Off with `refreshConversations: false`.
+   */
+  conversations: [conversations: WireConversationSummary[]];
   /** An outbox message was acked, including ones restored from storage that no promise awaits. */
   sent: [info: SentInfo];
 }
@@ -132,8 +146,13 @@ export interface ChatClientOptions {
   failoverAfterUnavailable?: number;
   /** See `failoverAfterUnavailable`. Default 3000. */
   failoverAfterUnavailableMs?: number;
-  /** Persists the newest seen id and the outbox. Defaults to memory (lost on restart). */
+  /** Persists the resume position, the newest seen id and the outbox. Defaults to memory (lost on restart). */
   storage?: ClientStorage;
+  /**
+   * After each (re)connect's replay, read `listConversations` and emit `conversations` (default
+   * true): what conversation events and receipts the client missed is only there.
+   */
+  refreshConversations?: boolean;
   /** How many delivered message ids to remember for deduplication. */
   dedupCapacity?: number;
   /** Source of randomness for backoff jitter, in [0, 1). For tests. */

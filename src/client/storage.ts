@@ -1,6 +1,8 @@
 /**
- * Where the client keeps what must outlive a page reload or an app restart: the newest message id
- * it has seen (to resume with `since`) and the messages it has not yet seen acked (the outbox).
+ * Where the client keeps what must outlive a page reload or an app restart: its resume position
+ * (an opaque token, sent back as `resume` on connect), the newest message id it has seen (the
+ * legacy `since`, for servers without positions) and the messages it has not yet seen acked (the
+ * outbox).
  * Back it with localStorage, IndexedDB, SQLite…; the default keeps everything in memory.
  */
 
@@ -16,6 +18,10 @@ export interface OutboxEntry {
 }
 
 export interface ClientStorage {
+  /** The resume position saved last (store it verbatim; it is opaque). */
+  loadPosition(): Promise<string | null>;
+  /** Called with each newer position; an implementation may write them lazily (the latest wins). */
+  savePosition(position: string): Promise<void>;
   loadLastSeenId(): Promise<string | null>;
   /** Called with ever-newer ids; an implementation may write them lazily. */
   saveLastSeenId(id: string): Promise<void>;
@@ -26,8 +32,17 @@ export interface ClientStorage {
 }
 
 export class MemoryClientStorage implements ClientStorage {
+  private position: string | null = null;
   private lastSeenId: string | null = null;
   private readonly outbox = new Map<string, OutboxEntry>();
+
+  async loadPosition(): Promise<string | null> {
+    return this.position;
+  }
+
+  async savePosition(position: string): Promise<void> {
+    this.position = position;
+  }
 
   async loadLastSeenId(): Promise<string | null> {
     return this.lastSeenId;

@@ -48,7 +48,9 @@ export {
   DEVICE_LABEL_MAX,
   ERRORS,
   ErrorCode,
+  isPositionToken,
   isRetryable,
+  POSITION_MAX_CHARS,
   PROTOCOL_VERSION,
   SUBPROTOCOL,
 } from '../protocol/index.ts';

@@ -130,6 +130,8 @@ export function newClient(overrides: Partial<ChatClientOptions> = {}): ChatClien
     resendBackoff: { initialMs: 0, maxMs: 0, factor: 2, jitter: 1 },
     requestTimeoutMs: 500,
     pingIntervalMs: 0,
+    // The fake server does not answer the list the client reads after each replay.
+    refreshConversations: false,
     ...overrides,
   });
 }

@@ -10,6 +10,7 @@ import {
   type StateChange,
   type TokenSource,
   type WireConversation,
+  type WireConversationSummary,
 } from '../../../client/index.ts';
 import { $, h } from '../dom.ts';
 import { LocalClientStorage } from './local-storage.ts';
@@ -108,9 +109,9 @@ export class ChatApp {
       if (change.state === 'reconnecting') this.retryAt = Date.now() + (change.delayMs ?? 0);
       this.renderConnection();
     });
-    c.on('synced', (info) => {
-      if (info.initial) void this.refreshList();
-    });
+    // The SDK reads the conversation list after every (re)connect's replay: conversation events
+    // and receipts missed while away are only there (unread counts, members, read markers).
+    c.on('conversations', (list) => this.applyList(list));
     c.on('message', (m) => {
       const isNew = this.store.addMessage(m);
       if (!isNew) return;
@@ -165,15 +166,22 @@ export class ChatApp {
     void this.signOut().then(() => this.opts.onSignOut(`Signed out: ${message}`));
   }
 
-  /** The conversation list from the server, after every (re)connect: unread counts are its. */
+  /** The conversation list from the server, read again when a group this tab does not know shows up. */
   private async refreshList(): Promise<void> {
+    let list: WireConversationSummary[];
     try {
-      this.store.applySummaries(await this.client.listConversations());
+      list = await this.client.listConversations();
     } catch (err) {
       if (err instanceof ChatClientError && err.code === 'disconnected') return;
       this.toast(`Could not load conversations: ${(err as Error).message}`);
       return;
     }
+    this.applyList(list);
+  }
+
+  /** A conversation list (after every (re)connect, from the SDK): unread counts are its. */
+  private applyList(list: WireConversationSummary[]): void {
+    this.store.applySummaries(list);
     this.watchPresence();
     this.markActiveRead();
     this.render();

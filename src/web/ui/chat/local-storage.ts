@@ -1,6 +1,6 @@
 /**
- * The SDK's `ClientStorage` on the browser's localStorage, one set of keys per user: the newest
- * message id seen (so a reloaded page resumes with `since`) and the outbox (so a message typed
+ * The SDK's `ClientStorage` on the browser's localStorage, one set of keys per user: the resume
+ * position and the newest message id seen (so a reloaded page resumes where it was) and the outbox (so a message typed
  * while offline survives a reload and is sent, once, when the page is back). The app also keeps
  * the read receipts it has seen here, since the protocol has no way to ask for them again.
  */
@@ -22,6 +22,14 @@ export class LocalClientStorage implements ClientStorage {
 
   private key(...parts: string[]): string {
     return [PREFIX, this.userId, ...parts].join(':');
+  }
+
+  async loadPosition(): Promise<string | null> {
+    return this.store.getItem(this.key('position'));
+  }
+
+  async savePosition(position: string): Promise<void> {
+    this.store.setItem(this.key('position'), position);
   }
 
   async loadLastSeenId(): Promise<string | null> {
