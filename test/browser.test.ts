@@ -215,7 +215,18 @@ describe('web app and dashboard in Chromium', () => {
     }
     await carol.close();
     await alice.locator(`.conv[data-id="${conv}"] .badge`, { hasText: '60' }).waitFor(WAIT);
-    // A fresh page knows none of them: it loads the newest page and the rest on demand.
+    // A fresh page knows none of them: it loads the newest page and the rest on demand. (A reload
+    // keeping its resume position would replay them: they are within the position's lookback.)
+    await alice.evaluate(() => {
+      const store = (
+        globalThis as unknown as {
+          localStorage: { removeItem(k: string): void } & Record<string, unknown>;
+        }
+      ).localStorage;
+      for (const k of Object.keys(store)) {
+        if (k.endsWith(':position') || k.endsWith(':lastSeen')) store.removeItem(k);
+      }
+    });
     await alice.reload();
     await alice.locator('#conn[data-state="connected"]').waitFor(WAIT);
     await openConversation(alice, conv);
