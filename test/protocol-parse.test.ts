@@ -50,7 +50,7 @@ describe('parseClientRequest: op', () => {
 });
 
 describe('parseConnectParams', () => {
-  const rejects = (raw: { device?: string; since?: string }, field: string) =>
+  const rejects = (raw: { device?: string; resume?: string; since?: string }, field: string) =>
     assert.throws(
       () => parseConnectParams(raw),
       (err: unknown) =>
@@ -58,10 +58,15 @@ describe('parseConnectParams', () => {
     );
 
   it('takes absent or empty parameters as their defaults', () => {
-    assert.deepEqual(parseConnectParams({}), { device: 'unknown', since: null });
-    assert.deepEqual(parseConnectParams({ device: '', since: '' }), { device: 'unknown', since: null });
-    assert.deepEqual(parseConnectParams({ device: 'd'.repeat(32), since: '42' }), {
+    assert.deepEqual(parseConnectParams({}), { device: 'unknown', resume: null, since: null });
+    assert.deepEqual(parseConnectParams({ device: '', resume: '', since: '' }), {
+      device: 'unknown',
+      resume: null,
+      since: null,
+    });
+    assert.deepEqual(parseConnectParams({ device: 'd'.repeat(32), resume: 'v1.eu-west.5.7', since: '42' }), {
       device: 'd'.repeat(32),
+      resume: { region: 'eu-west', t: 5, afterId: 7n },
       since: 42n,
     });
   });
@@ -69,5 +74,12 @@ describe('parseConnectParams', () => {
   it('refuses an over-long device and a since that is not a message id', () => {
     rejects({ device: 'd'.repeat(33) }, 'device');
     for (const since of ['abc', '-1', '1.5', ' 1', '9223372036854775808']) rejects({ since }, 'since');
+  });
+
+  it('refuses a resume that is not a position', () => {
+    for (const resume of ['abc', 'v2.x.1', 'v1.X.1', 'v1.x.1a', 'v1.x.1.2.3', `v1.x.1.${'9'.repeat(20)}`]) {
+      rejects({ resume }, 'resume');
+    }
+    rejects({ resume: `v1.x.${'1'.repeat(130)}` }, 'resume');
   });
 });
