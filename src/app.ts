@@ -14,6 +14,7 @@ import type { Presence } from './presence/types.ts';
 import { CrossRegionLink, Replication } from './replication/index.ts';
 import { createRouter } from './routing/index.ts';
 import type { MemoryBus } from './routing/memory.ts';
+import type { Router } from './routing/types.ts';
 import { arbiterDedup, createStorage, RedisDedupArbiter } from './storage/index.ts';
 import { componentLogger, type Logger } from './util/log.ts';
 import { overriding } from './util/overriding.ts';
@@ -34,6 +35,11 @@ export interface StartOptions {
    * does not close it; its owner does.
    */
   presence?: Presence;
+  /**
+   * Wraps the router the config names before the gateway uses it (tests: a transport that loses
+   * deliveries and reports the gap).
+   */
+  wrapRouter?: (router: Router) => Router;
   /**
    * The process's root logger (`createLogger`). Every component logs through a child carrying
    * `region`, `gatewayId` and `component`.
@@ -119,7 +125,7 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
       throw err;
     }
   }
-  const router = createRouter(
+  const configured = createRouter(
     region.nats
       ? {
           kind: 'nats',
@@ -130,6 +136,7 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
         }
       : { kind: 'memory', ...(opts.bus ? { bus: opts.bus } : {}) },
   );
+  const router = opts.wrapRouter ? opts.wrapRouter(configured) : configured;
   const gateway = new Gateway({
     config,
     region,

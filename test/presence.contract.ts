@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
-import type { Presence, PresenceInfo, PresenceStatus } from '../src/presence/types.ts';
+import type { GatewayLost, Presence, PresenceInfo, PresenceStatus } from '../src/presence/types.ts';
 import { eventually } from './helpers/eventually.ts';
 
 export interface PresenceFactoryOptions {
@@ -287,6 +287,37 @@ export function presenceContract(name: string, make: PresenceFactory): void {
       } finally {
         clearInterval(timer);
       }
+    });
+
+    it('announces a gateway that expired holding connections, once; not one that closed them', async () => {
+      const p = await fresh(SHORT_TTL_MS);
+      const lost: GatewayLost[] = [];
+      p.subscribeGatewayLost((e) => lost.push(e));
+      const stranded = uid('stranded');
+      const left = uid('left');
+      const before = Date.now();
+      await p.markOnline(stranded, conn(`${stranded}-c`, 'gw-crashed'));
+      await p.markOnline(left, conn(`${left}-c`, 'gw-stopped'));
+      // A graceful stop closes its connections first: nothing it acked is left unfanned.
+      await p.markOffline(left, `${left}-c`);
+      const after = Date.now();
+      await eventually(
+        () =>
+          assert.deepEqual(
+            lost.map((e) => e.gatewayId),
+            ['gw-crashed'],
+          ),
+        {
+          timeoutMs: SHORT_TTL_MS * 3,
+          intervalMs: 50,
+        },
+      );
+      // Its last sign of life: the heartbeat that registering the connection counts as.
+      const at = lost[0]!.lastSeenAt;
+      assert.ok(at >= before - 100 && at <= after + 100, `lastSeenAt ${at} not in [${before}, ${after}]`);
+      // Later sweeps do not announce it again.
+      await new Promise((r) => setTimeout(r, SHORT_TTL_MS / 2));
+      assert.equal(lost.length, 1);
     });
 
     it('delivers each change to every subscriber', async () => {

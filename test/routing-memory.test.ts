@@ -21,8 +21,8 @@ describe('MemoryBus', () => {
     const a = new MemoryRouter(new MemoryBus());
     const b = new MemoryRouter(new MemoryBus());
     const got: Delivery[] = [];
-    await a.start({ onDelivery: (d) => got.push(d), onControl: ignore });
-    await b.start({ onDelivery: ignore, onControl: ignore });
+    await a.start({ onDelivery: (d) => got.push(d), onControl: ignore, onGap: ignore });
+    await b.start({ onDelivery: ignore, onControl: ignore, onGap: ignore });
     a.addUser('alice');
     await b.publish(['alice'], ev('lost'));
     await new Promise((r) => setImmediate(r));
@@ -34,7 +34,9 @@ describe('MemoryBus', () => {
     const routers = [new MemoryRouter(bus), new MemoryRouter(bus), new MemoryRouter(bus)];
     const got = routers.map(() => [] as string[]);
     await Promise.all(
-      routers.map((r, i) => r.start({ onDelivery: (d) => got[i]!.push(d.routed.frame), onControl: ignore })),
+      routers.map((r, i) =>
+        r.start({ onDelivery: (d) => got[i]!.push(d.routed.frame), onControl: ignore, onGap: ignore }),
+      ),
     );
     for (const r of routers) r.addUser('alice');
     await routers[0]!.publish(['alice'], ev('p'));

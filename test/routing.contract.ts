@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
-import type { ControlEvent, Delivery, Routed, Router } from '../src/routing/types.ts';
+import type { ControlEvent, Delivery, Routed, Router, RoutingGap } from '../src/routing/types.ts';
 import { InvalidUserIdError } from '../src/routing/user-id.ts';
 import { eventually } from './helpers/eventually.ts';
 
@@ -23,6 +23,8 @@ interface Gateway {
   router: Router;
   got: Delivery[];
   controls: ControlEvent[];
+  /** Gaps the router reported (none while its transport stays up). */
+  gaps: RoutingGap[];
   /** Deliveries and control events in arrival order, as `u:<userId>:<frame>` / `c:<conversationId>`. */
   arrivals: string[];
   payloadsFor(userId: string): string[];
@@ -51,6 +53,7 @@ export function routingContract(name: string, makePair: RouterPairFactory): void
           router,
           got,
           controls: [],
+          gaps: [],
           arrivals: [],
           payloadsFor: (userId) => got.filter((d) => d.userId === userId).map((d) => d.routed.frame),
         };
@@ -70,6 +73,9 @@ export function routingContract(name: string, makePair: RouterPairFactory): void
         onControl: (e: ControlEvent) => {
           g.controls.push(e);
           g.arrivals.push(`c:${e.conversationId}`);
+        },
+        onGap: (gap: RoutingGap) => {
+          g.gaps.push(gap);
         },
       };
     }
@@ -102,6 +108,9 @@ export function routingContract(name: string, makePair: RouterPairFactory): void
       await b.router.publish([alice], ev('hello alice'));
       await eventually(() => assert.deepEqual(a.got, [{ userId: alice, routed: ev('hello alice') }]), WAIT);
       assert.deepEqual(b.got, []);
+      // A transport that stayed up reports no gap (a gap makes the gateway resync every socket).
+      assert.deepEqual(a.gaps, []);
+      assert.deepEqual(b.gaps, []);
     });
 
     it('never delivers a gateway its own publishes', async () => {

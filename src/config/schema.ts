@@ -209,6 +209,12 @@ export const resumeSchema = z
      * regions normally runs less than this far behind.
      */
     crossRegionLookbackMs: z.number().int().min(0).default(300_000),
+    /**
+     * Open connections a gateway replays to at once when it resyncs them itself (after its NATS
+     * connection came back, or another gateway of the region died): each replay reads the store,
+     * so a gateway with many connections must not start them all at once.
+     */
+    resyncConcurrency: z.number().int().min(1).max(256).default(8),
   })
   .prefault({});
 

@@ -25,6 +25,7 @@ import { Hub } from './hub.ts';
 import { GatewayMetrics } from './metrics.ts';
 import type { ReplayFrom } from './ops/replay.ts';
 import { PresenceWatchers } from './presence-watchers.ts';
+import { Resync } from './resync.ts';
 import { Sessions } from './sessions.ts';
 import { CLOSE_FLUSH_MS, closePhase } from './shutdown.ts';
 import { SocketIoEndpoint } from './socketio.ts';
@@ -60,6 +61,8 @@ export class Gateway {
   readonly socketIo: SocketIoEndpoint;
   /** Background probes of the backing services: readiness, and when to send clients away. */
   readonly health: BackendHealth;
+  /** Replays to open connections what live delivery lost (NATS gap, a dead gateway). */
+  readonly resync: Resync;
   /** The gateway's own log (component `gateway`). */
   readonly log: Logger;
   private readonly app = uWS.App();
@@ -101,6 +104,7 @@ export class Gateway {
       gatewayId: this.gatewayId,
       log: componentLogger(log, 'sessions'),
     });
+    this.resync = Resync.forGateway(this, componentLogger(log, 'resync'));
     this.registerWebSocket();
     this.socketIo = new SocketIoEndpoint(this.app, {
       sessions: this.sessions,
@@ -171,7 +175,10 @@ export class Gateway {
       // Membership changes made on another gateway: drop our cached member list so ACLs and
       // fan-out see the change now (it arrives before the change's `conversation` frames).
       onControl: (event) => this.chat.invalidateMembers(event.conversationId),
+      // Frames other gateways publish to our users are lost while NATS is away (resync.ts).
+      onGap: (gap) => this.resync.onGap(gap),
     });
+    this.resync.watchGatewayLost();
     await this.socketIo.start();
     const replication = this.deps.replication;
     if (replication) {
@@ -222,6 +229,7 @@ export class Gateway {
         this.log.error({ err }, 'stop hook failed');
       }
     }
+    this.resync.stop();
     const { drainTimeoutMs, closeTimeoutMs } = this.deps.config.limits;
     const inFlight = await this.chat.drain(drainTimeoutMs);
     if (inFlight > 0) {

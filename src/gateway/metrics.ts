@@ -108,6 +108,25 @@ export class GatewayMetrics {
     help: 'Offline-queue entries removed by client acks (enqueued minus acked estimates the queue depth)',
     registers: [this.registry],
   });
+  readonly resyncs = new Counter({
+    name: 'chat_resyncs_total',
+    help:
+      'Server-side replays of an open connection after live deliveries may have been lost ' +
+      '(reason: nats_gap | gateway_lost; result: ok | failed, failed closes the connection 1001)',
+    labelNames: ['reason', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly resyncTriggers = new Counter({
+    name: 'chat_resync_triggers_total',
+    help: 'Events that made this gateway resync all its open connections (reason: nats_gap | gateway_lost)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly resyncPending = new Gauge({
+    name: 'chat_resync_pending',
+    help: 'Open connections waiting for their resync (their live frames are held meanwhile)',
+    registers: [this.registry],
+  });
 
   readonly ready = new Gauge({
     name: 'chat_ready',

@@ -31,12 +31,27 @@ export class Session {
   state: ConnectionState | null = null;
   /** Requests that arrived before registration finished; run in order once it has. */
   early: (() => void)[] | null = [];
+  /**
+   * Settles when the connect replay has ended (its `synced` sent, or it failed, or registration
+   * did): a server-side resync waits for it, so the client never sees a `synced` with a null id
+   * that is not its connect replay's while that one runs.
+   */
+  readonly connectReplayed: Promise<void>;
+  private endConnectReplay!: () => void;
 
   constructor(
     readonly conn: TransportConnection,
     limits: LimitsConfig,
   ) {
     this.bucket = new TokenBucket(limits.rateLimitPerSec, limits.rateLimitBurst);
+    this.connectReplayed = new Promise((resolve) => {
+      this.endConnectReplay = resolve;
+    });
+  }
+
+  /** @internal `Sessions` says the connect replay ended. */
+  connectReplayEnded(): void {
+    this.endConnectReplay();
   }
 }
 
@@ -58,6 +73,11 @@ export class Sessions {
 
   get size(): number {
     return this.all.size;
+  }
+
+  /** The open sessions, registered or not (a snapshot). */
+  list(): Session[] {
+    return [...this.all];
   }
 
   /**
@@ -105,6 +125,7 @@ export class Sessions {
     try {
       state = await this.d.hub.add(conn);
     } catch (err) {
+      session.connectReplayEnded();
       this.d.log.error({ err, connectionId: conn.connectionId }, 'registering connection failed');
       this.d.metrics.errors.inc({ code: ErrorCode.Unavailable });
       conn.close(CloseCode.GoingAway, closeReason(CloseCode.GoingAway, 'presence or routing unavailable'));
@@ -114,6 +135,7 @@ export class Sessions {
     }
     session.state = state;
     if (conn.closed) {
+      session.connectReplayEnded();
       await this.cleanup(session).catch(() => {});
       return;
     }
@@ -134,9 +156,11 @@ export class Sessions {
       (frame) => {
         clearTimeout(slowReplay);
         conn.sendFrame(frame);
+        session.connectReplayEnded();
       },
       (err) => {
         clearTimeout(slowReplay);
+        session.connectReplayEnded();
         this.d.log.error({ err, connectionId: conn.connectionId }, 'replay failed');
         this.fail(
           (f) => conn.sendFrame(f),

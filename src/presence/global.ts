@@ -12,7 +12,13 @@ import { connect, type NatsConnection } from 'nats';
 import { drainNats } from '../util/close.ts';
 import type { Logger } from '../util/log.ts';
 import { ListenerSet } from './listeners.ts';
-import type { ConnectionRef, Presence, PresenceInfo, PresenceListener } from './types.ts';
+import type {
+  ConnectionRef,
+  GatewayLostListener,
+  Presence,
+  PresenceInfo,
+  PresenceListener,
+} from './types.ts';
 
 export interface GlobalPresenceOptions {
   servers: string[];
@@ -157,6 +163,11 @@ export class GlobalPresence implements Presence {
 
   subscribe(listener: PresenceListener): () => void {
     return this.listeners.add(listener);
+  }
+
+  /** Gateways of this region only: another region's gateways never fan out to our sockets. */
+  subscribeGatewayLost(listener: GatewayLostListener): () => void {
+    return this.inner.subscribeGatewayLost(listener);
   }
 
   /** Remote gateways (as `region/gatewayId`) announcing the user. */

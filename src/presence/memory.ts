@@ -1,7 +1,15 @@
 import type { Logger } from '../util/log.ts';
 import { DEFAULT_PRESENCE_TTL_MS, DEFAULT_SWEEP_FRACTION } from './defaults.ts';
-import { ListenerSet } from './listeners.ts';
-import type { ConnectionRef, Presence, PresenceInfo, PresenceListener, PresenceStatus } from './types.ts';
+import { GatewayLostListeners, ListenerSet } from './listeners.ts';
+import type {
+  ConnectionRef,
+  GatewayLost,
+  GatewayLostListener,
+  Presence,
+  PresenceInfo,
+  PresenceListener,
+  PresenceStatus,
+} from './types.ts';
 
 export interface MemoryPresenceOptions {
   /** A connection is gone once its gateway has not heartbeated for this long. */
@@ -46,6 +54,7 @@ export class MemoryPresence implements Presence {
   private readonly gateways = new Map<string, GatewayState>();
   private readonly users = new Map<string, UserState>();
   private readonly listeners: ListenerSet;
+  private readonly lostListeners: GatewayLostListeners;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(opts: MemoryPresenceOptions = {}) {
@@ -54,6 +63,7 @@ export class MemoryPresence implements Presence {
       opts.sweepIntervalMs ?? Math.max(1, Math.floor(this.ttlMs / DEFAULT_SWEEP_FRACTION));
     this.now = opts.now ?? Date.now;
     this.listeners = new ListenerSet(opts.log);
+    this.lostListeners = new GatewayLostListeners(opts.log);
     if (!(this.ttlMs > 0)) throw new RangeError('ttlMs must be > 0');
     if (!(this.sweepIntervalMs > 0)) throw new RangeError('sweepIntervalMs must be > 0');
   }
@@ -68,6 +78,7 @@ export class MemoryPresence implements Presence {
     clearInterval(this.timer);
     this.timer = undefined;
     this.listeners.clear();
+    this.lostListeners.clear();
   }
 
   async ping(): Promise<void> {}
@@ -133,6 +144,10 @@ export class MemoryPresence implements Presence {
     return this.listeners.add(listener);
   }
 
+  subscribeGatewayLost(listener: GatewayLostListener): () => void {
+    return this.lostListeners.add(listener);
+  }
+
   /**
    * Removes the connections of every gateway whose heartbeat is older than `ttlMs` and emits the
    * resulting status changes. Runs every `sweepIntervalMs`; public so tests with a fake clock can
@@ -142,8 +157,10 @@ export class MemoryPresence implements Presence {
     const now = this.now();
     let removed = 0;
     const touched = new Set<string>();
+    const lost: GatewayLost[] = [];
     for (const [gatewayId, gw] of this.gateways) {
       if (this.isAlive(gw, now)) continue;
+      if (gw.conns.size > 0) lost.push({ gatewayId, lastSeenAt: gw.lastHeartbeat });
       for (const connectionId of gw.conns) {
         const conn = this.conns.get(connectionId);
         if (!conn) continue;
@@ -158,6 +175,7 @@ export class MemoryPresence implements Presence {
       this.gateways.delete(gatewayId);
     }
     for (const userId of touched) this.sync(userId, now);
+    for (const event of lost) this.lostListeners.emit(event);
     return removed;
   }
 

@@ -10,6 +10,10 @@
  *   P c:<userId>           hash connectionId -> {"g":gateway,"i":incarnation,"a":0|1,"d":device}
  *   P u:<userId>           hash st = status last announced, ls = last seen (ms). Never expires.
  *   P events               pub/sub channel of {"u","s","l","d","g"} change events.
+ *   P lost                 hash "<gatewayId>|<incarnation>" -> 1: expired incarnations whose
+ *                          loss was announced, while their sweep is still under way.
+ *   P gateways-lost        pub/sub channel of {"g","l"}: a gateway that held connections
+ *                          expired; l = its last heartbeat (ms).
  *
  * A connection is live while `P gw:<g>` holds the incarnation it was registered under, so
  * lookups are correct the moment a crashed gateway's key expires, before any sweep; and a
@@ -185,6 +189,13 @@ for i = 1, #expired, 2 do
   local member = expired[i]
   local last_heartbeat = tonumber(expired[i + 1]) - TTL
   local gkey = P .. 'gu:' .. member
+  -- Announced once per incarnation, and only when it still held connections: a gateway that
+  -- stopped gracefully closed them all first (and finished its fan-outs).
+  if redis.call('SCARD', gkey) > 0 and redis.call('HSETNX', P .. 'lost', member, 1) == 1 then
+    local gw = string.match(member, '^(.*)|') or member
+    redis.call('PUBLISH', P .. 'gateways-lost',
+      cjson.encode({g = gw, l = tonumber(string.format('%.0f', last_heartbeat))}))
+  end
   local users = redis.call('SPOP', gkey, budget)
   for _, user in ipairs(users) do
     local ckey = P .. 'c:' .. user
@@ -204,6 +215,7 @@ for i = 1, #expired, 2 do
   budget = budget - #users
   if redis.call('SCARD', gkey) == 0 then
     redis.call('ZREM', P .. 'gateways', member)
+    redis.call('HDEL', P .. 'lost', member)
   end
   if budget <= 0 then return {removed, 1} end
 end

@@ -4,9 +4,17 @@ import { CLOSE_GRACE_MS, quitRedis } from '../util/close.ts';
 import { settleWithin } from '../util/deadline.ts';
 import { type Logger, silentLogger } from '../util/log.ts';
 import { DEFAULT_PRESENCE_TTL_MS, DEFAULT_SWEEP_FRACTION } from './defaults.ts';
-import { ListenerSet } from './listeners.ts';
+import { GatewayLostListeners, ListenerSet } from './listeners.ts';
 import { GET_PRESENCE, HEARTBEAT, MARK_OFFLINE, MARK_ONLINE, SET_AWAY, SWEEP } from './redis-scripts.ts';
-import type { ConnectionRef, Presence, PresenceInfo, PresenceListener, PresenceStatus } from './types.ts';
+import type {
+  ConnectionRef,
+  GatewayLost,
+  GatewayLostListener,
+  Presence,
+  PresenceInfo,
+  PresenceListener,
+  PresenceStatus,
+} from './types.ts';
 
 export const DEFAULT_PRESENCE_KEY_PREFIX = 'presence:';
 /** Users handled per sweep script call: bounds how long one call holds Redis. */
@@ -74,6 +82,7 @@ export class RedisPresence implements Presence {
   private readonly redis: Redis;
   private readonly sub: Redis;
   private readonly listeners: ListenerSet;
+  private readonly lostListeners: GatewayLostListeners;
   /** Per gateway id used by this instance: the incarnation its connections are registered under. */
   private readonly incarnations = new Map<string, string>();
   private readonly local = new Map<string, LocalConn>();
@@ -88,6 +97,7 @@ export class RedisPresence implements Presence {
     this.sweepBatch = opts.sweepBatch ?? DEFAULT_SWEEP_BATCH;
     this.log = opts.log ?? silentLogger;
     this.listeners = new ListenerSet(opts.log);
+    this.lostListeners = new GatewayLostListeners(opts.log);
     if (!Number.isInteger(this.ttlMs) || this.ttlMs <= 0)
       throw new RangeError('ttlMs must be a positive integer');
     if (!(this.sweepIntervalMs > 0)) throw new RangeError('sweepIntervalMs must be > 0');
@@ -100,6 +110,7 @@ export class RedisPresence implements Presence {
     this.sub.on('error', (err: Error) => this.log.error({ err }, 'redis subscriber connection error'));
     this.sub.on('message', (channel: string, message: string) => {
       if (channel === this.channel) this.deliver(message);
+      else if (channel === this.lostChannel) this.deliverLost(message);
     });
   }
 
@@ -107,10 +118,14 @@ export class RedisPresence implements Presence {
     return `${this.keyPrefix}events`;
   }
 
+  private get lostChannel(): string {
+    return `${this.keyPrefix}gateways-lost`;
+  }
+
   async start(): Promise<void> {
     if (this.timer) return;
     await Promise.all([this.redis.connect(), this.sub.connect()]);
-    await this.sub.subscribe(this.channel);
+    await this.sub.subscribe(this.channel, this.lostChannel);
     this.timer = setInterval(() => {
       this.sweep().catch((err: unknown) => this.log.error({ err }, 'presence sweep failed'));
     }, this.sweepIntervalMs);
@@ -121,6 +136,7 @@ export class RedisPresence implements Presence {
     clearInterval(this.timer);
     this.timer = undefined;
     this.listeners.clear();
+    this.lostListeners.clear();
     // A sweep stuck on an unreachable Redis ends when the clients are dropped below.
     if (this.sweeping)
       await settleWithin(
@@ -199,6 +215,10 @@ export class RedisPresence implements Presence {
     return this.listeners.add(listener);
   }
 
+  subscribeGatewayLost(listener: GatewayLostListener): () => void {
+    return this.lostListeners.add(listener);
+  }
+
   /**
    * Removes the connections of gateways whose liveness expired and publishes the resulting
    * changes; atomic per call, so concurrent sweepers on other gateways never announce twice.
@@ -246,6 +266,17 @@ export class RedisPresence implements Presence {
       return;
     }
     this.listeners.emit(info);
+  }
+
+  private deliverLost(message: string): void {
+    let event: GatewayLost;
+    try {
+      event = parseLost(message);
+    } catch (err) {
+      this.log.warn({ err }, 'malformed gateway-lost event ignored');
+      return;
+    }
+    this.lostListeners.emit(event);
   }
 
   private async run(script: Script, args: readonly ScriptArg[]): Promise<unknown> {
@@ -313,6 +344,16 @@ function parseEvent(message: string): PresenceInfo {
     // Lua's cjson encodes an empty table as {}, so an empty list arrives as an object.
     gateways: Array.isArray(g) ? g.map(String) : [],
   };
+}
+
+function parseLost(message: string): GatewayLost {
+  const raw: unknown = JSON.parse(message);
+  if (typeof raw !== 'object' || raw === null) throw new Error('gateway-lost event: not an object');
+  const { g, l } = raw as Record<string, unknown>;
+  if (typeof g !== 'string' || typeof l !== 'number' || !Number.isFinite(l)) {
+    throw new Error('gateway-lost event: missing gateway or time');
+  }
+  return { gatewayId: g, lastSeenAt: l };
 }
 
 function isNoScript(err: unknown): boolean {

@@ -32,6 +32,20 @@ export interface PresenceInfo {
 
 export type PresenceListener = (change: PresenceInfo) => void;
 
+/**
+ * A gateway of the region stopped heartbeating while it still held connections (a crash, or a
+ * stall longer than the TTL), and its connections were swept. Announced once per gateway
+ * incarnation, to every gateway of the region. What it acked but had not fanned out yet never
+ * reached the other gateways' sockets: they resync theirs from `lastSeenAt`.
+ */
+export interface GatewayLost {
+  gatewayId: string;
+  /** Its last heartbeat (ms since epoch, the presence store's clock). */
+  lastSeenAt: number;
+}
+
+export type GatewayLostListener = (event: GatewayLost) => void;
+
 export interface Presence {
   start(): Promise<void>;
   close(): Promise<void>;
@@ -47,4 +61,10 @@ export interface Presence {
   onlineUsers(userIds: readonly string[]): Promise<Set<string>>;
   /** Receive a change event whenever a user's aggregated status changes. Returns unsubscribe. */
   subscribe(listener: PresenceListener): () => void;
+  /**
+   * Receive an event when a gateway that held connections is found dead (see `GatewayLost`). A
+   * gateway whose connections all closed before it stopped (a graceful stop) is not announced.
+   * Returns unsubscribe.
+   */
+  subscribeGatewayLost(listener: GatewayLostListener): () => void;
 }

@@ -1,4 +1,12 @@
-import { connect, type Msg, type NatsConnection, type Subscription, type SubscriptionOptions } from 'nats';
+import {
+  connect,
+  DebugEvents,
+  Events,
+  type Msg,
+  type NatsConnection,
+  type Subscription,
+  type SubscriptionOptions,
+} from 'nats';
 import { drainNats } from '../util/close.ts';
 import { withDeadline } from '../util/deadline.ts';
 import { type Logger, silentLogger } from '../util/log.ts';
@@ -13,6 +21,10 @@ export const DEFAULT_RECONNECT_JITTER_MS = 500;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 /** `ping()` fails if the round trip takes longer, e.g. while reconnecting. */
 export const DEFAULT_PING_TIMEOUT_MS = 2000;
+
+/** nats.js defaults for `pingInterval` and `maxPingOut`, which this router leaves as they are. */
+const NATS_DEFAULT_PING_INTERVAL_MS = 120_000;
+const NATS_DEFAULT_MAX_PING_OUT = 2;
 
 const REGION_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -40,8 +52,10 @@ export interface NatsRouterOptions {
  * gateway of the region on `chat.<region>.control`. The
  * connection uses `noEcho`, so a gateway never receives its own publishes, and reconnects
  * forever (NATS re-sends the subscriptions on reconnect). At-most-once, like core NATS: a
- * payload published while a receiving gateway is disconnected is lost; the durable path is the
- * storage layer's offline queue and the clients' resume-from-last-id.
+ * payload published while a receiving gateway is disconnected is lost. The router reports each
+ * such loss through `onGap` when it notices it and again once it is reconnected (`since`: when it
+ * noticed, earlier by the time a dead connection can go unnoticed when it was found stale), and
+ * the gateway replays what its connections may have missed.
  */
 export class NatsRouter implements Router {
   readonly region: string;
@@ -54,6 +68,8 @@ export class NatsRouter implements Router {
   private nc: NatsConnection | undefined;
   private handlers: RouterHandlers | undefined;
   private closed = false;
+  /** Set while disconnected: when the loss began (see `watch`). */
+  private lostSince: number | undefined;
   private readonly subjectPrefix: string;
   /** Where control events between the region's gateways travel. */
   readonly controlSubject: string;
@@ -201,12 +217,40 @@ export class NatsRouter implements Router {
     }
   }
 
-  /** Logs server-side async errors (e.g. permissions). */
+  /**
+   * Logs server-side async errors (e.g. permissions), and turns a disconnect and the reconnect
+   * after it into one `onGap`: payloads published to our users in between never arrive.
+   */
   private async watch(nc: NatsConnection): Promise<void> {
+    let stale = false;
     for await (const status of nc.status()) {
-      if (status.type === 'error') {
+      if (status.type === Events.Error) {
         this.log.error({ err: new Error(`NATS async error: ${String(status.data)}`) }, 'NATS async error');
+      } else if (status.type === DebugEvents.StaleConnection) {
+        // Pings went unanswered: the link may have been dead since the first of them.
+        stale = true;
+      } else if (status.type === Events.Disconnect && !this.closed) {
+        if (this.lostSince === undefined) {
+          const now = Date.now();
+          const since = stale ? now - this.staleWindowMs() : now;
+          this.lostSince = since;
+          this.log.warn({ server: String(status.data), stale }, 'NATS connection lost; reconnecting');
+          const handlers = this.handlers;
+          if (handlers) this.dispatch(() => handlers.onGap({ since, until: null }));
+        }
+        stale = false;
+      } else if (status.type === Events.Reconnect && this.lostSince !== undefined && !this.closed) {
+        const gap = { since: this.lostSince, until: Date.now() };
+        this.lostSince = undefined;
+        this.log.warn({ gapMs: gap.until - gap.since }, 'NATS reconnected; deliveries in the gap are lost');
+        const handlers = this.handlers;
+        if (handlers) this.dispatch(() => handlers.onGap(gap));
       }
     }
+  }
+
+  /** How long a dead connection can look alive: the client pings outstanding before it gives up. */
+  private staleWindowMs(): number {
+    return (this.opts.pingIntervalMs ?? NATS_DEFAULT_PING_INTERVAL_MS) * (NATS_DEFAULT_MAX_PING_OUT + 1);
   }
 }

@@ -10,6 +10,10 @@
  * last one closes; it receives, through `onDelivery`, frames published to those users by other
  * gateways, and through `onControl` every control event another gateway of the region published.
  * A gateway does not receive its own publishes (it delivers to its local sockets directly).
+ * Delivery is at-most-once: when a router knows it may have missed deliveries (its transport
+ * connection was lost and came back), it says so through `onGap`, and the gateway replays what
+ * its open connections may have missed (`src/gateway/resync.ts`). The in-process bus never has
+ * gaps.
  */
 
 /**
@@ -49,9 +53,26 @@ export interface Delivery {
 export type DeliveryHandler = (delivery: Delivery) => void;
 export type ControlHandler = (event: ControlEvent) => void;
 
+/** Deliveries to this router's users are being, or were, lost since `since`. */
+export interface RoutingGap {
+  /**
+   * When the router last knew it was receiving everything (ms since epoch, this process's
+   * clock): at or before the loss began.
+   */
+  since: number;
+  /** When the transport came back (deliveries from then on arrive again); null: not yet. */
+  until: number | null;
+}
+export type GapHandler = (gap: RoutingGap) => void;
+
 export interface RouterHandlers {
   onDelivery: DeliveryHandler;
   onControl: ControlHandler;
+  /**
+   * Called when the transport loses its connection (`until` null) and once more when it is back
+   * (`until` set); never by a transport that cannot lose deliveries.
+   */
+  onGap: GapHandler;
 }
 
 export interface Router {

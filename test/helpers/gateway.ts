@@ -9,6 +9,7 @@ import { mintToken } from '../../src/gateway/auth.ts';
 import type { Gateway } from '../../src/gateway/gateway.ts';
 import type { Presence } from '../../src/presence/types.ts';
 import type { MemoryBus } from '../../src/routing/memory.ts';
+import type { Router } from '../../src/routing/types.ts';
 import { createLogger } from '../../src/util/log.ts';
 
 /** Warnings and errors of test gateways, on stderr beside the test output. */
@@ -46,6 +47,8 @@ export async function startTestGateway(
     workerId?: number;
     bus?: MemoryBus;
     presence?: Presence;
+    /** Wraps the gateway's router (e.g. one that loses deliveries and reports the gap). */
+    wrapRouter?: (router: Router) => Router;
     /** A fixed port (to restart a gateway where its clients expect it); default: any free one. */
     port?: number;
   } = {},
@@ -61,6 +64,7 @@ export async function startTestGateway(
     dataDir,
     ...(opts.bus ? { bus: opts.bus } : {}),
     ...(opts.presence ? { presence: opts.presence } : {}),
+    ...(opts.wrapRouter ? { wrapRouter: opts.wrapRouter } : {}),
     // Gateway errors and warnings (failed registration, replay, background work) go to the test output.
     log: testLog,
   });

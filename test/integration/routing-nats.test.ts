@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createRouter, NatsRouter } from '../../src/routing/index.ts';
-import type { Delivery, Routed } from '../../src/routing/types.ts';
+import type { Delivery, Routed, RoutingGap } from '../../src/routing/types.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { type NatsHandle, startNats } from '../helpers/nats.ts';
 import { canConnect, freePort } from '../helpers/ports.ts';
@@ -63,8 +63,8 @@ describe('NatsRouter', () => {
     const a = new NatsRouter({ servers: [nats.url], region: region(), gatewayId: 'a' });
     const b = new NatsRouter({ servers: [nats.url], region: region(), gatewayId: 'b' });
     const got: Delivery[] = [];
-    await a.start({ onDelivery: (d) => got.push(d), onControl: ignore });
-    await b.start({ onDelivery: ignore, onControl: ignore });
+    await a.start({ onDelivery: (d) => got.push(d), onControl: ignore, onGap: ignore });
+    await b.start({ onDelivery: ignore, onControl: ignore, onGap: ignore });
     try {
       a.addUser('alice');
       await a.ping();
@@ -77,7 +77,7 @@ describe('NatsRouter', () => {
     }
   });
 
-  it('survives a server restart: reconnects and resubscribes', async () => {
+  it('survives a server restart: reconnects, resubscribes and reports the gap', async () => {
     // startNats() picks its own port; a restart must reuse the port, so launch by hand here.
     const dir = await mkdtemp(join(tmpdir(), 'nats-restart-'));
     const port = await freePort();
@@ -106,13 +106,19 @@ describe('NatsRouter', () => {
     const a = new NatsRouter({ ...opts, gatewayId: 'a' });
     const b = new NatsRouter({ ...opts, gatewayId: 'b' });
     const got: string[] = [];
-    await a.start({ onDelivery: (d) => got.push(d.routed.frame), onControl: ignore });
-    await b.start({ onDelivery: ignore, onControl: ignore });
+    const gaps: RoutingGap[] = [];
+    await a.start({
+      onDelivery: (d) => got.push(d.routed.frame),
+      onControl: ignore,
+      onGap: (g) => gaps.push(g),
+    });
+    await b.start({ onDelivery: ignore, onControl: ignore, onGap: ignore });
     try {
       a.addUser('alice');
       await a.ping();
       await b.publish(['alice'], ev('before'));
       await eventually(() => assert.deepEqual(got, ['before']), { timeoutMs: 5000, intervalMs: 10 });
+      const stoppedAt = Date.now();
       await server.stop();
       await assert.rejects(a.ping(), 'ping fails while the server is down');
       server = await launch();
@@ -128,6 +134,16 @@ describe('NatsRouter', () => {
           await eventually(() => assert.ok(got.includes(payload)), { timeoutMs: 300, intervalMs: 10 });
         },
         { timeoutMs: 15_000, intervalMs: 100 },
+      );
+      // One gap, reported when the loss was noticed (after the stop began) and again at the
+      // reconnect: what other gateways published in between is gone; the gateway resyncs.
+      assert.equal(gaps.length, 2, JSON.stringify(gaps));
+      const [begun, ended] = gaps as [RoutingGap, RoutingGap];
+      assert.equal(begun.until, null);
+      assert.equal(ended.since, begun.since);
+      assert.ok(
+        ended.until !== null && ended.since >= stoppedAt && ended.since <= ended.until,
+        JSON.stringify(gaps),
       );
     } finally {
       await Promise.all([a.close(), b.close()]);
