@@ -190,6 +190,8 @@ export class Resync {
       }
       this.d.metrics.resyncs.inc({ reason: job.reason, result: 'ok' });
     } catch (err) {
+      // Shutting down: the services it read were closed under it, and the connection with them.
+      if (this.stopped || conn.closed) return;
       this.d.metrics.resyncs.inc({ reason: job.reason, result: 'failed' });
       this.d.log.error(
         { err, reason: job.reason, connectionId: conn.connectionId, userId: conn.userId },
