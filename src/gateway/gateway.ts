@@ -1,35 +1,32 @@
 /**
- * One gateway process: a uWebSockets.js app serving `/ws` (the raw protocol), `/socket.io/`
- * (the same operations over Socket.IO, `socketio.ts`) and the HTTP endpoints, wired to storage,
- * presence and routing.
+ * One gateway process: a uWebSockets.js app serving `/ws` (the raw protocol, `ws-endpoint.ts`),
+ * `/socket.io/` (the same operations over Socket.IO, `socketio.ts`) and the HTTP endpoints,
+ * wired to storage, presence and routing.
  */
 
 import uWS from 'uWebSockets.js';
 import { randomUUID } from 'node:crypto';
 import type { ChatConfig, RegionConfig } from '../config/schema.ts';
-import { AuthError, ChatError, CloseCode, closeReason, ErrorCode } from '../errors.ts';
+import { CloseCode, closeReason } from '../errors.ts';
 import type { Presence } from '../presence/types.ts';
-import { parseClientFrame, parseConnectParams, type ServerFrame, SUBPROTOCOL } from '../protocol/index.ts';
 import { type Replication, replicationSink } from '../replication/index.ts';
 import type { Router } from '../routing/types.ts';
 import type { Storage } from '../storage/types.ts';
 import { delay } from '../util/deadline.ts';
 import { componentLogger, type Logger } from '../util/log.ts';
 import { SnowflakeGenerator } from '../util/snowflake.ts';
-import { Authenticator, type Identity } from './auth.ts';
+import { Authenticator } from './auth.ts';
 import { ChatService } from './chat-service.ts';
-import { OVERSIZED_FRAME_READ_FACTOR } from './constants.ts';
 import { BackendHealth } from './health.ts';
 import { registerHttpRoutes } from './http.ts';
 import { Hub } from './hub.ts';
 import { GatewayMetrics } from './metrics.ts';
-import type { ReplayFrom } from './ops/replay.ts';
 import { PresenceWatchers } from './presence-watchers.ts';
 import { Resync } from './resync.ts';
 import { Sessions } from './sessions.ts';
 import { CLOSE_FLUSH_MS, closePhase } from './shutdown.ts';
 import { SocketIoEndpoint } from './socketio.ts';
-import { type SocketData, WsConnection } from './ws-connection.ts';
+import { registerWsEndpoint } from './ws-endpoint.ts';
 
 export interface GatewayDeps {
   config: ChatConfig;
@@ -47,8 +44,6 @@ export interface GatewayDeps {
   /** Bound to this gateway's region and id (see `startGateway`); each component adds its name. */
   log: Logger;
 }
-
-const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
 export class Gateway {
   readonly gatewayId: string;
@@ -105,7 +100,14 @@ export class Gateway {
       log: componentLogger(log, 'sessions'),
     });
     this.resync = Resync.forGateway(this, componentLogger(log, 'resync'));
-    this.registerWebSocket();
+    registerWsEndpoint(this.app, {
+      sessions: this.sessions,
+      auth: this.auth,
+      metrics: this.metrics,
+      limits,
+      isStopping: () => this.stopping,
+      sendsAway: () => this.sendsAway,
+    });
     this.socketIo = new SocketIoEndpoint(this.app, {
       sessions: this.sessions,
       auth: this.auth,
@@ -271,153 +273,4 @@ export class Gateway {
       closeReason(CloseCode.RegionUnavailable, `${down.join('+')} down`),
     );
   }
-
-  private registerWebSocket(): void {
-    const limits = this.deps.config.limits;
-    this.app.ws<SocketData>('/ws', {
-      compression: uWS.DISABLED,
-      // Oversized frames up to this reach us so we can answer frame_too_large and close 4413;
-      // anything larger is cut by uWS itself, without a close frame (see the constant).
-      maxPayloadLength: limits.maxFrameBytes * OVERSIZED_FRAME_READ_FACTOR,
-      idleTimeout: limits.idleTimeoutSec,
-      maxBackpressure: limits.maxBackpressureBytes,
-      sendPingsAutomatically: true,
-      upgrade: (res, req, context) => this.upgrade(res, req, context),
-      open: (ws) => this.onOpen(ws),
-      message: (ws, message, isBinary) => this.onMessage(ws, message, isBinary),
-      drain: (ws) => ws.getUserData().conn?.onDrain(),
-      close: (ws) => this.onClose(ws),
-    });
-  }
-
-  private upgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {
-    const secKey = req.getHeader('sec-websocket-key');
-    const offered = req.getHeader('sec-websocket-protocol');
-    const secExt = req.getHeader('sec-websocket-extensions');
-    const bearer = req.getHeader('authorization');
-    const token = req.getQuery('token') || (bearer.startsWith('Bearer ') ? bearer.slice(7) : '');
-    const rawParams = {
-      device: req.getQuery('device'),
-      resume: req.getQuery('resume'),
-      since: req.getQuery('since'),
-    };
-    if (this.stopping) {
-      res.writeStatus('503 Service Unavailable').end('{"error":{"code":"shutting_down"}}');
-      return;
-    }
-    const protocol = offered
-      .split(',')
-      .map((p) => p.trim())
-      .includes(SUBPROTOCOL)
-      ? SUBPROTOCOL
-      : '';
-    // Verified synchronously, and upgraded inside this handler: see `Authenticator` for why an
-    // asynchronous upgrade (which needs `res.cork`) is avoided with this uWS build.
-    let identity: Identity;
-    try {
-      identity = this.auth.verifySync(token);
-    } catch (err) {
-      const message = err instanceof AuthError ? err.message : 'authentication failed';
-      this.metrics.errors.inc({ code: ErrorCode.Unauthorized });
-      refuseUpgrade(res, '401 Unauthorized', ErrorCode.Unauthorized, message);
-      return;
-    }
-    let device: string;
-    let from: ReplayFrom;
-    try {
-      const params = parseConnectParams(rawParams);
-      device = params.device;
-      from = { position: params.resume, since: params.since };
-    } catch (err) {
-      const e = err as ChatError;
-      this.metrics.errors.inc({ code: e.code });
-      refuseUpgrade(res, '400 Bad Request', e.code, e.message, e.details);
-      return;
-    }
-    res.upgrade<SocketData>(
-      { identity, device, from, conn: null, session: null },
-      secKey,
-      protocol,
-      secExt,
-      context,
-    );
-  }
-
-  private onOpen(ws: uWS.WebSocket<SocketData>): void {
-    if (this.sendsAway) {
-      // After the upgrade rather than an HTTP 503 before it: browsers do not tell a page why a
-      // handshake failed, but every client sees a close code.
-      this.metrics.regionUnavailableCloses.inc();
-      ws.end(CloseCode.RegionUnavailable, closeReason(CloseCode.RegionUnavailable));
-      return;
-    }
-    const data = ws.getUserData();
-    const conn = new WsConnection(ws, data);
-    data.conn = conn;
-    data.session = this.sessions.open(conn, data.from);
-  }
-
-  private onMessage(ws: uWS.WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
-    const { conn, session } = ws.getUserData();
-    if (!conn || !session || conn.closed) return;
-    this.metrics.framesIn.inc();
-    const limits = this.deps.config.limits;
-    const respond = (frame: ServerFrame) => conn.sendFrame(frame);
-    if (message.byteLength > limits.maxFrameBytes) {
-      this.sessions.fail(
-        respond,
-        new ChatError(ErrorCode.FrameTooLarge, `frame exceeds ${limits.maxFrameBytes} bytes`),
-        null,
-      );
-      conn.close(CloseCode.FrameTooLarge, closeReason(CloseCode.FrameTooLarge));
-      return;
-    }
-    if (!this.sessions.admit(session, respond, requestIdOf(message))) return;
-    let text: string;
-    try {
-      if (isBinary) throw new Error('binary');
-      text = textDecoder.decode(message);
-    } catch {
-      this.sessions.fail(respond, new ChatError(ErrorCode.BadFrame, 'frames must be UTF-8 JSON text'), null);
-      return;
-    }
-    this.sessions.request(
-      session,
-      () =>
-        parseClientFrame(text, {
-          maxBodyChars: limits.maxBodyChars,
-          maxGroupMembers: limits.maxGroupMembers,
-          maxHistoryLimit: limits.maxHistoryLimit,
-        }),
-      respond,
-    );
-  }
-
-  private onClose(ws: uWS.WebSocket<SocketData>): void {
-    const { conn, session } = ws.getUserData();
-    if (!conn) return;
-    conn.markClosed();
-    if (session) this.sessions.closed(session);
-  }
-}
-
-/** Answers an upgrade with an HTTP error and the protocol's JSON error body. */
-function refuseUpgrade(
-  res: uWS.HttpResponse,
-  status: string,
-  code: ErrorCode,
-  message: string,
-  details?: Readonly<Record<string, string | number>>,
-): void {
-  res
-    .writeStatus(status)
-    .writeHeader('content-type', 'application/json')
-    .end(JSON.stringify({ error: { code, message, ...(details ? { details } : {}) } }));
-}
-
-/** Best-effort request id of a frame we refuse to parse fully (rate limited). */
-function requestIdOf(message: ArrayBuffer): string | null {
-  if (message.byteLength > 4096) return null;
-  const m = /"id"\s*:\s*"([^"]{1,64})"/.exec(Buffer.from(message).toString('utf8'));
-  return m?.[1] ?? null;
 }

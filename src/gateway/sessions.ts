@@ -1,6 +1,6 @@
 /**
- * What the two transports (raw WebSocket in `gateway.ts`, Socket.IO in `socketio.ts`) share once
- * a client is authenticated: the welcome, registration with the hub, the replay, rate limits,
+ * What the two transports (raw WebSocket in `ws-endpoint.ts`, Socket.IO in `socketio.ts`) share
+ * once a client is authenticated: the welcome, registration with the hub, the replay, rate limits,
  * running requests in arrival order, error frames, token expiry and cleanup. A transport adapts
  * its socket to `TransportConnection` and feeds requests in; everything else is the same code.
  */

@@ -1,6 +1,6 @@
 /**
  * The raw WebSocket transport's connection: a uWS socket adapted to `TransportConnection`, with
- * its frames written once per event-loop turn. The gateway (`gateway.ts`) creates one per socket.
+ * its frames written once per event-loop turn. The `/ws` endpoint (`ws-endpoint.ts`) creates one per socket.
  */
 
 import type uWS from 'uWebSockets.js';
