@@ -7,6 +7,12 @@
  *   npm test -- --unit          no services or Cassandra: skips test/integration/,
  *                               test/helpers.test.ts (which tests the service helpers) and
  *                               test/browser.test.ts (which needs Chromium)
+ *   npm test -- --no-faults     every test file, but not the fault suite
+ *
+ * The whole run (no filters, not --unit) ends with the fault suite's bounded set
+ * (`npm run faults -- --quick`, scripts/faults/: three regions under SDK traffic, one fault per
+ * scenario, 0 lost and 0 duplicated deliveries required), after the test files passed and their
+ * Cassandra is stopped (the suite starts its own cluster).
  *
  * Exits with the test runner's exit code (or the first failing step's).
  */
@@ -20,6 +26,7 @@ const bin = (name: string) => join(root, 'node_modules/.bin', name);
 
 const args = process.argv.slice(2);
 const unit = args.includes('--unit');
+const noFaults = args.includes('--no-faults');
 const filters = args.filter((a) => !a.startsWith('--'));
 
 let current: ChildProcess | undefined;
@@ -89,7 +96,11 @@ async function main(): Promise<number> {
   console.log(`\n== tests (${files.length} files)`);
   // A hung test must not eat CI's whole time budget.
   const nodeArgs = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=300000'];
-  return run(process.execPath, [...nodeArgs, ...files], env);
+  const code = await run(process.execPath, [...nodeArgs, ...files], env);
+  if (code !== 0 || unit || noFaults || filters.length > 0) return code;
+  await cleanup();
+  console.log('\n== fault suite (npm run faults -- --quick)');
+  return run(bin('tsx'), [join(root, 'scripts/faults/run.ts'), '--quick']);
 }
 
 async function cleanup(): Promise<void> {
