@@ -74,24 +74,13 @@ export class TestClient {
     return client;
   }
 
-  /** Rejects with the HTTP status code if the upgrade is refused. */
+  /** Resolves with the HTTP status code of a refused upgrade (rejects if it is accepted). */
   static async connectExpectingStatus(
     url: string,
     token: string | null,
     query: Record<string, string> = {},
   ): Promise<number> {
-    const u = new URL(url);
-    if (token !== null) u.searchParams.set('token', token);
-    for (const [k, v] of Object.entries(query)) u.searchParams.set(k, v);
-    const ws = new WebSocket(u);
-    return new Promise((resolve, reject) => {
-      ws.once('open', () => {
-        ws.close();
-        reject(new Error('upgrade unexpectedly accepted'));
-      });
-      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-      ws.once('error', () => {});
-    });
+    return (await TestClient.refusedUpgrade(url, token, query)).status;
   }
 
   /**
@@ -103,8 +92,18 @@ export class TestClient {
     token: string,
     query: Record<string, string>,
   ): Promise<{ status: number; body: unknown }> {
+    const { status, text } = await TestClient.refusedUpgrade(url, token, query);
+    return { status, body: JSON.parse(text) };
+  }
+
+  /** Opens a WebSocket that must be refused; resolves with the refusal's status and body text. */
+  private static refusedUpgrade(
+    url: string,
+    token: string | null,
+    query: Record<string, string>,
+  ): Promise<{ status: number; text: string }> {
     const u = new URL(url);
-    u.searchParams.set('token', token);
+    if (token !== null) u.searchParams.set('token', token);
     for (const [k, v] of Object.entries(query)) u.searchParams.set(k, v);
     const ws = new WebSocket(u);
     return new Promise((resolve, reject) => {
@@ -117,7 +116,7 @@ export class TestClient {
         res.on('data', (d: Buffer) => {
           text += String(d);
         });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
       });
       ws.once('error', () => {});
     });
