@@ -1,7 +1,8 @@
 /**
  * `npm run cluster`: the whole multi-region topology of regions.yaml on this machine — a NATS
  * supercluster (one JetStream server per region, gateways between them), a Redis per region,
- * Cassandra (one node serving every region's keyspace), and one gateway process per region.
+ * Cassandra (one node serving every region's keyspace), and one gateway process per region,
+ * compiled and started as production starts it (`node dist/main.js`; built first if stale).
  * Prints each region's URLs; Ctrl-C (or --duration) stops everything it started.
  *
  *   npm run cluster [-- --config regions.yaml] [--duration 60]
@@ -15,6 +16,7 @@ import { stopBoundMs } from '../src/gateway/shutdown.ts';
 import { type CassandraHandle, startCassandra } from '../test/helpers/cassandra.ts';
 import { startNatsSupercluster } from '../test/helpers/nats.ts';
 import { type RedisHandle, startRedis } from '../test/helpers/redis.ts';
+import { ensureBuilt } from './ensure-built.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const { values } = parseArgs({ options: { config: { type: 'string' }, duration: { type: 'string' } } });
@@ -52,6 +54,8 @@ async function main(): Promise<void> {
     stdio: 'inherit',
   });
   if (install.status !== 0) throw new Error('scripts/services.sh install failed');
+  // Before any service starts, so a build that fails stops here with nothing to clean up.
+  ensureBuilt(ROOT);
 
   const regions = config.regions.map((r) => r.name);
   const natsPorts: Record<string, [number, number, number, number]> = {};
@@ -93,7 +97,7 @@ async function main(): Promise<void> {
     config.regions.map(
       (r) =>
         new Promise<void>((resolve, reject) => {
-          const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main.ts')], {
+          const child = spawn(process.execPath, [path.join(ROOT, 'dist/main.js')], {
             cwd: ROOT,
             env: { ...process.env, CHAT_CONFIG: configFile, CHAT_REGION: r.name, CHAT_WORKER_ID: '0' },
             stdio: ['ignore', 'pipe', 'pipe'],

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { embeddedConfig, loadConfigFile, parseConfig, selectRegion } from '../src/config/load.ts';
 import { ConfigError } from '../src/errors.ts';
+import { compiledGatewayArgs } from './helpers/gateway-process.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -76,7 +77,7 @@ describe('config', () => {
       file,
       'regions:\n  - name: x\n    id: 1\n    gateway: { port: 70000 }\nauth: { secret: "0123456789abcdef" }\n',
     );
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    const r = spawnSync(process.execPath, compiledGatewayArgs(), {
       cwd: ROOT,
       env: { ...process.env, CHAT_CONFIG: file },
       encoding: 'utf8',

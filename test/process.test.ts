@@ -1,5 +1,5 @@
 /**
- * The gateway as an OS process, as `npm start` runs it: SIGKILL loses nothing that was acked,
+ * The gateway as an OS process, as `npm start` runs it (compiled, `node dist/main.js`): SIGKILL loses nothing that was acked,
  * SIGTERM drains (every in-flight send is acked or refused, sockets close 1001).
  */
 import assert from 'node:assert/strict';
@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestClient } from './helpers/client.ts';
+import { compiledGatewayArgs } from './helpers/gateway-process.ts';
 import { freePort } from './helpers/ports.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -20,7 +21,7 @@ interface Proc {
 }
 
 function startServer(port: number, dataDir: string, extraEnv: Record<string, string> = {}): Promise<Proc> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, compiledGatewayArgs(), {
     cwd: ROOT,
     env: { ...process.env, CHAT_PORT: String(port), CHAT_DATA_DIR: dataDir, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],

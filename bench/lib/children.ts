@@ -35,7 +35,10 @@ export interface NodeChild {
 }
 
 export interface SpawnNodeOptions {
-  /** Script path relative to the repo root, run through tsx. */
+  /**
+   * Script path relative to the repo root: a `.js` file runs on plain node (the compiled
+   * gateway), a `.ts` file through tsx (baselines, load-generator workers).
+   */
   script: string;
   args?: string[];
   env?: Record<string, string>;
@@ -46,15 +49,14 @@ export interface SpawnNodeOptions {
   ipc?: boolean;
 }
 
-/** Runs `node --import tsx <script>` with the open-files limit raised to the hard limit. */
+/** Runs `node [--import tsx] <script>` with the open-files limit raised to the hard limit. */
 export function spawnNode(opts: SpawnNodeOptions): NodeChild {
   installExitHandlers();
   const out = openSync(opts.logFile, 'a');
   const stdio: StdioOptions = opts.ipc ? ['ignore', out, out, 'ipc'] : ['ignore', out, out];
   const argv = [
     ...(opts.nodeFlags ?? []),
-    '--import',
-    'tsx',
+    ...(opts.script.endsWith('.ts') ? ['--import', 'tsx'] : []),
     join(REPO_ROOT, opts.script),
     ...(opts.args ?? []),
   ];

@@ -1,13 +1,15 @@
 /**
  * The servers under test, each started as its own child process so its CPU time and memory can
- * be read from /proc: the gateway (`src/main.ts` with a generated config), the Socket.IO + Redis
- * baseline and the bare uWebSockets.js ceiling.
+ * be read from /proc: the gateway (compiled, `node dist/main.js` with a generated config, as
+ * production runs it), the Socket.IO + Redis baseline and the bare uWebSockets.js ceiling (both
+ * through tsx, as before: see docs/benchmarks.md "Targets").
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { ensureBuilt } from '../../scripts/ensure-built.mjs';
 import { freePort } from '../../test/helpers/ports.ts';
-import { httpOk, type NodeChild, spawnNode, waitUntil } from './children.ts';
+import { httpOk, type NodeChild, REPO_ROOT, spawnNode, waitUntil } from './children.ts';
 
 export type TargetName = 'gateway' | 'gateway-socketio' | 'baseline-socketio' | 'bare-uws';
 export const TARGETS: readonly TargetName[] = [
@@ -79,7 +81,10 @@ export function writeGatewayConfig(
   return file;
 }
 
-/** `node --import tsx src/main.ts` for `region` of `configFile`; resolves once /readyz is 200. */
+/**
+ * `node dist/main.js` (built first if older than the sources) for `region` of `configFile`;
+ * resolves once /readyz is 200.
+ */
 export async function startGatewayProcess(opts: {
   configFile: string;
   region: string;
@@ -91,9 +96,10 @@ export async function startGatewayProcess(opts: {
   inspect?: boolean;
   tag: string;
 }): Promise<RunningServer> {
+  ensureBuilt(REPO_ROOT);
   const port = await freePort();
   const proc = spawnNode({
-    script: 'src/main.ts',
+    script: 'dist/main.js',
     env: {
       CHAT_CONFIG: opts.configFile,
       CHAT_REGION: opts.region,
@@ -101,8 +107,8 @@ export async function startGatewayProcess(opts: {
       CHAT_WORKER_ID: String(opts.workerId ?? 0),
     },
     logFile: join(opts.logDir, `gateway-${opts.tag}.log`),
-    // One directory per gateway: V8 writes a profile per thread (the main thread, and tsx's
-    // module-loader thread), named by pid and thread id.
+    // One directory per gateway: V8 writes a profile per thread (named by pid and thread id);
+    // the compiled gateway has only its main thread, a run through tsx also its loader thread.
     nodeFlags: [
       ...(opts.cpuProfDir
         ? ['--cpu-prof', '--cpu-prof-dir', join(opts.cpuProfDir, `gateway-${opts.tag}`)]

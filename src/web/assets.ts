@@ -1,14 +1,15 @@
 /**
- * The web chat app and the dashboard as the gateway serves them: HTML and CSS from `src/web/ui/`
- * as they are, and the TypeScript entry points (the client SDK included) bundled for browsers by
- * esbuild, in memory, the first time anything is asked for (or at startup with `warm()`). There
- * is no build step: `npm start` on a fresh clone serves the app.
+ * The web chat app and the dashboard as the gateway serves them (what they are made of:
+ * bundle.ts). Where they come from depends on what is running:
+ *
+ * - the compiled gateway (`node dist/main.js`, production): the files `npm run build` wrote
+ *   into dist/web/public/, listed in its manifest, read once;
+ * - the sources through tsx (tests, scripts, `npx tsx src/main.ts`): bundled in memory on first
+ *   use, so an edit to src/web/ui shows without a build.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-
-export const UI_DIR = path.join(import.meta.dirname, 'ui');
 
 export interface Asset {
   body: Buffer;
@@ -16,66 +17,65 @@ export interface Asset {
   etag: string;
 }
 
-/** URL path → source file, served as is. */
-const STATIC: Record<string, { file: string; type: string }> = {
-  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/dashboard': { file: 'dashboard.html', type: 'text/html; charset=utf-8' },
-  '/assets/chat.css': { file: 'chat.css', type: 'text/css; charset=utf-8' },
-  '/assets/dashboard.css': { file: 'dashboard.css', type: 'text/css; charset=utf-8' },
-  '/assets/favicon.svg': { file: 'favicon.svg', type: 'image/svg+xml' },
-};
+/** One entry of dist/web/public/manifest.json: URL path → file (relative to it) and type. */
+export interface ManifestEntry {
+  url: string;
+  file: string;
+  type: string;
+}
 
-/** Bundled entry points: URL path (without `.js`) → source file. */
-const ENTRIES: Record<string, string> = {
-  '/assets/chat': 'chat/main.ts',
-  '/assets/dashboard': 'dashboard/main.ts',
-};
+/** Directory beside the compiled assets module that the build fills; file name of its index. */
+export const PUBLIC_DIR = 'public';
+export const MANIFEST = 'manifest.json';
 
-function asset(body: Buffer, type: string): Asset {
+export function asset(body: Buffer, type: string): Asset {
   return { body, type, etag: `"${createHash('sha1').update(body).digest('base64url')}"` };
 }
 
-async function buildAll(): Promise<Map<string, Asset>> {
+/**
+ * The one place that chooses. This module is `.js` only when tsc compiled it into dist/, and the
+ * build writes the bundle beside it, so reading that is both possible and required: production
+ * has no esbuild (a devDependency) and must not spend a second of CPU bundling at startup. From
+ * `.ts` (tsx) there is no prebuilt bundle to trust — the sources may have changed since any
+ * build — so it bundles them. The bundler is imported by a computed URL: tsc then neither
+ * follows it into the build nor rewrites it, and dist/ holds no reference to esbuild at all.
+ */
+const COMPILED = import.meta.url.endsWith('.js');
+
+async function loadBuilt(): Promise<Map<string, Asset>> {
+  const dir = path.join(import.meta.dirname, PUBLIC_DIR);
+  let entries: ManifestEntry[];
+  try {
+    entries = JSON.parse(await readFile(path.join(dir, MANIFEST), 'utf8')) as ManifestEntry[];
+  } catch (cause) {
+    throw new Error(`the web app was not built into ${dir} (npm run build)`, { cause });
+  }
   const out = new Map<string, Asset>();
   await Promise.all(
-    Object.entries(STATIC).map(async ([url, { file, type }]) => {
-      out.set(url, asset(await readFile(path.join(UI_DIR, file)), type));
+    entries.map(async ({ url, file, type }) => {
+      out.set(url, asset(await readFile(path.join(dir, file)), type));
     }),
   );
-  let esbuild: typeof import('esbuild');
-  try {
-    esbuild = await import('esbuild');
-  } catch (cause) {
-    throw new Error('esbuild is not installed (npm install): the web app cannot be bundled', { cause });
-  }
-  const result = await esbuild.build({
-    entryPoints: Object.fromEntries(
-      Object.entries(ENTRIES).map(([url, file]) => [url.slice(1), path.join(UI_DIR, file)]),
-    ),
-    outdir: '/',
-    bundle: true,
-    write: false,
-    format: 'esm',
-    platform: 'browser',
-    target: ['es2022'],
-    minify: true,
-    sourcemap: 'linked',
-    charset: 'utf8',
-    logLevel: 'silent',
-  });
-  for (const file of result.outputFiles) {
-    const type = file.path.endsWith('.map') ? 'application/json' : 'text/javascript; charset=utf-8';
-    out.set(file.path, asset(Buffer.from(file.contents), type));
-  }
   return out;
+}
+
+/** The part of bundle.ts this module uses, checked when the import resolves. */
+interface Bundler {
+  bundleWebAssets(): Promise<Map<string, Asset>>;
+}
+
+async function bundleFromSources(): Promise<Map<string, Asset>> {
+  const mod: Partial<Bundler> = await import(new URL('./bundle.ts', import.meta.url).href);
+  if (typeof mod.bundleWebAssets !== 'function') throw new Error('src/web/bundle.ts has no bundleWebAssets');
+  return mod.bundleWebAssets();
 }
 
 let built: Promise<Map<string, Asset>> | null = null;
 
-/** Every asset, built once per process; a failed build is tried again on the next call. */
+/** Every asset, loaded once per process; a failed load is tried again on the next call. */
 export function webAssets(): Promise<Map<string, Asset>> {
   if (!built) {
-    built = buildAll();
+    built = COMPILED ? loadBuilt() : bundleFromSources();
     built.catch(() => {
       built = null;
     });
@@ -83,7 +83,7 @@ export function webAssets(): Promise<Map<string, Asset>> {
   return built;
 }
 
-/** Builds now, so the first page load does not wait and a broken bundle shows at startup. */
+/** Loads now, so the first page load does not wait and a broken bundle shows at startup. */
 export async function warmWebAssets(): Promise<number> {
   const t0 = performance.now();
   await webAssets();

@@ -1,13 +1,24 @@
 /**
- * Gateways as OS processes (`node --import tsx src/main.ts`), the way a region runs them: one
- * regions.yaml, one process per gateway with its own port and worker id. The processes are
- * SIGKILLed if the test process exits without stopping them.
+ * Gateways as OS processes, started the way production starts them (`node dist/main.js`, the
+ * compiled build; docs/operations.md), the way a region runs them: one regions.yaml, one process
+ * per gateway with its own port and worker id. The processes are SIGKILLed if the test process
+ * exits without stopping them.
  */
 import { join, resolve } from 'node:path';
+import { ensureBuilt } from '../../scripts/ensure-built.mjs';
 import { eventually } from './eventually.ts';
 import { startProcess } from './proc.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
+
+/**
+ * Arguments for `process.execPath` that start the compiled gateway (cwd: the repo root),
+ * building dist/ first when it is older than the sources, so a test runs the code as it is.
+ */
+export function compiledGatewayArgs(): string[] {
+  ensureBuilt(ROOT);
+  return [join(ROOT, 'dist/main.js')];
+}
 
 export interface GatewayProcess {
   port: number;
@@ -32,7 +43,7 @@ export async function startGatewayProcess(opts: {
   dir: string;
 }): Promise<GatewayProcess> {
   const logFile = join(opts.dir, `gateway-${opts.workerId}.log`);
-  const proc = startProcess(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const proc = startProcess(process.execPath, compiledGatewayArgs(), {
     cwd: ROOT,
     logFile,
     env: {

@@ -1,5 +1,5 @@
 /**
- * One region as it is deployed: THREE gateway processes (`node --import tsx src/main.ts`, one
+ * One region as it is deployed: THREE gateway processes (`node dist/main.js`, compiled; one
  * regions.yaml, distinct ports and worker ids) on real Redis, NATS and Cassandra. alice is on
  * gateway 1 (raw WebSocket), bob on gateway 2 (Socket.IO), carol on gateway 3 (raw); dave is a
  * member who never connects, erin has a device on gateways 1 and 3. Then gateway 2 is SIGKILLed.
