@@ -29,6 +29,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ensureBuilt } from '../scripts/ensure-built.mjs';
 import { startCassandra } from '../test/helpers/cassandra.ts';
 import { startNats } from '../test/helpers/nats.ts';
 import { startRedis } from '../test/helpers/redis.ts';
@@ -97,6 +98,9 @@ async function main(): Promise<void> {
     `mode ${mode.name}, ${machine.nproc} CPUs (${machine.cpuModel}), open-files limit ${fd.soft}/${fd.hard}`,
   );
   log(`logs in ${logDir}`);
+  // Gateways run compiled (dist/); build now, before any service or measurement starts.
+  const build = ensureBuilt(REPO_ROOT);
+  if (build.built) log(`built dist/ in ${(build.ms / 1000).toFixed(1)} s`);
 
   const gateways = targets.some((t) => t.startsWith('gateway'));
   const xregion = scenarios.includes('xregion') && targets.includes('gateway');

@@ -1,7 +1,8 @@
 /**
- * Entry point. `npm start` with no config runs one embedded gateway (LMDB store in ./data,
- * in-process presence and routing). With CHAT_CONFIG=regions.yaml and CHAT_REGION=<name> it
- * serves that region on the services the file names.
+ * Entry point, run compiled as `node dist/main.js` (`npm start` builds dist/ first when it is
+ * stale; docs/operations.md "Starting a gateway"). With no config it runs one embedded gateway
+ * (LMDB store in ./data, in-process presence and routing). With CHAT_CONFIG=regions.yaml and
+ * CHAT_REGION=<name> it serves that region on the services the file names.
  *
  * Environment (parsed in src/config/env.ts): CHAT_CONFIG, CHAT_REGION, CHAT_PORT, CHAT_HOST,
  * CHAT_WORKER_ID, CHAT_DATA_DIR, CHAT_OPERATOR_TOKEN, CHAT_LOG_LEVEL. The flags --config,
@@ -50,9 +51,10 @@ async function main(): Promise<void> {
     ...(dataDir ? { dataDir } : {}),
   });
   const mainLog = gateway.deps.log.child({ component: 'main' });
-  // Bundle the web app now: the first page load does not wait, and a broken bundle shows here.
+  // Load the web app now (compiled: the files the build wrote; from sources: bundled, see
+  // src/web/assets.ts): the first page load does not wait, and a missing bundle shows here.
   const webMs = await warmWebAssets().catch((err: unknown) => {
-    mainLog.error({ err }, 'web app: bundling failed');
+    mainLog.error({ err }, 'web app: loading failed');
     return null;
   });
   const mode = configFile

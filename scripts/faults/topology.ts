@@ -1,9 +1,10 @@
 /**
  * The fault suite's cluster: three regions on loopback, as `npm run cluster` runs them — a NATS
  * supercluster, a Redis per region, one Cassandra node holding every region's keyspace, and one
- * gateway process per region from a generated regions.yaml. Every service is started through the
- * test helpers (which SIGKILL their children if this process dies) and each can be broken and
- * healed on the same port, so clients find it where they expect it.
+ * gateway process per region from a generated regions.yaml (compiled: `node dist/main.js`).
+ * Every service is started through the test helpers (which SIGKILL their children if this
+ * process dies) and each can be broken and healed on the same port, so clients find it where
+ * they expect it.
  */
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,7 @@ import { type GatewayProcess, startGatewayProcess } from '../../test/helpers/gat
 import { type NatsSupercluster, startNatsSupercluster } from '../../test/helpers/nats.ts';
 import { freePorts } from '../../test/helpers/ports.ts';
 import { type RedisHandle, startRedis } from '../../test/helpers/redis.ts';
+import { ensureBuilt } from '../ensure-built.mjs';
 
 export const REGIONS = ['us-east', 'eu-west', 'ap-south'] as const;
 export type Region = (typeof REGIONS)[number];
@@ -56,6 +58,9 @@ export interface TopologyOptions {
 }
 
 export async function startTopology(opts: TopologyOptions): Promise<Topology> {
+  // The gateways run compiled, as production (test/helpers/gateway-process.ts): build now if
+  // dist/ is stale, before any service starts, not between them.
+  ensureBuilt();
   // Not registered with removeOnExit: its synchronous rm on Ctrl-C races the Cassandra JVM still
   // writing here as it dies, and can throw. close() removes it once every process has exited.
   const dir = await mkdtemp(join(tmpdir(), 'chat-faults-'));

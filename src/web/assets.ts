@@ -37,8 +37,9 @@ export function asset(body: Buffer, type: string): Asset {
  * build writes the bundle beside it, so reading that is both possible and required: production
  * has no esbuild (a devDependency) and must not spend a second of CPU bundling at startup. From
  * `.ts` (tsx) there is no prebuilt bundle to trust — the sources may have changed since any
- * build — so it bundles them. The bundler is imported by a computed URL: tsc then neither
- * follows it into the build nor rewrites it, and dist/ holds no reference to esbuild at all.
+ * build — so it bundles them. The bundler is imported by a computed file URL: tsc then does not
+ * follow it into the build (its runtime rewrite of import paths touches only relative ones), and
+ * dist/ holds no reference to esbuild at all.
  */
 const COMPILED = import.meta.url.endsWith('.js');
 
