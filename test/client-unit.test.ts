@@ -569,6 +569,8 @@ describe('ChatClient outbox', () => {
     await eventually(() => assert.equal(second.sentOps('send').length, 1));
     const resend = second.sentOps('send')[0]!;
     assert.equal(resend.clientMsgId, frame.clientMsgId);
+    assert.equal(frame.attempt, 1, 'the first transmission says so');
+    assert.equal(resend.attempt, 2, 'a resend does not claim to be the first');
     second.push({ id: resend.id, ...sentReply('7', 'dm:alice:bob', true) });
     // A late reply to the first attempt on the old socket must not count twice.
     first.push({ id: frame.id, ...sentReply('7', 'dm:alice:bob') });
@@ -723,6 +725,8 @@ describe('ChatClient outbox', () => {
     assert.equal(sock.query.get('since'), '77');
     await eventually(() => assert.equal(sock.sentOps('send').length, 1));
     assert.equal(sock.sentOps('send')[0]!.clientMsgId, 'old-1');
+    // An earlier session may have sent it before it stopped: never `attempt: 1`.
+    assert.equal(sock.sentOps('send')[0]!.attempt, 2);
     sock.reply('send', sentReply('80', 'g:1', true));
     await eventually(() => assert.equal(sock.sentOps('send').length, 2));
     assert.equal(sock.sentOps('send')[1]!.clientMsgId, 'old-2');

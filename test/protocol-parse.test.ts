@@ -1,7 +1,7 @@
 /**
  * The validator at the edge, for what the gateway scenarios do not already cover over the wire:
- * a direct conversation id must be the one id both users derive; a frame without `op`; the
- * connect parameters.
+ * a direct conversation id must be the one id both users derive; a frame without `op`; a send's
+ * `attempt`; the connect parameters.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -46,6 +46,25 @@ describe('parseClientRequest: op', () => {
       () => parseClientRequest({ id: 'r9' }, limits),
       (err: unknown) => err instanceof ChatError && err.details?.requestId === 'r9',
     );
+  });
+});
+
+describe('parseClientRequest: send attempt', () => {
+  const send = { op: 'send', id: 'r1', conversationId: 'g:1', body: 'hi', clientMsgId: 'c1' };
+
+  it('takes a positive integer, and absence or null as "unknown"', () => {
+    const parsed = (extra: Record<string, unknown>) => {
+      const f = parseClientRequest({ ...send, ...extra }, limits);
+      return f.op === 'send' ? f.attempt : 'not a send';
+    };
+    assert.equal(parsed({ attempt: 1 }), 1);
+    assert.equal(parsed({ attempt: 3 }), 3);
+    assert.equal(parsed({}), null);
+    assert.equal(parsed({ attempt: null }), null);
+  });
+
+  it('refuses anything else with invalid_field on `attempt`', () => {
+    for (const attempt of [0, -1, 1.5, '1', true, [1]]) rejectsField({ ...send, attempt }, 'attempt');
   });
 });
 

@@ -151,6 +151,24 @@ export function storageContract(name: string, make: () => Promise<StorageFixture
         assert.deepEqual(ids(await s.getHistory(c.id, { limit: 10 })), [other.messageId, first.messageId]);
       });
 
+      it('dedups a first attempt racing its resends, and resends after it was stored', async () => {
+        const c = await group(['a']);
+        const first = msg(c.id, 'a', BASE + 300, { clientMsgId: 'fa-1', body: 'first' });
+        const racing = Array.from({ length: 4 }, (_, i) =>
+          msg(c.id, 'a', BASE + 301 + i, { clientMsgId: 'fa-1', body: 'first' }),
+        );
+        const results = await Promise.all([
+          s.appendMessage(first, { firstAttempt: true }),
+          ...racing.map((m) => s.appendMessage(m)),
+        ]);
+        const winner = results[0]?.message.messageId;
+        for (const r of results) assert.equal(r.message.messageId, winner);
+        assert.equal(results.filter((r) => !r.duplicate).length >= 1, true);
+        const later = msg(c.id, 'a', BASE + 9000, { clientMsgId: 'fa-1', body: 'first' });
+        assert.equal((await s.appendMessage(later)).message.messageId, winner);
+        assert.deepEqual(ids(await s.getHistory(c.id, { limit: 10 })), [winner]);
+      });
+
       it('stores replicas idempotently under their id and records their client id', async () => {
         const c = await group(['a', 'b']);
         const m = msg(c.id, 'a', BASE + 100, { clientMsgId: 'rep-1', body: 'from another region' });

@@ -155,6 +155,10 @@ function parseAckArgs(buf: Buffer, start: number, end: number): unknown[] | null
 
 /** Encoders: raw frames use the request id as `id`; Socket.IO uses it as the ack id. */
 export interface Encoder {
+  /**
+   * With a clientMsgId, also `attempt: 1`: the load generator sends every message exactly once,
+   * as the SDK's first attempt does.
+   */
   send(reqId: number, conversationId: string, body: string, clientMsgId: string | null): string;
   createGroup(reqId: number, title: string, members: string[]): string;
   /** A `ping` request (the gateway answers `pong`): probes how quickly the server's event loop answers. */
@@ -168,7 +172,7 @@ export interface Encoder {
 export const rawEncoder: Encoder = {
   send: (reqId, conversationId, body, clientMsgId) =>
     `{"op":"send","id":"${reqId}","conversationId":${JSON.stringify(conversationId)},"body":"${body}"${
-      clientMsgId ? `,"clientMsgId":"${clientMsgId}"` : ''
+      clientMsgId ? `,"clientMsgId":"${clientMsgId}","attempt":1` : ''
     }}`,
   createGroup: (reqId, title, members) =>
     JSON.stringify({ op: 'createGroup', id: String(reqId), title, members } satisfies ClientFrame),
@@ -180,7 +184,7 @@ export const rawEncoder: Encoder = {
 export const socketIoEncoder: Encoder = {
   send: (reqId, conversationId, body, clientMsgId) =>
     `42${reqId}["send",{"id":"${reqId}","conversationId":${JSON.stringify(conversationId)},"body":"${body}"${
-      clientMsgId ? `,"clientMsgId":"${clientMsgId}"` : ''
+      clientMsgId ? `,"clientMsgId":"${clientMsgId}","attempt":1` : ''
     }}]`,
   createGroup: (reqId, title, members) =>
     `42${reqId}${JSON.stringify(['createGroup', { id: String(reqId), title, members } satisfies Omit<RequestOf<'createGroup'>, 'op'>])}`,

@@ -27,6 +27,12 @@ export interface PendingSend {
   inFlight: boolean;
   /** Failed attempts (retryable errors, timeouts), for the retry delay. */
   failures: number;
+  /**
+   * Attempts that may have reached a server. An entry restored from storage starts at 1: an
+   * earlier session may have sent it. The first attempt is sent as `attempt: 1`, which lets
+   * the server skip looking for an earlier copy (docs/protocol.md, `send`).
+   */
+  attempts: number;
   /** Not before this time (ms since epoch). */
   retryAt: number;
   waiters: Waiter[];
@@ -56,7 +62,15 @@ export class Outbox {
   add(entry: OutboxEntry, persisted: boolean): PendingSend {
     const existing = this.byId.get(entry.clientMsgId);
     if (existing) return existing;
-    const pending: PendingSend = { entry, persisted, inFlight: false, failures: 0, retryAt: 0, waiters: [] };
+    const pending: PendingSend = {
+      entry,
+      persisted,
+      inFlight: false,
+      failures: 0,
+      attempts: 0,
+      retryAt: 0,
+      waiters: [],
+    };
     this.byId.set(entry.clientMsgId, pending);
     const queue = this.queues.get(entry.conversationId);
     if (!queue) {

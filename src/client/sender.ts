@@ -103,7 +103,11 @@ export class Sender {
   /** Adds entries loaded from storage (queued by an earlier session); no promise awaits them. */
   restore(entries: OutboxEntry[]): void {
     for (const entry of entries) {
-      this.outbox.add(entry, true);
+      // Queued by an earlier session, which stored it before it first went on the wire: that
+      // session may have sent it. (One enqueued in this session is already known, and counted.)
+      const known = this.outbox.get(entry.clientMsgId) !== undefined;
+      const pending = this.outbox.add(entry, true);
+      if (!known) pending.attempts = 1;
       this.seq = Math.max(this.seq, entry.seq + 1);
     }
     this.pump();
@@ -216,11 +220,13 @@ export class Sender {
     for (const pending of this.outbox.ready(now)) {
       const { clientMsgId, conversationId, body } = pending.entry;
       const id = this.d.nextRequestId();
-      const problem = this.d.write({ op: 'send', id, conversationId, body, clientMsgId });
+      const attemptNo = pending.attempts + 1;
+      const problem = this.d.write({ op: 'send', id, conversationId, body, clientMsgId, attempt: attemptNo });
       if (problem) {
         if (problem.code !== LocalErrorCode.Disconnected) this.fail(pending, problem);
         continue;
       }
+      pending.attempts = attemptNo;
       pending.inFlight = true;
       const attempt: InFlight = { clientMsgId, timer: null };
       // No reply in time: send again. A late reply to this attempt still completes the message.

@@ -10,7 +10,18 @@ import type { ResumePosition } from './position.ts';
 
 /** A client frame as sent on the wire (docs/protocol.md, "Client → server"). */
 export type ClientFrame =
-  | { op: 'send'; id: string; conversationId: string; body: string; clientMsgId?: string | null }
+  /**
+   * `attempt`: 1 says no earlier attempt of this `clientMsgId` was ever sent, which spares the
+   * server a lookup; any other value, or none, says there may have been one.
+   */
+  | {
+      op: 'send';
+      id: string;
+      conversationId: string;
+      body: string;
+      clientMsgId?: string | null;
+      attempt?: number | null;
+    }
   | { op: 'openDirect'; id: string; userId: string }
   | { op: 'createGroup'; id: string; title: string; members: string[] }
   | { op: 'addMembers'; id: string; conversationId: string; userIds: string[] }
@@ -42,7 +53,15 @@ export type ClientFrame =
 
 /** A client frame after validation: what the gateway's operations receive. */
 export type ParsedClientFrame =
-  | { op: 'send'; id: string; conversationId: string; body: string; clientMsgId: string | null }
+  | {
+      op: 'send';
+      id: string;
+      conversationId: string;
+      body: string;
+      clientMsgId: string | null;
+      /** Absent on the wire: null (the server then assumes there may have been an earlier attempt). */
+      attempt: number | null;
+    }
   | { op: 'openDirect'; id: string; userId: string }
   | { op: 'createGroup'; id: string; title: string; members: string[] }
   | { op: 'addMembers'; id: string; conversationId: string; userIds: string[] }

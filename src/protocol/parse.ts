@@ -161,7 +161,11 @@ export function parseClientRequest(raw: unknown, limits: ParseLimits): ParsedCli
         o.clientMsgId === undefined || o.clientMsgId === null
           ? null
           : str(o, 'clientMsgId', null, CLIENT_MSG_ID_MAX, id);
-      return { op: 'send', id, conversationId, body, clientMsgId };
+      const attempt = o.attempt === undefined || o.attempt === null ? null : o.attempt;
+      if (attempt !== null && !(Number.isInteger(attempt) && typeof attempt === 'number' && attempt >= 1)) {
+        throw invalid('attempt', 'expected a positive integer', id);
+      }
+      return { op: 'send', id, conversationId, body, clientMsgId, attempt };
     }
     case 'openDirect':
       return { op: 'openDirect', id, userId: str(o, 'userId', USER_ID, 64, id) };

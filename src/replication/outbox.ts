@@ -64,8 +64,8 @@ export function replicatingStorage(inner: Storage, outbox: OutboxPublisher): Sto
       const conv = await inner.getConversation(conversationId);
       if (conv) await outbox.conversation(conv, 'members_removed', userIds);
     },
-    async appendMessage(message) {
-      const result = await inner.appendMessage(message);
+    async appendMessage(message, opts) {
+      const result = await inner.appendMessage(message, opts);
       // Duplicates are published again: the first attempt may have died before its publish.
       await outbox.message(result.message);
       return result;

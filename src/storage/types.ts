@@ -38,6 +38,16 @@ export interface ConversationSummary {
   lastReadId: bigint | null;
 }
 
+export interface AppendOptions {
+  /**
+   * The client says no earlier attempt of this clientMsgId was ever sent (`attempt: 1` on the
+   * wire, docs/protocol.md). A store may then skip looking for an earlier stored copy; attempts
+   * in flight at the same time are still told apart. A client that says so wrongly can only
+   * duplicate its own message.
+   */
+  firstAttempt?: boolean;
+}
+
 export interface AppendResult {
   message: StoredMessage;
   /** True when (senderId, clientMsgId) had already been stored: `message` is the original. */
@@ -104,7 +114,7 @@ export interface Storage {
    * Durably store a message. If `clientMsgId` is set and (senderId, clientMsgId) was stored
    * before, nothing new is written and the original is returned with `duplicate: true`.
    */
-  appendMessage(message: StoredMessage): Promise<AppendResult>;
+  appendMessage(message: StoredMessage, opts?: AppendOptions): Promise<AppendResult>;
   /**
    * Stores a message another region already stored and acked, under its original id: an
    * idempotent upsert (applying it twice changes nothing). Its (senderId, clientMsgId) record is

@@ -120,6 +120,11 @@ cdc_raw_directory: ${d('data/cdc_raw')}
 storage_compatibility_mode: NONE
 # Tests drop and truncate a lot; a snapshot per drop only costs time and disk.
 auto_snapshot: false
+# The store's group-committed unlogged batches (src/storage/cassandra/group-commit.ts) span up
+# to 64 partitions and can pass 5 KiB: both only warn, but once per batch, which floods the log.
+# docs/operations.md says the same for production.
+batch_size_warn_threshold: 64KiB
+unlogged_batch_across_partitions_warn_threshold: 100
 `;
 }
 

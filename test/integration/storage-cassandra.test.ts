@@ -417,9 +417,8 @@ describe('CassandraStorage with a Redis dedup arbiter (no lightweight transactio
         attempts.some((m) => m.messageId === winner),
         'the winner is one of the attempts',
       );
-      const row = await dedupRow('a', `race-${round}`);
-      assert.deepEqual(row && { c: row.conversationId, id: row.messageId }, { c, id: winner });
-      assert.equal(await redisRaw.get(prefix() + dedupKey('a', `race-${round}`)), claimValue(c, winner));
+      assert.equal(await dedupRow('a', `race-${round}`), null, 'no dedup row: the message row is the record');
+      assert.equal(await redisRaw.get(prefix() + dedupKey('a', c, `race-${round}`)), claimValue(c, winner));
       winners.push(winner);
     }
     assert.deepEqual(
@@ -451,66 +450,83 @@ describe('CassandraStorage with a Redis dedup arbiter (no lightweight transactio
     assert.equal((await messageRows(c)).length, 200);
   });
 
-  it('writes the dedup row with the table’s TTL and the Redis claim with a short one', async () => {
+  it('writes one row per client message and the Redis claim with a short TTL', async () => {
     const c = await conversation();
     const m = msg(c, BASE + 20_000, { clientMsgId: 'ttl' });
-    await gw1.appendMessage(m);
-    const row = await dedupRow('a', 'ttl');
-    assert.ok(row && row.ttl > DEDUP_TTL_SECONDS - 60 && row.ttl <= DEDUP_TTL_SECONDS, `ttl ${row?.ttl}`);
-    const pttl = await redisRaw.pttl(prefix() + dedupKey('a', 'ttl'));
+    await gw1.appendMessage(m, { firstAttempt: true });
+    assert.equal(await dedupRow('a', 'ttl'), null);
+    assert.deepEqual(await messageRows(c), [m.messageId]);
+    const pttl = await redisRaw.pttl(prefix() + dedupKey('a', c, 'ttl'));
     assert.ok(pttl > DEDUP_CLAIM_TTL_MS - 60_000 && pttl <= DEDUP_CLAIM_TTL_MS, `pttl ${pttl}`);
   });
 
-  it('a resend after the Redis claim is gone is recognised from the Cassandra row', async () => {
+  it('a resend after the Redis claim is gone is recognised from its message row (client_msg_id index)', async () => {
     const c = await conversation();
     const first = msg(c, BASE + 30_000, { clientMsgId: 'gone', body: 'first' });
-    assert.deepEqual(await gw1.appendMessage(first), { message: first, duplicate: false });
+    assert.deepEqual(await gw1.appendMessage(first, { firstAttempt: true }), {
+      message: first,
+      duplicate: false,
+    });
     // Redis restarted without persistence, failed over, or the claim expired.
-    assert.equal(await redisRaw.del(prefix() + dedupKey('a', 'gone')), 1);
+    assert.equal(await redisRaw.del(prefix() + dedupKey('a', c, 'gone')), 1);
     const resend = msg(c, BASE + 35_000, { clientMsgId: 'gone', body: 'first' });
     assert.deepEqual(await gw2.appendMessage(resend), { message: first, duplicate: true });
     assert.deepEqual(await messageRows(c), [first.messageId]);
-    // Recognised without a new claim.
-    assert.equal(await redisRaw.exists(prefix() + dedupKey('a', 'gone')), 0);
+    // Recognised before any claim was made.
+    assert.equal(await redisRaw.exists(prefix() + dedupKey('a', c, 'gone')), 0);
+  });
+
+  it('finds the stored message of a resend in an earlier bucket, within the dedup window', async () => {
+    const c = await conversation();
+    const first = msg(c, BASE + 1000, { clientMsgId: 'old', body: 'weeks ago' });
+    await gw1.appendMessage(first, { firstAttempt: true });
+    await redisRaw.del(prefix() + dedupKey('a', c, 'old'));
+    // Three buckets (30 days) later, just inside DEDUP_TTL_SECONDS.
+    const later = BASE + 1000 + DEDUP_TTL_SECONDS * 1000 - 60_000;
+    const resend = msg(c, later, { clientMsgId: 'old', body: 'weeks ago' });
+    assert.notEqual(bucketOf(later), bucketOf(first.createdAt));
+    assert.deepEqual(await gw2.appendMessage(resend), { message: first, duplicate: true });
+  });
+
+  it('a first attempt is decided by the claim alone: no lookup of an earlier copy', async () => {
+    const c = await conversation();
+    const first = msg(c, BASE + 80_000, { clientMsgId: 'fa', body: 'x' });
+    await gw1.appendMessage(first, { firstAttempt: true });
+    // In flight at the same time: the claim decides, and the second attempt settles on the first.
+    const concurrent = msg(c, BASE + 80_500, { clientMsgId: 'fa', body: 'x' });
+    assert.deepEqual(await gw2.appendMessage(concurrent, { firstAttempt: true }), {
+      message: first,
+      duplicate: true,
+    });
+    // Once the claim is gone, a client that wrongly says "first attempt" gets a second message:
+    // the server trusted it and did not look. (The SDK says so only for a message no earlier
+    // attempt or session can have sent.)
+    await redisRaw.del(prefix() + dedupKey('a', c, 'fa'));
+    const wrong = msg(c, BASE + 81_000, { clientMsgId: 'fa', body: 'x' });
+    assert.deepEqual(await gw2.appendMessage(wrong, { firstAttempt: true }), {
+      message: wrong,
+      duplicate: false,
+    });
+    assert.deepEqual((await messageRows(c)).sort(), [first.messageId, wrong.messageId].sort());
   });
 
   it('heals a claim whose holder crashed before writing anything, under the claimed id', async () => {
     const c = await conversation();
     const claimed = snowflakeFloor(BASE + 40_000);
     // What a gateway that died right after its claim leaves behind: the claim, and no rows.
-    await redisRaw.set(prefix() + dedupKey('a', 'crashed'), claimValue(c, claimed), 'PX', 60_000);
+    await redisRaw.set(prefix() + dedupKey('a', c, 'crashed'), claimValue(c, claimed), 'PX', 60_000);
     const resend = msg(c, BASE + 49_000, { clientMsgId: 'crashed', body: 'resent' });
     const result = await gw2.appendMessage(resend);
     const expected: StoredMessage = { ...resend, messageId: claimed, createdAt: BASE + 40_000 };
     assert.deepEqual(result, { message: expected, duplicate: false });
     assert.deepEqual(await messageRows(c), [claimed]);
-    // The heal wrote the dedup row too, so the message is recognised once the claim is gone.
-    const row = await dedupRow('a', 'crashed');
-    assert.deepEqual(row && { c: row.conversationId, id: row.messageId }, { c, id: claimed });
-    await redisRaw.del(prefix() + dedupKey('a', 'crashed'));
+    // The healed message row is its record: recognised once the claim is gone.
+    await redisRaw.del(prefix() + dedupKey('a', c, 'crashed'));
     assert.deepEqual(await gw1.appendMessage({ ...resend, messageId: resend.messageId + 1n }), {
       message: expected,
       duplicate: true,
     });
     assert.deepEqual(await messageRows(c), [claimed]);
-  });
-
-  it('heals a dedup row whose message was never written (crash between the two)', async () => {
-    const c = await conversation();
-    const reserved = snowflakeFloor(BASE + 50_000);
-    await raw.execute(
-      `INSERT INTO ${ks}.message_dedup (sender_id, client_msg_id, conversation_id, message_id) VALUES (?, ?, ?, ?)`,
-      ['a', 'half', c, toLong(reserved)],
-      { prepare: true },
-    );
-    const resend = msg(c, BASE + 59_000, { clientMsgId: 'half', body: 'resent' });
-    const expected: StoredMessage = { ...resend, messageId: reserved, createdAt: BASE + 50_000 };
-    assert.deepEqual(await gw1.appendMessage(resend), { message: expected, duplicate: false });
-    assert.deepEqual(await gw2.appendMessage({ ...resend, messageId: resend.messageId + 1n }), {
-      message: expected,
-      duplicate: true,
-    });
-    assert.deepEqual(await messageRows(c), [reserved]);
   });
 
   it('keys (sender, clientMsgId) unambiguously', async () => {
@@ -523,13 +539,12 @@ describe('CassandraStorage with a Redis dedup arbiter (no lightweight transactio
     assert.deepEqual((await messageRows(c)).sort(), [m1.messageId, m2.messageId].sort());
   });
 
-  it('putReplica writes the dedup row only when it holds the claim', async () => {
+  it('putReplica claims the client message unless an attempt here holds it', async () => {
     const c = await conversation();
     const replica = msg(c, BASE + 70_000, { clientMsgId: 'rep' });
     await gw1.putReplica(replica);
     await gw2.putReplica(replica);
-    const row = await dedupRow('a', 'rep');
-    assert.equal(row?.messageId, replica.messageId);
+    assert.equal(await redisRaw.get(prefix() + dedupKey('a', c, 'rep')), claimValue(c, replica.messageId));
     assert.deepEqual(await gw2.appendMessage({ ...replica, messageId: replica.messageId + 5n }), {
       message: replica,
       duplicate: true,
@@ -538,10 +553,10 @@ describe('CassandraStorage with a Redis dedup arbiter (no lightweight transactio
     // A local attempt for the same client message is in flight (claimed, nothing written yet):
     // the replica leaves the reservation to it, and both messages exist, as with the LWT.
     const local = snowflakeFloor(BASE + 71_000);
-    await redisRaw.set(prefix() + dedupKey('a', 'rep2'), claimValue(c, local), 'PX', 60_000);
+    await redisRaw.set(prefix() + dedupKey('a', c, 'rep2'), claimValue(c, local), 'PX', 60_000);
     const other = msg(c, BASE + 72_000, { clientMsgId: 'rep2' });
     await gw1.putReplica(other);
-    assert.equal(await dedupRow('a', 'rep2'), null);
+    assert.equal(await redisRaw.get(prefix() + dedupKey('a', c, 'rep2')), claimValue(c, local));
     assert.deepEqual((await messageRows(c)).sort(), [replica.messageId, other.messageId].sort());
   });
 

@@ -77,7 +77,9 @@ export class Messages {
     let duplicate: boolean;
     const t0 = performance.now();
     try {
-      ({ message: stored, duplicate } = await this.d.storage.appendMessage(msg));
+      ({ message: stored, duplicate } = await this.d.storage.appendMessage(msg, {
+        firstAttempt: f.attempt === 1,
+      }));
     } catch (cause) {
       slot.cancel();
       throw unavailable('message could not be stored; resend with the same clientMsgId', cause);

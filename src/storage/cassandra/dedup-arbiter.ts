@@ -1,20 +1,20 @@
 /**
- * Client-message dedup without Paxos. The Cassandra dedup row recognises resends of a message
- * whose attempt got as far as writing it; a `DedupArbiter` (the region's Redis) decides between
- * attempts in flight at the same time, so it only has to remember a claim that long.
+ * Client-message dedup without Paxos and without a row of its own. A `DedupArbiter` (the
+ * region's Redis) decides between attempts in flight at the same time, so it only has to
+ * remember a claim that long; the durable record of a stored client message is its message row,
+ * which carries `client_msg_id` and is found through that column's index (migration 3). A first
+ * attempt (the client says none was sent before) needs only the claim: no read, one row.
  */
 import { assertMessageId } from '../common.ts';
 import type { StoredMessage } from '../types.ts';
-import {
-  type DedupStrategy,
-  type DedupStrategyFactory,
-  type HeldReservation,
-  type Reservation,
-  rowToReservation,
+import type {
+  DedupStrategy,
+  DedupStrategyFactory,
+  FindStored,
+  HeldReservation,
+  Reservation,
 } from './dedup.ts';
 import type { DedupArbiter } from './redis-arbiter.ts';
-import { toLong } from './rows.ts';
-import type { CqlSession } from './session.ts';
 
 /**
  * Lifetime of a dedup arbiter claim. It only has to outlive the attempts in flight when it is
@@ -29,9 +29,12 @@ export const DEDUP_CLAIM_TTL_MS = 2 * 60 * 1000;
  */
 const CLAIM_HOLDER_GRACE_MS = 1000;
 
-/** Arbiter key of a client message: JSON, so no (sender, clientMsgId) pair can spell another's. */
-export function dedupKey(senderId: string, clientMsgId: string): string {
-  return JSON.stringify([senderId, clientMsgId]);
+/**
+ * Arbiter key of a client message: JSON, so no (sender, conversation, clientMsgId) triple can
+ * spell another's. Per conversation, like the index lookup of the durable record.
+ */
+export function dedupKey(senderId: string, conversationId: string, clientMsgId: string): string {
+  return JSON.stringify([senderId, conversationId, clientMsgId]);
 }
 
 /** Arbiter value of a claim: `<conversationId> <messageId>` (the id is digits, so split at the last space). */
@@ -51,43 +54,53 @@ function parseClaimValue(value: string): Reservation {
 }
 
 class ArbiterDedup implements DedupStrategy {
-  private readonly selectRow: string;
-  private readonly insertRow: string;
-
   constructor(
-    private readonly db: CqlSession,
+    private readonly findStored: FindStored,
     private readonly arbiter: DedupArbiter,
-  ) {
-    this.selectRow = `SELECT conversation_id, message_id FROM ${db.ks}.message_dedup
-       WHERE sender_id = ? AND client_msg_id = ?`;
-    this.insertRow = `INSERT INTO ${db.ks}.message_dedup (sender_id, client_msg_id, conversation_id, message_id)
-       VALUES (?, ?, ?, ?)`;
-  }
+  ) {}
 
   /**
-   * The Cassandra dedup row, if there is one, else the arbiter's claim. A retried claim that
-   * gets back its own value counts as ours. Ours: the dedup row is written before the caller
-   * writes the message, so a crash in between leaves a reservation without a message, which the
-   * next resend heals; the other order could leave a message that a resend arriving after the
-   * claim expired would not recognise, and store again.
+   * A resend first looks for the message an earlier attempt stored (through the index); a first
+   * attempt cannot have one. Then the arbiter's claim decides between the attempts in flight; a
+   * retried claim that gets back its own value counts as ours. The lookup comes before the claim:
+   * a claim made and then found to belong to an already stored message would send concurrent
+   * attempts looking for a message under this attempt's id, which is never written.
    */
-  async reserve(message: StoredMessage, clientMsgId: string): Promise<HeldReservation | null> {
-    const reserved = await this.readRow(message.senderId, clientMsgId);
-    if (reserved) return { reservation: reserved, waitMs: 0 };
-    const mine = claimValue(message.conversationId, message.messageId);
-    const held = await this.arbiter.claim(dedupKey(message.senderId, clientMsgId), mine, DEDUP_CLAIM_TTL_MS);
-    if (held === null || held === mine) {
-      await this.writeRow(message, clientMsgId);
-      return null;
+  async reserve(
+    message: StoredMessage,
+    clientMsgId: string,
+    firstAttempt: boolean,
+  ): Promise<HeldReservation | null> {
+    if (!firstAttempt) {
+      const stored = await this.findStored(message, clientMsgId);
+      if (stored) return { reservation: stored, waitMs: 0 };
     }
+    const mine = claimValue(message.conversationId, message.messageId);
+    const held = await this.arbiter.claim(
+      dedupKey(message.senderId, message.conversationId, clientMsgId),
+      mine,
+      DEDUP_CLAIM_TTL_MS,
+    );
+    if (held === null || held === mine) return null;
     // A claim held by another attempt: it is most likely still writing, so give it a moment.
     return { reservation: parseClaimValue(held), waitMs: CLAIM_HOLDER_GRACE_MS };
   }
 
-  async adopt(healed: StoredMessage, clientMsgId: string): Promise<void> {
-    // The reservation may exist only in the arbiter (its holder died before the dedup row, or
-    // that write failed): (re)write the row first, as a first attempt does.
-    await this.writeRow(healed, clientMsgId);
+  /**
+   * Claimed for the replica unless an attempt here holds it (then both messages exist, as they
+   * would with any strategy): a resend arriving here while the replica is being written then
+   * waits for the replica instead of storing the message a second time.
+   */
+  async reserveReplica(message: StoredMessage, clientMsgId: string): Promise<void> {
+    await this.arbiter.claim(
+      dedupKey(message.senderId, message.conversationId, clientMsgId),
+      claimValue(message.conversationId, message.messageId),
+      DEDUP_CLAIM_TTL_MS,
+    );
+  }
+
+  async adopt(): Promise<void> {
+    // The healed message's row is its durable record, and the claim names it already.
   }
 
   async init(): Promise<void> {
@@ -97,23 +110,6 @@ class ArbiterDedup implements DedupStrategy {
   async close(): Promise<void> {
     await this.arbiter.close();
   }
-
-  /** The dedup row of (sender, clientMsgId), read at the client's consistency; null if none. */
-  private async readRow(senderId: string, clientMsgId: string): Promise<Reservation | null> {
-    const rs = await this.db.client.execute(this.selectRow, [senderId, clientMsgId]);
-    const row = rs.first();
-    return row ? rowToReservation(row) : null;
-  }
-
-  /** Plain write of the dedup row (the table's default TTL, DEDUP_TTL_SECONDS, applies). */
-  private async writeRow(m: StoredMessage, clientMsgId: string): Promise<void> {
-    await this.db.client.execute(this.insertRow, [
-      m.senderId,
-      clientMsgId,
-      m.conversationId,
-      toLong(m.messageId),
-    ]);
-  }
 }
 
 /**
@@ -121,5 +117,5 @@ class ArbiterDedup implements DedupStrategy {
  * its init() connects it and its close() closes it.
  */
 export function arbiterDedup(arbiter: DedupArbiter): DedupStrategyFactory {
-  return (db) => new ArbiterDedup(db, arbiter);
+  return (_db, findStored) => new ArbiterDedup(findStored, arbiter);
 }

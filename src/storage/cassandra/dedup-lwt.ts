@@ -22,6 +22,7 @@ class LwtDedup implements DedupStrategy {
        VALUES (?, ?, ?, ?) IF NOT EXISTS`;
   }
 
+  /** A lightweight transaction either way: it is what decides, first attempt or not. */
   async reserve(message: StoredMessage, clientMsgId: string): Promise<HeldReservation | null> {
     const rs = await this.db.client.execute(this.insertIfAbsent, [
       message.senderId,
@@ -32,6 +33,12 @@ class LwtDedup implements DedupStrategy {
     if (rs.wasApplied()) return null;
     // The row is in Cassandra, so its attempt got at least that far: no need to wait for it.
     return { reservation: rowToReservation(rs.first()), waitMs: 0 };
+  }
+
+  async reserveReplica(message: StoredMessage, clientMsgId: string): Promise<void> {
+    // Only if absent: a local reservation for another id (a resend that reached this region
+    // before the replica did) is left alone; both messages then exist.
+    await this.reserve(message, clientMsgId);
   }
 
   async adopt(): Promise<void> {

@@ -3,9 +3,11 @@
  * store one (sender, clientMsgId), exactly one reserves it, and the others learn which message
  * id it was reserved for. Two implementations (docs/architecture.md, "Client-message dedup"):
  *
- * - `lwtDedup` (`dedup-lwt.ts`, the default): a lightweight transaction on the dedup row.
- * - `arbiterDedup(arbiter)` (`dedup-arbiter.ts`): a plain read of the dedup row, else a claim
- *   in a `DedupArbiter` (the region's Redis), then a plain write of the row. No Paxos.
+ * - `lwtDedup` (`dedup-lwt.ts`, the default): a lightweight transaction on a `message_dedup` row.
+ * - `arbiterDedup(arbiter)` (`dedup-arbiter.ts`): a claim in a `DedupArbiter` (the region's
+ *   Redis) decides between attempts in flight; the durable record is the message row itself,
+ *   found through the `client_msg_id` index when a resend's claim finds nothing. No Paxos, no
+ *   second row, and no read for a first attempt.
  *
  * What happens once the reservation is decided (store, answer as duplicate, heal) is the same
  * for both and lives in `messages.ts`.
@@ -28,16 +30,30 @@ export interface HeldReservation {
   waitMs: number;
 }
 
+/** How a strategy finds the message an earlier attempt stored, when it needs to. */
+export type FindStored = (message: StoredMessage, clientMsgId: string) => Promise<Reservation | null>;
+
 export interface DedupStrategy {
   /**
    * Reserves (message.senderId, clientMsgId) for this message. Resolves to null when the
-   * reservation is this message's (its `message_dedup` row is then written), else to the
-   * reservation another attempt holds.
+   * reservation is this message's (the caller then writes it), else to the reservation another
+   * attempt holds. `firstAttempt`: the client says no earlier attempt was ever sent, so only
+   * attempts in flight now can hold it.
    */
-  reserve(message: StoredMessage, clientMsgId: string): Promise<HeldReservation | null>;
+  reserve(
+    message: StoredMessage,
+    clientMsgId: string,
+    firstAttempt: boolean,
+  ): Promise<HeldReservation | null>;
+  /**
+   * Records a replica (stored and acked in another region, written here under its own id) as the
+   * reservation of its client message, unless an attempt here holds it already; either way the
+   * replica is written.
+   */
+  reserveReplica(message: StoredMessage, clientMsgId: string): Promise<void>;
   /**
    * Called before `healed` is written under a held reservation whose message was never stored:
-   * makes sure the reservation's `message_dedup` row exists, as a first attempt would have.
+   * makes sure the reservation's durable record exists, as a first attempt would have.
    */
   adopt(healed: StoredMessage, clientMsgId: string): Promise<void>;
   /** Connects whatever the strategy needs besides Cassandra. */
@@ -45,8 +61,11 @@ export interface DedupStrategy {
   close(): Promise<void>;
 }
 
-/** Builds a strategy on the store's session; `CassandraStorage` owns it (init and close). */
-export type DedupStrategyFactory = (session: CqlSession) => DedupStrategy;
+/**
+ * Builds a strategy on the store's session, with the message store's index lookup;
+ * `CassandraStorage` owns it (init and close).
+ */
+export type DedupStrategyFactory = (session: CqlSession, findStored: FindStored) => DedupStrategy;
 
 /** A `message_dedup` row (or an LWT's answer on one) as the reservation it records. */
 export function rowToReservation(row: types.Row): Reservation {

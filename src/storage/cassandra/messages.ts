@@ -1,40 +1,64 @@
 /**
  * Messages: storing them (with client-message dedup through the injected `DedupStrategy`),
- * each conversation's newest-id pointer, and history paging across the 10-day buckets.
+ * each conversation's newest-bucket pointer, and history paging across the 10-day buckets.
+ *
+ * Writes go through the store's `GroupCommit`, so concurrent sends share unlogged batches. The
+ * pointer (`conversation_last_message`) names a message in the conversation's newest bucket; it
+ * bounds history walks, so it must never be behind a stored message's bucket, but it need not
+ * name the newest message. It is therefore written only when a message lands in a bucket this
+ * process has not seen the pointer reach — about once per conversation per 10 days — instead of
+ * with every message (one row per message instead of two).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { snowflakeTime } from '../../util/snowflake.ts';
-import { assertMessageId, normaliseHistoryQuery } from '../common.ts';
-import type { AppendResult, HistoryQuery, StoredMessage } from '../types.ts';
-import type { DedupStrategy, Reservation } from './dedup.ts';
+import { assertMessageId, MAX_MESSAGE_ID, normaliseHistoryQuery } from '../common.ts';
+import type { AppendOptions, AppendResult, HistoryQuery, StoredMessage } from '../types.ts';
+import type { DedupStrategy, FindStored, Reservation } from './dedup.ts';
+import type { GroupCommit, Write } from './group-commit.ts';
 import {
+  bucketOf,
   bucketOfId,
   creationBucket,
   fromLong,
   idTimestamp,
   MESSAGE_COLUMNS,
+  messageRowBytes,
   rowToMessage,
   toLong,
   walkBuckets,
 } from './rows.ts';
+import { DEDUP_TTL_SECONDS } from './schema.ts';
 import type { CqlSession } from './session.ts';
+
+/**
+ * Conversations whose pointer bucket this process remembers. A forgotten one costs one pointer
+ * write with its next message (idempotent), so the bound only trades memory for rare writes.
+ */
+const POINTER_CACHE_SIZE = 100_000;
 
 export class MessageStore {
   private readonly q: ReturnType<typeof statements>;
+  /** conversationId → a bucket the durable pointer is known to be at or past. */
+  private readonly pointerAtLeast = new Map<string, number>();
+
+  /** Client-message dedup, built on this store's index lookup (`findByClientMsgId`). */
+  readonly dedup: DedupStrategy;
 
   constructor(
     private readonly db: CqlSession,
-    private readonly dedup: DedupStrategy,
+    private readonly writes: GroupCommit,
+    dedup: (findStored: FindStored) => DedupStrategy,
     /** When a conversation was created: its messages cannot be in earlier buckets. */
     private readonly createdAtOf: (conversationId: string) => Promise<number>,
   ) {
     this.q = statements(db.ks);
+    this.dedup = dedup((message, clientMsgId) => this.findByClientMsgId(message, clientMsgId));
   }
 
-  async appendMessage(message: StoredMessage): Promise<AppendResult> {
+  async appendMessage(message: StoredMessage, opts: AppendOptions = {}): Promise<AppendResult> {
     assertMessageId(message.messageId);
     if (message.clientMsgId !== null) {
-      const held = await this.dedup.reserve(message, message.clientMsgId);
+      const held = await this.dedup.reserve(message, message.clientMsgId, opts.firstAttempt === true);
       if (held) return this.settleReserved(message, message.clientMsgId, held.reservation, held.waitMs);
     }
     await this.writeMessage(message);
@@ -46,7 +70,7 @@ export class MessageStore {
     // The dedup row is written only if this replica gets the reservation: a local reservation
     // for another id (a resend that reached this region before the replica did) is left alone;
     // both messages then exist, as they did.
-    if (message.clientMsgId !== null) await this.dedup.reserve(message, message.clientMsgId);
+    if (message.clientMsgId !== null) await this.dedup.reserveReplica(message, message.clientMsgId);
     await this.writeMessage(message);
   }
 
@@ -63,13 +87,13 @@ export class MessageStore {
   async getHistory(conversationId: string, query: HistoryQuery): Promise<StoredMessage[]> {
     const { before, after, limit } = normaliseHistoryQuery(query);
     if (limit === 0 || before === 0n) return [];
-    const newest = await this.lastMessageId(conversationId);
-    if (newest === null) return [];
+    const newestBucket = await this.newestBucket(conversationId);
+    if (newestBucket === null) return [];
 
     if (after !== undefined) {
-      if (newest <= after) return [];
       const first = bucketOfId(after + 1n);
-      const last = bucketOfId(newest);
+      const last = newestBucket;
+      if (first > last) return [];
       return walkBuckets(
         first,
         last,
@@ -80,8 +104,8 @@ export class MessageStore {
       );
     }
 
-    const upper = before === undefined ? newest : before - 1n < newest ? before - 1n : newest;
-    const first = bucketOfId(upper);
+    const upper = before === undefined ? MAX_MESSAGE_ID : before - 1n;
+    const first = Math.min(bucketOfId(upper), newestBucket);
     const last = creationBucket(await this.createdAtOf(conversationId));
     return walkBuckets(
       first,
@@ -95,13 +119,35 @@ export class MessageStore {
 
   /** The conversation's newest message, or null when it has none. */
   async lastMessage(conversationId: string): Promise<StoredMessage | null> {
-    const id = await this.lastMessageId(conversationId);
-    if (id === null) return null;
-    const message = await this.getMessage(conversationId, id);
-    if (message) return message;
-    // The pointer is written alongside the message; while that write is in flight fall back.
-    const [newest] = await this.getHistory(conversationId, { before: id, limit: 1 });
+    const [newest] = await this.getHistory(conversationId, { limit: 1 });
     return newest ?? null;
+  }
+
+  /**
+   * The message a client message was stored as in this conversation, looked up through the
+   * `client_msg_id` index in the buckets a resend of it can be in: from the resend's own id back
+   * over the dedup window (`DEDUP_TTL_SECONDS`, the time a client may keep resending).
+   */
+  async findByClientMsgId(message: StoredMessage, clientMsgId: string): Promise<Reservation | null> {
+    const { conversationId, senderId } = message;
+    const newest = bucketOfId(message.messageId);
+    const oldest = Math.max(
+      creationBucket(await this.createdAtOf(conversationId)),
+      bucketOf(snowflakeTime(message.messageId) - DEDUP_TTL_SECONDS * 1000),
+    );
+    for (let bucket = newest; bucket >= oldest; bucket--) {
+      const rs = await this.db.client.execute(this.q.selectByClientMsgId, [
+        conversationId,
+        bucket,
+        clientMsgId,
+      ]);
+      for (const row of rs.rows) {
+        if (row.get('sender_id') === senderId) {
+          return { conversationId, messageId: fromLong(row.get('message_id')) };
+        }
+      }
+    }
+    return null;
   }
 
   /**
@@ -118,9 +164,10 @@ export class MessageStore {
     const { conversationId, messageId } = reserved;
     const original = await this.awaitMessage(conversationId, messageId, waitMs);
     if (original) {
-      // The first attempt may have failed after the message but before the newest-id pointer;
-      // its client is resending because it was not acked, so finish that write too.
-      await this.writeLastMessageId(original);
+      // The first attempt may have failed after the message but before the pointer; its client
+      // is resending because it was not acked, so finish that write too.
+      await this.writes.write([this.pointerWrite(original)]);
+      this.notePointer(original);
       return { message: original, duplicate: true };
     }
     // The reservation exists but the message does not: its writer crashed (or is still writing).
@@ -155,33 +202,63 @@ export class MessageStore {
     }
   }
 
-  /** Stores the message and advances the conversation's newest-id pointer; both before the ack. */
+  /**
+   * Stores the message and, when its bucket is past the one the pointer is known to be at, the
+   * pointer too — in one group-committed batch, both before the ack.
+   */
   private async writeMessage(m: StoredMessage): Promise<void> {
-    await Promise.all([
-      this.db.client.execute(this.q.insert, [
+    const bucket = bucketOfId(m.messageId);
+    const row: Write = {
+      query: this.q.insert,
+      params: [
         m.conversationId,
-        bucketOfId(m.messageId),
+        bucket,
         toLong(m.messageId),
         m.senderId,
         m.clientMsgId,
         m.body,
         new Date(m.createdAt),
-      ]),
-      this.writeLastMessageId(m),
-    ]);
+      ],
+      bytes: messageRowBytes(m),
+    };
+    const known = this.pointerAtLeast.get(m.conversationId);
+    if (known !== undefined && known >= bucket) {
+      await this.writes.write([row]);
+      return;
+    }
+    await this.writes.write([row, this.pointerWrite(m)]);
+    this.notePointer(m);
   }
 
-  private async writeLastMessageId(m: StoredMessage): Promise<void> {
-    // Timestamp from the id (see idTimestamp): the pointer only ever moves to a larger id.
-    await this.db.client.execute(this.q.updateLast, [toLong(m.messageId), m.conversationId], {
-      timestamp: idTimestamp(m.messageId),
-    });
+  /** Timestamp from the id (see idTimestamp): the pointer only ever moves to a larger id. */
+  private pointerWrite(m: StoredMessage): Write {
+    return {
+      query: this.q.updateLast,
+      params: [idTimestamp(m.messageId), toLong(m.messageId), m.conversationId],
+      bytes: 64 + m.conversationId.length,
+    };
   }
 
-  private async lastMessageId(conversationId: string): Promise<bigint | null> {
+  /** Remembers that the pointer is durable at or past `m`'s bucket. */
+  private notePointer(m: StoredMessage): void {
+    const bucket = bucketOfId(m.messageId);
+    const known = this.pointerAtLeast.get(m.conversationId);
+    if (known !== undefined && known >= bucket) return;
+    this.pointerAtLeast.delete(m.conversationId);
+    if (this.pointerAtLeast.size >= POINTER_CACHE_SIZE) {
+      const oldest = this.pointerAtLeast.keys().next();
+      if (!oldest.done) this.pointerAtLeast.delete(oldest.value);
+    }
+    this.pointerAtLeast.set(m.conversationId, bucket);
+  }
+
+  /** The bucket of the message the pointer names (the newest bucket with messages), or null. */
+  private async newestBucket(conversationId: string): Promise<number | null> {
     const rs = await this.db.client.execute(this.q.selectLast, [conversationId]);
     const row = rs.first();
-    return row ? fromLong(row.get('message_id')) : null;
+    if (!row) return null;
+    const id = fromLong(row.get('message_id'));
+    return bucketOfId(id);
   }
 }
 
@@ -199,7 +276,10 @@ function statements(ks: string) {
     /** One bucket, newest first, up to an id (`getHistory` with `before` or none). */
     selectUpTo: `SELECT ${MESSAGE_COLUMNS} FROM ${ks}.messages
          WHERE conversation_id = ? AND bucket = ? AND message_id <= ? LIMIT ?`,
-    updateLast: `UPDATE ${ks}.conversation_last_message SET message_id = ? WHERE conversation_id = ?`,
+    updateLast: `UPDATE ${ks}.conversation_last_message USING TIMESTAMP ? SET message_id = ? WHERE conversation_id = ?`,
+    /** Through the `client_msg_id` index (migration 3): the rows of one client message id. */
+    selectByClientMsgId: `SELECT message_id, sender_id FROM ${ks}.messages
+         WHERE conversation_id = ? AND bucket = ? AND client_msg_id = ?`,
     selectLast: `SELECT message_id FROM ${ks}.conversation_last_message WHERE conversation_id = ?`,
   } as const;
 }

@@ -4,34 +4,45 @@
  */
 import { assertMessageId, clampLimit, mapLimit, unique } from '../common.ts';
 import type { StoredMessage } from '../types.ts';
-import { fromLong, MESSAGE_COLUMNS, rowToMessage, toLong } from './rows.ts';
+import type { GroupCommit } from './group-commit.ts';
+import { fromLong, MESSAGE_COLUMNS, messageRowBytes, rowToMessage, toLong } from './rows.ts';
 import type { CqlSession } from './session.ts';
 
 /** Deletes per `IN (…)` when acking the offline queue. */
 const ACK_CHUNK = 100;
-/** Single-row inserts in flight per `enqueueOffline`. */
+/** Inserts handed to the group commit at once per `enqueueOffline`. */
 const ENQUEUE_CONCURRENCY = 32;
 
 export class OfflineQueue {
   private readonly q: ReturnType<typeof statements>;
 
-  constructor(private readonly db: CqlSession) {
+  constructor(
+    private readonly db: CqlSession,
+    private readonly writes: GroupCommit,
+  ) {
     this.q = statements(db.ks);
   }
 
   async enqueueOffline(userId: string, messages: readonly StoredMessage[]): Promise<void> {
     for (const m of messages) assertMessageId(m.messageId);
-    // Separate single-row inserts rather than a batch: bodies can be large, and batches over
-    // 50 KB are rejected. Re-inserting the same (user, id) overwrites it: idempotent.
+    // One write per message through the group commit, which sizes its batches (bodies can be
+    // large; batches over 50 KB are rejected). Re-inserting the same (user, id) overwrites it:
+    // idempotent.
     await mapLimit(messages, ENQUEUE_CONCURRENCY, (m) =>
-      this.db.client.execute(this.q.insert, [
-        userId,
-        toLong(m.messageId),
-        m.conversationId,
-        m.senderId,
-        m.clientMsgId,
-        m.body,
-        new Date(m.createdAt),
+      this.writes.write([
+        {
+          query: this.q.insert,
+          params: [
+            userId,
+            toLong(m.messageId),
+            m.conversationId,
+            m.senderId,
+            m.clientMsgId,
+            m.body,
+            new Date(m.createdAt),
+          ],
+          bytes: messageRowBytes(m),
+        },
       ]),
     );
   }

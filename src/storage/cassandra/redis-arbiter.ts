@@ -2,8 +2,8 @@
  * A dedup arbiter decides which of several concurrent attempts to store the same client message
  * (same sender, same clientMsgId) owns it, so `CassandraStorage` need not run a Paxos round
  * (lightweight transaction) per message. It only has to be right while attempts are in flight:
- * once an attempt has written its Cassandra dedup row, later resends are recognised from that
- * row. The strategy that uses it is `arbiterDedup` (`dedup-arbiter.ts`); see docs/architecture.md.
+ * once an attempt has written its message row, later resends find that row through its
+ * `client_msg_id` index. The strategy that uses it is `arbiterDedup` (`dedup-arbiter.ts`); see docs/architecture.md.
  */
 import { Redis } from 'ioredis';
 import { quitRedis } from '../../util/close.ts';
@@ -55,6 +55,9 @@ export class RedisDedupArbiter implements DedupArbiter {
       lazyConnect: true,
       commandTimeout: opts.commandTimeoutMs ?? 2000,
       maxRetriesPerRequest: opts.maxRetriesPerRequest ?? 1,
+      // Claims made in the same event-loop turn (a burst of sends) go to Redis as one pipeline:
+      // one round trip and one read/write syscall pair for the lot.
+      enableAutoPipelining: true,
     });
     const log = opts.log ?? silentLogger;
     this.redis.on('error', (err: Error) => log.error({ err }, 'dedup arbiter redis error'));

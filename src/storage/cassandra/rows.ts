@@ -99,6 +99,17 @@ export function idTimestamp(id: bigint): Long {
   return cql.Long.fromString(micros.toString());
 }
 
+/**
+ * Rough size of a message row's mutation, for keeping group-committed batches under Cassandra's
+ * batch size thresholds: 3 bytes per UTF-16 unit of its strings (UTF-8's worst case) plus the
+ * fixed-width columns and per-cell overhead.
+ */
+export function messageRowBytes(m: StoredMessage): number {
+  return (
+    64 + 3 * (m.body.length + m.conversationId.length + m.senderId.length + (m.clientMsgId?.length ?? 0))
+  );
+}
+
 export function text(row: Row, column: string): string {
   const v: unknown = row.get(column);
   if (typeof v !== 'string') throw new TypeError(`column ${column}: expected text, got ${typeof v}`);

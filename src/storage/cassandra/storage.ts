@@ -15,6 +15,7 @@
 
 import type { Logger } from '../../util/log.ts';
 import type {
+  AppendOptions,
   AppendResult,
   Conversation,
   ConversationSummary,
@@ -26,6 +27,7 @@ import type {
 import { ConversationStore } from './conversations.ts';
 import type { DedupStrategy, DedupStrategyFactory } from './dedup.ts';
 import { lwtDedup } from './dedup-lwt.ts';
+import { GroupCommit, type GroupCommitOptions } from './group-commit.ts';
 import { LateIndex } from './late-index.ts';
 import { MessageStore } from './messages.ts';
 import { OfflineQueue } from './offline-queue.ts';
@@ -48,6 +50,8 @@ export interface CassandraStorageOptions extends SessionOptions {
   dedup?: DedupStrategyFactory;
   /** Migrations applied at init(). Default: silent. */
   log?: Logger;
+  /** How writes are grouped into unlogged batches (`group-commit.ts`). */
+  groupCommit?: GroupCommitOptions;
 }
 
 export class CassandraStorage implements Storage {
@@ -59,6 +63,8 @@ export class CassandraStorage implements Storage {
   private readonly readState: ReadState;
   private readonly offline: OfflineQueue;
   private readonly late: LateIndex;
+  /** The store's writes on the send path share batches through it. */
+  readonly writes: GroupCommit;
 
   constructor(private readonly options: CassandraStorageOptions) {
     this.db = new CqlSession(options);
@@ -66,11 +72,18 @@ export class CassandraStorage implements Storage {
       class: 'NetworkTopologyStrategy',
       [options.localDataCenter]: options.replicationFactor ?? 1,
     };
-    this.dedup = (options.dedup ?? lwtDedup)(this.db);
+    this.writes = new GroupCommit(this.db.client, options.groupCommit);
     this.conversations = new ConversationStore(this.db);
-    this.messages = new MessageStore(this.db, this.dedup, (id) => this.conversations.createdAtOf(id));
+    const dedup = options.dedup ?? lwtDedup;
+    this.messages = new MessageStore(
+      this.db,
+      this.writes,
+      (findStored) => dedup(this.db, findStored),
+      (id) => this.conversations.createdAtOf(id),
+    );
+    this.dedup = this.messages.dedup;
     this.readState = new ReadState(this.db, this.conversations, this.messages);
-    this.offline = new OfflineQueue(this.db);
+    this.offline = new OfflineQueue(this.db, this.writes);
     this.late = new LateIndex(this.db, (id) => this.conversations.createdAtOf(id));
   }
 
@@ -129,8 +142,8 @@ export class CassandraStorage implements Storage {
 
   // ---- messages ---------------------------------------------------------------------------
 
-  appendMessage(message: StoredMessage): Promise<AppendResult> {
-    return this.messages.appendMessage(message);
+  appendMessage(message: StoredMessage, opts?: AppendOptions): Promise<AppendResult> {
+    return this.messages.appendMessage(message, opts);
   }
 
   putReplica(message: StoredMessage): Promise<void> {
