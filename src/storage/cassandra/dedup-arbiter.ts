@@ -7,12 +7,13 @@
  */
 import { assertMessageId } from '../common.ts';
 import type { StoredMessage } from '../types.ts';
-import type {
-  DedupStrategy,
-  DedupStrategyFactory,
-  FindStored,
-  HeldReservation,
-  Reservation,
+import {
+  type DedupStrategy,
+  type DedupStrategyFactory,
+  type FindStored,
+  type HeldReservation,
+  HOLDER_GRACE_MS,
+  type Reservation,
 } from './dedup.ts';
 import type { DedupArbiter } from './redis-arbiter.ts';
 
@@ -23,11 +24,6 @@ import type { DedupArbiter } from './redis-arbiter.ts';
  * also its memory: at 2,000 sends/s, 240k keys.
  */
 export const DEDUP_CLAIM_TTL_MS = 2 * 60 * 1000;
-/**
- * How long an attempt that lost the arbiter claim waits for the holder's message row before it
- * writes the message itself under the holder's id (the holder may have crashed).
- */
-const CLAIM_HOLDER_GRACE_MS = 1000;
 
 /**
  * Arbiter key of a client message: JSON, so no (sender, conversation, clientMsgId) triple can
@@ -83,7 +79,7 @@ class ArbiterDedup implements DedupStrategy {
     );
     if (held === null || held === mine) return null;
     // A claim held by another attempt: it is most likely still writing, so give it a moment.
-    return { reservation: parseClaimValue(held), waitMs: CLAIM_HOLDER_GRACE_MS };
+    return { reservation: parseClaimValue(held), waitMs: HOLDER_GRACE_MS };
   }
 
   /**

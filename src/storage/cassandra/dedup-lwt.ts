@@ -9,6 +9,7 @@ import {
   type DedupStrategy,
   type DedupStrategyFactory,
   type HeldReservation,
+  HOLDER_GRACE_MS,
   rowToReservation,
 } from './dedup.ts';
 import { toLong } from './rows.ts';
@@ -31,8 +32,8 @@ class LwtDedup implements DedupStrategy {
       toLong(message.messageId),
     ]);
     if (rs.wasApplied()) return null;
-    // The row is in Cassandra, so its attempt got at least that far: no need to wait for it.
-    return { reservation: rowToReservation(rs.first()), waitMs: 0 };
+    // The holder got as far as its reservation; its message may still be in a batch in flight.
+    return { reservation: rowToReservation(rs.first()), waitMs: HOLDER_GRACE_MS };
   }
 
   async reserveReplica(message: StoredMessage, clientMsgId: string): Promise<void> {

@@ -17,6 +17,14 @@ import type { StoredMessage } from '../types.ts';
 import { fromLong, text } from './rows.ts';
 import type { CqlSession } from './session.ts';
 
+/**
+ * How long an attempt that lost the reservation looks for the holder's message before it writes
+ * the message itself under the holder's id (the holder may have crashed). The holder's row may
+ * still be waiting in a group-committed batch, so even a reservation read back from Cassandra
+ * (the LWT's) does not mean its message is written yet.
+ */
+export const HOLDER_GRACE_MS = 1000;
+
 /** The message (sender, clientMsgId) is reserved for. */
 export interface Reservation {
   conversationId: string;
