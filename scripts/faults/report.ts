@@ -16,6 +16,11 @@ export interface ScenarioResult {
   rejected: Record<string, number>;
   /** Sends still in an outbox when the suite stopped waiting for them. */
   queuedAtEnd: number;
+  /**
+   * How long after the outboxes drained every region had applied its cross-region backlog (null:
+   * not within the bound), and what was still pending per region when the wait ended.
+   */
+  replication: { settledMs: number | null; pending: Record<string, number | null> } | null;
   syncFailed: Record<string, string>;
   /** Messages some device received that no sender saw acked. */
   unackedDeliveries: number;
@@ -63,6 +68,11 @@ export function formatScenario(r: ScenarioResult): string {
     table(rows),
     `acked ${r.acked} (resends answered duplicate: ${r.resendAcks}), rejected ${JSON.stringify(r.rejected)}, ` +
       `still queued ${r.queuedAtEnd}, delivered but never acked ${r.unackedDeliveries}`,
+    r.replication === null
+      ? 'replication: not checked'
+      : r.replication.settledMs === null
+        ? `replication: NOT settled, still pending ${JSON.stringify(r.replication.pending)}`
+        : `replication: every region applied its backlog ${ms(r.replication.settledMs)} after the outboxes drained`,
   ];
   if (rec) {
     lines.push(

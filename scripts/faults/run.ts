@@ -12,6 +12,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Ledger, recovery } from './ledger.ts';
+import { awaitReplicationSettled } from './replication.ts';
 import {
   failed,
   formatScenario,
@@ -59,6 +60,8 @@ const durationMs = values.duration ? Number(values.duration) * 1000 : 0;
 const DRAIN_MS = 60_000;
 /** Quiet time before the explicit sync, for cross-region deliveries still in flight. */
 const SETTLE_MS = quick ? 3_000 : 5_000;
+/** Bound on the wait for every region's cross-region backlog to be applied (replication.ts). */
+const REPLICATION_SETTLE_MS = 60_000;
 
 function log(line: string): void {
   console.log(`[faults ${new Date().toISOString().slice(11, 19)}] ${line}`);
@@ -105,6 +108,7 @@ async function runScenario(s: Scenario, prefix: string, topo: Topology): Promise
     resendAcks: 0,
     rejected: {},
     queuedAtEnd: 0,
+    replication: null,
     syncFailed: {},
     unackedDeliveries: 0,
     totals: { expected: 0, received: 0, lost: 0, duplicates: 0 },
@@ -165,6 +169,7 @@ async function runScenario(s: Scenario, prefix: string, topo: Topology): Promise
 
   log(`${s.name}: traffic stopped; draining outboxes, then sync`);
   result.queuedAtEnd = await f.drain(DRAIN_MS);
+  result.replication = await awaitReplicationSettled(topo.natsUrls, REPLICATION_SETTLE_MS);
   await sleep(SETTLE_MS);
   result.syncFailed = await f.syncAll(30_000);
   const counts = ledger.count(f.devices, f.members);

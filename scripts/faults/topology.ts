@@ -33,6 +33,8 @@ const GATEWAY_STOP_GRACE_MS = 10_000;
 export interface Topology {
   /** Raw WebSocket URL of each region's gateway. */
   urls: Record<Region, string>;
+  /** Each region's NATS (its cluster of the supercluster). */
+  natsUrls: Record<Region, string>;
   /** Pids of everything running now, for the report and for cleanup by pid. */
   pids(): Record<string, number>;
   killGateway(region: Region): Promise<void>;
@@ -171,6 +173,7 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
       Region,
       string
     >,
+    natsUrls: Object.fromEntries(REGIONS.map((r) => [r, nats!.urls[r]!])) as Record<Region, string>,
     pids() {
       const out: Record<string, number> = {};
       for (const [r, g] of gateways) out[`gateway ${r}`] = g.pid;

@@ -61,7 +61,9 @@ export interface CrossRegionOptions {
  */
 export type EventHandler = (data: Uint8Array, meta: { origin: string; eventId: string }) => Promise<void>;
 
-const CONSUMER = 'apply';
+/** The durable consumer each region applies its inbox with (the fault suite reads its figures). */
+export const APPLY_CONSUMER = 'apply';
+const CONSUMER = APPLY_CONSUMER;
 /** Events handed to the handler at once; bounds memory while a region catches up. */
 const MAX_IN_FLIGHT = 256;
 /** A handler failure is retried after this long (then again, until it succeeds). */
