@@ -134,7 +134,7 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
           gatewayId,
           log: componentLogger(log, 'nats'),
         }
-      : { kind: 'memory', ...(opts.bus ? { bus: opts.bus } : {}) },
+      : { kind: 'memory', gatewayId, ...(opts.bus ? { bus: opts.bus } : {}) },
   );
   const router = opts.wrapRouter ? opts.wrapRouter(configured) : configured;
   const gateway = new Gateway({

@@ -63,7 +63,7 @@ async function startGateway(regions: 1 | 2): Promise<Harness> {
       },
     }),
     presence: createPresence({ kind: 'memory', ttlMs: 3000 }),
-    router: createRouter({ kind: 'memory' }),
+    router: createRouter({ kind: 'memory', gatewayId: 'gw-health' }),
     workerId: 0,
     port: 0,
     log,

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
-import type { GatewayLost, Presence, PresenceInfo, PresenceStatus } from '../src/presence/types.ts';
+import type {
+  GatewayLost,
+  Presence,
+  PresenceInfo,
+  PresenceStatus,
+  Whereabouts,
+} from '../src/presence/types.ts';
 import { eventually } from './helpers/eventually.ts';
 
 export interface PresenceFactoryOptions {
@@ -318,6 +324,83 @@ export function presenceContract(name: string, make: PresenceFactory): void {
       // Later sweeps do not announce it again.
       await new Promise((r) => setTimeout(r, SHORT_TTL_MS / 2));
       assert.equal(lost.length, 1);
+    });
+
+    /** `Whereabouts` as plain sorted data, for comparisons. */
+    const plain = (w: Whereabouts) => ({
+      gateways: [...w.gateways].sort(([a], [b]) => a.localeCompare(b)),
+      elsewhere: [...w.elsewhere].sort(),
+    });
+
+    it('locates users by gateway, leaving out the asking gateway', async () => {
+      const p = await fresh();
+      const [one1, both, away, never, gone] = [
+        uid('one'),
+        uid('both'),
+        uid('away'),
+        uid('never'),
+        uid('gone'),
+      ];
+      await p.markOnline(one1, conn(`${one1}-1`, 'gw-a'));
+      await p.markOnline(one1, conn(`${one1}-2`, 'gw-a'));
+      await p.markOnline(both, conn(`${both}-1`, 'gw-a'));
+      await p.markOnline(both, conn(`${both}-2`, 'gw-b'));
+      await p.markOnline(away, conn(`${away}-1`, 'gw-b'));
+      await p.setAway(away, `${away}-1`, true);
+      await p.markOnline(gone, conn(`${gone}-1`, 'gw-b'));
+      await p.markOffline(gone, `${gone}-1`);
+      const asked = [one1, both, away, never, gone];
+      assert.deepEqual(plain(await p.locate(asked, 'gw-a')), {
+        gateways: [['gw-b', [both, away]]],
+        elsewhere: [both, away].sort(),
+      });
+      assert.deepEqual(plain(await p.locate(asked, 'gw-other')), {
+        gateways: [
+          ['gw-a', [one1, both]],
+          ['gw-b', [both, away]],
+        ],
+        elsewhere: [one1, both, away].sort(),
+      });
+      // Users in the order asked, each once.
+      assert.deepEqual((await p.locate([away, both, away], 'gw-a')).gateways.get('gw-b'), [away, both]);
+      assert.deepEqual(plain(await p.locate([], 'gw-a')), { gateways: [], elsewhere: [] });
+      assert.deepEqual(plain(await p.locate([never], 'gw-a')), { gateways: [], elsewhere: [] });
+    });
+
+    it('answers concurrent lookups each with its own users', async () => {
+      const p = await fresh();
+      const users = Array.from({ length: 30 }, (_, i) => uid(`c${i}`));
+      for (const [i, u] of users.entries()) await p.markOnline(u, conn(`${u}-c`, `gw-${i % 3}`));
+      const asks = [users.slice(0, 10), users.slice(5, 25), users.slice(20), [users[0]!]];
+      const answers = await Promise.all(asks.map((a) => p.locate(a, 'gw-0')));
+      for (const [k, ask] of asks.entries()) {
+        const elsewhere = ask.filter((u) => users.indexOf(u) % 3 !== 0);
+        const expected = ['gw-1', 'gw-2']
+          .map((g): [string, string[]] => [g, ask.filter((u) => `gw-${users.indexOf(u) % 3}` === g)])
+          .filter(([, us]) => us.length > 0);
+        assert.deepEqual(plain(answers[k]!), { gateways: expected, elsewhere: elsewhere.sort() }, `ask ${k}`);
+      }
+    });
+
+    it('locates no one on a gateway whose liveness expired', async () => {
+      const p = await fresh(SHORT_TTL_MS);
+      const [stranded, live] = [uid('stranded'), uid('live')];
+      await p.markOnline(stranded, conn(`${stranded}-c`, 'gw-dead'));
+      await p.markOnline(live, conn(`${live}-c`, 'gw-live'));
+      const timer = setInterval(() => void p.heartbeat('gw-live'), SHORT_TTL_MS / 5);
+      try {
+        assert.deepEqual(plain(await p.locate([stranded, live], 'me')).elsewhere, [stranded, live].sort());
+        await eventually(
+          async () =>
+            assert.deepEqual(plain(await p.locate([stranded, live], 'me')), {
+              gateways: [['gw-live', [live]]],
+              elsewhere: [live],
+            }),
+          { timeoutMs: SHORT_TTL_MS * 3, intervalMs: 50 },
+        );
+      } finally {
+        clearInterval(timer);
+      }
     });
 
     it('delivers each change to every subscriber', async () => {

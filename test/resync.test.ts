@@ -34,6 +34,9 @@ class LossyRouter implements Router {
   private lostSince: number | null = null;
 
   constructor(private readonly inner: Router) {}
+  get gatewayId(): string {
+    return this.inner.gatewayId;
+  }
 
   start(handlers: RouterHandlers): Promise<void> {
     this.handlers = handlers;
@@ -57,9 +60,7 @@ class LossyRouter implements Router {
   }
   close = () => this.inner.close();
   ping = () => this.inner.ping();
-  addUser = (u: string) => this.inner.addUser(u);
-  removeUser = (u: string) => this.inner.removeUser(u);
-  publish: Router['publish'] = (u, r) => this.inner.publish(u, r);
+  publish: Router['publish'] = (g, u, r) => this.inner.publish(g, u, r);
   publishControl: Router['publishControl'] = (e) => this.inner.publishControl(e);
 }
 

@@ -19,30 +19,48 @@ describe('routing envelope', () => {
         { kind: 'message', messageId: '271828182845904523', createdAt: 1795000000123, frame },
         { kind: 'message', messageId: 'x', createdAt: 0, frame },
       ];
-      for (const routed of cases) assert.deepEqual(decodeRouted(encodeRouted(routed)), routed);
+      for (const routed of cases) {
+        for (const userIds of [['a'], ['alice', 'b_2', 'c-3']]) {
+          assert.deepEqual(decodeRouted(encodeRouted(routed, userIds)), { userIds, routed });
+        }
+      }
     }
   });
 
   it('keeps the header to one short line', () => {
-    assert.equal(encodeRouted({ kind: 'event', frame: '{}' }), 'e\n{}');
+    assert.equal(encodeRouted({ kind: 'event', frame: '{}' }, ['u1', 'u2']), 'eu1,u2\n{}');
     assert.equal(
-      encodeRouted({ kind: 'message', messageId: '12', createdAt: 34, frame: '{}' }),
-      'm12 34\n{}',
+      encodeRouted({ kind: 'message', messageId: '12', createdAt: 34, frame: '{}' }, ['u1']),
+      'm12 34 u1\n{}',
     );
   });
 
   it('refuses message ids that are not one header token', () => {
     for (const messageId of ['', 'a b', 'a\nb', 'x'.repeat(65)]) {
       assert.throws(
-        () => encodeRouted({ kind: 'message', messageId, createdAt: 1, frame: '' }),
+        () => encodeRouted({ kind: 'message', messageId, createdAt: 1, frame: '' }, ['u']),
         EnvelopeError,
         JSON.stringify(messageId),
       );
     }
   });
 
+  it('refuses a payload without recipients', () => {
+    assert.throws(() => encodeRouted({ kind: 'event', frame: '' }, []), EnvelopeError);
+  });
+
   it('rejects malformed payloads', () => {
-    for (const bad of ['', '{"op":"message"}', 'x\n{}', 'm12\n{}', 'm12 abc\n{}', 'm 5\n{}']) {
+    const bads = [
+      '',
+      '{"op":"message"}',
+      'x\n{}',
+      'e\n{}',
+      'm12\n{}',
+      'm12 34\n{}',
+      'm12 abc u\n{}',
+      'm 5 u\n{}',
+    ];
+    for (const bad of bads) {
       assert.throws(() => decodeRouted(bad), EnvelopeError, JSON.stringify(bad));
     }
   });

@@ -6,8 +6,8 @@ import { InvalidUserIdError } from '../src/routing/user-id.ts';
 import { eventually } from './helpers/eventually.ts';
 
 /**
- * Builds two fresh, not yet started routers that act as two gateways of one region: each
- * delivers to the other, and to nobody outside the pair.
+ * Builds two fresh, not yet started routers that act as two gateways of one region (distinct
+ * gateway ids): each delivers to the other, and to nobody outside the pair.
  */
 export type RouterPairFactory = () => Promise<[Router, Router]> | [Router, Router];
 
@@ -25,8 +25,9 @@ interface Gateway {
   controls: ControlEvent[];
   /** Gaps the router reported (none while its transport stays up). */
   gaps: RoutingGap[];
-  /** Deliveries and control events in arrival order, as `u:<userId>:<frame>` / `c:<conversationId>`. */
+  /** Deliveries and control events in arrival order, as `u:<userIds>:<frame>` / `c:<conversationId>`. */
   arrivals: string[];
+  /** Frames delivered for `userId`, in arrival order. */
   payloadsFor(userId: string): string[];
 }
 
@@ -35,7 +36,7 @@ const ev = (frame: string): Routed => ({ kind: 'event', frame });
 
 /**
  * The behaviour every `Router` implementation must have. Call at top level of a test file:
- * `routingContract('memory', () => { const bus = new MemoryBus(); return [new MemoryRouter(bus), new MemoryRouter(bus)]; })`.
+ * `routingContract('memory', () => { const bus = new MemoryBus(); return [new MemoryRouter(bus, 'a'), new MemoryRouter(bus, 'b')]; })`.
  */
 export function routingContract(name: string, makePair: RouterPairFactory): void {
   describe(`routing contract: ${name}`, () => {
@@ -55,7 +56,7 @@ export function routingContract(name: string, makePair: RouterPairFactory): void
           controls: [],
           gaps: [],
           arrivals: [],
-          payloadsFor: (userId) => got.filter((d) => d.userId === userId).map((d) => d.routed.frame),
+          payloadsFor: (userId) => got.filter((d) => d.userIds.includes(userId)).map((d) => d.routed.frame),
         };
       }) as [Gateway, Gateway];
       await Promise.all(
@@ -68,7 +69,7 @@ export function routingContract(name: string, makePair: RouterPairFactory): void
       return {
         onDelivery: (d: Delivery) => {
           g.got.push(d);
-          g.arrivals.push(`u:${d.userId}:${d.routed.frame}`);
+          g.arrivals.push(`u:${d.userIds.join(',')}:${d.routed.frame}`);
         },
         onControl: (e: ControlEvent) => {
           g.controls.push(e);
@@ -80,18 +81,19 @@ export function routingContract(name: string, makePair: RouterPairFactory): void
       };
     }
 
+    /** Publishes from `from` to `to`'s gateway. */
+    const send = (from: Gateway, to: Gateway, userIds: readonly string[], routed: Routed) =>
+      from.router.publish(to.router.gatewayId, userIds, routed);
+
     /**
-     * Everything `from` published before this call, and everything routed to `to`, has arrived:
-     * publishes a marker to a user held by `to` and waits for it (one publisher's order holds).
+     * Everything `from` published before this call has arrived: publishes a marker to `to` and
+     * waits for it (one publisher's order holds).
      */
     async function settle(from: Gateway, to: Gateway): Promise<void> {
       const marker = uid('marker');
-      to.router.addUser(marker);
-      await to.router.ping();
       await from.router.ping();
-      await from.router.publish([marker], ev('marker'));
+      await send(from, to, [marker], ev('marker'));
       await eventually(() => assert.deepEqual(to.payloadsFor(marker), ['marker']), WAIT);
-      to.router.removeUser(marker);
     }
 
     it('answers ping', async () => {
@@ -100,109 +102,66 @@ export function routingContract(name: string, makePair: RouterPairFactory): void
       await b.router.ping();
     });
 
-    it('delivers to a user held by the other gateway', async () => {
+    it('has distinct gateway ids', async () => {
+      const [a, b] = await pair();
+      assert.notEqual(a.router.gatewayId, b.router.gatewayId);
+    });
+
+    it('delivers to the gateway it is addressed to, from the moment start resolved', async () => {
       const [a, b] = await pair();
       const alice = uid('alice');
-      a.router.addUser(alice);
-      await a.router.ping();
-      await b.router.publish([alice], ev('hello alice'));
-      await eventually(() => assert.deepEqual(a.got, [{ userId: alice, routed: ev('hello alice') }]), WAIT);
+      // No ping, no wait: `start` resolving means the transport listens for the gateway.
+      await send(b, a, [alice], ev('hello alice'));
+      await eventually(
+        () => assert.deepEqual(a.got, [{ userIds: [alice], routed: ev('hello alice') }]),
+        WAIT,
+      );
       assert.deepEqual(b.got, []);
       // A transport that stayed up reports no gap (a gap makes the gateway resync every socket).
       assert.deepEqual(a.gaps, []);
       assert.deepEqual(b.gaps, []);
     });
 
-    it('never delivers a gateway its own publishes', async () => {
+    it('delivers one publish for several users as one delivery, users in order', async () => {
       const [a, b] = await pair();
-      const bob = uid('bob');
-      a.router.addUser(bob);
-      b.router.addUser(bob); // held by both: only the other one gets it
-      await a.router.ping();
-      await b.router.ping();
-      await a.router.publish([bob], ev('from a'));
-      await eventually(() => assert.deepEqual(b.payloadsFor(bob), ['from a']), WAIT);
-      await settle(b, a);
-      await a.router.ping();
-      assert.deepEqual(a.payloadsFor(bob), []);
-    });
-
-    it('stops delivering after removeUser', async () => {
-      const [a, b] = await pair();
-      const carol = uid('carol');
-      a.router.addUser(carol);
-      await a.router.ping();
-      await b.router.publish([carol], ev('one'));
-      await eventually(() => assert.deepEqual(a.payloadsFor(carol), ['one']), WAIT);
-      a.router.removeUser(carol);
-      await a.router.ping();
-      await b.router.publish([carol], ev('two'));
-      await settle(b, a);
-      assert.deepEqual(a.payloadsFor(carol), ['one']);
-      // And resumes after addUser.
-      a.router.addUser(carol);
-      await a.router.ping();
-      await b.router.publish([carol], ev('three'));
-      await eventually(() => assert.deepEqual(a.payloadsFor(carol), ['one', 'three']), WAIT);
-    });
-
-    it('treats addUser and removeUser as idempotent (no reference counting)', async () => {
-      const [a, b] = await pair();
-      const dan = uid('dan');
-      a.router.addUser(dan);
-      a.router.addUser(dan);
-      await a.router.ping();
-      await b.router.publish([dan], ev('once'));
-      await eventually(() => assert.deepEqual(a.payloadsFor(dan), ['once']), WAIT);
-      await settle(b, a);
-      assert.deepEqual(a.payloadsFor(dan), ['once'], 'added twice, delivered once');
-      a.router.removeUser(dan);
-      a.router.removeUser(dan);
-      a.router.removeUser(uid('never-added'));
-      await a.router.ping();
-      await b.router.publish([dan], ev('gone'));
-      await settle(b, a);
-      assert.deepEqual(a.payloadsFor(dan), ['once'], 'one removeUser is enough');
-    });
-
-    it('delivers one publish to several users on several gateways', async () => {
-      const [a, b] = await pair();
-      const [u1, u2, u3, nobody] = [uid('u1'), uid('u2'), uid('u3'), uid('nobody')];
-      a.router.addUser(u1);
-      a.router.addUser(u2);
-      b.router.addUser(u3);
-      await a.router.ping();
-      await b.router.ping();
-      await b.router.publish([u1, u2, u3, nobody], ev('group message'));
+      const users = [uid('u1'), uid('u2'), uid('u3')];
+      await send(b, a, users, ev('group message'));
       await eventually(
-        () =>
-          assert.deepEqual(
-            [...a.got].sort((x, y) => x.userId.localeCompare(y.userId)),
-            [
-              { userId: u1, routed: ev('group message') },
-              { userId: u2, routed: ev('group message') },
-            ].sort((x, y) => x.userId.localeCompare(y.userId)),
-          ),
+        () => assert.deepEqual(a.got, [{ userIds: users, routed: ev('group message') }]),
         WAIT,
       );
       await settle(a, b);
-      assert.deepEqual(b.payloadsFor(u3), [], 'not to the publisher');
-      await a.router.publish([u3], ev('dm'));
-      await eventually(() => assert.deepEqual(b.payloadsFor(u3), ['dm']), WAIT);
+      assert.equal(b.got.length, 1, 'only the settle marker');
+    });
+
+    it('never publishes to its own gateway', async () => {
+      const [a] = await pair();
+      await assert.rejects(a.router.publish(a.router.gatewayId, [uid('me')], ev('self')), RangeError);
+    });
+
+    it('drops a publish to a gateway nobody listens for', async () => {
+      const [a, b] = await pair();
+      await b.router.publish(uid('gone'), [uid('x')], ev('lost'));
+      await settle(b, a);
+      assert.equal(a.got.length, 1, 'only the settle marker');
+    });
+
+    it('publishes nothing for no users', async () => {
+      const [a, b] = await pair();
+      await send(b, a, [], ev('nobody'));
+      await settle(b, a);
+      assert.equal(a.got.length, 1, 'only the settle marker');
     });
 
     it("preserves one publisher's order", async () => {
       const [a, b] = await pair();
       const erin = uid('erin');
       const frank = uid('frank');
-      a.router.addUser(erin);
-      a.router.addUser(frank);
-      await a.router.ping();
       const n = 500;
       const expected: string[] = [];
       for (let i = 0; i < n; i++) {
         expected.push(`m${i}`);
-        await b.router.publish(i % 2 === 0 ? [erin, frank] : [erin], ev(`m${i}`));
+        await send(b, a, i % 2 === 0 ? [erin, frank] : [erin], ev(`m${i}`));
       }
       await eventually(() => assert.equal(a.payloadsFor(erin).length, n), WAIT);
       assert.deepEqual(a.payloadsFor(erin), expected);
@@ -215,18 +174,14 @@ export function routingContract(name: string, makePair: RouterPairFactory): void
     it('carries payloads unchanged', async () => {
       const [a, b] = await pair();
       const gina = uid('gina');
-      a.router.addUser(gina);
-      await a.router.ping();
       const payloads = ['', '{"op":"msg","body":"héllo ✓ 😀"}', 'x'.repeat(64 * 1024), 'line\nbreak\r\n'];
-      for (const p of payloads) await b.router.publish([gina], ev(p));
+      for (const p of payloads) await send(b, a, [gina], ev(p));
       await eventually(() => assert.deepEqual(a.payloadsFor(gina), payloads), WAIT);
     });
 
     it('carries the metadata beside the frame, unchanged', async () => {
       const [a, b] = await pair();
       const ivy = uid('ivy');
-      a.router.addUser(ivy);
-      await a.router.ping();
       const frame =
         '{"op":"message","message":{"id":"1","body":"\\"createdAt\\":5 m1 2\\ne"},"replay":false}';
       const sent: Routed[] = [
@@ -235,7 +190,7 @@ export function routingContract(name: string, makePair: RouterPairFactory): void
         { kind: 'message', messageId: '7', createdAt: 0, frame: '' },
         { kind: 'event', frame: '' },
       ];
-      for (const r of sent) await b.router.publish([ivy], r);
+      for (const r of sent) await send(b, a, [ivy, 'x'.repeat(64)], r);
       await eventually(
         () =>
           assert.deepEqual(
@@ -244,6 +199,7 @@ export function routingContract(name: string, makePair: RouterPairFactory): void
           ),
         WAIT,
       );
+      for (const d of a.got) assert.deepEqual(d.userIds, [ivy, 'x'.repeat(64)]);
     });
 
     it('delivers control events to every other gateway, not to the publisher', async () => {
@@ -253,7 +209,6 @@ export function routingContract(name: string, makePair: RouterPairFactory): void
       const event: ControlEvent = { type: 'members_changed', conversationId: uid('g:conv') };
       await a.router.publishControl(event);
       await eventually(() => assert.deepEqual(b.controls, [event]), WAIT);
-      // Needs no user held: a control event goes to the gateway, not to a user.
       await b.router.publishControl({ type: 'members_changed', conversationId: 'other' });
       await eventually(
         () => assert.deepEqual(a.controls, [{ type: 'members_changed', conversationId: 'other' }]),
@@ -269,40 +224,32 @@ export function routingContract(name: string, makePair: RouterPairFactory): void
     it('keeps control events and frames in publish order', async () => {
       const [a, b] = await pair();
       const jay = uid('jay');
-      a.router.addUser(jay);
-      await a.router.ping();
       const expected: string[] = [];
       for (let i = 0; i < 50; i++) {
         await b.router.publishControl({ type: 'members_changed', conversationId: `c${i}` });
-        await b.router.publish([jay], ev(`f${i}`));
+        await send(b, a, [jay], ev(`f${i}`));
         expected.push(`c:c${i}`, `u:${jay}:f${i}`);
       }
       await eventually(() => assert.deepEqual(a.arrivals, expected), WAIT);
     });
 
-    it('subscribes users added before start', async () => {
+    it('receives nothing before start', async () => {
       const [a, b] = await pair({ startA: false });
       const hank = uid('hank');
-      a.router.addUser(hank);
+      await send(b, a, [hank], ev('before start'));
       await a.router.start(handlers(a));
-      await a.router.ping();
-      await b.router.publish([hank], ev('after start'));
+      await send(b, a, [hank], ev('after start'));
       await eventually(() => assert.deepEqual(a.payloadsFor(hank), ['after start']), WAIT);
     });
 
-    it('rejects user ids that are not [A-Za-z0-9_-]{1,64}', async () => {
-      const [a] = await pair();
-      for (const bad of ['', 'a.b', 'a*', 'a>', 'with space', 'x'.repeat(65), 'ü']) {
-        assert.throws(() => a.router.addUser(bad), InvalidUserIdError, JSON.stringify(bad));
-        assert.throws(() => a.router.removeUser(bad), InvalidUserIdError, JSON.stringify(bad));
-        await assert.rejects(
-          a.router.publish(['ok-user', bad], ev('p')),
-          InvalidUserIdError,
-          JSON.stringify(bad),
-        );
+    it('rejects user ids that are not [A-Za-z0-9_-]{1,64}, and such gateway ids', async () => {
+      const [a, b] = await pair();
+      for (const bad of ['', 'a.b', 'a*', 'a>', 'with space', 'a,b', 'x'.repeat(65), 'ü']) {
+        await assert.rejects(send(a, b, ['ok-user', bad], ev('p')), InvalidUserIdError, JSON.stringify(bad));
+        await assert.rejects(a.router.publish(bad, ['ok-user'], ev('p')), RangeError, JSON.stringify(bad));
       }
-      a.router.addUser('Az09_-');
-      a.router.addUser('x'.repeat(64));
+      await send(a, b, ['Az09_-', 'x'.repeat(64)], ev('ok'));
+      await eventually(() => assert.deepEqual(b.payloadsFor('Az09_-'), ['ok']), WAIT);
     });
   });
 }

@@ -5,7 +5,6 @@
  */
 
 import uWS from 'uWebSockets.js';
-import { randomUUID } from 'node:crypto';
 import type { ChatConfig, RegionConfig } from '../config/schema.ts';
 import { CloseCode, closeReason } from '../errors.ts';
 import type { Presence } from '../presence/types.ts';
@@ -36,6 +35,7 @@ export interface GatewayDeps {
   router: Router;
   /** Unique per gateway within a region (goes into message ids). */
   workerId: number;
+  /** When given, must be the router's `gatewayId` (what other gateways address it by). */
   gatewayId?: string;
   /** Overrides `region.gateway.port` (0 = any free port). */
   port?: number;
@@ -69,7 +69,11 @@ export class Gateway {
   port = 0;
 
   constructor(readonly deps: GatewayDeps) {
-    this.gatewayId = deps.gatewayId ?? `${deps.region.name}-${deps.workerId}-${randomUUID().slice(0, 8)}`;
+    // Other gateways publish to this one by the id its router listens for.
+    this.gatewayId = deps.router.gatewayId;
+    if (deps.gatewayId !== undefined && deps.gatewayId !== this.gatewayId) {
+      throw new Error(`gatewayId ${deps.gatewayId} is not its router's (${this.gatewayId})`);
+    }
     const log = deps.log;
     this.log = componentLogger(log, 'gateway');
     const limits = deps.config.limits;
@@ -173,7 +177,7 @@ export class Gateway {
     await presence.start();
     this.watchers.start();
     await router.start({
-      onDelivery: ({ userId, routed }) => this.hub.deliverLocal(userId, routed),
+      onDelivery: ({ userIds, routed }) => this.hub.deliverRouted(userIds, routed),
       // Membership changes made on another gateway: drop our cached member list so ACLs and
       // fan-out see the change now (it arrives before the change's `conversation` frames).
       onControl: (event) => this.chat.invalidateMembers(event.conversationId),

@@ -3,7 +3,7 @@
  * users have sockets here, delivers payloads to them, and tells the router and presence when a
  * user's first connection opens or last one closes.
  */
-import type { Presence } from '../presence/types.ts';
+import type { Presence, Whereabouts } from '../presence/types.ts';
 import type { Routed, Router } from '../routing/types.ts';
 import { type ClientConnection, ConnectionState } from './connection.ts';
 import type { GatewayMetrics } from './metrics.ts';
@@ -31,15 +31,14 @@ export class Hub {
     if (!conns) {
       conns = [];
       this.users.set(conn.userId, conns);
-      this.router.addUser(conn.userId);
     }
     conns.push(state);
     this.byConnection.set(conn.connectionId, state);
     this.metrics.connections.set(this.byConnection.size);
     this.metrics.connectionsOpened.inc();
-    // The subscription must be in place at the transport before presence says "online", or a
-    // sender could see the user online and publish before anyone listens (see queueForOffline).
-    if (conns.length === 1) await this.router.ping();
+    // Registered here before presence says "online": a sender that finds the user on this
+    // gateway publishes to it, and the router has listened for this gateway since start
+    // (docs/architecture.md, "Why the connect order matters").
     await this.presence.markOnline(conn.userId, {
       connectionId: conn.connectionId,
       gatewayId: this.gatewayId,
@@ -55,10 +54,7 @@ export class Hub {
     if (conns) {
       const at = conns.findIndex((s) => s.conn.connectionId === conn.connectionId);
       if (at >= 0) conns.splice(at, 1);
-      if (conns.length === 0) {
-        this.users.delete(conn.userId);
-        this.router.removeUser(conn.userId);
-      }
+      if (conns.length === 0) this.users.delete(conn.userId);
     }
     await this.presence.markOffline(conn.userId, conn.connectionId);
   }
@@ -82,6 +78,13 @@ export class Hub {
    */
   deliverLocal(userId: string, routed: Routed, exceptConnectionId?: string): void {
     this.recordDelivered(this.deliverTo(userId, routed, exceptConnectionId), routed);
+  }
+
+  /** A frame another gateway routed here for `userIds`: written to those of them held here. */
+  deliverRouted(userIds: readonly string[], routed: Routed): void {
+    let written = 0;
+    for (const userId of userIds) written += this.deliverTo(userId, routed, undefined);
+    this.recordDelivered(written, routed);
   }
 
   /** Writes the frame to the user's local connections; returns how many it was written to. */
@@ -118,12 +121,39 @@ export class Hub {
     if (routed.kind === 'message') this.metrics.liveDelivered(routed.createdAt, count);
   }
 
-  /** Delivers to local connections of every user, then hands the rest to the router. */
-  async fanOut(userIds: readonly string[], routed: Routed, exceptConnectionId?: string): Promise<void> {
+  /**
+   * Delivers to the local connections of every user, then publishes once to each other gateway
+   * of the region holding some of them. `where` is their presence lookup when the caller already
+   * made it after the frame's content became readable (a message: after it was stored, see
+   * docs/architecture.md "Why the connect order matters"); without it the hub looks them up now.
+   */
+  async fanOut(
+    userIds: readonly string[],
+    routed: Routed,
+    exceptConnectionId?: string,
+    where?: Whereabouts,
+  ): Promise<void> {
     let written = 0;
     for (const userId of userIds) written += this.deliverTo(userId, routed, exceptConnectionId);
     this.recordDelivered(written, routed);
-    await this.router.publish(userIds, routed);
+    const located = where ?? (await this.locate(userIds));
+    await this.publishTo(located, routed);
+  }
+
+  /** Where `userIds` are connected on other gateways (and other regions): one presence lookup. */
+  locate(userIds: readonly string[]): Promise<Whereabouts> {
+    return this.presence.locate(userIds, this.gatewayId);
+  }
+
+  /** One publish per gateway in `where`, in one synchronous pass (publish order is kept). */
+  publishTo(where: Whereabouts, routed: Routed): Promise<void> {
+    if (where.gateways.size === 0) return Promise.resolve();
+    const sent: Promise<void>[] = [];
+    for (const [gatewayId, users] of where.gateways) {
+      sent.push(this.router.publish(gatewayId, users, routed));
+    }
+    this.metrics.routedPublishes.inc(sent.length);
+    return Promise.all(sent).then(() => undefined);
   }
 
   /**

@@ -43,6 +43,12 @@ export class GatewayMetrics {
     help: 'Frames sent to clients',
     registers: [this.registry],
   });
+  /** One per gateway a fan-out reached over the router: what routing by gateway saves is visible here. */
+  readonly routedPublishes = new Counter({
+    name: 'chat_routed_publishes_total',
+    help: 'Frames published to other gateways of the region (one per gateway per fan-out)',
+    registers: [this.registry],
+  });
   readonly messagesStored = new Counter({
     name: 'chat_messages_stored_total',
     help: 'Messages durably stored (acked to their sender)',
@@ -112,13 +118,13 @@ export class GatewayMetrics {
     name: 'chat_resyncs_total',
     help:
       'Server-side replays of an open connection after live deliveries may have been lost ' +
-      '(reason: nats_gap | gateway_lost; result: ok | failed, failed closes the connection 1001)',
+      '(reason: nats_gap | gateway_lost | presence_lapse; result: ok | failed, failed closes the connection 1001)',
     labelNames: ['reason', 'result'] as const,
     registers: [this.registry],
   });
   readonly resyncTriggers = new Counter({
     name: 'chat_resync_triggers_total',
-    help: 'Events that made this gateway resync all its open connections (reason: nats_gap | gateway_lost)',
+    help: 'Events that made this gateway resync all its open connections (reason: nats_gap | gateway_lost | presence_lapse)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

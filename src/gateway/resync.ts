@@ -6,7 +6,9 @@
  * - this gateway's NATS connection was lost and came back (`Router` `onGap`): frames the
  *   region's other gateways published to our users in between are gone;
  * - another gateway of the region died between an ack and its fan-out (presence
- *   `subscribeGatewayLost`): our users never got that message live.
+ *   `subscribeGatewayLost`): our users never got that message live;
+ * - this gateway's own presence lapsed (a stall past the TTL, Redis restarted empty): other
+ *   gateways, which route by presence, saw our users as gone and published nothing to us.
  * Each connection gets the replay a `sync` from the position `v1.<region>.<since>` gets (the
  * replay subtracts the lookback itself), with live frames held and deduplicated the same way,
  * at most `resume.resyncConcurrency` at a time.
@@ -23,7 +25,7 @@ import type { GatewayMetrics } from './metrics.ts';
 import type { ReplayFrom } from './ops/replay.ts';
 import type { Sessions } from './sessions.ts';
 
-export type ResyncReason = 'nats_gap' | 'gateway_lost';
+export type ResyncReason = 'nats_gap' | 'gateway_lost' | 'presence_lapse';
 
 export interface ResyncDeps {
   sessions: Sessions;
@@ -82,10 +84,17 @@ export class Resync {
     else this.resyncAll('nats_gap', gap.since);
   }
 
-  /** Resyncs every connection when presence finds another gateway of the region dead. */
+  /**
+   * Resyncs every connection when presence finds another gateway of the region dead, or finds
+   * that this one's liveness had lapsed: other gateways route by presence, so meanwhile they
+   * published nothing to our users.
+   */
   watchGatewayLost(): void {
     this.unsubscribeGatewayLost = this.d.presence.subscribeGatewayLost((lost) => {
-      if (lost.gatewayId === this.d.gatewayId) return;
+      if (lost.gatewayId === this.d.gatewayId) {
+        this.resyncAll('presence_lapse', lost.lastSeenAt);
+        return;
+      }
       // Its last heartbeat is the presence store's clock; a dead gateway is swept no earlier than
       // a TTL after it, so now − TTL bounds it on our clock too (whichever is earlier wins).
       const since = Math.min(lost.lastSeenAt, Date.now() - this.d.presenceTtlMs);

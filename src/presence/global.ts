@@ -18,6 +18,7 @@ import type {
   Presence,
   PresenceInfo,
   PresenceListener,
+  Whereabouts,
 } from './types.ts';
 
 export interface GlobalPresenceOptions {
@@ -159,6 +160,14 @@ export class GlobalPresence implements Presence {
     this.expire();
     for (const u of userIds) if (this.remoteGateways(u).length > 0) online.add(u);
     return online;
+  }
+
+  /** Another region's users count as elsewhere; routing only ever addresses this region's gateways. */
+  async locate(userIds: readonly string[], fromGatewayId: string): Promise<Whereabouts> {
+    const where = await this.inner.locate(userIds, fromGatewayId);
+    this.expire();
+    for (const u of userIds) if (this.remoteGateways(u).length > 0) where.elsewhere.add(u);
+    return where;
   }
 
   subscribe(listener: PresenceListener): () => void {

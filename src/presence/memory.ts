@@ -9,6 +9,7 @@ import type {
   PresenceInfo,
   PresenceListener,
   PresenceStatus,
+  Whereabouts,
 } from './types.ts';
 
 export interface MemoryPresenceOptions {
@@ -140,6 +141,27 @@ export class MemoryPresence implements Presence {
     return out;
   }
 
+  async locate(userIds: readonly string[], fromGatewayId: string): Promise<Whereabouts> {
+    const now = this.now();
+    const out: Whereabouts = { gateways: new Map(), elsewhere: new Set() };
+    for (const userId of new Set(userIds)) {
+      const user = this.users.get(userId);
+      if (!user) continue;
+      const seen = new Set<string>();
+      for (const connectionId of user.conns) {
+        const conn = this.conns.get(connectionId);
+        if (!conn || conn.gatewayId === fromGatewayId || seen.has(conn.gatewayId)) continue;
+        if (!this.isAlive(this.gateways.get(conn.gatewayId), now)) continue;
+        seen.add(conn.gatewayId);
+        out.elsewhere.add(userId);
+        const users = out.gateways.get(conn.gatewayId);
+        if (users) users.push(userId);
+        else out.gateways.set(conn.gatewayId, [userId]);
+      }
+    }
+    return out;
+  }
+
   subscribe(listener: PresenceListener): () => void {
     return this.listeners.add(listener);
   }
@@ -188,6 +210,10 @@ export class MemoryPresence implements Presence {
     if (!gw) {
       gw = { lastHeartbeat: now, conns: new Set() };
       this.gateways.set(gatewayId, gw);
+    } else if (gw.conns.size > 0 && !this.isAlive(gw, now)) {
+      // Its connections looked gone to every lookup since the lapse (nothing was routed to them)
+      // and come back now: its own gateway resyncs them (see `Presence.subscribeGatewayLost`).
+      this.lostListeners.emit({ gatewayId, lastSeenAt: gw.lastHeartbeat });
     }
     gw.lastHeartbeat = now;
     return gw;

@@ -108,12 +108,16 @@ local function touch_gateway(gw, inc, now)
 end
 `;
 
-/** ARGV: P, TTL, user, connectionId, gateway, incarnation, device, away ('' keeps, '0', '1'). */
+/**
+ * ARGV: P, TTL, user, connectionId, gateway, incarnation, device, away ('' keeps, '0', '1').
+ * Returns 1 if the gateway incarnation was alive before, 0 if this call revived it (its first
+ * connection, or its liveness had lapsed: see `RedisPresence.markOnline`).
+ */
 export const MARK_ONLINE = `${PRELUDE}
 local user, conn, gw, inc, device, away = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local now = now_ms()
 -- A gateway that registers a connection is alive right now.
-touch_gateway(gw, inc, now)
+local was_alive = touch_gateway(gw, inc, now)
 local member = gw .. '|' .. inc
 local ckey = P .. 'c:' .. user
 local old = redis.call('HGET', ckey, conn)
@@ -131,7 +135,8 @@ end
 redis.call('SADD', P .. 'gu:' .. member, user)
 redis.call('HSET', P .. 'u:' .. user, 'ls', string.format('%.0f', now))
 sync(user, now)
-return 1
+if was_alive then return 1 end
+return 0
 `;
 
 /** ARGV: P, TTL, user, connectionId. Returns 1 if the connection existed. */
@@ -233,6 +238,35 @@ for i = 3, #ARGV do
   local user = ARGV[i]
   local status, devices, gateways, dead = aggregate(user)
   out[#out + 1] = {status, last_seen(user, status, now, dead), devices, gateways}
+end
+return out
+`;
+
+/**
+ * ARGV: P, TTL, asking gateway, user ids. Where the users are connected, for routing: for every
+ * live gateway incarnation except the asking gateway's, the 0-based indexes (into the user ids)
+ * of the users it holds: {{gateway, {index...}}...}, gateways without any left out. Reads the
+ * per-gateway user sets (one SMISMEMBER per live gateway) rather than each user's connections,
+ * so a 100-member group costs a few calls, not a hundred. The caller keeps the user ids to a few
+ * hundred per call (they are unpacked as arguments).
+ */
+export const LOCATE = `${PRELUDE}
+local me = ARGV[3]
+local users = {}
+for i = 4, #ARGV do users[#users + 1] = ARGV[i] end
+local out = {}
+if #users == 0 then return out end
+local live = redis.call('ZRANGEBYSCORE', P .. 'gateways', '(' .. string.format('%.0f', now_ms()), '+inf')
+for _, member in ipairs(live) do
+  local gw, inc = string.match(member, '^(.*)|([^|]*)$')
+  if gw and gw ~= me and redis.call('GET', P .. 'gw:' .. gw) == inc then
+    local hits = redis.call('SMISMEMBER', P .. 'gu:' .. member, unpack(users))
+    local idx = {}
+    for i, hit in ipairs(hits) do
+      if hit == 1 then idx[#idx + 1] = i - 1 end
+    end
+    if #idx > 0 then out[#out + 1] = {gw, idx} end
+  end
 end
 return out
 `;

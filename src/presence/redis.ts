@@ -5,7 +5,16 @@ import { settleWithin } from '../util/deadline.ts';
 import { type Logger, silentLogger } from '../util/log.ts';
 import { DEFAULT_PRESENCE_TTL_MS, DEFAULT_SWEEP_FRACTION } from './defaults.ts';
 import { GatewayLostListeners, ListenerSet } from './listeners.ts';
-import { GET_PRESENCE, HEARTBEAT, MARK_OFFLINE, MARK_ONLINE, SET_AWAY, SWEEP } from './redis-scripts.ts';
+import { LocateBatcher } from './locate-batch.ts';
+import {
+  GET_PRESENCE,
+  HEARTBEAT,
+  LOCATE,
+  MARK_OFFLINE,
+  MARK_ONLINE,
+  SET_AWAY,
+  SWEEP,
+} from './redis-scripts.ts';
 import type {
   ConnectionRef,
   GatewayLost,
@@ -14,6 +23,7 @@ import type {
   PresenceInfo,
   PresenceListener,
   PresenceStatus,
+  Whereabouts,
 } from './types.ts';
 
 export const DEFAULT_PRESENCE_KEY_PREFIX = 'presence:';
@@ -62,6 +72,7 @@ const SCRIPTS = {
   heartbeat: new Script(HEARTBEAT),
   sweep: new Script(SWEEP),
   getPresence: new Script(GET_PRESENCE),
+  locate: new Script(LOCATE),
 } as const;
 
 type ScriptArg = string | number;
@@ -86,6 +97,10 @@ export class RedisPresence implements Presence {
   /** Per gateway id used by this instance: the incarnation its connections are registered under. */
   private readonly incarnations = new Map<string, string>();
   private readonly local = new Map<string, LocalConn>();
+  /** Per gateway id: when (our clock) a call last began that found its incarnation alive. */
+  private readonly lastAlive = new Map<string, number>();
+  /** Routing lookups of one event-loop turn share a round trip. */
+  readonly locates = new LocateBatcher((argLists) => this.runMany(SCRIPTS.locate, argLists));
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<number> | undefined;
 
@@ -159,7 +174,13 @@ export class RedisPresence implements Presence {
       device: conn.device,
       away: existing?.userId === userId ? existing.away : false,
     });
-    await this.run(SCRIPTS.markOnline, this.markOnlineArgs(userId, conn, ''));
+    const startedAt = Date.now();
+    const wasAlive = await this.run(SCRIPTS.markOnline, this.markOnlineArgs(userId, conn, ''));
+    // Revived by this call while we hold other connections on it: its liveness had lapsed (or
+    // Redis restarted empty) and registering this one made it look alive again, so the heartbeat
+    // would not notice. Register the others again now.
+    if (wasAlive !== 1) await this.lapsed(conn.gatewayId, conn.connectionId);
+    this.lastAlive.set(conn.gatewayId, startedAt);
   }
 
   async markOffline(userId: string, connectionId: string): Promise<void> {
@@ -174,11 +195,22 @@ export class RedisPresence implements Presence {
   }
 
   async heartbeat(gatewayId: string): Promise<void> {
+    const startedAt = Date.now();
     const alive = await this.run(SCRIPTS.heartbeat, [gatewayId, this.incarnation(gatewayId)]);
-    if (alive === 1) return;
-    // Our liveness key had lapsed: a sweep may already have removed (and announced offline)
-    // connections that are in fact still open here. Register them again; it is idempotent.
-    const mine = [...this.local].filter(([, c]) => c.gatewayId === gatewayId);
+    if (alive !== 1) await this.lapsed(gatewayId, null);
+    this.lastAlive.set(gatewayId, startedAt);
+  }
+
+  /**
+   * Our liveness for `gatewayId` had lapsed: a sweep may already have removed (and announced
+   * offline) connections that are in fact still open here, and every lookup meanwhile saw them
+   * gone, so no gateway routed anything to them. Register them again (idempotent), then tell our
+   * own listeners, so the gateway resyncs them from the last time it was known alive.
+   */
+  private async lapsed(gatewayId: string, exceptConnectionId: string | null): Promise<void> {
+    const mine = [...this.local].filter(
+      ([connectionId, c]) => c.gatewayId === gatewayId && connectionId !== exceptConnectionId,
+    );
     if (mine.length === 0) return;
     await this.runMany(
       SCRIPTS.markOnline,
@@ -186,6 +218,8 @@ export class RedisPresence implements Presence {
         this.markOnlineArgs(c.userId, { connectionId, gatewayId, device: c.device }, c.away ? '1' : '0'),
       ),
     );
+    const lastSeenAt = this.lastAlive.get(gatewayId);
+    if (lastSeenAt !== undefined) this.lostListeners.emit({ gatewayId, lastSeenAt });
   }
 
   async getPresence(userIds: readonly string[]): Promise<Map<string, PresenceInfo>> {
@@ -209,6 +243,10 @@ export class RedisPresence implements Presence {
     const out = new Set<string>();
     for (const [userId, info] of presence) if (info.status !== 'offline') out.add(userId);
     return out;
+  }
+
+  locate(userIds: readonly string[], fromGatewayId: string): Promise<Whereabouts> {
+    return this.locates.locate(userIds, fromGatewayId);
   }
 
   subscribe(listener: PresenceListener): () => void {

@@ -46,6 +46,21 @@ export interface GatewayLost {
 
 export type GatewayLostListener = (event: GatewayLost) => void;
 
+/**
+ * Where some users are connected, as routing needs it (`Presence.locate`): which of this
+ * region's other gateways to publish to, and who is connected somewhere else at all (so is not
+ * queued for offline delivery).
+ */
+export interface Whereabouts {
+  /**
+   * This region's live gateways, other than the asking one, holding at least one live
+   * connection (online or away) of the users → those users, in the order they were asked.
+   */
+  gateways: Map<string, string[]>;
+  /** Users with a live connection on a gateway other than the asking one, in any region. */
+  elsewhere: Set<string>;
+}
+
 export interface Presence {
   start(): Promise<void>;
   close(): Promise<void>;
@@ -59,11 +74,20 @@ export interface Presence {
   getPresence(userIds: readonly string[]): Promise<Map<string, PresenceInfo>>;
   /** Subset of `userIds` with at least one live connection (online or away). */
   onlineUsers(userIds: readonly string[]): Promise<Set<string>>;
+  /**
+   * Where `userIds` are connected apart from gateway `fromGatewayId` (the asking one, which
+   * knows its own connections). Lookups made in the same event-loop turn may share one round
+   * trip; each still reads presence after it was called.
+   */
+  locate(userIds: readonly string[], fromGatewayId: string): Promise<Whereabouts>;
   /** Receive a change event whenever a user's aggregated status changes. Returns unsubscribe. */
   subscribe(listener: PresenceListener): () => void;
   /**
    * Receive an event when a gateway that held connections is found dead (see `GatewayLost`). A
    * gateway whose connections all closed before it stopped (a graceful stop) is not announced.
+   * An instance also tells its own listeners when it finds that the liveness of a gateway it
+   * registered connections for had lapsed (a stall past the TTL, a presence store restarted
+   * empty): meanwhile other gateways saw those connections as gone and routed nothing to them.
    * Returns unsubscribe.
    */
   subscribeGatewayLost(listener: GatewayLostListener): () => void;

@@ -1,14 +1,15 @@
 /**
  * The wire form of a `Routed` on NATS: a one-line ASCII header, then the frame's bytes as they
- * go to the client. The header is built once per publish (shared by every recipient's subject)
- * and read with two `indexOf`s on receipt; the frame is never parsed.
+ * go to the client. The header (metadata and the recipients on the receiving gateway, their ids
+ * comma-separated: user ids are [A-Za-z0-9_-]) is read with a few `indexOf`s on receipt; the
+ * frame is never parsed.
  *
- *   m<messageId> <createdAt>\n<frame>     a live message
- *   e\n<frame>                            any other frame
+ *   m<messageId> <createdAt> <userId>,<userId>…\n<frame>     a live message
+ *   e<userId>,<userId>…\n<frame>                             any other frame
  *
  * Control events are rare and travel as JSON on their own subject (`encodeControl`).
  */
-import type { ControlEvent, Routed } from './types.ts';
+import type { ControlEvent, Delivery, Routed } from './types.ts';
 
 /** A message id must be one header token: no space or line break (snowflake ids are digits). */
 const MESSAGE_ID = /^[^\s]{1,64}$/;
@@ -18,31 +19,43 @@ export class EnvelopeError extends Error {
   readonly code = 'bad_envelope';
 }
 
-export function encodeRouted(routed: Routed): string {
-  if (routed.kind === 'event') return `e\n${routed.frame}`;
+/** The header and frame for `userIds` (already checked by the caller: `assertUserId`). */
+export function encodeRouted(routed: Routed, userIds: readonly string[]): string {
+  if (userIds.length === 0) throw new EnvelopeError('routed payload without recipients');
+  const users = userIds.join(',');
+  if (routed.kind === 'event') return `e${users}\n${routed.frame}`;
   if (!MESSAGE_ID.test(routed.messageId) || !Number.isFinite(routed.createdAt)) {
     throw new EnvelopeError(`cannot route message id ${JSON.stringify(routed.messageId.slice(0, 80))}`);
   }
-  return `m${routed.messageId} ${routed.createdAt}\n${routed.frame}`;
+  return `m${routed.messageId} ${routed.createdAt} ${users}\n${routed.frame}`;
 }
 
-export function decodeRouted(data: string): Routed {
+export function decodeRouted(data: string): Delivery {
   const nl = data.indexOf('\n');
   if (nl < 0) throw new EnvelopeError('routed payload without a header line');
   const frame = data.slice(nl + 1);
   switch (data.charCodeAt(0)) {
     case 0x65 /* e */:
-      return { kind: 'event', frame };
+      return { userIds: recipients(data.slice(1, nl)), routed: { kind: 'event', frame } };
     case 0x6d /* m */:
       {
-        const sp = data.indexOf(' ');
-        const createdAt = sp > 1 && sp < nl ? Number(data.slice(sp + 1, nl)) : Number.NaN;
+        const sp1 = data.indexOf(' ');
+        const sp2 = sp1 > 1 && sp1 < nl ? data.indexOf(' ', sp1 + 1) : -1;
+        const createdAt = sp2 > sp1 && sp2 < nl ? Number(data.slice(sp1 + 1, sp2)) : Number.NaN;
         if (!Number.isFinite(createdAt)) throw new EnvelopeError('message header without createdAt');
-        return { kind: 'message', messageId: data.slice(1, sp), createdAt, frame };
+        return {
+          userIds: recipients(data.slice(sp2 + 1, nl)),
+          routed: { kind: 'message', messageId: data.slice(1, sp1), createdAt, frame },
+        };
       }
     default:
       throw new EnvelopeError(`unknown routed kind ${JSON.stringify(data[0])}`);
   }
+}
+
+function recipients(list: string): string[] {
+  if (list.length === 0) throw new EnvelopeError('routed payload without recipients');
+  return list.split(',');
 }
 
 export function encodeControl(event: ControlEvent): string {

@@ -1,58 +1,36 @@
 import type { ControlEvent, Delivery, Routed, Router, RouterHandlers } from './types.ts';
-import { assertUserId } from './user-id.ts';
+import { assertGatewayId, assertUserId } from './user-id.ts';
 
 /**
- * An in-process message bus. Every `MemoryRouter` built on the same bus receives what the
- * others publish to the users it holds, and every control event the others publish; routers on
+ * An in-process message bus. Every started `MemoryRouter` on the same bus receives what the
+ * others publish to its gateway, and every control event the others publish; routers on
  * different buses never see each other. `Routed` objects are passed as they are, not copied.
  */
 export class MemoryBus {
-  private readonly routes = new Map<string, Set<MemoryRouter>>();
-  /** Started, not yet closed routers: the audience of control events. */
-  private readonly started = new Set<MemoryRouter>();
+  /** Started, not yet closed routers by gateway id: the audience of publishes and control events. */
+  private readonly started = new Map<string, MemoryRouter>();
 
   /** @internal */
   join(router: MemoryRouter): void {
-    this.started.add(router);
+    if (this.started.has(router.gatewayId)) {
+      throw new Error(`MemoryBus: gateway ${router.gatewayId} is already on this bus`);
+    }
+    this.started.set(router.gatewayId, router);
   }
 
   /** @internal */
   leave(router: MemoryRouter): void {
-    this.started.delete(router);
+    if (this.started.get(router.gatewayId) === router) this.started.delete(router.gatewayId);
   }
 
   /** @internal */
   broadcast(from: MemoryRouter, event: ControlEvent): void {
-    for (const router of this.started) if (router !== from) router.enqueueControl(event);
+    for (const router of this.started.values()) if (router !== from) router.enqueueControl(event);
   }
 
-  /** @internal */
-  attach(userId: string, router: MemoryRouter): void {
-    let routers = this.routes.get(userId);
-    if (!routers) {
-      routers = new Set();
-      this.routes.set(userId, routers);
-    }
-    routers.add(router);
-  }
-
-  /** @internal */
-  detach(userId: string, router: MemoryRouter): void {
-    const routers = this.routes.get(userId);
-    if (!routers) return;
-    routers.delete(router);
-    if (routers.size === 0) this.routes.delete(userId);
-  }
-
-  /** @internal */
-  publish(from: MemoryRouter, userIds: readonly string[], routed: Routed): void {
-    for (const userId of userIds) {
-      const routers = this.routes.get(userId);
-      if (!routers) continue;
-      for (const router of routers) {
-        if (router !== from) router.enqueue({ userId, routed });
-      }
-    }
+  /** @internal A gateway nobody listens for drops it, like a NATS subject without subscribers. */
+  publish(gatewayId: string, delivery: Delivery): void {
+    this.started.get(gatewayId)?.enqueue(delivery);
   }
 }
 
@@ -61,24 +39,25 @@ export class MemoryBus {
  * asynchronous (a microtask), like a real transport, and in publish order per publisher.
  */
 export class MemoryRouter implements Router {
-  private readonly users = new Set<string>();
   private handlers: RouterHandlers | undefined;
   private closed = false;
 
-  constructor(readonly bus: MemoryBus = new MemoryBus()) {}
+  constructor(
+    readonly bus: MemoryBus,
+    readonly gatewayId: string,
+  ) {
+    assertGatewayId(gatewayId);
+  }
 
   async start(handlers: RouterHandlers): Promise<void> {
     if (this.closed) throw new Error('MemoryRouter: start after close');
-    this.handlers = handlers;
     this.bus.join(this);
-    for (const userId of this.users) this.bus.attach(userId, this);
+    this.handlers = handlers;
   }
 
   async close(): Promise<void> {
     this.closed = true;
     this.bus.leave(this);
-    for (const userId of this.users) this.bus.detach(userId, this);
-    this.users.clear();
     this.handlers = undefined;
   }
 
@@ -86,23 +65,14 @@ export class MemoryRouter implements Router {
     if (this.closed) throw new Error('MemoryRouter: closed');
   }
 
-  addUser(userId: string): void {
-    assertUserId(userId);
-    if (this.closed || this.users.has(userId)) return;
-    this.users.add(userId);
-    if (this.handlers) this.bus.attach(userId, this);
-  }
-
-  removeUser(userId: string): void {
-    assertUserId(userId);
-    if (!this.users.delete(userId)) return;
-    this.bus.detach(userId, this);
-  }
-
-  async publish(userIds: readonly string[], routed: Routed): Promise<void> {
+  async publish(gatewayId: string, userIds: readonly string[], routed: Routed): Promise<void> {
+    assertGatewayId(gatewayId);
     for (const userId of userIds) assertUserId(userId);
+    if (gatewayId === this.gatewayId) throw new RangeError('MemoryRouter: publish to its own gateway');
     if (this.closed) throw new Error('MemoryRouter: publish after close');
-    this.bus.publish(this, userIds, routed);
+    if (userIds.length === 0) return;
+    // Copied: the caller may reuse its array.
+    this.bus.publish(gatewayId, { userIds: [...userIds], routed });
   }
 
   async publishControl(event: ControlEvent): Promise<void> {
@@ -112,10 +82,7 @@ export class MemoryRouter implements Router {
 
   /** @internal Called by the bus. */
   enqueue(delivery: Delivery): void {
-    queueMicrotask(() => {
-      // Re-checked at delivery time: the user may have been removed in between.
-      if (this.handlers && this.users.has(delivery.userId)) this.handlers.onDelivery(delivery);
-    });
+    queueMicrotask(() => this.handlers?.onDelivery(delivery));
   }
 
   /** @internal Called by the bus; queued like deliveries, so the two keep their order. */

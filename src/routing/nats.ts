@@ -1,18 +1,10 @@
-import {
-  connect,
-  DebugEvents,
-  Events,
-  type Msg,
-  type NatsConnection,
-  type Subscription,
-  type SubscriptionOptions,
-} from 'nats';
+import { connect, DebugEvents, Events, type Msg, type NatsConnection } from 'nats';
 import { drainNats } from '../util/close.ts';
 import { withDeadline } from '../util/deadline.ts';
 import { type Logger, silentLogger } from '../util/log.ts';
 import { decodeControl, decodeRouted, encodeControl, encodeRouted } from './envelope.ts';
-import type { ControlEvent, Routed, Router, RouterHandlers } from './types.ts';
-import { assertUserId } from './user-id.ts';
+import type { ControlEvent, Delivery, Routed, Router, RouterHandlers } from './types.ts';
+import { assertGatewayId, assertUserId } from './user-id.ts';
 
 /** Wait between reconnect attempts; with the jitter below, a gateway is back within ~1.5 s. */
 export const DEFAULT_RECONNECT_WAIT_MS = 1000;
@@ -46,16 +38,17 @@ export interface NatsRouterOptions {
 }
 
 /**
- * Routing on the region's NATS: every user held by this gateway has a subscription on
- * `chat.<region>.u.<userId>`; publishing to a user is a publish on that subject, of the frame
- * behind a one-line header with its metadata (`envelope.ts`). Control events go to every
- * gateway of the region on `chat.<region>.control`. The
- * connection uses `noEcho`, so a gateway never receives its own publishes, and reconnects
+ * Routing on the region's NATS: each gateway subscribes once, at start, to its own subject
+ * `chat.<region>.g.<gatewayId>`; publishing to some users on a gateway is one publish on that
+ * subject, of the frame behind a one-line header with its metadata and the users' ids
+ * (`envelope.ts`). Control events go to every gateway of the region on `chat.<region>.control`.
+ * The connection uses `noEcho`, so a gateway never receives its own publishes, and reconnects
  * forever (NATS re-sends the subscriptions on reconnect). At-most-once, like core NATS: a
- * payload published while a receiving gateway is disconnected is lost. The router reports each
- * such loss through `onGap` when it notices it and again once it is reconnected (`since`: when it
- * noticed, earlier by the time a dead connection can go unnoticed when it was found stale), and
- * the gateway replays what its connections may have missed.
+ * payload published while a receiving gateway is disconnected (or to a gateway that died) is
+ * lost. The router reports each such loss through `onGap` when it notices it and again once it
+ * is reconnected (`since`: when it noticed, earlier by the time a dead connection can go
+ * unnoticed when it was found stale), and the gateway replays what its connections may have
+ * missed.
  */
 export class NatsRouter implements Router {
   readonly region: string;
@@ -63,8 +56,6 @@ export class NatsRouter implements Router {
   private readonly opts: NatsRouterOptions;
   private readonly log: Logger;
   private readonly encoder = new TextEncoder();
-  private readonly users = new Set<string>();
-  private readonly subs = new Map<string, Subscription>();
   private nc: NatsConnection | undefined;
   private handlers: RouterHandlers | undefined;
   private closed = false;
@@ -73,24 +64,28 @@ export class NatsRouter implements Router {
   private readonly subjectPrefix: string;
   /** Where control events between the region's gateways travel. */
   readonly controlSubject: string;
+  /** Where this gateway receives the frames other gateways publish to its users. */
+  readonly subject: string;
 
   constructor(opts: NatsRouterOptions) {
     if (!REGION_PATTERN.test(opts.region)) {
       throw new RangeError(`invalid region ${JSON.stringify(opts.region)}`);
     }
+    assertGatewayId(opts.gatewayId);
     if (opts.servers.length === 0) throw new RangeError('servers must not be empty');
     this.opts = opts;
     this.region = opts.region;
     this.gatewayId = opts.gatewayId;
-    this.subjectPrefix = `chat.${opts.region}.u.`;
+    this.subjectPrefix = `chat.${opts.region}.g.`;
     this.controlSubject = `chat.${opts.region}.control`;
+    this.subject = this.subjectFor(opts.gatewayId);
     this.log = opts.log ?? silentLogger;
   }
 
-  /** The subject a user's payloads are published on. */
-  subjectFor(userId: string): string {
-    assertUserId(userId);
-    return `${this.subjectPrefix}${userId}`;
+  /** The subject a gateway's payloads are published on. */
+  subjectFor(gatewayId: string): string {
+    assertGatewayId(gatewayId);
+    return `${this.subjectPrefix}${gatewayId}`;
   }
 
   async start(handlers: RouterHandlers): Promise<void> {
@@ -109,14 +104,15 @@ export class NatsRouter implements Router {
     this.nc = nc;
     this.watch(nc).catch((err: unknown) => this.log.error({ err }, 'NATS status watch failed'));
     nc.subscribe(this.controlSubject, { callback: this.onControlMessage });
-    for (const userId of this.users) this.subscribe(userId);
+    nc.subscribe(this.subject, { callback: this.onGatewayMessage });
+    // The server has both subscriptions once it answered a ping sent after them: a user marked
+    // online here from now on can be routed to (docs/architecture.md, connect order).
+    await nc.flush();
   }
 
   async close(): Promise<void> {
     const nc = this.nc;
     this.closed = true;
-    this.users.clear();
-    this.subs.clear();
     if (!nc || nc.isClosed()) return;
     // Drain: payloads already received are handed to the handler before the connection closes.
     // While the server is unreachable a drain waits for a reconnect (forever): close after a grace.
@@ -130,27 +126,14 @@ export class NatsRouter implements Router {
     await withDeadline(nc.rtt(), timeoutMs, `NatsRouter: no PONG within ${timeoutMs} ms`);
   }
 
-  addUser(userId: string): void {
-    assertUserId(userId);
-    if (this.closed || this.users.has(userId)) return;
-    this.users.add(userId);
-    if (this.nc) this.subscribe(userId);
-  }
-
-  removeUser(userId: string): void {
-    assertUserId(userId);
-    if (!this.users.delete(userId)) return;
-    this.subs.get(userId)?.unsubscribe();
-    this.subs.delete(userId);
-  }
-
-  async publish(userIds: readonly string[], routed: Routed): Promise<void> {
-    const subjects = userIds.map((userId) => this.subjectFor(userId));
+  async publish(gatewayId: string, userIds: readonly string[], routed: Routed): Promise<void> {
+    const subject = this.subjectFor(gatewayId);
+    for (const userId of userIds) assertUserId(userId);
+    if (gatewayId === this.gatewayId) throw new RangeError('NatsRouter: publish to its own gateway');
     const nc = this.nc;
     if (!nc) throw new Error('NatsRouter: publish before start');
-    // Encoded once for every recipient: one publish per member is the hot path.
-    const data = this.encoder.encode(encodeRouted(routed));
-    for (const subject of subjects) nc.publish(subject, data);
+    if (userIds.length === 0) return;
+    nc.publish(subject, this.encoder.encode(encodeRouted(routed, userIds)));
   }
 
   async publishControl(event: ControlEvent): Promise<void> {
@@ -159,32 +142,21 @@ export class NatsRouter implements Router {
     nc.publish(this.controlSubject, this.encoder.encode(encodeControl(event)));
   }
 
-  private subscribe(userId: string): void {
-    const nc = this.nc;
-    if (!nc || this.subs.has(userId)) return;
-    // One callback shared by every subscription (the user is read back from the subject): a
-    // closure and options object per user were ~300 bytes of every idle connection.
-    this.subs.set(userId, nc.subscribe(this.subjectFor(userId), this.subscriptionOptions));
-  }
-
-  private readonly subscriptionOptions: SubscriptionOptions = {
-    callback: (err, msg) => {
-      if (err) {
-        this.log.error({ err }, 'NATS subscription error');
-        return;
-      }
-      const userId = msg.subject.slice(this.subjectPrefix.length);
-      const handlers = this.handlers;
-      if (!handlers || !this.users.has(userId)) return;
-      let routed: Routed;
-      try {
-        routed = decodeRouted(msg.string());
-      } catch (decodeErr) {
-        this.log.error({ err: decodeErr, userId }, 'dropped a malformed routed payload');
-        return;
-      }
-      this.dispatch(() => handlers.onDelivery({ userId, routed }));
-    },
+  private readonly onGatewayMessage = (err: Error | null, msg: Msg): void => {
+    if (err) {
+      this.log.error({ err }, 'NATS subscription error');
+      return;
+    }
+    const handlers = this.handlers;
+    if (!handlers || this.closed) return;
+    let delivery: Delivery;
+    try {
+      delivery = decodeRouted(msg.string());
+    } catch (decodeErr) {
+      this.log.error({ err: decodeErr }, 'dropped a malformed routed payload');
+      return;
+    }
+    this.dispatch(() => handlers.onDelivery(delivery));
   };
 
   private readonly onControlMessage = (err: Error | null, msg: Msg): void => {

@@ -1,14 +1,17 @@
 /**
- * Routing contract: moves an already-serialized server frame to every connection of a user,
- * wherever in the region that user is connected, with its metadata beside the bytes (`Routed`),
- * and broadcasts control events between the region's gateways (`ControlEvent`). The frame is
- * opaque to routing: nobody parses it to learn what it is.
+ * Routing contract: moves an already-serialized server frame to the connections of some users on
+ * another gateway of the region, with its metadata beside the bytes (`Routed`), and broadcasts
+ * control events between the region's gateways (`ControlEvent`). The frame is opaque to routing:
+ * nobody parses it to learn what it is.
  * Implementations: `MemoryRouter` (in-process bus, `npm start` and single-process tests) and
- * `NatsRouter` (per-user subjects on the region's NATS). Both pass `test/routing.contract.ts`.
+ * `NatsRouter` (one subject per gateway on the region's NATS). Both pass `test/routing.contract.ts`.
  *
- * A gateway calls `addUser` when a user's first connection opens on it and `removeUser` when the
- * last one closes; it receives, through `onDelivery`, frames published to those users by other
- * gateways, and through `onControl` every control event another gateway of the region published.
+ * Routing is addressed to gateways, not users: the sender finds which gateways hold the
+ * recipients (presence, `Presence.locate`) and publishes once per gateway with the recipients'
+ * ids beside the frame; the receiving gateway hands them, through `onDelivery`, to its local
+ * delivery, which writes to whichever of those users it holds. A router listens for its gateway
+ * from `start()` on (once `start` resolves, the transport has its subscription), and receives
+ * through `onControl` every control event another gateway of the region published.
  * A gateway does not receive its own publishes (it delivers to its local sockets directly).
  * Delivery is at-most-once: when a router knows it may have missed deliveries (its transport
  * connection was lost and came back), it says so through `onGap`, and the gateway replays what
@@ -45,8 +48,9 @@ export interface ControlEvent {
   conversationId: string;
 }
 
+/** One frame for some users of the receiving gateway. */
 export interface Delivery {
-  userId: string;
+  userIds: readonly string[];
   routed: Routed;
 }
 
@@ -76,16 +80,19 @@ export interface RouterHandlers {
 }
 
 export interface Router {
+  /** The gateway this router receives for: what other gateways address their publishes to. */
+  readonly gatewayId: string;
+  /** Starts listening for this gateway; resolves once the transport has the subscription. */
   start(handlers: RouterHandlers): Promise<void>;
   close(): Promise<void>;
   ping(): Promise<void>;
-  addUser(userId: string): void;
-  removeUser(userId: string): void;
   /**
-   * Publish one frame to several users. Resolves once handed to the transport. Publishes and
-   * control events of one router reach another router in the order they were called.
+   * Publish one frame to `userIds` on gateway `gatewayId` of the region (never this router's
+   * own): one transport message however many users. Resolves once handed to the transport.
+   * Publishes and control events of one router reach another router in the order they were
+   * called. A gateway nobody listens for (it died) drops it.
    */
-  publish(userIds: readonly string[], routed: Routed): Promise<void>;
+  publish(gatewayId: string, userIds: readonly string[], routed: Routed): Promise<void>;
   /** Publish a control event to every other gateway of the region (not to this one). */
   publishControl(event: ControlEvent): Promise<void>;
 }

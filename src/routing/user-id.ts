@@ -16,3 +16,13 @@ export function assertUserId(userId: string): void {
     throw new InvalidUserIdError(String(userId));
   }
 }
+
+/** Gateway ids are one subject token too (`chat.<region>.g.<gatewayId>`). */
+export const GATEWAY_ID_PATTERN = USER_ID_PATTERN;
+
+/** Throws a `RangeError` unless `gatewayId` matches `GATEWAY_ID_PATTERN`. */
+export function assertGatewayId(gatewayId: string): void {
+  if (typeof gatewayId !== 'string' || !GATEWAY_ID_PATTERN.test(gatewayId)) {
+    throw new RangeError(`invalid gateway id ${JSON.stringify(String(gatewayId).slice(0, 80))}`);
+  }
+}

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { createPresence, RedisPresence } from '../../src/presence/index.ts';
-import type { PresenceInfo, PresenceStatus } from '../../src/presence/types.ts';
+import type { GatewayLost, PresenceInfo, PresenceStatus } from '../../src/presence/types.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { type RedisHandle, startRedis } from '../helpers/redis.ts';
 import { presenceContract } from '../presence.contract.ts';
@@ -190,6 +190,51 @@ describe('RedisPresence across gateways', () => {
       timeoutMs: 3000,
       intervalMs: 20,
     });
+  });
+
+  it('a connection registered after its gateway lapsed brings the others back and says so', async () => {
+    // Redis restarted empty (or the liveness key expired) and a new connection arrives before
+    // the next heartbeat: its registration revives the gateway, so the heartbeat would not see
+    // the lapse; the connections registered before must come back at once, and the gateway is
+    // told (it resyncs them: nothing was routed to them meanwhile).
+    const prefix = freshPrefix();
+    const p = await gateway(prefix, 60_000);
+    const lost: GatewayLost[] = [];
+    p.subscribeGatewayLost((e) => lost.push(e));
+    const before = Date.now();
+    await p.markOnline('erin', { connectionId: 'e1', gatewayId: 'gw-r', device: 'web' });
+    await p.markOnline('frank', { connectionId: 'f1', gatewayId: 'gw-r', device: 'web' });
+    const raw = new Redis(redis.url);
+    try {
+      for (const key of await raw.keys(`${prefix}*`)) await raw.del(key);
+    } finally {
+      raw.disconnect();
+    }
+    assert.deepEqual([...(await p.locate(['erin', 'frank'], 'other')).elsewhere], []);
+    await p.markOnline('gina', { connectionId: 'g1', gatewayId: 'gw-r', device: 'web' });
+    const where = await p.locate(['erin', 'frank', 'gina'], 'other');
+    assert.deepEqual(where.gateways.get('gw-r'), ['erin', 'frank', 'gina']);
+    assert.equal(lost.length, 1);
+    assert.equal(lost[0]!.gatewayId, 'gw-r');
+    assert.ok(lost[0]!.lastSeenAt >= before && lost[0]!.lastSeenAt <= Date.now());
+  });
+
+  it('sends the lookups of one event-loop turn in one round trip, each user once', async () => {
+    const p = await gateway(freshPrefix(), 60_000);
+    await p.markOnline('hal', { connectionId: 'h1', gatewayId: 'gw-1', device: 'web' });
+    const batches = p.locates.batches;
+    const looked = p.locates.usersLookedUp;
+    const answers = await Promise.all([
+      p.locate(['hal', 'ida'], 'gw-0'),
+      p.locate(['hal'], 'gw-0'),
+      p.locate(['ida', 'jon'], 'gw-0'),
+    ]);
+    assert.equal(p.locates.batches - batches, 1);
+    assert.equal(p.locates.usersLookedUp - looked, 3);
+    assert.deepEqual(
+      answers.map((w) => [...w.elsewhere]),
+      [['hal'], ['hal'], []],
+    );
   });
 
   it('keeps lastSeen across instances and restarts of the client', async () => {

@@ -42,9 +42,17 @@ routingContract('nats via createRouter', () => {
 });
 
 describe('NatsRouter', () => {
-  it('publishes on chat.<region>.u.<userId>', () => {
+  it("listens on chat.<region>.g.<gatewayId> and publishes on the addressed gateway's", () => {
     const r = new NatsRouter({ servers: [nats.url], region: 'eu-west', gatewayId: 'g' });
-    assert.equal(r.subjectFor('alice_1'), 'chat.eu-west.u.alice_1');
+    assert.equal(r.subject, 'chat.eu-west.g.g');
+    assert.equal(r.subjectFor('eu-west-w1-0a1b2c3d'), 'chat.eu-west.g.eu-west-w1-0a1b2c3d');
+  });
+
+  it('rejects a gateway id that is not one subject token', () => {
+    assert.throws(
+      () => new NatsRouter({ servers: [nats.url], region: 'eu-west', gatewayId: 'g.1' }),
+      RangeError,
+    );
   });
 
   it('sends control events on chat.<region>.control', () => {
@@ -66,9 +74,7 @@ describe('NatsRouter', () => {
     await a.start({ onDelivery: (d) => got.push(d), onControl: ignore, onGap: ignore });
     await b.start({ onDelivery: ignore, onControl: ignore, onGap: ignore });
     try {
-      a.addUser('alice');
-      await a.ping();
-      await b.publish(['alice'], ev('other region'));
+      await b.publish('a', ['alice'], ev('other region'));
       await b.ping();
       await a.ping();
       assert.deepEqual(got, []);
@@ -114,9 +120,7 @@ describe('NatsRouter', () => {
     });
     await b.start({ onDelivery: ignore, onControl: ignore, onGap: ignore });
     try {
-      a.addUser('alice');
-      await a.ping();
-      await b.publish(['alice'], ev('before'));
+      await b.publish('a', ['alice'], ev('before'));
       await eventually(() => assert.deepEqual(got, ['before']), { timeoutMs: 5000, intervalMs: 10 });
       const stoppedAt = Date.now();
       await server.stop();
@@ -129,7 +133,7 @@ describe('NatsRouter', () => {
           await a.ping();
           await b.ping();
           const payload = `after-${i++}`;
-          await b.publish(['alice'], ev(payload));
+          await b.publish('a', ['alice'], ev(payload));
           await b.ping();
           await eventually(() => assert.ok(got.includes(payload)), { timeoutMs: 300, intervalMs: 10 });
         },

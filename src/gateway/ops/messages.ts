@@ -5,6 +5,7 @@
  * called by replication). A resend answered `duplicate` is delivered again like a new send.
  */
 import { ChatError, ErrorCode } from '../../errors.ts';
+import type { Whereabouts } from '../../presence/types.ts';
 import { directParticipants, type ParsedRequestOf, type ReplyOf } from '../../protocol/index.ts';
 import type { Routed } from '../../routing/types.ts';
 import type { StoredMessage } from '../../storage/types.ts';
@@ -48,8 +49,10 @@ export class Messages {
   async deliverReplicated(message: StoredMessage, members: string[]): Promise<void> {
     const visibleAt = await this.d.visibility.markVisible(message, 'replica');
     const routed = liveMessage(toWire(message), this.d.visibility.token(visibleAt));
-    await this.d.hub.fanOut(members, routed);
-    const queued = await this.queueForOffline(members, message);
+    // One lookup, after the replica was stored and made visible, routes it and decides the queue.
+    const where = await this.d.hub.locate(members);
+    await this.d.hub.fanOut(members, routed, undefined, where);
+    const queued = await this.queueForOffline(members, message, where);
     if (queued.length > 0) await this.liveCopyIfOnlineNow(queued, routed);
   }
 
@@ -86,17 +89,23 @@ export class Messages {
     }
     this.d.metrics.storeLatency.observe((performance.now() - t0) / 1000);
     const recipients = [...members.members];
+    // Made visible first: a late one (a resend long after the first attempt) is recorded in the
+    // late index before anyone can see it, so a replay by position finds it. Then one presence
+    // lookup, after the message is stored and visible, says where every recipient is connected:
+    // it routes the fan-out (one publish per other gateway holding recipients) and decides the
+    // offline queue. A recipient it misses connected after it, so their replay reads the store
+    // after the message was there (docs/architecture.md, "Why the connect order matters").
     // Offline members are queued before the sender is acked: an ack means every recipient will
     // get the message, even if this process dies right after sending it. For a duplicate this
     // repeats (idempotently) what a first attempt that died half-way may not have finished.
-    // Then the message is made visible: a late one (a resend long after the first attempt) is
-    // recorded in the late index before anyone can see it, so a replay by position finds it.
     const path = duplicate ? 'resend' : 'send';
     let queued: string[];
     let visibleAt: number;
+    let where: Whereabouts;
     try {
-      queued = await this.queueForOffline(recipients, stored);
       visibleAt = await this.d.visibility.markVisible(stored, path);
+      where = await this.d.hub.locate(recipients);
+      queued = await this.queueForOffline(recipients, stored, where);
     } catch (cause) {
       slot.cancel();
       throw unavailable('message stored but not yet queued; resend with the same clientMsgId', cause);
@@ -107,7 +116,10 @@ export class Messages {
     // died before the fan-out (or failed to publish it to other regions). Clients drop repeats by id.
     slot.complete(() => {
       const routed = liveMessage(toWire(stored), this.d.visibility.positionAtFanOut(stored, visibleAt, path));
-      this.d.tasks.background('fanout', this.d.hub.fanOut(recipients, routed, state.conn.connectionId));
+      this.d.tasks.background(
+        'fanout',
+        this.d.hub.fanOut(recipients, routed, state.conn.connectionId, where),
+      );
       if (queued.length > 0) this.d.tasks.background('offline', this.liveCopyIfOnlineNow(queued, routed));
     });
     return {
@@ -120,13 +132,19 @@ export class Messages {
     };
   }
 
-  /** Queues the message for members with no live connection anywhere; returns who was queued. */
-  private async queueForOffline(members: string[], msg: StoredMessage): Promise<string[]> {
+  /**
+   * Queues the message for members with no live connection anywhere (`where`: their lookup, made
+   * after the message was stored); returns who was queued.
+   */
+  private async queueForOffline(
+    members: string[],
+    msg: StoredMessage,
+    where: Whereabouts,
+  ): Promise<string[]> {
     const isHome = this.d.isHome;
-    const candidates = members.filter((u) => !this.d.hub.hasLocal(u) && (!isHome || isHome(u)));
-    if (candidates.length === 0) return [];
-    const online = await this.d.presence.onlineUsers(candidates);
-    const offline = candidates.filter((u) => !online.has(u));
+    const offline = members.filter(
+      (u) => !this.d.hub.hasLocal(u) && !where.elsewhere.has(u) && (!isHome || isHome(u)),
+    );
     if (offline.length === 0) return [];
     await Promise.all(offline.map((u) => this.d.storage.enqueueOffline(u, [msg])));
     this.d.metrics.offlineEnqueued.inc(offline.length);
@@ -135,11 +153,12 @@ export class Messages {
 
   /**
    * After queueing, presence is checked again: a member who connected in between may have drained
-   * the queue before the entry landed, so they also get a live copy (clients dedup by id).
+   * the queue before the entry landed, so they also get a live copy (clients dedup by id), here
+   * or on the gateway they connected to.
    */
   private async liveCopyIfOnlineNow(queued: string[], routed: Routed): Promise<void> {
-    const nowOnline = await this.d.presence.onlineUsers(queued);
-    if (nowOnline.size > 0) await this.d.hub.fanOut([...nowOnline], routed);
+    const now = await this.d.hub.locate(queued);
+    await this.d.hub.fanOut(queued, routed, undefined, now);
   }
 }
 
