@@ -252,14 +252,18 @@ return out
  */
 export const LOCATE = `${PRELUDE}
 local me = ARGV[3]
-local users = {}
-for i = 4, #ARGV do users[#users + 1] = ARGV[i] end
 local out = {}
-if #users == 0 then return out end
+if #ARGV < 4 then return out end
+local users = nil
 local live = redis.call('ZRANGEBYSCORE', P .. 'gateways', '(' .. string.format('%.0f', now_ms()), '+inf')
 for _, member in ipairs(live) do
   local gw, inc = string.match(member, '^(.*)|([^|]*)$')
   if gw and gw ~= me and redis.call('GET', P .. 'gw:' .. gw) == inc then
+    -- Built only when some other gateway is alive (a single-gateway region never needs it).
+    if not users then
+      users = {}
+      for i = 4, #ARGV do users[#users + 1] = ARGV[i] end
+    end
     local hits = redis.call('SMISMEMBER', P .. 'gu:' .. member, unpack(users))
     local idx = {}
     for i, hit in ipairs(hits) do

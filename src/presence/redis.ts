@@ -100,7 +100,12 @@ export class RedisPresence implements Presence {
   /** Per gateway id: when (our clock) a call last began that found its incarnation alive. */
   private readonly lastAlive = new Map<string, number>();
   /** Routing lookups of one event-loop turn share a round trip. */
-  readonly locates = new LocateBatcher((argLists) => this.runMany(SCRIPTS.locate, argLists));
+  readonly locates = new LocateBatcher((argLists) =>
+    // One call (the usual batch) skips the pipeline object and its bookkeeping.
+    argLists.length === 1
+      ? this.run(SCRIPTS.locate, argLists[0]!).then((reply) => [reply])
+      : this.runMany(SCRIPTS.locate, argLists),
+  );
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<number> | undefined;
 
