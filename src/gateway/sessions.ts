@@ -111,7 +111,7 @@ export class Sessions {
   private async register(session: Session, from: ReplayFrom): Promise<void> {
     const conn = session.conn;
     let state: ConnectionState;
-    // Registration waits on NATS and Redis; a hang there would leave the client with a welcome
+    // Registration waits on presence (Redis); a hang there would leave the client with a welcome
     // and never a `synced`. Say so in the log rather than nowhere.
     const slow = setTimeout(
       () =>
