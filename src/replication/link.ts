@@ -11,7 +11,9 @@
  *
  * Every publish carries a `Nats-Msg-Id`, `<event id>@<src>><dst>`, so a republish (after a retry
  * or a resend) inside the duplicate window is dropped by the outbox; receivers also apply events
- * idempotently, and remember applied events by the event id alone (`eventIdOf`).
+ * idempotently, and remember applied events by the event id alone (`eventIdOf`). It also carries
+ * `Chat-Key`, the conversation the event belongs to: a region applies many conversations' events
+ * at once and each conversation's one at a time, in stream order (`keyed-apply.ts`).
  *
  * The publishing region is part of that id because an inbox deduplicates what it sources too,
  * and nats-server 2.9 does not skip a sourced message it finds to be a duplicate: it restarts
@@ -38,6 +40,7 @@ import { CLOSE_GRACE_MS, drainNats } from '../util/close.ts';
 import { delay, settleWithin } from '../util/deadline.ts';
 import { type Logger, silentLogger } from '../util/log.ts';
 import type { CrossRegionBacklog } from './backlog.ts';
+import { KeyedApply } from './keyed-apply.ts';
 
 export type { CrossRegionBacklog, PeerBacklog } from './backlog.ts';
 
@@ -64,10 +67,18 @@ export type EventHandler = (data: Uint8Array, meta: { origin: string; eventId: s
 /** The durable consumer each region applies its inbox with (the fault suite reads its figures). */
 export const APPLY_CONSUMER = 'apply';
 const CONSUMER = APPLY_CONSUMER;
-/** Events handed to the handler at once; bounds memory while a region catches up. */
+/**
+ * Events a gateway holds at once (being applied, retried, or waiting behind an earlier event of
+ * their conversation); bounds memory while a region catches up, and the store requests in flight
+ * (a few per event, well under the Cassandra driver's 2,048 per connection).
+ */
 const MAX_IN_FLIGHT = 256;
 /** A handler failure is retried after this long (then again, until it succeeds). */
 const RETRY_DELAY_MS = 1000;
+/** Unacked events are redelivered (to any gateway of the region) after this long. */
+const ACK_WAIT_MS = 30_000;
+/** The header naming an event's conversation; events without it share one key. */
+const KEY_HEADER = 'Chat-Key';
 
 export const outboxStream = (region: string) => `OUTBOX_${region.replace(/[^A-Za-z0-9_-]/g, '_')}`;
 export const inboxStream = (region: string) => `INBOX_${region.replace(/[^A-Za-z0-9_-]/g, '_')}`;
@@ -91,6 +102,7 @@ export class CrossRegionLink {
   private js: JetStreamClient | null = null;
   private stopConsumer: (() => void) | null = null;
   private consumeLoop: Promise<void> | null = null;
+  private applying: KeyedApply | null = null;
 
   constructor(private readonly opts: CrossRegionOptions) {}
 
@@ -165,23 +177,28 @@ export class CrossRegionLink {
         durable_name: CONSUMER,
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
+        // Room for every gateway of the region to hold MAX_IN_FLIGHT (the server stops
+        // delivering past it, across all of them).
         max_ack_pending: MAX_IN_FLIGHT * 4,
-        ack_wait: nanos(30_000),
+        ack_wait: nanos(ACK_WAIT_MS),
       });
     }
   }
 
   /**
    * Publishes one event to every peer region's subject in this region's outbox and resolves when
-   * the outbox has stored all of them (the cross-region leg is then durable).
+   * the outbox has stored all of them (the cross-region leg is then durable). Receivers apply
+   * events with the same `key` (the conversation) one at a time, in stream order; events
+   * published without one are all applied in order with each other.
    */
-  async publish(data: Uint8Array, eventId: string): Promise<void> {
+  async publish(data: Uint8Array, eventId: string, key?: string): Promise<void> {
     const js = this.js;
     if (!js) throw new Error('cross-region link not started');
     await Promise.all(
       this.opts.peers.map((peer) => {
         const h = headers();
         h.set('Chat-Origin', this.opts.region);
+        if (key !== undefined) h.set(KEY_HEADER, key);
         return js.publish(outboxSubject(this.opts.region, peer), data, {
           msgID: publishId(eventId, this.opts.region, peer),
           headers: h,
@@ -191,28 +208,58 @@ export class CrossRegionLink {
   }
 
   /**
-   * Applies inbox events with `handler` until `close()`. An event is acked only after the
-   * handler resolved; a failure is retried after RETRY_DELAY_MS.
+   * Applies inbox events with `handler` until `close()`: as they arrive, up to MAX_IN_FLIGHT at
+   * once, each conversation's (`Chat-Key`) one at a time in stream order (`KeyedApply`). An
+   * event is acked only after the handler resolved; a failure is retried in place after
+   * RETRY_DELAY_MS, its conversation's later events waiting behind it. Events held longer than
+   * the ack wait (waiting, or between attempts) are kept from being redelivered meanwhile.
    */
   async consume(handler: EventHandler): Promise<void> {
     const js = this.js;
     if (!js) throw new Error('cross-region link not started');
     const consumer = await js.consumers.get(inboxStream(this.opts.region), CONSUMER);
     const messages = await consumer.consume({ max_messages: MAX_IN_FLIGHT });
-    this.stopConsumer = () => messages.stop();
+    const applying = new KeyedApply({ maxHeld: MAX_IN_FLIGHT, retryDelayMs: RETRY_DELAY_MS });
+    this.applying = applying;
+    const heartbeat = setInterval(() => applying.heartbeat(), ACK_WAIT_MS / 3);
+    heartbeat.unref();
+    this.stopConsumer = () => {
+      clearInterval(heartbeat);
+      messages.stop();
+    };
     this.consumeLoop = (async () => {
       for await (const m of messages) {
+        await applying.admit();
         const origin = m.headers?.get('Chat-Origin') ?? m.subject.split('.')[1] ?? '';
         const msgId = m.headers?.get('Nats-Msg-Id') ?? '';
-        try {
-          await handler(m.data, { origin, eventId: eventIdOf(msgId) });
-          m.ack();
-        } catch (err) {
-          this.log.error({ err, origin, msgId }, 'applying a cross-region event failed; will retry');
-          m.nak(RETRY_DELAY_MS);
-        }
+        const meta = { origin, eventId: eventIdOf(msgId) };
+        applying.add({
+          key: m.headers?.get(KEY_HEADER) ?? '',
+          attempt: () => handler(m.data, meta),
+          done: () => this.settle(() => m.ack(), msgId),
+          failed: (err, attempt) =>
+            this.log.error(
+              { err, origin, msgId, attempt },
+              'applying a cross-region event failed; will retry',
+            ),
+          waiting: () => this.settle(() => m.working(), msgId),
+          // Redelivered at once, to whichever gateway of the region consumes next.
+          abandoned: () => this.settle(() => m.nak(), msgId),
+        });
       }
     })();
+  }
+
+  /**
+   * Sends an ack, nak or progress for an event. One that cannot be sent (the connection is
+   * closing) only means the event is redelivered after the ack wait and applied again, idempotently.
+   */
+  private settle(send: () => void, msgId: string): void {
+    try {
+      send();
+    } catch (err) {
+      this.log.warn({ err, msgId }, 'could not acknowledge a cross-region event; it will be redelivered');
+    }
   }
 
   /**
@@ -266,8 +313,9 @@ export class CrossRegionLink {
 
   async close(): Promise<void> {
     this.stopConsumer?.();
-    // An event being applied gets a moment to finish (and be acked); unacked ones are simply
-    // redelivered to whichever gateway consumes next. Shutdown must not wait on a stuck one.
+    // Events being applied get a moment to finish (and be acked); the others are handed back
+    // (nak) to whichever gateway consumes next. Shutdown must not wait on a stuck one.
+    await this.applying?.stop(CLOSE_GRACE_MS);
     if (this.consumeLoop)
       await settleWithin(
         this.consumeLoop.catch(() => {}),

@@ -8,6 +8,10 @@ import { overriding } from '../util/overriding.ts';
 import { type ConversationEvent, encodeEvent } from './events.ts';
 import type { CrossRegionLink } from './link.ts';
 
+/**
+ * Every event is published with its conversation as the key: receivers apply a conversation's
+ * events (its creation and membership changes before the messages that follow) in order.
+ */
 export class OutboxPublisher {
   private readonly changeSeq = new Map<string, number>();
 
@@ -15,7 +19,11 @@ export class OutboxPublisher {
 
   /** Durably hands a stored message to every other region (resolves once the outbox has it). */
   message(message: StoredMessage): Promise<void> {
-    return this.link.publish(encodeEvent({ k: 'm', msg: toRecord(message) }), `m:${message.messageId}`);
+    return this.link.publish(
+      encodeEvent({ k: 'm', msg: toRecord(message) }),
+      `m:${message.messageId}`,
+      message.conversationId,
+    );
   }
 
   conversation(
@@ -29,6 +37,7 @@ export class OutboxPublisher {
     return this.link.publish(
       encodeEvent({ k: 'c', conv: conversation, event, changed: [...changed] }),
       `c:${conversation.id}:${event}:${Date.now()}:${seq}:${changed.join(',')}`,
+      conversation.id,
     );
   }
 
@@ -36,6 +45,7 @@ export class OutboxPublisher {
     return this.link.publish(
       encodeEvent({ k: 'r', userId, conversationId, messageId: messageId.toString() }),
       `r:${userId}:${conversationId}:${messageId}`,
+      conversationId,
     );
   }
 }

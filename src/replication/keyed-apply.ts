@@ -1,0 +1,140 @@
+/**
+ * How the inbox's events are applied: concurrently across keys (a key is a conversation), one at
+ * a time and in arrival order within a key. A region then applies many conversations' events at
+ * once — the store coalesces concurrent writes into batches — while each conversation's events
+ * are stored and delivered in stream order, as when everything was applied one by one.
+ *
+ * A failed attempt is retried in place after `retryDelayMs`, with its key's later events waiting
+ * behind it, rather than handed back to JetStream: a redelivery comes back after later events
+ * of the same conversation, which would then be delivered before it. Other keys go on meanwhile.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { settleWithin } from '../util/deadline.ts';
+
+/** One inbox event as the scheduler sees it; the callbacks are the link's (ack, nak, …). */
+export interface KeyedTask {
+  /** Tasks with equal keys run one at a time, in the order they were added. */
+  readonly key: string;
+  /** One attempt at applying the event; a rejection is retried after the retry delay. */
+  attempt(): Promise<void>;
+  /** After the attempt that succeeded. */
+  done(): void;
+  /** After each failed attempt (`n` counts from 1), before the retry delay. */
+  failed(err: unknown, n: number): void;
+  /** Periodically, while the task waits behind its key or between attempts. */
+  waiting(): void;
+  /** At `stop()`, for a task that had not succeeded and is not in an attempt. */
+  abandoned(): void;
+}
+
+export interface KeyedApplyOptions {
+  /** Tasks held at once (running, retrying or waiting); `admit()` waits below it. */
+  maxHeld: number;
+  retryDelayMs: number;
+}
+
+export class KeyedApply {
+  /** Per key, its tasks in order; the first is the one in an attempt or between attempts. */
+  private readonly queues = new Map<string, KeyedTask[]>();
+  private readonly attempting = new Set<KeyedTask>();
+  private readonly drivers = new Set<Promise<void>>();
+  private readonly stopping = new AbortController();
+  private held = 0;
+  private admitted: (() => void)[] = [];
+
+  constructor(private readonly opts: KeyedApplyOptions) {}
+
+  /** Tasks held: added and not yet done (or abandoned). */
+  get size(): number {
+    return this.held;
+  }
+
+  get stopped(): boolean {
+    return this.stopping.signal.aborted;
+  }
+
+  /** Resolves once fewer than `maxHeld` tasks are held, or at `stop()`. */
+  admit(): Promise<void> {
+    if (this.held < this.opts.maxHeld || this.stopped) return Promise.resolve();
+    return new Promise((resolve) => this.admitted.push(resolve));
+  }
+
+  /** Queues a task behind its key's, and starts it at once if its key has none. */
+  add(task: KeyedTask): void {
+    if (this.stopped) {
+      task.abandoned();
+      return;
+    }
+    this.held++;
+    const queue = this.queues.get(task.key);
+    if (queue) {
+      queue.push(task);
+      return;
+    }
+    this.queues.set(task.key, [task]);
+    const driver = this.drive(task.key);
+    this.drivers.add(driver);
+    void driver.finally(() => this.drivers.delete(driver));
+  }
+
+  /** Calls `waiting()` on every held task not in an attempt (the link keeps them from timing out). */
+  heartbeat(): void {
+    for (const queue of this.queues.values()) {
+      for (const task of queue) if (!this.attempting.has(task)) task.waiting();
+    }
+  }
+
+  /**
+   * Starts no further attempts, gives those under way up to `graceMs`, then abandons every held
+   * task that is not in an attempt. An attempt still running after that settles on its own.
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping.abort();
+    for (const resolve of this.admitted.splice(0)) resolve();
+    await settleWithin(Promise.all(this.drivers), graceMs, undefined);
+    for (const [key, queue] of this.queues) {
+      const idle = queue.filter((t) => !this.attempting.has(t));
+      for (const task of idle) task.abandoned();
+      this.held -= idle.length;
+      // In place: a driver whose attempt outlived the grace still holds this array.
+      queue.splice(0, queue.length, ...queue.filter((t) => this.attempting.has(t)));
+      if (queue.length === 0) this.queues.delete(key);
+    }
+  }
+
+  /** Runs a key's tasks in order until its queue is empty or the scheduler stops. */
+  private async drive(key: string): Promise<void> {
+    const queue = this.queues.get(key);
+    while (queue && queue.length > 0 && !this.stopped) {
+      const task = queue[0] as KeyedTask;
+      if (!(await this.runToSuccess(task))) return;
+      queue.shift();
+      this.held--;
+      this.admitted.shift()?.();
+    }
+    if (queue?.length === 0) this.queues.delete(key);
+  }
+
+  /** Attempts a task until it succeeds (true) or the scheduler stops (false). */
+  private async runToSuccess(task: KeyedTask): Promise<boolean> {
+    for (let n = 1; ; n++) {
+      this.attempting.add(task);
+      try {
+        await task.attempt();
+        this.attempting.delete(task);
+        task.done();
+        return true;
+      } catch (err) {
+        this.attempting.delete(task);
+        task.failed(err, n);
+      }
+      if (this.stopped) return false;
+      try {
+        await sleep(this.opts.retryDelayMs, undefined, { signal: this.stopping.signal });
+      } catch {
+        // Aborted by stop(): the task stays held and is abandoned there.
+        return false;
+      }
+    }
+  }
+}
