@@ -9,6 +9,7 @@
  *   events.ts   the events on that link and their encoding
  *   outbox.ts   publishing: `OutboxPublisher`, and the store decorator that calls it
  *   apply.ts    applying other regions' events to this region's store (`Applier`)
+ *   keyed-apply.ts  applying them concurrently across conversations, in order within one
  *   sink.ts     delivering applied events to the gateway's users
  *   backlog.ts  the backlog figures the dashboard shows
  *
