@@ -38,6 +38,11 @@ export class ChatService {
     this.ops.conversations.invalidate(conversationId);
   }
 
+  /** A conversation's members, from the membership cache (replication's deliveries). */
+  membersOf(conversationId: string): Promise<string[]> {
+    return this.ops.conversations.membersOf(conversationId);
+  }
+
   /** Delivers a message another region stored (replication): live here, queued if offline. */
   deliverReplicated(message: StoredMessage, members: string[]): Promise<void> {
     return this.ops.messages.deliverReplicated(message, members);

@@ -9,6 +9,12 @@ import type { ConversationEvent, ReplicationEvent } from './events.ts';
 
 /** What the gateway does with an applied event: deliver it to its users (`sink.ts`). */
 export interface ReplicationSink {
+  /**
+   * The conversation's members for delivering a message or receipt: the gateway answers from its
+   * membership cache (which replicated membership changes invalidate, `deliverConversation`), as
+   * for a local send, saving a store read per event. Without it the store is asked.
+   */
+  membersOf?(conversationId: string): Promise<string[]>;
   deliverMessage(message: StoredMessage, members: string[]): Promise<void>;
   deliverConversation(
     conversation: Conversation,
@@ -63,6 +69,10 @@ export class Applier {
     if (eventId !== '') this.recent.remember(eventId);
   }
 
+  private membersOf(conversationId: string, sink: ReplicationSink): Promise<string[]> {
+    return sink.membersOf ? sink.membersOf(conversationId) : this.storage.listMembers(conversationId);
+  }
+
   private async applyOnce(e: ReplicationEvent, again: boolean, sink: ReplicationSink): Promise<void> {
     switch (e.k) {
       case 'm': {
@@ -76,8 +86,7 @@ export class Applier {
           this.known.remember(message.conversationId);
         }
         await this.storage.putReplica(message);
-        if (!again)
-          await sink.deliverMessage(message, await this.storage.listMembers(message.conversationId));
+        if (!again) await sink.deliverMessage(message, await this.membersOf(message.conversationId, sink));
         return;
       }
       case 'c': {
@@ -105,7 +114,7 @@ export class Applier {
             e.userId,
             e.conversationId,
             id,
-            await this.storage.listMembers(e.conversationId),
+            await this.membersOf(e.conversationId, sink),
           );
         }
         return;

@@ -17,6 +17,9 @@ export interface SinkDeps {
 
 export function replicationSink(d: SinkDeps): ReplicationSink {
   return {
+    membersOf(conversationId) {
+      return d.chat.membersOf(conversationId);
+    },
     deliverMessage(message: StoredMessage, members: string[]) {
       return d.chat.deliverReplicated(message, members);
     },

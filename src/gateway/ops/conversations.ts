@@ -100,6 +100,12 @@ export class Conversations {
     this.cache.delete(conversationId);
   }
 
+  /** The conversation's members (none if it does not exist), through the cache. */
+  async membersOf(conversationId: string): Promise<string[]> {
+    const entry = await this.load(conversationId);
+    return entry ? [...entry.members] : [];
+  }
+
   /**
    * The conversation and its members, if the user is one of them; otherwise `not_found`, the
    * same error whether the conversation exists or not, so that nobody learns of conversations
