@@ -111,8 +111,10 @@ describe('KeyedApply', () => {
     });
     await turn();
     assert.equal(admitted, false);
-    apply.heartbeat();
+    apply.heartbeat(60_000);
     assert.deepEqual(log.waiting, ['a1', 'a2'], 'the tasks not in an attempt are kept alive');
+    apply.heartbeat(-1);
+    assert.deepEqual(log.waiting, ['a1', 'a2'], 'but not behind an attempt running for too long');
     open();
     await admission;
     await eventually(() => assert.equal(log.done.length, 3));

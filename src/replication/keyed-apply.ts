@@ -36,7 +36,8 @@ export interface KeyedApplyOptions {
 export class KeyedApply {
   /** Per key, its tasks in order; the first is the one in an attempt or between attempts. */
   private readonly queues = new Map<string, KeyedTask[]>();
-  private readonly attempting = new Set<KeyedTask>();
+  /** Tasks in an attempt, with when it started. */
+  private readonly attempting = new Map<KeyedTask, number>();
   private readonly drivers = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
   private held = 0;
@@ -77,9 +78,17 @@ export class KeyedApply {
     void driver.finally(() => this.drivers.delete(driver));
   }
 
-  /** Calls `waiting()` on every held task not in an attempt (the link keeps them from timing out). */
-  heartbeat(): void {
+  /**
+   * Calls `waiting()` on every held task not in an attempt (the link keeps them from timing out),
+   * except behind an attempt running for longer than `stuckMs`: those are let go, to be
+   * redelivered elsewhere, rather than held for as long as an attempt that may never end.
+   */
+  heartbeat(stuckMs: number): void {
+    const now = Date.now();
     for (const queue of this.queues.values()) {
+      const head = queue[0];
+      const started = head && this.attempting.get(head);
+      if (started !== undefined && now - started > stuckMs) continue;
       for (const task of queue) if (!this.attempting.has(task)) task.waiting();
     }
   }
@@ -118,7 +127,7 @@ export class KeyedApply {
   /** Attempts a task until it succeeds (true) or the scheduler stops (false). */
   private async runToSuccess(task: KeyedTask): Promise<boolean> {
     for (let n = 1; ; n++) {
-      this.attempting.add(task);
+      this.attempting.set(task, Date.now());
       try {
         await task.attempt();
         this.attempting.delete(task);

@@ -212,7 +212,8 @@ export class CrossRegionLink {
    * once, each conversation's (`Chat-Key`) one at a time in stream order (`KeyedApply`). An
    * event is acked only after the handler resolved; a failure is retried in place after
    * RETRY_DELAY_MS, its conversation's later events waiting behind it. Events held longer than
-   * the ack wait (waiting, or between attempts) are kept from being redelivered meanwhile.
+   * the ack wait (waiting, or between attempts) are kept from being redelivered meanwhile, unless
+   * they wait behind an attempt that has itself run for longer than the ack wait.
    */
   async consume(handler: EventHandler): Promise<void> {
     const js = this.js;
@@ -221,7 +222,7 @@ export class CrossRegionLink {
     const messages = await consumer.consume({ max_messages: MAX_IN_FLIGHT });
     const applying = new KeyedApply({ maxHeld: MAX_IN_FLIGHT, retryDelayMs: RETRY_DELAY_MS });
     this.applying = applying;
-    const heartbeat = setInterval(() => applying.heartbeat(), ACK_WAIT_MS / 3);
+    const heartbeat = setInterval(() => applying.heartbeat(ACK_WAIT_MS), ACK_WAIT_MS / 3);
     heartbeat.unref();
     this.stopConsumer = () => {
       clearInterval(heartbeat);
