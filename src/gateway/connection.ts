@@ -19,6 +19,11 @@ export interface ClientConnection {
   sendFrame(frame: ServerFrame): void;
   /** Bytes queued in the transport, for backpressure. */
   bufferedAmount(): number;
+  /**
+   * A replay begins: a transport that delivers live frames through its own pub/sub
+   * (`LocalTopics`) stops, so that they come through the hub and are held back.
+   */
+  leaveTopics?(): void;
   /** Resolves when the transport's buffer drained below its low-water mark (or it closed). */
   waitForDrain(): Promise<void>;
   close(code: number, reason: string): void;
@@ -58,6 +63,12 @@ export class ConnectionState {
   /** conversationId → when this connection last had a `typing` event fanned out (ms). */
   typingAt: Map<string, number> | null = null;
   constructor(readonly conn: ClientConnection) {}
+
+  /** A replay begins: live deliveries are held back from here until it ends (see `syncing`). */
+  beginSync(): void {
+    this.syncing = true;
+    this.conn.leaveTopics?.();
+  }
 
   /** Holds a live frame back until the replay in progress ends. */
   holdLive(routed: Routed): void {

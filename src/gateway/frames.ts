@@ -17,6 +17,7 @@ import type {
 } from '../protocol/index.ts';
 import type { Routed } from '../routing/types.ts';
 import type { Conversation, StoredMessage } from '../storage/types.ts';
+import { conversationTopic } from './local-topics.ts';
 
 export { resultFrame } from '../protocol/index.ts';
 
@@ -59,16 +60,29 @@ export function typingFrame(conversationId: string, userId: string, expiresAt: n
 }
 
 /**
+ * A `Routed` with the uWS topic of its conversation: the hub may hand it to every local
+ * subscriber in one publish (`LocalTopics`). The topic stays on this gateway; routers carry only
+ * the `Routed` fields.
+ */
+export type TopicRouted = Routed & { readonly topic: string };
+
+/** The conversation topic a fanned-out frame may be published to, if it has one. */
+export function topicOf(routed: Routed): string | undefined {
+  return 'topic' in routed && typeof routed.topic === 'string' ? routed.topic : undefined;
+}
+
+/**
  * A live `message` frame, with the id and `createdAt` the hub and replay need. Built once per
  * fan-out: `pos` (the resume position of this fan-out) is the same for every recipient, so the
  * frame is serialized once.
  */
-export function liveMessage(message: WireMessage, pos: string): Routed {
+export function liveMessage(message: WireMessage, pos: string): TopicRouted {
   return {
     kind: 'message',
     messageId: message.id,
     createdAt: message.createdAt,
     frame: JSON.stringify(messageFrame(message, false, pos)),
+    topic: conversationTopic(message.conversationId),
   };
 }
 

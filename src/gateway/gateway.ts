@@ -19,6 +19,7 @@ import { ChatService } from './chat-service.ts';
 import { BackendHealth } from './health.ts';
 import { registerHttpRoutes } from './http.ts';
 import { Hub } from './hub.ts';
+import { LocalTopics } from './local-topics.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { PresenceWatchers } from './presence-watchers.ts';
 import { Resync } from './resync.ts';
@@ -78,7 +79,8 @@ export class Gateway {
     this.log = componentLogger(log, 'gateway');
     const limits = deps.config.limits;
     this.auth = new Authenticator(deps.config.auth);
-    this.hub = new Hub(this.gatewayId, deps.router, deps.presence, this.metrics);
+    const topics = new LocalTopics(this.app, limits.maxBackpressureBytes);
+    this.hub = new Hub(this.gatewayId, deps.router, deps.presence, this.metrics, topics);
     this.watchers = new PresenceWatchers(deps.presence, this.metrics, limits.maxPresenceSubscriptions);
     this.chat = new ChatService({
       storage: deps.storage,
@@ -109,6 +111,7 @@ export class Gateway {
       auth: this.auth,
       metrics: this.metrics,
       limits,
+      topics,
       isStopping: () => this.stopping,
       sendsAway: () => this.sendsAway,
     });

@@ -6,7 +6,13 @@
 import type { Presence, Whereabouts } from '../presence/types.ts';
 import type { Routed, Router } from '../routing/types.ts';
 import { type ClientConnection, ConnectionState } from './connection.ts';
+import { topicOf } from './frames.ts';
+import type { LocalTopics } from './local-topics.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import { WsConnection } from './ws-connection.ts';
+
+/** Connections a topic fan-out counted as subscribers; reused, as fan-outs never overlap. */
+const viaTopic: ClientConnection[] = [];
 
 export class Hub {
   /** userId → its connections here; an array, as almost every user has one or two. */
@@ -18,6 +24,8 @@ export class Hub {
     private readonly router: Router,
     private readonly presence: Presence,
     private readonly metrics: GatewayMetrics,
+    /** uWS topics for live messages to raw WebSocket connections; null: the JS path only. */
+    private readonly topics: LocalTopics | null = null,
   ) {}
 
   get connectionCount(): number {
@@ -57,6 +65,11 @@ export class Hub {
       if (conns.length === 0) this.users.delete(conn.userId);
     }
     await this.presence.markOffline(conn.userId, conn.connectionId);
+  }
+
+  /** Conversation topics with subscribers here (`LocalTopics`). */
+  get topicsInUse(): number {
+    return this.topics?.size ?? 0;
   }
 
   get(connectionId: string): ConnectionState | undefined {
@@ -133,8 +146,10 @@ export class Hub {
     exceptConnectionId?: string,
     where?: Whereabouts,
   ): Promise<void> {
+    const topic = this.topics === null ? undefined : topicOf(routed);
     let written = 0;
-    for (const userId of userIds) written += this.deliverTo(userId, routed, exceptConnectionId);
+    if (topic !== undefined) written = this.deliverByTopic(topic, userIds, routed, exceptConnectionId);
+    else for (const userId of userIds) written += this.deliverTo(userId, routed, exceptConnectionId);
     this.recordDelivered(written, routed);
     const located = where ?? (await this.locate(userIds));
     await this.publishTo(located, routed);
@@ -154,6 +169,56 @@ export class Hub {
     }
     this.metrics.routedPublishes.inc(sent.length);
     return Promise.all(sent).then(() => undefined);
+  }
+
+  /**
+   * `deliverTo` for every user, except that connections in steady state get the frame from one
+   * uWS publish to `topic` (see `LocalTopics`); returns how many connections it went to.
+   */
+  private deliverByTopic(
+    topic: string,
+    userIds: readonly string[],
+    routed: Routed,
+    exceptConnectionId: string | undefined,
+  ): number {
+    const topics = this.topics!;
+    let written = 0;
+    let sender: WsConnection | null = null;
+    viaTopic.length = 0;
+    for (const userId of userIds) {
+      const conns = this.users.get(userId);
+      if (!conns) continue;
+      for (const state of conns) {
+        const conn = state.conn;
+        if (conn.closed) continue;
+        if (conn.connectionId === exceptConnectionId) {
+          // uWS leaves the publishing socket out: publish from the sender's if it is subscribed.
+          if (conn instanceof WsConnection && topics.isSubscribed(conn, topic)) sender = conn;
+          continue;
+        }
+        if (state.syncing) {
+          state.holdLive(routed);
+          continue;
+        }
+        if (
+          state.recentlyReplayed &&
+          routed.kind === 'message' &&
+          state.recentlyReplayed.has(routed.messageId)
+        ) {
+          continue;
+        }
+        if (topics.prepare(state, topic)) {
+          viaTopic.push(conn);
+          continue;
+        }
+        conn.sendRouted(routed);
+        written++;
+      }
+    }
+    if (topics.publish(topic, routed.frame, viaTopic.length, sender)) return written + viaTopic.length;
+    // Subscribers that are not recipients: the topic was dropped; the counted ones get it by JS.
+    for (const conn of viaTopic) conn.sendRouted(routed);
+    return written + viaTopic.length;
   }
 
   /**

@@ -148,7 +148,7 @@ export class Resync {
 
   private hold(state: ConnectionState): void {
     // The hub holds live frames while `syncing`; the replay clears it and flushes them.
-    state.syncing = true;
+    state.beginSync();
   }
 
   private enqueue(state: ConnectionState, job: Job): void {

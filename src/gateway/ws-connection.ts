@@ -10,6 +10,7 @@ import type { ServerFrame } from '../protocol/index.ts';
 import type { Routed } from '../routing/types.ts';
 import type { Identity } from './auth.ts';
 import { DRAIN_LOW_WATER_BYTES } from './constants.ts';
+import type { LocalTopics } from './local-topics.ts';
 import type { ReplayFrom } from './ops/replay.ts';
 import type { Session, TransportConnection } from './sessions.ts';
 
@@ -42,7 +43,8 @@ function flushQueued(): void {
  * event-loop turn (`setImmediate`), all of a connection's frames in one corked write. Under load
  * a busy socket then costs one write per turn instead of one per frame (see docs/benchmarks.md);
  * at low rates a turn holds one frame and nothing changes but a sub-millisecond wait. Order is
- * kept: replies and deliveries share the queue.
+ * kept: replies and deliveries share the queue. Live messages to a connection in steady state go
+ * through uWS's topics instead (`LocalTopics`), which keeps them in order with this queue.
  */
 export class WsConnection implements TransportConnection {
   closed = false;
@@ -50,6 +52,8 @@ export class WsConnection implements TransportConnection {
   private queued: string[] | null = null;
   private queuedBytes = 0;
   private ending = false;
+  /** Conversation topics this socket is subscribed to (`LocalTopics`); null until the first. */
+  topics: Set<string> | null = null;
   readonly connectionId = randomUUID();
   readonly userId: string;
   readonly device: string;
@@ -58,6 +62,7 @@ export class WsConnection implements TransportConnection {
   constructor(
     readonly ws: uWS.WebSocket<SocketData>,
     data: SocketData,
+    private readonly localTopics: LocalTopics,
   ) {
     this.userId = data.identity.userId;
     this.device = data.device;
@@ -79,6 +84,16 @@ export class WsConnection implements TransportConnection {
     this.queuedBytes += payload.length;
   }
 
+  /** Frames wait in this turn's queue. */
+  get hasQueued(): boolean {
+    return this.queued !== null;
+  }
+
+  /** Neither closed nor closing. */
+  get open(): boolean {
+    return !this.closed && !this.ending;
+  }
+
   /** Writes the queued frames in one corked write. */
   flush(): void {
     const frames = this.queued;
@@ -94,15 +109,18 @@ export class WsConnection implements TransportConnection {
         if (status === 2) break;
       }
     });
-    // 2 = dropped at maxBackpressure. A silent drop would break at-least-once, so the client is
-    // told to reconnect and resume from its last id.
-    if (status === 2) {
+    // The endpoint sets no uWS limit (its topic drain would drop silently past it; see
+    // LocalTopics): the configured one is applied here. Past it (or 2, dropped, should a uWS
+    // limit be set) a silent drop would break at-least-once, so the client is told to reconnect
+    // and resume from its last position.
+    const buffered = this.ws.getBufferedAmount();
+    if (status === 2 || buffered > this.localTopics.maxBufferedBytes) {
       this.close(CloseCode.SlowConsumer, closeReason(CloseCode.SlowConsumer));
       return;
     }
     // A replay waiting on bytes that were only queued here gets no `drain` event from uWS if the
     // socket took them all at once: release it now.
-    if (this.drainWaiters.length > 0 && this.ws.getBufferedAmount() < DRAIN_LOW_WATER_BYTES) this.onDrain();
+    if (this.drainWaiters.length > 0 && buffered < DRAIN_LOW_WATER_BYTES) this.onDrain();
   }
 
   sendRouted(routed: Routed): void {
@@ -136,11 +154,19 @@ export class WsConnection implements TransportConnection {
     this.flush();
     if (this.closed || this.ending) return;
     this.ending = true;
+    // A closing socket gets nothing more by topic (and is no longer counted as a subscriber).
+    this.localTopics.leaveAll(this);
     this.ws.cork(() => this.ws.end(code, reason));
+  }
+
+  /** A replay begins: live messages come through the hub again, to be held back. */
+  leaveTopics(): void {
+    this.localTopics.leaveAll(this);
   }
 
   markClosed(): void {
     this.closed = true;
+    this.localTopics.closed(this);
     this.queued = null;
     this.queuedBytes = 0;
     queuedConnections.delete(this);

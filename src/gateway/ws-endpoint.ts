@@ -9,6 +9,7 @@ import { AuthError, ChatError, CloseCode, closeReason, ErrorCode } from '../erro
 import { parseClientFrame, parseConnectParams, type ServerFrame, SUBPROTOCOL } from '../protocol/index.ts';
 import type { Authenticator, Identity } from './auth.ts';
 import { OVERSIZED_FRAME_READ_FACTOR } from './constants.ts';
+import type { LocalTopics } from './local-topics.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { ReplayFrom } from './ops/replay.ts';
 import type { Sessions } from './sessions.ts';
@@ -19,6 +20,8 @@ export interface WsEndpointDeps {
   auth: Authenticator;
   metrics: GatewayMetrics;
   limits: LimitsConfig;
+  /** Conversation topics the hub publishes live messages to; it also applies the buffer limit. */
+  topics: LocalTopics;
   isStopping: () => boolean;
   /** The region cannot serve and others can (`Gateway.sendsAway`): close new connections 4503. */
   sendsAway: () => boolean;
@@ -92,7 +95,7 @@ export function registerWsEndpoint(app: uWS.TemplatedApp, deps: WsEndpointDeps):
       return;
     }
     const data = ws.getUserData();
-    const conn = new WsConnection(ws, data);
+    const conn = new WsConnection(ws, data, deps.topics);
     data.conn = conn;
     data.session = sessions.open(conn, data.from);
   };
@@ -145,7 +148,9 @@ export function registerWsEndpoint(app: uWS.TemplatedApp, deps: WsEndpointDeps):
     // anything larger is cut by uWS itself, without a close frame (see the constant).
     maxPayloadLength: limits.maxFrameBytes * OVERSIZED_FRAME_READ_FACTOR,
     idleTimeout: limits.idleTimeoutSec,
-    maxBackpressure: limits.maxBackpressureBytes,
+    // No uWS limit: past it uWS drops topic frames without telling anyone. The configured limit
+    // (limits.maxBackpressureBytes) is applied by WsConnection and LocalTopics, closing 4509.
+    maxBackpressure: 0,
     sendPingsAutomatically: true,
     upgrade,
     open: onOpen,

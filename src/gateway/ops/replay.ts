@@ -56,7 +56,7 @@ export class Replay {
    * before `synced`, each with its own `pos`.
    */
   async replay(state: ConnectionState, from: ReplayFrom, requestId: string | null): Promise<SyncedFrame> {
-    state.syncing = true;
+    state.beginSync();
     const replayed = new Set<string>();
     try {
       // Taken before the first read: whatever becomes visible from here on either is read below
