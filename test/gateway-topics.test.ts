@@ -36,7 +36,10 @@ describe('live fan-out through uWS topics', () => {
   before(async () => {
     // Senders here go well past the default rate limit.
     gw = await startTestGateway({
-      config: testConfig({}, { limits: { rateLimitPerSec: 100_000, rateLimitBurst: 100_000 } }),
+      config: testConfig(
+        {},
+        { limits: { rateLimitPerSec: 100_000, rateLimitBurst: 100_000, maxBackpressureBytes: 128 * 1024 } },
+      ),
     });
   });
   after(() => gw.stop());
@@ -144,5 +147,50 @@ describe('live fan-out through uWS topics', () => {
     assert.ok(carol.messages(g).every((m) => !after.includes(m.id)));
     assert.equal((await carol.request('ping')).op, 'pong');
     for (const c of [alice, bob, carol]) await c.close();
+  });
+
+  it('closes a subscribed member that stops reading with 4509; it resumes and gets everything once', async () => {
+    const alice = await connected(gw, 'ts-alice');
+    const slow = await connected(gw, 'ts-slow');
+    const carol = await connected(gw, 'ts-carol');
+    const { conversation } = await alice.call('createGroup', {
+      title: 's',
+      members: ['ts-slow', 'ts-carol'],
+    });
+    const g = conversation.id;
+    await alice.call('send', { conversationId: g, body: 'first' });
+    await eventually(() => assert.equal(liveIds(slow, g).length, 1));
+    const topicsBefore = gw.gateway.hub.topicsInUse;
+    assert.ok(topicsBefore >= 1, 'the slow member is reached by topic');
+    const socket = (slow.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    socket.pause();
+    const closed = slow.waitClose(60_000);
+    let isClosed = false;
+    void closed.then(() => {
+      isClosed = true;
+    });
+    const body = 'y'.repeat(4000);
+    let sent = 1;
+    // Bounded: 2,000 × 4 KB = 8 MB, far more than loopback buffers plus the 128 KB limit.
+    while (sent < 2000 && !isClosed && gw.gateway.hub.connectionCount >= 3) {
+      await Promise.all(
+        Array.from({ length: 25 }, (_, i) =>
+          alice.call('send', { conversationId: g, body, clientMsgId: `ts-${sent + i}` }),
+        ),
+      );
+      sent += 25;
+    }
+    socket.resume();
+    assert.ok([4509, 1006].includes(await closed), `close code ${slow.closeCode}`);
+    assert.ok(sent < 2000, 'closed before the bound');
+    await eventually(() => assert.equal(carol.messages(g).length, sent));
+    assert.ok(ascending(liveIds(carol, g)));
+    const again = await TestClient.connect(gw.url, await token('ts-slow'), { since: '1' });
+    const synced = await again.waitFor((f) => f.op === 'synced', 30_000);
+    assert.equal(synced.count, sent);
+    const ids = again.messages(g).map((m) => BigInt(m.id));
+    assert.equal(new Set(ids).size, sent, 'each once');
+    assert.ok(ascending(ids));
+    for (const c of [again, carol, alice]) await c.close();
   });
 });

@@ -107,21 +107,27 @@ export class Hub {
     let written = 0;
     for (const state of conns) {
       if (state.conn.connectionId === exceptConnectionId || state.conn.closed) continue;
-      if (state.syncing) {
-        state.holdLive(routed);
-        continue;
-      }
-      if (
-        state.recentlyReplayed &&
-        routed.kind === 'message' &&
-        state.recentlyReplayed.has(routed.messageId)
-      ) {
-        continue;
-      }
+      if (this.notLiveNow(state, routed)) continue;
       state.conn.sendRouted(routed);
       written++;
     }
     return written;
+  }
+
+  /**
+   * True if `state` must not get `routed` now: it is replaying (the frame is held back until the
+   * replay ends), or it just replayed this message.
+   */
+  private notLiveNow(state: ConnectionState, routed: Routed): boolean {
+    if (state.syncing) {
+      state.holdLive(routed);
+      return true;
+    }
+    return (
+      state.recentlyReplayed !== null &&
+      routed.kind === 'message' &&
+      state.recentlyReplayed.has(routed.messageId)
+    );
   }
 
   /**
@@ -146,10 +152,12 @@ export class Hub {
     exceptConnectionId?: string,
     where?: Whereabouts,
   ): Promise<void> {
-    const topic = this.topics === null ? undefined : topicOf(routed);
+    const topics = this.topics;
+    const topic = topics === null ? undefined : topicOf(routed);
     let written = 0;
-    if (topic !== undefined) written = this.deliverByTopic(topic, userIds, routed, exceptConnectionId);
-    else for (const userId of userIds) written += this.deliverTo(userId, routed, exceptConnectionId);
+    if (topics !== null && topic !== undefined) {
+      written = this.deliverByTopic(topics, topic, userIds, routed, exceptConnectionId);
+    } else for (const userId of userIds) written += this.deliverTo(userId, routed, exceptConnectionId);
     this.recordDelivered(written, routed);
     const located = where ?? (await this.locate(userIds));
     await this.publishTo(located, routed);
@@ -176,19 +184,21 @@ export class Hub {
    * uWS publish to `topic` (see `LocalTopics`); returns how many connections it went to.
    */
   private deliverByTopic(
+    topics: LocalTopics,
     topic: string,
     userIds: readonly string[],
     routed: Routed,
     exceptConnectionId: string | undefined,
   ): number {
-    const topics = this.topics!;
     let written = 0;
     let sender: WsConnection | null = null;
     viaTopic.length = 0;
     for (const userId of userIds) {
       const conns = this.users.get(userId);
       if (!conns) continue;
-      for (const state of conns) {
+      // `prepare` may close a slow consumer, and uWS reports a close synchronously, which takes
+      // it out of `conns`: iterate a copy when there is more than one.
+      for (const state of conns.length === 1 ? conns : [...conns]) {
         const conn = state.conn;
         if (conn.closed) continue;
         if (conn.connectionId === exceptConnectionId) {
@@ -196,21 +206,12 @@ export class Hub {
           if (conn instanceof WsConnection && topics.isSubscribed(conn, topic)) sender = conn;
           continue;
         }
-        if (state.syncing) {
-          state.holdLive(routed);
-          continue;
-        }
-        if (
-          state.recentlyReplayed &&
-          routed.kind === 'message' &&
-          state.recentlyReplayed.has(routed.messageId)
-        ) {
-          continue;
-        }
+        if (this.notLiveNow(state, routed)) continue;
         if (topics.prepare(state, topic)) {
           viaTopic.push(conn);
           continue;
         }
+        if (conn.closed) continue;
         conn.sendRouted(routed);
         written++;
       }
