@@ -79,9 +79,11 @@ async function server(): Promise<void> {
       const userId = req.getQuery('u') ?? 'nobody';
       res.upgrade<SocketData>(
         {
-          identity: { userId, expiresAt: Number.MAX_SAFE_INTEGER },
-          device: 'bench',
-          from: { position: null, since: null },
+          upgrade: {
+            identity: { userId, expiresAt: Number.MAX_SAFE_INTEGER },
+            device: 'bench',
+            from: { position: null, since: null },
+          },
           conn: null,
           session: null,
         },
@@ -93,7 +95,9 @@ async function server(): Promise<void> {
     },
     open: (ws) => {
       const data = ws.getUserData();
-      data.conn = new WsConnection(ws, data, topics);
+      if (!data.upgrade) return;
+      data.conn = new WsConnection(ws, data.upgrade, topics);
+      data.upgrade = null;
       void hub.add(data.conn).then((state) => {
         state.syncing = false;
         states.push(state);

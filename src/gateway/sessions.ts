@@ -24,6 +24,9 @@ export interface TransportConnection extends ClientConnection {
 /** Where the answer to one request goes: the socket (raw) or the request's ack (Socket.IO). */
 export type Respond = (frame: ServerFrame) => void;
 
+/** What `connectReplayed` is once the connect replay ended: one object for every session. */
+const CONNECT_REPLAY_ENDED: Promise<void> = Promise.resolve();
+
 export class Session {
   readonly bucket: TokenBucket;
   /** Rate-limited requests in a row; past `floodStrikes` the connection is closed 4429. */
@@ -36,22 +39,28 @@ export class Session {
    * did): a server-side resync waits for it, so the client never sees a `synced` with a null id
    * that is not its connect replay's while that one runs.
    */
-  readonly connectReplayed: Promise<void>;
-  private endConnectReplay!: () => void;
+  get connectReplayed(): Promise<void> {
+    return this.replayed;
+  }
+  private replayed: Promise<void>;
+  private endConnectReplay: (() => void) | null = null;
 
   constructor(
     readonly conn: TransportConnection,
     limits: LimitsConfig,
   ) {
     this.bucket = new TokenBucket(limits.rateLimitPerSec, limits.rateLimitBurst);
-    this.connectReplayed = new Promise((resolve) => {
+    this.replayed = new Promise((resolve) => {
       this.endConnectReplay = resolve;
     });
   }
 
   /** @internal `Sessions` says the connect replay ended. */
   connectReplayEnded(): void {
-    this.endConnectReplay();
+    this.endConnectReplay?.();
+    this.endConnectReplay = null;
+    // Its own promise and resolver would stay with the session for the connection's life.
+    this.replayed = CONNECT_REPLAY_ENDED;
   }
 }
 

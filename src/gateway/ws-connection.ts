@@ -14,12 +14,18 @@ import type { LocalTopics } from './local-topics.ts';
 import type { ReplayFrom } from './ops/replay.ts';
 import type { Session, TransportConnection } from './sessions.ts';
 
-/** What uWS keeps per socket, from the upgrade on. */
-export interface SocketData {
+/** What the upgrade learned, needed until the socket opens. */
+export interface Upgrade {
   identity: Identity;
   device: string;
   /** Where the first replay starts (connect parameters `resume`, `since`). */
   from: ReplayFrom;
+}
+
+/** What uWS keeps per socket, from the upgrade on. */
+export interface SocketData {
+  /** Null once the socket opened: kept for the connection's life it would cost every idle one. */
+  upgrade: Upgrade | null;
   conn: WsConnection | null;
   session: Session | null;
 }
@@ -48,7 +54,8 @@ function flushQueued(): void {
  */
 export class WsConnection implements TransportConnection {
   closed = false;
-  private drainWaiters: (() => void)[] = [];
+  /** Replays waiting for the buffer to drain; null while none (most of the time). */
+  private drainWaiters: (() => void)[] | null = null;
   private queued: string[] | null = null;
   private queuedBytes = 0;
   private ending = false;
@@ -61,12 +68,12 @@ export class WsConnection implements TransportConnection {
 
   constructor(
     readonly ws: uWS.WebSocket<SocketData>,
-    data: SocketData,
+    upgrade: Upgrade,
     private readonly localTopics: LocalTopics,
   ) {
-    this.userId = data.identity.userId;
-    this.device = data.device;
-    this.expiresAt = data.identity.expiresAt;
+    this.userId = upgrade.identity.userId;
+    this.device = upgrade.device;
+    this.expiresAt = upgrade.identity.expiresAt;
   }
 
   sendRaw(payload: string): void {
@@ -120,7 +127,7 @@ export class WsConnection implements TransportConnection {
     }
     // A replay waiting on bytes that were only queued here gets no `drain` event from uWS if the
     // socket took them all at once: release it now.
-    if (this.drainWaiters.length > 0 && buffered < DRAIN_LOW_WATER_BYTES) this.onDrain();
+    if (this.drainWaiters !== null && buffered < DRAIN_LOW_WATER_BYTES) this.onDrain();
   }
 
   sendRouted(routed: Routed): void {
@@ -138,12 +145,16 @@ export class WsConnection implements TransportConnection {
 
   waitForDrain(): Promise<void> {
     if (this.closed) return Promise.resolve();
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
+    return new Promise((resolve) => {
+      this.drainWaiters ??= [];
+      this.drainWaiters.push(resolve);
+    });
   }
 
   onDrain(): void {
     const waiters = this.drainWaiters;
-    this.drainWaiters = [];
+    if (waiters === null) return;
+    this.drainWaiters = null;
     for (const w of waiters) w();
   }
 

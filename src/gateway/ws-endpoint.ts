@@ -78,7 +78,7 @@ export function registerWsEndpoint(app: uWS.TemplatedApp, deps: WsEndpointDeps):
       return;
     }
     res.upgrade<SocketData>(
-      { identity, device, from, conn: null, session: null },
+      { upgrade: { identity, device, from }, conn: null, session: null },
       secKey,
       protocol,
       secExt,
@@ -95,9 +95,12 @@ export function registerWsEndpoint(app: uWS.TemplatedApp, deps: WsEndpointDeps):
       return;
     }
     const data = ws.getUserData();
-    const conn = new WsConnection(ws, data, deps.topics);
+    const upgraded = data.upgrade;
+    if (!upgraded) return;
+    data.upgrade = null;
+    const conn = new WsConnection(ws, upgraded, deps.topics);
     data.conn = conn;
-    data.session = sessions.open(conn, data.from);
+    data.session = sessions.open(conn, upgraded.from);
   };
 
   const onMessage = (ws: uWS.WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void => {
