@@ -11,7 +11,12 @@ import type { LocalTopics } from './local-topics.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { WsConnection } from './ws-connection.ts';
 
-/** Connections a topic fan-out counted as subscribers; reused, as fan-outs never overlap. */
+/**
+ * Connections a topic fan-out counted as subscribers, the first `count` of them; reused, as
+ * fan-outs never overlap, and never shortened (setting an array's length is a slow V8 path; it
+ * showed as 1 % of the gateway's room profile). Stale entries past `count` keep at most one
+ * fan-out's worth of connection objects alive a little longer.
+ */
 const viaTopic: ClientConnection[] = [];
 
 export class Hub {
@@ -192,7 +197,7 @@ export class Hub {
   ): number {
     let written = 0;
     let sender: WsConnection | null = null;
-    viaTopic.length = 0;
+    let count = 0;
     for (const userId of userIds) {
       const conns = this.users.get(userId);
       if (!conns) continue;
@@ -208,7 +213,7 @@ export class Hub {
         }
         if (this.notLiveNow(state, routed)) continue;
         if (topics.prepare(state, topic)) {
-          viaTopic.push(conn);
+          viaTopic[count++] = conn;
           continue;
         }
         if (conn.closed) continue;
@@ -216,10 +221,11 @@ export class Hub {
         written++;
       }
     }
-    if (topics.publish(topic, routed.frame, viaTopic.length, sender)) return written + viaTopic.length;
-    // Subscribers that are not recipients: the topic was dropped; the counted ones get it by JS.
-    for (const conn of viaTopic) conn.sendRouted(routed);
-    return written + viaTopic.length;
+    if (!topics.publish(topic, routed.frame, count, sender)) {
+      // Subscribers that are not recipients: the topic was dropped; the counted ones get it by JS.
+      for (let i = 0; i < count; i++) viaTopic[i]!.sendRouted(routed);
+    }
+    return written + count;
   }
 
   /**
