@@ -22,7 +22,7 @@ import { LocalTopics } from '../../src/gateway/local-topics.ts';
 import { GatewayMetrics } from '../../src/gateway/metrics.ts';
 import { type SocketData, WsConnection } from '../../src/gateway/ws-connection.ts';
 import { MemoryPresence } from '../../src/presence/memory.ts';
-import type { Routed } from '../../src/routing/types.ts';
+import type { Routed, Router } from '../../src/routing/types.ts';
 import { WsClient } from '../loadgen/ws-client.ts';
 
 const GROUPS = 10;
@@ -60,12 +60,11 @@ if (process.argv[2] === 'clients') {
 }
 
 async function server(): Promise<void> {
-  const router = {
+  const router: Router = {
+    gatewayId: 'bench',
     start: async () => {},
     close: async () => {},
     ping: async () => {},
-    addUser: () => {},
-    removeUser: () => {},
     publish: async () => {},
     publishControl: async () => {},
   };
