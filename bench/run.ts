@@ -19,6 +19,7 @@
  *                          to separate the gateway's own cost from the database's)
  *   --no-storage-probe     skip measuring (and warming up) Cassandra on its own first
  *   --keep-logs            keep the servers' and workers' logs (kept anyway when a step failed)
+ *   --cassandra-jmx        open JMX on the bench's Cassandra (loopback, port logged) for nodetool
  *
  * Starts its own Cassandra, Redis and NATS (test/helpers), then for every (scenario, target) a
  * fresh server process and a fresh set of load-generator processes. Writes
@@ -32,6 +33,7 @@ import { parseArgs } from 'node:util';
 import { ensureBuilt } from '../scripts/ensure-built.mjs';
 import { startCassandra } from '../test/helpers/cassandra.ts';
 import { startNats } from '../test/helpers/nats.ts';
+import { freePort } from '../test/helpers/ports.ts';
 import { startRedis } from '../test/helpers/redis.ts';
 import { REPO_ROOT } from './lib/children.ts';
 import { type BenchContext, isSkipped, type ResultRow, SkipError } from './lib/context.ts';
@@ -41,6 +43,7 @@ import { TARGETS, type TargetName } from './lib/targets.ts';
 import { renderChart } from './report/chart.ts';
 import { summarizeProfiles } from './report/profile.ts';
 import { goals, ratios } from './report/summary.ts';
+import { issueTargets, targetLine } from './report/targets.ts';
 import { idleScenario } from './scenarios/idle.ts';
 import { storageProbe } from './scenarios/storage-probe.ts';
 import { trafficScenario } from './scenarios/traffic.ts';
@@ -61,6 +64,7 @@ const { values } = parseArgs({
     'no-client-msg-id': { type: 'boolean', default: false },
     'gateway-storage': { type: 'string', default: 'cassandra' },
     'no-storage-probe': { type: 'boolean', default: false },
+    'cassandra-jmx': { type: 'boolean', default: false },
     out: { type: 'string', default: 'bench/results' },
   },
 });
@@ -116,12 +120,18 @@ async function main(): Promise<void> {
         .join(', ') || 'no services'
     }`,
   );
+  const jmxPort = values['cassandra-jmx'] ? await freePort() : undefined;
   const [cassandra, redis, nats] = await Promise.all([
-    needs.cassandra ? startCassandra() : null,
+    needs.cassandra ? startCassandra(jmxPort !== undefined ? { jmxPort } : {}) : null,
     needs.redis ? startRedis() : null,
     needs.nats ? startNats() : null,
   ]);
-  if (cassandra) log(`Cassandra up in ${(cassandra.startupMs / 1000).toFixed(1)} s`);
+  if (cassandra) {
+    log(
+      `Cassandra up in ${(cassandra.startupMs / 1000).toFixed(1)} s (pid ${cassandra.pid}, dir ${cassandra.dir}` +
+        `${jmxPort !== undefined ? `, JMX on 127.0.0.1:${jmxPort}` : ''})`,
+    );
+  }
   const probe =
     cassandra && !values['no-storage-probe']
       ? await storageProbe(cassandra, {
@@ -231,6 +241,7 @@ async function main(): Promise<void> {
     rows,
     ratios: ratios(rows),
     goals: goals(rows, mode.name),
+    targets: issueTargets(rows),
     ...(profileDir ? { profiles: summarizeProfiles(profileDir) } : {}),
   };
   const file = join(outDir, `${stamp}.json`);
@@ -247,6 +258,8 @@ async function main(): Promise<void> {
       `  ${r.scenario} ${r.numerator} / ${r.denominator}: ${r.value ?? `n/a (${r.why_null})`}${r.goal ? ` (goal ${r.goal})` : ''}`,
     );
   }
+  console.log('issue 12 targets:');
+  for (const t of result.targets) console.log(`  ${targetLine(t)}`);
   console.log('goals:');
   for (const g of result.goals)
     console.log(`  [${g.met === null ? '?' : g.met ? 'met' : 'MISSED'}] ${g.goal}: ${g.measured}`);

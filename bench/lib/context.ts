@@ -19,6 +19,7 @@ import {
   type TargetName,
   writeGatewayConfig,
 } from './targets.ts';
+import { readThreads, type ThreadReading, threadGroupDelta } from './thread-cpu.ts';
 
 export interface BenchContext {
   mode: ModeConfig;
@@ -117,6 +118,26 @@ export function wireFor(
   }
 }
 
+/**
+ * The services a target needs to serve, whose CPU counts as its server-side cost beside its own
+ * process: the gateway's Cassandra (unless on embedded LMDB), Redis and NATS; the Socket.IO
+ * baseline's Redis; nothing for bare uWS. Names are keys of `BenchContext.servicePids`.
+ */
+export function servicesOf(target: TargetName, gatewayStorage: 'cassandra' | 'embedded'): string[] {
+  switch (target) {
+    case 'gateway':
+    case 'gateway-socketio':
+      return gatewayStorage === 'cassandra' ? ['cassandra', 'redis', 'nats'] : ['redis', 'nats'];
+    case 'baseline-socketio':
+      return ['redis'];
+    case 'bare-uws':
+      return [];
+  }
+}
+
+/** JVM threads that compile (C1/C2 JIT): a young JVM's warm-up, not a cost per request. */
+const JIT_GROUPS = /^C[12] CompilerThre/;
+
 export class SkipError extends Error {
   override name = 'SkipError';
 }
@@ -165,6 +186,14 @@ export interface WindowStats {
   servicesCpuS: number;
   /** The same, per service. */
   servicesCpu: Record<string, number>;
+  /** The services that serve this target (`servicesOf`), whose CPU is server-side cost. */
+  serverServices: string[];
+  /** Target + its own services. */
+  serverSideCpuS: number;
+  /** CPU of the Cassandra JVM's JIT compiler threads (included in servicesCpu.cassandra). */
+  cassandraJitCpuS: number;
+  /** Cassandra's CPU by thread group (bench/lib/thread-cpu.ts), groups ≥ 50 ms. */
+  cassandraThreads: Record<string, number>;
   loadgenCpuS: number;
   /** Busy CPU seconds of the whole machine in the window (all processes, kernel included). */
   machineBusyS: number;
@@ -175,18 +204,36 @@ export interface WindowStats {
  * target's peak RSS in between (sampled every 250 ms).
  */
 export function measureWindow(
-  pids: { target: number[]; services: Record<string, number[]>; loadgen: number[] },
+  pids: {
+    target: number[];
+    services: Record<string, number[]>;
+    /** Which of `services` serve the target (the others still count, but as not its cost). */
+    serverServices: string[];
+    loadgen: number[];
+  },
   startMs: number,
   endMs: number,
 ): Promise<WindowStats> {
   const cpu = (list: number[]) => list.reduce((a, p) => a + cpuSeconds(p), 0);
   const rss = () => pids.target.reduce((a, p) => a + rssBytes(p), 0);
+  const cassandraPids = pids.services.cassandra ?? [];
+  const threads = () => cassandraPids.map((p) => readThreads(p));
   const snapshot = () => ({
     target: cpu(pids.target),
     services: Object.fromEntries(Object.entries(pids.services).map(([k, v]) => [k, cpu(v)])),
     loadgen: cpu(pids.loadgen),
     machine: machineBusySeconds(),
+    threads: threads(),
   });
+  const threadDelta = (a: ThreadReading[], b: ThreadReading[]): Record<string, number> => {
+    const sum: Record<string, number> = {};
+    b.forEach((after, i) => {
+      for (const [g, v] of Object.entries(threadGroupDelta(a[i] ?? new Map(), after))) {
+        sum[g] = Math.round(((sum[g] ?? 0) + v) * 100) / 100;
+      }
+    });
+    return sum;
+  };
   return new Promise((resolve) => {
     let t0 = snapshot();
     let peak = 0;
@@ -211,11 +258,19 @@ export function measureWindow(
             Math.round((v - (t0.services[k] ?? 0)) * 100) / 100,
           ]),
         );
+        const targetCpuS = t1.target - t0.target;
+        const cassandraThreads = threadDelta(t0.threads, t1.threads);
         resolve({
-          targetCpuS: t1.target - t0.target,
+          targetCpuS,
           targetPeakRss: Math.max(peak, rss()),
           servicesCpuS: Object.values(servicesCpu).reduce((a, v) => a + v, 0),
           servicesCpu,
+          serverServices: pids.serverServices,
+          serverSideCpuS: targetCpuS + pids.serverServices.reduce((a, k) => a + (servicesCpu[k] ?? 0), 0),
+          cassandraJitCpuS: Object.entries(cassandraThreads)
+            .filter(([g]) => JIT_GROUPS.test(g))
+            .reduce((a, [, v]) => a + v, 0),
+          cassandraThreads,
           loadgenCpuS: t1.loadgen - t0.loadgen,
           machineBusyS: t1.machine - t0.machine,
         });
@@ -299,11 +354,38 @@ export function trafficRow(
     loadgen_cpu_s: round(w.loadgenCpuS, 2),
     services_cpu_s: round(w.servicesCpuS, 2),
     services_cpu_detail: w.servicesCpu,
+    ...serverSide(agg, w),
     machine_busy_cpu_s: round(w.machineBusyS, 2),
     // Busy CPU not used by anything this run measures: other tenants of a shared machine, plus
     // kernel time (loopback TCP softirq) not billed to our processes.
     other_cpu_s: round(other, 2),
     contended: isContended(other, agg.windowMs / 1000),
+  };
+}
+
+/**
+ * Server-side CPU of a step: the target process plus the services that serve it (`servicesOf`),
+ * per acked message and per delivery received inside the window, and the target process's
+ * deliveries per CPU-second. The Cassandra JVM's JIT compiler threads are shown apart: a fresh
+ * JVM compiles for its first minutes under load (all of a quick run), which is not a cost per
+ * message (docs/benchmarks.md, "What Cassandra does during dm").
+ */
+function serverSide(agg: AggregateRun, w: WindowStats): Record<string, unknown> {
+  const windowS = agg.windowMs / 1000;
+  const acked = agg.msgsPerS * windowS;
+  const delivered = agg.deliveriesPerS * windowS;
+  const jit = w.serverServices.includes('cassandra') ? w.cassandraJitCpuS : 0;
+  return {
+    server_services: w.serverServices,
+    server_side_cpu_s: round(w.serverSideCpuS, 2),
+    cpu_ms_per_msg: acked > 0 ? round((w.serverSideCpuS * 1000) / acked, 3) : null,
+    cpu_ms_per_msg_without_jit: acked > 0 ? round(((w.serverSideCpuS - jit) * 1000) / acked, 3) : null,
+    target_cpu_ms_per_msg: acked > 0 ? round((w.targetCpuS * 1000) / acked, 3) : null,
+    cpu_us_per_delivery: delivered > 0 ? round((w.serverSideCpuS * 1e6) / delivered, 2) : null,
+    deliveries_per_target_cpu_s: w.targetCpuS > 0 ? round(delivered / w.targetCpuS) : null,
+    ...(w.serverServices.includes('cassandra')
+      ? { cassandra_jit_cpu_s: round(w.cassandraJitCpuS, 2), cassandra_threads_cpu_s: w.cassandraThreads }
+      : {}),
   };
 }
 

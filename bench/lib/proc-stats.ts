@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 let ticksPerSecond: number | undefined;
 
 /** Clock ticks per second for /proc/<pid>/stat times (USER_HZ, 100 on Linux almost always). */
-function clockTicks(): number {
+export function clockTicks(): number {
   if (ticksPerSecond === undefined) {
     try {
       ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;

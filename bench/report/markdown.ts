@@ -9,6 +9,7 @@ import { isSkipped, type ResultRow, type Row } from '../lib/context.ts';
 import { TARGETS } from '../lib/targets.ts';
 import type { StorageProbeResult } from '../scenarios/storage-probe.ts';
 import { best, type Goal, highestSustained, type Ratio, throughputField } from './summary.ts';
+import type { TargetResult } from './targets.ts';
 
 interface ResultFile {
   mode: string;
@@ -27,6 +28,8 @@ interface ResultFile {
   rows: ResultRow[];
   ratios: Ratio[];
   goals: Goal[];
+  /** Issue 12's targets; absent in results written before it. */
+  targets?: TargetResult[];
 }
 
 const n = (v: unknown, digits = 0): string =>
@@ -44,6 +47,21 @@ function table(head: string[], rows: string[][]): string {
  * One line per (scenario, target): the highest throughput reached, and the latency at the
  * highest step it sustained.
  */
+/**
+ * Server-side CPU of a step (target process + its services): per acked message for 1:1 traffic,
+ * per delivery and deliveries per CPU-second of the process alone for group fan-out.
+ */
+function cpuCell(x: Row, scenario: string): string {
+  if (scenario === 'room') {
+    return `${n(x.cpu_us_per_delivery, 1)} µs/delivery; ${n(x.deliveries_per_target_cpu_s)} deliveries per process CPU-s`;
+  }
+  const jit = typeof x.cassandra_jit_cpu_s === 'number' && x.cassandra_jit_cpu_s > 0;
+  return (
+    `${n(x.cpu_ms_per_msg, 3)} ms/msg (process ${n(x.target_cpu_ms_per_msg, 3)})` +
+    (jit ? `; ${n(x.cpu_ms_per_msg_without_jit, 3)} without Cassandra's JIT` : '')
+  );
+}
+
 export function summaryMarkdown(r: ResultFile): string {
   const done = r.rows.filter((x): x is Row => !isSkipped(x));
   const lines: string[][] = [];
@@ -62,6 +80,7 @@ export function summaryMarkdown(r: ResultFile): string {
         sus
           ? `${n(sus[f])} at ${n(sus.rate)}/s: p50 ${n(sus.p50_ms, 1)}, p99 ${n(sus.p99_ms, 1)} ms`
           : 'none',
+        sus ? cpuCell(sus, scenario) : '–',
         `${flags} of ${rows.length}`,
         rows.some((x) => x.loadgen_saturated) ? 'yes' : '',
       ]);
@@ -73,6 +92,7 @@ export function summaryMarkdown(r: ResultFile): string {
       'target',
       'highest throughput',
       'highest sustained step',
+      'server-side CPU there',
       'contended steps',
       'load generator saturated',
     ],
@@ -96,31 +116,43 @@ export function toMarkdown(r: ResultFile): string {
       `**Cassandra alone** (\`CassandraStorage.appendMessage\`, ${p.concurrency} in flight, closed loop)`,
       '',
     );
+    type Phase = StorageProbeResult['with_client_msg_id'];
+    const phases: [string, Phase | undefined][] = [
+      ['clientMsgId, LWT dedup (Paxos) + 2 writes', p.with_client_msg_id],
+      [
+        'clientMsgId, Redis arbiter: 1 read + 3 writes (what gateways with Redis do)',
+        p.with_client_msg_id_arbiter,
+      ],
+      ['no clientMsgId (2 writes)', p.without_client_msg_id],
+      ['group commit: the arbiter store, every append its own conversation', p.group_commit],
+      ['reference: driver, unlogged batches of 32 single-row inserts (per row)', p.raw_unlogged_batch_32],
+    ];
     out.push(
       table(
-        ['clientMsgId', 'appends/s', 'p50 ms', 'p99 ms', 'Cassandra CPU s', 'seconds'],
         [
-          ['yes, LWT dedup (Paxos) + 2 writes', p.with_client_msg_id],
-          ...(p.with_client_msg_id_arbiter
-            ? [
-                [
-                  'yes, Redis arbiter: 1 read + 3 writes (what gateways with Redis do)',
-                  p.with_client_msg_id_arbiter,
-                ],
-              ]
-            : []),
-          ['no (2 writes)', p.without_client_msg_id],
-        ].map(([label, x]) => {
-          const v = x as StorageProbeResult['with_client_msg_id'];
-          return [
-            label as string,
+          'appendMessage',
+          'in flight',
+          'appends/s',
+          'p50 ms',
+          'p99 ms',
+          'Cassandra CPU s',
+          'Cassandra CPU per append',
+          'CQL requests per append',
+          'seconds',
+        ],
+        phases
+          .filter((x): x is [string, Phase] => x[1] !== undefined)
+          .map(([label, v]) => [
+            label,
+            n(v.in_flight ?? p.concurrency),
             n(v.appends_per_s),
             n(v.p50_ms, 1),
             n(v.p99_ms, 1),
             n(v.cassandra_cpu_s, 2),
+            v.cassandra_cpu_us_per_append !== undefined ? `${n(v.cassandra_cpu_us_per_append)} µs` : '–',
+            n(v.cql_requests_per_append, 2),
             n(v.seconds, 1),
-          ];
-        }),
+          ]),
       ),
     );
   }
@@ -172,6 +204,7 @@ export function toMarkdown(r: ResultFile): string {
           'errors',
           'sustained',
           'CPU s: server / services / loadgen / others',
+          `server-side CPU (${scenario === 'room' ? 'per delivery' : 'per acked msg'})`,
           'server RSS',
         ],
         rows.map((x) => [
@@ -187,6 +220,7 @@ export function toMarkdown(r: ResultFile): string {
           n(x.errors),
           x.sustained ? 'yes' : '**no**',
           `${n(x.cpu_s, 2)} / ${n(x.services_cpu_s, 2)} / ${n(x.loadgen_cpu_s, 2)} / ${n(x.other_cpu_s, 2)}`,
+          cpuCell(x, scenario),
           `${n(x.rss_bytes / 2 ** 20, 0)} MiB`,
         ]),
       ),
@@ -196,6 +230,21 @@ export function toMarkdown(r: ResultFile): string {
   if (skipped.length > 0) {
     out.push('', '**skipped**', '');
     for (const s of skipped) out.push(`- ${s.scenario} / ${s.target}: ${s.skipped}`);
+  }
+  if (r.targets) {
+    out.push('', '**issue 12 targets** (server-side CPU = the target process + the services it uses)', '');
+    out.push(
+      table(
+        ['target', 'measured', 'bound', 'met', 'from'],
+        r.targets.map((t) => [
+          t.target,
+          t.value === null ? '–' : String(t.value),
+          t.bound,
+          t.met === null ? 'n/a' : t.met ? 'yes' : '**no**',
+          t.measured,
+        ]),
+      ),
+    );
   }
   out.push('', '**ratios** (highest throughput achieved in any step)', '');
   out.push(

@@ -14,6 +14,7 @@ import {
   type BenchContext,
   measureWindow,
   type Row,
+  servicesOf,
   sleep,
   startTarget,
   trafficRow,
@@ -49,6 +50,8 @@ export async function climb(
     servers: RunningServer[];
     /** Services besides the shared ones (e.g. a second region's), counted in services_cpu_s. */
     extraServicePids?: Record<string, number[]>;
+    /** Services whose CPU is the target's server-side cost; default `servicesOf(target)`. */
+    serverServices?: string[];
     ladder: number[];
     connections: number;
     fanout: number;
@@ -62,6 +65,7 @@ export async function climb(
       {
         target: opts.servers.map((s) => s.pid),
         services: { ...ctx.servicePids, ...opts.extraServicePids },
+        serverServices: opts.serverServices ?? servicesOf(opts.target, ctx.gatewayStorage),
         loadgen: opts.lg.pids,
       },
       startAt + step.warmupMs,
@@ -75,7 +79,8 @@ export async function climb(
         `p50 ${row.p50_ms} p99 ${row.p99_ms} max ${row.max_ms} ms, errors ${row.errors}` +
         `${row.ping_p99_ms !== undefined ? `, ping p99 ${String(row.ping_p99_ms)} ms` : ''}, ` +
         `loadgen lag p99 ${String(row.loadgen_lag_p99_ms)} ms, ` +
-        `cpu ${row.cpu_s}s (services ${JSON.stringify(row.services_cpu_detail)}, loadgen ${String(row.loadgen_cpu_s)}s, ` +
+        `cpu ${row.cpu_s}s, server-side ${String(row.server_side_cpu_s)}s = ${String(row.cpu_ms_per_msg)} ms/msg ` +
+        `(services ${JSON.stringify(row.services_cpu_detail)}, loadgen ${String(row.loadgen_cpu_s)}s, ` +
         `other ${String(row.other_cpu_s)}s; machine busy ${String(row.machine_busy_cpu_s)}s of ` +
         `${(availableParallelism() * step.measureMs) / 1000}s)` +
         `${row.sustained ? '' : ' — not sustained, stopping'}`,

@@ -105,6 +105,8 @@ export async function xregionScenario(ctx: BenchContext): Promise<ResultRow[]> {
       lg,
       servers,
       extraServicePids: { 'nats-supercluster': superclusterPids, 'redis-regions': redis.map((r) => r.pid) },
+      // Both regions' gateways are the target; the shared Redis and NATS serve neither.
+      serverServices: ['cassandra', 'nats-supercluster', 'redis-regions'],
       ladder: ctx.mode.xregion.ladder,
       connections,
       fanout: 1,

@@ -37,6 +37,13 @@ export interface CassandraOptions {
   detached?: boolean;
   /** How long to wait for the first successful CQL query. Default 240 s. */
   readyTimeoutMs?: number;
+  /**
+   * Open JMX on this loopback port (no auth) so `nodetool -p <port>` can inspect the node;
+   * diagnostics only (bench --cassandra-jmx). Default: no JMX.
+   */
+  jmxPort?: number;
+  /** Extra JVM flags, appended after the defaults (diagnostics, e.g. a JFR recording). */
+  jvmFlags?: string[];
 }
 
 /** What a client needs to reach a Cassandra node. */
@@ -59,7 +66,7 @@ export interface CassandraHandle extends CassandraEndpoint {
 
 // From Cassandra 5.0's conf/jvm17-server.options: without these Java 17 refuses the reflective
 // access Cassandra, jamm and Netty need.
-const JVM17_MODULE_FLAGS = [
+export const JVM17_MODULE_FLAGS = [
   '--add-exports java.base/jdk.internal.misc=ALL-UNNAMED',
   '--add-exports java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED',
   '--add-exports java.rmi/sun.rmi.registry=ALL-UNNAMED',
@@ -143,7 +150,7 @@ function logbackXml(logFile: string): string {
  * Cassandra 5.0 runs on Java 11 or 17 only, and JAVA_HOME may name another JDK (this machine
  * kind also has a Temurin 25), so prefer Debian's 17 explicitly; CASSANDRA_JAVA overrides.
  */
-function javaBinary(): string {
+export function javaBinary(): string {
   if (process.env.CASSANDRA_JAVA) return process.env.CASSANDRA_JAVA;
   const jvms = '/usr/lib/jvm';
   const jdk17 = existsSync(jvms) && readdirSync(jvms).find((d) => /^java-17-openjdk-/.test(d));
@@ -210,8 +217,10 @@ export async function startCassandra(opts: CassandraOptions = {}): Promise<Cassa
     '-XX:+UseG1GC',
     // Cassandra's startup check asks for this: a JVM limping on after OOM can corrupt data.
     '-XX:+ExitOnOutOfMemoryError',
-    // No hsperfdata files in /tmp, and no JMX: nothing here uses nodetool.
+    // No hsperfdata files in /tmp, and no JMX unless asked for (opts.jmxPort).
     '-XX:+PerfDisableSharedMem',
+    ...(opts.jmxPort !== undefined ? [`-Dcassandra.jmx.local.port=${opts.jmxPort}`] : []),
+    ...(opts.jvmFlags ?? []),
     '-Djava.net.preferIPv4Stack=true',
     '-Djdk.attach.allowAttachSelf=true',
     ...JVM17_MODULE_FLAGS,
