@@ -15,7 +15,7 @@
  * methods by thread group per phase file into the log directory; the JSON summary goes to stdout.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,7 +32,7 @@ import { type BenchContext, sleep, startTarget, wireFor } from '../lib/context.t
 import { LoadGen } from '../lib/loadgen.ts';
 import { MODES } from '../lib/modes.ts';
 import { cpuSeconds, fdLimits } from '../lib/proc-stats.ts';
-import { readThreads, threadGroupDelta } from '../lib/thread-cpu.ts';
+import { readThreads, SHARED_POOL_GROUP, threadGroup, threadGroupDelta } from '../lib/thread-cpu.ts';
 import { storageProbe } from '../scenarios/storage-probe.ts';
 import { dmUnits } from '../scenarios/traffic.ts';
 
@@ -86,6 +86,27 @@ function completedTasks(jmxPort: number): Record<string, number> {
   return Object.fromEntries(Object.entries(json.ThreadPools).map(([k, v]) => [k, Number(v.CompletedTasks)]));
 }
 
+/**
+ * Context switches of the request threads (shared pool), voluntary (parked, waited) and not:
+ * many more than requests served means workers park and wake between requests (spinning).
+ */
+function requestThreadSwitches(pid: number): { voluntary: number; involuntary: number } {
+  let voluntary = 0;
+  let involuntary = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      if (threadGroup(comm) !== SHARED_POOL_GROUP) continue;
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      voluntary += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      involuntary += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    } catch {
+      // The thread ended between listing and reading.
+    }
+  }
+  return { voluntary, involuntary };
+}
+
 function taskDelta(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(b)) {
@@ -123,6 +144,7 @@ async function main(): Promise<void> {
     const t0 = readThreads(cassandra.pid);
     const c0 = cpuSeconds(cassandra.pid);
     const k0 = completedTasks(jmxPort);
+    const s0 = requestThreadSwitches(cassandra.pid);
     const w0 = Date.now();
     const more = await extra();
     const wallS = (Date.now() - w0) / 1000;
@@ -135,6 +157,10 @@ async function main(): Promise<void> {
       cassandra_cpu_by_thread_s: threadGroupDelta(t0, t1),
       cassandra_kernel_cpu_by_thread_s: threadGroupDelta(t0, t1, 0.05, true),
       completed_tasks: taskDelta(k0, completedTasks(jmxPort)),
+      request_thread_switches: (() => {
+        const s1 = requestThreadSwitches(cassandra.pid);
+        return { voluntary: s1.voluntary - s0.voluntary, involuntary: s1.involuntary - s0.involuntary };
+      })(),
       ...more,
     };
     phases.push(phase);

@@ -9,7 +9,7 @@ import { isSkipped, type ResultRow, type Row } from '../lib/context.ts';
 import { TARGETS } from '../lib/targets.ts';
 import type { StorageProbeResult } from '../scenarios/storage-probe.ts';
 import { best, type Goal, highestSustained, type Ratio, throughputField } from './summary.ts';
-import type { TargetResult } from './targets.ts';
+import { formatValue, type TargetResult } from './targets.ts';
 
 interface ResultFile {
   mode: string;
@@ -238,7 +238,7 @@ export function toMarkdown(r: ResultFile): string {
         ['target', 'measured', 'bound', 'met', 'from'],
         r.targets.map((t) => [
           t.target,
-          t.value === null ? '–' : String(t.value),
+          formatValue(t),
           t.bound,
           t.met === null ? 'n/a' : t.met ? 'yes' : '**no**',
           t.measured,

@@ -228,9 +228,15 @@ export function issueTargets(rows: ResultRow[]): TargetResult[] {
   return out;
 }
 
-/** One line per target, for the console and the Markdown report. */
+/** The measured value with the unit its bound is in (×, ms or B). */
+export function formatValue(t: TargetResult): string {
+  if (t.value === null) return '–';
+  const unit = t.bound.endsWith('×') ? '×' : t.bound.endsWith('ms') ? ' ms' : ' B';
+  return `${t.value}${unit}`;
+}
+
+/** One line per target, for the console. */
 export function targetLine(t: TargetResult): string {
   const verdict = t.met === null ? 'n/a' : t.met ? 'met' : 'MISSED';
-  const unit = t.bound.endsWith('×') ? '×' : t.bound.endsWith('ms') ? ' ms' : ' B';
-  return `[${verdict}] ${t.target}: ${t.value ?? '–'}${t.value === null ? '' : unit} (${t.bound}) — ${t.measured}`;
+  return `[${verdict}] ${t.target}: ${formatValue(t)} (${t.bound}) — ${t.measured}`;
 }
