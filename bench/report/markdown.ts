@@ -52,6 +52,8 @@ function table(head: string[], rows: string[][]): string {
  * per delivery and deliveries per CPU-second of the process alone for group fan-out.
  */
 function cpuCell(x: Row, scenario: string): string {
+  // Results written before these figures existed have none.
+  if (x.server_side_cpu_s === undefined) return '–';
   if (scenario === 'room') {
     return `${n(x.cpu_us_per_delivery, 1)} µs/delivery; ${n(x.deliveries_per_target_cpu_s)} deliveries per process CPU-s`;
   }
