@@ -11,8 +11,10 @@
  *   npx tsx bench/diag/cassandra-busy.ts [--rates 250,1000] [--seconds 20] [--no-probe]
  *     [--jvm-flag=-XX:TieredStopAtLevel=1 …] [--jfr]
  *
- * --jfr records a JFR profile of the whole run (`jcmd <pid> JFR.start`) and prints the hottest
- * methods by thread group per phase file into the log directory; the JSON summary goes to stdout.
+ * Each phase is logged to stderr as it ends; the JSON summary (phases, `nodetool tablestats` of
+ * the gateway's keyspace, `compactionhistory`) goes to stdout. --jfr also records a JFR profile
+ * of the whole run (`jcmd <pid> JFR.start`, settings=profile) into the log directory, to read
+ * with `jfr print --events jdk.ExecutionSample`.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
@@ -140,7 +142,7 @@ async function main(): Promise<void> {
     ]);
   }
   const phases: Record<string, unknown>[] = [];
-  const measure = async (name: string, ms: number, extra: () => Promise<Record<string, unknown>>) => {
+  const measure = async (name: string, extra: () => Promise<Record<string, unknown>>) => {
     const t0 = readThreads(cassandra.pid);
     const c0 = cpuSeconds(cassandra.pid);
     const k0 = completedTasks(jmxPort);
@@ -165,12 +167,11 @@ async function main(): Promise<void> {
     };
     phases.push(phase);
     log(JSON.stringify(phase));
-    void ms;
   };
 
   try {
     if (!values['no-probe']) {
-      await measure('storage probe', 0, async () => {
+      await measure('storage probe', async () => {
         const p = await storageProbe(cassandra, {
           ...mode.storageProbe,
           log,
@@ -179,7 +180,7 @@ async function main(): Promise<void> {
         return { probe: p };
       });
     }
-    await measure('idle', idleSeconds * 1000, async () => {
+    await measure('idle', async () => {
       await sleep(idleSeconds * 1000);
       return {};
     });
@@ -218,12 +219,12 @@ async function main(): Promise<void> {
     try {
       await lg.connect();
       await lg.prepare();
-      await measure('connected, no traffic', idleSeconds * 1000, async () => {
+      await measure('connected, no traffic', async () => {
         await sleep(idleSeconds * 1000);
         return {};
       });
       for (const rate of rates) {
-        await measure(`dm@${rate}`, seconds * 1000, async () => {
+        await measure(`dm@${rate}`, async () => {
           const gw0 = cpuSeconds(server.pid);
           const agg = await lg.run(rate, {
             warmupMs: 0,
@@ -238,7 +239,7 @@ async function main(): Promise<void> {
             gateway_cpu_s: Math.round((cpuSeconds(server.pid) - gw0) * 100) / 100,
           };
         });
-        await measure(`after dm@${rate}`, 10_000, async () => {
+        await measure(`after dm@${rate}`, async () => {
           await sleep(10_000);
           return {};
         });
