@@ -304,7 +304,11 @@ async function main(): Promise<void> {
       const plain = r.without_client_msg_id.appends_per_s;
       log(
         `round ${i + 1}: LWT ${lwt}/s, arbiter ${arb}/s, no clientMsgId ${plain}/s; ` +
-          `arbiter/LWT ${(arb / lwt).toFixed(2)}, arbiter/none ${(arb / plain).toFixed(2)}`,
+          `arbiter/LWT ${(arb / lwt).toFixed(2)}, arbiter/none ${(arb / plain).toFixed(2)}; ` +
+          `Cassandra CPU per append: arbiter ${r.with_client_msg_id_arbiter?.cassandra_cpu_us_per_append ?? '?'} µs, ` +
+          `group commit ${r.group_commit?.cassandra_cpu_us_per_append ?? '?'} µs ` +
+          `(${r.group_commit?.cql_requests_per_append ?? '?'} CQL requests per append), ` +
+          `unlogged batches of 32 ${r.raw_unlogged_batch_32?.cassandra_cpu_us_per_append ?? '?'} µs per row`,
       );
     }
     console.log(JSON.stringify({ load_average_after: loadAverage(), results }, null, 2));
