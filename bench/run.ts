@@ -18,6 +18,8 @@
  *   --gateway-storage S    cassandra (default) or embedded (diagnostic: LMDB instead of Cassandra,
  *                          to separate the gateway's own cost from the database's)
  *   --no-storage-probe     skip measuring (and warming up) Cassandra on its own first
+ *   --probe-seconds N      seconds per storage-probe phase (default: the mode's); longer warms
+ *                          Cassandra's JIT more before the targets are measured
  *   --keep-logs            keep the servers' and workers' logs (kept anyway when a step failed)
  *   --cassandra-jmx        open JMX on the bench's Cassandra (loopback, port logged) for nodetool
  *
@@ -64,6 +66,7 @@ const { values } = parseArgs({
     'no-client-msg-id': { type: 'boolean', default: false },
     'gateway-storage': { type: 'string', default: 'cassandra' },
     'no-storage-probe': { type: 'boolean', default: false },
+    'probe-seconds': { type: 'string' },
     'cassandra-jmx': { type: 'boolean', default: false },
     out: { type: 'string', default: 'bench/results' },
   },
@@ -136,6 +139,7 @@ async function main(): Promise<void> {
     cassandra && !values['no-storage-probe']
       ? await storageProbe(cassandra, {
           ...mode.storageProbe,
+          ...(values['probe-seconds'] ? { seconds: Number(values['probe-seconds']) } : {}),
           log,
           ...(redis ? { redis: { url: redis.url, pid: redis.pid } } : {}),
         }).catch((err: unknown) => {

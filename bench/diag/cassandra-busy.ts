@@ -8,7 +8,7 @@
  *   2. `connected`: a gateway with the dm scenario's connections, no traffic;
  *   3. `dm@<rate>`: the dm scenario at each rate of --rates, --seconds each.
  *
- *   npx tsx bench/diag/cassandra-busy.ts [--rates 250,1000] [--seconds 20] [--no-probe]
+ *   npx tsx bench/diag/cassandra-busy.ts [--rates 250,1000] [--seconds 20] [--no-probe] [--probe-seconds 6]
  *     [--jvm-flag=-XX:TieredStopAtLevel=1 …] [--jfr]
  *
  * Each phase is logged to stderr as it ends; the JSON summary (phases, `nodetool tablestats` of
@@ -44,6 +44,8 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '20' },
     'idle-seconds': { type: 'string', default: '15' },
     'no-probe': { type: 'boolean', default: false },
+    /** Seconds per probe phase (the quick bench's 6 by default): a longer probe warms the JIT more. */
+    'probe-seconds': { type: 'string' },
     'jvm-flag': { type: 'string', multiple: true, default: [] },
     jfr: { type: 'boolean', default: false },
   },
@@ -174,6 +176,7 @@ async function main(): Promise<void> {
       await measure('storage probe', async () => {
         const p = await storageProbe(cassandra, {
           ...mode.storageProbe,
+          ...(values['probe-seconds'] ? { seconds: Number(values['probe-seconds']) } : {}),
           log,
           redis: { url: redis.url, pid: redis.pid },
         });
