@@ -172,14 +172,19 @@ export async function storageProbe(
           while (performance.now() < end) {
             const t = performance.now();
             const messageId = ids.next();
-            await store.appendMessage({
-              conversationId: `dm:probe${lane}:probe${lane + 1}`,
-              messageId,
-              senderId: `probe${lane}`,
-              clientMsgId: dedup ? `p-${run}-${n++}` : null,
-              body: 'x'.repeat(100),
-              createdAt: Date.now(),
-            });
+            // Every clientMsgId here is new, and says so as the bench's load generator and the
+            // SDK do (`attempt: 1`): the arbiter store then skips its lookup of an earlier copy.
+            await store.appendMessage(
+              {
+                conversationId: `dm:probe${lane}:probe${lane + 1}`,
+                messageId,
+                senderId: `probe${lane}`,
+                clientMsgId: dedup ? `p-${run}-${n++}` : null,
+                body: 'x'.repeat(100),
+                createdAt: Date.now(),
+              },
+              { firstAttempt: true },
+            );
             h.record((performance.now() - t) * 1000);
             count++;
           }
