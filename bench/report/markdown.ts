@@ -120,12 +120,9 @@ export function toMarkdown(r: ResultFile): string {
     );
     type Phase = StorageProbeResult['with_client_msg_id'];
     const phases: [string, Phase | undefined][] = [
-      ['clientMsgId, LWT dedup (Paxos) + 2 writes', p.with_client_msg_id],
-      [
-        'clientMsgId, Redis arbiter: 1 read + 3 writes (what gateways with Redis do)',
-        p.with_client_msg_id_arbiter,
-      ],
-      ['no clientMsgId (2 writes)', p.without_client_msg_id],
+      ['clientMsgId, dedup by lightweight transaction (Paxos)', p.with_client_msg_id],
+      ['clientMsgId, Redis arbiter (what gateways with Redis do)', p.with_client_msg_id_arbiter],
+      ['no clientMsgId', p.without_client_msg_id],
       ['group commit: the arbiter store, every append its own conversation', p.group_commit],
       ['reference: driver, unlogged batches of 32 single-row inserts (per row)', p.raw_unlogged_batch_32],
     ];
