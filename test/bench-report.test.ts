@@ -78,6 +78,14 @@ describe('bench issue 12 targets', () => {
     assert.equal(t?.met, false);
   });
 
+  it('does not call a capacity missed when its ladder ended sustained (a lower bound)', () => {
+    const xr = [...rows, row('xregion', 'gateway', 800)];
+    const t = issueTargets(xr).find((x) => x.id === 'xregion.capacity');
+    assert.equal(t?.value, 0.44);
+    assert.equal(t?.met, null);
+    assert.match(t?.measured ?? '', /lower bound/);
+  });
+
   it('says n/a, not missed, when a scenario did not run', () => {
     assert.equal(byId('room.capacity')?.met, null);
     assert.equal(byId('idle.after_gc')?.met, null);

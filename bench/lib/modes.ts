@@ -57,7 +57,9 @@ const quick: ModeConfig = {
       'bare-uws': [400, 800, 1600, 3200, 6400, 12_800],
     },
   },
-  xregion: { pairs: 100, ladder: [50, 100, 200, 400, 800, 1600] },
+  // Up to 6,400/s: with batched cross-region apply the 1,600/s step was sustained, so the
+  // ladder ended before the capacity was found.
+  xregion: { pairs: 100, ladder: [50, 100, 200, 400, 800, 1600, 3200, 6400] },
 };
 
 const full: ModeConfig = {
@@ -86,7 +88,7 @@ const full: ModeConfig = {
       'bare-uws': [400, 800, 1600, 2400, 3200, 4800, 6400, 9600],
     },
   },
-  xregion: { pairs: 500, ladder: [50, 100, 200, 300, 400, 600, 800, 1200, 1600, 2400] },
+  xregion: { pairs: 500, ladder: [50, 100, 200, 300, 400, 600, 800, 1200, 1600, 2400, 3200, 4800, 6400] },
 };
 
 export const MODES = { quick, full } as const;
