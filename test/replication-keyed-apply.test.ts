@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setImmediate as turn } from 'node:timers/promises';
 import { KeyedApply, type KeyedTask } from '../src/replication/keyed-apply.ts';
+import { applyKey } from '../src/replication/link.ts';
 import { eventually } from './helpers/eventually.ts';
 
 interface Log {
@@ -95,6 +96,28 @@ describe('KeyedApply', () => {
     // Key a finished while b2 was between attempts.
     assert.ok(log.done.indexOf('a5') < log.done.indexOf('b2'), `a went on meanwhile: ${log.done.join(' ')}`);
     assert.equal(new Set(log.done).size, 12, 'each task done once');
+  });
+
+  it('keys events by origin and conversation: a message waiting for another origin’s `created` does not hold it', async () => {
+    // Region C receives conversation X's `created` from A and a message to X from B, the message
+    // first. The message fails until `created` is applied; under one key per conversation it
+    // would hold `created` behind it forever.
+    const log = newLog();
+    const apply = new KeyedApply({ maxHeld: 100, retryDelayMs: 10 });
+    let created = false;
+    const message = task(log, applyKey('B', 'X'), 0, { failing: () => !created });
+    const createdEvent = task(log, applyKey('A', 'X'), 0);
+    const markCreated = createdEvent.attempt.bind(createdEvent);
+    createdEvent.attempt = async () => {
+      await markCreated();
+      created = true;
+    };
+    apply.add(message);
+    apply.add(createdEvent);
+    await eventually(() => assert.equal(log.done.length, 2));
+    assert.notEqual(applyKey('A', 'X'), applyKey('B', 'X'));
+    assert.equal(applyKey('A', 'X'), applyKey('A', 'X'));
+    assert.ok(log.failed.length >= 1, 'the message waited for the conversation');
   });
 
   it('admits up to maxHeld tasks, counting the ones waiting behind their key', async () => {

@@ -77,8 +77,10 @@ export class Applier {
     switch (e.k) {
       case 'm': {
         const message = fromRecord(e.msg);
-        // The conversation's `created` event was published before any of its messages, from the
-        // same region, through the same ordered stream; if it is still missing, retry later.
+        // The conversation's `created` event comes first in the stream of the region that created
+        // it, but a message written from another region comes through that region's stream and
+        // can arrive first: retry until it is there (events are keyed per origin, so the retry
+        // does not hold up the `created` event: link.ts, applyKey).
         if (!this.known.has(message.conversationId)) {
           if (!(await this.storage.getConversation(message.conversationId))) {
             throw new Error(`conversation ${message.conversationId} not replicated yet`);

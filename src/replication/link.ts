@@ -80,6 +80,17 @@ const ACK_WAIT_MS = 30_000;
 /** The header naming an event's conversation; events without it share one key. */
 const KEY_HEADER = 'Chat-Key';
 
+/**
+ * The key an inbox event is applied under: its origin region and its conversation. Order is kept
+ * per origin only, as the streams only ever ordered one origin's events. Across origins it must
+ * not be kept: a conversation created in one region and written to from a second reach a third
+ * through two streams, and the second's message waits (retried in place) for the first's
+ * `created` event, which would otherwise be queued behind it under the same key — for good.
+ */
+export function applyKey(origin: string, conversationKey: string): string {
+  return `${origin}\u0000${conversationKey}`;
+}
+
 export const outboxStream = (region: string) => `OUTBOX_${region.replace(/[^A-Za-z0-9_-]/g, '_')}`;
 export const inboxStream = (region: string) => `INBOX_${region.replace(/[^A-Za-z0-9_-]/g, '_')}`;
 export const outboxSubject = (src: string, dst: string) => `xr.${src}.to.${dst}`;
@@ -235,7 +246,7 @@ export class CrossRegionLink {
         const msgId = m.headers?.get('Nats-Msg-Id') ?? '';
         const meta = { origin, eventId: eventIdOf(msgId) };
         applying.add({
-          key: m.headers?.get(KEY_HEADER) ?? '',
+          key: applyKey(origin, m.headers?.get(KEY_HEADER) ?? ''),
           attempt: () => handler(m.data, meta),
           done: () => this.settle(() => m.ack(), msgId),
           failed: (err, attempt) =>
