@@ -232,9 +232,8 @@ async function main(): Promise<void> {
     results,
   });
   log(`results: ${path.relative(ROOT, file)}`);
-  if (results.some((r) => failed(r) || r.replication?.settledMs === null)) {
-    // The services' logs are in a temp dir that shutdown removes; keep them for whoever looks into
-    // it (also when a region had not applied its backlog by the final count, though nothing was lost).
+  if (results.some(failed)) {
+    // The services' logs are in a temp dir that shutdown removes; keep them for whoever looks into it.
     await topology.copyLogs(`${stem}-logs`);
     log(`logs: ${path.relative(ROOT, `${stem}-logs`)}`);
   }
