@@ -120,6 +120,39 @@ describe('KeyedApply', () => {
     assert.ok(log.failed.length >= 1, 'the message waited for the conversation');
   });
 
+  it('runs a task opening its key ahead of the earlier tasks of its key that wait for it', async () => {
+    // Within one origin a message can come before its conversation's creation: the creation's
+    // first delivery died with a gateway and is redelivered after the ack wait, later messages
+    // having come at once. The message fails until the creation is applied, which is behind it.
+    const log = newLog();
+    const apply = new KeyedApply({ maxHeld: 100, retryDelayMs: 10 });
+    let created = false;
+    apply.add(task(log, 'a', 0, { failing: () => !created }));
+    apply.add(task(log, 'a', 1, { failing: () => !created }));
+    apply.add(task(log, 'b', 0));
+    await eventually(() => assert.ok(log.failed.length >= 1));
+    const creation = task(log, 'a', 9);
+    apply.add({
+      ...creation,
+      opensKey: true,
+      attempt: async () => {
+        await creation.attempt();
+        created = true;
+      },
+    });
+    apply.add(task(log, 'a', 2));
+    await eventually(() => assert.equal(log.done.length, 5), { timeoutMs: 2000 });
+    assert.deepEqual(ofKey(log.done, 'a'), ['a9', 'a0', 'a1', 'a2'], 'the rest of the key in arrival order');
+    const started = ofKey(log.started, 'a');
+    const at = started.indexOf('a9');
+    assert.ok(
+      started.slice(0, at).every((n) => n === 'a0'),
+      `only a0 was tried before the creation: ${started.join(' ')}`,
+    );
+    assert.deepEqual(started.slice(at), ['a9', 'a0', 'a1', 'a2'], 'then each once, in order');
+    assert.equal(apply.size, 0);
+  });
+
   it('admits up to maxHeld tasks, counting the ones waiting behind their key', async () => {
     let open!: () => void;
     const gate = new Promise<void>((resolve) => {

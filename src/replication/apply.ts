@@ -80,7 +80,9 @@ export class Applier {
         // The conversation's `created` event comes first in the stream of the region that created
         // it, but a message written from another region comes through that region's stream and
         // can arrive first: retry until it is there (events are keyed per origin, so the retry
-        // does not hold up the `created` event: link.ts, applyKey).
+        // does not hold up the `created` event: link.ts, applyKey). Within one origin, a redelivered
+        // `created` (its first delivery died with a gateway) comes after later messages: it goes
+        // ahead of its key's held events (`KeyedTask.opensKey`).
         if (!this.known.has(message.conversationId)) {
           if (!(await this.storage.getConversation(message.conversationId))) {
             throw new Error(`conversation ${message.conversationId} not replicated yet`);

@@ -18,7 +18,7 @@
 import type { Directory } from '../config/directory.ts';
 import type { Storage } from '../storage/types.ts';
 import { Applier, type ReplicationSink } from './apply.ts';
-import { decodeEvent } from './events.ts';
+import { decodeEvent, type ReplicationEvent } from './events.ts';
 import type { CrossRegionBacklog, CrossRegionLink } from './link.ts';
 import { OutboxPublisher, replicatingStorage } from './outbox.ts';
 
@@ -63,7 +63,24 @@ export class Replication {
 
   /** Starts applying other regions' events to this region's store and users. */
   start(sink: ReplicationSink): Promise<void> {
-    return this.link.consume((data, meta) => this.applier.apply(decodeEvent(data), meta.eventId, sink));
+    // Decoded once per event (the link hands the same payload to `opensKey` and to every attempt).
+    const decoded = new WeakMap<Uint8Array, ReplicationEvent>();
+    const decode = (data: Uint8Array): ReplicationEvent => {
+      let event = decoded.get(data);
+      if (!event) {
+        event = decodeEvent(data);
+        decoded.set(data, event);
+      }
+      return event;
+    };
+    return this.link.consume((data, meta) => this.applier.apply(decode(data), meta.eventId, sink), {
+      // A redelivered creation comes after the conversation's later messages, which fail until
+      // it is applied: it must not wait behind them.
+      opensKey: (data) => {
+        const event = decode(data);
+        return event.k === 'c' && event.event === 'created';
+      },
+    });
   }
 
   ping(): Promise<void> {

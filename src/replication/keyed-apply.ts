@@ -7,6 +7,12 @@
  * A failed attempt is retried in place after `retryDelayMs`, with its key's later events waiting
  * behind it, rather than handed back to JetStream: a redelivery comes back after later events
  * of the same conversation, which would then be delivered before it. Other keys go on meanwhile.
+ *
+ * The one exception to arrival order is a task that opens its key (a conversation's creation):
+ * it goes ahead of every task of its key not in an attempt. A redelivery comes after later
+ * events (a creation whose first delivery died with a gateway comes back after the ack wait, the
+ * messages after it at once): they fail until the creation is applied, and a creation queued
+ * behind them would wait for them forever.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { settleWithin } from '../util/deadline.ts';
@@ -15,6 +21,11 @@ import { settleWithin } from '../util/deadline.ts';
 export interface KeyedTask {
   /** Tasks with equal keys run one at a time, in the order they were added. */
   readonly key: string;
+  /**
+   * The key's first event (a conversation's creation): nothing else of the key can succeed
+   * before it, so it runs before every task of its key that is not in an attempt.
+   */
+  readonly opensKey?: boolean;
   /** One attempt at applying the event; a rejection is retried after the retry delay. */
   attempt(): Promise<void>;
   /** After the attempt that succeeded. */
@@ -38,6 +49,8 @@ export class KeyedApply {
   private readonly queues = new Map<string, KeyedTask[]>();
   /** Tasks in an attempt, with when it started. */
   private readonly attempting = new Map<KeyedTask, number>();
+  /** Failed attempts so far, per task between attempts. */
+  private readonly failures = new Map<KeyedTask, number>();
   private readonly drivers = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
   private held = 0;
@@ -86,8 +99,8 @@ export class KeyedApply {
   heartbeat(stuckMs: number): void {
     const now = Date.now();
     for (const queue of this.queues.values()) {
-      const head = queue[0];
-      const started = head && this.attempting.get(head);
+      const inAttempt = queue.find((t) => this.attempting.has(t));
+      const started = inAttempt && this.attempting.get(inAttempt);
       if (started !== undefined && now - started > stuckMs) continue;
       for (const task of queue) if (!this.attempting.has(task)) task.waiting();
     }
@@ -103,7 +116,10 @@ export class KeyedApply {
     await settleWithin(Promise.all(this.drivers), graceMs, undefined);
     for (const [key, queue] of this.queues) {
       const idle = queue.filter((t) => !this.attempting.has(t));
-      for (const task of idle) task.abandoned();
+      for (const task of idle) {
+        this.failures.delete(task);
+        task.abandoned();
+      }
       this.held -= idle.length;
       // In place: a driver whose attempt outlived the grace still holds this array.
       queue.splice(0, queue.length, ...queue.filter((t) => this.attempting.has(t)));
@@ -111,39 +127,47 @@ export class KeyedApply {
     }
   }
 
-  /** Runs a key's tasks in order until its queue is empty or the scheduler stops. */
+  /**
+   * Runs a key's tasks in order (a task opening the key first) until its queue is empty or the
+   * scheduler stops. A failed task is retried after the delay; the next pick may then be a task
+   * opening the key that arrived meanwhile.
+   */
   private async drive(key: string): Promise<void> {
     const queue = this.queues.get(key);
     while (queue && queue.length > 0 && !this.stopped) {
-      const task = queue[0] as KeyedTask;
-      if (!(await this.runToSuccess(task))) return;
-      queue.shift();
-      this.held--;
-      this.admitted.shift()?.();
-    }
-    if (queue?.length === 0) this.queues.delete(key);
-  }
-
-  /** Attempts a task until it succeeds (true) or the scheduler stops (false). */
-  private async runToSuccess(task: KeyedTask): Promise<boolean> {
-    for (let n = 1; ; n++) {
-      this.attempting.set(task, Date.now());
-      try {
-        await task.attempt();
-        this.attempting.delete(task);
-        task.done();
-        return true;
-      } catch (err) {
-        this.attempting.delete(task);
-        task.failed(err, n);
+      const task = queue.find((t) => t.opensKey === true) ?? (queue[0] as KeyedTask);
+      if (await this.attemptOnce(task)) {
+        queue.splice(queue.indexOf(task), 1);
+        this.held--;
+        this.admitted.shift()?.();
+        continue;
       }
-      if (this.stopped) return false;
+      if (this.stopped) return;
       try {
         await sleep(this.opts.retryDelayMs, undefined, { signal: this.stopping.signal });
       } catch {
         // Aborted by stop(): the task stays held and is abandoned there.
-        return false;
+        return;
       }
+    }
+    if (queue?.length === 0) this.queues.delete(key);
+  }
+
+  /** One attempt at a task: true once it succeeded (and is done). */
+  private async attemptOnce(task: KeyedTask): Promise<boolean> {
+    this.attempting.set(task, Date.now());
+    try {
+      await task.attempt();
+      this.attempting.delete(task);
+      this.failures.delete(task);
+      task.done();
+      return true;
+    } catch (err) {
+      this.attempting.delete(task);
+      const n = (this.failures.get(task) ?? 0) + 1;
+      this.failures.set(task, n);
+      task.failed(err, n);
+      return false;
     }
   }
 }

@@ -64,6 +64,14 @@ export interface CrossRegionOptions {
  */
 export type EventHandler = (data: Uint8Array, meta: { origin: string; eventId: string }) => Promise<void>;
 
+export interface ConsumeOptions {
+  /**
+   * True for an event that opens its key (a conversation's creation): it is applied before the
+   * events of its key held here that are not in an attempt (see `KeyedTask.opensKey`).
+   */
+  opensKey?(data: Uint8Array): boolean;
+}
+
 /** The durable consumer each region applies its inbox with (the fault suite reads its figures). */
 export const APPLY_CONSUMER = 'apply';
 const CONSUMER = APPLY_CONSUMER;
@@ -224,9 +232,11 @@ export class CrossRegionLink {
    * event is acked only after the handler resolved; a failure is retried in place after
    * RETRY_DELAY_MS, its conversation's later events waiting behind it. Events held longer than
    * the ack wait (waiting, or between attempts) are kept from being redelivered meanwhile, unless
-   * they wait behind an attempt that has itself run for longer than the ack wait.
+   * they wait behind an attempt that has itself run for longer than the ack wait. An event that
+   * opens its conversation (`opts.opensKey`) goes ahead of its key's held events: redelivered,
+   * it comes after them.
    */
-  async consume(handler: EventHandler): Promise<void> {
+  async consume(handler: EventHandler, opts: ConsumeOptions = {}): Promise<void> {
     const js = this.js;
     if (!js) throw new Error('cross-region link not started');
     const consumer = await js.consumers.get(inboxStream(this.opts.region), CONSUMER);
@@ -245,9 +255,12 @@ export class CrossRegionLink {
         const origin = m.headers?.get('Chat-Origin') ?? m.subject.split('.')[1] ?? '';
         const msgId = m.headers?.get('Nats-Msg-Id') ?? '';
         const meta = { origin, eventId: eventIdOf(msgId) };
+        // Read once: nats.js makes a new view of the payload on each read.
+        const data = m.data;
         applying.add({
           key: applyKey(origin, m.headers?.get(KEY_HEADER) ?? ''),
-          attempt: () => handler(m.data, meta),
+          opensKey: this.opensKey(opts, data, msgId),
+          attempt: () => handler(data, meta),
           done: () => this.settle(() => m.ack(), msgId),
           failed: (err, attempt) =>
             this.log.error(
@@ -260,6 +273,16 @@ export class CrossRegionLink {
         });
       }
     })();
+  }
+
+  /** `opts.opensKey` for one event; one it cannot read is applied (and fails) in arrival order. */
+  private opensKey(opts: ConsumeOptions, data: Uint8Array, msgId: string): boolean {
+    try {
+      return opts.opensKey?.(data) ?? false;
+    } catch (err) {
+      this.log.warn({ err, msgId }, 'could not classify a cross-region event');
+      return false;
+    }
   }
 
   /**

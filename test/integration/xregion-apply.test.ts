@@ -3,7 +3,8 @@
  * an embedded store per region: a burst across several conversations is applied concurrently
  * across conversations, delivered in each conversation's order, and a store failure in the middle
  * of it ends with every message stored and delivered once, the failed one's conversation
- * waiting for it rather than overtaking it.
+ * waiting for it rather than overtaking it; and a message that arrives before its conversation's
+ * creation from the same origin (as a redelivered creation does) is applied once it comes.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -12,7 +13,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setImmediate as turn } from 'node:timers/promises';
 import { Directory } from '../../src/config/directory.ts';
+import { encodeEvent } from '../../src/replication/events.ts';
 import { CrossRegionLink, Replication, type ReplicationSink } from '../../src/replication/index.ts';
+import { toRecord } from '../../src/storage/common.ts';
 import { EmbeddedStorage } from '../../src/storage/embedded.ts';
 import type { Storage, StoredMessage } from '../../src/storage/types.ts';
 import { overriding } from '../../src/util/overriding.ts';
@@ -30,6 +33,9 @@ describe('cross-region apply in batches', () => {
   let dir: string;
   const stores: EmbeddedStorage[] = [];
   const replications: Replication[] = [];
+  const links: CrossRegionLink[] = [];
+  /** Per conversation, what eu-west delivered (its replication runs from the first test on). */
+  const delivered = new Map<string, bigint[]>();
 
   const region = async (name: string, wrap: (s: Storage) => Storage = (s) => s) => {
     const local = new EmbeddedStorage({ dataDir: join(dir, name) });
@@ -54,6 +60,7 @@ describe('cross-region apply in batches', () => {
   });
   after(async () => {
     for (const r of replications) await r.close();
+    for (const l of links) await l.close();
     for (const s of stores) await s.close();
     await sc.close();
     await rm(dir, { recursive: true, force: true });
@@ -117,7 +124,6 @@ describe('cross-region apply in batches', () => {
       { timeoutMs: 15_000 },
     );
 
-    const delivered = new Map<string, bigint[]>();
     const sink: ReplicationSink = {
       async deliverMessage(message) {
         const list = delivered.get(message.conversationId) ?? [];
@@ -149,6 +155,59 @@ describe('cross-region apply in batches', () => {
     }
     assert.ok(maxInFlight > 1, `conversations were applied concurrently (at most ${maxInFlight} at once)`);
     await eventually(async () => assert.equal((await eu.replication.backlog()).inboxPending, 0), {
+      timeoutMs: 10_000,
+    });
+  });
+
+  it("applies a message that came before its conversation's creation once the creation comes", async () => {
+    // eu-west consumes since the first test. A creation whose first delivery died with a gateway
+    // is redelivered after the conversation's later messages from the same origin; here the
+    // message is published first, so it reaches eu-west first and fails until the creation is in.
+    const publisher = new CrossRegionLink({
+      servers: [sc.urls['us-east']!],
+      region: 'us-east',
+      peers: ['eu-west'],
+      outboxMaxAgeMs: 3600_000,
+      duplicateWindowMs: 120_000,
+    });
+    links.push(publisher);
+    await publisher.start();
+    const conv = {
+      id: 'g:late',
+      kind: 'group' as const,
+      title: 'late',
+      createdBy: 'carol',
+      createdAt: Date.now(),
+    };
+    const message: StoredMessage = {
+      conversationId: conv.id,
+      messageId: new SnowflakeGenerator(2, 0).next(),
+      senderId: 'carol',
+      clientMsgId: 'late-0',
+      body: 'before its conversation',
+      createdAt: Date.now(),
+    };
+    await publisher.publish(
+      encodeEvent({ k: 'm', msg: toRecord(message) }),
+      `m:${message.messageId}`,
+      conv.id,
+    );
+    await publisher.publish(
+      encodeEvent({ k: 'c', conv, event: 'created', changed: ['carol', 'dave'] }),
+      `c:${conv.id}:created`,
+      conv.id,
+    );
+    await eventually(() => assert.deepEqual(delivered.get(conv.id), [message.messageId]), {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+    });
+    const eu = stores[1]!;
+    assert.deepEqual(await eu.listMembers(conv.id), ['carol', 'dave']);
+    assert.deepEqual(
+      (await eu.getHistory(conv.id, { limit: 2 })).map((m) => m.messageId),
+      [message.messageId],
+    );
+    await eventually(async () => assert.equal((await replications[1]!.backlog()).inboxPending, 0), {
       timeoutMs: 10_000,
     });
   });
