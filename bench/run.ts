@@ -11,6 +11,8 @@
  *   --targets a,b          among gateway, gateway-socketio, baseline-socketio, bare-uws
  *   --workers N            load-generator processes (default: the mode's)
  *   --profile              run gateways with --cpu-prof; summaries in bench/results/profiles/
+ *   --node-flags "F …"     more node/V8 flags for every gateway process (space-separated), e.g.
+ *                          "--max-semi-space-size=4" to compare GC settings; recorded in the JSON
  *   --out DIR              results directory (default bench/results)
  *   --addresses N          client source addresses 127.0.0.2 … 127.0.0.(N+1) (default 8)
  *   --no-client-msg-id     send messages without clientMsgId (diagnostic: the gateway then skips
@@ -61,6 +63,7 @@ const { values } = parseArgs({
     targets: { type: 'string' },
     workers: { type: 'string' },
     profile: { type: 'boolean', default: false },
+    'node-flags': { type: 'string' },
     'keep-logs': { type: 'boolean', default: false },
     addresses: { type: 'string', default: '8' },
     'no-client-msg-id': { type: 'boolean', default: false },
@@ -94,6 +97,7 @@ async function main(): Promise<void> {
   mkdirSync(outDir, { recursive: true });
   const logDir = mkdtempSync(join(tmpdir(), 'chat-bench-'));
   const profileDir = values.profile ? join(outDir, 'profiles') : null;
+  const gatewayNodeFlags = (values['node-flags'] ?? '').split(' ').filter((f) => f !== '');
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   const started = new Date();
   const log = (msg: string) =>
@@ -154,6 +158,7 @@ async function main(): Promise<void> {
     mode,
     logDir,
     profileDir,
+    gatewayNodeFlags,
     cassandra: cassandra
       ? {
           contactPoints: cassandra.contactPoints,
@@ -240,6 +245,7 @@ async function main(): Promise<void> {
       gateway_limits:
         'per-connection rate limits lifted, maxBackpressureBytes 16 MiB; Cassandra RF 1, LOCAL_QUORUM',
       profiled: values.profile,
+      gateway_node_flags: gatewayNodeFlags,
       client_msg_ids: !values['no-client-msg-id'],
       gateway_storage: values['gateway-storage'],
     },

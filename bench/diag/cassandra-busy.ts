@@ -191,6 +191,7 @@ async function main(): Promise<void> {
       mode,
       logDir,
       profileDir: null,
+      gatewayNodeFlags: [],
       cassandra: {
         contactPoints: cassandra.contactPoints,
         port: cassandra.port,

@@ -26,6 +26,8 @@ export interface BenchContext {
   logDir: string;
   /** Set with --profile: gateways write V8 CPU profiles here. */
   profileDir: string | null;
+  /** Extra node/V8 flags for every gateway process (`--node-flags`), e.g. GC settings to compare. */
+  gatewayNodeFlags: readonly string[];
   cassandra: CassandraEndpoint;
   redisUrl: string;
   natsUrl: string;
@@ -170,6 +172,7 @@ export async function startTarget(
     tag,
     inspect,
     ...(ctx.profileDir ? { cpuProfDir: ctx.profileDir } : {}),
+    nodeFlags: ctx.gatewayNodeFlags,
   });
   if (target === 'gateway-socketio' && !(await hasSocketIoEndpoint(server.host, server.port))) {
     await server.stop();

@@ -94,6 +94,8 @@ export async function startGatewayProcess(opts: {
   cpuProfDir?: string;
   /** Open the inspector on a free loopback port (bench/lib/inspector.ts forces GCs through it). */
   inspect?: boolean;
+  /** More node/V8 flags for the gateway process (`bench/run.ts --node-flags`). */
+  nodeFlags?: readonly string[];
   tag: string;
 }): Promise<RunningServer> {
   ensureBuilt(REPO_ROOT);
@@ -114,6 +116,7 @@ export async function startGatewayProcess(opts: {
         ? ['--cpu-prof', '--cpu-prof-dir', join(opts.cpuProfDir, `gateway-${opts.tag}`)]
         : []),
       ...(opts.inspect ? ['--inspect=127.0.0.1:0'] : []),
+      ...(opts.nodeFlags ?? []),
     ],
   });
   await waitUntil(`gateway ${opts.tag}`, () => httpOk(`http://127.0.0.1:${port}/readyz`), proc, 180_000);

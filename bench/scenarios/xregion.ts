@@ -57,6 +57,7 @@ export async function xregionScenario(ctx: BenchContext): Promise<ResultRow[]> {
           logDir: ctx.logDir,
           tag: `xregion-${region}`,
           ...(ctx.profileDir ? { cpuProfDir: ctx.profileDir } : {}),
+          nodeFlags: ctx.gatewayNodeFlags,
         }),
       );
     }
