@@ -12,6 +12,7 @@ import {
 } from '../src/storage/types.ts';
 import { EPOCH_MS, snowflakeFloor } from '../src/util/snowflake.ts';
 import { lateIndexContract, recordBeforeReopen } from './storage-late.contract.ts';
+import { searchContract } from './storage-search.contract.ts';
 
 /** What a storage implementation under test provides. */
 export interface StorageFixture {
@@ -396,6 +397,8 @@ export function storageContract(name: string, make: () => Promise<StorageFixture
       async () => (await group(['a', 'b'])).id,
     );
 
+    searchContract(() => s);
+
     // Last: it swaps `s` for a reopened instance.
     it('keeps everything across close() and reopen', async () => {
       const [a, b] = [uid('a'), uid('b')];
@@ -418,6 +421,8 @@ export function storageContract(name: string, make: () => Promise<StorageFixture
       assert.equal(await s.getReadMarker(b, c.id), m.messageId);
       assert.deepEqual(await s.listOffline(b, 10), [m]);
       await checkLate(s);
+      const found = await s.searchMessages({ conversationIds: [c.id], terms: ['hello'], limit: 5 });
+      assert.deepEqual(found, { messages: [m], nextBefore: null });
       const resend = { ...m, messageId: m.messageId + 99n };
       assert.deepEqual(await s.appendMessage(resend), { message: m, duplicate: true });
     });

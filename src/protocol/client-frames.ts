@@ -36,6 +36,18 @@ export type ClientFrame =
       limit?: number;
     }
   | { op: 'read'; id: string; conversationId: string; messageId: string }
+  /**
+   * `query`: words that must all be in a message (src/protocol/search.ts). Without
+   * `conversationId`: every conversation of the user. `before`: the previous page's `nextBefore`.
+   */
+  | {
+      op: 'search';
+      id: string;
+      query: string;
+      conversationId?: string | null;
+      before?: string | null;
+      limit?: number;
+    }
   | { op: 'ack'; messageIds: string[] }
   /**
    * `position`: the resume position the client holds (a `pos` or a `synced.position`). `since`:
@@ -76,6 +88,15 @@ export type ParsedClientFrame =
       limit: number;
     }
   | { op: 'read'; id: string; conversationId: string; messageId: bigint }
+  /** `query` has 1..SEARCH_MAX_TERMS search terms; `conversationId` null: all of the user's. */
+  | {
+      op: 'search';
+      id: string;
+      query: string;
+      conversationId: string | null;
+      before: bigint | null;
+      limit: number;
+    }
   | { op: 'ack'; messageIds: bigint[] }
   | { op: 'sync'; id: string; position: ResumePosition | null; since: bigint | null }
   | { op: 'presence'; id: string; userIds: string[] }
@@ -99,6 +120,7 @@ export const CLIENT_OPS = [
   'listConversations',
   'history',
   'read',
+  'search',
   'ack',
   'sync',
   'presence',

@@ -17,4 +17,5 @@ export * from './errors.ts';
 export * from './ids.ts';
 export * from './parse.ts';
 export * from './position.ts';
+export * from './search.ts';
 export * from './server-frames.ts';

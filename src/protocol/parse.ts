@@ -14,6 +14,13 @@ import {
   USER_ID,
 } from './ids.ts';
 import { POSITION_MAX_CHARS, parsePosition, type ResumePosition } from './position.ts';
+import {
+  SEARCH_DEFAULT_LIMIT,
+  SEARCH_MAX_LIMIT,
+  SEARCH_MAX_TERMS,
+  SEARCH_QUERY_MAX_CHARS,
+  searchTerms,
+} from './search.ts';
 
 const REQUEST_ID_MAX = 64;
 const CLIENT_MSG_ID_MAX = 64;
@@ -201,6 +208,22 @@ export function parseClientRequest(raw: unknown, limits: ParseLimits): ParsedCli
       const messageId = optId(o, 'messageId', id);
       if (messageId === null) throw invalid('messageId', 'required', id);
       return { op: 'read', id, conversationId, messageId };
+    }
+    case 'search': {
+      const query = str(o, 'query', null, SEARCH_QUERY_MAX_CHARS, id);
+      const terms = searchTerms(query).length;
+      if (terms === 0) throw invalid('query', 'has no words to search for', id);
+      if (terms > SEARCH_MAX_TERMS) throw invalid('query', `at most ${SEARCH_MAX_TERMS} words`, id);
+      const conversationId =
+        o.conversationId === undefined || o.conversationId === null ? null : conversationField(o, id);
+      let limit = SEARCH_DEFAULT_LIMIT;
+      if (o.limit !== undefined) {
+        if (typeof o.limit !== 'number' || !Number.isInteger(o.limit) || o.limit < 1) {
+          throw invalid('limit', 'expected a positive integer', id);
+        }
+        limit = Math.min(o.limit, SEARCH_MAX_LIMIT);
+      }
+      return { op: 'search', id, query, conversationId, before: optId(o, 'before', id), limit };
     }
     case 'sync':
       return {

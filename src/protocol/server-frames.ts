@@ -70,6 +70,17 @@ export interface HistoryResult {
   hasMore: boolean;
 }
 
+/** For `search`: matches newest first. */
+export interface SearchResult {
+  messages: WireMessage[];
+  /**
+   * Send it back as `before` for the next page; null when nothing older matches. A page may hold
+   * fewer than `limit` messages (even none) and still have a `nextBefore`: the server bounds the
+   * work of one request and says where it stopped.
+   */
+  nextBefore: string | null;
+}
+
 /** For `presence` and `subscribePresence`: in the order asked. */
 export interface PresenceResult {
   users: WirePresence[];
@@ -92,6 +103,7 @@ export type ResultData =
   | ConversationResult
   | ListConversationsResult
   | HistoryResult
+  | SearchResult
   | PresenceResult
   | OkResult
   | TypingResult;
@@ -234,6 +246,7 @@ export interface Replies {
   listConversations: ResultFrame<ListConversationsResult>;
   history: ResultFrame<HistoryResult>;
   read: ResultFrame<OkResult>;
+  search: ResultFrame<SearchResult>;
   presence: ResultFrame<PresenceResult>;
   subscribePresence: ResultFrame<PresenceResult>;
   unsubscribePresence: ResultFrame<OkResult>;

@@ -23,12 +23,15 @@ import {
 } from './common.ts';
 import { MAX_KEY, padId } from './embedded-keys.ts';
 import { type LateTable, readLate, writeLate } from './embedded-late.ts';
+import { indexBody, reindexBody, type SearchTable, searchIndex } from './embedded-search.ts';
 import {
   type AppendResult,
   type Conversation,
   type ConversationSummary,
   type HistoryQuery,
   type LateMessage,
+  type SearchPage,
+  type SearchQuery,
   type Storage,
   type StoredMessage,
   UNREAD_CAP,
@@ -61,6 +64,8 @@ interface Tables {
   offline: Database<MessageRecord, Key>;
   /** [conversationId, pad(visibleAt), pad(messageId)] → the message and visibleAt */
   late: LateTable;
+  /** [conversationId, term, pad(messageId)] → true: the search index (`embedded-search.ts`) */
+  search: SearchTable;
 }
 
 export interface EmbeddedStorageOptions {
@@ -93,6 +98,7 @@ export class EmbeddedStorage implements Storage {
       readMarkers: root.openDB({ name: 'read_markers' }),
       offline: root.openDB({ name: 'offline' }),
       late: root.openDB({ name: 'late' }),
+      search: root.openDB({ name: 'search' }),
     };
     const version = tables.meta.get('layoutVersion');
     if (version !== undefined && version !== LAYOUT_VERSION) {
@@ -104,6 +110,18 @@ export class EmbeddedStorage implements Storage {
     this.root = root;
     this.tables = tables;
     if (version === undefined) await this.durable(tables.meta.put('layoutVersion', LAYOUT_VERSION));
+    if (tables.meta.get('searchIndexed') !== true) await this.buildSearchIndex();
+  }
+
+  /** Indexes the messages a store from before the search index holds (once, at first open). */
+  private async buildSearchIndex(): Promise<void> {
+    const t = this.t();
+    await this.durable(
+      t.search.transaction(() => {
+        for (const { value } of t.messages.getRange({})) indexBody(t.search, fromRecord(value));
+        t.meta.put('searchIndexed', true);
+      }),
+    );
   }
 
   async close(): Promise<void> {
@@ -219,11 +237,13 @@ export class EmbeddedStorage implements Storage {
             // hand-edited or partially restored database heals instead of losing the message.
             const healed = { ...record, conversationId: seen.conversationId, messageId: seen.messageId };
             t.messages.put([healed.conversationId, padId(BigInt(healed.messageId))], healed);
+            indexBody(t.search, fromRecord(healed));
             return { message: fromRecord(healed), duplicate: false };
           }
           t.dedup.put(dedupKey, { conversationId: message.conversationId, messageId: record.messageId });
         }
         t.messages.put([message.conversationId, padId(message.messageId)], record);
+        indexBody(t.search, message);
         return { message: fromRecord(record), duplicate: false };
       }),
     );
@@ -241,7 +261,33 @@ export class EmbeddedStorage implements Storage {
             t.dedup.put(dedupKey, { conversationId: message.conversationId, messageId: record.messageId });
           }
         }
-        t.messages.put([message.conversationId, padId(message.messageId)], record);
+        const key = [message.conversationId, padId(message.messageId)];
+        // An upsert: if a copy is stored already, the index follows whatever body it had.
+        const stored = t.messages.get(key);
+        t.messages.put(key, record);
+        if (stored) reindexBody(t.search, message, stored.body);
+        else indexBody(t.search, message);
+      }),
+    );
+  }
+
+  /**
+   * Rewrites a stored message's body and its search terms in one transaction: the edit and delete
+   * paths call it (a delete passes ''). Returns the message as now stored, or null if unknown.
+   */
+  async replaceBody(conversationId: string, messageId: bigint, body: string): Promise<StoredMessage | null> {
+    assertMessageId(messageId);
+    const t = this.t();
+    const key = [conversationId, padId(messageId)];
+    return this.durable(
+      t.messages.transaction(() => {
+        const stored = t.messages.get(key);
+        if (!stored) return null;
+        const next = { ...stored, body };
+        t.messages.put(key, next);
+        const message = fromRecord(next);
+        reindexBody(t.search, message, stored.body);
+        return message;
       }),
     );
   }
@@ -272,6 +318,11 @@ export class EmbeddedStorage implements Storage {
       out.push(fromRecord(value));
     }
     return out;
+  }
+
+  async searchMessages(query: SearchQuery): Promise<SearchPage> {
+    const t = this.t();
+    return searchIndex(t.search, t.messages, query);
   }
 
   async markRead(userId: string, conversationId: string, messageId: bigint): Promise<void> {

@@ -88,6 +88,38 @@ export interface LateMessage {
   visibleAt: number;
 }
 
+/** A search of a user's messages (`Storage.searchMessages`). */
+export interface SearchQuery {
+  /**
+   * The conversations to search: the caller has checked that the user belongs to each (the store
+   * does not know who asks). Messages of any other conversation never come back.
+   */
+  conversationIds: readonly string[];
+  /**
+   * The query's terms, from `searchTerms` (src/protocol/search.ts): a message matches when every
+   * one is a term of its body. Empty: nothing matches.
+   */
+  terms: readonly string[];
+  /** Only messages with id < before (the previous page's `nextBefore`). */
+  before?: bigint;
+  /** Capped by the implementation at `MAX_SEARCH_LIMIT`. */
+  limit: number;
+}
+
+export interface SearchPage {
+  /** Matches, newest first, at most `limit`. */
+  messages: StoredMessage[];
+  /**
+   * Where the next page starts (its `before`), or null when nothing older matches. It may be set
+   * while `messages` has fewer than `limit` entries: a store that bounds the work of one call
+   * (the Cassandra store reads at most a budget of partitions) stops there and says where to go on.
+   */
+  nextBefore: bigint | null;
+}
+
+/** Largest page a search returns, whatever the caller asks for (above the protocol's 50). */
+export const MAX_SEARCH_LIMIT = 100;
+
 export interface Storage {
   /** Create or migrate the schema idempotently. */
   init(): Promise<void>;
@@ -123,6 +155,12 @@ export interface Storage {
   putReplica(message: StoredMessage): Promise<void>;
   getMessage(conversationId: string, messageId: bigint): Promise<StoredMessage | null>;
   getHistory(conversationId: string, query: HistoryQuery): Promise<StoredMessage[]>;
+  /**
+   * Messages of the given conversations whose body has every query term, newest first. A body
+   * changed in place (an edit; a delete leaves an empty body) is searched as it is now: the old
+   * words no longer find it. See `SearchQuery` and `SearchPage`.
+   */
+  searchMessages(query: SearchQuery): Promise<SearchPage>;
 
   /** Move the user's read marker forward (never backward). */
   markRead(userId: string, conversationId: string, messageId: bigint): Promise<void>;

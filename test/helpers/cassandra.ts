@@ -44,6 +44,11 @@ export interface CassandraOptions {
   jmxPort?: number;
   /** Extra JVM flags, appended after the defaults (diagnostics, e.g. a JFR recording). */
   jvmFlags?: string[];
+  /**
+   * Allow SASI indexes (`sasi_indexes_enabled`, false by default in 5.0: experimental). Only for
+   * bench/micro/search-index.ts, which measures them against SAI; the schema uses none.
+   */
+  sasiIndexesEnabled?: boolean;
 }
 
 /** What a client needs to reach a Cassandra node. */
@@ -100,6 +105,7 @@ function cassandraYaml(p: {
   nativePort: number;
   storagePort: number;
   sslStoragePort: number;
+  sasi: boolean;
 }): string {
   const d = (sub: string) => JSON.stringify(join(p.dir, sub));
   return `cluster_name: globalchat-test
@@ -132,7 +138,7 @@ auto_snapshot: false
 # docs/operations.md says the same for production.
 batch_size_warn_threshold: 64KiB
 unlogged_batch_across_partitions_warn_threshold: 100
-`;
+${p.sasi ? 'sasi_indexes_enabled: true\n' : ''}`;
 }
 
 function logbackXml(logFile: string): string {
@@ -206,7 +212,18 @@ export async function startCassandra(opts: CassandraOptions = {}): Promise<Cassa
   const yamlPath = join(conf, 'cassandra.yaml');
   const rackdcPath = join(conf, 'cassandra-rackdc.properties');
   const logbackPath = join(conf, 'logback.xml');
-  await writeFile(yamlPath, cassandraYaml({ dir, listen, seeds, nativePort, storagePort, sslStoragePort }));
+  await writeFile(
+    yamlPath,
+    cassandraYaml({
+      dir,
+      listen,
+      seeds,
+      nativePort,
+      storagePort,
+      sslStoragePort,
+      sasi: opts.sasiIndexesEnabled === true,
+    }),
+  );
   await writeFile(rackdcPath, `dc=${datacenter}\nrack=rack1\n`);
   await writeFile(logbackPath, logbackXml(join(logs, 'system.log')));
 

@@ -10,6 +10,7 @@ import { Conversations } from './conversations.ts';
 import { Messages } from './messages.ts';
 import { PresenceOps } from './presence.ts';
 import { Replay } from './replay.ts';
+import { SearchOps } from './search.ts';
 import { Tasks } from './tasks.ts';
 import type { AnswerOf, Handler, HandlerTable, OpsDeps } from './types.ts';
 import { Visibility } from './visibility.ts';
@@ -33,11 +34,13 @@ export function createOperations(deps: OpsDeps): Operations {
   const messages = new Messages(ctx, conversations);
   const replay = new Replay(ctx);
   const presence = new PresenceOps(ctx, conversations);
+  const search = new SearchOps(ctx, conversations);
   const table: HandlerTable = {
     ...messages.handlers,
     ...replay.handlers,
     ...conversations.handlers,
     ...presence.handlers,
+    ...search.handlers,
     ping: async (_state, f) => ({ op: 'pong', id: f.id, serverTime: Date.now() }),
   };
   return { table, tasks, messages, conversations, replay };

@@ -28,6 +28,7 @@ import {
   walkBuckets,
 } from './rows.ts';
 import { DEDUP_TTL_SECONDS } from './schema.ts';
+import { termsOf } from './search.ts';
 import type { CqlSession } from './session.ts';
 
 /**
@@ -218,8 +219,10 @@ export class MessageStore {
         m.clientMsgId,
         m.body,
         new Date(m.createdAt),
+        termsOf(m.body),
       ],
-      bytes: messageRowBytes(m),
+      // The terms cell holds at most the body's characters again.
+      bytes: messageRowBytes(m) + 3 * m.body.length,
     };
     const known = this.pointerAtLeast.get(m.conversationId);
     if (known !== undefined && known >= bucket) {
@@ -252,8 +255,25 @@ export class MessageStore {
     this.pointerAtLeast.set(m.conversationId, bucket);
   }
 
+  /**
+   * Rewrites a stored message's body with its search terms (one row update): the edit and delete
+   * paths call it (a delete passes ''). Returns the message as now stored, or null if unknown.
+   */
+  async replaceBody(conversationId: string, messageId: bigint, body: string): Promise<StoredMessage | null> {
+    const stored = await this.getMessage(conversationId, messageId);
+    if (!stored) return null;
+    await this.db.client.execute(this.q.updateBody, [
+      body,
+      termsOf(body),
+      conversationId,
+      bucketOfId(messageId),
+      toLong(messageId),
+    ]);
+    return { ...stored, body };
+  }
+
   /** The bucket of the message the pointer names (the newest bucket with messages), or null. */
-  private async newestBucket(conversationId: string): Promise<number | null> {
+  async newestBucket(conversationId: string): Promise<number | null> {
     const rs = await this.db.client.execute(this.q.selectLast, [conversationId]);
     const row = rs.first();
     if (!row) return null;
@@ -265,8 +285,11 @@ export class MessageStore {
 function statements(ks: string) {
   return {
     insert: `INSERT INTO ${ks}.messages
-           (conversation_id, bucket, message_id, sender_id, client_msg_id, body, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+           (conversation_id, bucket, message_id, sender_id, client_msg_id, body, created_at, terms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    /** Body and search terms together, so the terms index follows an edit or delete at once. */
+    updateBody: `UPDATE ${ks}.messages SET body = ?, terms = ?
+         WHERE conversation_id = ? AND bucket = ? AND message_id = ?`,
     selectOne: `SELECT ${MESSAGE_COLUMNS} FROM ${ks}.messages
        WHERE conversation_id = ? AND bucket = ? AND message_id = ?`,
     /** One bucket, oldest first, after an id (`getHistory` with `after`). */

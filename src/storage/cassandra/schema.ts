@@ -130,6 +130,19 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX IF NOT EXISTS messages_client_msg_id ON ${ks}.messages (client_msg_id) USING 'sai'`,
     ],
   },
+  {
+    version: 4,
+    description:
+      "search: messages.terms (the body's search terms) with a storage-attached index on its values",
+    statements: (ks) => [
+      // SAI in Cassandra 5.0 cannot tokenize a body (no analyzer) and SASI is off by default and
+      // cannot AND two words, so the store computes the terms (src/protocol/search.ts) and SAI
+      // indexes them as set values: docs/architecture.md, "Search". Rows written before this
+      // migration have no terms and are not found until rewritten (docs/operations.md).
+      `ALTER TABLE ${ks}.messages ADD IF NOT EXISTS terms set<text>`,
+      `CREATE INDEX IF NOT EXISTS messages_terms ON ${ks}.messages (VALUES(terms)) USING 'sai'`,
+    ],
+  },
 ];
 
 export function assertKeyspaceName(keyspace: string): void {

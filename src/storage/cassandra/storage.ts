@@ -21,6 +21,8 @@ import type {
   ConversationSummary,
   HistoryQuery,
   LateMessage,
+  SearchPage,
+  SearchQuery,
   Storage,
   StoredMessage,
 } from '../types.ts';
@@ -33,6 +35,7 @@ import { MessageStore } from './messages.ts';
 import { OfflineQueue } from './offline-queue.ts';
 import { ReadState } from './read-state.ts';
 import { migrate, type ReplicationOptions } from './schema.ts';
+import { MessageSearch } from './search.ts';
 import { CqlSession, type SessionOptions } from './session.ts';
 
 export interface CassandraStorageOptions extends SessionOptions {
@@ -52,6 +55,8 @@ export interface CassandraStorageOptions extends SessionOptions {
   log?: Logger;
   /** How writes are grouped into unlogged batches (`group-commit.ts`). */
   groupCommit?: GroupCommitOptions;
+  /** Partitions one search reads at most (`search.ts`). Default DEFAULT_SEARCH_PARTITION_BUDGET. */
+  searchPartitionBudget?: number;
 }
 
 export class CassandraStorage implements Storage {
@@ -63,6 +68,7 @@ export class CassandraStorage implements Storage {
   private readonly readState: ReadState;
   private readonly offline: OfflineQueue;
   private readonly late: LateIndex;
+  private readonly search: MessageSearch;
   /** The store's writes on the send path share batches through it. */
   readonly writes: GroupCommit;
 
@@ -85,6 +91,12 @@ export class CassandraStorage implements Storage {
     this.readState = new ReadState(this.db, this.conversations, this.messages);
     this.offline = new OfflineQueue(this.db, this.writes);
     this.late = new LateIndex(this.db, (id) => this.conversations.createdAtOf(id));
+    this.search = new MessageSearch(
+      this.db,
+      (id) => this.conversations.createdAtOf(id),
+      (id) => this.messages.newestBucket(id),
+      options.searchPartitionBudget,
+    );
   }
 
   async init(): Promise<void> {
@@ -156,6 +168,18 @@ export class CassandraStorage implements Storage {
 
   getHistory(conversationId: string, query: HistoryQuery): Promise<StoredMessage[]> {
     return this.messages.getHistory(conversationId, query);
+  }
+
+  searchMessages(query: SearchQuery): Promise<SearchPage> {
+    return this.search.search(query);
+  }
+
+  /**
+   * Rewrites a stored body and its search terms: the edit and delete paths call it (a delete
+   * passes ''). Not on `Storage`: it is not replicated by itself.
+   */
+  replaceBody(conversationId: string, messageId: bigint, body: string): Promise<StoredMessage | null> {
+    return this.messages.replaceBody(conversationId, messageId, body);
   }
 
   // ---- read markers -----------------------------------------------------------------------
