@@ -123,6 +123,21 @@ describe('ChatClient against an embedded gateway', () => {
     const list = await b.listConversations();
     assert.equal(list.find((c) => c.id === conv.id)?.lastMessage?.body, 'hi alice');
 
+    // Search: typed results, newest first, paged with nextBefore; bad input is a typed error.
+    const found = await b.search({ query: 'HI', limit: 1 });
+    assert.deepEqual(
+      found.messages.map((m) => m.body),
+      ['hi alice'],
+    );
+    assert.ok(found.nextBefore);
+    const rest = await b.search({ query: 'hi', conversationId: conv.id, before: found.nextBefore });
+    assert.deepEqual([rest.messages.map((m) => m.id), rest.nextBefore], [[sent.messageId], null]);
+    await assert.rejects(b.search({ query: '?' }), (e: unknown) => {
+      assert.ok(e instanceof ChatClientError);
+      assert.equal(e.code, 'invalid_field');
+      return true;
+    });
+
     await b.markRead(conv.id, sent.messageId);
     await eventually(() => assert.deepEqual(receipts, [`${bob}:${sent.messageId}`]));
 

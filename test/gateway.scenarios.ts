@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { searchScenarios } from './gateway-search.scenarios.ts';
 import { type Frame, resultData, TestClient } from './helpers/client.ts';
 import { eventually } from './helpers/eventually.ts';
 import { token } from './helpers/gateway.ts';
@@ -52,6 +53,7 @@ export function gatewayScenarios(name: string, setup: () => Promise<ScenarioEnv>
     before(async () => {
       env = await setup();
     });
+    searchScenarios(() => ({ open, openIo, user, dm }));
     after(async () => {
       await Promise.all(clients.map((c) => c.close()));
       await env.stop();

@@ -27,6 +27,7 @@ import {
   DEFAULT_PING_TIMEOUT_MS,
   DEFAULT_REQUEST_TIMEOUT_MS,
   type HistoryQuery,
+  type SearchRequest,
   type SyncedInfo,
 } from './options.ts';
 import type { SentInfo } from './outbox.ts';
@@ -290,6 +291,15 @@ export class ChatClient extends Emitter<ChatClientEvents> {
 
   history(conversationId: string, query: HistoryQuery = {}): Promise<ResultOf<'history'>> {
     return this.result({ op: 'history', conversationId, ...query });
+  }
+
+  /**
+   * The user's messages with every word of `query`, newest first, from the connected region's
+   * store. For the next page pass `before: result.nextBefore` (null: no more). A page may be
+   * short, even empty, with a `nextBefore`: the server bounds one request's work.
+   */
+  search(request: SearchRequest): Promise<ResultOf<'search'>> {
+    return this.result({ op: 'search', ...request });
   }
 
   async openDirect(userId: string): Promise<WireConversation> {

@@ -34,6 +34,7 @@ export {
   DEFAULT_REQUEST_TIMEOUT_MS,
   type HistoryQuery,
   type ReceiptEvent,
+  type SearchRequest,
   type StateChange,
   type SyncedInfo,
 } from './options.ts';

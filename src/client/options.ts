@@ -81,6 +81,18 @@ export interface HistoryQuery {
   limit?: number;
 }
 
+/** What `ChatClient.search` asks for (docs/protocol.md, `search`). */
+export interface SearchRequest {
+  /** Words that must all be in a message, in any case (at most 8 words, 200 characters). */
+  query: string;
+  /** Only this conversation; default: every conversation the user belongs to. */
+  conversationId?: string;
+  /** The previous page's `nextBefore`. */
+  before?: string;
+  /** Default 20, server cap 50. */
+  limit?: number;
+}
+
 /** Event name → listener arguments. */
 export interface ChatClientEvents {
   /** A message not delivered before, per conversation in id order. */

@@ -32,6 +32,7 @@ export type {
   ResultOf,
   ResultOp,
   RetryAdvice,
+  SearchResult,
   SentFrame,
   ServerFrame,
   SyncedFrame,
