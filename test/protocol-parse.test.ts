@@ -1,11 +1,20 @@
 /**
  * The validator at the edge, for what the gateway scenarios do not already cover over the wire:
  * a direct conversation id must be the one id both users derive; a frame without `op`; a send's
- * `attempt`; the connect parameters.
+ * `attempt`; the connect parameters; search queries and how text splits into search terms.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ChatError, ErrorCode, parseClientRequest, parseConnectParams } from '../src/protocol/index.ts';
+import {
+  ChatError,
+  ErrorCode,
+  parseClientRequest,
+  parseConnectParams,
+  SEARCH_DEFAULT_LIMIT,
+  SEARCH_MAX_LIMIT,
+  SEARCH_QUERY_MAX_CHARS,
+  searchTerms,
+} from '../src/protocol/index.ts';
 
 const limits = { maxBodyChars: 8000, maxGroupMembers: 100, maxHistoryLimit: 200 };
 
@@ -100,5 +109,52 @@ describe('parseConnectParams', () => {
       rejects({ resume }, 'resume');
     }
     rejects({ resume: `v1.x.${'1'.repeat(130)}` }, 'resume');
+  });
+});
+
+describe('parseClientRequest: search', () => {
+  it('fills defaults, caps the page and keeps the query as sent', () => {
+    assert.deepEqual(parseClientRequest({ op: 'search', id: 's1', query: ' Apple  PIE ' }, limits), {
+      op: 'search',
+      id: 's1',
+      query: ' Apple  PIE ',
+      conversationId: null,
+      before: null,
+      limit: SEARCH_DEFAULT_LIMIT,
+    });
+    const f = parseClientRequest(
+      { op: 'search', id: 's2', query: 'x', conversationId: 'g:1', before: '42', limit: 10_000 },
+      limits,
+    );
+    assert.deepEqual(f.op === 'search' && [f.conversationId, f.before, f.limit], [
+      'g:1',
+      42n,
+      SEARCH_MAX_LIMIT,
+    ]);
+  });
+
+  it('refuses queries with no words, too many words or too many characters', () => {
+    for (const query of ['', '  ', '?!…', 'a b c d e f g h i', 'x'.repeat(SEARCH_QUERY_MAX_CHARS + 1), 42]) {
+      rejectsField({ op: 'search', id: 's1', query }, 'query');
+    }
+    // Eight distinct words is the most; repeated words count once.
+    parseClientRequest({ op: 'search', id: 's1', query: 'a b c d e f g h a b' }, limits);
+  });
+});
+
+describe('searchTerms', () => {
+  it('splits on Unicode word boundaries and folds case and width', () => {
+    assert.deepEqual(searchTerms('Hello, WORLD! fox-trot isn’t ＦＵＬＬ 3.14 École'), [
+      'hello',
+      'world',
+      'fox',
+      'trot',
+      'isn’t',
+      'full',
+      '3.14',
+      'école',
+    ]);
+    assert.deepEqual(searchTerms('🎉 ... '), []);
+    assert.equal(searchTerms('a'.repeat(100))[0]?.length, 64);
   });
 });

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { open } from 'lmdb';
 import { EmbeddedStorage, padId } from '../src/storage/embedded.ts';
 import { padTime } from '../src/storage/embedded-keys.ts';
 import { createStorage } from '../src/storage/index.ts';
@@ -59,6 +60,43 @@ describe('EmbeddedStorage keys', () => {
       await again.close();
     } finally {
       await rm(join(dir, '..'), { recursive: true, force: true });
+    }
+  });
+
+  it('indexes for search, once, the messages of a store written before the search index', async () => {
+    const dir = await tempDir();
+    try {
+      const s = new EmbeddedStorage({ dataDir: dir });
+      await s.init();
+      const conv = { id: 'g:1', kind: 'group' as const, title: 't', createdBy: 'a', createdAt: Date.now() };
+      await s.createConversation(conv, ['a']);
+      const m = {
+        conversationId: 'g:1',
+        messageId: 1n << 30n,
+        senderId: 'a',
+        clientMsgId: null,
+        body: 'Old words',
+        createdAt: 1,
+      };
+      await s.appendMessage(m);
+      await s.close();
+      // Make it look like a store from before search: no index, no marker.
+      const root = open({ path: dir, maxDbs: 16, noSubdir: false });
+      await root.openDB({ name: 'search' }).clearAsync();
+      await root.openDB({ name: 'meta' }).remove('searchIndexed');
+      await root.close();
+
+      const again = new EmbeddedStorage({ dataDir: dir });
+      await again.init();
+      const page = await again.searchMessages({
+        conversationIds: ['g:1'],
+        terms: ['old', 'words'],
+        limit: 5,
+      });
+      assert.deepEqual(page, { messages: [m], nextBefore: null });
+      await again.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
