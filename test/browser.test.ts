@@ -202,6 +202,26 @@ describe('web app and dashboard in Chromium', () => {
     await bob.locator('#messages .msg.theirs .sender', { hasText: 'alice' }).waitFor(WAIT);
   });
 
+  it('finds a message by a word in the sidebar search and opens its conversation', async () => {
+    await sendMessage(bob, 'the Launch checklist is ready');
+    // Stored once alice has it live (she has the group open).
+    await alice.locator('#messages .msg .body', { hasText: 'checklist' }).waitFor(WAIT);
+    await alice.fill('#search-input', 'CHECKLIST launch');
+    await alice.press('#search-input', 'Enter');
+    const hit = alice.locator('#search-results .search-hit').first();
+    await hit.waitFor(WAIT);
+    assert.equal(await hit.locator('mark').count(), 2);
+    assert.match((await hit.textContent()) ?? '', /bob: the Launch checklist is ready/);
+    await alice.fill('#search-input', 'nowhere-to-be-found');
+    await alice.press('#search-input', 'Enter');
+    await alice.locator('#search-status', { hasText: 'No messages found' }).waitFor(WAIT);
+    await openConversation(alice, DM);
+    await alice.fill('#search-input', 'group hello');
+    await alice.press('#search-input', 'Enter');
+    await alice.locator('#search-results .search-hit', { hasText: 'launch' }).click();
+    await alice.locator('#pane-title', { hasText: '# launch' }).waitFor(WAIT);
+  });
+
   it('scrolls back through history a page at a time', async () => {
     const carol = await TestClient.connect(gw.url, await token('carol'));
     const conv = 'dm:alice:carol';

@@ -79,7 +79,7 @@ describe('CassandraStorage search', () => {
     );
     const options = index.first()?.get('options') as Record<string, string>;
     assert.equal(options.target, 'values(terms)');
-    assert.match(options.class_name ?? '', /StorageAttachedIndex/);
+    assert.match(options.class_name ?? '', /^(sai|.*StorageAttachedIndex)$/);
   });
 
   it('stops at its partition budget with a cursor; following it finds every match once, in order', async () => {

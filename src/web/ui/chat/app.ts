@@ -14,6 +14,7 @@ import {
 } from '../../../client/index.ts';
 import { $, h } from '../dom.ts';
 import { LocalClientStorage } from './local-storage.ts';
+import { SearchBox } from './search.ts';
 import { autosize, buildShell } from './shell.ts';
 import { ChatStore } from './store.ts';
 import { avatar, conversationRow, messageNodes, pendingNodes, presenceText, typingText } from './view.ts';
@@ -21,6 +22,8 @@ import { avatar, conversationRow, messageNodes, pendingNodes, presenceText, typi
 const USER_ID = /^[A-Za-z0-9_-]{1,64}$/;
 /** History page size: a screenful and a half. */
 const PAGE = 40;
+/** Search results per page. */
+const SEARCH_PAGE = 20;
 /** Typing indicators are sent at most this often per conversation (the server coalesces too). */
 const TYPING_EVERY_MS = 1500;
 
@@ -328,6 +331,13 @@ export class ChatApp {
         togglePanel: () => this.togglePanel(),
       }),
     );
+    const search = new SearchBox({
+      search: (query, before) =>
+        this.client.search({ query, limit: SEARCH_PAGE, ...(before !== null ? { before } : {}) }),
+      titleOf: (id) => this.store.titleOf(this.store.conversation(id)),
+      open: (id) => void this.open(id),
+    });
+    $('#conversations', this.root).before(search.el);
     this.renderConnection();
     this.render();
   }
