@@ -265,6 +265,38 @@ describe('web app and dashboard in Chromium', () => {
     await alice.locator('.history-start').waitFor(WAIT);
   });
 
+  it('alice edits and deletes her messages: bob sees both, and the deleted text leaves both tabs', async () => {
+    await openConversation(alice, DM);
+    await openConversation(bob, DM);
+    await sendMessage(alice, 'typo mesage');
+    await sendMessage(alice, 'regret this');
+    await bob.locator('#messages .msg .body', { hasText: 'regret this' }).waitFor(WAIT);
+    const mine = (text: string) =>
+      alice.locator('#messages .msg.mine', { has: alice.locator('.body', { hasText: text }) });
+
+    alice.once('dialog', (d) => void d.accept('typo message'));
+    await mine('typo mesage').hover();
+    await mine('typo mesage').locator('[data-action="edit"]').click();
+    await bob.locator('#messages .msg .body', { hasText: 'typo message' }).waitFor(WAIT);
+    await bob
+      .locator('#messages .msg', { has: bob.locator('.body', { hasText: 'typo message' }) })
+      .locator('.edited')
+      .waitFor(WAIT);
+
+    alice.once('dialog', (d) => void d.accept());
+    await mine('regret this').hover();
+    await mine('regret this').locator('[data-action="delete"]').click();
+    await bob.locator('#messages .msg .body.deleted', { hasText: 'Message deleted' }).waitFor(WAIT);
+    await alice.locator('#messages .msg .body.deleted').waitFor(WAIT);
+    for (const page of [alice, bob]) {
+      assert.ok(!(await page.content()).includes('regret this'));
+      // The SDK's persisted state (localStorage) holds no copy either.
+      // A string, evaluated in the page: the test's own types have no DOM.
+      const stored = String(await page.evaluate('JSON.stringify({ ...localStorage })'));
+      assert.ok(!stored.includes('regret this'), stored);
+    }
+  });
+
   it('the dashboard: refuses a wrong token, shows connections and traffic, alerts on errors', async () => {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const dash = await ctx.newPage();

@@ -1,14 +1,19 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
 import { MemoryPresence } from '../src/presence/memory.ts';
 import { MemoryBus } from '../src/routing/memory.ts';
-import { gatewayScenarios } from './gateway.scenarios.ts';
-import { startTestGateway } from './helpers/gateway.ts';
+import { gatewayScenarios, type ScenarioEnv } from './gateway.scenarios.ts';
+import { changeScenarios } from './gateway-changes.scenarios.ts';
+import { TestClient } from './helpers/client.ts';
+import { eventually } from './helpers/eventually.ts';
+import { startTestGateway, testConfig, token } from './helpers/gateway.ts';
 
-gatewayScenarios('one embedded gateway', async () => {
+async function oneGateway(): Promise<ScenarioEnv> {
   const gw = await startTestGateway();
   return { urls: [gw.url], stop: () => gw.stop() };
-});
+}
 
-gatewayScenarios('two embedded gateways on one in-process bus', async () => {
+async function twoGateways(): Promise<ScenarioEnv> {
   // One store shared by both (LMDB supports several handles in one process), one bus.
   const bus = new MemoryBus();
   const presence = new MemoryPresence({ ttlMs: 3000 });
@@ -23,4 +28,33 @@ gatewayScenarios('two embedded gateways on one in-process bus', async () => {
       await presence.close();
     },
   };
+}
+
+gatewayScenarios('one embedded gateway', oneGateway);
+gatewayScenarios('two embedded gateways on one in-process bus', twoGateways);
+changeScenarios('one embedded gateway', oneGateway);
+changeScenarios('two embedded gateways on one in-process bus', twoGateways);
+
+describe('edit window', () => {
+  it('refuses an edit past limits.editWindowMs with edit_window_passed; a delete has no window', async () => {
+    const gw = await startTestGateway({ config: testConfig({}, { limits: { editWindowMs: 50 } }) });
+    const alice = await TestClient.connect(gw.url, await token('alicewin'));
+    try {
+      await alice.waitFor((f) => f.op === 'synced');
+      const welcome = await alice.waitFor((f) => f.op === 'welcome');
+      assert.equal((welcome.limits as { editWindowMs: number }).editWindowMs, 50);
+      const conv = 'dm:alicewin:bobwin';
+      const { messageId } = await alice.call('send', { conversationId: conv, body: 'old news' });
+      await eventually(async () => {
+        const r = await alice.request('edit', { conversationId: conv, messageId, body: 'rewritten' });
+        assert.equal(r.code, 'edit_window_passed');
+        assert.equal((r.details as { editWindowMs: number }).editWindowMs, 50);
+      });
+      const deleted = await alice.call('delete', { conversationId: conv, messageId });
+      assert.equal(deleted.message.state?.deleted, true);
+    } finally {
+      await alice.close();
+      await gw.stop();
+    }
+  });
 });

@@ -11,22 +11,54 @@ import { after, before, describe, it } from 'node:test';
 import { Applier, type ReplicationSink } from '../src/replication/apply.ts';
 import type { ReplicationEvent } from '../src/replication/events.ts';
 import { eventIdOf, publishId } from '../src/replication/link.ts';
-import { toRecord } from '../src/storage/common.ts';
+import { fromRecord, type MessageRecord, toRecord } from '../src/storage/common.ts';
 import { EmbeddedStorage } from '../src/storage/embedded.ts';
 import type { StoredMessage } from '../src/storage/types.ts';
 
 /** A sink that fails its first `failures` deliveries and records the rest. */
-function flakySink(failures: number): ReplicationSink & { delivered: bigint[] } {
+function flakySink(
+  failures: number,
+): ReplicationSink & { delivered: bigint[]; changes: Array<[bigint, StoredMessage]> } {
   let left = failures;
   const delivered: bigint[] = [];
+  const changes: Array<[bigint, StoredMessage]> = [];
   return {
     delivered,
+    changes,
     async deliverMessage(message: StoredMessage) {
       if (left-- > 0) throw new Error('presence lookup failed');
       delivered.push(message.messageId);
     },
     async deliverConversation() {},
     async deliverReceipt() {},
+    async deliverChange(record, target) {
+      changes.push([record.messageId, target]);
+    },
+  };
+}
+
+/** A replicated change: record `id` of `kind` on `target`, with the state it left at its origin. */
+function changeEvent(
+  target: StoredMessage,
+  id: bigint,
+  kind: 'edit' | 'delete',
+  body: string,
+  editCount = 1,
+): ReplicationEvent {
+  const record: StoredMessage = {
+    conversationId: target.conversationId,
+    messageId: id,
+    senderId: target.senderId,
+    clientMsgId: `chg-${id}`,
+    body: '',
+    createdAt: Date.now(),
+    change: { kind, targetId: target.messageId },
+  };
+  const state = { revision: id, deleted: kind === 'delete', editedAt: kind === 'edit' ? 5 : null, editCount };
+  return {
+    k: 'x',
+    change: toRecord(record),
+    target: toRecord({ ...target, body: kind === 'delete' ? '' : body, state }),
   };
 }
 
@@ -78,6 +110,92 @@ describe('replication apply', () => {
     await applier.apply(e, 'm-2000', sink);
     await applier.apply(e, 'm-2000', sink);
     assert.deepEqual(sink.delivered, [2000n]);
+  });
+
+  it('retries a change that arrives before its target, then applies it', async () => {
+    const applier = new Applier(storage);
+    const sink = flakySink(0);
+    const target = fromRecord((event(5000n) as { msg: MessageRecord }).msg);
+    const edit = changeEvent(target, 5001n, 'edit', 'fixed');
+    await assert.rejects(applier.apply(edit, 'x:5001', sink), /not replicated yet/);
+    assert.equal(await storage.getMessage(conversationId, 5000n), null, 'no row made for the missing target');
+    await applier.apply(event(5000n), 'm:5000', sink);
+    await applier.apply(edit, 'x:5001', sink);
+    assert.equal((await storage.getMessage(conversationId, 5000n))?.body, 'fixed');
+    assert.deepEqual(
+      sink.changes.map(([id, m]) => [id, m.body]),
+      [[5001n, 'fixed']],
+    );
+    // The record joins the stream for replays by position, without a body.
+    const stream = await storage.getHistory(conversationId, {
+      after: 4999n,
+      limit: 10,
+      includeChanges: true,
+    });
+    assert.deepEqual(
+      stream.map((m) => [m.messageId, m.change?.kind ?? 'message', m.body]),
+      [
+        [5000n, 'message', 'fixed'],
+        [5001n, 'edit', ''],
+      ],
+    );
+  });
+
+  it('converges whatever order edits and a delete arrive in: last revision wins, a delete wins', async () => {
+    const orders: Array<Array<[bigint, 'edit' | 'delete', string]>> = [
+      [
+        [6010n, 'edit', 'one'],
+        [6020n, 'edit', 'two'],
+      ],
+      [
+        [6020n, 'edit', 'two'],
+        [6010n, 'edit', 'one'],
+      ],
+    ];
+    for (const [i, order] of orders.entries()) {
+      const applier = new Applier(storage);
+      const id = 6000n + BigInt(i) * 100n;
+      await applier.apply(event(id), `m:${id}`, flakySink(0));
+      const target = fromRecord((event(id) as { msg: MessageRecord }).msg);
+      for (const [rev, kind, body] of order) {
+        await applier.apply(changeEvent(target, rev + id, kind, body), `x:${rev + id}`, flakySink(0));
+      }
+      assert.equal((await storage.getMessage(conversationId, id))?.body, 'two', `order ${i}`);
+      // A delete with the smallest revision, applied last, still wins; an edit after it changes nothing.
+      await applier.apply(changeEvent(target, id + 1n, 'delete', ''), `x:${id + 1n}`, flakySink(0));
+      await applier.apply(changeEvent(target, id + 99n, 'edit', 'zombie'), `x:${id + 99n}`, flakySink(0));
+      const row = await storage.getMessage(conversationId, id);
+      assert.equal(row?.body, '');
+      assert.equal(row?.state?.deleted, true);
+      // The original message replicated again (a republish) does not bring the body back.
+      await applier.apply(event(id), `m:${id}`, flakySink(0));
+      assert.equal((await storage.getMessage(conversationId, id))?.body, '');
+    }
+  });
+
+  it('applies replicated reactions in any order to the same result', async () => {
+    const applier = new Applier(storage);
+    await applier.apply(event(8000n), 'm:8000', flakySink(0));
+    const target = fromRecord((event(8000n) as { msg: MessageRecord }).msg);
+    const reaction = (id: bigint, kind: 'react' | 'unreact', userId: string): ReplicationEvent => ({
+      k: 'x',
+      change: toRecord({
+        conversationId,
+        messageId: id,
+        senderId: userId,
+        clientMsgId: null,
+        body: '',
+        createdAt: 1,
+        change: { kind, targetId: 8000n, emoji: '🎉' },
+      }),
+      target: toRecord(target),
+    });
+    // bob's removal (newer) before his add (older); carol's add.
+    await applier.apply(reaction(8003n, 'unreact', 'bob'), 'x:8003', flakySink(0));
+    await applier.apply(reaction(8001n, 'react', 'bob'), 'x:8001', flakySink(0));
+    await applier.apply(reaction(8002n, 'react', 'carol'), 'x:8002', flakySink(0));
+    const row = await storage.getMessage(conversationId, 8000n);
+    assert.deepEqual(row?.reactions, { revision: 8003n, entries: [{ emoji: '🎉', users: ['carol'] }] });
   });
 
   it('names copies of one event published by two regions alike, and publishes them under distinct ids', () => {

@@ -1,26 +1,27 @@
 /**
  * The search part of the storage contract (`Storage.searchMessages`), run by `storageContract` on
- * every implementation. Edits and deletes are simulated with the stores' `replaceBody`, the hook
- * the edit/delete path calls.
+ * every implementation. Edits and deletes go through `Storage.applyChange`, as the edit and delete
+ * operations do.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { searchTerms } from '../src/protocol/search.ts';
 import { BUCKET_MS } from '../src/storage/cassandra/rows.ts';
-import type { SearchQuery, Storage, StoredMessage } from '../src/storage/types.ts';
+import type { ChangeApply, SearchQuery, Storage, StoredMessage } from '../src/storage/types.ts';
 import { EPOCH_MS, snowflakeFloor } from '../src/util/snowflake.ts';
 
 const DAY = 24 * 3600 * 1000;
 const BASE = EPOCH_MS + 80 * DAY;
 
-/** The stores' hook for rewriting a body in place (edit; '' for a delete). */
-interface RewritesBodies {
-  replaceBody(conversationId: string, messageId: bigint, body: string): Promise<StoredMessage | null>;
-}
-
-function rewrites(s: Storage): s is Storage & RewritesBodies {
-  return typeof (s as Partial<RewritesBodies>).replaceBody === 'function';
+/** An edit (a new body) or, with `deleted`, a delete of `m`, as change `revision`. */
+function change(m: StoredMessage, revision: bigint, body: string, deleted = false): ChangeApply {
+  return {
+    conversationId: m.conversationId,
+    targetId: m.messageId,
+    state: { revision, deleted, editedAt: deleted ? null : m.createdAt + 1, editCount: deleted ? 0 : 1 },
+    body,
+  };
 }
 
 let seq = 0;
@@ -143,23 +144,23 @@ export function searchContract(store: () => Storage): void {
 
     it('follows edits and deletes at once: new words find it, old words and deleted bodies do not', async () => {
       const s = store();
-      assert.ok(rewrites(s), 'the store has replaceBody (the edit/delete hook)');
       const c = await conversation();
       const m = message(c, BASE + 8000, 'original wording here');
       const gone = message(c, BASE + 9000, 'wording to delete');
       await s.appendMessage(m);
       await s.appendMessage(gone);
 
-      const edited = await s.replaceBody(c, m.messageId, 'revised text here');
-      assert.deepEqual(edited, { ...m, body: 'revised text here' });
-      assert.deepEqual(await s.replaceBody(c, m.messageId + 1n, 'nobody'), null);
+      const edited = await s.applyChange(change(m, m.messageId + 100n, 'revised text here'));
+      assert.equal(edited?.body, 'revised text here');
+      const ghost = { ...m, messageId: m.messageId + 1n };
+      assert.equal(await s.applyChange(change(ghost, m.messageId + 101n, 'nobody')), null);
       assert.deepEqual(idsOf(await search({ conversationIds: [c], text: 'revised', limit: 5 })), [
         m.messageId,
       ]);
       assert.deepEqual(idsOf(await search({ conversationIds: [c], text: 'original', limit: 5 })), []);
       assert.deepEqual(idsOf(await search({ conversationIds: [c], text: 'here', limit: 5 })), [m.messageId]);
 
-      await s.replaceBody(c, gone.messageId, '');
+      await s.applyChange(change(gone, gone.messageId + 100n, '', true));
       assert.deepEqual(idsOf(await search({ conversationIds: [c], text: 'wording', limit: 5 })), []);
       assert.deepEqual(idsOf(await search({ conversationIds: [c], text: 'delete', limit: 5 })), []);
     });

@@ -11,6 +11,7 @@ import {
   UNREAD_CAP,
 } from '../src/storage/types.ts';
 import { EPOCH_MS, snowflakeFloor } from '../src/util/snowflake.ts';
+import { changesContract } from './storage-changes.contract.ts';
 import { lateIndexContract, recordBeforeReopen } from './storage-late.contract.ts';
 import { searchContract } from './storage-search.contract.ts';
 
@@ -395,6 +396,10 @@ export function storageContract(name: string, make: () => Promise<StorageFixture
     lateIndexContract(
       () => s,
       async () => (await group(['a', 'b'])).id,
+    );
+    changesContract(
+      () => s,
+      async () => (await group(['alice', 'bob'])).id,
     );
 
     searchContract(() => s);

@@ -27,6 +27,17 @@ describe('ChatStore', () => {
     assert.deepEqual(s.watchedUsers(), ['bob']);
   });
 
+  it('applies edits and deletes to the loaded copy and the conversation preview', () => {
+    const s = new ChatStore('alice');
+    const m = msg('bob', 'secret');
+    s.addMessage(m);
+    const state = { revision: String(BigInt(m.id) + 1n), deleted: true, editedAt: null, editCount: 0 };
+    s.applyUpdate({ ...m, body: '', state });
+    assert.equal(s.messagesOf(DM)[0]?.body, '');
+    assert.equal(s.conversation(DM).lastMessage?.state?.deleted, true);
+    assert.ok(!JSON.stringify(s.messagesOf(DM)).includes('secret'));
+  });
+
   it('counts unread messages from others once, and clears them when read', () => {
     const s = new ChatStore('alice');
     const m1 = msg('bob', 'one');

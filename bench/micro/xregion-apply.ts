@@ -115,6 +115,7 @@ try {
     },
     async deliverConversation() {},
     async deliverReceipt() {},
+    async deliverChange() {},
   });
   await eventually(
     () => {

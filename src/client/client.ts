@@ -14,9 +14,10 @@ import {
 } from './backoff.ts';
 import { Emitter } from './emitter.ts';
 import { ChatClientError, LocalErrorCode } from './errors.ts';
-import { compareIds, isMessageId } from './ids.ts';
+import { compareIds, isMessageId, randomClientMsgId } from './ids.ts';
 import { Inbox } from './inbox.ts';
 import { Liveness } from './liveness.ts';
+import { MessageStates } from './message-states.ts';
 import {
   type ChatClientEvents,
   type ChatClientOptions,
@@ -126,6 +127,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private readonly random: () => number;
   private readonly tokens: TokenProvider;
   private readonly inbox: Inbox;
+  /** The newest state of edited and deleted messages: drops repeated and stale updates. */
+  private readonly states = new MessageStates();
   private readonly positions: ResumePositions;
   private readonly sender: Sender;
   private readonly pending = new Map<string, PendingRequest>();
@@ -207,7 +210,15 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       ...(options.dedupCapacity !== undefined ? { dedupCapacity: options.dedupCapacity } : {}),
       deliver: (message, replay) => {
         this.persistLastSeen();
-        this.emit('message', message, { replay });
+        this.states.apply(message);
+        this.emit('message', this.states.current(message), { replay });
+      },
+      deliverUpdate: (update, replay) => {
+        this.persistLastSeen();
+        if (this.states.apply(update.message)) {
+          const meta = { changeId: update.changeId, kind: update.kind, replay };
+          this.emit('update', this.states.current(update.message), meta);
+        }
       },
     });
   }
@@ -285,6 +296,39 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       );
     }
     return this.sender.enqueue(conversationId, body);
+  }
+
+  /**
+   * Edits a message this user sent (within the server's `editWindowMs`, see `serverLimits`);
+   * resolves with the change and the message's state after it, also emitted as `update`. To
+   * retry after a failure (`unavailable`, a timeout), pass the same `clientMsgId`: the server
+   * applies the change once. Rejects with `not_found`, `forbidden`, `edit_window_passed`,
+   * `message_deleted` as docs/protocol.md says.
+   */
+  edit(
+    conversationId: string,
+    messageId: string,
+    body: string,
+    opts: { clientMsgId?: string } = {},
+  ): Promise<ResultOf<'edit'>> {
+    return this.change({ op: 'edit', conversationId, messageId, body, ...changeIds(opts) });
+  }
+
+  /** Deletes a message this user sent (final: the body is gone everywhere). Retry as for `edit`. */
+  delete(
+    conversationId: string,
+    messageId: string,
+    opts: { clientMsgId?: string } = {},
+  ): Promise<ResultOf<'delete'>> {
+    return this.change({ op: 'delete', conversationId, messageId, ...changeIds(opts) });
+  }
+
+  private async change(frame: RequestFrame<'edit'> | RequestFrame<'delete'>): Promise<ResultOf<'edit'>> {
+    const result = await this.result(frame);
+    if (this.states.apply(result.message)) {
+      this.emit('update', result.message, { changeId: result.changeId, kind: frame.op, replay: false });
+    }
+    return result;
   }
 
   // ---- requests ------------------------------------------------------------------------
@@ -709,6 +753,16 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         if (!replay) this.positions.live(f.pos, this.inbox.replaying);
         return;
       }
+      case 'update': {
+        if (!isWireMessage(f.message) || !isMessageId(f.changeId)) {
+          this.emit('error', new ChatClientError(LocalErrorCode.Protocol, 'malformed update frame'));
+          return;
+        }
+        const replay = f.replay === true;
+        this.inbox.receiveUpdate(f, replay);
+        if (!replay) this.positions.live(f.pos, this.inbox.replaying);
+        return;
+      }
       case 'synced':
         this.onSynced(session, f);
         return;
@@ -951,6 +1005,13 @@ function isWireMessage(value: unknown): value is WireMessage {
     typeof m.createdAt === 'number' &&
     (m.clientMsgId === null || typeof m.clientMsgId === 'string' || m.clientMsgId === undefined)
   );
+}
+
+/** A change's idempotency key: the caller's (a retry: maybe sent before), or a new one (attempt 1). */
+function changeIds(opts: { clientMsgId?: string }): { clientMsgId: string; attempt?: number } {
+  return opts.clientMsgId !== undefined
+    ? { clientMsgId: opts.clientMsgId }
+    : { clientMsgId: randomClientMsgId(), attempt: 1 };
 }
 
 function protocolError(op: string, got: string): ChatClientError {

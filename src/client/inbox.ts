@@ -3,7 +3,7 @@
  * and then releases them in id order, and tracks the newest id seen for the next resume.
  */
 import { compareIds, LruSet, maxId } from './ids.ts';
-import type { WireMessage } from './types.ts';
+import type { UpdateFrame, WireMessage } from './types.ts';
 
 /**
  * Enough for a burst of live traffic overlapping a full replay. A duplicate older than this many
@@ -16,13 +16,22 @@ export interface InboxOptions {
   lastSeenId?: string | null;
   /** Called for every message that is new, in order. */
   deliver: (message: WireMessage, replay: boolean) => void;
+  /**
+   * Called for every `update` (edit or delete) that is new, by change id, in order with the
+   * messages: a change's id is above its target's, so a replay gives the message first.
+   */
+  deliverUpdate?: (update: UpdateFrame, replay: boolean) => void;
 }
+
+type Held =
+  | { message: WireMessage; update?: undefined; replay: boolean }
+  | { update: UpdateFrame; replay: boolean };
 
 export class Inbox {
   private readonly seen: LruSet;
   private replays = 0;
   /** Messages held back while a replay runs, by id. */
-  private held = new Map<string, { message: WireMessage; replay: boolean }>();
+  private held = new Map<string, Held>();
   /** Ids that arrived with `replay: true` since the replays began: they are acked afterwards. */
   private toAck = new Set<string>();
   private newest: string | null;
@@ -57,13 +66,22 @@ export class Inbox {
   }
 
   receive(message: WireMessage, replay: boolean): void {
-    if (replay) this.toAck.add(message.id);
-    if (this.seen.has(message.id) || this.held.has(message.id)) return;
+    this.take(message.id, { message, replay });
+  }
+
+  /** An `update` frame: deduplicated, held and acked by its change id like a message by its id. */
+  receiveUpdate(update: UpdateFrame, replay: boolean): void {
+    this.take(update.changeId, { update, replay });
+  }
+
+  private take(id: string, item: Held): void {
+    if (item.replay) this.toAck.add(id);
+    if (this.seen.has(id) || this.held.has(id)) return;
     if (this.replays > 0) {
-      this.held.set(message.id, { message, replay });
+      this.held.set(id, item);
       return;
     }
-    this.deliver(message, replay);
+    this.deliver(id, item);
   }
 
   /**
@@ -75,11 +93,11 @@ export class Inbox {
     if (this.replays === 0) return [];
     this.replays--;
     if (this.replays > 0) return [];
-    const held = [...this.held.values()].sort((a, b) => compareIds(a.message.id, b.message.id));
+    const held = [...this.held.entries()].sort(([a], [b]) => compareIds(a, b));
     this.held = new Map();
-    for (const { message, replay } of held) {
+    for (const [id, item] of held) {
       // A listener may have caused a sync that delivered it meanwhile.
-      if (!this.seen.has(message.id)) this.deliver(message, replay);
+      if (!this.seen.has(id)) this.deliver(id, item);
     }
     const acks = [...this.toAck];
     this.toAck = new Set();
@@ -96,9 +114,11 @@ export class Inbox {
     this.toAck = new Set();
   }
 
-  private deliver(message: WireMessage, replay: boolean): void {
-    this.seen.add(message.id);
-    this.newest = maxId(this.newest, message.id);
-    this.opts.deliver(message, replay);
+  private deliver(id: string, item: Held): void {
+    this.seen.add(id);
+    // A change's id is a position in the conversation's stream like a message's.
+    this.newest = maxId(this.newest, id);
+    if (item.update) this.opts.deliverUpdate?.(item.update, item.replay);
+    else this.opts.deliver(item.message, item.replay);
   }
 }

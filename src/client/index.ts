@@ -22,6 +22,7 @@ export { Emitter, type Listener } from './emitter.ts';
 export { ChatClientError, type ChatClientErrorCode, LocalErrorCode } from './errors.ts';
 export { compareIds, directConversationId, isMessageId, LruSet, maxId } from './ids.ts';
 export { DEFAULT_DEDUP_CAPACITY } from './inbox.ts';
+export { DEFAULT_STATE_CAPACITY, isNewer, MessageStates } from './message-states.ts';
 export {
   type ChatClientEvents,
   type ChatClientOptions,
@@ -37,6 +38,7 @@ export {
   type SearchRequest,
   type StateChange,
   type SyncedInfo,
+  type UpdateMeta,
 } from './options.ts';
 export type { SentInfo } from './outbox.ts';
 export { CloseCode, type WebSocketConstructor, type WebSocketLike } from './socket.ts';

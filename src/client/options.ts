@@ -94,9 +94,22 @@ export interface SearchRequest {
 }
 
 /** Event name → listener arguments. */
+export interface UpdateMeta {
+  changeId: string;
+  kind: 'edit' | 'delete' | 'react' | 'unreact';
+  replay: boolean;
+}
+
 export interface ChatClientEvents {
   /** A message not delivered before, per conversation in id order. */
   message: [message: WireMessage, meta: { replay: boolean }];
+  /**
+   * A message was edited, deleted or reacted to: `message` is its whole current state (body
+   * empty once deleted). Emitted once per newer version (repeats and older ones are dropped:
+   * `MessageStates`), for other devices' changes and, once the server answered, this client's
+   * own `edit`/`delete`/`react`/`unreact`.
+   */
+  update: [message: WireMessage, meta: UpdateMeta];
   conversation: [event: ConversationEvent];
   receipt: [receipt: ReceiptEvent];
   /**

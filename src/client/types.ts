@@ -6,6 +6,7 @@
 import type { ErrorCode } from '../protocol/index.ts';
 
 export type {
+  ChangeResult,
   ClientFrame,
   ClientOp,
   CloseFrame,
@@ -38,12 +39,15 @@ export type {
   SyncedFrame,
   TypingFrame,
   TypingResult,
+  UpdateFrame,
   WelcomeFrame,
   WelcomeLimits,
   WireConversation,
   WireConversationSummary,
   WireMessage,
+  WireMessageState,
   WirePresence,
+  WireReactions,
 } from '../protocol/index.ts';
 export {
   DEVICE_LABEL_MAX,

@@ -94,6 +94,22 @@ export const limitsSchema = z
     maxInFlightSends: z.number().int().min(1).default(512),
     maxGroupMembers: z.number().int().min(2).default(1000),
     /**
+     * How long after sending a message its sender may edit it (`edit_window_passed` after). A
+     * delete has no window. 15 minutes: long enough to fix a typo or a wrong word, short enough
+     * that an old conversation is not rewritten (WhatsApp's choice; Slack and Discord set none).
+     */
+    editWindowMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(15 * 60_000),
+    /**
+     * Distinct emoji one message may carry (a `react` with a new one past it is
+     * `too_many_reactions`); each reacting user counts once per emoji. Bounds the row and every
+     * update frame of a message; Slack's limit is 23 distinct, Discord's 20.
+     */
+    maxReactionsPerMessage: z.number().int().min(1).default(20),
+    /**
      * Most messages one `history` request returns; a larger `limit` is lowered to it. Below the
      * store's largest page (`MAX_HISTORY_LIMIT`), since the gateway reads one more row to tell
      * the client `hasMore` (at the store's cap that row was cut and `hasMore` was always false).

@@ -48,6 +48,11 @@ export class ChatService {
     return this.ops.messages.deliverReplicated(message, members);
   }
 
+  /** An edit or delete another region made, applied here (`target`: the row's state now). */
+  deliverReplicatedChange(record: StoredMessage, target: StoredMessage, members: string[]): Promise<void> {
+    return this.ops.changes.deliverReplicated(record, target, members);
+  }
+
   /**
    * Stop taking new sends (SIGTERM) and wait for the ones in flight, at most `timeoutMs`;
    * resolves with how many were still in flight then.

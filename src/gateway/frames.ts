@@ -12,6 +12,7 @@ import type {
   ReceiptFrame,
   ServerFrame,
   TypingFrame,
+  UpdateFrame,
   WireConversation,
   WireMessage,
 } from '../protocol/index.ts';
@@ -21,9 +22,12 @@ import { conversationTopic } from './local-topics.ts';
 
 export { resultFrame } from '../protocol/index.ts';
 
-/** A stored message as clients see it (ids as decimal strings). */
+/**
+ * A stored message as clients see it (ids as decimal strings), with its state once edited or
+ * deleted. Never a change record: those reach clients as `update` frames (`updateFrame`).
+ */
 export function toWire(m: StoredMessage): WireMessage {
-  return {
+  const wire: WireMessage = {
     id: m.messageId.toString(),
     conversationId: m.conversationId,
     senderId: m.senderId,
@@ -31,6 +35,39 @@ export function toWire(m: StoredMessage): WireMessage {
     body: m.body,
     createdAt: m.createdAt,
   };
+  if (m.state) {
+    const { revision, deleted, editedAt, editCount } = m.state;
+    wire.state = { revision: revision.toString(), deleted, editedAt, editCount };
+  }
+  // A deleted message shows no reactions (its registers stay: a delete is not a reaction change).
+  if (m.reactions && !m.state?.deleted) {
+    wire.reactions = {
+      revision: m.reactions.revision.toString(),
+      entries: m.reactions.entries.map((e) => ({ emoji: e.emoji, count: e.users.length, users: e.users })),
+    };
+  }
+  return wire;
+}
+
+/**
+ * An `update` frame: change record `change` resolved to its target's current state `target`
+ * (read when the frame is built, so a replayed edit of a since-deleted message shows the delete).
+ */
+export function updateFrame(
+  change: StoredMessage,
+  target: StoredMessage,
+  replay: boolean,
+  pos?: string,
+): UpdateFrame {
+  const frame: UpdateFrame = {
+    op: 'update',
+    changeId: change.messageId.toString(),
+    kind: change.change?.kind ?? 'edit',
+    message: toWire(target),
+    replay,
+  };
+  if (pos !== undefined) frame.pos = pos;
+  return frame;
 }
 
 /** A conversation with its members, sorted so every copy of it reads the same. */
@@ -86,7 +123,21 @@ export function liveMessage(message: WireMessage, pos: string): TopicRouted {
   };
 }
 
+/**
+ * A live `update` frame, routed like a message under its change record's id: a connection that
+ * just replayed the change drops the live copy, and it rides the conversation's topic.
+ */
+export function liveUpdate(change: StoredMessage, target: StoredMessage, pos: string): TopicRouted {
+  return {
+    kind: 'message',
+    messageId: change.messageId.toString(),
+    createdAt: change.createdAt,
+    frame: JSON.stringify(updateFrame(change, target, false, pos)),
+    topic: conversationTopic(change.conversationId),
+  };
+}
+
 /** Any other fanned-out frame: receipts, typing, conversation events. */
-export function routedEvent(frame: Exclude<ServerFrame, { op: 'message' }>): Routed {
+export function routedEvent(frame: Exclude<ServerFrame, { op: 'message' | 'update' }>): Routed {
   return { kind: 'event', frame: JSON.stringify(frame) };
 }

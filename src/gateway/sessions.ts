@@ -109,6 +109,8 @@ export class Sessions {
       limits: {
         maxFrameBytes: limits.maxFrameBytes,
         maxBodyChars: limits.maxBodyChars,
+        editWindowMs: limits.editWindowMs,
+        maxReactionsPerMessage: limits.maxReactionsPerMessage,
         rateLimitPerSec: limits.rateLimitPerSec,
         rateLimitBurst: limits.rateLimitBurst,
       },

@@ -22,6 +22,37 @@ export type ClientFrame =
       clientMsgId?: string | null;
       attempt?: number | null;
     }
+  /**
+   * Edit (new `body`) or delete a message the user sent. `clientMsgId`/`attempt` as for `send`: a
+   * resend with the same `clientMsgId` is answered with the first attempt's change.
+   */
+  | {
+      op: 'edit';
+      id: string;
+      conversationId: string;
+      messageId: string;
+      body: string;
+      clientMsgId?: string | null;
+      attempt?: number | null;
+    }
+  | {
+      op: 'delete';
+      id: string;
+      conversationId: string;
+      messageId: string;
+      clientMsgId?: string | null;
+      attempt?: number | null;
+    }
+  /** Add (`react`) or remove (`unreact`) this user's reaction `emoji` on a message. */
+  | {
+      op: 'react' | 'unreact';
+      id: string;
+      conversationId: string;
+      messageId: string;
+      emoji: string;
+      clientMsgId?: string | null;
+      attempt?: number | null;
+    }
   | { op: 'openDirect'; id: string; userId: string }
   | { op: 'createGroup'; id: string; title: string; members: string[] }
   | { op: 'addMembers'; id: string; conversationId: string; userIds: string[] }
@@ -74,6 +105,32 @@ export type ParsedClientFrame =
       /** Absent on the wire: null (the server then assumes there may have been an earlier attempt). */
       attempt: number | null;
     }
+  | {
+      op: 'edit';
+      id: string;
+      conversationId: string;
+      messageId: bigint;
+      body: string;
+      clientMsgId: string | null;
+      attempt: number | null;
+    }
+  | {
+      op: 'delete';
+      id: string;
+      conversationId: string;
+      messageId: bigint;
+      clientMsgId: string | null;
+      attempt: number | null;
+    }
+  | {
+      op: 'react' | 'unreact';
+      id: string;
+      conversationId: string;
+      messageId: bigint;
+      emoji: string;
+      clientMsgId: string | null;
+      attempt: number | null;
+    }
   | { op: 'openDirect'; id: string; userId: string }
   | { op: 'createGroup'; id: string; title: string; members: string[] }
   | { op: 'addMembers'; id: string; conversationId: string; userIds: string[] }
@@ -113,6 +170,10 @@ export type ClientOp = ClientFrame['op'];
 /** Every op, for the validator's "is this an op at all" check. */
 export const CLIENT_OPS = [
   'send',
+  'edit',
+  'delete',
+  'react',
+  'unreact',
   'openDirect',
   'createGroup',
   'addMembers',

@@ -22,6 +22,12 @@ export const ErrorCode = {
   NotFound: 'not_found',
   /** A member may not do this (removing others without being the group's creator, changing a DM). */
   Forbidden: 'forbidden',
+  /** `edit`: the message is older than the edit window (`limits.editWindowMs`, in `welcome`). */
+  EditWindowPassed: 'edit_window_passed',
+  /** `edit` or `delete` of a message that was deleted: a delete is final. */
+  MessageDeleted: 'message_deleted',
+  /** `react` with an emoji the message does not have yet, when it has `limits.maxReactionsPerMessage` distinct ones. */
+  TooManyReactions: 'too_many_reactions',
   /** A backing store could not be reached; safe to retry with the same clientMsgId. */
   Unavailable: 'unavailable',
   /** The server is shutting down; reconnect (to any gateway) and retry. */
@@ -60,6 +66,9 @@ export const ERRORS: { readonly [C in ErrorCode]: ErrorInfo } = {
   rate_limited: { retry: 'backoff' },
   not_found: { retry: 'never' },
   forbidden: { retry: 'never' },
+  edit_window_passed: { retry: 'never' },
+  message_deleted: { retry: 'never' },
+  too_many_reactions: { retry: 'never' },
   unavailable: { retry: 'backoff' },
   shutting_down: { retry: 'reconnect' },
   internal: { retry: 'backoff' },

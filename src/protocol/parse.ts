@@ -25,6 +25,12 @@ import {
 const REQUEST_ID_MAX = 64;
 const CLIENT_MSG_ID_MAX = 64;
 const TITLE_MAX = 200;
+/**
+ * A reaction: a short string with no whitespace or control characters (an emoji, possibly a ZWJ
+ * sequence with modifiers; not checked against Unicode's emoji list, which changes yearly).
+ */
+const EMOJI_MAX = 32;
+const EMOJI = /^[^\s\p{Cc}]+$/u;
 /** Most users one `presence` request may ask about. */
 const MAX_PRESENCE_QUERY = 500;
 
@@ -97,6 +103,29 @@ function userList(o: Obj, field: string, max: number, reqId: string | null): str
   return [...new Set(v as string[])];
 }
 
+/** A message body: the same rules for `send` and `edit`. */
+function bodyField(o: Obj, limits: ParseLimits, id: string): string {
+  const body = o.body;
+  if (typeof body !== 'string') throw invalid('body', 'expected a string', id);
+  if (body.length === 0 || body.length > limits.maxBodyChars) {
+    throw invalid('body', `length must be 1..${limits.maxBodyChars}`, id);
+  }
+  return body;
+}
+
+/** `clientMsgId` and `attempt`, which make `send`, `edit` and `delete` safe to resend. */
+function resendFields(o: Obj, id: string): { clientMsgId: string | null; attempt: number | null } {
+  const clientMsgId =
+    o.clientMsgId === undefined || o.clientMsgId === null
+      ? null
+      : str(o, 'clientMsgId', null, CLIENT_MSG_ID_MAX, id);
+  const attempt = o.attempt === undefined || o.attempt === null ? null : o.attempt;
+  if (attempt !== null && !(Number.isInteger(attempt) && typeof attempt === 'number' && attempt >= 1)) {
+    throw invalid('attempt', 'expected a positive integer', id);
+  }
+  return { clientMsgId, attempt: attempt as number | null };
+}
+
 export interface ParseLimits {
   maxBodyChars: number;
   maxGroupMembers: number;
@@ -159,20 +188,25 @@ export function parseClientRequest(raw: unknown, limits: ParseLimits): ParsedCli
   switch (op as Exclude<ClientOp, 'ack' | 'typing'>) {
     case 'send': {
       const conversationId = conversationField(o, id);
-      const body = o.body;
-      if (typeof body !== 'string') throw invalid('body', 'expected a string', id);
-      if (body.length === 0 || body.length > limits.maxBodyChars) {
-        throw invalid('body', `length must be 1..${limits.maxBodyChars}`, id);
-      }
-      const clientMsgId =
-        o.clientMsgId === undefined || o.clientMsgId === null
-          ? null
-          : str(o, 'clientMsgId', null, CLIENT_MSG_ID_MAX, id);
-      const attempt = o.attempt === undefined || o.attempt === null ? null : o.attempt;
-      if (attempt !== null && !(Number.isInteger(attempt) && typeof attempt === 'number' && attempt >= 1)) {
-        throw invalid('attempt', 'expected a positive integer', id);
-      }
-      return { op: 'send', id, conversationId, body, clientMsgId, attempt };
+      const body = bodyField(o, limits, id);
+      return { op: 'send', id, conversationId, body, ...resendFields(o, id) };
+    }
+    case 'edit':
+    case 'delete': {
+      const conversationId = conversationField(o, id);
+      const messageId = optId(o, 'messageId', id);
+      if (messageId === null) throw invalid('messageId', 'required', id);
+      if (op === 'delete') return { op: 'delete', id, conversationId, messageId, ...resendFields(o, id) };
+      const body = bodyField(o, limits, id);
+      return { op: 'edit', id, conversationId, messageId, body, ...resendFields(o, id) };
+    }
+    case 'react':
+    case 'unreact': {
+      const conversationId = conversationField(o, id);
+      const messageId = optId(o, 'messageId', id);
+      if (messageId === null) throw invalid('messageId', 'required', id);
+      const emoji = str(o, 'emoji', EMOJI, EMOJI_MAX, id);
+      return { op: op as 'react' | 'unreact', id, conversationId, messageId, emoji, ...resendFields(o, id) };
     }
     case 'openDirect':
       return { op: 'openDirect', id, userId: str(o, 'userId', USER_ID, 64, id) };

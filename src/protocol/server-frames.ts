@@ -15,8 +15,35 @@ export interface WireMessage {
   conversationId: string;
   senderId: string;
   clientMsgId: string | null;
+  /** Empty once deleted. */
   body: string;
   createdAt: number;
+  /**
+   * Present once the message was edited or deleted; absent on a message never changed. The
+   * field `revision` orders states: keep the one with the larger revision, except that a
+   * deleted state is final.
+   */
+  state?: WireMessageState;
+  /** Present once someone reacted (and not on a deleted message). */
+  reactions?: WireReactions;
+}
+
+/** Reactions on a message (Reactions in docs/protocol.md). */
+export interface WireReactions {
+  /** The last reaction change applied: keep the reactions with the larger revision. */
+  revision: string;
+  /** Sorted by emoji; only emoji someone reacts with now. */
+  entries: Array<{ emoji: string; count: number; users: string[] }>;
+}
+
+/** What edits and deletes made of a message (MessageState in docs/protocol.md). */
+export interface WireMessageState {
+  /** Id of the last change applied (a decimal string, ordered like message ids). */
+  revision: string;
+  deleted: boolean;
+  /** When it was last edited (ms), null if never. */
+  editedAt: number | null;
+  editCount: number;
 }
 
 /** Conversation in docs/protocol.md. */
@@ -50,6 +77,10 @@ export interface WirePresence {
 export interface WelcomeLimits {
   maxFrameBytes: number;
   maxBodyChars: number;
+  /** How long after sending a message its sender may edit it (ms). */
+  editWindowMs: number;
+  /** Distinct reactions one message may carry. */
+  maxReactionsPerMessage: number;
   rateLimitPerSec: number;
   rateLimitBurst: number;
 }
@@ -81,6 +112,16 @@ export interface SearchResult {
   nextBefore: string | null;
 }
 
+/** For `edit`, `delete`, `react` and `unreact`: the change, and the message's state after it. */
+export interface ChangeResult {
+  /** The change's id (also its `update` frames' `changeId`). */
+  changeId: string;
+  /** The message as it is now: this change's state, or a newer one that won. */
+  message: WireMessage;
+  /** True when a resend (same clientMsgId) was answered with the first attempt's change. */
+  duplicate: boolean;
+}
+
 /** For `presence` and `subscribePresence`: in the order asked. */
 export interface PresenceResult {
   users: WirePresence[];
@@ -104,6 +145,7 @@ export type ResultData =
   | ListConversationsResult
   | HistoryResult
   | SearchResult
+  | ChangeResult
   | PresenceResult
   | OkResult
   | TypingResult;
@@ -154,6 +196,21 @@ export interface MessageFrame {
    * On live frames only: the resume position right after this message (opaque; keep the newest
    * one received and send it back as `resume`). Replayed frames carry none.
    */
+  pos?: string;
+}
+
+/**
+ * A message was edited or deleted: `message` is its whole current state (on a delete, with an
+ * empty body). Sent live (with `pos`) and in replays (`replay: true`; an offline-queue entry is
+ * acked by `changeId`). Keep the state with the larger `message.state.revision`; a deleted one
+ * is final. The same change may arrive twice, and a newer state may arrive before an older one.
+ */
+export interface UpdateFrame {
+  op: 'update';
+  changeId: string;
+  kind: 'edit' | 'delete' | 'react' | 'unreact';
+  message: WireMessage;
+  replay: boolean;
   pos?: string;
 }
 
@@ -220,6 +277,7 @@ export type ServerFrame =
   | ResultFrame
   | ErrorFrame
   | MessageFrame
+  | UpdateFrame
   | SyncedFrame
   | ConversationFrame
   | ReceiptFrame
@@ -237,6 +295,10 @@ export type ServerOp = ServerFrame['op'];
  */
 export interface Replies {
   send: SentFrame;
+  edit: ResultFrame<ChangeResult>;
+  delete: ResultFrame<ChangeResult>;
+  react: ResultFrame<ChangeResult>;
+  unreact: ResultFrame<ChangeResult>;
   sync: SyncedFrame;
   ping: PongFrame;
   openDirect: ResultFrame<ConversationResult>;

@@ -23,6 +23,8 @@ export interface ReplicationSink {
     audience: string[],
   ): Promise<void>;
   deliverReceipt(userId: string, conversationId: string, messageId: bigint, members: string[]): Promise<void>;
+  /** An edit or delete applied here: `target` is the target's state after the merge. */
+  deliverChange(record: StoredMessage, target: StoredMessage, members: string[]): Promise<void>;
 }
 
 /** A bounded set of ids: past `max`, the oldest remembered is forgotten. */
@@ -69,6 +71,38 @@ export class Applier {
     if (eventId !== '') this.recent.remember(eventId);
   }
 
+  /**
+   * A replicated change applied to this region's row: a reaction is its own register (from the
+   * record: emoji, who, on or off, revision); an edit or delete merges the state the origin left.
+   */
+  private applyRecord(record: StoredMessage, target: StoredMessage): Promise<StoredMessage | null> {
+    const change = record.change;
+    if (!change) throw new Error(`event x:${record.messageId} carries no change`);
+    if (change.kind === 'react' || change.kind === 'unreact') {
+      if (change.emoji === undefined) throw new Error(`reaction ${record.messageId} carries no emoji`);
+      return this.storage.applyReaction({
+        conversationId: record.conversationId,
+        targetId: change.targetId,
+        emoji: change.emoji,
+        userId: record.senderId,
+        on: change.kind === 'react',
+        revision: record.messageId,
+      });
+    }
+    if (!target.state) throw new Error(`change ${record.messageId} carries no state`);
+    return this.applyState(target);
+  }
+
+  /** Merges a replicated message state into this region's row; null when the row is missing. */
+  private applyState(target: StoredMessage): Promise<StoredMessage | null> {
+    return this.storage.applyChange({
+      conversationId: target.conversationId,
+      targetId: target.messageId,
+      state: target.state!,
+      body: target.body,
+    });
+  }
+
   private membersOf(conversationId: string, sink: ReplicationSink): Promise<string[]> {
     return sink.membersOf ? sink.membersOf(conversationId) : this.storage.listMembers(conversationId);
   }
@@ -90,7 +124,26 @@ export class Applier {
           this.known.remember(message.conversationId);
         }
         await this.storage.putReplica(message);
+        // A message republished after it was edited or deleted carries that state: merge it.
+        if (message.state) await this.applyState(message);
         if (!again) await sink.deliverMessage(message, await this.membersOf(message.conversationId, sink));
+        return;
+      }
+      case 'x': {
+        const record = fromRecord(e.change);
+        const target = fromRecord(e.target);
+        // Applied after its target only: a change from one region may overtake the message from
+        // another (after an outage). Retried in place like a message whose conversation has not
+        // arrived (keyed by origin, so the message's own stream is not held up); merging the
+        // state when the target arrives would need a row for a message this region lacks.
+        const applied = await this.applyRecord(record, target);
+        if (!applied)
+          throw new Error(`target ${e.target.messageId} of change ${e.change.messageId} not replicated yet`);
+        // The record itself joins this region's stream: a replay by position finds it, and a
+        // resend of the change to this region (failover) is recognised by its clientMsgId.
+        await this.storage.putReplica(record);
+        if (!again)
+          await sink.deliverChange(record, applied, await this.membersOf(record.conversationId, sink));
         return;
       }
       case 'c': {

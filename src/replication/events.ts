@@ -10,7 +10,14 @@ export type ConversationEvent = 'created' | 'members_added' | 'members_removed';
 export type ReplicationEvent =
   | { k: 'm'; msg: MessageRecord }
   | { k: 'c'; conv: Conversation; event: ConversationEvent; changed: string[] }
-  | { k: 'r'; userId: string; conversationId: string; messageId: string };
+  | { k: 'r'; userId: string; conversationId: string; messageId: string }
+  /**
+   * An edit or delete: the change record (`change` set, empty body) and the target message's
+   * state after it was applied at the origin (body included, empty once deleted). Receivers
+   * merge that state into their row (`Storage.applyChange`: order-insensitive, idempotent), so a
+   * republished or redelivered event, or one overtaken by a newer change, ends the same.
+   */
+  | { k: 'x'; change: MessageRecord; target: MessageRecord };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

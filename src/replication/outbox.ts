@@ -41,6 +41,15 @@ export class OutboxPublisher {
     );
   }
 
+  /** An edit or delete, with the target's state after it (resolves once the outbox has it). */
+  change(record: StoredMessage, target: StoredMessage): Promise<void> {
+    return this.link.publish(
+      encodeEvent({ k: 'x', change: toRecord(record), target: toRecord(target) }),
+      `x:${record.messageId}`,
+      record.conversationId,
+    );
+  }
+
   read(userId: string, conversationId: string, messageId: bigint): Promise<void> {
     return this.link.publish(
       encodeEvent({ k: 'r', userId, conversationId, messageId: messageId.toString() }),
@@ -76,9 +85,23 @@ export function replicatingStorage(inner: Storage, outbox: OutboxPublisher): Sto
     },
     async appendMessage(message, opts) {
       const result = await inner.appendMessage(message, opts);
+      // A change record is published by `applyChange`, with the state it gave its target.
+      if (message.change) return result;
       // Duplicates are published again: the first attempt may have died before its publish.
       await outbox.message(result.message);
       return result;
+    },
+    async applyChange(change) {
+      const target = await inner.applyChange(change);
+      // Published with whatever state won here (the receivers merge it the same way); a resend
+      // applies and publishes again, in case the first attempt died before its publish.
+      if (target && change.record) await outbox.change(change.record, target);
+      return target;
+    },
+    async applyReaction(reaction) {
+      const target = await inner.applyReaction(reaction);
+      if (target && reaction.record) await outbox.change(reaction.record, target);
+      return target;
     },
     async markRead(userId, conversationId, messageId) {
       await inner.markRead(userId, conversationId, messageId);

@@ -28,6 +28,9 @@ export function replicationSink(d: SinkDeps): ReplicationSink {
       d.chat.invalidateMembers(conversation.id);
       await d.hub.conversationChanged(conversation.id, audience, routed);
     },
+    deliverChange(record, target, members) {
+      return d.chat.deliverReplicatedChange(record, target, members);
+    },
     async deliverReceipt(userId, conversationId, messageId, members) {
       const routed = routedEvent(receiptFrame(conversationId, userId, messageId));
       await d.hub.fanOut(members, routed);

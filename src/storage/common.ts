@@ -3,9 +3,12 @@
  * ranges, ordering of conversation summaries).
  */
 import {
+  type ChangeKind,
   type ConversationSummary,
   type HistoryQuery,
   MAX_HISTORY_LIMIT,
+  type MessageReactions,
+  type MessageState,
   type StoredMessage,
 } from './types.ts';
 
@@ -109,10 +112,13 @@ export interface MessageRecord {
   clientMsgId: string | null;
   body: string;
   createdAt: number;
+  /** A change record's kind and target (ids as decimal strings); absent on a message. */
+  change?: { kind: ChangeKind; targetId: string; emoji?: string } | null;
+  state?: { revision: string; deleted: boolean; editedAt: number | null; editCount: number } | null;
 }
 
 export function toRecord(m: StoredMessage): MessageRecord {
-  return {
+  const r: MessageRecord = {
     conversationId: m.conversationId,
     messageId: m.messageId.toString(),
     senderId: m.senderId,
@@ -120,10 +126,17 @@ export function toRecord(m: StoredMessage): MessageRecord {
     body: m.body,
     createdAt: m.createdAt,
   };
+  // Left out when absent, so plain messages keep their old encoding (and size) on disk and wire.
+  if (m.change) {
+    r.change = { kind: m.change.kind, targetId: m.change.targetId.toString() };
+    if (m.change.emoji !== undefined) r.change.emoji = m.change.emoji;
+  }
+  if (m.state) r.state = { ...m.state, revision: m.state.revision.toString() };
+  return r;
 }
 
 export function fromRecord(r: MessageRecord): StoredMessage {
-  return {
+  const m: StoredMessage = {
     conversationId: r.conversationId,
     messageId: BigInt(r.messageId),
     senderId: r.senderId,
@@ -131,4 +144,91 @@ export function fromRecord(r: MessageRecord): StoredMessage {
     body: r.body,
     createdAt: r.createdAt,
   };
+  if (r.change) {
+    m.change = { kind: r.change.kind, targetId: BigInt(r.change.targetId) };
+    if (r.change.emoji !== undefined) m.change.emoji = r.change.emoji;
+  }
+  if (r.state) m.state = { ...r.state, revision: BigInt(r.state.revision) };
+  return m;
+}
+
+/**
+ * The state two changes leave, whatever order they are applied in: a delete wins over any edit
+ * (and between deletes the larger revision, so every copy agrees); otherwise the larger revision
+ * wins. Commutative, associative and idempotent: what lets regions apply changes in any order.
+ */
+export function mergeState(a: MessageState | null | undefined, b: MessageState): MessageState {
+  if (!a) return b;
+  if (a.deleted !== b.deleted) return a.deleted ? a : b;
+  return a.revision >= b.revision ? a : b;
+}
+
+/**
+ * A message row after `incoming` meets the row already stored (`existing`): the row whose state
+ * wins `mergeState` keeps its body, so a replica or a republished message written again over an
+ * edited or deleted row never brings an old body back.
+ */
+export function mergeMessage(
+  existing: StoredMessage | null | undefined,
+  incoming: StoredMessage,
+): StoredMessage {
+  if (!existing || (!existing.state && !incoming.state)) return incoming;
+  if (!existing.state) return incoming;
+  if (!incoming.state) return existing;
+  return mergeState(existing.state, incoming.state) === existing.state ? existing : incoming;
+}
+
+/** What a deleted message keeps: its place (ids, sender, time) and the tombstone's state. */
+export function tombstone(m: StoredMessage, state: MessageState): StoredMessage {
+  return { ...m, body: '', state };
+}
+
+/** Separates emoji and user in a reaction key (neither may contain whitespace). */
+export const REACTION_KEY_SEP = '\n';
+
+/** Reactions from (emoji, user) → on, with the largest revision applied; null if none ever. */
+export function reactionsFrom(
+  cells: Iterable<[emoji: string, userId: string, on: boolean]>,
+  revision: bigint | null,
+): MessageReactions | null {
+  if (revision === null) return null;
+  const byEmoji = new Map<string, string[]>();
+  for (const [emoji, userId, on] of cells) {
+    if (!on) continue;
+    const users = byEmoji.get(emoji) ?? [];
+    users.push(userId);
+    byEmoji.set(emoji, users);
+  }
+  const entries = [...byEmoji.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([emoji, users]) => ({ emoji, users: users.sort() }));
+  return { revision, entries };
+}
+
+/** True when `m` is a change record (an edit or delete of another message). */
+export function isChange(m: StoredMessage): boolean {
+  return m.change !== undefined && m.change !== null;
+}
+
+/**
+ * A history page without change records, still `limit` long when the conversation has that many
+ * messages: `read` returns raw pages (change records included) and is called again from the last
+ * id read while change records left the page short. Changes are rare next to messages, so this
+ * rarely costs a second read; a separate table would cost a second read on every replay instead.
+ */
+export async function messagesOnly(
+  query: HistoryQuery,
+  read: (q: HistoryQuery) => Promise<StoredMessage[]>,
+): Promise<StoredMessage[]> {
+  if (query.includeChanges === true) return read(query);
+  const limit = clampLimit(query.limit, MAX_HISTORY_LIMIT);
+  const out: StoredMessage[] = [];
+  let q: HistoryQuery = { ...query, limit };
+  for (;;) {
+    const page = await read(q);
+    for (const m of page) if (!isChange(m) && out.length < limit) out.push(m);
+    if (page.length < q.limit || out.length >= limit) return out;
+    const last = page[page.length - 1]!.messageId;
+    q = q.after !== undefined ? { ...q, after: last } : { ...q, before: last };
+  }
 }

@@ -7,7 +7,7 @@
  * The index is written in the same write transaction as the message (`indexBody` from append and
  * putReplica), so a stored message is searchable as soon as it is acked. Whatever rewrites a
  * stored body (an edit; a delete, which leaves an empty body) must call `reindexBody` in its own
- * transaction — `EmbeddedStorage.replaceBody` does both — or the old words would still find it.
+ * transaction — `EmbeddedStorage.applyChange` does both — or the old words would still find it.
  */
 import type { Database, Key } from 'lmdb';
 import { searchTerms } from '../protocol/search.ts';

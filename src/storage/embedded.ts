@@ -15,21 +15,28 @@ import { type Database, type Key, open, type RootDatabase } from 'lmdb';
 import {
   assertMessageId,
   fromRecord,
+  isChange,
   type MessageRecord,
+  mergeMessage,
+  messagesOnly,
   normaliseHistoryQuery,
+  reactionsFrom,
   sortByActivity,
+  tombstone,
   toRecord,
   unique,
 } from './common.ts';
-import { MAX_KEY, padId } from './embedded-keys.ts';
+import { MAX_KEY, padId, padTime } from './embedded-keys.ts';
 import { type LateTable, readLate, writeLate } from './embedded-late.ts';
 import { indexBody, reindexBody, type SearchTable, searchIndex } from './embedded-search.ts';
 import {
   type AppendResult,
+  type ChangeApply,
   type Conversation,
   type ConversationSummary,
   type HistoryQuery,
   type LateMessage,
+  type ReactionApply,
   type SearchPage,
   type SearchQuery,
   type Storage,
@@ -66,6 +73,14 @@ interface Tables {
   late: LateTable;
   /** [conversationId, term, pad(messageId)] → true: the search index (`embedded-search.ts`) */
   search: SearchTable;
+  /** [conversationId, pad(messageId), emoji, userId] → the reaction register (see applyReaction) */
+  reactions: Database<ReactionCell, Key>;
+}
+
+/** One (emoji, user) register of a message: on or off, as of change `rev` (a decimal id). */
+interface ReactionCell {
+  on: boolean;
+  rev: string;
 }
 
 export interface EmbeddedStorageOptions {
@@ -99,6 +114,7 @@ export class EmbeddedStorage implements Storage {
       offline: root.openDB({ name: 'offline' }),
       late: root.openDB({ name: 'late' }),
       search: root.openDB({ name: 'search' }),
+      reactions: root.openDB({ name: 'reactions' }),
     };
     const version = tables.meta.get('layoutVersion');
     if (version !== undefined && version !== LAYOUT_VERSION) {
@@ -252,53 +268,133 @@ export class EmbeddedStorage implements Storage {
   async putReplica(message: StoredMessage): Promise<void> {
     assertMessageId(message.messageId);
     const t = this.t();
-    const record = toRecord(message);
     await this.durable(
       t.messages.transaction(() => {
         if (message.clientMsgId !== null) {
           const dedupKey = [message.senderId, message.clientMsgId];
           if (!t.dedup.get(dedupKey)) {
-            t.dedup.put(dedupKey, { conversationId: message.conversationId, messageId: record.messageId });
+            t.dedup.put(dedupKey, {
+              conversationId: message.conversationId,
+              messageId: message.messageId.toString(),
+            });
           }
         }
+        // A replica written again over a row an edit or delete already changed keeps that change
+        // (and the search terms of its body); otherwise the index follows the body written.
         const key = [message.conversationId, padId(message.messageId)];
-        // An upsert: if a copy is stored already, the index follows whatever body it had.
         const stored = t.messages.get(key);
-        t.messages.put(key, record);
-        if (stored) reindexBody(t.search, message, stored.body);
-        else indexBody(t.search, message);
+        const merged = mergeMessage(stored ? fromRecord(stored) : null, message);
+        if (merged !== message && stored) return;
+        t.messages.put(key, toRecord(merged));
+        if (stored) reindexBody(t.search, merged, stored.body);
+        else indexBody(t.search, merged);
+      }),
+    );
+  }
+
+  async applyChange(change: ChangeApply): Promise<StoredMessage | null> {
+    assertMessageId(change.targetId);
+    const t = this.t();
+    const key = [change.conversationId, padId(change.targetId)];
+    return this.durable(
+      t.messages.transaction((): StoredMessage | null => {
+        const existing = t.messages.get(key);
+        if (!existing) return null;
+        const target = fromRecord(existing);
+        const incoming = change.state.deleted
+          ? tombstone(target, change.state)
+          : { ...target, body: change.body, state: change.state };
+        const merged = mergeMessage(target, incoming);
+        if (merged === target) return this.withReactions(target);
+        t.messages.put(key, toRecord(merged));
+        // The search index follows the body in the same transaction (a delete leaves none).
+        reindexBody(t.search, merged, target.body);
+        if (merged.state?.deleted) this.scrubLate(merged);
+        return this.withReactions(merged);
+      }),
+    );
+  }
+
+  async applyReaction(r: ReactionApply): Promise<StoredMessage | null> {
+    assertMessageId(r.targetId);
+    assertMessageId(r.revision, 'revision');
+    const t = this.t();
+    return this.durable(
+      t.reactions.transaction((): StoredMessage | null => {
+        const row = t.messages.get([r.conversationId, padId(r.targetId)]);
+        if (!row) return null;
+        const key = [r.conversationId, padId(r.targetId), r.emoji, r.userId];
+        const cell = t.reactions.get(key);
+        // Last writer by revision; same-width decimal strings compare like the ids.
+        const rev = padId(r.revision);
+        if (!cell || rev > padId(BigInt(cell.rev)))
+          t.reactions.put(key, { on: r.on, rev: r.revision.toString() });
+        return this.withReactions(fromRecord(row));
+      }),
+    );
+  }
+
+  async scrubOffline(userIds: readonly string[], conversationId: string, messageId: bigint): Promise<void> {
+    assertMessageId(messageId);
+    const t = this.t();
+    await this.durable(
+      t.offline.transaction(() => {
+        const row = t.messages.get([conversationId, padId(messageId)]);
+        const state = row?.state;
+        for (const userId of unique(userIds)) {
+          const key = [userId, padId(messageId)];
+          const copy = t.offline.get(key);
+          if (!copy) continue;
+          t.offline.put(key, { ...copy, body: '', ...(state ? { state } : {}) });
+        }
       }),
     );
   }
 
   /**
-   * Rewrites a stored message's body and its search terms in one transaction: the edit and delete
-   * paths call it (a delete passes ''). Returns the message as now stored, or null if unknown.
+   * Empties the body of the late index's copies of a deleted message (inside the caller's write
+   * transaction). A copy became visible after the message was created, give or take clock skew
+   * between gateways, so the read starts a minute before that.
    */
-  async replaceBody(conversationId: string, messageId: bigint, body: string): Promise<StoredMessage | null> {
-    assertMessageId(messageId);
-    const t = this.t();
-    const key = [conversationId, padId(messageId)];
-    return this.durable(
-      t.messages.transaction(() => {
-        const stored = t.messages.get(key);
-        if (!stored) return null;
-        const next = { ...stored, body };
-        t.messages.put(key, next);
-        const message = fromRecord(next);
-        reindexBody(t.search, message, stored.body);
-        return message;
-      }),
-    );
+  private scrubLate(m: StoredMessage): void {
+    const late = this.t().late;
+    const start = [m.conversationId, padTime(Math.max(m.createdAt - 60_000, 0))];
+    const id = m.messageId.toString();
+    for (const { key, value } of late.getRange({ start, end: [m.conversationId, MAX_KEY] })) {
+      if (value.messageId !== id) continue;
+      const { visibleAt } = value;
+      late.put(key, { ...toRecord(m), visibleAt });
+    }
   }
 
   async getMessage(conversationId: string, messageId: bigint): Promise<StoredMessage | null> {
     assertMessageId(messageId);
     const r = this.t().messages.get([conversationId, padId(messageId)]);
-    return r ? fromRecord(r) : null;
+    return r ? this.withReactions(fromRecord(r)) : null;
   }
 
-  async getHistory(conversationId: string, query: HistoryQuery): Promise<StoredMessage[]> {
+  /** The message with its reactions (a range read of its registers), if it has any. */
+  private withReactions(m: StoredMessage): StoredMessage {
+    if (m.change) return m;
+    const prefix = [m.conversationId, padId(m.messageId)];
+    let revision: bigint | null = null;
+    const cells: Array<[string, string, boolean]> = [];
+    for (const { key, value } of this.t().reactions.getRange({ start: prefix, end: [...prefix, MAX_KEY] })) {
+      const [, , emoji, userId] = key as [string, string, string, string];
+      cells.push([emoji, userId, value.on]);
+      const rev = BigInt(value.rev);
+      if (revision === null || rev > revision) revision = rev;
+    }
+    const reactions = reactionsFrom(cells, revision);
+    return reactions ? { ...m, reactions } : m;
+  }
+
+  getHistory(conversationId: string, query: HistoryQuery): Promise<StoredMessage[]> {
+    return messagesOnly(query, async (q) => this.historyPage(conversationId, q));
+  }
+
+  /** One raw page, change records included. */
+  private historyPage(conversationId: string, query: HistoryQuery): StoredMessage[] {
     const { before, after, limit } = normaliseHistoryQuery(query);
     if (limit === 0) return [];
     const messages = this.t().messages;
@@ -307,7 +403,7 @@ export class EmbeddedStorage implements Storage {
       // Oldest-first from just above `after`.
       const start = [conversationId, padId(after + 1n)];
       for (const { value } of messages.getRange({ start, end: [conversationId, MAX_KEY], limit })) {
-        out.push(fromRecord(value));
+        out.push(this.withReactions(fromRecord(value)));
       }
       return out;
     }
@@ -315,7 +411,7 @@ export class EmbeddedStorage implements Storage {
     // Newest-first; with `reverse` lmdb treats `start` as the inclusive upper bound.
     const start = before === undefined ? [conversationId, MAX_KEY] : [conversationId, padId(before - 1n)];
     for (const { value } of messages.getRange({ start, end: [conversationId], reverse: true, limit })) {
-      out.push(fromRecord(value));
+      out.push(this.withReactions(fromRecord(value)));
     }
     return out;
   }
@@ -395,9 +491,12 @@ export class EmbeddedStorage implements Storage {
       start: [conversationId, MAX_KEY],
       end: [conversationId],
       reverse: true,
-      limit: 1,
     });
-    for (const { value } of range) return fromRecord(value);
+    // The newest message, not change record: the conversation list shows what was said.
+    for (const { value } of range) {
+      const m = fromRecord(value);
+      if (!isChange(m)) return m;
+    }
     return null;
   }
 
@@ -406,7 +505,7 @@ export class EmbeddedStorage implements Storage {
     const start = lastReadId === null ? [conversationId] : [conversationId, padId(lastReadId + 1n)];
     let count = 0;
     for (const { value } of this.t().messages.getRange({ start, end: [conversationId, MAX_KEY] })) {
-      if (value.senderId === userId) continue;
+      if (value.senderId === userId || value.change) continue;
       if (++count >= UNREAD_CAP) break;
     }
     return count;

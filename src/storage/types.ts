@@ -28,6 +28,83 @@ export interface StoredMessage {
   body: string;
   /** Milliseconds since the Unix epoch (equal to the snowflake's timestamp). */
   createdAt: number;
+  /**
+   * Set on a *change record*: an edit or delete of another message of the conversation
+   * (`targetId`), kept in the conversation's stream under its own id so it travels like a
+   * message (dedup, visibility, offline queue, replay by position, replication). Its `body` is
+   * always empty: the effect lives on the target's row (`MessageState`), and a replay resolves the
+   * record to the target's state when it reads it. Absent or null: an ordinary message.
+   */
+  change?: MessageChange | null;
+  /** The message's change state; absent or null on a message never edited or deleted. */
+  state?: MessageState | null;
+  /** Reactions on the message; absent or null when it never had any. */
+  reactions?: MessageReactions | null;
+}
+
+export type ChangeKind = 'edit' | 'delete' | 'react' | 'unreact';
+
+export interface MessageChange {
+  kind: ChangeKind;
+  targetId: bigint;
+  /** `react` / `unreact`: the reaction. */
+  emoji?: string;
+}
+
+/**
+ * Who reacted with what. Each (emoji, user) is its own last-writer-wins register on the change
+ * id (`react` sets it, `unreact` clears it), so reactions made concurrently in several regions
+ * merge without losing one; `revision` is the largest reaction change applied (clients keep the
+ * reactions with the larger revision).
+ */
+export interface MessageReactions {
+  revision: bigint;
+  /** Sorted by emoji; users sorted; only emoji someone currently reacts with. */
+  entries: Array<{ emoji: string; users: string[] }>;
+}
+
+/** One reaction added or removed, by change `revision` (the change record's id). */
+export interface ReactionApply {
+  conversationId: string;
+  targetId: bigint;
+  emoji: string;
+  userId: string;
+  on: boolean;
+  revision: bigint;
+  /** The change record, for the replicating store to publish (stores ignore it). */
+  record?: StoredMessage;
+}
+
+/**
+ * What edits and deletes made of a message (its row holds it, with `body` the current text).
+ * Merging two states is order-insensitive and idempotent (`mergeState` in storage/common.ts):
+ * a delete wins over any edit, otherwise the larger `revision` (the change record's snowflake id,
+ * unique per region and worker) wins — so regions converge whatever order changes arrive in.
+ */
+export interface MessageState {
+  /** Id of the last change applied: clients keep the state with the newest revision. */
+  revision: bigint;
+  deleted: boolean;
+  /** When the winning edit was made (ms); null if never edited. */
+  editedAt: number | null;
+  /** Edits made, as counted by the region that made the winning edit. */
+  editCount: number;
+}
+
+/**
+ * A change to apply to a target message's row: its new state, and for an edit the new body
+ * (a delete empties the body).
+ */
+export interface ChangeApply {
+  conversationId: string;
+  targetId: bigint;
+  state: MessageState;
+  body: string;
+  /**
+   * The change record this applies, when there is one: stores ignore it; the replicating store
+   * (`src/replication/outbox.ts`) publishes it with the target's resulting state.
+   */
+  record?: StoredMessage;
 }
 
 export interface ConversationSummary {
@@ -61,6 +138,12 @@ export interface HistoryQuery {
   after?: bigint;
   /** Capped by the implementation at `MAX_HISTORY_LIMIT`. */
   limit: number;
+  /**
+   * Include change records (edits and deletes, `StoredMessage.change`). Default false: history
+   * pages hold messages only and stay full pages (change records are skipped, reading on). A
+   * replay by id sets it, since changes travel in the stream.
+   */
+  includeChanges?: boolean;
 }
 
 /** Unread counts above this are reported as this value (clients show "99+"-style badges). */
@@ -161,6 +244,26 @@ export interface Storage {
    * words no longer find it. See `SearchQuery` and `SearchPage`.
    */
   searchMessages(query: SearchQuery): Promise<SearchPage>;
+
+  /**
+   * Applies an edit or delete to the target message's row by merging `change.state` into the
+   * row's (`mergeState`: a delete wins, else the larger revision; applying twice or out of order
+   * ends the same). A delete empties the body on the row and in the late index's copies of the
+   * message. Resolves with the target's resulting state, or null when the target is not stored
+   * here (yet: a replicated change may arrive before its target).
+   */
+  applyChange(change: ChangeApply): Promise<StoredMessage | null>;
+  /**
+   * Adds or removes one reaction on the target message: the (emoji, user) register takes the
+   * value of the larger revision, whatever the order (idempotent). Resolves with the target's
+   * resulting state, or null when the target is not stored here (yet).
+   */
+  applyReaction(reaction: ReactionApply): Promise<StoredMessage | null>;
+  /**
+   * Empties the body of the offline-queue copies of a deleted message held for these users (the
+   * delete's state is written on them too). Users with no copy queued are left alone.
+   */
+  scrubOffline(userIds: readonly string[], conversationId: string, messageId: bigint): Promise<void>;
 
   /** Move the user's read marker forward (never backward). */
   markRead(userId: string, conversationId: string, messageId: bigint): Promise<void>;

@@ -4,13 +4,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Client } from 'cassandra-driver';
-import { gatewayScenarios } from '../gateway.scenarios.ts';
+import { gatewayScenarios, type ScenarioEnv } from '../gateway.scenarios.ts';
+import { changeScenarios } from '../gateway-changes.scenarios.ts';
 import { getSharedCassandra } from '../helpers/cassandra.ts';
 import { startTestGateway, testConfig } from '../helpers/gateway.ts';
 import { startNats } from '../helpers/nats.ts';
 import { startRedis } from '../helpers/redis.ts';
 
-gatewayScenarios('two gateways on Cassandra + Redis + NATS', async () => {
+async function realRegion(): Promise<ScenarioEnv> {
   const cassandra = await getSharedCassandra();
   const redis = await startRedis();
   const nats = await startNats();
@@ -44,4 +45,7 @@ gatewayScenarios('two gateways on Cassandra + Redis + NATS', async () => {
       await cassandra.close();
     },
   };
-});
+}
+
+gatewayScenarios('two gateways on Cassandra + Redis + NATS', realRegion);
+changeScenarios('two gateways on Cassandra + Redis + NATS', realRegion);

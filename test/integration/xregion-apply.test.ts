@@ -132,6 +132,7 @@ describe('cross-region apply in batches', () => {
       },
       async deliverConversation() {},
       async deliverReceipt() {},
+      async deliverChange() {},
     };
     await eu.replication.start(sink);
 

@@ -6,6 +6,7 @@
  */
 import type { ClientOp, ParsedClientFrame } from '../../protocol/index.ts';
 import type { ConnectionState } from '../connection.ts';
+import { Changes } from './changes.ts';
 import { Conversations } from './conversations.ts';
 import { Messages } from './messages.ts';
 import { PresenceOps } from './presence.ts';
@@ -22,6 +23,7 @@ export interface Operations {
   table: HandlerTable;
   tasks: Tasks;
   messages: Messages;
+  changes: Changes;
   conversations: Conversations;
   replay: Replay;
 }
@@ -32,18 +34,20 @@ export function createOperations(deps: OpsDeps): Operations {
   const ctx = { ...deps, tasks, visibility };
   const conversations = new Conversations(ctx);
   const messages = new Messages(ctx, conversations);
+  const changes = new Changes(ctx, conversations, messages);
   const replay = new Replay(ctx);
   const presence = new PresenceOps(ctx, conversations);
   const search = new SearchOps(ctx, conversations);
   const table: HandlerTable = {
     ...messages.handlers,
+    ...changes.handlers,
     ...replay.handlers,
     ...conversations.handlers,
     ...presence.handlers,
     ...search.handlers,
     ping: async (_state, f) => ({ op: 'pong', id: f.id, serverTime: Date.now() }),
   };
-  return { table, tasks, messages, conversations, replay };
+  return { table, tasks, messages, changes, conversations, replay };
 }
 
 /** Hands a request to its op's handler; resolves with the reply (null: none is sent). */

@@ -16,7 +16,11 @@ import type { Conversations } from './conversations.ts';
 import type { HandlersFor, OpsContext } from './types.ts';
 
 export class Messages {
-  private readonly ordering = new OrderedDelivery();
+  /**
+   * Per-conversation order of live delivery, shared with edits and deletes (`changes.ts`): a
+   * change is fanned out after the messages minted before it on this gateway.
+   */
+  readonly ordering = new OrderedDelivery();
   private sendsInFlight = 0;
 
   constructor(
@@ -53,7 +57,14 @@ export class Messages {
     const where = await this.d.hub.locate(members);
     await this.d.hub.fanOut(members, routed, undefined, where);
     const queued = await this.queueForOffline(members, message, where);
-    if (queued.length > 0) await this.liveCopyIfOnlineNow(queued, routed);
+    if (queued.length > 0) {
+      // A delete of this message that came from a third region may have been applied between the
+      // replica's write and this queueing, its scrub finding no copy yet: scrub what was queued.
+      const now = await this.d.storage.getMessage(message.conversationId, message.messageId);
+      if (now?.state?.deleted)
+        await this.d.storage.scrubOffline(queued, message.conversationId, message.messageId);
+      await this.liveCopyIfOnlineNow(queued, routed);
+    }
   }
 
   private async send(state: ConnectionState, f: ParsedRequestOf<'send'>): Promise<ReplyOf<'send'>> {
@@ -136,11 +147,7 @@ export class Messages {
    * Queues the message for members with no live connection anywhere (`where`: their lookup, made
    * after the message was stored); returns who was queued.
    */
-  private async queueForOffline(
-    members: string[],
-    msg: StoredMessage,
-    where: Whereabouts,
-  ): Promise<string[]> {
+  async queueForOffline(members: string[], msg: StoredMessage, where: Whereabouts): Promise<string[]> {
     const isHome = this.d.isHome;
     const offline = members.filter(
       (u) => !this.d.hub.hasLocal(u) && !where.elsewhere.has(u) && (!isHome || isHome(u)),
@@ -156,7 +163,7 @@ export class Messages {
    * the queue before the entry landed, so they also get a live copy (clients dedup by id), here
    * or on the gateway they connected to.
    */
-  private async liveCopyIfOnlineNow(queued: string[], routed: Routed): Promise<void> {
+  async liveCopyIfOnlineNow(queued: string[], routed: Routed): Promise<void> {
     const now = await this.d.hub.locate(queued);
     await this.d.hub.fanOut(queued, routed, undefined, now);
   }

@@ -18,7 +18,7 @@ import {
   REPLAY_LATE_PAGE,
   REPLAY_OFFLINE_PAGE,
 } from '../constants.ts';
-import { messageFrame, toWire } from '../frames.ts';
+import { messageFrame, toWire, updateFrame } from '../frames.ts';
 import { Collected } from './replay-collect.ts';
 import type { HandlersFor, OpsContext } from './types.ts';
 
@@ -173,7 +173,12 @@ export class Replay {
       let cursor = after;
       let taken = 0;
       for (;;) {
-        const page = await this.d.storage.getHistory(convId, { after: cursor, limit: REPLAY_HISTORY_PAGE });
+        // Change records too: edits and deletes travel in the stream (resolved in `write`).
+        const page = await this.d.storage.getHistory(convId, {
+          after: cursor,
+          limit: REPLAY_HISTORY_PAGE,
+          includeChanges: true,
+        });
         for (const m of page) if (c.add(m)) taken++;
         if (page.length < REPLAY_HISTORY_PAGE) break;
         cursor = page[page.length - 1]!.messageId;
@@ -190,7 +195,9 @@ export class Replay {
 
   /**
    * Writes the messages as `replay` frames, pausing while the socket's buffer is above the high
-   * water mark; stops if the connection closes. Every id written goes into `replayed`.
+   * water mark; stops if the connection closes. Every id written goes into `replayed`. A change
+   * record is written as an `update` with its target's state read now, never as itself: so an
+   * edit replayed after a delete shows the delete, and no old body comes back.
    */
   private async write(
     conn: ClientConnection,
@@ -199,10 +206,16 @@ export class Replay {
   ): Promise<{ count: number; lastId: string | null }> {
     let count = 0;
     let lastId: bigint | null = null;
+    const targets = new Map<bigint, StoredMessage | null>();
     for (const m of ordered) {
       if (conn.closed) break;
       const wire = toWire(m);
-      conn.sendFrame(messageFrame(wire, true));
+      if (m.change) {
+        const target = await this.target(m, targets);
+        // A target this region lacks cannot be (changes are applied after their target); if it
+        // ever were, the client has nothing to update.
+        if (target) conn.sendFrame(updateFrame(m, target, true));
+      } else conn.sendFrame(messageFrame(wire, true));
       this.d.metrics.framesOut.inc();
       this.d.metrics.messagesDelivered.inc({ path: 'replay' });
       replayed.add(wire.id);
@@ -211,6 +224,18 @@ export class Replay {
       if (conn.bufferedAmount() > REPLAY_HIGH_WATER_BYTES) await conn.waitForDrain();
     }
     return { count, lastId: lastId?.toString() ?? null };
+  }
+
+  /** The current state of a change record's target, read once per replay. */
+  private async target(
+    record: StoredMessage,
+    seen: Map<bigint, StoredMessage | null>,
+  ): Promise<StoredMessage | null> {
+    const id = record.change!.targetId;
+    if (seen.has(id)) return seen.get(id) ?? null;
+    const target = await this.d.storage.getMessage(record.conversationId, id);
+    seen.set(id, target);
+    return target;
   }
 
   /**

@@ -11,6 +11,7 @@ import { type LateMessage, MAX_HISTORY_LIMIT, type StoredMessage } from '../type
 import {
   bucketOf,
   CLOCK_SKEW_MARGIN_MS,
+  changeParams,
   creationBucket,
   MESSAGE_COLUMNS,
   millis,
@@ -44,6 +45,7 @@ export class LateIndex {
       m.clientMsgId,
       m.body,
       new Date(m.createdAt),
+      ...changeParams(m),
     ]);
   }
 
@@ -78,8 +80,9 @@ function rowToLate(row: types.Row): LateMessage {
 function statements(ks: string) {
   return {
     insert: `INSERT INTO ${ks}.late_messages
-           (conversation_id, bucket, visible_at, message_id, sender_id, client_msg_id, body, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+           (conversation_id, bucket, visible_at, message_id, sender_id, client_msg_id, body, created_at,
+            change_kind, target_id, change_emoji)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     /** One bucket, ascending by (visible_at, message_id), from a time on. */
     selectSince: `SELECT ${MESSAGE_COLUMNS}, visible_at FROM ${ks}.late_messages
          WHERE conversation_id = ? AND bucket = ? AND visible_at >= ? LIMIT ?`,

@@ -11,17 +11,18 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { snowflakeTime } from '../../util/snowflake.ts';
-import { assertMessageId, MAX_MESSAGE_ID, normaliseHistoryQuery } from '../common.ts';
+import { assertMessageId, MAX_MESSAGE_ID, messagesOnly, normaliseHistoryQuery } from '../common.ts';
 import type { AppendOptions, AppendResult, HistoryQuery, StoredMessage } from '../types.ts';
 import type { DedupStrategy, FindStored, Reservation } from './dedup.ts';
 import type { GroupCommit, Write } from './group-commit.ts';
 import {
   bucketOf,
   bucketOfId,
+  changeParams,
   creationBucket,
   fromLong,
   idTimestamp,
-  MESSAGE_COLUMNS,
+  MESSAGE_ROW_COLUMNS,
   messageRowBytes,
   rowToMessage,
   toLong,
@@ -85,7 +86,12 @@ export class MessageStore {
     return row ? rowToMessage(row) : null;
   }
 
-  async getHistory(conversationId: string, query: HistoryQuery): Promise<StoredMessage[]> {
+  getHistory(conversationId: string, query: HistoryQuery): Promise<StoredMessage[]> {
+    return messagesOnly(query, (q) => this.historyPage(conversationId, q));
+  }
+
+  /** One raw page, change records included. */
+  private async historyPage(conversationId: string, query: HistoryQuery): Promise<StoredMessage[]> {
     const { before, after, limit } = normaliseHistoryQuery(query);
     if (limit === 0 || before === 0n) return [];
     const newestBucket = await this.newestBucket(conversationId);
@@ -220,6 +226,10 @@ export class MessageStore {
         m.body,
         new Date(m.createdAt),
         termsOf(m.body),
+        ...changeParams(m),
+        // The id's timestamp, not the clock: an edit's or delete's cells (stateTimestamp, later
+        // ids) always win over a replica or resend of the message written again afterwards.
+        idTimestamp(m.messageId),
       ],
       // The terms cell holds at most the body's characters again.
       bytes: messageRowBytes(m) + 3 * m.body.length,
@@ -255,23 +265,6 @@ export class MessageStore {
     this.pointerAtLeast.set(m.conversationId, bucket);
   }
 
-  /**
-   * Rewrites a stored message's body with its search terms (one row update): the edit and delete
-   * paths call it (a delete passes ''). Returns the message as now stored, or null if unknown.
-   */
-  async replaceBody(conversationId: string, messageId: bigint, body: string): Promise<StoredMessage | null> {
-    const stored = await this.getMessage(conversationId, messageId);
-    if (!stored) return null;
-    await this.db.client.execute(this.q.updateBody, [
-      body,
-      termsOf(body),
-      conversationId,
-      bucketOfId(messageId),
-      toLong(messageId),
-    ]);
-    return { ...stored, body };
-  }
-
   /** The bucket of the message the pointer names (the newest bucket with messages), or null. */
   async newestBucket(conversationId: string): Promise<number | null> {
     const rs = await this.db.client.execute(this.q.selectLast, [conversationId]);
@@ -285,19 +278,17 @@ export class MessageStore {
 function statements(ks: string) {
   return {
     insert: `INSERT INTO ${ks}.messages
-           (conversation_id, bucket, message_id, sender_id, client_msg_id, body, created_at, terms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    /** Body and search terms together, so the terms index follows an edit or delete at once. */
-    updateBody: `UPDATE ${ks}.messages SET body = ?, terms = ?
-         WHERE conversation_id = ? AND bucket = ? AND message_id = ?`,
-    selectOne: `SELECT ${MESSAGE_COLUMNS} FROM ${ks}.messages
+           (conversation_id, bucket, message_id, sender_id, client_msg_id, body, created_at, terms,
+            change_kind, target_id, change_emoji)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
+    selectOne: `SELECT ${MESSAGE_ROW_COLUMNS} FROM ${ks}.messages
        WHERE conversation_id = ? AND bucket = ? AND message_id = ?`,
     /** One bucket, oldest first, after an id (`getHistory` with `after`). */
-    selectAfter: `SELECT ${MESSAGE_COLUMNS} FROM ${ks}.messages
+    selectAfter: `SELECT ${MESSAGE_ROW_COLUMNS} FROM ${ks}.messages
            WHERE conversation_id = ? AND bucket = ? AND message_id > ?
            ORDER BY message_id ASC LIMIT ?`,
     /** One bucket, newest first, up to an id (`getHistory` with `before` or none). */
-    selectUpTo: `SELECT ${MESSAGE_COLUMNS} FROM ${ks}.messages
+    selectUpTo: `SELECT ${MESSAGE_ROW_COLUMNS} FROM ${ks}.messages
          WHERE conversation_id = ? AND bucket = ? AND message_id <= ? LIMIT ?`,
     updateLast: `UPDATE ${ks}.conversation_last_message USING TIMESTAMP ? SET message_id = ? WHERE conversation_id = ?`,
     /** Through the `client_msg_id` index (migration 3): the rows of one client message id. */

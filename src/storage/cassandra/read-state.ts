@@ -85,6 +85,8 @@ export class ReadState {
           { fetchSize: SCAN_PAGE, ...(pageState ? { pageState } : {}) },
         );
         for (const row of rs.rows) {
+          // Change records (edits, deletes) are not new messages.
+          if (row.get('change_kind') !== null) continue;
           if (row.get('sender_id') !== userId && ++count >= UNREAD_CAP) break;
         }
         pageState = rs.pageState ?? undefined;
@@ -99,7 +101,7 @@ function statements(ks: string) {
     updateMarker: `UPDATE ${ks}.read_markers SET last_read_id = ? WHERE user_id = ? AND conversation_id = ?`,
     selectMarker: `SELECT last_read_id FROM ${ks}.read_markers WHERE user_id = ? AND conversation_id = ?`,
     selectUserMarkers: `SELECT conversation_id, last_read_id FROM ${ks}.read_markers WHERE user_id = ?`,
-    selectSendersAfter: `SELECT sender_id FROM ${ks}.messages
+    selectSendersAfter: `SELECT sender_id, change_kind FROM ${ks}.messages
            WHERE conversation_id = ? AND bucket = ? AND message_id > ?`,
   } as const;
 }

@@ -5,8 +5,8 @@
  */
 import cassandra, { type types } from 'cassandra-driver';
 import { EPOCH_MS, snowflakeTime } from '../../util/snowflake.ts';
-import { assertMessageId } from '../common.ts';
-import type { Conversation, ConversationKind, StoredMessage } from '../types.ts';
+import { assertMessageId, REACTION_KEY_SEP, reactionsFrom } from '../common.ts';
+import type { ChangeKind, Conversation, ConversationKind, MessageState, StoredMessage } from '../types.ts';
 
 const { types: cql } = cassandra;
 type Long = types.Long;
@@ -22,8 +22,36 @@ export const CLOCK_SKEW_MARGIN_MS = 60_000;
 /** Buckets of one partition family read in parallel while walking them. */
 const BUCKET_READ_AHEAD = 4;
 
-/** Columns of a message row, in `messages` and in `offline_queue` alike (see `rowToMessage`). */
-export const MESSAGE_COLUMNS = 'conversation_id, message_id, sender_id, client_msg_id, body, created_at';
+/**
+ * Columns of a message row, in `messages`, `offline_queue` and `late_messages` alike (see
+ * `rowToMessage`): the message, a change record's kind and target (migration 5), and the state
+ * edits and deletes left (written only by `ChangeStore`, with change-derived write timestamps).
+ */
+export const MESSAGE_COLUMNS =
+  'conversation_id, message_id, sender_id, client_msg_id, body, created_at, change_kind, target_id, ' +
+  'change_emoji, revision, deleted, edited_at, edit_count';
+
+/** `messages` only: its columns plus the reactions (copies in other tables carry none). */
+export const MESSAGE_ROW_COLUMNS = `${MESSAGE_COLUMNS}, reactions, reactions_rev`;
+
+/** A change record's columns (kind, target, emoji) as bound values (nulls for a message). */
+export function changeParams(m: StoredMessage): [string | null, Long | null, string | null] {
+  return m.change ? [m.change.kind, toLong(m.change.targetId), m.change.emoji ?? null] : [null, null, null];
+}
+
+/**
+ * Write timestamp (µs) of a change's state cells. Edits: from the change's id, so the larger
+ * revision wins under last-write-wins and every message insert (written at its own, earlier, id's
+ * timestamp) loses to it. Deletes: the same plus `DELETE_TS_OFFSET`, above any edit's, so a delete
+ * wins whatever order the two are applied in (and between deletes, the larger revision).
+ */
+export function stateTimestamp(state: MessageState): Long {
+  const base = BigInt(idTimestamp(state.revision).toString());
+  return cql.Long.fromString((state.deleted ? base + DELETE_TS_OFFSET : base).toString());
+}
+
+/** ~3,000 years of µs: puts a delete's cells past any edit's timestamp, in a signed 64-bit range. */
+const DELETE_TS_OFFSET = 100_000_000_000_000_000n;
 
 /** Cassandra partition (of a conversation's messages or late index) for this time. */
 export function bucketOf(ms: number): number {
@@ -130,7 +158,7 @@ export function millis(row: Row, column: string): number {
 }
 
 export function rowToMessage(row: Row): StoredMessage {
-  return {
+  const m: StoredMessage = {
     conversationId: text(row, 'conversation_id'),
     messageId: fromLong(row.get('message_id')),
     senderId: text(row, 'sender_id'),
@@ -138,6 +166,34 @@ export function rowToMessage(row: Row): StoredMessage {
     body: text(row, 'body'),
     createdAt: millis(row, 'created_at'),
   };
+  const kind = optionalText(row, 'change_kind');
+  if (kind !== null) {
+    m.change = { kind: kind as ChangeKind, targetId: fromLong(row.get('target_id')) };
+    const emoji = optionalText(row, 'change_emoji');
+    if (emoji !== null) m.change.emoji = emoji;
+  }
+  // Only `messages` rows have reactions (read with MESSAGE_ROW_COLUMNS).
+  const reactionsRev: unknown = row.get('reactions_rev');
+  if (reactionsRev !== null && reactionsRev !== undefined) {
+    const map = (row.get('reactions') ?? {}) as Record<string, boolean>;
+    const cells: Array<[string, string, boolean]> = Object.entries(map).map(([key, on]) => {
+      const at = key.indexOf(REACTION_KEY_SEP);
+      return [key.slice(0, at), key.slice(at + 1), on === true];
+    });
+    const reactions = reactionsFrom(cells, fromLong(reactionsRev));
+    if (reactions) m.reactions = reactions;
+  }
+  const revision: unknown = row.get('revision');
+  if (revision !== null && revision !== undefined) {
+    const editedAt: unknown = row.get('edited_at');
+    m.state = {
+      revision: fromLong(revision),
+      deleted: row.get('deleted') === true,
+      editedAt: editedAt instanceof Date ? editedAt.getTime() : null,
+      editCount: Number(row.get('edit_count') ?? 0),
+    };
+  }
+  return m;
 }
 
 export function rowToConversation(row: Row): Conversation {

@@ -143,6 +143,24 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX IF NOT EXISTS messages_terms ON ${ks}.messages (VALUES(terms)) USING 'sai'`,
     ],
   },
+  {
+    version: 5,
+    description: 'edits, deletes, reactions: change records in the message stream, and the state they leave',
+    statements: (ks) =>
+      // On all three tables that hold message rows or their copies. A change record is a row with
+      // change_kind and target_id set; revision/deleted/edited_at/edit_count are the state edits
+      // and deletes left on a message (docs/architecture.md, "Edits, deletes and reactions").
+      [
+        ...['messages', 'offline_queue', 'late_messages'].map(
+          (table) => `ALTER TABLE ${ks}.${table} ADD IF NOT EXISTS (
+          change_kind text, target_id bigint, change_emoji text, revision bigint, deleted boolean,
+          edited_at timestamp, edit_count int)`,
+        ),
+        // Reactions: one map cell per (emoji, user), each its own last-writer-wins register
+        // (written at the reaction change's id timestamp); reactions_rev the largest such change.
+        `ALTER TABLE ${ks}.messages ADD IF NOT EXISTS (reactions map<text, boolean>, reactions_rev bigint)`,
+      ],
+  },
 ];
 
 export function assertKeyspaceName(keyspace: string): void {

@@ -5,7 +5,7 @@
  * partition, in clustering order, newest first. Why not an index on the body itself: SAI in 5.0
  * has no tokenizing analyzer and SASI is disabled by default and cannot AND two words
  * (docs/architecture.md, "Search"; measured in bench/micro/search-index.ts). An edit or delete that
- * rewrites the row must write `terms` with the body (`MessageStore.replaceBody`): the index then
+ * rewrites the row must write `terms` with the body (`ChangeStore.applyChange`): the index then
  * follows the row, with no old postings to remove.
  *
  * A search walks the 10-day buckets newest first, all of the user's conversations at once: a
@@ -18,7 +18,7 @@ import { searchTerms } from '../../protocol/search.ts';
 import { snowflakeFloor } from '../../util/snowflake.ts';
 import { assertMessageId, clampLimit, MAX_MESSAGE_ID, mapLimit } from '../common.ts';
 import { MAX_SEARCH_LIMIT, type SearchPage, type SearchQuery, type StoredMessage } from '../types.ts';
-import { BUCKET_MS, bucketOfId, creationBucket, MESSAGE_COLUMNS, rowToMessage, toLong } from './rows.ts';
+import { BUCKET_MS, bucketOfId, creationBucket, MESSAGE_ROW_COLUMNS, rowToMessage, toLong } from './rows.ts';
 import type { CqlSession } from './session.ts';
 
 /**
@@ -127,7 +127,7 @@ export class MessageSearch {
     let q = this.selects.get(count);
     if (q === undefined) {
       const contains = Array.from({ length: count }, () => 'terms CONTAINS ?').join(' AND ');
-      q = `SELECT ${MESSAGE_COLUMNS} FROM ${this.db.ks}.messages
+      q = `SELECT ${MESSAGE_ROW_COLUMNS} FROM ${this.db.ks}.messages
         WHERE conversation_id = ? AND bucket = ? AND message_id <= ? AND ${contains} LIMIT ?`;
       this.selects.set(count, q);
     }

@@ -8,7 +8,8 @@
  * This class only composes the parts, each owning its tables' statements: `conversations.ts`
  * (conversations and members), `messages.ts` (storing and paging messages), `read-state.ts`
  * (read markers, unread counts, the conversation list), `offline-queue.ts`, `late-index.ts`
- * (messages that became visible late, for resume positions), and the injected
+ * (messages that became visible late, for resume positions), `changes.ts` (edits and deletes
+ * applied to message rows and their copies), and the injected
  * client-message dedup strategy (`dedup.ts`: a lightweight transaction per message by default,
  * or a `DedupArbiter` in the region's Redis).
  */
@@ -17,15 +18,18 @@ import type { Logger } from '../../util/log.ts';
 import type {
   AppendOptions,
   AppendResult,
+  ChangeApply,
   Conversation,
   ConversationSummary,
   HistoryQuery,
   LateMessage,
+  ReactionApply,
   SearchPage,
   SearchQuery,
   Storage,
   StoredMessage,
 } from '../types.ts';
+import { ChangeStore } from './changes.ts';
 import { ConversationStore } from './conversations.ts';
 import type { DedupStrategy, DedupStrategyFactory } from './dedup.ts';
 import { lwtDedup } from './dedup-lwt.ts';
@@ -69,6 +73,7 @@ export class CassandraStorage implements Storage {
   private readonly offline: OfflineQueue;
   private readonly late: LateIndex;
   private readonly search: MessageSearch;
+  private readonly changes: ChangeStore;
   /** The store's writes on the send path share batches through it. */
   readonly writes: GroupCommit;
 
@@ -97,6 +102,7 @@ export class CassandraStorage implements Storage {
       (id) => this.messages.newestBucket(id),
       options.searchPartitionBudget,
     );
+    this.changes = new ChangeStore(this.db, this.messages, this.late);
   }
 
   async init(): Promise<void> {
@@ -174,12 +180,16 @@ export class CassandraStorage implements Storage {
     return this.search.search(query);
   }
 
-  /**
-   * Rewrites a stored body and its search terms: the edit and delete paths call it (a delete
-   * passes ''). Not on `Storage`: it is not replicated by itself.
-   */
-  replaceBody(conversationId: string, messageId: bigint, body: string): Promise<StoredMessage | null> {
-    return this.messages.replaceBody(conversationId, messageId, body);
+  applyChange(change: ChangeApply): Promise<StoredMessage | null> {
+    return this.changes.applyChange(change);
+  }
+
+  applyReaction(reaction: ReactionApply): Promise<StoredMessage | null> {
+    return this.changes.applyReaction(reaction);
+  }
+
+  scrubOffline(userIds: readonly string[], conversationId: string, messageId: bigint): Promise<void> {
+    return this.changes.scrubOffline(userIds, conversationId, messageId);
   }
 
   // ---- read markers -----------------------------------------------------------------------

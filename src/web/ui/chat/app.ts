@@ -17,7 +17,15 @@ import { LocalClientStorage } from './local-storage.ts';
 import { SearchBox } from './search.ts';
 import { autosize, buildShell } from './shell.ts';
 import { ChatStore } from './store.ts';
-import { avatar, conversationRow, messageNodes, pendingNodes, presenceText, typingText } from './view.ts';
+import {
+  avatar,
+  conversationRow,
+  type MessageActions,
+  messageNodes,
+  pendingNodes,
+  presenceText,
+  typingText,
+} from './view.ts';
 
 const USER_ID = /^[A-Za-z0-9_-]{1,64}$/;
 /** History page size: a screenful and a half. */
@@ -125,6 +133,10 @@ export class ChatApp {
       this.watchPresence();
       this.render();
     });
+    c.on('update', (m) => {
+      this.store.applyUpdate(m);
+      this.render();
+    });
     c.on('sent', (info) => {
       this.store.pendingSent(info.clientMsgId, info.messageId, info.createdAt);
       this.stickToBottom = true;
@@ -162,6 +174,25 @@ export class ChatApp {
       if (document.visibilityState === 'visible') this.markActiveRead();
     });
   }
+
+  /** Edit and delete of the user's own messages (prompt and confirm: no editor of their own). */
+  private readonly messageActions: MessageActions = {
+    canEdit: (m) => {
+      const window = this.client.serverLimits?.editWindowMs;
+      return window === undefined || Date.now() - m.createdAt <= window;
+    },
+    edit: (m) => {
+      const body = window.prompt('Edit message', m.body);
+      if (body === null || body === m.body || body.trim() === '') return;
+      this.client
+        .edit(m.conversationId, m.id, body)
+        .catch((err: unknown) => this.toast((err as Error).message));
+    },
+    remove: (m) => {
+      if (!window.confirm('Delete this message for everyone?')) return;
+      this.client.delete(m.conversationId, m.id).catch((err: unknown) => this.toast((err as Error).message));
+    },
+  };
 
   private fatal(err: unknown): void {
     if (this.closed) return;
@@ -476,7 +507,7 @@ export class ChatApp {
     }
     messages.replaceChildren(
       ...top,
-      ...messageNodes(store, c),
+      ...messageNodes(store, c, this.messageActions),
       ...pendingNodes(store.pendingOf(c.id), (id) => {
         store.pending.delete(id);
         this.render();

@@ -155,6 +155,16 @@ export class ChatStore {
     return true;
   }
 
+  /**
+   * An edit or delete (the SDK's `update` event: already the newest state). Replaces the loaded
+   * copy, if any, and the conversation's last message: a deleted body is dropped from the tab.
+   */
+  applyUpdate(m: WireMessage): void {
+    const c = this.conversation(m.conversationId);
+    if (c.messages.has(m.id)) c.messages.set(m.id, m);
+    if (c.lastMessage?.id === m.id) c.lastMessage = m;
+  }
+
   /** A page of history: newest first (`before` / first page) or oldest first (`after`). */
   addHistory(conversationId: string, messages: WireMessage[], hasMore: boolean, older: boolean): number {
     const c = this.conversation(conversationId);

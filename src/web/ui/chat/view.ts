@@ -45,7 +45,10 @@ export function conversationRow(
     preview = [h('span', { class: 'preview-pending' }, 'Sending: '), pending[pending.length - 1]!.body];
   } else if (last) {
     const who = last.senderId === store.me ? 'You: ' : c.kind === 'group' ? `${last.senderId}: ` : '';
-    preview = [who, last.body];
+    preview = [
+      who,
+      last.state?.deleted ? h('span', { class: 'preview-deleted' }, 'Message deleted') : last.body,
+    ];
   } else {
     preview = [h('span', { class: 'preview-empty' }, c.kind === 'group' ? 'New group' : 'No messages yet')];
   }
@@ -106,8 +109,18 @@ function statusOf(
   return { key: 'sent', text: '✓', title: 'Sent' };
 }
 
-/** The message list of a conversation, with day separators, sender names and receipts. */
-export function messageNodes(store: ChatStore, c: Conversation): HTMLElement[] {
+/** What the user can do to one of their own messages (edit within the window, delete). */
+export interface MessageActions {
+  canEdit(m: WireMessage): boolean;
+  edit(m: WireMessage): void;
+  remove(m: WireMessage): void;
+}
+
+/**
+ * The message list of a conversation, with day separators, sender names and receipts; the
+ * user's own messages get edit and delete buttons (`actions`), deleted ones show as such.
+ */
+export function messageNodes(store: ChatStore, c: Conversation, actions?: MessageActions): HTMLElement[] {
   const out: HTMLElement[] = [];
   const messages = store.messagesOf(c.id);
   let prev: WireMessage | null = null;
@@ -135,10 +148,43 @@ export function messageNodes(store: ChatStore, c: Conversation): HTMLElement[] {
         h(
           'div',
           { class: 'bubble' },
-          h('span', { class: 'body' }, m.body),
+          m.state?.deleted
+            ? h('span', { class: 'body deleted' }, 'Message deleted')
+            : h('span', { class: 'body' }, m.body),
           h(
             'span',
             { class: 'meta' },
+            m.state && !m.state.deleted && m.state.editCount > 0
+              ? h('span', { class: 'edited' }, 'edited')
+              : null,
+            mine && actions && !m.state?.deleted
+              ? h(
+                  'span',
+                  { class: 'msg-actions' },
+                  actions.canEdit(m)
+                    ? h(
+                        'button',
+                        {
+                          class: 'link',
+                          type: 'button',
+                          'data-action': 'edit',
+                          onclick: () => actions.edit(m),
+                        },
+                        'Edit',
+                      )
+                    : null,
+                  h(
+                    'button',
+                    {
+                      class: 'link',
+                      type: 'button',
+                      'data-action': 'delete',
+                      onclick: () => actions.remove(m),
+                    },
+                    'Delete',
+                  ),
+                )
+              : null,
             h('time', { datetime: new Date(m.createdAt).toISOString() }, clock(m.createdAt)),
             status ? h('span', { class: `ticks ${status.key}`, title: status.title }, status.text) : null,
           ),
