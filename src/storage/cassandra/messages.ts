@@ -22,6 +22,7 @@ import {
   creationBucket,
   fromLong,
   idTimestamp,
+  insertTimestamp,
   MESSAGE_ROW_COLUMNS,
   messageRowBytes,
   rowToMessage,
@@ -227,9 +228,9 @@ export class MessageStore {
         new Date(m.createdAt),
         termsOf(m.body),
         ...changeParams(m),
-        // The id's timestamp, not the clock: an edit's or delete's cells (stateTimestamp, later
-        // ids) always win over a replica or resend of the message written again afterwards.
-        idTimestamp(m.messageId),
+        // From the id, not the clock, and below any change's: an edit's or delete's cells
+        // (stateTimestamp) always win over a replica or resend of the message written afterwards.
+        insertTimestamp(m.messageId),
       ],
       // The terms cell holds at most the body's characters again.
       bytes: messageRowBytes(m) + 3 * m.body.length,

@@ -50,6 +50,20 @@ export function stateTimestamp(state: MessageState): Long {
   return cql.Long.fromString((state.deleted ? base + DELETE_TS_OFFSET : base).toString());
 }
 
+/**
+ * Write timestamp (µs) of a message row's insert: its id's, moved back by `INSERT_TS_LEAD_US`.
+ * Below every change's (`stateTimestamp`) even when the change was minted on a gateway whose
+ * clock is behind the message's (up to two minutes), so a replica or resend of the message
+ * written after an edit never overwrites it. Setting a collection (`terms`) writes its
+ * tombstone one µs below the write, which must still be above the insert: it is, by far.
+ */
+export function insertTimestamp(id: bigint): Long {
+  return cql.Long.fromString((BigInt(idTimestamp(id).toString()) - INSERT_TS_LEAD_US).toString());
+}
+
+/** Two minutes: the clock skew between regions' gateways `insertTimestamp` tolerates. */
+const INSERT_TS_LEAD_US = 120_000_000n;
+
 /** ~3,000 years of µs: puts a delete's cells past any edit's timestamp, in a signed 64-bit range. */
 const DELETE_TS_OFFSET = 100_000_000_000_000_000n;
 
