@@ -7,6 +7,7 @@ import { open } from 'lmdb';
 import { EmbeddedStorage, padId } from '../src/storage/embedded.ts';
 import { padTime } from '../src/storage/embedded-keys.ts';
 import { createStorage } from '../src/storage/index.ts';
+import { attachmentContract } from './attachments.contract.ts';
 import { storageContract } from './storage.contract.ts';
 
 async function tempDir(): Promise<string> {
@@ -28,6 +29,15 @@ storageContract('embedded via createStorage', async () => {
     storage: createStorage({ kind: 'embedded', dataDir: dir }),
     reopen: async () => createStorage({ kind: 'embedded', dataDir: dir }),
     cleanup: () => rm(join(dir, '..', '..'), { recursive: true, force: true }),
+  };
+});
+
+attachmentContract('embedded', async () => {
+  const dir = await tempDir();
+  return {
+    storage: new EmbeddedStorage({ dataDir: dir }),
+    reopen: async () => new EmbeddedStorage({ dataDir: dir }),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 });
 

@@ -2,6 +2,7 @@
  * Small pieces both storage implementations share, so they agree on edge cases (limits, id
  * ranges, ordering of conversation summaries).
  */
+import type { AttachmentRef } from './attachments.ts';
 import {
   type ChangeKind,
   type ConversationSummary,
@@ -115,6 +116,7 @@ export interface MessageRecord {
   /** A change record's kind and target (ids as decimal strings); absent on a message. */
   change?: { kind: ChangeKind; targetId: string; emoji?: string } | null;
   state?: { revision: string; deleted: boolean; editedAt: number | null; editCount: number } | null;
+  attachments?: AttachmentRef[];
 }
 
 export function toRecord(m: StoredMessage): MessageRecord {
@@ -125,6 +127,7 @@ export function toRecord(m: StoredMessage): MessageRecord {
     clientMsgId: m.clientMsgId,
     body: m.body,
     createdAt: m.createdAt,
+    ...(m.attachments?.length ? { attachments: m.attachments } : {}),
   };
   // Left out when absent, so plain messages keep their old encoding (and size) on disk and wire.
   if (m.change) {
@@ -143,6 +146,7 @@ export function fromRecord(r: MessageRecord): StoredMessage {
     clientMsgId: r.clientMsgId,
     body: r.body,
     createdAt: r.createdAt,
+    ...(r.attachments?.length ? { attachments: r.attachments } : {}),
   };
   if (r.change) {
     m.change = { kind: r.change.kind, targetId: BigInt(r.change.targetId) };
@@ -231,4 +235,17 @@ export async function messagesOnly(
     const last = page[page.length - 1]!.messageId;
     q = q.after !== undefined ? { ...q, after: last } : { ...q, before: last };
   }
+}
+
+/** A message's attachments as one text column (Cassandra), null when it has none. */
+export function attachmentsColumn(m: StoredMessage): string | null {
+  return m.attachments?.length ? JSON.stringify(m.attachments) : null;
+}
+
+/** Reads `attachmentsColumn` back. */
+export function parseAttachmentsColumn(value: unknown): { attachments?: AttachmentRef[] } {
+  if (value === null || value === undefined) return {};
+  if (typeof value !== 'string')
+    throw new TypeError(`column attachments: expected text, got ${typeof value}`);
+  return { attachments: JSON.parse(value) as AttachmentRef[] };
 }

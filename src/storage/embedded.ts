@@ -26,6 +26,7 @@ import {
   toRecord,
   unique,
 } from './common.ts';
+import { EmbeddedAttachments } from './embedded-attachments.ts';
 import { MAX_KEY, padId, padTime } from './embedded-keys.ts';
 import { type LateTable, readLate, writeLate } from './embedded-late.ts';
 import { indexBody, reindexBody, type SearchTable, searchIndex } from './embedded-search.ts';
@@ -92,6 +93,8 @@ export class EmbeddedStorage implements Storage {
   readonly dataDir: string;
   private root: RootDatabase | null = null;
   private tables: Tables | null = null;
+  /** Uploaded files, in the same LMDB environment. */
+  readonly attachments = new EmbeddedAttachments();
 
   constructor(options: EmbeddedStorageOptions | string) {
     this.dataDir = typeof options === 'string' ? options : options.dataDir;
@@ -102,7 +105,8 @@ export class EmbeddedStorage implements Storage {
     mkdirSync(this.dataDir, { recursive: true });
     // noSubdir: false — lmdb otherwise takes a path whose last component has a dot
     // (`mktemp -d` makes `/tmp/tmp.X`) for a file name and fails with "Is a directory".
-    const root = open({ path: this.dataDir, maxDbs: 16, noSubdir: false });
+    // maxDbs: room for every table here and in embedded-attachments.ts, and for more to come.
+    const root = open({ path: this.dataDir, maxDbs: 32, noSubdir: false });
     const tables: Tables = {
       meta: root.openDB({ name: 'meta' }),
       conversations: root.openDB({ name: 'conversations' }),
@@ -125,6 +129,7 @@ export class EmbeddedStorage implements Storage {
     }
     this.root = root;
     this.tables = tables;
+    this.attachments.open(root);
     if (version === undefined) await this.durable(tables.meta.put('layoutVersion', LAYOUT_VERSION));
     if (tables.meta.get('searchIndexed') !== true) await this.buildSearchIndex();
   }
@@ -145,6 +150,7 @@ export class EmbeddedStorage implements Storage {
     if (!root) return;
     this.root = null;
     this.tables = null;
+    this.attachments.detach();
     await root.flushed;
     await root.close();
   }

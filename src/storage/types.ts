@@ -6,6 +6,7 @@
  *
  * Message ids are 64-bit snowflakes (see `src/util/snowflake.ts`) carried as `bigint`.
  */
+import type { AttachmentRef, AttachmentStore } from './attachments.ts';
 
 export type ConversationKind = 'direct' | 'group';
 
@@ -28,6 +29,8 @@ export interface StoredMessage {
   body: string;
   /** Milliseconds since the Unix epoch (equal to the snowflake's timestamp). */
   createdAt: number;
+  /** Files the message references (uploaded before it was sent); absent when none (and on a tombstone). */
+  attachments?: AttachmentRef[];
   /**
    * Set on a *change record*: an edit or delete of another message of the conversation
    * (`targetId`), kept in the conversation's stream under its own id so it travels like a
@@ -204,6 +207,8 @@ export interface SearchPage {
 export const MAX_SEARCH_LIMIT = 100;
 
 export interface Storage {
+  /** Uploaded files (`attachments.ts`): opened by `init()` and closed by `close()` with the rest. */
+  readonly attachments: AttachmentStore;
   /** Create or migrate the schema idempotently. */
   init(): Promise<void>;
   close(): Promise<void>;

@@ -25,6 +25,7 @@ import { createStorage } from '../../src/storage/index.ts';
 import type { StoredMessage } from '../../src/storage/types.ts';
 import { silentLogger } from '../../src/util/log.ts';
 import { EPOCH_MS, snowflakeFloor } from '../../src/util/snowflake.ts';
+import { attachmentContract } from '../attachments.contract.ts';
 import { type CassandraEndpoint, getSharedCassandra } from '../helpers/cassandra.ts';
 import { collectingLogger } from '../helpers/log.ts';
 import { type RedisHandle, startRedis } from '../helpers/redis.ts';
@@ -75,6 +76,15 @@ async function dropKeyspace(ks: string): Promise<void> {
 }
 
 storageContract('cassandra', async () => {
+  const ks = freshKeyspace();
+  return {
+    storage: new CassandraStorage(options(ks)),
+    reopen: async () => new CassandraStorage({ ...options(ks), migrate: false }),
+    cleanup: () => dropKeyspace(ks),
+  };
+});
+
+attachmentContract('cassandra', async () => {
   const ks = freshKeyspace();
   return {
     storage: new CassandraStorage(options(ks)),

@@ -6,7 +6,13 @@
  * one row. No TTL (see schema.ts): resume positions may be weeks old.
  */
 import type { types } from 'cassandra-driver';
-import { assertMessageId, assertVisibleAt, clampLimit, normaliseSince } from '../common.ts';
+import {
+  assertMessageId,
+  assertVisibleAt,
+  attachmentsColumn,
+  clampLimit,
+  normaliseSince,
+} from '../common.ts';
 import { type LateMessage, MAX_HISTORY_LIMIT, type StoredMessage } from '../types.ts';
 import {
   bucketOf,
@@ -46,6 +52,7 @@ export class LateIndex {
       m.body,
       new Date(m.createdAt),
       ...changeParams(m),
+      attachmentsColumn(m),
     ]);
   }
 
@@ -81,8 +88,8 @@ function statements(ks: string) {
   return {
     insert: `INSERT INTO ${ks}.late_messages
            (conversation_id, bucket, visible_at, message_id, sender_id, client_msg_id, body, created_at,
-            change_kind, target_id, change_emoji)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            change_kind, target_id, change_emoji, attachments)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     /** One bucket, ascending by (visible_at, message_id), from a time on. */
     selectSince: `SELECT ${MESSAGE_COLUMNS}, visible_at FROM ${ks}.late_messages
          WHERE conversation_id = ? AND bucket = ? AND visible_at >= ? LIMIT ?`,

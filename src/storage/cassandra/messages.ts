@@ -11,7 +11,13 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { snowflakeTime } from '../../util/snowflake.ts';
-import { assertMessageId, MAX_MESSAGE_ID, messagesOnly, normaliseHistoryQuery } from '../common.ts';
+import {
+  assertMessageId,
+  attachmentsColumn,
+  MAX_MESSAGE_ID,
+  messagesOnly,
+  normaliseHistoryQuery,
+} from '../common.ts';
 import type { AppendOptions, AppendResult, HistoryQuery, StoredMessage } from '../types.ts';
 import type { DedupStrategy, FindStored, Reservation } from './dedup.ts';
 import type { GroupCommit, Write } from './group-commit.ts';
@@ -228,6 +234,7 @@ export class MessageStore {
         new Date(m.createdAt),
         termsOf(m.body),
         ...changeParams(m),
+        attachmentsColumn(m),
         // From the id, not the clock, and below any change's: an edit's or delete's cells
         // (stateTimestamp) always win over a replica or resend of the message written afterwards.
         insertTimestamp(m.messageId),
@@ -280,8 +287,8 @@ function statements(ks: string) {
   return {
     insert: `INSERT INTO ${ks}.messages
            (conversation_id, bucket, message_id, sender_id, client_msg_id, body, created_at, terms,
-            change_kind, target_id, change_emoji)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
+            change_kind, target_id, change_emoji, attachments)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
     selectOne: `SELECT ${MESSAGE_ROW_COLUMNS} FROM ${ks}.messages
        WHERE conversation_id = ? AND bucket = ? AND message_id = ?`,
     /** One bucket, oldest first, after an id (`getHistory` with `after`). */

@@ -2,7 +2,7 @@
  * The per-recipient offline queue: `offline_queue` partitioned by user, clustered by message id
  * ascending, so a user's queue reads oldest first.
  */
-import { assertMessageId, clampLimit, mapLimit, unique } from '../common.ts';
+import { assertMessageId, attachmentsColumn, clampLimit, mapLimit, unique } from '../common.ts';
 import type { StoredMessage } from '../types.ts';
 import type { GroupCommit } from './group-commit.ts';
 import { changeParams, fromLong, MESSAGE_COLUMNS, messageRowBytes, rowToMessage, toLong } from './rows.ts';
@@ -41,6 +41,7 @@ export class OfflineQueue {
             m.body,
             new Date(m.createdAt),
             ...changeParams(m),
+            attachmentsColumn(m),
           ],
           bytes: messageRowBytes(m),
         },
@@ -77,8 +78,8 @@ function statements(ks: string) {
   return {
     insert: `INSERT INTO ${ks}.offline_queue
            (user_id, message_id, conversation_id, sender_id, client_msg_id, body, created_at,
-            change_kind, target_id, change_emoji)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            change_kind, target_id, change_emoji, attachments)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     selectFirst: `SELECT ${MESSAGE_COLUMNS} FROM ${ks}.offline_queue WHERE user_id = ? LIMIT ?`,
     selectAfter: `SELECT ${MESSAGE_COLUMNS} FROM ${ks}.offline_queue WHERE user_id = ? AND message_id > ? LIMIT ?`,
     deleteIds: `DELETE FROM ${ks}.offline_queue WHERE user_id = ? AND message_id IN ?`,

@@ -5,7 +5,7 @@
  */
 import cassandra, { type types } from 'cassandra-driver';
 import { EPOCH_MS, snowflakeTime } from '../../util/snowflake.ts';
-import { assertMessageId, REACTION_KEY_SEP, reactionsFrom } from '../common.ts';
+import { assertMessageId, parseAttachmentsColumn, REACTION_KEY_SEP, reactionsFrom } from '../common.ts';
 import type { ChangeKind, Conversation, ConversationKind, MessageState, StoredMessage } from '../types.ts';
 
 const { types: cql } = cassandra;
@@ -24,12 +24,13 @@ const BUCKET_READ_AHEAD = 4;
 
 /**
  * Columns of a message row, in `messages`, `offline_queue` and `late_messages` alike (see
- * `rowToMessage`): the message, a change record's kind and target (migration 5), and the state
- * edits and deletes left (written only by `ChangeStore`, with change-derived write timestamps).
+ * `rowToMessage`): the message, a change record's kind and target (migration 5), the state
+ * edits and deletes left (written only by `ChangeStore`, with change-derived write timestamps),
+ * and the message's attachment refs (migration 6).
  */
 export const MESSAGE_COLUMNS =
   'conversation_id, message_id, sender_id, client_msg_id, body, created_at, change_kind, target_id, ' +
-  'change_emoji, revision, deleted, edited_at, edit_count';
+  'change_emoji, revision, deleted, edited_at, edit_count, attachments';
 
 /** `messages` only: its columns plus the reactions (copies in other tables carry none). */
 export const MESSAGE_ROW_COLUMNS = `${MESSAGE_COLUMNS}, reactions, reactions_rev`;
@@ -148,7 +149,9 @@ export function idTimestamp(id: bigint): Long {
  */
 export function messageRowBytes(m: StoredMessage): number {
   return (
-    64 + 3 * (m.body.length + m.conversationId.length + m.senderId.length + (m.clientMsgId?.length ?? 0))
+    64 +
+    3 * (m.body.length + m.conversationId.length + m.senderId.length + (m.clientMsgId?.length ?? 0)) +
+    (m.attachments ? 200 * m.attachments.length : 0)
   );
 }
 
@@ -179,6 +182,7 @@ export function rowToMessage(row: Row): StoredMessage {
     clientMsgId: optionalText(row, 'client_msg_id'),
     body: text(row, 'body'),
     createdAt: millis(row, 'created_at'),
+    ...parseAttachmentsColumn(row.get('attachments')),
   };
   const kind = optionalText(row, 'change_kind');
   if (kind !== null) {

@@ -161,6 +161,47 @@ export const MIGRATIONS: readonly Migration[] = [
         `ALTER TABLE ${ks}.messages ADD IF NOT EXISTS (reactions map<text, boolean>, reactions_rev bigint)`,
       ],
   },
+  {
+    version: 6,
+    description: 'attachments: chunks, metadata, uploads in progress; messages carry attachment refs',
+    statements: (ks) => [
+      // One partition per attachment: its chunks are read in order and dropped with one delete.
+      // The partition is at most `attachments.maxBytes` (default 10 MiB), well under the sizes
+      // Cassandra warns about.
+      `CREATE TABLE IF NOT EXISTS ${ks}.attachment_chunks (
+        attachment_id text,
+        chunk_index int,
+        data blob,
+        PRIMARY KEY ((attachment_id), chunk_index)
+      )`,
+      // Written last: an attachment is visible only once this row exists (nothing half-stored).
+      `CREATE TABLE IF NOT EXISTS ${ks}.attachments (
+        attachment_id text PRIMARY KEY,
+        conversation_id text,
+        uploader_id text,
+        content_type text,
+        size bigint,
+        name text,
+        width int,
+        height int,
+        created_at timestamp,
+        chunk_size int
+      )`,
+      // Uploads in progress by day, for the sweeper; a row is deleted at commit or discard. The
+      // TTL only bounds the table if a sweeper never runs (it looks back two days).
+      `CREATE TABLE IF NOT EXISTS ${ks}.attachment_uploads (
+        day int,
+        started_at timestamp,
+        attachment_id text,
+        conversation_id text,
+        PRIMARY KEY ((day), started_at, attachment_id)
+      ) WITH default_time_to_live = 604800`,
+      // A message's attachment refs as JSON (small, read whole, never queried by field).
+      `ALTER TABLE ${ks}.messages ADD IF NOT EXISTS attachments text`,
+      `ALTER TABLE ${ks}.offline_queue ADD IF NOT EXISTS attachments text`,
+      `ALTER TABLE ${ks}.late_messages ADD IF NOT EXISTS attachments text`,
+    ],
+  },
 ];
 
 export function assertKeyspaceName(keyspace: string): void {

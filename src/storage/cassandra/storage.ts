@@ -9,7 +9,7 @@
  * (conversations and members), `messages.ts` (storing and paging messages), `read-state.ts`
  * (read markers, unread counts, the conversation list), `offline-queue.ts`, `late-index.ts`
  * (messages that became visible late, for resume positions), `changes.ts` (edits and deletes
- * applied to message rows and their copies), and the injected
+ * applied to message rows and their copies), `attachments.ts` (uploaded files), and the injected
  * client-message dedup strategy (`dedup.ts`: a lightweight transaction per message by default,
  * or a `DedupArbiter` in the region's Redis).
  */
@@ -29,6 +29,7 @@ import type {
   Storage,
   StoredMessage,
 } from '../types.ts';
+import { CassandraAttachments } from './attachments.ts';
 import { ChangeStore } from './changes.ts';
 import { ConversationStore } from './conversations.ts';
 import type { DedupStrategy, DedupStrategyFactory } from './dedup.ts';
@@ -76,6 +77,8 @@ export class CassandraStorage implements Storage {
   private readonly changes: ChangeStore;
   /** The store's writes on the send path share batches through it. */
   readonly writes: GroupCommit;
+  /** Uploaded files, on the same session (`attachments.ts`). */
+  readonly attachments: CassandraAttachments;
 
   constructor(private readonly options: CassandraStorageOptions) {
     this.db = new CqlSession(options);
@@ -103,6 +106,7 @@ export class CassandraStorage implements Storage {
       options.searchPartitionBudget,
     );
     this.changes = new ChangeStore(this.db, this.messages, this.late);
+    this.attachments = new CassandraAttachments(this.db);
   }
 
   async init(): Promise<void> {
