@@ -257,6 +257,44 @@ export const dashboardSchema = z
   })
   .prefault({});
 
+/** Files uploaded to conversations (docs/operations.md, "Attachments"). */
+export const attachmentsSchema = z
+  .object({
+    /** Largest upload in bytes; bigger ones are refused 413 (by Content-Length, or once the body passes it). */
+    maxBytes: z
+      .number()
+      .int()
+      .min(1)
+      .default(10 * 1024 * 1024),
+    /**
+     * Content types an upload may declare (exact, lowercase, no parameters); others are refused
+     * 415. Images here get width and height. No HTML or SVG by default: served back to browsers
+     * they could run script in the gateway's origin.
+     */
+    allowedTypes: z
+      .array(z.string().regex(/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/, 'type/subtype, lowercase'))
+      .min(1)
+      .default(['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'application/pdf', 'text/plain']),
+    /** Attachments one message may reference. */
+    maxPerMessage: z.number().int().min(1).max(64).default(10),
+    /**
+     * An upload taking longer than this is abandoned (408) and its chunks removed; the sweeper
+     * removes uploads whose gateway died after twice this long, so it never cuts one in progress.
+     */
+    uploadTimeoutMs: z
+      .number()
+      .int()
+      .min(1000)
+      .default(10 * 60_000),
+    /** How often each gateway sweeps abandoned uploads' chunks. */
+    sweepIntervalMs: z
+      .number()
+      .int()
+      .min(1000)
+      .default(10 * 60_000),
+  })
+  .prefault({});
+
 export const logSchema = z
   .object({
     /** Least severe level written. `CHAT_LOG_LEVEL` overrides it. */
@@ -274,6 +312,7 @@ export const configSchema = z
     presence: presenceSchema,
     resume: resumeSchema,
     dashboard: dashboardSchema,
+    attachments: attachmentsSchema,
     log: logSchema,
   })
   .superRefine((c, ctx) => {
@@ -317,3 +356,4 @@ export type AuthConfig = z.infer<typeof authSchema>;
 export type ResumeConfig = z.infer<typeof resumeSchema>;
 export type DashboardConfig = z.infer<typeof dashboardSchema>;
 export type CassandraConfig = z.infer<typeof cassandraSchema>;
+export type AttachmentsConfig = z.infer<typeof attachmentsSchema>;

@@ -43,6 +43,14 @@ export class ChatService {
     return this.ops.conversations.membersOf(conversationId);
   }
 
+  /**
+   * Resolves if the user may use the conversation (a member; or one of a direct conversation's
+   * two users, which creates it on first use), else throws `not_found`. Attachment uploads ask.
+   */
+  async requireParticipant(conversationId: string, userId: string): Promise<void> {
+    await this.ops.conversations.requireParticipant(conversationId, userId);
+  }
+
   /** Delivers a message another region stored (replication): live here, queued if offline. */
   deliverReplicated(message: StoredMessage, members: string[]): Promise<void> {
     return this.ops.messages.deliverReplicated(message, members);

@@ -34,6 +34,7 @@ export function toWire(m: StoredMessage): WireMessage {
     clientMsgId: m.clientMsgId,
     body: m.body,
     createdAt: m.createdAt,
+    ...(m.attachments?.length ? { attachments: m.attachments } : {}),
   };
   if (m.state) {
     const { revision, deleted, editedAt, editCount } = m.state;

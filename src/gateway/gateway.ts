@@ -14,6 +14,7 @@ import type { Storage } from '../storage/types.ts';
 import { delay } from '../util/deadline.ts';
 import { componentLogger, type Logger } from '../util/log.ts';
 import { SnowflakeGenerator } from '../util/snowflake.ts';
+import { registerAttachmentRoutes } from './attachment-routes.ts';
 import { Authenticator } from './auth.ts';
 import { ChatService } from './chat-service.ts';
 import { BackendHealth } from './health.ts';
@@ -65,6 +66,7 @@ export class Gateway {
   private listenSocket: uWS.us_listen_socket | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private expiryTimer: NodeJS.Timeout | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
   private stopping = false;
   private readonly stopHooks: (() => void)[] = [];
   port = 0;
@@ -90,6 +92,7 @@ export class Gateway {
       ids: new SnowflakeGenerator(deps.region.id, deps.workerId),
       metrics: this.metrics,
       limits,
+      attachments: deps.config.attachments,
       resume: deps.config.resume,
       region: deps.region.name,
       log: componentLogger(log, 'chat'),
@@ -141,6 +144,13 @@ export class Gateway {
       onChange: (ready, down) => this.onReadinessChange(ready, down),
     });
     registerHttpRoutes(this.app, this);
+    registerAttachmentRoutes(this.app, {
+      auth: this.auth,
+      chat: this.chat,
+      storage: deps.storage,
+      config: deps.config.attachments,
+      log: componentLogger(log, 'attachments'),
+    });
   }
 
   get url(): string {
@@ -217,6 +227,15 @@ export class Gateway {
     // Sessions end when their token does: the client must come back with a fresh one.
     this.expiryTimer = setInterval(() => this.sessions.expire(Date.now()), 5000);
     this.expiryTimer.unref();
+    // Uploads whose gateway died mid-way: twice the upload timeout, so none in progress is cut.
+    const { sweepIntervalMs, uploadTimeoutMs } = this.deps.config.attachments;
+    this.sweepTimer = setInterval(() => {
+      storage.attachments.sweepOrphans(Date.now() - 2 * uploadTimeoutMs).catch((err: unknown) => {
+        this.metrics.backgroundFailures.inc({ stage: 'attachment-sweep' });
+        this.log.warn({ err }, 'sweeping abandoned attachment uploads failed; next round retries');
+      });
+    }, sweepIntervalMs);
+    this.sweepTimer.unref();
   }
 
   /**
@@ -250,6 +269,7 @@ export class Gateway {
     this.sessions.closeAll(CloseCode.GoingAway, closeReason(CloseCode.GoingAway));
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.expiryTimer) clearInterval(this.expiryTimer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     await delay(CLOSE_FLUSH_MS);
     const { replication, router, presence, storage } = this.deps;
     // Unregistering uses presence and routing; replication applies into storage and the hub:

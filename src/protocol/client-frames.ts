@@ -18,9 +18,12 @@ export type ClientFrame =
       op: 'send';
       id: string;
       conversationId: string;
+      /** May be empty when `attachments` names at least one. */
       body: string;
       clientMsgId?: string | null;
       attempt?: number | null;
+      /** Ids of attachments the sender uploaded to this conversation (docs/protocol.md, "Attachments"). */
+      attachments?: string[] | null;
     }
   /**
    * Edit (new `body`) or delete a message the user sent. `clientMsgId`/`attempt` as for `send`: a
@@ -104,6 +107,8 @@ export type ParsedClientFrame =
       clientMsgId: string | null;
       /** Absent on the wire: null (the server then assumes there may have been an earlier attempt). */
       attempt: number | null;
+      /** Absent on the wire: empty. Distinct, well-formed ids; the gateway checks each exists. */
+      attachments: string[];
     }
   | {
       op: 'edit';

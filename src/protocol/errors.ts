@@ -39,6 +39,10 @@ export const ErrorCode = {
    * handshake (HTTP 401 body on `/ws` and the dashboard, Socket.IO `connect_error` data).
    */
   Unauthorized: 'unauthorized',
+  /** An attachment upload larger than `attachments.maxBytes` (HTTP 413); nothing was stored. */
+  TooLarge: 'too_large',
+  /** An attachment upload whose content type is not in `attachments.allowedTypes` (HTTP 415). */
+  UnsupportedType: 'unsupported_type',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -73,6 +77,8 @@ export const ERRORS: { readonly [C in ErrorCode]: ErrorInfo } = {
   shutting_down: { retry: 'reconnect' },
   internal: { retry: 'backoff' },
   unauthorized: { retry: 'new_token' },
+  too_large: { retry: 'never' },
+  unsupported_type: { retry: 'never' },
 };
 
 export function isErrorCode(code: string): code is ErrorCode {

@@ -7,6 +7,11 @@
 export const USER_ID = /^[A-Za-z0-9_-]{1,64}$/;
 export const CONVERSATION_ID = /^(dm:[A-Za-z0-9_-]{1,64}:[A-Za-z0-9_-]{1,64}|g:\d{1,19})$/;
 
+/** An attachment id: 16 random bytes, base64url (the gateway mints them at upload). */
+export const ATTACHMENT_ID = /^[A-Za-z0-9_-]{22}$/;
+/** Most attachments any `send` may name (the gateway's `attachments.maxPerMessage` is at most this). */
+export const MAX_ATTACHMENTS_PER_MESSAGE = 64;
+
 export function isUserId(value: unknown): value is string {
   return typeof value === 'string' && USER_ID.test(value);
 }

@@ -6,10 +6,12 @@
 import { CLIENT_OPS, type ClientOp, type ParsedClientFrame } from './client-frames.ts';
 import { ChatError, ErrorCode } from './errors.ts';
 import {
+  ATTACHMENT_ID,
   CONVERSATION_ID,
   directConversationId,
   directParticipants,
   isUserId,
+  MAX_ATTACHMENTS_PER_MESSAGE,
   parseId,
   USER_ID,
 } from './ids.ts';
@@ -69,6 +71,20 @@ function conversationField(o: Obj, reqId: string | null): string {
   return v;
 }
 
+/** `send`'s optional attachment ids: distinct, well-formed, at most MAX_ATTACHMENTS_PER_MESSAGE. */
+function attachmentList(o: Obj, reqId: string): string[] {
+  const v = o.attachments;
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v) || v.length > MAX_ATTACHMENTS_PER_MESSAGE) {
+    throw invalid('attachments', `expected an array of at most ${MAX_ATTACHMENTS_PER_MESSAGE} ids`, reqId);
+  }
+  if (!v.every((x): x is string => typeof x === 'string' && ATTACHMENT_ID.test(x))) {
+    throw invalid('attachments', 'expected attachment ids', reqId);
+  }
+  if (new Set(v).size !== v.length) throw invalid('attachments', 'ids must be distinct', reqId);
+  return v;
+}
+
 function optId(o: Obj, field: string, reqId: string | null): bigint | null {
   const v = o[field];
   if (v === undefined || v === null) return null;
@@ -104,11 +120,11 @@ function userList(o: Obj, field: string, max: number, reqId: string | null): str
 }
 
 /** A message body: the same rules for `send` and `edit`. */
-function bodyField(o: Obj, limits: ParseLimits, id: string): string {
+function bodyField(o: Obj, limits: ParseLimits, id: string, minLength = 1): string {
   const body = o.body;
   if (typeof body !== 'string') throw invalid('body', 'expected a string', id);
-  if (body.length === 0 || body.length > limits.maxBodyChars) {
-    throw invalid('body', `length must be 1..${limits.maxBodyChars}`, id);
+  if (body.length < minLength || body.length > limits.maxBodyChars) {
+    throw invalid('body', `length must be ${minLength}..${limits.maxBodyChars}`, id);
   }
   return body;
 }
@@ -188,8 +204,10 @@ export function parseClientRequest(raw: unknown, limits: ParseLimits): ParsedCli
   switch (op as Exclude<ClientOp, 'ack' | 'typing'>) {
     case 'send': {
       const conversationId = conversationField(o, id);
-      const body = bodyField(o, limits, id);
-      return { op: 'send', id, conversationId, body, ...resendFields(o, id) };
+      const attachments = attachmentList(o, id);
+      // A message of attachments alone may have no text.
+      const body = bodyField(o, limits, id, attachments.length > 0 ? 0 : 1);
+      return { op: 'send', id, conversationId, body, ...resendFields(o, id), attachments };
     }
     case 'edit':
     case 'delete': {

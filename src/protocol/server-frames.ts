@@ -18,6 +18,8 @@ export interface WireMessage {
   /** Empty once deleted. */
   body: string;
   createdAt: number;
+  /** Files the message references; absent when none (docs/protocol.md, "Attachments"). */
+  attachments?: WireAttachment[];
   /**
    * Present once the message was edited or deleted; absent on a message never changed. The
    * field `revision` orders states: keep the one with the larger revision, except that a
@@ -44,6 +46,18 @@ export interface WireMessageState {
   /** When it was last edited (ms), null if never. */
   editedAt: number | null;
   editCount: number;
+}
+
+/** Attachment in docs/protocol.md: what a message says about a file it references. */
+export interface WireAttachment {
+  id: string;
+  contentType: string;
+  /** Bytes. */
+  size: number;
+  name: string | null;
+  /** Pixels, for images; null for other files. */
+  width: number | null;
+  height: number | null;
 }
 
 /** Conversation in docs/protocol.md. */

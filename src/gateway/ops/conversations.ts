@@ -119,6 +119,17 @@ export class Conversations {
     return entry;
   }
 
+  /**
+   * `requireMember`, except that a direct conversation one of its two users names is created on
+   * first use (`ensureDirect`): what `send` and an attachment upload check.
+   */
+  async requireParticipant(conversationId: string, userId: string): Promise<CachedMembers> {
+    const dm = directParticipants(conversationId);
+    return dm && (dm[0] === userId || dm[1] === userId)
+      ? this.ensureDirect(conversationId, userId)
+      : this.requireMember(conversationId, userId);
+  }
+
   /** The direct conversation between the two users of `conversationId`, created on first use. */
   async ensureDirect(conversationId: string, userId: string): Promise<CachedMembers> {
     const existing = await this.load(conversationId);

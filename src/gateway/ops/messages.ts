@@ -6,8 +6,9 @@
  */
 import { ChatError, ErrorCode } from '../../errors.ts';
 import type { Whereabouts } from '../../presence/types.ts';
-import { directParticipants, type ParsedRequestOf, type ReplyOf } from '../../protocol/index.ts';
+import type { ParsedRequestOf, ReplyOf } from '../../protocol/index.ts';
 import type { Routed } from '../../routing/types.ts';
+import { type AttachmentMeta, type AttachmentRef, toRef } from '../../storage/attachments.ts';
 import type { StoredMessage } from '../../storage/types.ts';
 import type { ConnectionState } from '../connection.ts';
 import { liveMessage, toWire } from '../frames.ts';
@@ -71,11 +72,8 @@ export class Messages {
     if (this.d.tasks.draining)
       throw new ChatError(ErrorCode.ShuttingDown, 'gateway is shutting down; reconnect and resend');
     const userId = state.conn.userId;
-    const dm = directParticipants(f.conversationId);
-    const members =
-      dm && (dm[0] === userId || dm[1] === userId)
-        ? await this.conversations.ensureDirect(f.conversationId, userId)
-        : await this.conversations.requireMember(f.conversationId, userId);
+    const members = await this.conversations.requireParticipant(f.conversationId, userId);
+    const attachments = await this.attachmentsOf(f, userId);
     const messageId = this.d.ids.next();
     // Reserved right after the id is minted, so reservations are in id order.
     const slot = this.ordering.reserve(f.conversationId);
@@ -86,6 +84,7 @@ export class Messages {
       clientMsgId: f.clientMsgId,
       body: f.body,
       createdAt: Date.now(),
+      ...(attachments.length > 0 ? { attachments } : {}),
     };
     let stored: StoredMessage;
     let duplicate: boolean;
@@ -141,6 +140,34 @@ export class Messages {
       createdAt: stored.createdAt,
       duplicate,
     };
+  }
+
+  /**
+   * The attachments a `send` references, checked: each committed, uploaded by the sender, to this
+   * conversation. Anything else is `not_found` for that id (nobody learns of others' files).
+   */
+  private async attachmentsOf(f: ParsedRequestOf<'send'>, userId: string): Promise<AttachmentRef[]> {
+    const ids = f.attachments ?? [];
+    if (ids.length > this.d.attachments.maxPerMessage) {
+      throw new ChatError(ErrorCode.InvalidField, `at most ${this.d.attachments.maxPerMessage} attachments`, {
+        field: 'attachments',
+      });
+    }
+    let metas: (AttachmentMeta | null)[];
+    try {
+      metas = await Promise.all(ids.map((id) => this.d.storage.attachments.get(id)));
+    } catch (cause) {
+      throw unavailable('attachments could not be read; resend with the same clientMsgId', cause);
+    }
+    return metas.map((meta, i) => {
+      if (!meta || meta.conversationId !== f.conversationId || meta.uploaderId !== userId) {
+        throw new ChatError(ErrorCode.NotFound, 'no such attachment', {
+          field: 'attachments',
+          attachmentId: ids[i] ?? '',
+        });
+      }
+      return toRef(meta);
+    });
   }
 
   /**

@@ -5,7 +5,7 @@
  * handler that answers with the wrong frame or data fails to compile; so does a table that
  * misses an op.
  */
-import type { LimitsConfig, ResumeConfig } from '../../config/schema.ts';
+import type { AttachmentsConfig, LimitsConfig, ResumeConfig } from '../../config/schema.ts';
 import type { Presence } from '../../presence/types.ts';
 import type { ClientOp, ParsedRequestOf, ReplyOf, ReplyOp } from '../../protocol/index.ts';
 import type { Storage } from '../../storage/types.ts';
@@ -51,6 +51,8 @@ export interface OpsDeps {
   ids: SnowflakeGenerator;
   metrics: GatewayMetrics;
   limits: LimitsConfig;
+  /** Attachment limits (`send` checks how many a message references). */
+  attachments: AttachmentsConfig;
   /** How far a replay reads back from a resume position. */
   resume: ResumeConfig;
   /** This gateway's region name: the clock of the positions it issues. */
