@@ -116,12 +116,16 @@ export function attachmentContract(name: string, make: () => Promise<StorageFixt
       await a.begin(recent);
       await a.putChunk(recent, 0, randomBytes(10));
       const { meta } = await upload(a, randomBytes(10));
-      assert.ok((await a.sweepOrphans(Date.now() - 30_000)) >= 1);
+      const swept = await a.sweepOrphans(Date.now() - 30_000);
+      assert.deepEqual(
+        swept.filter((u) => u.id === old.id || u.id === recent.id || u.id === meta.id),
+        [old],
+      );
       assert.equal(await a.readChunk(old.id, 0), null);
       assert.notEqual(await a.readChunk(recent.id, 0), null);
       assert.notEqual(await a.readChunk(meta.id, 0), null);
       assert.deepEqual(await a.get(meta.id), meta);
-      assert.equal(await a.sweepOrphans(Date.now() - 30_000), 0);
+      assert.deepEqual(await a.sweepOrphans(Date.now() - 30_000), []);
     });
 
     it('commit is idempotent', async () => {
@@ -134,7 +138,7 @@ export function attachmentContract(name: string, make: () => Promise<StorageFixt
     it('delete removes metadata and chunks; unknown ids are ignored', async () => {
       const one = await upload(a, randomBytes(2100));
       const two = await upload(a, randomBytes(10));
-      await a.delete([one.meta.id, uid('unknown')]);
+      await a.delete(one.meta.conversationId, [one.meta.id, uid('unknown')]);
       assert.equal(await a.get(one.meta.id), null);
       for (let i = 0; i < 3; i++) assert.equal(await a.readChunk(one.meta.id, i), null);
       assert.deepEqual(await a.get(two.meta.id), two.meta);

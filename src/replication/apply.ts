@@ -163,6 +163,15 @@ export class Applier {
         }
         return;
       }
+      // Attachments are stored, not delivered: the message that references one delivers it.
+      case 'ac':
+        return this.storage.attachments.putChunk(e.up, e.i, Buffer.from(e.data, 'base64'));
+      case 'am':
+        return this.storage.attachments.commit(e.up, e.meta);
+      case 'ax':
+        return this.storage.attachments.discard(e.up);
+      case 'ad':
+        return this.storage.attachments.delete(e.conversationId, e.ids);
       case 'r': {
         const id = BigInt(e.messageId);
         await this.storage.markRead(e.userId, e.conversationId, id);

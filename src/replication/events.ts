@@ -2,6 +2,7 @@
  * What travels through the outbox → inbox streams between regions, and how each event is named
  * for JetStream's duplicate window (the event id; the link makes it `<id>@<src>><dst>`).
  */
+import type { AttachmentMeta, AttachmentUpload } from '../storage/attachments.ts';
 import type { MessageRecord } from '../storage/common.ts';
 import type { Conversation } from '../storage/types.ts';
 
@@ -17,7 +18,16 @@ export type ReplicationEvent =
    * merge that state into their row (`Storage.applyChange`: order-insensitive, idempotent), so a
    * republished or redelivered event, or one overtaken by a newer change, ends the same.
    */
-  | { k: 'x'; change: MessageRecord; target: MessageRecord };
+  | { k: 'x'; change: MessageRecord; target: MessageRecord }
+  /**
+   * An attachment upload: one chunk (`data` base64), committed, discarded (by the origin, also
+   * when its sweeper found the upload abandoned); deleted. Other regions keep no in-progress
+   * record: the origin decides an upload's fate and replicates it.
+   */
+  | { k: 'ac'; up: AttachmentUpload; i: number; data: string }
+  | { k: 'am'; up: AttachmentUpload; meta: AttachmentMeta }
+  | { k: 'ax'; up: AttachmentUpload }
+  | { k: 'ad'; conversationId: string; ids: string[] };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -2,10 +2,15 @@
  * The publishing side: every replicated write is handed to this region's outbox (through the
  * link), and `replicatingStorage` makes the region's store do that on each write it replicates.
  */
+
+import type { AttachmentStore } from '../storage/attachments.ts';
 import { toRecord } from '../storage/common.ts';
 import type { Conversation, Storage, StoredMessage } from '../storage/types.ts';
 import { overriding } from '../util/overriding.ts';
-import { type ConversationEvent, encodeEvent } from './events.ts';
+import { type ConversationEvent, encodeEvent, type ReplicationEvent } from './events.ts';
+
+type AttachmentEvent = Extract<ReplicationEvent, { k: 'ac' | 'am' | 'ax' | 'ad' }>;
+
 import type { CrossRegionLink } from './link.ts';
 
 /**
@@ -50,6 +55,11 @@ export class OutboxPublisher {
     );
   }
 
+  /** An attachment event, keyed by its conversation: applied before the message referencing it. */
+  attachment(event: AttachmentEvent, eventId: string, conversationId: string): Promise<void> {
+    return this.link.publish(encodeEvent(event), eventId, conversationId);
+  }
+
   read(userId: string, conversationId: string, messageId: bigint): Promise<void> {
     return this.link.publish(
       encodeEvent({ k: 'r', userId, conversationId, messageId: messageId.toString() }),
@@ -67,6 +77,7 @@ export class OutboxPublisher {
  */
 export function replicatingStorage(inner: Storage, outbox: OutboxPublisher): Storage {
   return overriding(inner, {
+    attachments: replicatingAttachments(inner.attachments, outbox),
     async createConversation(conv, members) {
       const existing = await inner.getConversation(conv.id);
       const created = await inner.createConversation(conv, members);
@@ -106,6 +117,52 @@ export function replicatingStorage(inner: Storage, outbox: OutboxPublisher): Sto
     async markRead(userId, conversationId, messageId) {
       await inner.markRead(userId, conversationId, messageId);
       await outbox.read(userId, conversationId, messageId);
+    },
+  });
+}
+
+/**
+ * An `AttachmentStore` that also replicates what it writes, each step as its own event (a chunk
+ * per event keeps every event far under NATS's payload limit), keyed by the conversation: a
+ * region applies an attachment's chunks, then its commit, then the message that references it
+ * (published only after the upload was answered). A failed publish fails the step, and so the
+ * upload; the client uploads again under a new id, and the sweeper removes the first one's chunks
+ * here and (replicating the discard) in every other region. Other regions record no upload in
+ * progress: their sweepers could not tell an abandoned upload from one whose commit is still
+ * in the inbox behind an outage.
+ */
+export function replicatingAttachments(inner: AttachmentStore, outbox: OutboxPublisher): AttachmentStore {
+  return overriding(inner, {
+    async putChunk(up, index, data) {
+      await inner.putChunk(up, index, data);
+      const base64 = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64');
+      await outbox.attachment(
+        { k: 'ac', up, i: index, data: base64 },
+        `ac:${up.id}:${index}`,
+        up.conversationId,
+      );
+    },
+    async commit(up, meta) {
+      await inner.commit(up, meta);
+      await outbox.attachment({ k: 'am', up, meta }, `am:${up.id}`, up.conversationId);
+    },
+    async discard(up) {
+      await inner.discard(up);
+      await outbox.attachment({ k: 'ax', up }, `ax:${up.id}`, up.conversationId);
+    },
+    async delete(conversationId, ids) {
+      await inner.delete(conversationId, ids);
+      await outbox.attachment(
+        { k: 'ad', conversationId, ids: [...ids] },
+        `ad:${[...ids].sort().join(',')}`,
+        conversationId,
+      );
+    },
+    // What the origin's sweeper removes, every region removes.
+    async sweepOrphans(startedBefore) {
+      const swept = await inner.sweepOrphans(startedBefore);
+      for (const up of swept) await outbox.attachment({ k: 'ax', up }, `ax:${up.id}`, up.conversationId);
+      return swept;
     },
   });
 }

@@ -64,14 +64,17 @@ export interface AttachmentStore {
   readChunk(id: string, index: number): Promise<Uint8Array | null>;
   /**
    * Removes attachments (metadata first, so none is ever visible without its bytes, then
-   * chunks). Unknown ids are ignored. What a message delete calls for its attachments.
+   * chunks). Unknown ids are ignored. What a message delete calls for its attachments: through
+   * the gateway's store (`Replication.storage`) it also removes them from every other region,
+   * so it names the conversation the attachments belong to (replication's ordering key).
    */
-  delete(ids: readonly string[]): Promise<void>;
+  delete(conversationId: string, ids: readonly string[]): Promise<void>;
   /**
-   * Removes uploads begun before `startedBefore` (ms) and never committed; returns how many.
+   * Removes uploads begun before `startedBefore` (ms) and never committed; returns them (an
+   * in-progress record that outlived its commit is dropped, the file kept, and not returned).
    * Callers pass a bound well past the longest an upload may take, so none in progress is cut.
    */
-  sweepOrphans(startedBefore: number): Promise<number>;
+  sweepOrphans(startedBefore: number): Promise<AttachmentUpload[]>;
 }
 
 /** Number of chunks a file of `size` bytes is stored in. */

@@ -75,7 +75,7 @@ export class EmbeddedAttachments implements AttachmentStore {
     return this.t().chunks.get([id, padIndex(index)]) ?? null;
   }
 
-  async delete(ids: readonly string[]): Promise<void> {
+  async delete(_conversationId: string, ids: readonly string[]): Promise<void> {
     const t = this.t();
     await this.durable(
       t.meta.transaction(() => {
@@ -87,20 +87,24 @@ export class EmbeddedAttachments implements AttachmentStore {
     );
   }
 
-  async sweepOrphans(startedBefore: number): Promise<number> {
+  async sweepOrphans(startedBefore: number): Promise<AttachmentUpload[]> {
     const t = this.t();
     const old = [...t.uploads.getRange({ start: [''], end: [padTime(Math.max(0, startedBefore))] })];
-    if (old.length === 0) return 0;
-    await this.durable(
+    if (old.length === 0) return [];
+    return this.durable(
       t.uploads.transaction(() => {
+        const swept: AttachmentUpload[] = [];
         for (const { key, value } of old) {
           // Committed but its record outlived the commit: keep the bytes.
-          if (!t.meta.get(value.id)) this.removeChunks(value.id);
+          if (!t.meta.get(value.id)) {
+            this.removeChunks(value.id);
+            swept.push(value);
+          }
           t.uploads.remove(key);
         }
+        return swept;
       }),
     );
-    return old.length;
   }
 
   private removeChunks(id: string): void {

@@ -98,7 +98,7 @@ export class CassandraAttachments implements AttachmentStore {
     return data instanceof Uint8Array ? data : null;
   }
 
-  async delete(ids: readonly string[]): Promise<void> {
+  async delete(_conversationId: string, ids: readonly string[]): Promise<void> {
     for (const id of ids) {
       // Metadata first: from then on nobody reads the chunks.
       await this.db.client.execute(this.q.deleteMeta, [id]);
@@ -106,16 +106,23 @@ export class CassandraAttachments implements AttachmentStore {
     }
   }
 
-  async sweepOrphans(startedBefore: number): Promise<number> {
-    let swept = 0;
+  async sweepOrphans(startedBefore: number): Promise<AttachmentUpload[]> {
+    const swept: AttachmentUpload[] = [];
     const last = dayOf(startedBefore);
     for (let d = last - SWEEP_LOOKBACK_DAYS; d <= last; d++) {
       const rs = await this.db.client.execute(this.q.selectUploadsBefore, [d, new Date(startedBefore)]);
       for (const row of rs.rows) {
         const id = text(row, 'attachment_id');
-        if (!(await this.get(id))) await this.db.client.execute(this.q.deleteChunks, [id]);
+        // Committed but its record outlived the commit: keep the bytes.
+        if (!(await this.get(id))) {
+          await this.db.client.execute(this.q.deleteChunks, [id]);
+          swept.push({
+            id,
+            conversationId: text(row, 'conversation_id'),
+            startedAt: millis(row, 'started_at'),
+          });
+        }
         await this.db.client.execute(this.q.deleteUpload, [d, row.get('started_at'), id]);
-        swept++;
       }
     }
     return swept;
@@ -126,7 +133,7 @@ function statements(ks: string) {
   return {
     insertUpload: `INSERT INTO ${ks}.attachment_uploads (day, started_at, attachment_id, conversation_id)
          VALUES (?, ?, ?, ?)`,
-    selectUploadsBefore: `SELECT started_at, attachment_id FROM ${ks}.attachment_uploads
+    selectUploadsBefore: `SELECT started_at, attachment_id, conversation_id FROM ${ks}.attachment_uploads
          WHERE day = ? AND started_at < ?`,
     deleteUpload: `DELETE FROM ${ks}.attachment_uploads WHERE day = ? AND started_at = ? AND attachment_id = ?`,
     insertChunk: `INSERT INTO ${ks}.attachment_chunks (attachment_id, chunk_index, data) VALUES (?, ?, ?)`,
