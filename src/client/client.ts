@@ -5,6 +5,13 @@
  * drops duplicates, releases replayed messages in id order, and resends unacked messages with
  * their original `clientMsgId` so each is stored once.
  */
+
+import {
+  type AttachmentData,
+  AttachmentHttp,
+  type DownloadOptions,
+  type UploadOptions,
+} from './attachments.ts';
 import {
   type BackoffOptions,
   backoffDelay,
@@ -29,6 +36,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   type HistoryQuery,
   type SearchRequest,
+  type SendOptions,
   type SyncedInfo,
 } from './options.ts';
 import type { SentInfo } from './outbox.ts';
@@ -59,6 +67,7 @@ import {
   type SyncedFrame,
   type WelcomeFrame,
   type WelcomeLimits,
+  type WireAttachment,
   type WireConversation,
   type WireConversationSummary,
   type WireMessage,
@@ -131,6 +140,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private readonly states = new MessageStates();
   private readonly positions: ResumePositions;
   private readonly sender: Sender;
+  private readonly files: AttachmentHttp;
   private readonly pending = new Map<string, PendingRequest>();
   private readonly regionByUrl = new Map<string, string>();
   private connectWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
@@ -204,6 +214,16 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         const session = this.session;
         if (session) this.drop(session, CloseCode.RegionUnavailable, 'sends keep failing: unavailable');
       },
+    });
+    this.files = new AttachmentHttp({
+      currentUrl: () => this.urls[this.urlIndex % this.urls.length]!,
+      token: () => this.tokens.get(this.requestTimeoutMs),
+      renewToken: () => {
+        if (!this.tokens.refreshable) return false;
+        this.tokens.invalidate();
+        return true;
+      },
+      ...(options.fetch ? { fetch: options.fetch } : {}),
     });
     this.positions = new ResumePositions(() => this.persistPosition());
     this.inbox = new Inbox({
@@ -284,9 +304,15 @@ export class ChatClient extends Emitter<ChatClientEvents> {
    * Queues a message and resolves once the server has stored it. While disconnected it waits in
    * the outbox; after a reconnect it is resent with the same `clientMsgId`, so it is stored once.
    */
-  send(conversationId: string, body: string): Promise<SentInfo> {
+  send(conversationId: string, body: string, opts: SendOptions = {}): Promise<SentInfo> {
     if (this.closedByUser) {
       return Promise.reject(new ChatClientError(LocalErrorCode.Closed, 'client closed'));
+    }
+    const attachments = opts.attachments ?? [];
+    if (body.length === 0 && attachments.length === 0) {
+      return Promise.reject(
+        new ChatClientError('invalid_field', 'body: empty, and no attachments', { field: 'body' }),
+      );
     }
     if (this.limits && body.length > this.limits.maxBodyChars) {
       return Promise.reject(
@@ -295,7 +321,29 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         }),
       );
     }
-    return this.sender.enqueue(conversationId, body);
+    return this.sender.enqueue(conversationId, body, attachments);
+  }
+
+  /**
+   * Uploads a file to a conversation over HTTP on the gateway in use, with the client's token;
+   * resolves with its metadata once the whole file is stored. Send its `id` in
+   * `send(…, { attachments })`. Rejects with `too_large`, `unsupported_type`, `not_found` (not a
+   * member), `unauthorized`, `unavailable` or `connect_failed`.
+   */
+  uploadAttachment(
+    conversationId: string,
+    data: AttachmentData,
+    opts: UploadOptions,
+  ): Promise<WireAttachment> {
+    return this.files.upload(conversationId, data, opts);
+  }
+
+  /**
+   * Downloads an attachment of a conversation the user is in (`not_found` otherwise). In a
+   * browser, show an image with `URL.createObjectURL(blob)`: an `<img src>` cannot send the token.
+   */
+  downloadAttachment(id: string, opts: DownloadOptions = {}): Promise<Blob> {
+    return this.files.download(id, opts);
   }
 
   /**

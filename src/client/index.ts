@@ -10,6 +10,13 @@
  * await client.send('dm:alice:bob', 'hi');
  * ```
  */
+
+export {
+  type AttachmentData,
+  type DownloadOptions,
+  httpBase,
+  type UploadOptions,
+} from './attachments.ts';
 export {
   type BackoffOptions,
   backoffCap,
@@ -36,6 +43,7 @@ export {
   type HistoryQuery,
   type ReceiptEvent,
   type SearchRequest,
+  type SendOptions,
   type StateChange,
   type SyncedInfo,
   type UpdateMeta,

@@ -182,4 +182,11 @@ export interface ChatClientOptions {
   dedupCapacity?: number;
   /** Source of randomness for backoff jitter, in [0, 1). For tests. */
   random?: () => number;
+  /** The `fetch` attachment uploads and downloads use; defaults to `globalThis.fetch`. */
+  fetch?: typeof fetch;
+}
+
+export interface SendOptions {
+  /** Ids from `uploadAttachment` (to this conversation): the message references those files. */
+  attachments?: string[];
 }

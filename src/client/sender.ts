@@ -74,11 +74,12 @@ export class Sender {
   }
 
   /** Queues a message: stored first, then sent as soon as its conversation's turn comes. */
-  enqueue(conversationId: string, body: string): Promise<SentInfo> {
+  enqueue(conversationId: string, body: string, attachments: readonly string[] = []): Promise<SentInfo> {
     const entry: OutboxEntry = {
       clientMsgId: randomClientMsgId(),
       conversationId,
       body,
+      ...(attachments.length > 0 ? { attachments: [...attachments] } : {}),
       queuedAt: Date.now(),
       seq: this.seq++,
     };
@@ -218,10 +219,18 @@ export class Sender {
   private pumpOnce(): void {
     const now = Date.now();
     for (const pending of this.outbox.ready(now)) {
-      const { clientMsgId, conversationId, body } = pending.entry;
+      const { clientMsgId, conversationId, body, attachments } = pending.entry;
       const id = this.d.nextRequestId();
       const attemptNo = pending.attempts + 1;
-      const problem = this.d.write({ op: 'send', id, conversationId, body, clientMsgId, attempt: attemptNo });
+      const problem = this.d.write({
+        op: 'send',
+        id,
+        conversationId,
+        body,
+        clientMsgId,
+        attempt: attemptNo,
+        ...(attachments ? { attachments } : {}),
+      });
       if (problem) {
         if (problem.code !== LocalErrorCode.Disconnected) this.fail(pending, problem);
         continue;

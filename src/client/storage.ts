@@ -11,6 +11,8 @@ export interface OutboxEntry {
   clientMsgId: string;
   conversationId: string;
   body: string;
+  /** Attachment ids the message references; absent when none (entries stored before had none). */
+  attachments?: string[];
   /** When `send` was called (ms since epoch); entries are resent in this order per conversation. */
   queuedAt: number;
   /** Tie-breaker for entries queued within the same millisecond. */

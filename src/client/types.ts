@@ -42,6 +42,7 @@ export type {
   UpdateFrame,
   WelcomeFrame,
   WelcomeLimits,
+  WireAttachment,
   WireConversation,
   WireConversationSummary,
   WireMessage,

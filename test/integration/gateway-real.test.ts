@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Client } from 'cassandra-driver';
+import { attachmentScenarios } from '../attachments.scenarios.ts';
 import { gatewayScenarios, type ScenarioEnv } from '../gateway.scenarios.ts';
 import { changeScenarios } from '../gateway-changes.scenarios.ts';
 import { getSharedCassandra } from '../helpers/cassandra.ts';
@@ -49,3 +50,43 @@ async function realRegion(): Promise<ScenarioEnv> {
 
 gatewayScenarios('two gateways on Cassandra + Redis + NATS', realRegion);
 changeScenarios('two gateways on Cassandra + Redis + NATS', realRegion);
+attachmentScenarios('two gateways on Cassandra + Redis + NATS', async () => {
+  const cassandra = await getSharedCassandra();
+  const redis = await startRedis();
+  const nats = await startNats();
+  const keyspace = `chat_at_${randomBytes(4).toString('hex')}`;
+  const maxBytes = 512 * 1024;
+  const config = testConfig(
+    {
+      cassandra: {
+        contactPoints: cassandra.contactPoints,
+        port: cassandra.port,
+        localDataCenter: cassandra.localDataCenter,
+        keyspace,
+      },
+      redis: { url: redis.url },
+      nats: { servers: [nats.url] },
+    },
+    { attachments: { maxBytes } },
+  );
+  const first = await startTestGateway({ config, workerId: 1 });
+  const second = await startTestGateway({ config, workerId: 2 });
+  return {
+    urls: [first.url, second.url],
+    maxBytes,
+    stop: async () => {
+      await second.stop();
+      await first.stop();
+      await nats.close();
+      await redis.close();
+      const client = new Client({
+        contactPoints: cassandra.contactPoints,
+        protocolOptions: { port: cassandra.port },
+        localDataCenter: cassandra.localDataCenter,
+      });
+      await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
+      await client.shutdown();
+      await cassandra.close();
+    },
+  };
+});
