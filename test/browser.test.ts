@@ -21,6 +21,7 @@ import {
 import { TestClient } from './helpers/client.ts';
 import { eventually } from './helpers/eventually.ts';
 import { startTestGateway, TEST_SECRET, type TestGateway, testConfig, token } from './helpers/gateway.ts';
+import { solidPng } from './helpers/png.ts';
 import { freePort } from './helpers/ports.ts';
 
 const OPERATOR_TOKEN = 'browser-test-operator-token';
@@ -220,6 +221,34 @@ describe('web app and dashboard in Chromium', () => {
     await alice.press('#search-input', 'Enter');
     await alice.locator('#search-results .search-hit', { hasText: 'launch' }).click();
     await alice.locator('#pane-title', { hasText: '# launch' }).waitFor(WAIT);
+  });
+
+  it('an image: alice attaches one in the group, bob sees it at its size', async () => {
+    // Both are in the group the previous test made, and have it open.
+    await alice.locator('#attach-input').setInputFiles({
+      name: 'square.png',
+      mimeType: 'image/png',
+      buffer: solidPng(30, 20),
+    });
+    for (const page of [alice, bob]) {
+      const img = page.locator('#messages img.attachment-img[alt="square.png"]');
+      await img.waitFor(WAIT);
+      // Loaded through the SDK (with the token) and shown from a blob URL.
+      await eventually(
+        async () => {
+          const loaded = await img.evaluate((el) => {
+            const i = el as unknown as { naturalWidth: number; naturalHeight: number; src: string };
+            return [i.naturalWidth, i.naturalHeight, i.src.startsWith('blob:')];
+          });
+          assert.deepEqual(loaded, [30, 20, true]);
+        },
+        { timeoutMs: 10_000 },
+      );
+    }
+    await bob
+      .locator('.conv', { hasText: 'launch' })
+      .locator('.conv-preview', { hasText: 'Photo' })
+      .waitFor(WAIT);
   });
 
   it('scrolls back through history a page at a time', async () => {

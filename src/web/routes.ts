@@ -17,10 +17,12 @@ export interface WebConfig {
 
 /**
  * Scripts only from this origin; sockets to any ws(s) host, since failover URLs may name other
- * gateways. Nothing is inlined, so no 'unsafe-inline'.
+ * gateways, and HTTP(S) to them for attachments (the SDK uploads to the gateway it is connected
+ * to). Images also from `blob:`: attachments are fetched with the token and shown from blob URLs.
+ * Nothing is inlined, so no 'unsafe-inline'.
  */
 const CSP =
-  "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; " +
+  "default-src 'self'; connect-src 'self' ws: wss: http: https:; img-src 'self' data: blob:; style-src 'self'; " +
   "script-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
 
 function serve(res: uWS.HttpResponse, req: uWS.HttpRequest, path: string): void {

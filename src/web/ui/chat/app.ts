@@ -13,6 +13,7 @@ import {
   type WireConversationSummary,
 } from '../../../client/index.ts';
 import { $, h } from '../dom.ts';
+import { AttachmentFiles } from './attachments.ts';
 import { LocalClientStorage } from './local-storage.ts';
 import { SearchBox } from './search.ts';
 import { autosize, buildShell } from './shell.ts';
@@ -65,6 +66,7 @@ export class ChatApp {
   private toastTimer: ReturnType<typeof setTimeout> | null = null;
   private listRefresh: ReturnType<typeof setTimeout> | null = null;
   private closed = false;
+  private readonly files: AttachmentFiles;
 
   constructor(private readonly opts: ChatAppOptions) {
     this.root = opts.root;
@@ -96,6 +98,12 @@ export class ChatApp {
       // A chat tab should come back quickly after a deploy or a network blip.
       backoff: { initialMs: 300, maxMs: 8000 },
     });
+    this.files = new AttachmentFiles(this.client, {
+      loaded: () => {
+        if (!this.closed) this.render();
+      },
+      failed: (text) => this.toast(text),
+    });
     this.wire();
     this.mount();
     this.timers.push(setInterval(() => this.tick(), 500));
@@ -108,6 +116,8 @@ export class ChatApp {
   async signOut(): Promise<void> {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
+    // The downloaded files go with the session.
+    this.files.clear();
     await this.client.close();
   }
 
@@ -314,6 +324,34 @@ export class ChatApp {
     });
   }
 
+  /** Uploads a picked file, then sends it to the open conversation with the composer's text. */
+  private async attach(file: File): Promise<void> {
+    const id = this.store.activeId;
+    if (id === null) return;
+    const input = $('#composer-input', this.root) as HTMLTextAreaElement;
+    const body = input.value.trim() === '' ? '' : input.value;
+    input.value = '';
+    autosize(input);
+    this.stickToBottom = true;
+    try {
+      const att = await this.client.uploadAttachment(id, file, {
+        contentType: file.type || 'application/octet-stream',
+        name: file.name,
+      });
+      this.store.uploaded.set(att.id, att);
+      await this.client.send(id, body, { attachments: [att.id] });
+    } catch (err) {
+      if (err instanceof ChatClientError && err.code === 'closed') return;
+      const why =
+        err instanceof ChatClientError && err.code === 'too_large'
+          ? 'the file is too large'
+          : err instanceof ChatClientError && err.code === 'unsupported_type'
+            ? 'this kind of file cannot be sent'
+            : (err as Error).message;
+      this.toast(`${file.name} not sent: ${why}`);
+    }
+  }
+
   private typing(): void {
     const id = this.store.activeId;
     if (id === null) return;
@@ -360,6 +398,7 @@ export class ChatApp {
         },
         signOut: () => void this.signOut().then(() => this.opts.onSignOut()),
         togglePanel: () => this.togglePanel(),
+        attach: (file) => void this.attach(file),
       }),
     );
     const search = new SearchBox({
@@ -507,7 +546,7 @@ export class ChatApp {
     }
     messages.replaceChildren(
       ...top,
-      ...messageNodes(store, c, this.messageActions),
+      ...messageNodes(store, c, this.messageActions, (a) => this.files.node(a)),
       ...pendingNodes(store.pendingOf(c.id), (id) => {
         store.pending.delete(id);
         this.render();

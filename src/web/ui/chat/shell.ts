@@ -12,6 +12,8 @@ export interface ShellActions {
   scrolled(el: HTMLElement): void;
   signOut(): void;
   togglePanel(): void;
+  /** A file was picked to send to the open conversation. */
+  attach(file: File): void;
 }
 
 export function buildShell(me: string, a: ShellActions): HTMLElement {
@@ -91,6 +93,15 @@ export function buildShell(me: string, a: ShellActions): HTMLElement {
       if (input.value.trim() !== '') a.typing();
     },
   });
+  const fileInput = h('input', {
+    type: 'file',
+    id: 'attach-input',
+    hidden: true,
+    onchange: () => {
+      for (const file of Array.from(fileInput.files ?? [])) a.attach(file);
+      fileInput.value = '';
+    },
+  });
   const messages = h('div', {
     id: 'messages',
     class: 'messages',
@@ -161,6 +172,19 @@ export function buildShell(me: string, a: ShellActions): HTMLElement {
             a.submit();
           },
         },
+        fileInput,
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'icon-btn attach',
+            id: 'attach',
+            title: 'Attach a file',
+            'aria-label': 'Attach a file',
+            onclick: () => fileInput.click(),
+          },
+          '📎',
+        ),
         input,
         h('button', { type: 'submit', class: 'send', id: 'send', 'aria-label': 'Send' }, 'Send'),
       ),

@@ -7,6 +7,7 @@ import {
   compareIds,
   maxId,
   type PresenceStatus,
+  type WireAttachment,
   type WireConversation,
   type WireConversationSummary,
   type WireMessage,
@@ -16,6 +17,8 @@ export interface PendingMessage {
   clientMsgId: string;
   conversationId: string;
   body: string;
+  /** Ids of the files it references (their metadata is in `ChatStore.uploaded`). */
+  attachments?: string[];
   queuedAt: number;
   /** Why the server refused it for good, or null while it waits to be sent. */
   failed: string | null;
@@ -82,6 +85,8 @@ const later = (a: WireMessage | null, b: WireMessage): WireMessage =>
 export class ChatStore {
   readonly conversations = new Map<string, Conversation>();
   readonly pending = new Map<string, PendingMessage>();
+  /** Files this tab uploaded, by id: what its own messages show once acked (the ack has no metadata). */
+  readonly uploaded = new Map<string, WireAttachment>();
   readonly presence = new Map<string, PresenceView>();
   activeId: string | null = null;
 
@@ -288,6 +293,11 @@ export class ChatStore {
       body: p.body,
       createdAt,
     };
+    const files = (p.attachments ?? []).flatMap((id) => {
+      const meta = this.uploaded.get(id);
+      return meta ? [meta] : [];
+    });
+    if (files.length > 0) m.attachments = files;
     this.addMessage(m);
     return m;
   }

@@ -1,5 +1,5 @@
 /** Renders pieces of the chat from the store: conversation rows, message bubbles, the header. */
-import type { WireMessage } from '../../../client/index.ts';
+import type { WireAttachment, WireMessage } from '../../../client/index.ts';
 import { h } from '../dom.ts';
 import { ago, clock, dayLabel, hue, initials, sameDay, shortWhen } from './format.ts';
 import type { ChatStore, Conversation, PendingMessage, PresenceView } from './store.ts';
@@ -47,7 +47,9 @@ export function conversationRow(
     const who = last.senderId === store.me ? 'You: ' : c.kind === 'group' ? `${last.senderId}: ` : '';
     preview = [
       who,
-      last.state?.deleted ? h('span', { class: 'preview-deleted' }, 'Message deleted') : last.body,
+      last.state?.deleted
+        ? h('span', { class: 'preview-deleted' }, 'Message deleted')
+        : last.body || attachmentSummary(last),
     ];
   } else {
     preview = [h('span', { class: 'preview-empty' }, c.kind === 'group' ? 'New group' : 'No messages yet')];
@@ -116,11 +118,24 @@ export interface MessageActions {
   remove(m: WireMessage): void;
 }
 
+/** What a message of attachments alone shows as its preview. */
+function attachmentSummary(m: WireMessage): string {
+  const first = m.attachments?.[0];
+  if (!first) return '';
+  return first.contentType.startsWith('image/') ? '📷 Photo' : `📄 ${first.name ?? 'File'}`;
+}
+
 /**
  * The message list of a conversation, with day separators, sender names and receipts; the
  * user's own messages get edit and delete buttons (`actions`), deleted ones show as such.
+ * `attachment` renders one attached file (the app loads images with the user's token).
  */
-export function messageNodes(store: ChatStore, c: Conversation, actions?: MessageActions): HTMLElement[] {
+export function messageNodes(
+  store: ChatStore,
+  c: Conversation,
+  actions?: MessageActions,
+  attachment?: (a: WireAttachment) => HTMLElement,
+): HTMLElement[] {
   const out: HTMLElement[] = [];
   const messages = store.messagesOf(c.id);
   let prev: WireMessage | null = null;
@@ -148,9 +163,11 @@ export function messageNodes(store: ChatStore, c: Conversation, actions?: Messag
         h(
           'div',
           { class: 'bubble' },
-          m.state?.deleted
-            ? h('span', { class: 'body deleted' }, 'Message deleted')
-            : h('span', { class: 'body' }, m.body),
+          m.state?.deleted ? h('span', { class: 'body deleted' }, 'Message deleted') : null,
+          !m.state?.deleted && attachment && m.attachments?.length
+            ? h('div', { class: 'attachments' }, m.attachments.map(attachment))
+            : null,
+          !m.state?.deleted && m.body ? h('span', { class: 'body' }, m.body) : null,
           h(
             'span',
             { class: 'meta' },
