@@ -184,6 +184,34 @@ export function attachmentScenarios(name: string, setup: () => Promise<Attachmen
       assert.equal(((await res.json()) as UploadResult['body']).error?.code, 'too_large');
     });
 
+    it('a client that goes away mid-upload leaves the gateway serving', async () => {
+      const ac = new AbortController();
+      let sent = 0;
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          sent += 64 * 1024;
+          controller.enqueue(randomBytes(64 * 1024));
+          // Gone after a few chunks, well under the limit (and the stream ends: fetch would
+          // otherwise keep reading it).
+          if (sent >= 256 * 1024) {
+            ac.abort();
+            controller.close();
+          }
+        },
+      });
+      await assert.rejects(
+        fetch(`${base}/attachments?conversationId=${encodeURIComponent(group)}`, {
+          method: 'POST',
+          headers: { 'content-type': 'text/plain', authorization: `Bearer ${aliceTok}` },
+          body,
+          duplex: 'half',
+          signal: ac.signal,
+        } as RequestInit),
+      );
+      const ok = await uploadTo(base, aliceTok, group, randomBytes(10), 'text/plain');
+      assert.equal(ok.status, 201);
+    });
+
     it('images carry width and height', async () => {
       const up = await uploadTo(base, aliceTok, group, tinyPng(3, 2), 'image/png', 'dot.png');
       assert.equal(up.status, 201);

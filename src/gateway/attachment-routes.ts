@@ -125,7 +125,7 @@ function upload(host: AttachmentHost, res: uWS.HttpResponse, req: uWS.HttpReques
   );
   // A user who may not post here hears so at once, not after sending the whole file.
   ready.catch((err: unknown) => fail(err));
-  res.onAborted(() => fail(new ChatError(ErrorCode.InvalidField, 'upload aborted by the client')));
+  reply.onAborted(() => fail(new ChatError(ErrorCode.InvalidField, 'upload aborted by the client')));
   res.onData((chunk, isLast) => {
     if (settled) return;
     try {

@@ -37,12 +37,20 @@ export class HttpReply {
   private started = false;
   /** Wakes a stream waiting for the socket to drain when the request is aborted. */
   private wake: (() => void) | null = null;
+  private abortHook: (() => void) | null = null;
 
   constructor(private readonly res: uWS.HttpResponse) {
+    // uWS keeps one abort handler per response: this is it (others go through `onAborted`).
     res.onAborted(() => {
       this.aborted = true;
       this.wake?.();
+      this.abortHook?.();
     });
+  }
+
+  /** Runs `hook` if the client goes away before the response ended (after `done` turns true). */
+  onAborted(hook: () => void): void {
+    this.abortHook = hook;
   }
 
   /** True once nothing more may be written (aborted by the client, or ended). */
