@@ -173,6 +173,18 @@ export function attachmentContract(name: string, make: () => Promise<StorageFixt
         (await s.listLate(conv.id, now, 10)).map((l) => l.message),
         [message],
       );
+      // A delete drops the refs everywhere the message is copied (the files go by `delete`).
+      const deleted = { revision: message.messageId + 10n, deleted: true, editedAt: null, editCount: 0 };
+      await s.applyChange({ conversationId: conv.id, targetId: message.messageId, state: deleted, body: '' });
+      await s.scrubOffline(['bob'], conv.id, message.messageId);
+      for (const m of [
+        await s.getMessage(conv.id, message.messageId),
+        ...(await s.listOffline('bob', 10)),
+        ...(await s.listLate(conv.id, now, 10)).map((l) => l.message),
+      ]) {
+        assert.equal(m?.attachments, undefined);
+        assert.equal(m?.state?.deleted, true);
+      }
       // A message without attachments has no `attachments` field at all.
       const plain: StoredMessage = { ...message, messageId: message.messageId + 2n, body: 'x' };
       delete plain.attachments;

@@ -244,6 +244,22 @@ export function attachmentScenarios(name: string, setup: () => Promise<Attachmen
       assert.deepEqual(history.messages[0]?.attachments, expected);
     });
 
+    it('deleting a message removes its attachments', async () => {
+      const up = await uploadTo(base, aliceTok, group, randomBytes(1000), 'text/plain', 'gone.txt');
+      const id = up.body.attachment!.id;
+      const a = clients[0] as TestClient;
+      const sent = await a.request('send', { conversationId: group, body: 'soon gone', attachments: [id] });
+      const removed = await a.call('delete', { conversationId: group, messageId: sent.messageId });
+      assert.equal(removed.message.attachments, undefined);
+      const res = await get(id);
+      assert.equal(res.status, 404);
+      await res.arrayBuffer();
+      const history = await a.call('history', { conversationId: group, limit: 5 });
+      const m = history.messages.find((x) => x.id === sent.messageId);
+      assert.equal(m?.state?.deleted, true);
+      assert.equal(m?.attachments, undefined);
+    });
+
     it('send refuses attachments that are unknown, another user’s or another conversation’s', async () => {
       const a = clients[0] as TestClient;
       const bobTok = await token(bob);

@@ -182,9 +182,13 @@ export function mergeMessage(
   return mergeState(existing.state, incoming.state) === existing.state ? existing : incoming;
 }
 
-/** What a deleted message keeps: its place (ids, sender, time) and the tombstone's state. */
+/**
+ * What a deleted message keeps: its place (ids, sender, time) and the tombstone's state. Its body
+ * and attachment refs go (the files themselves are removed by the delete op, `AttachmentStore.delete`).
+ */
 export function tombstone(m: StoredMessage, state: MessageState): StoredMessage {
-  return { ...m, body: '', state };
+  const { attachments: _files, ...kept } = m;
+  return { ...kept, body: '', state };
 }
 
 /** Separates emoji and user in a reaction key (neither may contain whitespace). */

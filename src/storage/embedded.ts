@@ -351,7 +351,8 @@ export class EmbeddedStorage implements Storage {
           const key = [userId, padId(messageId)];
           const copy = t.offline.get(key);
           if (!copy) continue;
-          t.offline.put(key, { ...copy, body: '', ...(state ? { state } : {}) });
+          const { attachments: _files, ...kept } = copy;
+          t.offline.put(key, { ...kept, body: '', ...(state ? { state } : {}) });
         }
       }),
     );

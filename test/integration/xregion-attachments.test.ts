@@ -1,8 +1,8 @@
 /**
  * Attachments across two regions on a real NATS supercluster: one region on Cassandra, the other
  * on the embedded LMDB store. A file uploaded in one region and sent in a message is downloadable
- * (whole and by range) in the other by the time the message arrives there, and a delete in the
- * origin removes it from both.
+ * (whole and by range) in the other by the time the message arrives there, and deleting the
+ * message in the origin removes the file and the refs from both.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -148,8 +148,8 @@ describe('attachments across regions (Cassandra ↔ embedded)', () => {
       assert.equal(part.status, 206);
       assert.deepEqual(Buffer.from(await part.arrayBuffer()), bytes.subarray(262000, 263000));
 
-      // What a message delete calls, through the origin's (replicating) store.
-      await gateways.get(from)!.deps.storage.attachments.delete(group, [id]);
+      // The sender deletes the message: its files go from every region, its refs from every copy.
+      await s.call('delete', { conversationId: group, messageId: sent.messageId });
       for (const region of REGIONS) {
         await eventually(
           async () => {
@@ -162,6 +162,10 @@ describe('attachments across regions (Cassandra ↔ embedded)', () => {
           { timeoutMs: 15_000 },
         );
         assert.equal(await gateways.get(region)!.deps.storage.attachments.readChunk(id, 0), null);
+        const copy = await gateways
+          .get(region)!
+          .deps.storage.getMessage(group, BigInt(String(sent.messageId)));
+        assert.equal(copy?.attachments, undefined, region);
       }
     });
   }

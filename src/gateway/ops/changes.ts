@@ -119,6 +119,14 @@ export class Changes {
       ({ message: record, duplicate } = await this.d.storage.appendMessage(minted, {
         firstAttempt: f.attempt === 1,
       }));
+      // A delete removes the message's files first, in every region (the store replicates it):
+      // once the tombstone is applied its refs are gone, so a resend could no longer find them.
+      if (kind === 'delete' && target.attachments?.length) {
+        await this.d.storage.attachments.delete(
+          f.conversationId,
+          target.attachments.map((a) => a.id),
+        );
+      }
       // Applied again on a resend: the first attempt may have stored the record and died before
       // this. Applying the same change twice changes nothing.
       const applied =

@@ -8,7 +8,7 @@
  * The one read before the write checks that the target exists: an UPDATE would otherwise create
  * a row for a message this region has not received yet.
  */
-import { assertMessageId, REACTION_KEY_SEP, unique } from '../common.ts';
+import { assertMessageId, attachmentsColumn, REACTION_KEY_SEP, unique } from '../common.ts';
 import type { ChangeApply, MessageState, ReactionApply, StoredMessage } from '../types.ts';
 import type { LateIndex } from './late-index.ts';
 import type { MessageStore } from './messages.ts';
@@ -41,7 +41,14 @@ export class ChangeStore {
     // The search terms with the body, at the same timestamp: the index follows at once.
     await this.db.client.execute(
       this.q.updateState,
-      [...stateParams(state, body), termsOf(body), conversationId, bucketOfId(targetId), toLong(targetId)],
+      [
+        // A delete drops the attachment refs with the body; an edit keeps the message's own.
+        ...stateParams(state, body, state.deleted ? null : attachmentsColumn(target)),
+        termsOf(body),
+        conversationId,
+        bucketOfId(targetId),
+        toLong(targetId),
+      ],
       { timestamp: stateTimestamp(state) },
     );
     if (state.deleted) await this.scrubLate(target, state);
@@ -84,7 +91,7 @@ export class ChangeStore {
         if (rs.rowLength === 0) continue;
         await this.db.client.execute(
           this.q.scrubOffline,
-          [...stateParams(state, ''), userId, toLong(messageId)],
+          [...stateParams(state, '', null), userId, toLong(messageId)],
           { timestamp: stateTimestamp(state) },
         );
       }
@@ -105,7 +112,7 @@ export class ChangeStore {
         await this.db.client.execute(
           this.q.scrubLate,
           [
-            ...stateParams(state, ''),
+            ...stateParams(state, '', null),
             target.conversationId,
             bucketOf(e.visibleAt),
             new Date(e.visibleAt),
@@ -122,17 +129,18 @@ export class ChangeStore {
   }
 }
 
-function stateParams(state: MessageState, body: string): unknown[] {
+function stateParams(state: MessageState, body: string, attachments: string | null): unknown[] {
   return [
     body,
     toLong(state.revision),
     state.deleted,
     state.editedAt === null ? null : new Date(state.editedAt),
     state.editCount,
+    attachments,
   ];
 }
 
-const SET_STATE = 'SET body = ?, revision = ?, deleted = ?, edited_at = ?, edit_count = ?';
+const SET_STATE = 'SET body = ?, revision = ?, deleted = ?, edited_at = ?, edit_count = ?, attachments = ?';
 
 function statements(ks: string) {
   return {
