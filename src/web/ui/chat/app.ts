@@ -144,6 +144,11 @@ export class ChatApp {
       this.render();
     });
     c.on('update', (m) => {
+      // A deleted message's files leave this tab too (their blob URLs are revoked).
+      if (m.state?.deleted) {
+        const before = this.store.messagesOf(m.conversationId).find((x) => x.id === m.id);
+        for (const a of before?.attachments ?? []) this.files.forget(a.id);
+      }
       this.store.applyUpdate(m);
       this.render();
     });

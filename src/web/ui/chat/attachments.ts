@@ -59,6 +59,14 @@ export class AttachmentFiles {
     );
   }
 
+  /** Drops one file (its message was deleted): its blob URL is revoked. */
+  forget(id: string): void {
+    const url = this.urls.get(id);
+    if (url?.startsWith('blob:')) URL.revokeObjectURL(url);
+    this.urls.set(id, 'failed');
+    this.images.delete(id);
+  }
+
   /** Revokes every blob URL (sign-out). */
   clear(): void {
     for (const url of this.urls.values()) if (url.startsWith('blob:')) URL.revokeObjectURL(url);
