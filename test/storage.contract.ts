@@ -12,6 +12,7 @@ import {
 } from '../src/storage/types.ts';
 import { EPOCH_MS, snowflakeFloor } from '../src/util/snowflake.ts';
 import { changesContract } from './storage-changes.contract.ts';
+import { threadsContract } from './storage-threads.contract.ts';
 import { lateIndexContract, recordBeforeReopen } from './storage-late.contract.ts';
 import { searchContract } from './storage-search.contract.ts';
 
@@ -398,6 +399,11 @@ export function storageContract(name: string, make: () => Promise<StorageFixture
       async () => (await group(['a', 'b'])).id,
     );
     changesContract(
+      () => s,
+      async () => (await group(['alice', 'bob'])).id,
+    );
+
+    threadsContract(
       () => s,
       async () => (await group(['alice', 'bob'])).id,
     );

@@ -117,6 +117,9 @@ export interface MessageRecord {
   change?: { kind: ChangeKind; targetId: string; emoji?: string } | null;
   state?: { revision: string; deleted: boolean; editedAt: number | null; editCount: number } | null;
   attachments?: AttachmentRef[];
+  /** A reply's parent and thread root (decimal ids); absent on a message that replies to none. */
+  replyTo?: string | null;
+  threadRoot?: string | null;
 }
 
 export function toRecord(m: StoredMessage): MessageRecord {
@@ -135,6 +138,10 @@ export function toRecord(m: StoredMessage): MessageRecord {
     if (m.change.emoji !== undefined) r.change.emoji = m.change.emoji;
   }
   if (m.state) r.state = { ...m.state, revision: m.state.revision.toString() };
+  if (m.replyTo !== undefined && m.replyTo !== null && m.threadRoot !== undefined && m.threadRoot !== null) {
+    r.replyTo = m.replyTo.toString();
+    r.threadRoot = m.threadRoot.toString();
+  }
   return r;
 }
 
@@ -153,6 +160,10 @@ export function fromRecord(r: MessageRecord): StoredMessage {
     if (r.change.emoji !== undefined) m.change.emoji = r.change.emoji;
   }
   if (r.state) m.state = { ...r.state, revision: BigInt(r.state.revision) };
+  if (r.replyTo && r.threadRoot) {
+    m.replyTo = BigInt(r.replyTo);
+    m.threadRoot = BigInt(r.threadRoot);
+  }
   return m;
 }
 

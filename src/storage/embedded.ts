@@ -42,6 +42,7 @@ import {
   type SearchQuery,
   type Storage,
   type StoredMessage,
+  type ThreadSummary,
   UNREAD_CAP,
 } from './types.ts';
 
@@ -76,6 +77,8 @@ interface Tables {
   search: SearchTable;
   /** [conversationId, pad(messageId), emoji, userId] → the reaction register (see applyReaction) */
   reactions: Database<ReactionCell, Key>;
+  /** [conversationId, pad(rootId), pad(replyId)] → true: the thread index (see addThreadReply) */
+  threads: Database<true, Key>;
 }
 
 /** One (emoji, user) register of a message: on or off, as of change `rev` (a decimal id). */
@@ -119,6 +122,7 @@ export class EmbeddedStorage implements Storage {
       late: root.openDB({ name: 'late' }),
       search: root.openDB({ name: 'search' }),
       reactions: root.openDB({ name: 'reactions' }),
+      threads: root.openDB({ name: 'threads' }),
     };
     const version = tables.meta.get('layoutVersion');
     if (version !== undefined && version !== LAYOUT_VERSION) {
@@ -340,6 +344,47 @@ export class EmbeddedStorage implements Storage {
     );
   }
 
+  async addThreadReply(reply: StoredMessage): Promise<StoredMessage | null> {
+    const rootId = reply.threadRoot;
+    if (rootId === undefined || rootId === null) throw new RangeError('addThreadReply: not a reply');
+    assertMessageId(rootId, 'threadRoot');
+    assertMessageId(reply.messageId);
+    const t = this.t();
+    return this.durable(
+      t.threads.transaction((): StoredMessage | null => {
+        const root = t.messages.get([reply.conversationId, padId(rootId)]);
+        if (!root) return null;
+        // A key per reply: recording it again changes nothing, so the count never counts twice.
+        t.threads.put([reply.conversationId, padId(rootId), padId(reply.messageId)], true);
+        return this.withReactions(fromRecord(root));
+      }),
+    );
+  }
+
+  async getThread(conversationId: string, rootId: bigint, query: HistoryQuery): Promise<StoredMessage[]> {
+    assertMessageId(rootId, 'rootId');
+    const { before, after, limit } = normaliseHistoryQuery(query);
+    if (limit === 0 || before === 0n) return [];
+    const t = this.t();
+    const prefix = [conversationId, padId(rootId)];
+    const range =
+      after !== undefined
+        ? { start: [...prefix, padId(after + 1n)], end: [...prefix, MAX_KEY], limit }
+        : {
+            start: before === undefined ? [...prefix, MAX_KEY] : [...prefix, padId(before - 1n)],
+            end: prefix,
+            reverse: true,
+            limit,
+          };
+    const out: StoredMessage[] = [];
+    for (const { key } of t.threads.getRange(range)) {
+      const replyId = (key as [string, string, string])[2];
+      const row = t.messages.get([conversationId, replyId]);
+      if (row) out.push(this.withReactions(fromRecord(row)));
+    }
+    return out;
+  }
+
   async scrubOffline(userIds: readonly string[], conversationId: string, messageId: bigint): Promise<void> {
     assertMessageId(messageId);
     const t = this.t();
@@ -380,10 +425,15 @@ export class EmbeddedStorage implements Storage {
     return r ? this.withReactions(fromRecord(r)) : null;
   }
 
-  /** The message with its reactions (a range read of its registers), if it has any. */
+  /**
+   * The message with its reactions (a range read of its registers) and, on a thread root, its
+   * thread summary (counted from the thread index at read time), if it has any.
+   */
   private withReactions(m: StoredMessage): StoredMessage {
     if (m.change) return m;
     const prefix = [m.conversationId, padId(m.messageId)];
+    const thread = this.threadOf(prefix);
+    if (thread) m = { ...m, thread };
     let revision: bigint | null = null;
     const cells: Array<[string, string, boolean]> = [];
     for (const { key, value } of this.t().reactions.getRange({ start: prefix, end: [...prefix, MAX_KEY] })) {
@@ -394,6 +444,18 @@ export class EmbeddedStorage implements Storage {
     }
     const reactions = reactionsFrom(cells, revision);
     return reactions ? { ...m, reactions } : m;
+  }
+
+  /** A root's replies counted from the thread index (keys only), or null when it has none. */
+  private threadOf(prefix: string[]): ThreadSummary | null {
+    const threads = this.t().threads;
+    const range = { start: prefix, end: [...prefix, MAX_KEY] };
+    const replyCount = threads.getKeysCount(range);
+    if (replyCount === 0) return null;
+    let lastReplyId = 0n;
+    const newest = { start: [...prefix, MAX_KEY], end: prefix, reverse: true, limit: 1 };
+    for (const { key } of threads.getRange(newest)) lastReplyId = BigInt((key as [string, string, string])[2]);
+    return { replyCount, lastReplyId };
   }
 
   getHistory(conversationId: string, query: HistoryQuery): Promise<StoredMessage[]> {

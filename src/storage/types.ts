@@ -43,6 +43,28 @@ export interface StoredMessage {
   state?: MessageState | null;
   /** Reactions on the message; absent or null when it never had any. */
   reactions?: MessageReactions | null;
+  /**
+   * The message this one replies to (same conversation). Only the id is stored: the quoted
+   * preview is read from the parent when the message is shown (`src/gateway/refs.ts`), so a
+   * deleted parent's body is never copied anywhere. Absent or null: not a reply.
+   */
+  replyTo?: bigint | null;
+  /**
+   * The root of the thread this reply belongs to: the parent, or the parent's own root when the
+   * parent is itself a reply (threads are one level deep). Set exactly when `replyTo` is.
+   */
+  threadRoot?: bigint | null;
+  /**
+   * On a thread root: its replies as stored in this region (computed from the thread index, so
+   * applying a reply twice counts it once). Absent or null: no replies.
+   */
+  thread?: ThreadSummary | null;
+}
+
+/** A root's replies: how many, and the newest one (its time is the id's snowflake time). */
+export interface ThreadSummary {
+  replyCount: number;
+  lastReplyId: bigint;
 }
 
 export type ChangeKind = 'edit' | 'delete' | 'react' | 'unreact';
@@ -269,6 +291,20 @@ export interface Storage {
    * delete's state is written on them too). Users with no copy queued are left alone.
    */
   scrubOffline(userIds: readonly string[], conversationId: string, messageId: bigint): Promise<void>;
+
+  /**
+   * Records `reply` (a stored message with `threadRoot` set) in its root's thread index and
+   * resolves with the root as it is now, its `thread` summary counting the reply. Idempotent: a
+   * reply recorded twice counts once, in any order with other replies, so every region converges
+   * on the same summary. Null when the root is not stored here (yet: a replicated reply may
+   * arrive before its root; nothing is recorded then).
+   */
+  addThreadReply(reply: StoredMessage): Promise<StoredMessage | null>;
+  /**
+   * A page of a thread's replies, like `getHistory`: `before` newest first, `after` oldest
+   * first, neither the newest page. Replies only (never the root itself).
+   */
+  getThread(conversationId: string, rootId: bigint, query: HistoryQuery): Promise<StoredMessage[]>;
 
   /** Move the user's read marker forward (never backward). */
   markRead(userId: string, conversationId: string, messageId: bigint): Promise<void>;

@@ -17,6 +17,7 @@ import { type LateMessage, MAX_HISTORY_LIMIT, type StoredMessage } from '../type
 import {
   bucketOf,
   CLOCK_SKEW_MARGIN_MS,
+  CHANGE_COLUMNS,
   changeParams,
   creationBucket,
   MESSAGE_COLUMNS,
@@ -88,8 +89,8 @@ function statements(ks: string) {
   return {
     insert: `INSERT INTO ${ks}.late_messages
            (conversation_id, bucket, visible_at, message_id, sender_id, client_msg_id, body, created_at,
-            change_kind, target_id, change_emoji, attachments)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            ${CHANGE_COLUMNS}, attachments)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     /** One bucket, ascending by (visible_at, message_id), from a time on. */
     selectSince: `SELECT ${MESSAGE_COLUMNS}, visible_at FROM ${ks}.late_messages
          WHERE conversation_id = ? AND bucket = ? AND visible_at >= ? LIMIT ?`,

@@ -24,6 +24,7 @@ import type { GroupCommit, Write } from './group-commit.ts';
 import {
   bucketOf,
   bucketOfId,
+  CHANGE_COLUMNS,
   changeParams,
   creationBucket,
   fromLong,
@@ -287,8 +288,8 @@ function statements(ks: string) {
   return {
     insert: `INSERT INTO ${ks}.messages
            (conversation_id, bucket, message_id, sender_id, client_msg_id, body, created_at, terms,
-            change_kind, target_id, change_emoji, attachments)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
+            ${CHANGE_COLUMNS}, attachments)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
     selectOne: `SELECT ${MESSAGE_ROW_COLUMNS} FROM ${ks}.messages
        WHERE conversation_id = ? AND bucket = ? AND message_id = ?`,
     /** One bucket, oldest first, after an id (`getHistory` with `after`). */

@@ -5,7 +5,9 @@
 import { assertMessageId, attachmentsColumn, clampLimit, mapLimit, unique } from '../common.ts';
 import type { StoredMessage } from '../types.ts';
 import type { GroupCommit } from './group-commit.ts';
-import { changeParams, fromLong, MESSAGE_COLUMNS, messageRowBytes, rowToMessage, toLong } from './rows.ts';
+import {
+  CHANGE_COLUMNS,
+  changeParams, fromLong, MESSAGE_COLUMNS, messageRowBytes, rowToMessage, toLong } from './rows.ts';
 import type { CqlSession } from './session.ts';
 
 /** Deletes per `IN (…)` when acking the offline queue. */
@@ -78,8 +80,8 @@ function statements(ks: string) {
   return {
     insert: `INSERT INTO ${ks}.offline_queue
            (user_id, message_id, conversation_id, sender_id, client_msg_id, body, created_at,
-            change_kind, target_id, change_emoji, attachments)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            ${CHANGE_COLUMNS}, attachments)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     selectFirst: `SELECT ${MESSAGE_COLUMNS} FROM ${ks}.offline_queue WHERE user_id = ? LIMIT ?`,
     selectAfter: `SELECT ${MESSAGE_COLUMNS} FROM ${ks}.offline_queue WHERE user_id = ? AND message_id > ? LIMIT ?`,
     deleteIds: `DELETE FROM ${ks}.offline_queue WHERE user_id = ? AND message_id IN ?`,

@@ -26,18 +26,29 @@ const BUCKET_READ_AHEAD = 4;
  * Columns of a message row, in `messages`, `offline_queue` and `late_messages` alike (see
  * `rowToMessage`): the message, a change record's kind and target (migration 5), the state
  * edits and deletes left (written only by `ChangeStore`, with change-derived write timestamps),
- * and the message's attachment refs (migration 6).
+ * the message's attachment refs (migration 6), and a reply's parent and root (migration 7).
  */
 export const MESSAGE_COLUMNS =
   'conversation_id, message_id, sender_id, client_msg_id, body, created_at, change_kind, target_id, ' +
-  'change_emoji, revision, deleted, edited_at, edit_count, attachments';
+  'change_emoji, revision, deleted, edited_at, edit_count, attachments, reply_to, thread_root';
 
-/** `messages` only: its columns plus the reactions (copies in other tables carry none). */
-export const MESSAGE_ROW_COLUMNS = `${MESSAGE_COLUMNS}, reactions, reactions_rev`;
+/** `messages` only: its columns plus the reactions and thread summary (copies carry neither). */
+export const MESSAGE_ROW_COLUMNS = `${MESSAGE_COLUMNS}, reactions, reactions_rev, thread_count, thread_last`;
 
-/** A change record's columns (kind, target, emoji) as bound values (nulls for a message). */
-export function changeParams(m: StoredMessage): [string | null, Long | null, string | null] {
-  return m.change ? [m.change.kind, toLong(m.change.targetId), m.change.emoji ?? null] : [null, null, null];
+/** The columns `changeParams` binds, in its order, for the insert statements. */
+export const CHANGE_COLUMNS = 'change_kind, target_id, change_emoji, reply_to, thread_root';
+
+/**
+ * A change record's columns (kind, target, emoji) and a reply's (parent, root) as bound values,
+ * in `CHANGE_COLUMNS` order (nulls where the message is neither).
+ */
+export function changeParams(m: StoredMessage): (string | Long | null)[] {
+  const change = m.change ? [m.change.kind, toLong(m.change.targetId), m.change.emoji ?? null] : [null, null, null];
+  const reply =
+    m.replyTo !== undefined && m.replyTo !== null && m.threadRoot !== undefined && m.threadRoot !== null
+      ? [toLong(m.replyTo), toLong(m.threadRoot)]
+      : [null, null];
+  return [...change, ...reply];
 }
 
 /**
@@ -200,6 +211,17 @@ export function rowToMessage(row: Row): StoredMessage {
     });
     const reactions = reactionsFrom(cells, fromLong(reactionsRev));
     if (reactions) m.reactions = reactions;
+  }
+  const replyTo: unknown = row.get('reply_to');
+  const threadRoot: unknown = row.get('thread_root');
+  if (replyTo !== null && replyTo !== undefined && threadRoot !== null && threadRoot !== undefined) {
+    m.replyTo = fromLong(replyTo);
+    m.threadRoot = fromLong(threadRoot);
+  }
+  // Only `messages` rows have a thread summary (read with MESSAGE_ROW_COLUMNS).
+  const threadLast: unknown = row.get('thread_last');
+  if (threadLast !== null && threadLast !== undefined) {
+    m.thread = { replyCount: Number(row.get('thread_count') ?? 0), lastReplyId: fromLong(threadLast) };
   }
   const revision: unknown = row.get('revision');
   if (revision !== null && revision !== undefined) {

@@ -202,6 +202,26 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE ${ks}.late_messages ADD IF NOT EXISTS attachments text`,
     ],
   },
+  {
+    version: 7,
+    description: 'replies and threads: reply_to/thread_root on message rows, thread index, root summary',
+    statements: (ks) => [
+      // A reply names its parent and its thread's root, on every table holding message rows.
+      ...['messages', 'offline_queue', 'late_messages'].map(
+        (table) => `ALTER TABLE ${ks}.${table} ADD IF NOT EXISTS (reply_to bigint, thread_root bigint)`,
+      ),
+      // A root's summary, recomputed from the thread index after each reply is recorded and
+      // written at the newest reply's id timestamp (docs/architecture.md, "Replies and threads").
+      `ALTER TABLE ${ks}.messages ADD IF NOT EXISTS (thread_count int, thread_last bigint)`,
+      // The thread index: a row per reply, so recording a reply twice counts it once.
+      `CREATE TABLE IF NOT EXISTS ${ks}.thread_replies (
+        conversation_id text,
+        root_id bigint,
+        reply_id bigint,
+        PRIMARY KEY ((conversation_id, root_id), reply_id)
+      ) WITH CLUSTERING ORDER BY (reply_id DESC)`,
+    ],
+  },
 ];
 
 export function assertKeyspaceName(keyspace: string): void {

@@ -42,6 +42,7 @@ import { ReadState } from './read-state.ts';
 import { migrate, type ReplicationOptions } from './schema.ts';
 import { MessageSearch } from './search.ts';
 import { CqlSession, type SessionOptions } from './session.ts';
+import { ThreadStore } from './threads.ts';
 
 export interface CassandraStorageOptions extends SessionOptions {
   /** Used when the keyspace is created. Default NetworkTopologyStrategy, `replicationFactor` in the local DC. */
@@ -75,6 +76,7 @@ export class CassandraStorage implements Storage {
   private readonly late: LateIndex;
   private readonly search: MessageSearch;
   private readonly changes: ChangeStore;
+  private readonly threads: ThreadStore;
   /** The store's writes on the send path share batches through it. */
   readonly writes: GroupCommit;
   /** Uploaded files, on the same session (`attachments.ts`). */
@@ -107,6 +109,7 @@ export class CassandraStorage implements Storage {
     );
     this.changes = new ChangeStore(this.db, this.messages, this.late);
     this.attachments = new CassandraAttachments(this.db);
+    this.threads = new ThreadStore(this.db, this.messages);
   }
 
   async init(): Promise<void> {
@@ -190,6 +193,14 @@ export class CassandraStorage implements Storage {
 
   applyReaction(reaction: ReactionApply): Promise<StoredMessage | null> {
     return this.changes.applyReaction(reaction);
+  }
+
+  addThreadReply(reply: StoredMessage): Promise<StoredMessage | null> {
+    return this.threads.addThreadReply(reply);
+  }
+
+  getThread(conversationId: string, rootId: bigint, query: HistoryQuery): Promise<StoredMessage[]> {
+    return this.threads.getThread(conversationId, rootId, query);
   }
 
   scrubOffline(userIds: readonly string[], conversationId: string, messageId: bigint): Promise<void> {
