@@ -75,7 +75,9 @@ export function threadsContract(store: () => Storage, newConversation: () => Pro
       const expected = { replyCount: 3, lastReplyId: replies[0]!.messageId };
       assert.deepEqual(last?.thread, expected);
       assert.deepEqual((await s.getMessage(c, root.messageId))?.thread, expected);
-      const [inHistory] = (await s.getHistory(c, { limit: 10 })).filter((m) => m.messageId === root.messageId);
+      const [inHistory] = (await s.getHistory(c, { limit: 10 })).filter(
+        (m) => m.messageId === root.messageId,
+      );
       assert.deepEqual(inHistory?.thread, expected);
       // Concurrent recording (two gateways, or two regions' appliers) ends the same.
       const more = [reply(root, 14), reply(root, 15), reply(root, 16)];

@@ -12,9 +12,9 @@ import {
 } from '../src/storage/types.ts';
 import { EPOCH_MS, snowflakeFloor } from '../src/util/snowflake.ts';
 import { changesContract } from './storage-changes.contract.ts';
-import { threadsContract } from './storage-threads.contract.ts';
 import { lateIndexContract, recordBeforeReopen } from './storage-late.contract.ts';
 import { searchContract } from './storage-search.contract.ts';
+import { threadsContract } from './storage-threads.contract.ts';
 
 /** What a storage implementation under test provides. */
 export interface StorageFixture {

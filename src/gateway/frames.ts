@@ -15,18 +15,25 @@ import type {
   UpdateFrame,
   WireConversation,
   WireMessage,
+  WireThread,
 } from '../protocol/index.ts';
 import type { Routed } from '../routing/types.ts';
-import type { Conversation, StoredMessage } from '../storage/types.ts';
+import type { Conversation, StoredMessage, ThreadSummary } from '../storage/types.ts';
+import { snowflakeTime } from '../util/snowflake.ts';
 import { conversationTopic } from './local-topics.ts';
+import { quote, type Refs } from './refs.ts';
 
 export { resultFrame } from '../protocol/index.ts';
 
+/** No referenced messages: for frames of messages that reply to nothing. */
+const NO_REFS: Refs = new Map();
+
 /**
  * A stored message as clients see it (ids as decimal strings), with its state once edited or
- * deleted. Never a change record: those reach clients as `update` frames (`updateFrame`).
+ * deleted. Never a change record: those reach clients as `update` frames (`updateFrame`). A
+ * reply's quote and its root's summary come from `refs` (`readRefs`): read now, never stored.
  */
-export function toWire(m: StoredMessage): WireMessage {
+export function toWire(m: StoredMessage, refs: Refs = NO_REFS): WireMessage {
   const wire: WireMessage = {
     id: m.messageId.toString(),
     conversationId: m.conversationId,
@@ -47,7 +54,31 @@ export function toWire(m: StoredMessage): WireMessage {
       entries: m.reactions.entries.map((e) => ({ emoji: e.emoji, count: e.users.length, users: e.users })),
     };
   }
+  if (m.thread) wire.thread = wireThread(m.thread);
+  if (m.replyTo !== undefined && m.replyTo !== null && m.threadRoot !== undefined && m.threadRoot !== null) {
+    const parent = refs.get(m.replyTo);
+    const deleted = parent?.state?.deleted === true;
+    // A parent this region cannot read (it never can: replies are stored after their parent)
+    // would be quoted with no sender and no text.
+    wire.replyTo = {
+      id: m.replyTo.toString(),
+      senderId: parent?.senderId ?? '',
+      preview: parent && !deleted ? quote(parent.body) : '',
+      deleted,
+    };
+    wire.threadRoot = m.threadRoot.toString();
+    const root = refs.get(m.threadRoot);
+    if (root?.thread) wire.rootThread = wireThread(root.thread);
+  }
   return wire;
+}
+
+function wireThread(t: ThreadSummary): WireThread {
+  return {
+    replyCount: t.replyCount,
+    lastReplyId: t.lastReplyId.toString(),
+    lastReplyAt: snowflakeTime(t.lastReplyId),
+  };
 }
 
 /**
@@ -59,12 +90,13 @@ export function updateFrame(
   target: StoredMessage,
   replay: boolean,
   pos?: string,
+  refs: Refs = NO_REFS,
 ): UpdateFrame {
   const frame: UpdateFrame = {
     op: 'update',
     changeId: change.messageId.toString(),
     kind: change.change?.kind ?? 'edit',
-    message: toWire(target),
+    message: toWire(target, refs),
     replay,
   };
   if (pos !== undefined) frame.pos = pos;
@@ -128,12 +160,17 @@ export function liveMessage(message: WireMessage, pos: string): TopicRouted {
  * A live `update` frame, routed like a message under its change record's id: a connection that
  * just replayed the change drops the live copy, and it rides the conversation's topic.
  */
-export function liveUpdate(change: StoredMessage, target: StoredMessage, pos: string): TopicRouted {
+export function liveUpdate(
+  change: StoredMessage,
+  target: StoredMessage,
+  pos: string,
+  refs: Refs = NO_REFS,
+): TopicRouted {
   return {
     kind: 'message',
     messageId: change.messageId.toString(),
     createdAt: change.createdAt,
-    frame: JSON.stringify(updateFrame(change, target, false, pos)),
+    frame: JSON.stringify(updateFrame(change, target, false, pos, refs)),
     topic: conversationTopic(change.conversationId),
   };
 }

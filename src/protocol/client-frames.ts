@@ -12,7 +12,8 @@ import type { ResumePosition } from './position.ts';
 export type ClientFrame =
   /**
    * `attempt`: 1 says no earlier attempt of this `clientMsgId` was ever sent, which spares the
-   * server a lookup; any other value, or none, says there may have been one.
+   * server a lookup; any other value, or none, says there may have been one. `replyTo`: the id
+   * of a message of the same conversation this one replies to.
    */
   | {
       op: 'send';
@@ -24,6 +25,7 @@ export type ClientFrame =
       attempt?: number | null;
       /** Ids of attachments the sender uploaded to this conversation (docs/protocol.md, "Attachments"). */
       attachments?: string[] | null;
+      replyTo?: string | null;
     }
   /**
    * Edit (new `body`) or delete a message the user sent. `clientMsgId`/`attempt` as for `send`: a
@@ -69,6 +71,16 @@ export type ClientFrame =
       after?: string | null;
       limit?: number;
     }
+  /** A page of the replies under thread root `rootId`; cursors and limit as for `history`. */
+  | {
+      op: 'thread';
+      id: string;
+      conversationId: string;
+      rootId: string;
+      before?: string | null;
+      after?: string | null;
+      limit?: number;
+    }
   | { op: 'read'; id: string; conversationId: string; messageId: string }
   /**
    * `query`: words that must all be in a message (src/protocol/search.ts). Without
@@ -109,6 +121,7 @@ export type ParsedClientFrame =
       attempt: number | null;
       /** Absent on the wire: empty. Distinct, well-formed ids; the gateway checks each exists. */
       attachments: string[];
+      replyTo: bigint | null;
     }
   | {
       op: 'edit';
@@ -149,6 +162,15 @@ export type ParsedClientFrame =
       after: bigint | null;
       limit: number;
     }
+  | {
+      op: 'thread';
+      id: string;
+      conversationId: string;
+      rootId: bigint;
+      before: bigint | null;
+      after: bigint | null;
+      limit: number;
+    }
   | { op: 'read'; id: string; conversationId: string; messageId: bigint }
   /** `query` has 1..SEARCH_MAX_TERMS search terms; `conversationId` null: all of the user's. */
   | {
@@ -185,6 +207,7 @@ export const CLIENT_OPS = [
   'removeMembers',
   'listConversations',
   'history',
+  'thread',
   'read',
   'search',
   'ack',

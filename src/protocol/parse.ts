@@ -207,7 +207,15 @@ export function parseClientRequest(raw: unknown, limits: ParseLimits): ParsedCli
       const attachments = attachmentList(o, id);
       // A message of attachments alone may have no text.
       const body = bodyField(o, limits, id, attachments.length > 0 ? 0 : 1);
-      return { op: 'send', id, conversationId, body, ...resendFields(o, id), attachments };
+      return {
+        op: 'send',
+        id,
+        conversationId,
+        body,
+        ...resendFields(o, id),
+        attachments,
+        replyTo: optId(o, 'replyTo', id),
+      };
     }
     case 'edit':
     case 'delete': {
@@ -241,7 +249,8 @@ export function parseClientRequest(raw: unknown, limits: ParseLimits): ParsedCli
     }
     case 'listConversations':
       return { op: 'listConversations', id };
-    case 'history': {
+    case 'history':
+    case 'thread': {
       const conversationId = conversationField(o, id);
       const before = optId(o, 'before', id);
       const after = optId(o, 'after', id);
@@ -253,7 +262,10 @@ export function parseClientRequest(raw: unknown, limits: ParseLimits): ParsedCli
         }
         limit = Math.min(o.limit, limits.maxHistoryLimit);
       }
-      return { op: 'history', id, conversationId, before, after, limit };
+      if (op === 'history') return { op: 'history', id, conversationId, before, after, limit };
+      const rootId = optId(o, 'rootId', id);
+      if (rootId === null) throw invalid('rootId', 'required', id);
+      return { op: 'thread', id, conversationId, rootId, before, after, limit };
     }
     case 'read': {
       const conversationId = conversationField(o, id);

@@ -28,6 +28,37 @@ export interface WireMessage {
   state?: WireMessageState;
   /** Present once someone reacted (and not on a deleted message). */
   reactions?: WireReactions;
+  /**
+   * On a reply: the message it replies to, quoted as it is when this frame was built (so an
+   * edit of the parent shows, and a deleted parent is quoted with no text).
+   */
+  replyTo?: WireReplyQuote;
+  /** On a reply: the id of its thread's root (threads are one level: replies to replies join it). */
+  threadRoot?: string;
+  /** On a thread root with replies: how many, and the newest. */
+  thread?: WireThread;
+  /**
+   * On a reply: its root's `thread` as of this frame (counting this reply), so a client updates
+   * the root it shows without another request. Keep the one with the larger `replyCount`.
+   */
+  rootThread?: WireThread;
+}
+
+/** A reply's quote of its parent (ReplyQuote in docs/protocol.md). */
+export interface WireReplyQuote {
+  id: string;
+  senderId: string;
+  /** The parent's body, cut to its first 100 characters (code points); empty once deleted. */
+  preview: string;
+  deleted: boolean;
+}
+
+/** A thread root's replies (Thread in docs/protocol.md). */
+export interface WireThread {
+  replyCount: number;
+  /** The newest reply's id and time (ms). */
+  lastReplyId: string;
+  lastReplyAt: number;
 }
 
 /** Reactions on a message (Reactions in docs/protocol.md). */
@@ -126,6 +157,14 @@ export interface SearchResult {
   nextBefore: string | null;
 }
 
+/** For `thread`: the root as it is now and a page of its replies, in `order`. */
+export interface ThreadResult {
+  root: WireMessage;
+  order: 'newest_first' | 'oldest_first';
+  messages: WireMessage[];
+  hasMore: boolean;
+}
+
 /** For `edit`, `delete`, `react` and `unreact`: the change, and the message's state after it. */
 export interface ChangeResult {
   /** The change's id (also its `update` frames' `changeId`). */
@@ -159,6 +198,7 @@ export type ResultData =
   | ListConversationsResult
   | HistoryResult
   | SearchResult
+  | ThreadResult
   | ChangeResult
   | PresenceResult
   | OkResult
@@ -321,6 +361,7 @@ export interface Replies {
   removeMembers: ResultFrame<ConversationResult>;
   listConversations: ResultFrame<ListConversationsResult>;
   history: ResultFrame<HistoryResult>;
+  thread: ResultFrame<ThreadResult>;
   read: ResultFrame<OkResult>;
   search: ResultFrame<SearchResult>;
   presence: ResultFrame<PresenceResult>;

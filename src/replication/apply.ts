@@ -103,6 +103,18 @@ export class Applier {
     });
   }
 
+  /**
+   * A replicated reply joins its root's thread here. Its parent and root may come from a third
+   * region's stream and not be here yet: then the apply throws and is retried in place, as for a
+   * change that overtook its target (the reply is stored already; recording it is idempotent).
+   */
+  private async recordReply(reply: StoredMessage): Promise<void> {
+    if (!(await this.storage.getMessage(reply.conversationId, reply.replyTo!)))
+      throw new Error(`parent ${reply.replyTo} of reply ${reply.messageId} not replicated yet`);
+    if (!(await this.storage.addThreadReply(reply)))
+      throw new Error(`root ${reply.threadRoot} of reply ${reply.messageId} not replicated yet`);
+  }
+
   private membersOf(conversationId: string, sink: ReplicationSink): Promise<string[]> {
     return sink.membersOf ? sink.membersOf(conversationId) : this.storage.listMembers(conversationId);
   }
@@ -126,6 +138,7 @@ export class Applier {
         await this.storage.putReplica(message);
         // A message republished after it was edited or deleted carries that state: merge it.
         if (message.state) await this.applyState(message);
+        if (message.replyTo !== undefined && message.replyTo !== null) await this.recordReply(message);
         if (!again) await sink.deliverMessage(message, await this.membersOf(message.conversationId, sink));
         return;
       }

@@ -454,7 +454,8 @@ export class EmbeddedStorage implements Storage {
     if (replyCount === 0) return null;
     let lastReplyId = 0n;
     const newest = { start: [...prefix, MAX_KEY], end: prefix, reverse: true, limit: 1 };
-    for (const { key } of threads.getRange(newest)) lastReplyId = BigInt((key as [string, string, string])[2]);
+    for (const { key } of threads.getRange(newest))
+      lastReplyId = BigInt((key as [string, string, string])[2]);
     return { replyCount, lastReplyId };
   }
 

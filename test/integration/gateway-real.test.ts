@@ -7,6 +7,7 @@ import { Client } from 'cassandra-driver';
 import { attachmentScenarios } from '../attachments.scenarios.ts';
 import { gatewayScenarios, type ScenarioEnv } from '../gateway.scenarios.ts';
 import { changeScenarios } from '../gateway-changes.scenarios.ts';
+import { threadScenarios } from '../gateway-threads.scenarios.ts';
 import { getSharedCassandra } from '../helpers/cassandra.ts';
 import { startTestGateway, testConfig } from '../helpers/gateway.ts';
 import { startNats } from '../helpers/nats.ts';
@@ -90,3 +91,4 @@ attachmentScenarios('two gateways on Cassandra + Redis + NATS', async () => {
     },
   };
 });
+threadScenarios('two gateways on Cassandra + Redis + NATS', realRegion);

@@ -15,6 +15,7 @@ import { type ParsedRequestOf, type ReplyOf, resultFrame } from '../../protocol/
 import type { ChangeKind, MessageState, StoredMessage } from '../../storage/types.ts';
 import type { ConnectionState } from '../connection.ts';
 import { liveUpdate, toWire } from '../frames.ts';
+import { type Refs, readRefs } from '../refs.ts';
 import type { Conversations } from './conversations.ts';
 import type { Messages } from './messages.ts';
 import type { HandlersFor, OpsContext } from './types.ts';
@@ -45,7 +46,8 @@ export class Changes {
     const visibleAt = await this.d.visibility.markVisible(record, 'replica');
     const where = await this.d.hub.locate(members);
     const queued = await this.queueAndScrub(members, record, target, where);
-    const routed = liveUpdate(record, target, this.d.visibility.token(visibleAt));
+    const refs = await readRefs(this.d.storage, [target]);
+    const routed = liveUpdate(record, target, this.d.visibility.token(visibleAt), refs);
     await this.d.hub.fanOut(members, routed, undefined, where);
     if (queued.length > 0) await this.messages.liveCopyIfOnlineNow(queued, routed);
   }
@@ -86,7 +88,12 @@ export class Changes {
       // Deleting again (a resend whose first attempt was applied, or a second device) answers
       // with the tombstone; an edit cannot bring a deleted message back.
       if (kind === 'delete') {
-        const data = { changeId: target.state.revision.toString(), message: toWire(target), duplicate: true };
+        const refs = await readRefs(this.d.storage, [target]);
+        const data = {
+          changeId: target.state.revision.toString(),
+          message: toWire(target, refs),
+          duplicate: true,
+        };
         return resultFrame(f.op, f.id, data);
       }
       throw new ChatError(ErrorCode.MessageDeleted, 'the message was deleted');
@@ -104,6 +111,7 @@ export class Changes {
     let where: Whereabouts;
     let visibleAt: number;
     let queued: string[];
+    let refs: Refs;
     const recipients = [...members.members];
     try {
       const minted: StoredMessage = {
@@ -154,6 +162,8 @@ export class Changes {
       visibleAt = await this.d.visibility.markVisible(record, duplicate ? 'resend' : 'send');
       where = await this.d.hub.locate(recipients);
       queued = await this.queueAndScrub(recipients, record, current, where);
+      // An edited or deleted reply still quotes its parent and carries its root's count.
+      refs = await readRefs(this.d.storage, [current]);
     } catch (cause) {
       slot.cancel();
       throw new ChatError(
@@ -167,7 +177,7 @@ export class Changes {
     }
     slot.complete(() => {
       const pos = this.d.visibility.positionAtFanOut(record, visibleAt, duplicate ? 'resend' : 'send');
-      const routed = liveUpdate(record, current, pos);
+      const routed = liveUpdate(record, current, pos, refs);
       this.d.tasks.background(
         'fanout',
         this.d.hub.fanOut(recipients, routed, state.conn.connectionId, where),
@@ -177,7 +187,7 @@ export class Changes {
     });
     return resultFrame(f.op, f.id, {
       changeId: record.messageId.toString(),
-      message: toWire(current),
+      message: toWire(current, refs),
       duplicate,
     });
   }

@@ -23,6 +23,7 @@ import {
   toWire,
   wireConversation,
 } from '../frames.ts';
+import { readRefs } from '../refs.ts';
 import type { HandlersFor, OpsContext } from './types.ts';
 
 export interface CachedMembers {
@@ -68,10 +69,12 @@ export class Conversations {
       resultFrame(f.op, f.id, { conversation: await this.changeMembers(state.conn.userId, f) }),
     listConversations: async (state, f) => {
       const list = await this.d.storage.listUserConversations(state.conn.userId);
+      const last = list.flatMap((s) => (s.lastMessage ? [s.lastMessage] : []));
+      const refs = await readRefs(this.d.storage, last);
       return resultFrame(f.op, f.id, {
         conversations: list.map((s) => ({
           ...s.conversation,
-          lastMessage: s.lastMessage ? toWire(s.lastMessage) : null,
+          lastMessage: s.lastMessage ? toWire(s.lastMessage, refs) : null,
           unreadCount: s.unreadCount,
           lastReadId: s.lastReadId?.toString() ?? null,
         })),
@@ -85,11 +88,14 @@ export class Conversations {
         ...(f.before !== null ? { before: f.before } : {}),
         ...(f.after !== null ? { after: f.after } : {}),
       };
-      const page = await this.d.storage.getHistory(f.conversationId, query);
+      const read = await this.d.storage.getHistory(f.conversationId, query);
+      const page = read.slice(0, f.limit);
+      // A parent on the page is quoted as read with it; only others cost a read.
+      const refs = await readRefs(this.d.storage, page, page);
       return resultFrame(f.op, f.id, {
         order: f.after !== null ? 'oldest_first' : 'newest_first',
-        messages: page.slice(0, f.limit).map(toWire),
-        hasMore: page.length > f.limit,
+        messages: page.map((m) => toWire(m, refs)),
+        hasMore: read.length > f.limit,
       });
     },
     read: (state, f) => this.read(state, f),

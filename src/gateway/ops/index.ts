@@ -13,6 +13,7 @@ import { PresenceOps } from './presence.ts';
 import { Replay } from './replay.ts';
 import { SearchOps } from './search.ts';
 import { Tasks } from './tasks.ts';
+import { ThreadOps } from './threads.ts';
 import type { AnswerOf, Handler, HandlerTable, OpsDeps } from './types.ts';
 import { Visibility } from './visibility.ts';
 
@@ -38,6 +39,7 @@ export function createOperations(deps: OpsDeps): Operations {
   const replay = new Replay(ctx);
   const presence = new PresenceOps(ctx, conversations);
   const search = new SearchOps(ctx, conversations);
+  const threads = new ThreadOps(ctx, conversations);
   const table: HandlerTable = {
     ...messages.handlers,
     ...changes.handlers,
@@ -45,6 +47,7 @@ export function createOperations(deps: OpsDeps): Operations {
     ...conversations.handlers,
     ...presence.handlers,
     ...search.handlers,
+    ...threads.handlers,
     ping: async (_state, f) => ({ op: 'pong', id: f.id, serverTime: Date.now() }),
   };
   return { table, tasks, messages, changes, conversations, replay };

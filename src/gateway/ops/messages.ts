@@ -13,6 +13,7 @@ import type { StoredMessage } from '../../storage/types.ts';
 import type { ConnectionState } from '../connection.ts';
 import { liveMessage, toWire } from '../frames.ts';
 import { OrderedDelivery } from '../ordered-delivery.ts';
+import { type Refs, readRefs } from '../refs.ts';
 import type { Conversations } from './conversations.ts';
 import type { HandlersFor, OpsContext } from './types.ts';
 
@@ -53,7 +54,9 @@ export class Messages {
    */
   async deliverReplicated(message: StoredMessage, members: string[]): Promise<void> {
     const visibleAt = await this.d.visibility.markVisible(message, 'replica');
-    const routed = liveMessage(toWire(message), this.d.visibility.token(visibleAt));
+    // A reply is quoted, and carries its root's summary, as this region has them now.
+    const refs = await readRefs(this.d.storage, [message]);
+    const routed = liveMessage(toWire(message, refs), this.d.visibility.token(visibleAt));
     // One lookup, after the replica was stored and made visible, routes it and decides the queue.
     const where = await this.d.hub.locate(members);
     await this.d.hub.fanOut(members, routed, undefined, where);
@@ -74,6 +77,7 @@ export class Messages {
     const userId = state.conn.userId;
     const members = await this.conversations.requireParticipant(f.conversationId, userId);
     const attachments = await this.attachmentsOf(f, userId);
+    const parent = f.replyTo === null ? null : await this.parentOf(f.conversationId, f.replyTo);
     const messageId = this.d.ids.next();
     // Reserved right after the id is minted, so reservations are in id order.
     const slot = this.ordering.reserve(f.conversationId);
@@ -86,13 +90,24 @@ export class Messages {
       createdAt: Date.now(),
       ...(attachments.length > 0 ? { attachments } : {}),
     };
+    if (parent) {
+      // One level of threads: a reply to a reply joins its parent's thread.
+      msg.replyTo = parent.messageId;
+      msg.threadRoot = parent.threadRoot ?? parent.messageId;
+    }
     let stored: StoredMessage;
+    let root: StoredMessage | null = null;
     let duplicate: boolean;
     const t0 = performance.now();
     try {
       ({ message: stored, duplicate } = await this.d.storage.appendMessage(msg, {
         firstAttempt: f.attempt === 1,
       }));
+      // Recorded again on a resend (idempotent): the first attempt may have died before it.
+      if (stored.threadRoot !== undefined && stored.threadRoot !== null) {
+        root = await this.d.storage.addThreadReply(stored);
+        if (!root) throw new Error(`thread root ${stored.threadRoot} not stored`);
+      }
     } catch (cause) {
       slot.cancel();
       throw unavailable('message could not be stored; resend with the same clientMsgId', cause);
@@ -112,10 +127,14 @@ export class Messages {
     let queued: string[];
     let visibleAt: number;
     let where: Whereabouts;
+    let refs: Refs | undefined;
     try {
       visibleAt = await this.d.visibility.markVisible(stored, path);
       where = await this.d.hub.locate(recipients);
       queued = await this.queueForOffline(recipients, stored, where);
+      // The quote and the root's count as they are now (a resend's stored reply names its own
+      // parent, read if it is not the one checked above).
+      if (root) refs = await readRefs(this.d.storage, [stored], parent ? [parent, root] : [root]);
     } catch (cause) {
       slot.cancel();
       throw unavailable('message stored but not yet queued; resend with the same clientMsgId', cause);
@@ -125,7 +144,10 @@ export class Messages {
     // A duplicate is fanned out again like a new send: its first attempt may have stored it and
     // died before the fan-out (or failed to publish it to other regions). Clients drop repeats by id.
     slot.complete(() => {
-      const routed = liveMessage(toWire(stored), this.d.visibility.positionAtFanOut(stored, visibleAt, path));
+      const routed = liveMessage(
+        toWire(stored, refs),
+        this.d.visibility.positionAtFanOut(stored, visibleAt, path),
+      );
       this.d.tasks.background(
         'fanout',
         this.d.hub.fanOut(recipients, routed, state.conn.connectionId, where),
@@ -168,6 +190,23 @@ export class Messages {
       }
       return toRef(meta);
     });
+  }
+
+  /**
+   * The message a send replies to: one of the same conversation (a message elsewhere, or a change
+   * record, is `not_found`: ids of other conversations are not probed), not deleted.
+   */
+  private async parentOf(conversationId: string, id: bigint): Promise<StoredMessage> {
+    let parent: StoredMessage | null;
+    try {
+      parent = await this.d.storage.getMessage(conversationId, id);
+    } catch (cause) {
+      throw unavailable('store unavailable; retry', cause);
+    }
+    if (!parent || parent.change) throw new ChatError(ErrorCode.NotFound, 'replyTo: no such message');
+    if (parent.state?.deleted)
+      throw new ChatError(ErrorCode.MessageDeleted, 'replyTo: the message was deleted');
+    return parent;
   }
 
   /**

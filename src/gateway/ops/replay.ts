@@ -19,6 +19,7 @@ import {
   REPLAY_OFFLINE_PAGE,
 } from '../constants.ts';
 import { messageFrame, toWire, updateFrame } from '../frames.ts';
+import { type Refs, refIds } from '../refs.ts';
 import { Collected } from './replay-collect.ts';
 import type { HandlersFor, OpsContext } from './types.ts';
 
@@ -209,21 +210,34 @@ export class Replay {
     const targets = new Map<bigint, StoredMessage | null>();
     for (const m of ordered) {
       if (conn.closed) break;
-      const wire = toWire(m);
       if (m.change) {
         const target = await this.target(m, targets);
         // A target this region lacks cannot be (changes are applied after their target); if it
         // ever were, the client has nothing to update.
-        if (target) conn.sendFrame(updateFrame(m, target, true));
-      } else conn.sendFrame(messageFrame(wire, true));
+        if (target) conn.sendFrame(updateFrame(m, target, true, undefined, await this.refs(target, targets)));
+      } else conn.sendFrame(messageFrame(toWire(m, await this.refs(m, targets)), true));
       this.d.metrics.framesOut.inc();
       this.d.metrics.messagesDelivered.inc({ path: 'replay' });
-      replayed.add(wire.id);
+      replayed.add(m.messageId.toString());
       count++;
       lastId = m.messageId;
       if (conn.bufferedAmount() > REPLAY_HIGH_WATER_BYTES) await conn.waitForDrain();
     }
     return { count, lastId: lastId?.toString() ?? null };
+  }
+
+  /**
+   * What a reply refers to (its parent's quote, its root's summary), read now, once per replay:
+   * a replayed reply quotes its parent as it is now and carries the root's count after catch-up.
+   */
+  private async refs(m: StoredMessage, seen: Map<bigint, StoredMessage | null>): Promise<Refs> {
+    const refs = new Map<bigint, StoredMessage>();
+    for (const id of refIds(m)) {
+      if (!seen.has(id)) seen.set(id, await this.d.storage.getMessage(m.conversationId, id));
+      const found = seen.get(id);
+      if (found) refs.set(id, found);
+    }
+    return refs;
   }
 
   /** The current state of a change record's target, read once per replay. */

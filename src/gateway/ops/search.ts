@@ -6,6 +6,7 @@
  */
 import { searchTerms } from '../../protocol/index.ts';
 import { resultFrame, toWire } from '../frames.ts';
+import { readRefs } from '../refs.ts';
 import type { Conversations } from './conversations.ts';
 import type { HandlersFor, OpsContext } from './types.ts';
 
@@ -31,8 +32,9 @@ export class SearchOps {
         limit: f.limit,
         ...(f.before !== null ? { before: f.before } : {}),
       });
+      const refs = await readRefs(this.d.storage, page.messages);
       return resultFrame(f.op, f.id, {
-        messages: page.messages.map(toWire),
+        messages: page.messages.map((m) => toWire(m, refs)),
         nextBefore: page.nextBefore?.toString() ?? null,
       });
     },

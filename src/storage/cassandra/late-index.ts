@@ -16,8 +16,8 @@ import {
 import { type LateMessage, MAX_HISTORY_LIMIT, type StoredMessage } from '../types.ts';
 import {
   bucketOf,
-  CLOCK_SKEW_MARGIN_MS,
   CHANGE_COLUMNS,
+  CLOCK_SKEW_MARGIN_MS,
   changeParams,
   creationBucket,
   MESSAGE_COLUMNS,

@@ -7,7 +7,13 @@ import type { StoredMessage } from '../types.ts';
 import type { GroupCommit } from './group-commit.ts';
 import {
   CHANGE_COLUMNS,
-  changeParams, fromLong, MESSAGE_COLUMNS, messageRowBytes, rowToMessage, toLong } from './rows.ts';
+  changeParams,
+  fromLong,
+  MESSAGE_COLUMNS,
+  messageRowBytes,
+  rowToMessage,
+  toLong,
+} from './rows.ts';
 import type { CqlSession } from './session.ts';
 
 /** Deletes per `IN (…)` when acking the offline queue. */

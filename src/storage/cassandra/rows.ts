@@ -43,7 +43,9 @@ export const CHANGE_COLUMNS = 'change_kind, target_id, change_emoji, reply_to, t
  * in `CHANGE_COLUMNS` order (nulls where the message is neither).
  */
 export function changeParams(m: StoredMessage): (string | Long | null)[] {
-  const change = m.change ? [m.change.kind, toLong(m.change.targetId), m.change.emoji ?? null] : [null, null, null];
+  const change = m.change
+    ? [m.change.kind, toLong(m.change.targetId), m.change.emoji ?? null]
+    : [null, null, null];
   const reply =
     m.replyTo !== undefined && m.replyTo !== null && m.threadRoot !== undefined && m.threadRoot !== null
       ? [toLong(m.replyTo), toLong(m.threadRoot)]
