@@ -50,6 +50,7 @@ import {
   type WebSocketLike,
 } from './socket.ts';
 import { type ClientStorage, MemoryClientStorage } from './storage.ts';
+import { ThreadCounts } from './threads.ts';
 import { TokenProvider } from './token.ts';
 import {
   type ClientFrame,
@@ -138,6 +139,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private readonly inbox: Inbox;
   /** The newest state of edited and deleted messages: drops repeated and stale updates. */
   private readonly states = new MessageStates();
+  /** Thread roots' reply counts: the `thread` event fires once per larger count. */
+  private readonly threads = new ThreadCounts();
   private readonly positions: ResumePositions;
   private readonly sender: Sender;
   private readonly files: AttachmentHttp;
@@ -232,6 +235,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         this.persistLastSeen();
         this.states.apply(message);
         this.emit('message', this.states.current(message), { replay });
+        const thread = this.threads.fromReply(message);
+        if (thread) this.emit('thread', thread);
       },
       deliverUpdate: (update, replay) => {
         this.persistLastSeen();
@@ -321,7 +326,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         }),
       );
     }
-    return this.sender.enqueue(conversationId, body, attachments);
+    return this.sender.enqueue(conversationId, body, attachments, opts.replyTo);
   }
 
   /**
@@ -383,6 +388,23 @@ export class ChatClient extends Emitter<ChatClientEvents> {
 
   history(conversationId: string, query: HistoryQuery = {}): Promise<ResultOf<'history'>> {
     return this.result({ op: 'history', conversationId, ...query });
+  }
+
+  /**
+   * A page of the replies under thread root `rootId` (newest first; `after`: oldest first), with
+   * the root as it is now. Threads are one level: a reply's own thread is its `threadRoot`'s.
+   */
+  async thread(
+    conversationId: string,
+    rootId: string,
+    query: HistoryQuery = {},
+  ): Promise<ResultOf<'thread'>> {
+    const result = await this.result({ op: 'thread', conversationId, rootId, ...query });
+    if (result.root.thread) {
+      const event = this.threads.apply(conversationId, rootId, result.root.thread);
+      if (event) this.emit('thread', event);
+    }
+    return result;
   }
 
   /**

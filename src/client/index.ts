@@ -51,5 +51,6 @@ export {
 export type { SentInfo } from './outbox.ts';
 export { CloseCode, type WebSocketConstructor, type WebSocketLike } from './socket.ts';
 export { type ClientStorage, MemoryClientStorage, type OutboxEntry } from './storage.ts';
+export { DEFAULT_THREAD_CAPACITY, ThreadCounts, type ThreadEvent } from './threads.ts';
 export { jwtExpiry, type TokenSource } from './token.ts';
 export * from './types.ts';

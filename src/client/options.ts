@@ -1,9 +1,11 @@
 /** The client's public option and event types. */
+
 import type { BackoffOptions } from './backoff.ts';
 import type { ChatClientError } from './errors.ts';
 import type { SentInfo } from './outbox.ts';
 import type { WebSocketConstructor } from './socket.ts';
 import type { ClientStorage } from './storage.ts';
+import type { ThreadEvent } from './threads.ts';
 import type { TokenSource } from './token.ts';
 import type {
   PresenceFrame,
@@ -122,6 +124,11 @@ export interface ChatClientEvents {
   /** Something went wrong that no promise reports (connection, storage, a server error without id). */
   error: [error: ChatClientError];
   state: [change: StateChange];
+  /**
+   * A thread root's reply count grew: told by a reply (live or replayed, its `rootThread`) or a
+   * `thread()` page. Once per larger count (`ThreadCounts`).
+   */
+  thread: [event: ThreadEvent];
   /** A replay ended and its messages were delivered. */
   synced: [info: SyncedInfo];
   /**
@@ -186,7 +193,10 @@ export interface ChatClientOptions {
   fetch?: typeof fetch;
 }
 
+/** What `ChatClient.send` takes besides the body. */
 export interface SendOptions {
   /** Ids from `uploadAttachment` (to this conversation): the message references those files. */
   attachments?: string[];
+  /** The id of a message of the same conversation this one replies to (docs/protocol.md, `send`). */
+  replyTo?: string;
 }

@@ -74,7 +74,12 @@ export class Sender {
   }
 
   /** Queues a message: stored first, then sent as soon as its conversation's turn comes. */
-  enqueue(conversationId: string, body: string, attachments: readonly string[] = []): Promise<SentInfo> {
+  enqueue(
+    conversationId: string,
+    body: string,
+    attachments: readonly string[] = [],
+    replyTo?: string,
+  ): Promise<SentInfo> {
     const entry: OutboxEntry = {
       clientMsgId: randomClientMsgId(),
       conversationId,
@@ -83,6 +88,7 @@ export class Sender {
       queuedAt: Date.now(),
       seq: this.seq++,
     };
+    if (replyTo !== undefined) entry.replyTo = replyTo;
     const pending = this.outbox.add(entry, false);
     const result = new Promise<SentInfo>((resolve, reject) => pending.waiters.push({ resolve, reject }));
     this.d.storage.putOutbox(entry).then(
@@ -219,7 +225,7 @@ export class Sender {
   private pumpOnce(): void {
     const now = Date.now();
     for (const pending of this.outbox.ready(now)) {
-      const { clientMsgId, conversationId, body, attachments } = pending.entry;
+      const { clientMsgId, conversationId, body, attachments, replyTo } = pending.entry;
       const id = this.d.nextRequestId();
       const attemptNo = pending.attempts + 1;
       const problem = this.d.write({
@@ -230,6 +236,7 @@ export class Sender {
         clientMsgId,
         attempt: attemptNo,
         ...(attachments ? { attachments } : {}),
+        ...(replyTo !== undefined ? { replyTo } : {}),
       });
       if (problem) {
         if (problem.code !== LocalErrorCode.Disconnected) this.fail(pending, problem);

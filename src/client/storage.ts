@@ -13,6 +13,8 @@ export interface OutboxEntry {
   body: string;
   /** Attachment ids the message references; absent when none (entries stored before had none). */
   attachments?: string[];
+  /** The message it replies to (`send`'s `replyTo`), if any. */
+  replyTo?: string;
   /** When `send` was called (ms since epoch); entries are resent in this order per conversation. */
   queuedAt: number;
   /** Tie-breaker for entries queued within the same millisecond. */

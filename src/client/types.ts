@@ -37,6 +37,7 @@ export type {
   SentFrame,
   ServerFrame,
   SyncedFrame,
+  ThreadResult,
   TypingFrame,
   TypingResult,
   UpdateFrame,
@@ -49,6 +50,8 @@ export type {
   WireMessageState,
   WirePresence,
   WireReactions,
+  WireReplyQuote,
+  WireThread,
 } from '../protocol/index.ts';
 export {
   DEVICE_LABEL_MAX,
