@@ -47,6 +47,40 @@ describe('parseClientRequest: direct conversation ids', () => {
   });
 });
 
+describe('parseClientRequest: replies and threads', () => {
+  it("reads send's optional replyTo and thread's rootId and cursors", () => {
+    const send = parseClientRequest(
+      { op: 'send', id: 'r1', conversationId: 'g:1', body: 'hi', replyTo: '42' },
+      limits,
+    );
+    assert.equal(send.op === 'send' && send.replyTo, 42n);
+    const plain = parseClientRequest({ op: 'send', id: 'r1', conversationId: 'g:1', body: 'hi' }, limits);
+    assert.equal(plain.op === 'send' && plain.replyTo, null);
+    const thread = parseClientRequest(
+      { op: 'thread', id: 'r2', conversationId: 'g:1', rootId: '42', after: '43', limit: 1000 },
+      limits,
+    );
+    assert.deepEqual(thread, {
+      op: 'thread',
+      id: 'r2',
+      conversationId: 'g:1',
+      rootId: 42n,
+      before: null,
+      after: 43n,
+      limit: 200,
+    });
+  });
+
+  it('refuses a bad replyTo, a thread without rootId, and both cursors', () => {
+    rejectsField({ op: 'send', id: 'r1', conversationId: 'g:1', body: 'hi', replyTo: 'x' }, 'replyTo');
+    rejectsField({ op: 'thread', id: 'r2', conversationId: 'g:1' }, 'rootId');
+    rejectsField(
+      { op: 'thread', id: 'r2', conversationId: 'g:1', rootId: '1', before: '2', after: '1' },
+      'after',
+    );
+  });
+});
+
 describe('parseClientRequest: op', () => {
   it('answers a missing or non-string op with invalid_field on `op`, echoing the request id', () => {
     rejectsField({ id: 'r1', conversationId: 'g:1' }, 'op');

@@ -88,6 +88,8 @@ export type SdkChecks = [
   Assert<Same<Resolves<'subscribePresence'>, ResultOf<'subscribePresence'>['users']>>,
   Assert<Same<Resolves<'typing'>, ResultOf<'typing'>>>,
   Assert<Same<Resolves<'edit'>, ResultOf<'edit'>>>,
+  Assert<Same<Resolves<'thread'>, ResultOf<'thread'>>>,
+  Assert<Same<Sdk.ThreadResult, ResultOf<'thread'>>>,
   Assert<Same<Resolves<'delete'>, ResultOf<'delete'>>>,
   Assert<Same<Sdk.ChangeResult, ResultOf<'edit'>>>,
   Assert<Same<Resolves<'ping'>, ReplyOf<'ping'>['serverTime']>>,
