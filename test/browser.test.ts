@@ -326,6 +326,37 @@ describe('web app and dashboard in Chromium', () => {
     }
   });
 
+  it('bob replies with a quote and both follow the thread in its panel, counts live', async () => {
+    await openConversation(alice, DM);
+    await openConversation(bob, DM);
+    await sendMessage(alice, 'who brings the cake?');
+    const root = bob.locator('#messages .msg', {
+      has: bob.locator('.body', { hasText: 'who brings the cake?' }),
+    });
+    await root.waitFor(WAIT);
+    await root.hover();
+    await root.locator('[data-action="reply"]').click();
+    await bob.locator('#reply-bar .quote-text', { hasText: 'who brings the cake?' }).waitFor(WAIT);
+    await sendMessage(bob, 'I do');
+    await bob.locator('#reply-bar').waitFor({ ...WAIT, state: 'hidden' });
+    // Alice sees the reply quoting her message, and the count under her message.
+    const reply = alice.locator('#messages .msg', { has: alice.locator('.body', { hasText: 'I do' }) });
+    await reply.locator('.quote .quote-text', { hasText: 'who brings the cake?' }).waitFor(WAIT);
+    await alice.locator('#messages [data-action="thread"]', { hasText: '1 reply' }).waitFor(WAIT);
+
+    // Alice opens the thread and answers in it; bob's count follows live, and his panel too.
+    await alice.locator('#messages [data-action="thread"]').click();
+    await alice.locator('#thread-panel .thread-reply .body', { hasText: 'I do' }).waitFor(WAIT);
+    await bob.locator('#messages [data-action="thread"]', { hasText: '1 reply' }).click();
+    await alice.fill('#thread-input', 'with candles please');
+    await alice.press('#thread-input', 'Enter');
+    await bob.locator('#thread-panel .thread-reply .body', { hasText: 'with candles please' }).waitFor(WAIT);
+    await bob.locator('#thread-count', { hasText: '2 replies' }).waitFor(WAIT);
+    await alice.locator('#messages [data-action="thread"]', { hasText: '2 replies' }).waitFor(WAIT);
+    await bob.click('#thread-close');
+    await bob.locator('#thread-panel').waitFor({ ...WAIT, state: 'hidden' });
+  });
+
   it('the dashboard: refuses a wrong token, shows connections and traffic, alerts on errors', async () => {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const dash = await ctx.newPage();

@@ -84,6 +84,9 @@ describe('ChatClient replies and threads', () => {
     await c.close();
 
     const r1 = await b.send(conv, 'yes', { replyTo: root });
+    // The sender learns the count from the ack (it gets no message frame of its own reply).
+    assert.equal(r1.threadRoot, root);
+    assert.equal(r1.rootThread?.replyCount, 1);
     await eventually(() => assert.equal(seenA.threads.at(-1)?.thread.replyCount, 1));
     const got = seenA.messages.get(r1.messageId);
     assert.deepEqual(got?.replyTo, { id: root, senderId: alice, preview: 'lunch?', deleted: false });

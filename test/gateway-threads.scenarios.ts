@@ -59,6 +59,12 @@ export function threadScenarios(name: string, setup: () => Promise<ScenarioEnv>)
       const long = `question ${'x'.repeat(150)}`;
       const { messageId: root } = await a1.call('send', { conversationId: conv, body: long });
       const r1 = await b.call('send', { conversationId: conv, body: 'answer', replyTo: root });
+      assert.equal(r1.threadRoot, root);
+      assert.deepEqual(r1.rootThread, {
+        replyCount: 1,
+        lastReplyId: r1.messageId,
+        lastReplyAt: r1.createdAt,
+      });
       for (const c of [a1, a2, d]) {
         const m = (await c.waitFor(isMessage(r1.messageId))).message as WireMessage;
         assert.deepEqual(m.replyTo, {

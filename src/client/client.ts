@@ -205,6 +205,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         // The server does not echo our own message to this socket; a later replay of it is not news.
         this.inbox.markSeen(info.messageId);
         this.emit('sent', info);
+        if (info.threadRoot === undefined || !info.rootThread) return;
+        const event = this.threads.apply(info.conversationId, info.threadRoot, info.rootThread);
+        if (event) this.emit('thread', event);
       },
       onError: (err) => this.emit('error', err),
       // With one URL there is nowhere else to go: keep resending.

@@ -5,6 +5,7 @@
  * Different conversations proceed in parallel.
  */
 import type { OutboxEntry } from './storage.ts';
+import type { WireThread } from './types.ts';
 
 export interface SentInfo {
   clientMsgId: string;
@@ -13,6 +14,9 @@ export interface SentInfo {
   createdAt: number;
   /** True when the server had already stored this clientMsgId (a resend after a reconnect). */
   duplicate: boolean;
+  /** On a reply: its thread's root and the root's summary once it was stored (also a `thread` event). */
+  threadRoot?: string;
+  rootThread?: WireThread;
 }
 
 interface Waiter {

@@ -164,6 +164,10 @@ export class Sender {
       createdAt: frame.createdAt,
       duplicate: frame.duplicate,
     };
+    if (frame.threadRoot !== undefined && frame.rootThread) {
+      info.threadRoot = frame.threadRoot;
+      info.rootThread = frame.rootThread;
+    }
     for (const w of pending.waiters) w.resolve(info);
     this.d.onSent(info);
     this.pump();

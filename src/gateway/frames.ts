@@ -73,7 +73,8 @@ export function toWire(m: StoredMessage, refs: Refs = NO_REFS): WireMessage {
   return wire;
 }
 
-function wireThread(t: ThreadSummary): WireThread {
+/** A root's summary as clients see it (its newest reply's time from the id). */
+export function wireThread(t: ThreadSummary): WireThread {
   return {
     replyCount: t.replyCount,
     lastReplyId: t.lastReplyId.toString(),

@@ -225,6 +225,12 @@ export interface SentFrame {
   conversationId: string;
   createdAt: number;
   duplicate: boolean;
+  /**
+   * On a reply: its thread's root and the root's summary once the reply was recorded (the
+   * sending connection gets no `message` frame of its own reply to learn the count from).
+   */
+  threadRoot?: string;
+  rootThread?: WireThread;
 }
 
 /** The reply to the requests answered with data (`ResultOp`), generic in that data. */

@@ -11,7 +11,7 @@ import type { Routed } from '../../routing/types.ts';
 import { type AttachmentMeta, type AttachmentRef, toRef } from '../../storage/attachments.ts';
 import type { StoredMessage } from '../../storage/types.ts';
 import type { ConnectionState } from '../connection.ts';
-import { liveMessage, toWire } from '../frames.ts';
+import { liveMessage, toWire, wireThread } from '../frames.ts';
 import { OrderedDelivery } from '../ordered-delivery.ts';
 import { type Refs, readRefs } from '../refs.ts';
 import type { Conversations } from './conversations.ts';
@@ -161,6 +161,7 @@ export class Messages {
       conversationId: stored.conversationId,
       createdAt: stored.createdAt,
       duplicate,
+      ...(root?.thread ? { threadRoot: root.messageId.toString(), rootThread: wireThread(root.thread) } : {}),
     };
   }
 

@@ -11,13 +11,15 @@ import {
   type TokenSource,
   type WireConversation,
   type WireConversationSummary,
+  type WireMessage,
 } from '../../../client/index.ts';
 import { $, h } from '../dom.ts';
 import { AttachmentFiles } from './attachments.ts';
 import { LocalClientStorage } from './local-storage.ts';
 import { SearchBox } from './search.ts';
 import { autosize, buildShell } from './shell.ts';
-import { ChatStore } from './store.ts';
+import { ChatStore, quoteOf } from './store.ts';
+import { ThreadView } from './thread.ts';
 import {
   avatar,
   conversationRow,
@@ -67,6 +69,9 @@ export class ChatApp {
   private listRefresh: ReturnType<typeof setTimeout> | null = null;
   private closed = false;
   private readonly files: AttachmentFiles;
+  /** The message the main composer replies to (its Reply button), if any. */
+  private replyingTo: WireMessage | null = null;
+  private thread!: ThreadView;
 
   constructor(private readonly opts: ChatAppOptions) {
     this.root = opts.root;
@@ -134,7 +139,9 @@ export class ChatApp {
     // and receipts missed while away are only there (unread counts, members, read markers).
     c.on('conversations', (list) => this.applyList(list));
     c.on('message', (m) => {
+      // The store first: it notes the root's count the thread panel shows.
       const isNew = this.store.addMessage(m);
+      this.thread.onMessage(m);
       if (!isNew) return;
       if (m.conversationId === this.store.activeId) this.markActiveRead();
       // A group this tab has not heard of: its title comes with the list.
@@ -150,7 +157,15 @@ export class ChatApp {
         for (const a of before?.attachments ?? []) this.files.forget(a.id);
       }
       this.store.applyUpdate(m);
+      this.thread.onUpdate(m);
+      if (m.state?.deleted && this.replyingTo?.id === m.id) this.replyingTo = null;
       this.render();
+    });
+    c.on('thread', (e) => {
+      if (this.store.applyThread(e.rootId, e.thread)) {
+        if (this.thread.openRoot === e.rootId) this.thread.render();
+        this.render();
+      }
     });
     c.on('sent', (info) => {
       this.store.pendingSent(info.clientMsgId, info.messageId, info.createdAt);
@@ -190,8 +205,17 @@ export class ChatApp {
     });
   }
 
-  /** Edit and delete of the user's own messages (prompt and confirm: no editor of their own). */
+  /**
+   * Reply and threads on any message; edit and delete of the user's own (prompt and confirm: no
+   * editor of their own).
+   */
   private readonly messageActions: MessageActions = {
+    reply: (m) => {
+      this.replyingTo = m;
+      this.render();
+      ($('#composer-input', this.root) as HTMLTextAreaElement).focus();
+    },
+    openThread: (conversationId, rootId) => void this.thread.open(conversationId, rootId),
     canEdit: (m) => {
       const window = this.client.serverLimits?.editWindowMs;
       return window === undefined || Date.now() - m.createdAt <= window;
@@ -270,6 +294,10 @@ export class ChatApp {
   // ---- actions ------------------------------------------------------------------------
 
   async open(conversationId: string): Promise<void> {
+    if (this.store.activeId !== conversationId) {
+      this.replyingTo = null;
+      this.thread.close();
+    }
     this.store.activeId = conversationId;
     this.stickToBottom = true;
     const c = this.store.conversation(conversationId);
@@ -321,9 +349,15 @@ export class ChatApp {
   private send(body: string): void {
     const id = this.store.activeId;
     if (id === null || body.trim() === '') return;
+    const replyTo = this.replyingTo?.conversationId === id ? this.replyingTo.id : undefined;
+    this.replyingTo = null;
+    this.sendTo(id, body, replyTo);
+  }
+
+  private sendTo(id: string, body: string, replyTo?: string): void {
     this.stickToBottom = true;
     this.typingSentAt.delete(id);
-    this.client.send(id, body).catch((err: unknown) => {
+    this.client.send(id, body, replyTo !== undefined ? { replyTo } : {}).catch((err: unknown) => {
       if (err instanceof ChatClientError && err.code === 'closed') return;
       this.toast(`Message not sent: ${(err as Error).message}`);
     });
@@ -413,6 +447,14 @@ export class ChatApp {
       open: (id) => void this.open(id),
     });
     $('#conversations', this.root).before(search.el);
+    this.thread = new ThreadView(this.store, {
+      ...this.messageActions,
+      load: (conversationId, rootId, before, limit) =>
+        this.client.thread(conversationId, rootId, { limit, ...(before !== null ? { before } : {}) }),
+      send: (conversationId, body, replyTo) => this.sendTo(conversationId, body, replyTo),
+      toast: (text) => this.toast(text),
+    });
+    $('#pane', this.root).after(this.thread.el);
     this.renderConnection();
     this.render();
   }
@@ -564,6 +606,36 @@ export class ChatApp {
     typingEl.replaceChildren(
       ...(typing.length > 0
         ? [h('span', { class: 'typing-dots' }, h('i'), h('i'), h('i')), typingText(typing)]
+        : []),
+    );
+    const replying = this.replyingTo;
+    const bar = $('#reply-bar', this.root);
+    bar.hidden = replying === null;
+    bar.replaceChildren(
+      ...(replying
+        ? [
+            h('span', { class: 'reply-label' }, 'Replying to '),
+            h(
+              'span',
+              { class: 'quote' },
+              h('span', { class: 'quote-sender' }, replying.senderId),
+              h('span', { class: 'quote-text' }, quoteOf(replying).preview),
+            ),
+            h(
+              'button',
+              {
+                class: 'icon-btn',
+                type: 'button',
+                id: 'reply-cancel',
+                'aria-label': 'Cancel the reply',
+                onclick: () => {
+                  this.replyingTo = null;
+                  this.render();
+                },
+              },
+              '×',
+            ),
+          ]
         : []),
     );
     ($('#composer-input', this.root) as HTMLTextAreaElement).placeholder =

@@ -162,6 +162,7 @@ export function buildShell(me: string, a: ShellActions): HTMLElement {
       h('header', { class: 'pane-head', id: 'pane-head' }),
       messages,
       h('div', { class: 'typing', id: 'typing', 'aria-live': 'polite' }),
+      h('div', { class: 'reply-bar', id: 'reply-bar', hidden: true }),
       h(
         'form',
         {

@@ -11,6 +11,8 @@ import {
   type WireConversation,
   type WireConversationSummary,
   type WireMessage,
+  type WireReplyQuote,
+  type WireThread,
 } from '../../../client/index.ts';
 
 export interface PendingMessage {
@@ -19,6 +21,8 @@ export interface PendingMessage {
   body: string;
   /** Ids of the files it references (their metadata is in `ChatStore.uploaded`). */
   attachments?: string[];
+  /** The message it replies to, if any. */
+  replyTo?: string;
   queuedAt: number;
   /** Why the server refused it for good, or null while it waits to be sent. */
   failed: string | null;
@@ -82,8 +86,21 @@ function newConversation(id: string, fields: Partial<Conversation>): Conversatio
 const later = (a: WireMessage | null, b: WireMessage): WireMessage =>
   a === null || compareIds(b.id, a.id) > 0 ? b : a;
 
+/** How a reply quotes its parent (the server's rule: the first 100 characters, none once deleted). */
+export function quoteOf(parent: WireMessage): WireReplyQuote {
+  const deleted = parent.state?.deleted === true;
+  return {
+    id: parent.id,
+    senderId: parent.senderId,
+    preview: deleted ? '' : Array.from(parent.body).slice(0, 100).join(''),
+    deleted,
+  };
+}
+
 export class ChatStore {
   readonly conversations = new Map<string, Conversation>();
+  /** Thread roots' reply counts by root id; the larger count wins (they only grow). */
+  readonly threads = new Map<string, WireThread>();
   readonly pending = new Map<string, PendingMessage>();
   /** Files this tab uploaded, by id: what its own messages show once acked (the ack has no metadata). */
   readonly uploaded = new Map<string, WireAttachment>();
@@ -147,6 +164,7 @@ export class ChatStore {
    */
   addMessage(m: WireMessage): boolean {
     const c = this.conversation(m.conversationId);
+    this.noteThreads(m);
     if (c.messages.has(m.id)) return false;
     c.messages.set(m.id, m);
     const wasNewest = c.lastMessage === null || compareIds(m.id, c.lastMessage.id) > 0;
@@ -166,8 +184,37 @@ export class ChatStore {
    */
   applyUpdate(m: WireMessage): void {
     const c = this.conversation(m.conversationId);
+    this.noteThreads(m);
     if (c.messages.has(m.id)) c.messages.set(m.id, m);
     if (c.lastMessage?.id === m.id) c.lastMessage = m;
+    if (!m.state?.deleted) return;
+    // Quotes of a deleted message keep no text (docs/protocol.md, "Replies and threads").
+    const scrub = (r: WireMessage): WireMessage =>
+      r.replyTo?.id === m.id ? { ...r, replyTo: { ...r.replyTo, preview: '', deleted: true } } : r;
+    for (const [id, r] of c.messages) c.messages.set(id, scrub(r));
+    if (c.lastMessage) c.lastMessage = scrub(c.lastMessage);
+  }
+
+  /** A root's reply count, as a reply (`rootThread`), the root itself or a `thread` event tells. */
+  applyThread(rootId: string, thread: WireThread): boolean {
+    const known = this.threads.get(rootId);
+    if (known && known.replyCount >= thread.replyCount) return false;
+    this.threads.set(rootId, thread);
+    return true;
+  }
+
+  threadOf(rootId: string): WireThread | null {
+    return this.threads.get(rootId) ?? null;
+  }
+
+  private noteThreads(m: WireMessage): void {
+    if (m.thread) this.applyThread(m.id, m.thread);
+    if (m.threadRoot && m.rootThread) this.applyThread(m.threadRoot, m.rootThread);
+  }
+
+  /** A loaded message of a conversation, if this tab has it. */
+  message(conversationId: string, id: string): WireMessage | null {
+    return this.conversations.get(conversationId)?.messages.get(id) ?? null;
   }
 
   /** A page of history: newest first (`before` / first page) or oldest first (`after`). */
@@ -175,6 +222,7 @@ export class ChatStore {
     const c = this.conversation(conversationId);
     let added = 0;
     for (const m of messages) {
+      this.noteThreads(m);
       if (c.messages.has(m.id)) continue;
       c.messages.set(m.id, m);
       c.lastMessage = later(c.lastMessage, m);
@@ -298,6 +346,12 @@ export class ChatStore {
       return meta ? [meta] : [];
     });
     if (files.length > 0) m.attachments = files;
+    // Quoted from the parent as this tab has it; the server's copy (history, a thread) says the same.
+    const parent = p.replyTo ? this.message(p.conversationId, p.replyTo) : null;
+    if (parent) {
+      m.replyTo = quoteOf(parent);
+      m.threadRoot = parent.threadRoot ?? parent.id;
+    }
     this.addMessage(m);
     return m;
   }

@@ -111,11 +111,67 @@ function statusOf(
   return { key: 'sent', text: '✓', title: 'Sent' };
 }
 
-/** What the user can do to one of their own messages (edit within the window, delete). */
+/**
+ * What the user can do to a message: reply to any, open a thread; edit (within the window) and
+ * delete their own.
+ */
 export interface MessageActions {
   canEdit(m: WireMessage): boolean;
   edit(m: WireMessage): void;
   remove(m: WireMessage): void;
+  reply(m: WireMessage): void;
+  openThread(conversationId: string, rootId: string): void;
+}
+
+/** A reply's quote of its parent; a click opens the thread. */
+export function quoteNode(m: WireMessage, actions?: MessageActions): HTMLElement | null {
+  const q = m.replyTo;
+  if (!q) return null;
+  return h(
+    'button',
+    {
+      class: `quote${q.deleted ? ' deleted' : ''}`,
+      type: 'button',
+      'data-reply-to': q.id,
+      title: 'Open the thread',
+      onclick: () => {
+        if (m.threadRoot) actions?.openThread(m.conversationId, m.threadRoot);
+      },
+    },
+    h('span', { class: 'quote-sender' }, q.senderId),
+    h('span', { class: 'quote-text' }, q.deleted ? 'Message deleted' : q.preview),
+  );
+}
+
+/** "3 replies" under a thread root; a click opens the thread. */
+export function threadLink(store: ChatStore, m: WireMessage, actions?: MessageActions): HTMLElement | null {
+  const t = store.threadOf(m.id);
+  if (!t || !actions || m.threadRoot) return null;
+  return h(
+    'button',
+    {
+      class: 'link thread-link',
+      type: 'button',
+      'data-action': 'thread',
+      onclick: () => actions.openThread(m.conversationId, m.id),
+    },
+    `${t.replyCount} ${t.replyCount === 1 ? 'reply' : 'replies'} · last ${clock(t.lastReplyAt)}`,
+  );
+}
+
+/** The buttons on a bubble: Reply on any message not deleted, Edit and Delete on one's own. */
+export function actionNodes(store: ChatStore, m: WireMessage, actions?: MessageActions): HTMLElement | null {
+  if (!actions || m.state?.deleted) return null;
+  const mine = m.senderId === store.me;
+  const button = (action: string, label: string, onclick: () => void) =>
+    h('button', { class: 'link', type: 'button', 'data-action': action, onclick }, label);
+  return h(
+    'span',
+    { class: 'msg-actions' },
+    button('reply', 'Reply', () => actions.reply(m)),
+    mine && actions.canEdit(m) ? button('edit', 'Edit', () => actions.edit(m)) : null,
+    mine ? button('delete', 'Delete', () => actions.remove(m)) : null,
+  );
 }
 
 /** What a message of attachments alone shows as its preview. */
@@ -163,6 +219,7 @@ export function messageNodes(
         h(
           'div',
           { class: 'bubble' },
+          quoteNode(m, actions),
           m.state?.deleted ? h('span', { class: 'body deleted' }, 'Message deleted') : null,
           !m.state?.deleted && attachment && m.attachments?.length
             ? h('div', { class: 'attachments' }, m.attachments.map(attachment))
@@ -174,38 +231,12 @@ export function messageNodes(
             m.state && !m.state.deleted && m.state.editCount > 0
               ? h('span', { class: 'edited' }, 'edited')
               : null,
-            mine && actions && !m.state?.deleted
-              ? h(
-                  'span',
-                  { class: 'msg-actions' },
-                  actions.canEdit(m)
-                    ? h(
-                        'button',
-                        {
-                          class: 'link',
-                          type: 'button',
-                          'data-action': 'edit',
-                          onclick: () => actions.edit(m),
-                        },
-                        'Edit',
-                      )
-                    : null,
-                  h(
-                    'button',
-                    {
-                      class: 'link',
-                      type: 'button',
-                      'data-action': 'delete',
-                      onclick: () => actions.remove(m),
-                    },
-                    'Delete',
-                  ),
-                )
-              : null,
+            actionNodes(store, m, actions),
             h('time', { datetime: new Date(m.createdAt).toISOString() }, clock(m.createdAt)),
             status ? h('span', { class: `ticks ${status.key}`, title: status.title }, status.text) : null,
           ),
         ),
+        threadLink(store, m, actions),
         m.id === lastReadOwn
           ? h(
               'div',
