@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { WireMessage } from '../src/client/index.ts';
-import { ChatStore, directPeer } from '../src/web/ui/chat/store.ts';
+import { ChatStore, directPeer, quoteOf } from '../src/web/ui/chat/store.ts';
 
 const DM = 'dm:alice:bob';
 let seq = 100;
@@ -25,6 +25,35 @@ describe('ChatStore', () => {
     assert.equal(s.titleOf(c), 'bob');
     assert.deepEqual(c.members, ['alice', 'bob']);
     assert.deepEqual(s.watchedUsers(), ['bob']);
+  });
+
+  it('keeps the larger thread count, quotes an own reply locally, blanks quotes of a deleted parent', () => {
+    const s = new ChatStore('alice');
+    const root = msg('bob', 'secret question');
+    s.addMessage(root);
+    const t = (replyCount: number) => ({ replyCount, lastReplyId: root.id, lastReplyAt: 1 });
+    s.addMessage({ ...msg('bob', 'r'), threadRoot: root.id, rootThread: t(2), replyTo: quoteOf(root) });
+    assert.equal(s.threadOf(root.id)?.replyCount, 2);
+    assert.equal(s.applyThread(root.id, t(1)), false, 'a smaller count arriving late');
+    s.addPending({
+      clientMsgId: 'c1',
+      conversationId: DM,
+      body: 'mine',
+      queuedAt: 1,
+      replyTo: root.id,
+    });
+    const own = s.pendingSent('c1', String(BigInt(root.id) + 50n), 2);
+    assert.deepEqual(own?.replyTo, {
+      id: root.id,
+      senderId: 'bob',
+      preview: 'secret question',
+      deleted: false,
+    });
+    assert.equal(own?.threadRoot, root.id);
+    const state = { revision: String(BigInt(root.id) + 99n), deleted: true, editedAt: null, editCount: 0 };
+    s.applyUpdate({ ...root, body: '', state });
+    assert.ok(!JSON.stringify(s.messagesOf(DM)).includes('secret'), JSON.stringify(s.messagesOf(DM)));
+    assert.equal(s.messagesOf(DM).filter((m) => m.replyTo?.deleted).length, 2);
   });
 
   it('applies edits and deletes to the loaded copy and the conversation preview', () => {
