@@ -138,8 +138,13 @@ export function threadScenarios(name: string, setup: () => Promise<ScenarioEnv>)
       assert.equal(await code(a, 'thread', { rootId: root, before: root, after: root }), 'invalid_field');
       assert.equal(await code(e, 'thread', { rootId: root }), 'not_found');
       assert.equal(await code(e, 'send', { replyTo: root }), 'not_found');
+      // A deleted message may still be replied to: its thread stays, quoting it as deleted.
       await a.call('delete', { conversationId: conv, messageId: root });
-      assert.equal(await code(a, 'send', { replyTo: root }), 'message_deleted');
+      const late = await a.call('send', { conversationId: conv, body: 'still here', replyTo: root });
+      assert.equal(late.rootThread?.replyCount, 2);
+      const page = await a.call('thread', { conversationId: conv, rootId: root });
+      assert.equal(page.root.state?.deleted, true);
+      assert.deepEqual(page.messages[0]?.replyTo, { id: root, senderId: alice, preview: '', deleted: true });
       assert.equal((await a.request('ping')).op, 'pong');
     });
 

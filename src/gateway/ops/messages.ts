@@ -195,7 +195,9 @@ export class Messages {
 
   /**
    * The message a send replies to: one of the same conversation (a message elsewhere, or a change
-   * record, is `not_found`: ids of other conversations are not probed), not deleted.
+   * record, is `not_found`: ids of other conversations are not probed). A deleted one may be
+   * replied to (its thread stays, quoted as deleted): refusing it would also refuse the resend of
+   * a reply stored before the delete, which must be answered `duplicate`.
    */
   private async parentOf(conversationId: string, id: bigint): Promise<StoredMessage> {
     let parent: StoredMessage | null;
@@ -205,8 +207,6 @@ export class Messages {
       throw unavailable('store unavailable; retry', cause);
     }
     if (!parent || parent.change) throw new ChatError(ErrorCode.NotFound, 'replyTo: no such message');
-    if (parent.state?.deleted)
-      throw new ChatError(ErrorCode.MessageDeleted, 'replyTo: the message was deleted');
     return parent;
   }
 
