@@ -79,6 +79,12 @@ export function threadsContract(store: () => Storage, newConversation: () => Pro
         (m) => m.messageId === root.messageId,
       );
       assert.deepEqual(inHistory?.thread, expected);
+      const found = await s.searchMessages({ conversationIds: [c], terms: ['10'], limit: 5 });
+      assert.deepEqual(
+        found.messages.map((m) => [m.messageId, m.thread]),
+        [[root.messageId, expected]],
+        'search results carry the summary too',
+      );
       // Concurrent recording (two gateways, or two regions' appliers) ends the same.
       const more = [reply(root, 14), reply(root, 15), reply(root, 16)];
       for (const r of more) await s.appendMessage(r);

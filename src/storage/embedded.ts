@@ -488,7 +488,9 @@ export class EmbeddedStorage implements Storage {
 
   async searchMessages(query: SearchQuery): Promise<SearchPage> {
     const t = this.t();
-    return searchIndex(t.search, t.messages, query);
+    const page = searchIndex(t.search, t.messages, query);
+    // With reactions and thread summaries, as the Cassandra store's rows carry them.
+    return { ...page, messages: page.messages.map((m) => this.withReactions(m)) };
   }
 
   async markRead(userId: string, conversationId: string, messageId: bigint): Promise<void> {
