@@ -8,22 +8,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { Client } from 'cassandra-driver';
-import { startGateway } from '../../src/app.ts';
-import { parseConfig } from '../../src/config/load.ts';
-import type { ChatConfig } from '../../src/config/schema.ts';
-import type { Gateway } from '../../src/gateway/gateway.ts';
 import type { WireMessage } from '../../src/protocol/index.ts';
-import { silentLogger } from '../../src/util/log.ts';
-import { getSharedCassandra } from '../helpers/cassandra.ts';
-import { type Frame, TestClient } from '../helpers/client.ts';
+import type { Frame } from '../helpers/client.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { TEST_SECRET, token } from '../helpers/gateway.ts';
-import { type NatsSupercluster, startNatsSupercluster } from '../helpers/nats.ts';
-import { type RedisHandle, startRedis } from '../helpers/redis.ts';
+import { startTwoRegions, TWO_REGIONS, type TwoRegion, type TwoRegions } from '../helpers/two-regions.ts';
 
-const REGIONS = ['us-east', 'eu-west'] as const;
-type Region = (typeof REGIONS)[number];
 const tag = randomBytes(3).toString('hex');
 const alice = `alice${tag}`;
 const bob = `bob${tag}`;
@@ -35,81 +24,20 @@ const isUpdate =
     f.op === 'update' && (f.message as WireMessage).id === id && pred(f.message as WireMessage);
 
 describe('edits and deletes across regions', () => {
-  let sc: NatsSupercluster;
-  const redis = new Map<Region, RedisHandle>();
-  const gateways = new Map<Region, Gateway>();
-  let config: ChatConfig;
-  let cassandra: Awaited<ReturnType<typeof getSharedCassandra>>;
-  let cql: Client;
-  const keyspaces = Object.fromEntries(
-    REGIONS.map((r) => [r, `chat_x_${r.replace('-', '_')}_${tag}`]),
-  ) as Record<Region, string>;
-  const clients: TestClient[] = [];
-  const open = async (region: Region, user: string, opts: { device?: string } = {}) => {
-    const c = await TestClient.connect(gateways.get(region)!.url, await token(user), opts);
-    clients.push(c);
-    await c.waitFor((f) => f.op === 'synced', 30_000);
-    return c;
-  };
-  /** Every body in the region's tables that hold message text or copies of it. */
-  const bodiesIn = async (region: Region): Promise<string[]> => {
-    const ks = keyspaces[region];
-    const out: string[] = [];
-    for (const table of ['messages', 'offline_queue', 'late_messages']) {
-      const rs = await cql.execute(`SELECT body FROM ${ks}.${table}`);
-      for (const row of rs.rows) out.push(String(row.get('body')));
-    }
-    return out;
-  };
+  let regions: TwoRegions;
+  const open = (region: TwoRegion, user: string, opts: { device?: string } = {}) =>
+    regions.open(region, user, opts);
+  const bodiesIn = (region: TwoRegion) => regions.bodiesIn(region);
 
   before(async () => {
-    cassandra = await getSharedCassandra();
-    sc = await startNatsSupercluster([...REGIONS]);
-    for (const r of REGIONS) redis.set(r, await startRedis());
-    config = parseConfig({
-      regions: REGIONS.map((name, i) => ({
-        name,
-        id: i + 1,
-        gateway: { host: '127.0.0.1', port: 0 },
-        cassandra: {
-          contactPoints: cassandra.contactPoints,
-          port: cassandra.port,
-          localDataCenter: cassandra.localDataCenter,
-          keyspace: keyspaces[name],
-        },
-        redis: { url: redis.get(name)!.url },
-        nats: { servers: [sc.urls[name]!] },
-      })),
-      directory: { pins: { [alice]: 'us-east', [bob]: 'eu-west', [carol]: 'eu-west' } },
-      auth: { secret: TEST_SECRET },
-      presence: { ttlMs: 3000, heartbeatMs: 500 },
-      replication: { presenceRefreshMs: 500 },
-    });
-    for (const region of REGIONS) {
-      const gw = await startGateway({
-        config,
-        region: config.regions.find((r) => r.name === region)!,
-        workerId: 0,
-        port: 0,
-        log: silentLogger,
-      });
-      gateways.set(region, gw);
-    }
-    cql = new Client({
-      contactPoints: cassandra.contactPoints,
-      protocolOptions: { port: cassandra.port },
-      localDataCenter: cassandra.localDataCenter,
+    regions = await startTwoRegions({
+      keyspacePrefix: 'chat_x',
+      pins: { [alice]: 'us-east', [bob]: 'eu-west', [carol]: 'eu-west' },
     });
   });
 
   after(async () => {
-    await Promise.all(clients.map((c) => c.close()));
-    for (const gw of gateways.values()) await gw.stop();
-    await sc.close();
-    for (const r of redis.values()) await r.close();
-    for (const ks of Object.values(keyspaces)) await cql.execute(`DROP KEYSPACE IF EXISTS ${ks}`);
-    await cql.shutdown();
-    await cassandra.close();
+    await regions.close();
   });
 
   let group = '';
@@ -195,7 +123,7 @@ describe('edits and deletes across regions', () => {
       inUs.call('delete', { conversationId: group, messageId: doomed }),
       inEu.call('edit', { conversationId: group, messageId: doomed, body: 'doomed edit' }).catch(() => null),
     ]);
-    for (const region of REGIONS) {
+    for (const region of TWO_REGIONS) {
       const reader = region === 'us-east' ? inUs : inEu;
       await eventually(
         async () => {
@@ -213,7 +141,7 @@ describe('edits and deletes across regions', () => {
         { timeoutMs: 20_000 },
       );
     }
-    for (const region of REGIONS) {
+    for (const region of TWO_REGIONS) {
       const bodies = await bodiesIn(region);
       assert.ok(!bodies.some((x) => x.includes('doomed')), `${region}: ${JSON.stringify(bodies)}`);
     }

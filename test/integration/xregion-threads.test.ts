@@ -9,22 +9,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { Client } from 'cassandra-driver';
-import { startGateway } from '../../src/app.ts';
-import { parseConfig } from '../../src/config/load.ts';
-import type { ChatConfig } from '../../src/config/schema.ts';
-import type { Gateway } from '../../src/gateway/gateway.ts';
 import type { WireMessage } from '../../src/protocol/index.ts';
-import { silentLogger } from '../../src/util/log.ts';
-import { getSharedCassandra } from '../helpers/cassandra.ts';
-import { type Frame, TestClient } from '../helpers/client.ts';
+import type { Frame } from '../helpers/client.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { TEST_SECRET, token } from '../helpers/gateway.ts';
-import { type NatsSupercluster, startNatsSupercluster } from '../helpers/nats.ts';
-import { type RedisHandle, startRedis } from '../helpers/redis.ts';
+import { startTwoRegions, TWO_REGIONS, type TwoRegion, type TwoRegions } from '../helpers/two-regions.ts';
 
-const REGIONS = ['us-east', 'eu-west'] as const;
-type Region = (typeof REGIONS)[number];
 const tag = randomBytes(3).toString('hex');
 const alice = `alice${tag}`;
 const bob = `bob${tag}`;
@@ -33,81 +22,20 @@ const carol = `carol${tag}`;
 const isMessage = (id: string) => (f: Frame) => f.op === 'message' && (f.message as WireMessage).id === id;
 
 describe('replies and threads across regions', () => {
-  let sc: NatsSupercluster;
-  const redis = new Map<Region, RedisHandle>();
-  const gateways = new Map<Region, Gateway>();
-  let config: ChatConfig;
-  let cassandra: Awaited<ReturnType<typeof getSharedCassandra>>;
-  let cql: Client;
-  const keyspaces = Object.fromEntries(
-    REGIONS.map((r) => [r, `chat_t_${r.replace('-', '_')}_${tag}`]),
-  ) as Record<Region, string>;
-  const clients: TestClient[] = [];
-  const open = async (region: Region, user: string, opts: { device?: string } = {}) => {
-    const c = await TestClient.connect(gateways.get(region)!.url, await token(user), opts);
-    clients.push(c);
-    await c.waitFor((f) => f.op === 'synced', 30_000);
-    return c;
-  };
-  /** Every body in the region's tables that hold message text or copies of it. */
-  const bodiesIn = async (region: Region): Promise<string[]> => {
-    const ks = keyspaces[region];
-    const out: string[] = [];
-    for (const table of ['messages', 'offline_queue', 'late_messages']) {
-      const rs = await cql.execute(`SELECT body FROM ${ks}.${table}`);
-      for (const row of rs.rows) out.push(String(row.get('body')));
-    }
-    return out;
-  };
+  let regions: TwoRegions;
+  const open = (region: TwoRegion, user: string, opts: { device?: string } = {}) =>
+    regions.open(region, user, opts);
+  const bodiesIn = (region: TwoRegion) => regions.bodiesIn(region);
 
   before(async () => {
-    cassandra = await getSharedCassandra();
-    sc = await startNatsSupercluster([...REGIONS]);
-    for (const r of REGIONS) redis.set(r, await startRedis());
-    config = parseConfig({
-      regions: REGIONS.map((name, i) => ({
-        name,
-        id: i + 1,
-        gateway: { host: '127.0.0.1', port: 0 },
-        cassandra: {
-          contactPoints: cassandra.contactPoints,
-          port: cassandra.port,
-          localDataCenter: cassandra.localDataCenter,
-          keyspace: keyspaces[name],
-        },
-        redis: { url: redis.get(name)!.url },
-        nats: { servers: [sc.urls[name]!] },
-      })),
-      directory: { pins: { [alice]: 'us-east', [bob]: 'eu-west', [carol]: 'eu-west' } },
-      auth: { secret: TEST_SECRET },
-      presence: { ttlMs: 3000, heartbeatMs: 500 },
-      replication: { presenceRefreshMs: 500 },
-    });
-    for (const region of REGIONS) {
-      const gw = await startGateway({
-        config,
-        region: config.regions.find((r) => r.name === region)!,
-        workerId: 0,
-        port: 0,
-        log: silentLogger,
-      });
-      gateways.set(region, gw);
-    }
-    cql = new Client({
-      contactPoints: cassandra.contactPoints,
-      protocolOptions: { port: cassandra.port },
-      localDataCenter: cassandra.localDataCenter,
+    regions = await startTwoRegions({
+      keyspacePrefix: 'chat_t',
+      pins: { [alice]: 'us-east', [bob]: 'eu-west', [carol]: 'eu-west' },
     });
   });
 
   after(async () => {
-    await Promise.all(clients.map((c) => c.close()));
-    for (const gw of gateways.values()) await gw.stop();
-    await sc.close();
-    for (const r of redis.values()) await r.close();
-    for (const ks of Object.values(keyspaces)) await cql.execute(`DROP KEYSPACE IF EXISTS ${ks}`);
-    await cql.shutdown();
-    await cassandra.close();
+    await regions.close();
   });
 
   it('replies travel live with quote and count; concurrent replies converge on one count', async () => {
@@ -150,8 +78,8 @@ describe('replies and threads across regions', () => {
       }
     }
     await Promise.all(sends);
-    const threads = new Map<Region, string[]>();
-    for (const region of REGIONS) {
+    const threads = new Map<TwoRegion, string[]>();
+    for (const region of TWO_REGIONS) {
       const reader = region === 'us-east' ? a : b;
       await eventually(
         async () => {
@@ -168,9 +96,9 @@ describe('replies and threads across regions', () => {
     }
     assert.deepEqual(threads.get('us-east'), threads.get('eu-west'));
     const newest = threads.get('us-east')![0]!;
-    for (const region of REGIONS) {
-      const rs = await cql.execute(
-        `SELECT thread_count, thread_last FROM ${keyspaces[region]}.messages WHERE conversation_id = ? ALLOW FILTERING`,
+    for (const region of TWO_REGIONS) {
+      const rs = await regions.cql.execute(
+        `SELECT thread_count, thread_last FROM ${regions.keyspaces[region]}.messages WHERE conversation_id = ? ALLOW FILTERING`,
         [group],
         { prepare: true },
       );
@@ -185,7 +113,7 @@ describe('replies and threads across regions', () => {
     // carol (homed in eu-west) was offline throughout. The parent of a reply is deleted in
     // eu-west; us-east's copies quote it with no text, and nothing of it is stored anywhere.
     await b.call('delete', { conversationId: group, messageId: first.messageId });
-    for (const region of REGIONS) {
+    for (const region of TWO_REGIONS) {
       const reader = region === 'us-east' ? a : b;
       await eventually(
         async () => {

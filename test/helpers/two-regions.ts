@@ -1,0 +1,117 @@
+/**
+ * Two regions on real services for cross-region integration tests: a NATS supercluster, a Redis
+ * per region, and a keyspace per region on the shared Cassandra node, with one gateway each.
+ * `open` connects a test client and waits for `synced`; `bodiesIn` reads every table that holds
+ * message text or copies of it (to prove a deleted body is gone); `close` stops everything and
+ * drops the keyspaces.
+ */
+import { randomBytes } from 'node:crypto';
+import { Client } from 'cassandra-driver';
+import { startGateway } from '../../src/app.ts';
+import { parseConfig } from '../../src/config/load.ts';
+import type { Gateway } from '../../src/gateway/gateway.ts';
+import { silentLogger } from '../../src/util/log.ts';
+import { getSharedCassandra } from './cassandra.ts';
+import { TestClient } from './client.ts';
+import { TEST_SECRET, token } from './gateway.ts';
+import { startNatsSupercluster } from './nats.ts';
+import { type RedisHandle, startRedis } from './redis.ts';
+
+export const TWO_REGIONS = ['us-east', 'eu-west'] as const;
+export type TwoRegion = (typeof TWO_REGIONS)[number];
+
+/** Tables whose `body` column holds message text or a copy of it. */
+const BODY_TABLES = ['messages', 'offline_queue', 'late_messages'] as const;
+
+export interface TwoRegions {
+  gateways: Map<TwoRegion, Gateway>;
+  keyspaces: Record<TwoRegion, string>;
+  /** A CQL session on the shared node, for reading the regions' keyspaces directly. */
+  cql: Client;
+  open(region: TwoRegion, user: string, opts?: { device?: string }): Promise<TestClient>;
+  bodiesIn(region: TwoRegion): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts both regions. `keyspacePrefix` keeps concurrent test files apart (a random tag is added);
+ * `pins` sets users' home regions.
+ */
+export async function startTwoRegions(opts: {
+  keyspacePrefix: string;
+  pins: Record<string, TwoRegion>;
+}): Promise<TwoRegions> {
+  const tag = randomBytes(3).toString('hex');
+  const cassandra = await getSharedCassandra();
+  const sc = await startNatsSupercluster([...TWO_REGIONS]);
+  const redis = new Map<TwoRegion, RedisHandle>();
+  for (const r of TWO_REGIONS) redis.set(r, await startRedis());
+  const keyspaces = Object.fromEntries(
+    TWO_REGIONS.map((r) => [r, `${opts.keyspacePrefix}_${r.replace('-', '_')}_${tag}`]),
+  ) as Record<TwoRegion, string>;
+  const config = parseConfig({
+    regions: TWO_REGIONS.map((name, i) => ({
+      name,
+      id: i + 1,
+      gateway: { host: '127.0.0.1', port: 0 },
+      cassandra: {
+        contactPoints: cassandra.contactPoints,
+        port: cassandra.port,
+        localDataCenter: cassandra.localDataCenter,
+        keyspace: keyspaces[name],
+      },
+      redis: { url: redis.get(name)!.url },
+      nats: { servers: [sc.urls[name]!] },
+    })),
+    directory: { pins: opts.pins },
+    auth: { secret: TEST_SECRET },
+    // Short presence and refresh periods so a test sees a disconnect or a region's presence soon.
+    presence: { ttlMs: 3000, heartbeatMs: 500 },
+    replication: { presenceRefreshMs: 500 },
+  });
+  const gateways = new Map<TwoRegion, Gateway>();
+  for (const region of TWO_REGIONS) {
+    const gw = await startGateway({
+      config,
+      region: config.regions.find((r) => r.name === region)!,
+      workerId: 0,
+      port: 0,
+      log: silentLogger,
+    });
+    gateways.set(region, gw);
+  }
+  const cql = new Client({
+    contactPoints: cassandra.contactPoints,
+    protocolOptions: { port: cassandra.port },
+    localDataCenter: cassandra.localDataCenter,
+  });
+  const clients: TestClient[] = [];
+  return {
+    gateways,
+    keyspaces,
+    cql,
+    async open(region, user, clientOpts = {}) {
+      const c = await TestClient.connect(gateways.get(region)!.url, await token(user), clientOpts);
+      clients.push(c);
+      await c.waitFor((f) => f.op === 'synced', 30_000);
+      return c;
+    },
+    async bodiesIn(region) {
+      const out: string[] = [];
+      for (const table of BODY_TABLES) {
+        const rs = await cql.execute(`SELECT body FROM ${keyspaces[region]}.${table}`);
+        for (const row of rs.rows) out.push(String(row.get('body')));
+      }
+      return out;
+    },
+    async close() {
+      await Promise.all(clients.map((c) => c.close()));
+      for (const gw of gateways.values()) await gw.stop();
+      await sc.close();
+      for (const r of redis.values()) await r.close();
+      for (const ks of Object.values(keyspaces)) await cql.execute(`DROP KEYSPACE IF EXISTS ${ks}`);
+      await cql.shutdown();
+      await cassandra.close();
+    },
+  };
+}
