@@ -4,37 +4,20 @@
  * rule that drops repeated and stale updates (`MessageStates`).
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
-import WebSocket from 'ws';
+import { describe, it } from 'node:test';
 import {
-  ChatClient,
+  type ChatClient,
   ChatClientError,
   MessageStates,
   type UpdateMeta,
   type WireMessage,
 } from '../src/client/index.ts';
 import { eventually } from './helpers/eventually.ts';
-import { startTestGateway, token } from './helpers/gateway.ts';
+import { startTestGateway } from './helpers/gateway.ts';
+import { onCleanup, sdkClient, sdkUser } from './helpers/sdk-clients.ts';
 
-const cleanups: (() => Promise<void>)[] = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => {});
-});
-
-let seq = 0;
-const user = (name: string) => `${name}${++seq}_${process.pid}`;
-
-function client(url: string, userId: string): ChatClient {
-  const c = new ChatClient({
-    urls: [url],
-    token: () => token(userId),
-    WebSocket,
-    backoff: { initialMs: 20, maxMs: 300, factor: 2, jitter: 1 },
-    requestTimeoutMs: 5000,
-  });
-  cleanups.push(() => c.close());
-  return c;
-}
+const user = sdkUser;
+const client = sdkClient;
 
 /** Every message and update a client emitted, and what it shows per message id in the end. */
 function watch(c: ChatClient) {
@@ -99,7 +82,7 @@ describe('MessageStates with reactions', () => {
 describe('ChatClient edit and delete', () => {
   it('edits and deletes; other devices get updates, the offline one comes back to the final state', async () => {
     const gw = await startTestGateway();
-    cleanups.push(() => gw.stop());
+    onCleanup(() => gw.stop());
     const [alice, bob, carol] = [user('alice'), user('bob'), user('carol')];
     const a = client(gw.url, alice);
     const b = client(gw.url, bob);

@@ -4,37 +4,20 @@
  * `thread()` pages, and the rule that drops repeated and smaller counts (`ThreadCounts`).
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
-import WebSocket from 'ws';
+import { describe, it } from 'node:test';
 import {
-  ChatClient,
+  type ChatClient,
   ChatClientError,
   ThreadCounts,
   type ThreadEvent,
   type WireMessage,
 } from '../src/client/index.ts';
 import { eventually } from './helpers/eventually.ts';
-import { startTestGateway, token } from './helpers/gateway.ts';
+import { startTestGateway } from './helpers/gateway.ts';
+import { onCleanup, sdkClient, sdkUser } from './helpers/sdk-clients.ts';
 
-const cleanups: (() => Promise<void>)[] = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => {});
-});
-
-let seq = 0;
-const user = (name: string) => `${name}${++seq}_${process.pid}`;
-
-function client(url: string, userId: string): ChatClient {
-  const c = new ChatClient({
-    urls: [url],
-    token: () => token(userId),
-    WebSocket,
-    backoff: { initialMs: 20, maxMs: 300, factor: 2, jitter: 1 },
-    requestTimeoutMs: 5000,
-  });
-  cleanups.push(() => c.close());
-  return c;
-}
+const user = sdkUser;
+const client = sdkClient;
 
 function watch(c: ChatClient) {
   const messages = new Map<string, WireMessage>();
@@ -71,7 +54,7 @@ describe('ThreadCounts', () => {
 describe('ChatClient replies and threads', () => {
   it('replies with a quote, tells thread counts live and after catch-up, pages a thread', async () => {
     const gw = await startTestGateway();
-    cleanups.push(() => gw.stop());
+    onCleanup(() => gw.stop());
     const [alice, bob, carol] = [user('alice'), user('bob'), user('carol')];
     const a = client(gw.url, alice);
     const b = client(gw.url, bob);

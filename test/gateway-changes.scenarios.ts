@@ -9,15 +9,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { ChangeResult, WireMessage } from '../src/protocol/index.ts';
 import type { ScenarioEnv } from './gateway.scenarios.ts';
-import { type Frame, TestClient } from './helpers/client.ts';
+import type { Frame, TestClient } from './helpers/client.ts';
 import { eventually } from './helpers/eventually.ts';
-import { token } from './helpers/gateway.ts';
-import { IoTestClient, ioUrl } from './helpers/io-client.ts';
+import { scenarioClients, scenarioUser } from './helpers/scenario-clients.ts';
 
-let userSeq = 0;
-function user(name: string): string {
-  return `${name}${process.pid}x${Date.now().toString(36)}x${++userSeq}`;
-}
+const user = scenarioUser;
 
 const isUpdate = (messageId: string) => (f: Frame) =>
   f.op === 'update' && (f.message as WireMessage).id === messageId;
@@ -45,20 +41,7 @@ function finalState(frames: Frame[]): Map<string, WireMessage> {
 export function changeScenarios(name: string, setup: () => Promise<ScenarioEnv>): void {
   describe(`edit and delete: ${name}`, () => {
     let env: ScenarioEnv;
-    const clients: (TestClient | IoTestClient)[] = [];
-    const urlFor = (i: number) => env.urls[i % env.urls.length]!;
-    const open = async (i: number, userId: string, opts: { resume?: string; device?: string } = {}) => {
-      const c = await TestClient.connect(urlFor(i), await token(userId), opts);
-      clients.push(c);
-      await c.waitFor((f) => f.op === 'synced', 30_000);
-      return c;
-    };
-    const openIo = async (i: number, userId: string) => {
-      const c = await IoTestClient.connect(ioUrl(urlFor(i)), await token(userId));
-      clients.push(c);
-      await c.waitFor((f) => f.op === 'synced', 30_000);
-      return c;
-    };
+    const { open, openIo, closeAll } = scenarioClients(() => env);
     const group = async (owner: TestClient, members: string[]) =>
       (await owner.call('createGroup', { title: 'changes', members })).conversation.id;
 
@@ -66,7 +49,7 @@ export function changeScenarios(name: string, setup: () => Promise<ScenarioEnv>)
       env = await setup();
     });
     after(async () => {
-      await Promise.all(clients.map((c) => c.close()));
+      await closeAll();
       await env.stop();
     });
 
@@ -101,8 +84,7 @@ export function changeScenarios(name: string, setup: () => Promise<ScenarioEnv>)
       // The editing connection gets the reply, not a copy.
       assert.equal(a1.frames.filter((f) => f.op === 'update').length, 0);
       // Socket.IO edits too; a second edit counts 2.
-      const byIo = await IoTestClient.connect(ioUrl(urlFor(1)), await token(alice));
-      clients.push(byIo);
+      const byIo = await openIo(1, alice);
       const second = await byIo.call('edit', { conversationId: conv, messageId: id, body: 'hello!' });
       assert.equal(second.message.state?.editCount, 2);
       await d.waitFor((f) => isUpdate(id)(f) && (f.message as WireMessage).body === 'hello!');

@@ -9,35 +9,18 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { WireMessage } from '../src/protocol/index.ts';
 import type { ScenarioEnv } from './gateway.scenarios.ts';
-import { type Frame, TestClient } from './helpers/client.ts';
+import type { Frame, TestClient } from './helpers/client.ts';
 import { eventually } from './helpers/eventually.ts';
-import { token } from './helpers/gateway.ts';
-import { IoTestClient, ioUrl } from './helpers/io-client.ts';
+import { scenarioClients, scenarioUser } from './helpers/scenario-clients.ts';
 
-let userSeq = 0;
-function user(name: string): string {
-  return `${name}${process.pid}x${Date.now().toString(36)}x${++userSeq}`;
-}
+const user = scenarioUser;
 
 const isMessage = (id: string) => (f: Frame) => f.op === 'message' && (f.message as WireMessage).id === id;
 
 export function threadScenarios(name: string, setup: () => Promise<ScenarioEnv>): void {
   describe(`replies and threads: ${name}`, () => {
     let env: ScenarioEnv;
-    const clients: (TestClient | IoTestClient)[] = [];
-    const urlFor = (i: number) => env.urls[i % env.urls.length]!;
-    const open = async (i: number, userId: string, opts: { resume?: string; device?: string } = {}) => {
-      const c = await TestClient.connect(urlFor(i), await token(userId), opts);
-      clients.push(c);
-      await c.waitFor((f) => f.op === 'synced', 30_000);
-      return c;
-    };
-    const openIo = async (i: number, userId: string) => {
-      const c = await IoTestClient.connect(ioUrl(urlFor(i)), await token(userId));
-      clients.push(c);
-      await c.waitFor((f) => f.op === 'synced', 30_000);
-      return c;
-    };
+    const { open, openIo, closeAll } = scenarioClients(() => env);
     const group = async (owner: TestClient, members: string[]) =>
       (await owner.call('createGroup', { title: 'threads', members })).conversation.id;
 
@@ -45,7 +28,7 @@ export function threadScenarios(name: string, setup: () => Promise<ScenarioEnv>)
       env = await setup();
     });
     after(async () => {
-      await Promise.all(clients.map((c) => c.close()));
+      await closeAll();
       await env.stop();
     });
 
