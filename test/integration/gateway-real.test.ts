@@ -13,21 +13,25 @@ import { startTestGateway, testConfig } from '../helpers/gateway.ts';
 import { startNats } from '../helpers/nats.ts';
 import { startRedis } from '../helpers/redis.ts';
 
-async function realRegion(): Promise<ScenarioEnv> {
+/** Two gateways of one region on a fresh keyspace, Redis and NATS; `extra` is more config. */
+async function realRegion(extra: Record<string, unknown> = {}): Promise<ScenarioEnv> {
   const cassandra = await getSharedCassandra();
   const redis = await startRedis();
   const nats = await startNats();
   const keyspace = `chat_it_${randomBytes(4).toString('hex')}`;
-  const config = testConfig({
-    cassandra: {
-      contactPoints: cassandra.contactPoints,
-      port: cassandra.port,
-      localDataCenter: cassandra.localDataCenter,
-      keyspace,
+  const config = testConfig(
+    {
+      cassandra: {
+        contactPoints: cassandra.contactPoints,
+        port: cassandra.port,
+        localDataCenter: cassandra.localDataCenter,
+        keyspace,
+      },
+      redis: { url: redis.url },
+      nats: { servers: [nats.url] },
     },
-    redis: { url: redis.url },
-    nats: { servers: [nats.url] },
-  });
+    extra,
+  );
   const first = await startTestGateway({ config, workerId: 1 });
   const second = await startTestGateway({ config, workerId: 2 });
   return {
@@ -49,46 +53,10 @@ async function realRegion(): Promise<ScenarioEnv> {
   };
 }
 
-gatewayScenarios('two gateways on Cassandra + Redis + NATS', realRegion);
-changeScenarios('two gateways on Cassandra + Redis + NATS', realRegion);
+gatewayScenarios('two gateways on Cassandra + Redis + NATS', () => realRegion());
+changeScenarios('two gateways on Cassandra + Redis + NATS', () => realRegion());
 attachmentScenarios('two gateways on Cassandra + Redis + NATS', async () => {
-  const cassandra = await getSharedCassandra();
-  const redis = await startRedis();
-  const nats = await startNats();
-  const keyspace = `chat_at_${randomBytes(4).toString('hex')}`;
   const maxBytes = 512 * 1024;
-  const config = testConfig(
-    {
-      cassandra: {
-        contactPoints: cassandra.contactPoints,
-        port: cassandra.port,
-        localDataCenter: cassandra.localDataCenter,
-        keyspace,
-      },
-      redis: { url: redis.url },
-      nats: { servers: [nats.url] },
-    },
-    { attachments: { maxBytes } },
-  );
-  const first = await startTestGateway({ config, workerId: 1 });
-  const second = await startTestGateway({ config, workerId: 2 });
-  return {
-    urls: [first.url, second.url],
-    maxBytes,
-    stop: async () => {
-      await second.stop();
-      await first.stop();
-      await nats.close();
-      await redis.close();
-      const client = new Client({
-        contactPoints: cassandra.contactPoints,
-        protocolOptions: { port: cassandra.port },
-        localDataCenter: cassandra.localDataCenter,
-      });
-      await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
-      await client.shutdown();
-      await cassandra.close();
-    },
-  };
+  return { ...(await realRegion({ attachments: { maxBytes } })), maxBytes };
 });
-threadScenarios('two gateways on Cassandra + Redis + NATS', realRegion);
+threadScenarios('two gateways on Cassandra + Redis + NATS', () => realRegion());
