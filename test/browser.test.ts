@@ -357,6 +357,58 @@ describe('web app and dashboard in Chromium', () => {
     await bob.locator('#thread-panel').waitFor({ ...WAIT, state: 'hidden' });
   });
 
+  it('reactions: alice and bob react from the picker and chips, counts and who reacted update live', async () => {
+    // Both have the DM open (previous test).
+    await sendMessage(bob, 'react to this');
+    const msg = (page: Page) =>
+      page.locator('#messages .msg', { has: page.locator('.body', { hasText: 'react to this' }) });
+    await msg(alice).waitFor(WAIT);
+    await msg(alice).hover();
+    await msg(alice).locator('[data-action="react"]').click();
+    await msg(alice).locator('.reaction-picker [data-emoji="🎉"]').click();
+    const chip = (page: Page, emoji: string) => msg(page).locator(`.reaction[data-emoji="${emoji}"]`);
+    await chip(bob, '🎉').locator('.reaction-count', { hasText: '1' }).waitFor(WAIT);
+    assert.equal(await chip(bob, '🎉').getAttribute('title'), 'alice reacted with 🎉');
+    assert.equal(await chip(bob, '🎉').getAttribute('aria-pressed'), 'false');
+    assert.equal(await chip(alice, '🎉').getAttribute('aria-pressed'), 'true');
+    assert.equal(await msg(alice).locator('.reaction-picker').count(), 0, 'the picker closes');
+
+    // bob joins in by clicking alice's chip, and adds another from the picker.
+    await chip(bob, '🎉').click();
+    await msg(bob).hover();
+    await msg(bob).locator('[data-action="react"]').click();
+    await msg(bob).locator('.reaction-picker [data-emoji="👍"]').click();
+    await chip(alice, '🎉').locator('.reaction-count', { hasText: '2' }).waitFor(WAIT);
+    await chip(alice, '👍').waitFor(WAIT);
+    assert.equal(await chip(alice, '🎉').getAttribute('title'), 'bob and you reacted with 🎉');
+
+    // alice takes hers back: bob's count drops, the chip stays his alone.
+    await chip(alice, '🎉').click();
+    await eventually(
+      async () => assert.equal(await chip(bob, '🎉').getAttribute('title'), 'you reacted with 🎉'),
+      { timeoutMs: 10_000 },
+    );
+    assert.equal(await chip(bob, '🎉').locator('.reaction-count').textContent(), '1');
+    // bob removes his 👍: its chip goes from both tabs.
+    await chip(bob, '👍').click();
+    await eventually(async () => assert.equal(await chip(alice, '👍').count(), 0, 'chip gone'), {
+      timeoutMs: 10_000,
+    });
+
+    // In the thread panel (alice left it open): a reaction there reaches bob's list too.
+    const inThread = alice.locator('#thread-panel .msg', {
+      has: alice.locator('.body', { hasText: 'with candles please' }),
+    });
+    await inThread.hover();
+    await inThread.locator('[data-action="react"]').click();
+    await inThread.locator('.reaction-picker [data-emoji="❤️"]').click();
+    await inThread.locator('.reaction.mine[data-emoji="❤️"]').waitFor(WAIT);
+    await bob
+      .locator('#messages .msg', { has: bob.locator('.body', { hasText: 'with candles please' }) })
+      .locator('.reaction[data-emoji="❤️"]', { hasText: '1' })
+      .waitFor(WAIT);
+  });
+
   it('the dashboard: refuses a wrong token, shows connections and traffic, alerts on errors', async () => {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const dash = await ctx.newPage();

@@ -91,6 +91,8 @@ export type SdkChecks = [
   Assert<Same<Resolves<'thread'>, ResultOf<'thread'>>>,
   Assert<Same<Sdk.ThreadResult, ResultOf<'thread'>>>,
   Assert<Same<Resolves<'delete'>, ResultOf<'delete'>>>,
+  Assert<Same<Resolves<'react'>, ResultOf<'react'>>>,
+  Assert<Same<Resolves<'unreact'>, ResultOf<'unreact'>>>,
   Assert<Same<Sdk.ChangeResult, ResultOf<'edit'>>>,
   Assert<Same<Resolves<'ping'>, ReplyOf<'ping'>['serverTime']>>,
   Assert<Same<Omit<Resolves<'sync'>, 'initial'>, Omit<ReplyOf<'sync'>, 'op' | 'id'>>>,

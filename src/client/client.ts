@@ -379,7 +379,34 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     return this.change({ op: 'delete', conversationId, messageId, ...changeIds(opts) });
   }
 
-  private async change(frame: RequestFrame<'edit'> | RequestFrame<'delete'>): Promise<ResultOf<'edit'>> {
+  /**
+   * Adds this user's reaction `emoji` to a message; resolves with the change and the message's
+   * reactions after it, also emitted as `update`. Reacting twice with one emoji changes nothing.
+   * Retry as for `edit`. Rejects with `not_found`, `message_deleted`, `too_many_reactions`,
+   * `invalid_field`.
+   */
+  react(
+    conversationId: string,
+    messageId: string,
+    emoji: string,
+    opts: { clientMsgId?: string } = {},
+  ): Promise<ResultOf<'react'>> {
+    return this.change({ op: 'react', conversationId, messageId, emoji, ...changeIds(opts) });
+  }
+
+  /** Removes this user's reaction `emoji` from a message (none to remove: nothing changes). */
+  unreact(
+    conversationId: string,
+    messageId: string,
+    emoji: string,
+    opts: { clientMsgId?: string } = {},
+  ): Promise<ResultOf<'unreact'>> {
+    return this.change({ op: 'unreact', conversationId, messageId, emoji, ...changeIds(opts) });
+  }
+
+  private async change(
+    frame: RequestFrame<'edit'> | RequestFrame<'delete'> | RequestFrame<'react'> | RequestFrame<'unreact'>,
+  ): Promise<ResultOf<'edit'>> {
     const result = await this.result(frame);
     if (this.states.apply(result.message)) {
       this.emit('update', result.message, { changeId: result.changeId, kind: frame.op, replay: false });

@@ -9,6 +9,20 @@
 import type { ResumePosition } from './position.ts';
 
 /** A client frame as sent on the wire (docs/protocol.md, "Client → server"). */
+/**
+ * `react` and `unreact` share their fields; one member per op so that `RequestOf<'react'>`
+ * (an `Extract` by op) finds it.
+ */
+interface ReactionFrame<Op extends 'react' | 'unreact'> {
+  op: Op;
+  id: string;
+  conversationId: string;
+  messageId: string;
+  emoji: string;
+  clientMsgId?: string | null;
+  attempt?: number | null;
+}
+
 export type ClientFrame =
   /**
    * `attempt`: 1 says no earlier attempt of this `clientMsgId` was ever sent, which spares the
@@ -49,15 +63,8 @@ export type ClientFrame =
       attempt?: number | null;
     }
   /** Add (`react`) or remove (`unreact`) this user's reaction `emoji` on a message. */
-  | {
-      op: 'react' | 'unreact';
-      id: string;
-      conversationId: string;
-      messageId: string;
-      emoji: string;
-      clientMsgId?: string | null;
-      attempt?: number | null;
-    }
+  | ReactionFrame<'react'>
+  | ReactionFrame<'unreact'>
   | { op: 'openDirect'; id: string; userId: string }
   | { op: 'createGroup'; id: string; title: string; members: string[] }
   | { op: 'addMembers'; id: string; conversationId: string; userIds: string[] }
@@ -110,6 +117,17 @@ export type ClientFrame =
   | { op: 'ping'; id: string };
 
 /** A client frame after validation: what the gateway's operations receive. */
+/** `react` / `unreact` after validation (one member per op, as `ReactionFrame`). */
+interface ParsedReactionFrame<Op extends 'react' | 'unreact'> {
+  op: Op;
+  id: string;
+  conversationId: string;
+  messageId: bigint;
+  emoji: string;
+  clientMsgId: string | null;
+  attempt: number | null;
+}
+
 export type ParsedClientFrame =
   | {
       op: 'send';
@@ -140,15 +158,8 @@ export type ParsedClientFrame =
       clientMsgId: string | null;
       attempt: number | null;
     }
-  | {
-      op: 'react' | 'unreact';
-      id: string;
-      conversationId: string;
-      messageId: bigint;
-      emoji: string;
-      clientMsgId: string | null;
-      attempt: number | null;
-    }
+  | ParsedReactionFrame<'react'>
+  | ParsedReactionFrame<'unreact'>
   | { op: 'openDirect'; id: string; userId: string }
   | { op: 'createGroup'; id: string; title: string; members: string[] }
   | { op: 'addMembers'; id: string; conversationId: string; userIds: string[] }

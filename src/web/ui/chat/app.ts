@@ -16,6 +16,7 @@ import {
 import { $, h } from '../dom.ts';
 import { AttachmentFiles } from './attachments.ts';
 import { LocalClientStorage } from './local-storage.ts';
+import { ReactionsUi } from './reactions.ts';
 import { SearchBox } from './search.ts';
 import { autosize, buildShell } from './shell.ts';
 import { ChatStore, quoteOf } from './store.ts';
@@ -72,6 +73,7 @@ export class ChatApp {
   /** The message the main composer replies to (its Reply button), if any. */
   private replyingTo: WireMessage | null = null;
   private thread!: ThreadView;
+  private readonly reactions: ReactionsUi;
 
   constructor(private readonly opts: ChatAppOptions) {
     this.root = opts.root;
@@ -109,6 +111,19 @@ export class ChatApp {
       },
       failed: (text) => this.toast(text),
     });
+    this.reactions = new ReactionsUi(
+      opts.userId,
+      (m, emoji, add) =>
+        (add
+          ? this.client.react(m.conversationId, m.id, emoji)
+          : this.client.unreact(m.conversationId, m.id, emoji)
+        ).catch((err: unknown) => this.toast((err as Error).message)),
+      // The picker may be open in the thread panel too, which renders on its own.
+      () => {
+        this.render();
+        if (this.thread.openRoot !== null) this.thread.render();
+      },
+    );
     this.wire();
     this.mount();
     this.timers.push(setInterval(() => this.tick(), 500));
@@ -231,6 +246,7 @@ export class ChatApp {
       if (!window.confirm('Delete this message for everyone?')) return;
       this.client.delete(m.conversationId, m.id).catch((err: unknown) => this.toast((err as Error).message));
     },
+    reactions: (m) => this.reactions.node(m),
   };
 
   private fatal(err: unknown): void {

@@ -229,6 +229,7 @@ export class ThreadView {
           h('time', { datetime: new Date(m.createdAt).toISOString() }, clock(m.createdAt)),
         ),
       ),
+      this.actions.reactions?.(m) ?? null,
     );
   }
 }

@@ -121,6 +121,8 @@ export interface MessageActions {
   remove(m: WireMessage): void;
   reply(m: WireMessage): void;
   openThread(conversationId: string, rootId: string): void;
+  /** The reaction row under a message (reactions.ts), if the app shows reactions. */
+  reactions?(m: WireMessage): HTMLElement | null;
 }
 
 /** A reply's quote of its parent; a click opens the thread. */
@@ -236,6 +238,7 @@ export function messageNodes(
             status ? h('span', { class: `ticks ${status.key}`, title: status.title }, status.text) : null,
           ),
         ),
+        actions?.reactions?.(m) ?? null,
         threadLink(store, m, actions),
         m.id === lastReadOwn
           ? h(
