@@ -2,8 +2,9 @@
  * Two regions on real services for cross-region integration tests: a NATS supercluster, a Redis
  * per region, and a keyspace per region on the shared Cassandra node, with one gateway each.
  * `open` connects a test client and waits for `synced`; `bodiesIn` reads every table that holds
- * message text or copies of it (to prove a deleted body is gone); `close` stops everything and
- * drops the keyspaces.
+ * message text or copies of it (to prove a deleted body is gone), `everyRow` every row of every
+ * table (with `holds`: is a deleted text or file anywhere?); `close` stops everything and drops
+ * the keyspaces.
  */
 import { randomBytes } from 'node:crypto';
 import { Client } from 'cassandra-driver';
@@ -30,6 +31,8 @@ export interface TwoRegions {
   cql: Client;
   open(region: TwoRegion, user: string, opts?: { device?: string }): Promise<TestClient>;
   bodiesIn(region: TwoRegion): Promise<string[]>;
+  /** Every row of every table of the region's keyspace, for "is it anywhere?" checks. */
+  everyRow(region: TwoRegion): Promise<Array<{ table: string; row: Record<string, unknown> }>>;
   close(): Promise<void>;
 }
 
@@ -104,6 +107,30 @@ export async function startTwoRegions(opts: {
       }
       return out;
     },
+    async everyRow(region) {
+      const ks = keyspaces[region];
+      const tables = await cql.execute(
+        'SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?',
+        [ks],
+        { prepare: true },
+      );
+      const out: Array<{ table: string; row: Record<string, unknown> }> = [];
+      for (const t of tables.rows) {
+        const table = String(t.get('table_name'));
+        // Paged: the offline queue and the chunks table can outgrow one page.
+        let pageState: string | undefined;
+        do {
+          const rs = await cql.execute(`SELECT * FROM ${ks}.${table}`, [], { fetchSize: 500, pageState });
+          for (const row of rs.rows) {
+            const record: Record<string, unknown> = {};
+            for (const col of rs.columns) record[col.name] = row.get(col.name);
+            out.push({ table, row: record });
+          }
+          pageState = rs.pageState ?? undefined;
+        } while (pageState);
+      }
+      return out;
+    },
     async close() {
       await Promise.all(clients.map((c) => c.close()));
       for (const gw of gateways.values()) await gw.stop();
@@ -114,4 +141,17 @@ export async function startTwoRegions(opts: {
       await cassandra.close();
     },
   };
+}
+
+/**
+ * Whether `needle` occurs in a stored value: text (UTF-8), blobs, and the collections and
+ * JSON-in-text columns that hold them. Other driver types (ids, timestamps) compare as text.
+ */
+export function holds(value: unknown, needle: Buffer): boolean {
+  if (value === null || value === undefined) return false;
+  if (Buffer.isBuffer(value)) return value.includes(needle);
+  if (typeof value === 'string') return Buffer.from(value, 'utf8').includes(needle);
+  if (Array.isArray(value) || value instanceof Set) return [...value].some((v) => holds(v, needle));
+  if (value instanceof Map) return [...value].some(([k, v]) => holds(k, needle) || holds(v, needle));
+  return Buffer.from(String(value), 'utf8').includes(needle);
 }
