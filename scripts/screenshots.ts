@@ -1,16 +1,20 @@
 /**
  * `npx tsx scripts/screenshots.ts [outDir]`: starts an embedded gateway on a free port, plays a
  * small scene (a direct conversation with receipts and typing, a group with unread messages,
- * background traffic), and saves what headless Chromium shows to `docs/screenshots/chat.png`
- * and `docs/screenshots/dashboard.png` (or `outDir`).
+ * background traffic, then the group with an edited and a deleted message, reactions, an image and
+ * search results), and saves what headless Chromium shows to `docs/screenshots/` (`chat.png`,
+ * `messages.png`, `search.png`, `dashboard.png`) or `outDir`.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Page } from 'playwright-core';
 import WebSocket from 'ws';
 import { ChatClient, directConversationId } from '../src/client/index.ts';
 import { launchChromium, openChat, openConversation, sendMessage } from '../test/helpers/browser.ts';
 import { startTestGateway, TEST_SECRET, testConfig, token } from '../test/helpers/gateway.ts';
+import { rgbPng } from '../test/helpers/png.ts';
 
 const OPERATOR_TOKEN = 'screenshots-operator-token';
 const outDir = path.resolve(process.argv[2] ?? path.join(import.meta.dirname, '../docs/screenshots'));
@@ -18,6 +22,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<void> {
   await mkdir(outDir, { recursive: true });
+  // The reactions in the pictures are emoji: without a colour emoji font most draw as boxes.
+  execFileSync('bash', [path.join(import.meta.dirname, 'services.sh'), 'install-emoji-font'], {
+    stdio: 'inherit',
+  });
   const dataDir = await mkdtemp(path.join(tmpdir(), 'chat-shots-'));
   const gw = await startTestGateway({
     dataDir,
@@ -72,6 +80,7 @@ async function main(): Promise<void> {
     await alice.locator('#typing', { hasText: 'bob is typing' }).waitFor();
     await alice.screenshot({ path: path.join(outDir, 'chat.png') });
     console.log(`wrote ${path.join(outDir, 'chat.png')}`);
+    await messagesScene(alice, group.id, bob, carol);
 
     // Background traffic for the dashboard's charts: a few users chatting at a varying rate,
     // and now and then a send to a group they are not in (a `forbidden` error).
@@ -103,6 +112,101 @@ async function main(): Promise<void> {
     await gw.stop();
     await rm(dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The group with what issue 13 added: an edited and a deleted message, reactions with who
+ * reacted, an image, then the sidebar's search results (`messages.png`, `search.png`).
+ */
+async function messagesScene(
+  alice: Page,
+  groupId: string,
+  bob: ChatClient,
+  carol: ChatClient,
+): Promise<void> {
+  await openConversation(alice, groupId);
+  await sendMessage(alice, 'I can bring Catan and the new card game');
+  await sendMessage(alice, 'Also my old tent, if anyone needs one');
+  const mine = (text: string) =>
+    alice.locator('#messages .msg.mine', { has: alice.locator('.body', { hasText: text }) });
+  alice.once('dialog', (d) => void d.accept('I can bring Catan and Ticket to Ride'));
+  await mine('Catan').hover();
+  await mine('Catan').locator('[data-action="edit"]').click();
+  await alice.locator('#messages .edited').waitFor();
+  alice.once('dialog', (d) => void d.accept());
+  await mine('old tent').hover();
+  await mine('old tent').locator('[data-action="delete"]').click();
+  await alice.locator('#messages .body.deleted').waitFor();
+
+  const page = await carol.history(groupId, { limit: 10 });
+  const byBody = (text: string) => page.messages.find((m) => m.body.includes(text))!.id;
+  const booked = byBody('Cabin is booked');
+  const catan = byBody('Catan');
+  await bob.react(groupId, booked, '🎉');
+  await carol.react(groupId, booked, '🎉');
+  await bob.react(groupId, booked, '❤️');
+  await bob.react(groupId, catan, '👍');
+  await carol.react(groupId, catan, '😂');
+
+  // A picture of the cabin: sent by carol, shown to alice from a blob URL at its size.
+  const cabin = await carol.uploadAttachment(groupId, gradientPng(320, 180), {
+    contentType: 'image/png',
+    name: 'cabin.png',
+  });
+  await carol.send(groupId, 'The view from the cabin', { attachments: [cabin.id] });
+  await alice.locator('#messages img.attachment-img[alt="cabin.png"]').waitFor();
+  await alice.locator('.reaction[data-emoji="😂"]').waitFor();
+  // Alice's own reaction, from the picker, to show it open and her chip highlighted.
+  const view = alice.locator('#messages .msg', {
+    has: alice.locator('.body', { hasText: 'The view from the cabin' }),
+  });
+  await view.hover();
+  await view.locator('[data-action="react"]').click();
+  await view.locator('.reaction-picker [data-emoji="❤️"]').click();
+  await view.locator('.reaction.mine[data-emoji="❤️"]').waitFor();
+  await eventuallyLoaded(alice);
+  // The picker left open on another message, to show it.
+  const games = alice.locator('#messages .msg', {
+    has: alice.locator('.body', { hasText: 'board games' }),
+  });
+  await games.hover();
+  await games.locator('[data-action="react"]').click();
+  await alice.mouse.move(5, 740);
+  await games.locator('.reaction-picker').waitFor();
+  await sleep(300);
+  await alice.screenshot({ path: path.join(outDir, 'messages.png') });
+  console.log(`wrote ${path.join(outDir, 'messages.png')}`);
+  await games.locator('[data-action="react"]').click();
+
+  await alice.fill('#search-input', 'cabin');
+  await alice.press('#search-input', 'Enter');
+  await alice.locator('#search-results .search-hit').first().waitFor();
+  await sleep(300);
+  await alice.screenshot({ path: path.join(outDir, 'search.png') });
+  console.log(`wrote ${path.join(outDir, 'search.png')}`);
+  await alice.fill('#search-input', '');
+  await alice.press('#search-input', 'Escape');
+}
+
+/** Waits until every image in the message list has decoded (they load from blob URLs). */
+async function eventuallyLoaded(page: Page): Promise<void> {
+  await page.waitForFunction(
+    'Array.from(document.querySelectorAll("#messages img")).every((i) => i.complete && i.naturalWidth > 0)',
+  );
+}
+
+/** A sky-to-meadow gradient PNG, so the screenshot's picture looks like one. */
+function gradientPng(width: number, height: number): Buffer {
+  const rows: Buffer[] = [];
+  for (let y = 0; y < height; y++) {
+    const f = y / (height - 1);
+    const [r, g, b] =
+      f < 0.62 ? [110 + 100 * f, 170 + 60 * f, 235] : [60 + 30 * (1 - f), 140 + 40 * (1 - f), 70];
+    const row = Buffer.alloc(1 + width * 3);
+    for (let x = 0; x < width; x++) row.set([Math.round(r), Math.round(g), Math.round(b)], 1 + x * 3);
+    rows.push(row);
+  }
+  return rgbPng(width, height, Buffer.concat(rows));
 }
 
 main().then(

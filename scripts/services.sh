@@ -6,6 +6,8 @@
 #                                 Cassandra jars from Maven Central into .state/cassandra/lib.
 #                                 Idempotent.
 #   scripts/services.sh install-browser   only chromium (/usr/bin/chromium, for test/browser.test.ts)
+#   scripts/services.sh install-emoji-font   Debian's colour emoji font, for scripts/screenshots.ts
+#                                 (without it Chromium draws most emoji as empty boxes)
 #   scripts/services.sh start     dev instances in the background (pid files under .state/)
 #   scripts/services.sh stop      stops only the pids in those files
 #   scripts/services.sh status
@@ -173,6 +175,9 @@ case "${1:-}" in
 install) cmd_install ;;
 install-browser)
   if [[ ! -x /usr/bin/chromium ]]; then apt_install chromium; fi
+  ;;
+install-emoji-font)
+  if [[ ! -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]]; then apt_install fonts-noto-color-emoji; fi
   ;;
 start)
   cmd_install

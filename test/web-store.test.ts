@@ -1,7 +1,11 @@
-/** The web app's state (src/web/ui/chat/store.ts), which has no DOM and runs on Node. */
+/**
+ * The web app's state (src/web/ui/chat/store.ts) and its formatting helpers, which have no DOM and
+ * run on Node.
+ */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { WireMessage } from '../src/client/index.ts';
+import { reactedBy } from '../src/web/ui/chat/format.ts';
 import { ChatStore, directPeer, quoteOf } from '../src/web/ui/chat/store.ts';
 
 const DM = 'dm:alice:bob';
@@ -167,5 +171,14 @@ describe('ChatStore', () => {
     );
     s.addPending({ clientMsgId: 'p', conversationId: DM, body: 'x', queuedAt: 30 });
     assert.equal(s.sorted()[0]?.id, DM);
+  });
+});
+
+describe('reactedBy', () => {
+  it("names who reacted for a chip's title, the user last as 'you'", () => {
+    assert.equal(reactedBy(['alice'], 'bob'), 'alice');
+    assert.equal(reactedBy(['bob'], 'bob'), 'you');
+    assert.equal(reactedBy(['alice', 'bob'], 'bob'), 'alice and you');
+    assert.equal(reactedBy(['alice', 'bob', 'carol'], 'alice'), 'bob, carol and you');
   });
 });

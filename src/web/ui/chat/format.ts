@@ -1,4 +1,4 @@
-/** Times and avatars as the chat shows them. */
+/** Times, avatars and reaction titles as the chat shows them. */
 
 const pad = (n: number) => String(n).padStart(2, '0');
 
@@ -59,4 +59,12 @@ export function initials(name: string): string {
   const first = parts[0]?.[0] ?? '?';
   const second = parts.length > 1 ? (parts[1]?.[0] ?? '') : '';
   return (first + second).toUpperCase();
+}
+
+/** Who reacted, for a reaction chip's title: "alice, bob and you" (the user last, as "you"). */
+export function reactedBy(users: string[], me: string): string {
+  const names = users.filter((u) => u !== me);
+  if (users.includes(me)) names.push('you');
+  if (names.length <= 1) return names.join('');
+  return `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
 }

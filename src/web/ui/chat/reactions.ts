@@ -7,20 +7,13 @@
  */
 import type { WireMessage } from '../../../client/index.ts';
 import { h } from '../dom.ts';
+import { reactedBy } from './format.ts';
 
 /** The picker's emoji: a fixed handful, as the common chat apps offer first. */
 export const PICKER_EMOJI = ['👍', '❤️', '😂', '🎉', '😮', '😢'] as const;
 
 /** Adds (`add`) or removes the user's reaction; rejections are the caller's to show. */
 export type ReactFn = (m: WireMessage, emoji: string, add: boolean) => Promise<unknown>;
-
-/** "alice, bob and you" style list of who reacted, for a chip's title. */
-export function reactedBy(users: string[], me: string): string {
-  const names = users.filter((u) => u !== me);
-  if (users.includes(me)) names.push('you');
-  if (names.length <= 1) return names.join('');
-  return `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
-}
 
 export class ReactionsUi {
   /** The message whose picker is open, if any. */
