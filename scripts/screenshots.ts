@@ -1,9 +1,9 @@
 /**
  * `npx tsx scripts/screenshots.ts [outDir]`: starts an embedded gateway on a free port, plays a
  * small scene (a direct conversation with receipts and typing, a group with unread messages,
- * background traffic, then the group with an edited and a deleted message, reactions, an image and
- * search results), and saves what headless Chromium shows to `docs/screenshots/` (`chat.png`,
- * `messages.png`, `search.png`, `dashboard.png`) or `outDir`.
+ * background traffic, then the group with an edited and a deleted message, reactions, an image,
+ * search results and a thread), and saves what headless Chromium shows to `docs/screenshots/`
+ * (`chat.png`, `messages.png`, `search.png`, `thread.png`, `dashboard.png`) or `outDir`.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -116,7 +116,8 @@ async function main(): Promise<void> {
 
 /**
  * The group with what issue 13 added: an edited and a deleted message, reactions with who
- * reacted, an image, then the sidebar's search results (`messages.png`, `search.png`).
+ * reacted, an image, then the sidebar's search results and a thread (`messages.png`,
+ * `search.png`, `thread.png`).
  */
 async function messagesScene(
   alice: Page,
@@ -186,6 +187,25 @@ async function messagesScene(
   console.log(`wrote ${path.join(outDir, 'search.png')}`);
   await alice.fill('#search-input', '');
   await alice.press('#search-input', 'Escape');
+
+  // A thread under carol's question: replies from bob and carol, alice answers in the panel.
+  const gamesId = byBody('board games');
+  await bob.send(groupId, 'I can bring Codenames', { replyTo: gamesId });
+  await carol.send(groupId, 'Perfect, I have a deck of cards too', { replyTo: gamesId });
+  const link = alice.locator('#messages [data-action="thread"]', { hasText: '2 replies' });
+  await link.waitFor();
+  await link.click();
+  await alice.locator('#thread-panel .thread-reply').nth(1).waitFor();
+  await alice.fill('#thread-input', 'Great, that settles it 🎲');
+  await alice.press('#thread-input', 'Enter');
+  await alice.locator('#thread-panel .thread-reply .body', { hasText: 'settles it' }).waitFor();
+  await bob.react(groupId, gamesId, '👍');
+  await alice.locator('#thread-panel .thread-root .reaction[data-emoji="👍"]').waitFor();
+  await alice.mouse.move(5, 740);
+  await sleep(300);
+  await alice.screenshot({ path: path.join(outDir, 'thread.png') });
+  console.log(`wrote ${path.join(outDir, 'thread.png')}`);
+  await alice.click('#thread-close');
 }
 
 /** Waits until every image in the message list has decoded (they load from blob URLs). */

@@ -351,6 +351,9 @@ describe('web app and dashboard in Chromium', () => {
     await alice.fill('#thread-input', 'with candles please');
     await alice.press('#thread-input', 'Enter');
     await bob.locator('#thread-panel .thread-reply .body', { hasText: 'with candles please' }).waitFor(WAIT);
+    await alice
+      .locator('#thread-panel .thread-reply .body', { hasText: 'with candles please' })
+      .waitFor(WAIT);
     await bob.locator('#thread-count', { hasText: '2 replies' }).waitFor(WAIT);
     await alice.locator('#messages [data-action="thread"]', { hasText: '2 replies' }).waitFor(WAIT);
     await bob.click('#thread-close');

@@ -1,7 +1,7 @@
 /**
  * Issue 13's acceptance story, through the SDK, in two regions on real Cassandra, Redis and a NATS
- * supercluster: alice (home us-east) sends, edits, deletes, reacts, uploads an image and sends it,
- * and finds an old message by a word; bob, connected in eu-west, sees each change (the latency of
+ * supercluster: alice (home us-east) sends, edits, deletes, reacts, replies in a thread, uploads an
+ * image and sends it, and finds an old message by a word; bob, connected in eu-west, sees each change (the latency of
  * each is reported); carol (home eu-west), offline throughout, connects afterwards and her client
  * holds the final state. Then every table of both regions' keyspaces is read: the deleted body and
  * the deleted image's bytes are in none of them.
@@ -49,10 +49,14 @@ function watch(c: ChatClient) {
   return {
     all,
     shown,
+    /** Resolves once a message matching `pred` has arrived, now or earlier. */
+    async seen(pred: (m: WireMessage) => boolean, what: string): Promise<void> {
+      if (!all.some(pred)) await this.next(pred, what);
+    },
     /** Resolves with when a message matching `pred` arrives (registered before the action). */
-    next(pred: (m: WireMessage) => boolean, timeoutMs = 30_000): Promise<number> {
+    next(pred: (m: WireMessage) => boolean, what = 'a message', timeoutMs = 30_000): Promise<number> {
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`not seen in ${timeoutMs} ms`)), timeoutMs);
+        const timer = setTimeout(() => reject(new Error(`${what}: not seen in ${timeoutMs} ms`)), timeoutMs);
         waiters.push({
           pred,
           resolve: (at) => {
@@ -96,6 +100,7 @@ describe('issue 13 story: two regions, one offline member, nothing deleted left 
     const a = await sdk('us-east', alice);
     const b = await sdk('eu-west', bob);
     const bobSaw = watch(b);
+    const aliceSaw = watch(a);
     await Promise.all([a.connect(), b.connect()]);
 
     const joined = new Promise<string>((resolve) => b.on('conversation', (e) => resolve(e.conversation.id)));
@@ -105,7 +110,7 @@ describe('issue 13 story: two regions, one offline member, nothing deleted left 
     /** Runs `action` and measures until bob (eu-west) is given a message matching `pred`. */
     const latency: Record<string, number> = {};
     const step = async <T>(name: string, pred: (m: WireMessage) => boolean, action: () => Promise<T>) => {
-      const seen = bobSaw.next(pred);
+      const seen = bobSaw.next(pred, name);
       const t0 = Date.now();
       const out = await action();
       latency[name] = (await seen) - t0;
@@ -119,7 +124,7 @@ describe('issue 13 story: two regions, one offline member, nothing deleted left 
       () => a.send(group, 'the pineapple budget is approved'),
     );
     const draft = await a.send(group, 'frist draft of the launch post');
-    await bobSaw.next((m) => m.id === draft.messageId);
+    await bobSaw.seen((m) => m.id === draft.messageId, 'the draft');
     await step(
       'edit',
       (m) => m.id === draft.messageId && m.body === 'first draft of the launch post',
@@ -139,6 +144,9 @@ describe('issue 13 story: two regions, one offline member, nothing deleted left 
     );
     // Replicated ahead of its message: bob can fetch it in his region.
     assert.deepEqual(Buffer.from(await (await b.downloadAttachment(secretFile.id)).arrayBuffer()), secretPng);
+    // bob answers it in a thread before it goes: his reply's quote must not keep the text.
+    const risky = await b.send(group, 'sounds risky to me', { replyTo: secret.messageId });
+    await aliceSaw.seen((m) => m.id === risky.messageId, "bob's reply, at alice");
     await step(
       'delete',
       (m) => m.id === secret.messageId && m.state?.deleted === true,
@@ -159,6 +167,13 @@ describe('issue 13 story: two regions, one offline member, nothing deleted left 
       'unreact',
       (m) => m.id === draft.messageId && m.reactions?.entries.length === 1,
       () => a.unreact(group, draft.messageId, '👍'),
+    );
+
+    // A reply in a thread under the old message.
+    const reply = await step(
+      'thread reply',
+      (m) => m.threadRoot === old.messageId && m.replyTo?.preview.includes('pineapple') === true,
+      () => a.send(group, 'and it covers the venue too', { replyTo: old.messageId }),
     );
 
     // An image that stays.
@@ -210,12 +225,33 @@ describe('issue 13 story: two regions, one offline member, nothing deleted left 
       assert.equal(deleted?.reactions, undefined);
       const image = shown.get(logo.sent.messageId)?.attachments?.[0];
       assert.deepEqual([image?.id, image?.width, image?.height], [logo.file.id, 12, 8]);
+      const threaded = shown.get(reply.messageId);
+      assert.equal(threaded?.threadRoot, old.messageId);
+      assert.deepEqual(threaded?.replyTo, {
+        id: old.messageId,
+        senderId: alice,
+        preview: 'the pineapple budget is approved',
+        deleted: false,
+      });
+      // The reply to the deleted message stays, its quote blank.
+      assert.deepEqual(shown.get(risky.messageId)?.replyTo, {
+        id: secret.messageId,
+        senderId: alice,
+        preview: '',
+        deleted: true,
+      });
     };
     await eventually(() => expectFinal(carolSaw.shown), { timeoutMs: 20_000 });
     // Her history page agrees, and nothing she was given has the deleted text or file.
     const page = await c.history(group, { limit: 20 });
     expectFinal(new Map(page.messages.map((m) => [m.id, m])));
     assert.ok(!JSON.stringify(carolSaw.all).includes('zebra'), JSON.stringify(carolSaw.all));
+    const thread = await c.thread(group, old.messageId);
+    assert.deepEqual(
+      thread.messages.map((m) => m.body),
+      ['and it covers the venue too'],
+    );
+    assert.equal(thread.root.thread?.replyCount, 1);
     assert.deepEqual(Buffer.from(await (await c.downloadAttachment(logo.file.id)).arrayBuffer()), logoPng);
     await assert.rejects(
       c.downloadAttachment(secretFile.id),

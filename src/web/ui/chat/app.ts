@@ -183,7 +183,10 @@ export class ChatApp {
       }
     });
     c.on('sent', (info) => {
-      this.store.pendingSent(info.clientMsgId, info.messageId, info.createdAt);
+      const own = this.store.pendingSent(info.clientMsgId, info.messageId, info.createdAt);
+      // The user's own reply joins the thread panel when it shows that thread (the server's
+      // threadRoot: the parent may not be loaded here).
+      if (own && info.threadRoot) this.thread.onMessage({ ...own, threadRoot: info.threadRoot });
       this.stickToBottom = true;
       this.render();
     });
