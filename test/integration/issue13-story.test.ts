@@ -7,12 +7,11 @@
  * the deleted image's bytes are in none of them.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import WebSocket from 'ws';
-import { ChatClient, ChatClientError, type WebSocketLike, type WireMessage } from '../../src/client/index.ts';
+import { before, describe, it } from 'node:test';
+import { type ChatClient, ChatClientError, type WireMessage } from '../../src/client/index.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { token } from '../helpers/gateway.ts';
 import { solidPng } from '../helpers/png.ts';
+import { onCleanup, sdkClient, sdkUser } from '../helpers/sdk-clients.ts';
 import {
   holds,
   type TwoRegion as Region,
@@ -21,10 +20,9 @@ import {
   type TwoRegions,
 } from '../helpers/two-regions.ts';
 
-const run = `${process.pid}${Date.now() % 100_000}`;
-const alice = `alice${run}`;
-const bob = `bob${run}`;
-const carol = `carol${run}`;
+const alice = sdkUser('alice');
+const bob = sdkUser('bob');
+const carol = sdkUser('carol');
 /** Generous: "within a second" under normal load, but this machine is shared and noisy. */
 const LIVE_BOUND_MS = 5000;
 
@@ -71,34 +69,20 @@ function watch(c: ChatClient) {
 
 describe('issue 13 story: two regions, one offline member, nothing deleted left behind', () => {
   let env: TwoRegions;
-  const clients: ChatClient[] = [];
-  const sdk = async (region: Region, userId: string) => {
-    const c = new ChatClient({
-      urls: [env.gateways.get(region)!.url],
-      token: () => token(userId),
-      WebSocket: WebSocket as unknown as new (url: string, protocols?: string | string[]) => WebSocketLike,
-      requestTimeoutMs: 15_000,
-      pingIntervalMs: 0,
-    });
-    clients.push(c);
-    return c;
-  };
+  const sdk = (region: Region, userId: string) => sdkClient(env.gateways.get(region)!.url, userId);
 
   before(async () => {
     env = await startTwoRegions({
       keyspacePrefix: 'chat_story',
       pins: { [alice]: 'us-east', [bob]: 'eu-west', [carol]: 'eu-west' },
     });
-  });
-
-  after(async () => {
-    await Promise.all(clients.map((c) => c.close()));
-    await env?.close();
+    // Registered before any client: cleanups run in reverse, so the clients close first.
+    onCleanup(() => env.close());
   });
 
   it('alice changes things in us-east, bob sees each in eu-west, carol catches up to the final state', async (t) => {
-    const a = await sdk('us-east', alice);
-    const b = await sdk('eu-west', bob);
+    const a = sdk('us-east', alice);
+    const b = sdk('eu-west', bob);
     const bobSaw = watch(b);
     const aliceSaw = watch(a);
     await Promise.all([a.connect(), b.connect()]);
@@ -209,7 +193,7 @@ describe('issue 13 story: two regions, one offline member, nothing deleted left 
     assert.equal(bobSaw.shown.get(secret.messageId)?.attachments, undefined);
 
     // Carol comes online in eu-west for the first time, after all of it.
-    const c = await sdk('eu-west', carol);
+    const c = sdk('eu-west', carol);
     const carolSaw = watch(c);
     await c.connect();
     const expectFinal = (shown: Map<string, WireMessage>) => {
