@@ -6,6 +6,7 @@
  */
 import type { Database, Key, RootDatabase } from 'lmdb';
 import type { AttachmentMeta, AttachmentStore, AttachmentUpload } from './attachments.ts';
+import { durable } from './embedded-durable.ts';
 import { MAX_KEY, padTime } from './embedded-keys.ts';
 
 interface AttachmentTables {
@@ -117,9 +118,7 @@ export class EmbeddedAttachments implements AttachmentStore {
     return this.tables;
   }
 
-  private async durable<T>(write: Promise<T>): Promise<T> {
-    const result = await write;
-    await this.root?.flushed;
-    return result;
+  private durable<T>(write: Promise<T>): Promise<T> {
+    return durable(this.root, write);
   }
 }

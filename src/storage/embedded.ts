@@ -27,6 +27,7 @@ import {
   unique,
 } from './common.ts';
 import { EmbeddedAttachments } from './embedded-attachments.ts';
+import { durable } from './embedded-durable.ts';
 import { MAX_KEY, padId, padTime } from './embedded-keys.ts';
 import { type LateTable, readLate, writeLate } from './embedded-late.ts';
 import { indexBody, reindexBody, type SearchTable, searchIndex } from './embedded-search.ts';
@@ -588,14 +589,8 @@ export class EmbeddedStorage implements Storage {
     return this.tables;
   }
 
-  /**
-   * Waits for the write to commit and then for that commit to reach the disk. lmdb's default
-   * `overlappingSync` resolves write promises at commit and syncs afterwards, so a crash just
-   * after commit could otherwise lose a write we had already reported as durable.
-   */
-  private async durable<T>(write: Promise<T>): Promise<T> {
-    const result = await write;
-    await this.root?.flushed;
-    return result;
+  /** `durable` (embedded-durable.ts) on this store's root. */
+  private durable<T>(write: Promise<T>): Promise<T> {
+    return durable(this.root, write);
   }
 }
