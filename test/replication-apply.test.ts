@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Applier, type ReplicationSink } from '../src/replication/apply.ts';
+import { StreamEraser } from '../src/replication/erase.ts';
 import type { ReplicationEvent } from '../src/replication/events.ts';
 import { eventIdOf, publishId } from '../src/replication/link.ts';
 import { fromRecord, type MessageRecord, toRecord } from '../src/storage/common.ts';
@@ -171,6 +172,50 @@ describe('replication apply', () => {
       await applier.apply(event(id), `m:${id}`, flakySink(0));
       assert.equal((await storage.getMessage(conversationId, id))?.body, '');
     }
+  });
+
+  it('a delete whose target never came stores a tombstone; the target arriving later stays deleted and is erased', async () => {
+    const erasedItems: string[] = [];
+    const erasedSeqs: number[] = [];
+    const eraser = new StreamEraser({
+      async erase(items) {
+        erasedItems.push(...items.map((i) => i.item));
+        return items.length;
+      },
+      async eraseInboxEvent(seq) {
+        erasedSeqs.push(seq);
+      },
+    });
+    const applier = new Applier(storage, eraser);
+    const sink = flakySink(0);
+    const target = fromRecord((event(9000n) as { msg: MessageRecord }).msg);
+    // The origin erased the message's own event before this region read it: only the delete comes.
+    await applier.apply(changeEvent(target, 9001n, 'delete', ''), 'x:9001', sink, { seq: 11, item: null });
+    const row = await storage.getMessage(conversationId, 9000n);
+    assert.equal(row?.state?.deleted, true);
+    assert.equal(row?.body, '');
+    assert.equal(row?.senderId, 'alice', 'the tombstone keeps the message’s place and sender');
+    assert.deepEqual(
+      sink.changes.map(([id, m]) => [id, m.state?.deleted]),
+      [[9001n, true]],
+    );
+    assert.deepEqual(erasedItems, ['m9000'], 'the delete erases the message’s events here');
+    assert.deepEqual(erasedSeqs, [], 'the delete event itself carries no body and stays');
+    // A third region's copy of the message, with its body, arrives after all: merged, still
+    // deleted, and its own inbox event erased.
+    await applier.apply(event(9000n), 'm:9000', sink, { seq: 12, item: 'm9000' });
+    assert.equal((await storage.getMessage(conversationId, 9000n))?.body, '');
+    assert.deepEqual(erasedSeqs, [12]);
+    // An edit made elsewhere before it learned of the delete carries the old body: erased too.
+    await applier.apply(changeEvent(target, 9002n, 'edit', 'late edit'), 'x:9002', sink, {
+      seq: 13,
+      item: 'm9000',
+    });
+    assert.equal((await storage.getMessage(conversationId, 9000n))?.body, '');
+    assert.deepEqual(erasedSeqs, [12, 13]);
+    // A message not deleted: nothing is erased.
+    await applier.apply(event(9100n), 'm:9100', sink, { seq: 14, item: 'm9100' });
+    assert.deepEqual(erasedSeqs, [12, 13]);
   });
 
   it('applies replicated reactions in any order to the same result', async () => {

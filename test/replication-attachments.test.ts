@@ -2,7 +2,7 @@
  * Attachments through replication without NATS: what the origin's replicating store publishes
  * (captured from the link), applied in order to another region's store, leaves the same file
  * there; a discard, a sweep and a delete at the origin reach it too; every event fits a NATS
- * payload.
+ * payload; the events carrying the file are named by it, and a delete erases them in both regions.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Applier, type ReplicationSink } from '../src/replication/apply.ts';
+import { StreamEraser } from '../src/replication/erase.ts';
 import { decodeEvent } from '../src/replication/events.ts';
-import type { CrossRegionLink } from '../src/replication/link.ts';
+import type { CrossRegionLink, ErasableItem } from '../src/replication/link.ts';
 import { OutboxPublisher, replicatingStorage } from '../src/replication/outbox.ts';
 import {
   ATTACHMENT_CHUNK_BYTES,
@@ -38,7 +39,22 @@ describe('attachments through replication', () => {
   let origin: EmbeddedStorage;
   let replica: EmbeddedStorage;
   let replicating: Storage;
-  const published: { data: Uint8Array; eventId: string; key: string | undefined }[] = [];
+  const published: {
+    data: Uint8Array;
+    eventId: string;
+    key: string | undefined;
+    item: string | undefined;
+  }[] = [];
+  /** What each region asked its streams to erase. */
+  const erased: { origin: ErasableItem[]; replica: ErasableItem[] } = { origin: [], replica: [] };
+  const eraserFor = (side: 'origin' | 'replica') =>
+    new StreamEraser({
+      async erase(items) {
+        erased[side].push(...items);
+        return items.length;
+      },
+      async eraseInboxEvent() {},
+    });
   let applier: Applier;
 
   /** Applies everything published so far, in order, as the other region's inbox would. */
@@ -53,13 +69,13 @@ describe('attachments through replication', () => {
     await origin.init();
     await replica.init();
     const link = {
-      async publish(data: Uint8Array, eventId: string, key?: string) {
+      async publish(data: Uint8Array, eventId: string, key?: string, item?: string) {
         assert.ok(data.byteLength < NATS_MAX_PAYLOAD / 2, `event of ${data.byteLength} bytes`);
-        published.push({ data, eventId, key });
+        published.push({ data, eventId, key, item });
       },
     } as unknown as CrossRegionLink;
-    replicating = replicatingStorage(origin, new OutboxPublisher(link));
-    applier = new Applier(replica);
+    replicating = replicatingStorage(origin, new OutboxPublisher(link), eraserFor('origin'));
+    applier = new Applier(replica, eraserFor('replica'));
   });
   after(async () => {
     await origin.close();
@@ -105,6 +121,11 @@ describe('attachments through replication', () => {
       published.map((p) => p.key),
       ['g:7', 'g:7', 'g:7', 'g:7'],
     );
+    // Chunks and commit carry the file: each is named by it, for erasing.
+    assert.deepEqual(
+      published.map((p) => p.item),
+      [`a${meta.id}`, `a${meta.id}`, `a${meta.id}`, `a${meta.id}`],
+    );
     assert.equal(await replica.attachments.get(meta.id), null);
     await drain();
     assert.deepEqual(await replica.attachments.get(meta.id), meta);
@@ -116,10 +137,19 @@ describe('attachments through replication', () => {
   it('a delete at the origin removes the file in the other region', async () => {
     const { meta } = await store(randomBytes(100));
     await drain();
+    erased.origin.length = 0;
+    erased.replica.length = 0;
     await replicating.attachments.delete('g:7', [meta.id]);
+    assert.equal(published.at(-1)?.item, undefined, 'the delete event carries no file');
     await drain();
     assert.equal(await replica.attachments.get(meta.id), null);
     assert.equal(await replica.attachments.readChunk(meta.id, 0), null);
+    // Both regions erase the file's events, looking back from before the upload began.
+    for (const side of ['origin', 'replica'] as const) {
+      assert.equal(erased[side].length, 1, side);
+      assert.equal(erased[side][0]?.item, `a${meta.id}`);
+      assert.ok(erased[side][0]!.since < meta.createdAt - 60 * 60_000, side);
+    }
   });
 
   it('a discarded upload and one the origin’s sweeper finds abandoned leave no chunks elsewhere', async () => {

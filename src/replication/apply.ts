@@ -5,7 +5,14 @@
  */
 import { fromRecord } from '../storage/common.ts';
 import type { Conversation, Storage, StoredMessage } from '../storage/types.ts';
+import type { StreamEraser } from './erase.ts';
 import type { ConversationEvent, ReplicationEvent } from './events.ts';
+
+/** Where an event sits in this region's inbox, and the content it carries (`link.ts`, `EventMeta`). */
+export interface InboxPlace {
+  seq: number;
+  item: string | null;
+}
 
 /** What the gateway does with an applied event: deliver it to its users (`sink.ts`). */
 export interface ReplicationSink {
@@ -55,9 +62,21 @@ export class Applier {
    * existence read, one store read per replicated message fewer.
    */
   private readonly known = new RecentIds(100_000);
+  /**
+   * Messages deleted here before their own event arrived (a third region's delete overtook it):
+   * their event, when it comes, is erased from the inbox once applied. Kept in memory only: one
+   * that comes after this gateway restarted stays in the inbox until the stream's age limit.
+   */
+  private readonly deletedAhead = new RecentIds(50_000);
 
-  /** `storage` is the region's own store: applying writes here directly, never republishing. */
-  constructor(private readonly storage: Storage) {}
+  /**
+   * `storage` is the region's own store: applying writes here directly, never republishing.
+   * `eraser` removes deleted content's events from the region's streams (null: no streams, tests).
+   */
+  constructor(
+    private readonly storage: Storage,
+    private readonly eraser: StreamEraser | null = null,
+  ) {}
 
   /**
    * Applies one event and delivers it. Throws when either fails; the caller leaves the event
@@ -65,9 +84,17 @@ export class Applier {
    * `eventId` is the same for every copy of the event, whichever region published it: a copy a
    * second region republished is applied again (idempotently) but not fanned out again.
    */
-  async apply(e: ReplicationEvent, eventId: string, sink: ReplicationSink): Promise<void> {
+  async apply(
+    e: ReplicationEvent,
+    eventId: string,
+    sink: ReplicationSink,
+    place: InboxPlace | null = null,
+  ): Promise<void> {
     const again = eventId !== '' && this.recent.has(eventId);
-    await this.applyOnce(e, again, sink);
+    const overDeleted = await this.applyOnce(e, again, sink);
+    // Content that arrived after its delete had been applied here: the delete's erase could not
+    // see it, so it goes now (before the ack: a failure retries the event, idempotently).
+    if (overDeleted && place?.item && this.eraser) await this.eraser.inboxEvent(place.seq);
     if (eventId !== '') this.recent.remember(eventId);
   }
 
@@ -90,6 +117,25 @@ export class Applier {
       });
     }
     if (!target.state) throw new Error(`change ${record.messageId} carries no state`);
+    return this.applyState(target);
+  }
+
+  /**
+   * A delete whose target this region never received: the origin may have erased the target's
+   * events from its outbox before this region read them, so waiting for them could be forever.
+   * The target's place is stored as the tombstone the delete carries (its state, no body); a
+   * copy of the message arriving later merges into it and stays deleted. Null for other changes.
+   */
+  private async deleteAhead(target: StoredMessage): Promise<StoredMessage | null> {
+    if (!target.state?.deleted) return null;
+    if (
+      !this.known.has(target.conversationId) &&
+      !(await this.storage.getConversation(target.conversationId))
+    )
+      return null;
+    const { attachments: _none, ...tombstone } = target;
+    await this.storage.putReplica({ ...tombstone, body: '' });
+    this.deletedAhead.remember(target.messageId.toString());
     return this.applyState(target);
   }
 
@@ -119,7 +165,8 @@ export class Applier {
     return sink.membersOf ? sink.membersOf(conversationId) : this.storage.listMembers(conversationId);
   }
 
-  private async applyOnce(e: ReplicationEvent, again: boolean, sink: ReplicationSink): Promise<void> {
+  /** Applies and delivers one event; true when it carried content for a message deleted here. */
+  private async applyOnce(e: ReplicationEvent, again: boolean, sink: ReplicationSink): Promise<boolean> {
     switch (e.k) {
       case 'm': {
         const message = fromRecord(e.msg);
@@ -140,7 +187,7 @@ export class Applier {
         if (message.state) await this.applyState(message);
         if (message.replyTo !== undefined && message.replyTo !== null) await this.recordReply(message);
         if (!again) await sink.deliverMessage(message, await this.membersOf(message.conversationId, sink));
-        return;
+        return this.deletedAhead.has(message.messageId.toString());
       }
       case 'x': {
         const record = fromRecord(e.change);
@@ -149,7 +196,7 @@ export class Applier {
         // another (after an outage). Retried in place like a message whose conversation has not
         // arrived (keyed by origin, so the message's own stream is not held up); merging the
         // state when the target arrives would need a row for a message this region lacks.
-        const applied = await this.applyRecord(record, target);
+        const applied = (await this.applyRecord(record, target)) ?? (await this.deleteAhead(target));
         if (!applied)
           throw new Error(`target ${e.target.messageId} of change ${e.change.messageId} not replicated yet`);
         // The record itself joins this region's stream: a replay by position finds it, and a
@@ -157,7 +204,10 @@ export class Applier {
         await this.storage.putReplica(record);
         if (!again)
           await sink.deliverChange(record, applied, await this.membersOf(record.conversationId, sink));
-        return;
+        // The delete itself: erase the content's events from this region's streams (the target's
+        // own, its edits', reactions' carrying it, this region's outbox copies included).
+        if (target.state?.deleted && this.eraser) await this.eraser.messages([applied]);
+        return applied.state?.deleted === true;
       }
       case 'c': {
         const initial = e.event === 'created' ? e.changed : [];
@@ -174,17 +224,25 @@ export class Applier {
           const audience = e.event === 'members_removed' ? [...new Set([...members, ...e.changed])] : members;
           await sink.deliverConversation(e.conv, members, e.event, audience);
         }
-        return;
+        return false;
       }
       // Attachments are stored, not delivered: the message that references one delivers it.
       case 'ac':
-        return this.storage.attachments.putChunk(e.up, e.i, Buffer.from(e.data, 'base64'));
+        await this.storage.attachments.putChunk(e.up, e.i, Buffer.from(e.data, 'base64'));
+        return false;
       case 'am':
-        return this.storage.attachments.commit(e.up, e.meta);
+        await this.storage.attachments.commit(e.up, e.meta);
+        return false;
       case 'ax':
-        return this.storage.attachments.discard(e.up);
-      case 'ad':
-        return this.storage.attachments.delete(e.conversationId, e.ids);
+        await this.storage.attachments.discard(e.up);
+        return false;
+      case 'ad': {
+        const attachments = this.storage.attachments;
+        const found = await Promise.all(e.ids.map(async (id) => ({ id, meta: await attachments.get(id) })));
+        await attachments.delete(e.conversationId, e.ids);
+        if (this.eraser) await this.eraser.attachments(found);
+        return false;
+      }
       case 'r': {
         const id = BigInt(e.messageId);
         await this.storage.markRead(e.userId, e.conversationId, id);
@@ -196,7 +254,7 @@ export class Applier {
             await this.membersOf(e.conversationId, sink),
           );
         }
-        return;
+        return false;
       }
     }
   }

@@ -8,6 +8,7 @@
  *   link.ts     the JetStream outbox/inbox streams between regions (`CrossRegionLink`)
  *   events.ts   the events on that link and their encoding
  *   outbox.ts   publishing: `OutboxPublisher`, and the store decorator that calls it
+ *   erase.ts    erasing deleted content's events from the region's streams
  *   apply.ts    applying other regions' events to this region's store (`Applier`)
  *   keyed-apply.ts  applying them concurrently across conversations, in order within one
  *   sink.ts     delivering applied events to the gateway's users
@@ -18,6 +19,7 @@
 import type { Directory } from '../config/directory.ts';
 import type { Storage } from '../storage/types.ts';
 import { Applier, type ReplicationSink } from './apply.ts';
+import { StreamEraser } from './erase.ts';
 import { decodeEvent, type ReplicationEvent } from './events.ts';
 import type { CrossRegionBacklog, CrossRegionLink } from './link.ts';
 import { OutboxPublisher, replicatingStorage } from './outbox.ts';
@@ -34,6 +36,8 @@ export class Replication {
    * conversations, members, read markers) also go to the outbox before they resolve.
    */
   readonly storage: Storage;
+  /** Erases deleted content's events from this region's outbox and inbox (`erase.ts`). */
+  readonly eraser: StreamEraser;
   private readonly applier: Applier;
 
   constructor(
@@ -43,8 +47,9 @@ export class Replication {
     /** The region's own store; applying writes here directly, never republishing. */
     local: Storage,
   ) {
-    this.storage = replicatingStorage(local, new OutboxPublisher(link));
-    this.applier = new Applier(local);
+    this.eraser = new StreamEraser(link);
+    this.storage = replicatingStorage(local, new OutboxPublisher(link), this.eraser);
+    this.applier = new Applier(local, this.eraser);
   }
 
   /** The replication backlog per peer region, read from JetStream (see `CrossRegionLink.backlog`). */
@@ -73,7 +78,7 @@ export class Replication {
       }
       return event;
     };
-    return this.link.consume((data, meta) => this.applier.apply(decode(data), meta.eventId, sink), {
+    return this.link.consume((data, meta) => this.applier.apply(decode(data), meta.eventId, sink, meta), {
       // A redelivered creation comes after the conversation's later messages, which fail until
       // it is applied: it must not wait behind them.
       opensKey: (data) => {

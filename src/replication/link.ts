@@ -5,8 +5,8 @@
  * to its own destination subject. When a region or a link is down, publishes still land in the
  * local outbox; the inbox's sourcing catches up by itself when the link returns.
  *
- *   OUTBOX_<src>  subjects xr.<src>.to.<dst>             placement: cluster <src>
- *   INBOX_<dst>   sources OUTBOX_<src> filter xr.<src>.to.<dst> for every src ≠ dst
+ *   OUTBOX_<src>  subjects xr.<src>.to.<dst>.<bucket>    placement: cluster <src>
+ *   INBOX_<dst>   sources OUTBOX_<src> filter xr.<src>.to.<dst>.> for every src ≠ dst
  *   consumer "apply" on INBOX_<dst>: durable, explicit ack, shared by the region's gateways
  *
  * Every publish carries a `Nats-Msg-Id`, `<event id>@<src>><dst>`, so a republish (after a retry
@@ -14,6 +14,13 @@
  * idempotently, and remember applied events by the event id alone (`eventIdOf`). It also carries
  * `Chat-Key`, the conversation the event belongs to: a region applies many conversations' events
  * at once and each conversation's one at a time, in stream order (`keyed-apply.ts`).
+ *
+ * An event that carries content (a message body, an edited body, attachment bytes) also carries
+ * `Chat-Item`, what that content belongs to (`m<message id>`, `a<attachment id>`), and is published
+ * on the subject bucket of that item (`itemBucket`). When the content is deleted, each region
+ * erases those events from its own outbox and inbox (`erase`): it reads the bucket's headers from
+ * the item's time on and securely deletes the matches. Buckets, not one subject per item, because
+ * nats-server keeps an index entry per distinct subject in memory for as long as the stream holds it.
  *
  * The publishing region is part of that id because an inbox deduplicates what it sources too,
  * and nats-server 2.9 does not skip a sourced message it finds to be a duplicate: it restarts
@@ -34,6 +41,7 @@ import {
   nanos,
   RetentionPolicy,
   StorageType,
+  type StoredMsg,
   type StreamConfig,
 } from 'nats';
 import { CLOSE_GRACE_MS, drainNats } from '../util/close.ts';
@@ -62,7 +70,22 @@ export interface CrossRegionOptions {
  * `origin` is the region that published this copy; `eventId` names the event whatever region
  * published it (a republish from another region has the same one).
  */
-export type EventHandler = (data: Uint8Array, meta: { origin: string; eventId: string }) => Promise<void>;
+export type EventHandler = (data: Uint8Array, meta: EventMeta) => Promise<void>;
+
+export interface EventMeta {
+  origin: string;
+  eventId: string;
+  /** The event's sequence in this region's inbox (`eraseInboxEvent` removes it). */
+  seq: number;
+  /** The content the event carries (`Chat-Item`), or null when it carries none. */
+  item: string | null;
+}
+
+/** Content an event carries, to erase once it is deleted: everything published since `since` (ms) is looked at. */
+export interface ErasableItem {
+  item: string;
+  since: number;
+}
 
 export interface ConsumeOptions {
   /**
@@ -87,6 +110,18 @@ const RETRY_DELAY_MS = 1000;
 const ACK_WAIT_MS = 30_000;
 /** The header naming an event's conversation; events without it share one key. */
 const KEY_HEADER = 'Chat-Key';
+/** The header naming the content an event carries (see the module comment). */
+const ITEM_HEADER = 'Chat-Item';
+/**
+ * Subject buckets for events that carry content. Erasing an item reads the headers of its bucket
+ * since the item's time: 1/1024 of the stream, while nats-server's per-subject index stays at
+ * 1,024 entries per destination.
+ */
+const ITEM_BUCKETS = 1024;
+/** The subject token of events without content. */
+const NO_ITEM = '_';
+/** Above this many buckets an erase reads the whole stream once instead of bucket by bucket. */
+const MAX_BUCKET_SCANS = 8;
 
 /**
  * The key an inbox event is applied under: its origin region and its conversation. Order is kept
@@ -101,7 +136,18 @@ export function applyKey(origin: string, conversationKey: string): string {
 
 export const outboxStream = (region: string) => `OUTBOX_${region.replace(/[^A-Za-z0-9_-]/g, '_')}`;
 export const inboxStream = (region: string) => `INBOX_${region.replace(/[^A-Za-z0-9_-]/g, '_')}`;
-export const outboxSubject = (src: string, dst: string) => `xr.${src}.to.${dst}`;
+export const outboxSubject = (src: string, dst: string, bucket: string = NO_ITEM) =>
+  `xr.${src}.to.${dst}.${bucket}`;
+
+/** The subject token of an item's events: FNV-1a of the item, modulo ITEM_BUCKETS. */
+export function itemBucket(item: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < item.length; i++) {
+    h ^= item.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return `b${(h >>> 0) % ITEM_BUCKETS}`;
+}
 
 /** The `Nats-Msg-Id` of an event published by `src` for `dst`: unique per outbox and per inbox source. */
 export const publishId = (eventId: string, src: string, dst: string) => `${eventId}@${src}>${dst}`;
@@ -158,13 +204,15 @@ export class CrossRegionLink {
     const { region, peers } = this.opts;
     const outbox: Partial<StreamConfig> & { name: string } = {
       name: outboxStream(region),
-      subjects: [`xr.${region}.to.*`],
+      subjects: [`xr.${region}.to.>`],
       storage: StorageType.File,
       retention: RetentionPolicy.Limits,
       max_age: nanos(this.opts.outboxMaxAgeMs),
       duplicate_window: nanos(this.opts.duplicateWindowMs),
       placement: { cluster: region, tags: [] },
       num_replicas: 1,
+      // Erasing reads with direct gets (`erase`).
+      allow_direct: true,
     };
     const inbox: Partial<StreamConfig> & { name: string } = {
       name: inboxStream(region),
@@ -174,9 +222,10 @@ export class CrossRegionLink {
       duplicate_window: nanos(this.opts.duplicateWindowMs),
       placement: { cluster: region, tags: [] },
       num_replicas: 1,
+      allow_direct: true,
       sources: peers.map((peer) => ({
         name: outboxStream(peer),
-        filter_subject: outboxSubject(peer, region),
+        filter_subject: `xr.${peer}.to.${region}.>`,
       })),
     };
     for (const cfg of [outbox, inbox]) {
@@ -208,9 +257,10 @@ export class CrossRegionLink {
    * Publishes one event to every peer region's subject in this region's outbox and resolves when
    * the outbox has stored all of them (the cross-region leg is then durable). Receivers apply
    * events with the same `key` (the conversation) one at a time, in stream order; events
-   * published without one are all applied in order with each other.
+   * published without one are all applied in order with each other. `item` names the content
+   * the event carries, if any, so that `erase` can find it.
    */
-  async publish(data: Uint8Array, eventId: string, key?: string): Promise<void> {
+  async publish(data: Uint8Array, eventId: string, key?: string, item?: string): Promise<void> {
     const js = this.js;
     if (!js) throw new Error('cross-region link not started');
     await Promise.all(
@@ -218,7 +268,9 @@ export class CrossRegionLink {
         const h = headers();
         h.set('Chat-Origin', this.opts.region);
         if (key !== undefined) h.set(KEY_HEADER, key);
-        return js.publish(outboxSubject(this.opts.region, peer), data, {
+        if (item !== undefined) h.set(ITEM_HEADER, item);
+        const bucket = item === undefined ? NO_ITEM : itemBucket(item);
+        return js.publish(outboxSubject(this.opts.region, peer, bucket), data, {
           msgID: publishId(eventId, this.opts.region, peer),
           headers: h,
         });
@@ -254,7 +306,12 @@ export class CrossRegionLink {
         await applying.admit();
         const origin = m.headers?.get('Chat-Origin') ?? m.subject.split('.')[1] ?? '';
         const msgId = m.headers?.get('Nats-Msg-Id') ?? '';
-        const meta = { origin, eventId: eventIdOf(msgId) };
+        const meta = {
+          origin,
+          eventId: eventIdOf(msgId),
+          seq: m.seq,
+          item: m.headers?.get(ITEM_HEADER) || null,
+        };
         // Read once: nats.js makes a new view of the payload on each read.
         const data = m.data;
         applying.add({
@@ -295,6 +352,63 @@ export class CrossRegionLink {
     } catch (err) {
       this.log.warn({ err, msgId }, 'could not acknowledge a cross-region event; it will be redelivered');
     }
+  }
+
+  /**
+   * Securely deletes, from this region's outbox and inbox, every event carrying one of `items`
+   * published since its `since`; returns how many were deleted. Idempotent: an event another
+   * gateway already deleted is skipped.
+   *
+   * Reads with direct gets only (`allow_direct` streams): creating even an ephemeral consumer
+   * needs the JetStream meta group's quorum, which a two-region deployment lacks while one region
+   * is cut off, and a delete must work then too. The first sequence at `since` is found by a
+   * binary search on the messages' times; each bucket is then walked with `next_by_subj`.
+   */
+  async erase(items: readonly ErasableItem[]): Promise<number> {
+    const nc = this.nc;
+    if (!nc) throw new Error('cross-region link not started');
+    if (items.length === 0) return 0;
+    const jsm = await nc.jetstreamManager();
+    const want = new Set(items.map((i) => i.item));
+    const since = Math.min(...items.map((i) => i.since));
+    const buckets = [...new Set(items.map((i) => itemBucket(i.item)))];
+    const { region } = this.opts;
+    const whole = buckets.length > MAX_BUCKET_SCANS;
+    const scans: [string, string, string[]][] = [
+      [
+        outboxStream(region),
+        `xr.${region}.to.>`,
+        whole ? [`xr.${region}.to.>`] : buckets.map((b) => `xr.${region}.to.*.${b}`),
+      ],
+      [
+        inboxStream(region),
+        `xr.*.to.${region}.>`,
+        whole ? [`xr.*.to.${region}.>`] : buckets.map((b) => `xr.*.to.${region}.${b}`),
+      ],
+    ];
+    let erased = 0;
+    for (const [stream, all, filters] of scans) {
+      const from = await firstSeqAt(jsm, stream, all, since);
+      if (from === null) continue;
+      for (const filter of filters) {
+        for (let seq = from; ; ) {
+          const m = await directNext(jsm, stream, filter, seq);
+          if (!m) break;
+          const item = m.header?.get(ITEM_HEADER);
+          if (item && want.has(item) && (await deleteIfPresent(jsm, stream, m.seq))) erased++;
+          seq = m.seq + 1;
+        }
+      }
+    }
+    return erased;
+  }
+
+  /** Securely deletes one event of this region's inbox (an event applied over deleted content). */
+  async eraseInboxEvent(seq: number): Promise<void> {
+    const nc = this.nc;
+    if (!nc) throw new Error('cross-region link not started');
+    const jsm = await nc.jetstreamManager();
+    await deleteIfPresent(jsm, inboxStream(this.opts.region), seq);
   }
 
   /**
@@ -361,6 +475,63 @@ export class CrossRegionLink {
     this.nc = null;
     this.js = null;
     if (nc) await drainNats(nc);
+  }
+}
+
+/** The part of nats.js's direct-get API `erase` uses. */
+interface DirectGet {
+  getMessage(stream: string, query: { seq: number; next_by_subj: string }): Promise<StoredMsg>;
+}
+
+/** The first message at or after `seq` whose subject matches `filter`; null past the end. */
+async function directNext(
+  jsm: JetStreamManager,
+  stream: string,
+  filter: string,
+  seq: number,
+): Promise<StoredMsg | null> {
+  // The manager has `direct` at runtime; nats.js 2.x leaves it out of the interface's type.
+  const direct = (jsm as JetStreamManager & { direct: DirectGet }).direct;
+  try {
+    return await direct.getMessage(stream, { seq, next_by_subj: filter });
+  } catch (err) {
+    if (isNotFound(err) || (err as { code?: string }).code === '404') return null;
+    throw err;
+  }
+}
+
+/**
+ * The first sequence of `stream` stored at or after `since` (ms), by binary search on message
+ * times (which only grow along the stream); null when every message is older.
+ */
+async function firstSeqAt(
+  jsm: JetStreamManager,
+  stream: string,
+  all: string,
+  since: number,
+): Promise<number | null> {
+  const { state } = await jsm.streams.info(stream);
+  if (state.messages === 0) return null;
+  let lo = state.first_seq;
+  let hi = state.last_seq + 1;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    const m = await directNext(jsm, stream, all, mid);
+    if (!m) hi = mid;
+    else if (m.time.getTime() < since) lo = m.seq + 1;
+    else hi = mid;
+  }
+  return lo > state.last_seq ? null : lo;
+}
+
+/** Deletes a stream message, overwriting its bytes; false when it was gone already. */
+async function deleteIfPresent(jsm: JetStreamManager, stream: string, seq: number): Promise<boolean> {
+  try {
+    return await jsm.streams.deleteMessage(stream, seq, true);
+  } catch (err) {
+    if (isNotFound(err) || (err as { api_error?: { err_code?: number } }).api_error?.err_code === 10057)
+      return false;
+    throw err;
   }
 }
 

@@ -7,6 +7,7 @@ import type { AttachmentStore } from '../storage/attachments.ts';
 import { toRecord } from '../storage/common.ts';
 import type { Conversation, Storage, StoredMessage } from '../storage/types.ts';
 import { overriding } from '../util/overriding.ts';
+import { attachmentItem, contentItem, type StreamEraser } from './erase.ts';
 import { type ConversationEvent, encodeEvent, type ReplicationEvent } from './events.ts';
 
 type AttachmentEvent = Extract<ReplicationEvent, { k: 'ac' | 'am' | 'ax' | 'ad' }>;
@@ -28,6 +29,7 @@ export class OutboxPublisher {
       encodeEvent({ k: 'm', msg: toRecord(message) }),
       `m:${message.messageId}`,
       message.conversationId,
+      contentItem(message),
     );
   }
 
@@ -52,12 +54,18 @@ export class OutboxPublisher {
       encodeEvent({ k: 'x', change: toRecord(record), target: toRecord(target) }),
       `x:${record.messageId}`,
       record.conversationId,
+      // A reaction's or edit's event carries the target's body: erased with it.
+      contentItem(target),
     );
   }
 
-  /** An attachment event, keyed by its conversation: applied before the message referencing it. */
+  /**
+   * An attachment event, keyed by its conversation: applied before the message referencing it.
+   * A chunk or commit carries the file (bytes, name): named by it, to be erased with it.
+   */
   attachment(event: AttachmentEvent, eventId: string, conversationId: string): Promise<void> {
-    return this.link.publish(encodeEvent(event), eventId, conversationId);
+    const item = event.k === 'ac' || event.k === 'am' ? attachmentItem(event.up.id) : undefined;
+    return this.link.publish(encodeEvent(event), eventId, conversationId, item);
   }
 
   read(userId: string, conversationId: string, messageId: bigint): Promise<void> {
@@ -74,10 +82,12 @@ export class OutboxPublisher {
  * write and the outbox publish both succeeded, so an ack given after it covers the cross-region
  * leg too. A failed publish fails the call; the local write stays, and the client's resend (same
  * clientMsgId) is answered as a duplicate and published again. Every other method is `inner`'s.
+ * A delete also erases the deleted content's events from this region's streams (`eraser`) before
+ * it resolves; a failed erase fails the call the same way, and the resent delete erases again.
  */
-export function replicatingStorage(inner: Storage, outbox: OutboxPublisher): Storage {
+export function replicatingStorage(inner: Storage, outbox: OutboxPublisher, eraser: StreamEraser): Storage {
   return overriding(inner, {
-    attachments: replicatingAttachments(inner.attachments, outbox),
+    attachments: replicatingAttachments(inner.attachments, outbox, eraser),
     async createConversation(conv, members) {
       const existing = await inner.getConversation(conv.id);
       const created = await inner.createConversation(conv, members);
@@ -107,6 +117,7 @@ export function replicatingStorage(inner: Storage, outbox: OutboxPublisher): Sto
       // Published with whatever state won here (the receivers merge it the same way); a resend
       // applies and publishes again, in case the first attempt died before its publish.
       if (target && change.record) await outbox.change(change.record, target);
+      if (target?.state?.deleted) await eraser.messages([target]);
       return target;
     },
     async applyReaction(reaction) {
@@ -131,7 +142,11 @@ export function replicatingStorage(inner: Storage, outbox: OutboxPublisher): Sto
  * progress: their sweepers could not tell an abandoned upload from one whose commit is still
  * in the inbox behind an outage.
  */
-export function replicatingAttachments(inner: AttachmentStore, outbox: OutboxPublisher): AttachmentStore {
+export function replicatingAttachments(
+  inner: AttachmentStore,
+  outbox: OutboxPublisher,
+  eraser: StreamEraser,
+): AttachmentStore {
   return overriding(inner, {
     async putChunk(up, index, data) {
       await inner.putChunk(up, index, data);
@@ -151,12 +166,15 @@ export function replicatingAttachments(inner: AttachmentStore, outbox: OutboxPub
       await outbox.attachment({ k: 'ax', up }, `ax:${up.id}`, up.conversationId);
     },
     async delete(conversationId, ids) {
+      // Read before the delete: the commit time bounds how far back the file's events go.
+      const found = await Promise.all(ids.map(async (id) => ({ id, meta: await inner.get(id) })));
       await inner.delete(conversationId, ids);
       await outbox.attachment(
         { k: 'ad', conversationId, ids: [...ids] },
         `ad:${[...ids].sort().join(',')}`,
         conversationId,
       );
+      await eraser.attachments(found);
     },
     // What the origin's sweeper removes, every region removes.
     async sweepOrphans(startedBefore) {

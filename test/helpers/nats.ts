@@ -120,6 +120,8 @@ export interface NatsSupercluster {
   /** Client URL per region. */
   urls: Record<string, string>;
   servers: Record<string, NatsRegionServer>;
+  /** The directory of a region's JetStream store (stream files, for "is it on disk?" checks). */
+  storeDir(region: string): string;
   /** Stops one region's server (a region outage); its JetStream store is kept. */
   stopRegion(region: string): Promise<void>;
   /** Restarts a stopped region on the same ports and store, and waits for its gateways. */
@@ -218,6 +220,7 @@ export async function startNatsSupercluster(
   return {
     urls,
     servers,
+    storeDir: (region) => join(specs[region]!.dir, 'jetstream'),
     stopRegion,
     async startRegion(region) {
       await startRegion(region);

@@ -7,6 +7,8 @@
  * the keyspaces.
  */
 import { randomBytes } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Client } from 'cassandra-driver';
 import { startGateway } from '../../src/app.ts';
 import { parseConfig } from '../../src/config/load.ts';
@@ -33,6 +35,14 @@ export interface TwoRegions {
   bodiesIn(region: TwoRegion): Promise<string[]>;
   /** Every row of every table of the region's keyspace, for "is it anywhere?" checks. */
   everyRow(region: TwoRegion): Promise<Array<{ table: string; row: Record<string, unknown> }>>;
+  /**
+   * Whether any file of the region's JetStream store (its replication outbox and inbox) holds
+   * `needle`: read from disk, so an event deleted without its bytes being overwritten counts.
+   */
+  streamFilesHold(region: TwoRegion, needle: Buffer): Promise<boolean>;
+  /** Stops the region's NATS server (its streams are kept) — the region cut off — and starts it again. */
+  stopNats(region: TwoRegion): Promise<void>;
+  startNats(region: TwoRegion): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -131,6 +141,9 @@ export async function startTwoRegions(opts: {
       }
       return out;
     },
+    streamFilesHold: (region, needle) => filesHold(sc.storeDir(region), needle),
+    stopNats: (region) => sc.stopRegion(region),
+    startNats: (region) => sc.startRegion(region),
     async close() {
       await Promise.all(clients.map((c) => c.close()));
       for (const gw of gateways.values()) await gw.stop();
@@ -141,6 +154,16 @@ export async function startTwoRegions(opts: {
       await cassandra.close();
     },
   };
+}
+
+/** Whether any file under `dir` holds `needle` (as bytes). */
+async function filesHold(dir: string, needle: Buffer): Promise<boolean> {
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    const bytes = await readFile(join(entry.parentPath, entry.name)).catch(() => null);
+    if (bytes?.includes(needle)) return true;
+  }
+  return false;
 }
 
 /**

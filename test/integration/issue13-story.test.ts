@@ -3,8 +3,9 @@
  * supercluster: alice (home us-east) sends, edits, deletes, reacts, replies in a thread, uploads an
  * image and sends it, and finds an old message by a word; bob, connected in eu-west, sees each change (the latency of
  * each is reported); carol (home eu-west), offline throughout, connects afterwards and her client
- * holds the final state. Then every table of both regions' keyspaces is read: the deleted body and
- * the deleted image's bytes are in none of them.
+ * holds the final state. Then every table of both regions' keyspaces is read, and every file of
+ * both regions' JetStream stores (the replication streams): the deleted body and the deleted
+ * image's bytes are in none of them.
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
@@ -263,6 +264,20 @@ describe('issue 13 story: two regions, one offline member, nothing deleted left 
               `${region}: kept content found by the scan`,
             );
           }
+        },
+        { timeoutMs: 20_000 },
+      );
+      // The replication streams, as files on disk: events carry a file's chunks in base64.
+      const asStreamed = (b: Buffer) => [b, Buffer.from(b.subarray(0, 48).toString('base64'))];
+      await eventually(
+        async () => {
+          for (const needle of gone.flatMap(asStreamed))
+            assert.ok(!(await env.streamFilesHold(region, needle)), `${region}: deleted content in a stream`);
+          for (const needle of [Buffer.from('pineapple'), ...asStreamed(logoPng).slice(1)])
+            assert.ok(
+              await env.streamFilesHold(region, needle),
+              `${region}: kept content found in the streams`,
+            );
         },
         { timeoutMs: 20_000 },
       );

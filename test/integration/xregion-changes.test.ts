@@ -2,8 +2,9 @@
  * Edits and deletes across two regions on a real NATS supercluster, a Redis per region and
  * Cassandra (a keyspace per region): an edit and a delete made in us-east reach eu-west live,
  * an eu-west member who was offline comes back to the final state, the deleted body is absent
- * from every table of eu-west's keyspace, and concurrent changes made in both regions converge
- * (the larger revision wins; a delete wins over an edit; reactions from both regions all count).
+ * from every table of eu-west's keyspace and from both regions' replication streams (read as
+ * files on disk), and concurrent changes made in both regions converge (the larger revision wins;
+ * a delete wins over an edit; reactions from both regions all count).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -80,6 +81,16 @@ describe('edits and deletes across regions', () => {
       { timeoutMs: 20_000 },
     );
     assert.ok(!(await bodiesIn('us-east')).some((x) => x.includes('secret')));
+    // The streams: the kept message's edit is there (the files are read as written), the deleted
+    // body is in neither region's outbox or inbox.
+    for (const region of TWO_REGIONS) {
+      assert.ok(await regions.streamFilesHold(region, Buffer.from('final draft')), region);
+      await eventually(
+        async () =>
+          assert.ok(!(await regions.streamFilesHold(region, Buffer.from('top secret plan'))), region),
+        { timeoutMs: 20_000 },
+      );
+    }
 
     const c = await open('eu-west', carol);
     assert.ok(!JSON.stringify(c.frames).includes('secret'), JSON.stringify(c.frames));
@@ -144,6 +155,40 @@ describe('edits and deletes across regions', () => {
     for (const region of TWO_REGIONS) {
       const bodies = await bodiesIn(region);
       assert.ok(!bodies.some((x) => x.includes('doomed')), `${region}: ${JSON.stringify(bodies)}`);
+      // Nor in the streams: the message's event, and the racing edit's wherever it was applied.
+      await eventually(
+        async () => assert.ok(!(await regions.streamFilesHold(region, Buffer.from('doomed'))), region),
+        { timeoutMs: 20_000 },
+      );
+    }
+  });
+
+  it('a message sent and deleted while the other region is cut off reaches it only as deleted', async () => {
+    const a = await open('us-east', alice, { device: 'outage' });
+    await regions.stopNats('eu-west');
+    let gone = '';
+    try {
+      // Acked in us-east; its events wait in us-east's outbox, and the delete erases the message's.
+      ({ messageId: gone } = await a.call('send', { conversationId: group, body: 'outage only words' }));
+      await a.call('delete', { conversationId: group, messageId: gone });
+    } finally {
+      await regions.startNats('eu-west');
+    }
+    // eu-west receives the delete without the message: it keeps the message's place, deleted.
+    const b = await open('eu-west', bob, { device: 'after-outage' });
+    await eventually(
+      async () => {
+        const page = await b.call('history', { conversationId: group, limit: 5 });
+        const row = page.messages.find((m) => m.id === gone);
+        assert.equal(row?.state?.deleted, true);
+        assert.equal(row?.body, '');
+        assert.equal(row?.senderId, alice);
+      },
+      { timeoutMs: 30_000 },
+    );
+    for (const region of TWO_REGIONS) {
+      assert.ok(!(await bodiesIn(region)).some((x) => x.includes('outage only')), region);
+      assert.ok(!(await regions.streamFilesHold(region, Buffer.from('outage only'))), region);
     }
   });
 });

@@ -10,7 +10,10 @@ const REGIONS = ['us-east', 'eu-west', 'ap-south'];
 describe('cross-region link (JetStream outbox/inbox sourcing)', () => {
   let sc: NatsSupercluster;
   const links = new Map<string, CrossRegionLink>();
-  const received = new Map<string, { origin: string; eventId: string; body: string }[]>();
+  const received = new Map<
+    string,
+    { origin: string; eventId: string; item: string | null; body: string }[]
+  >();
 
   const startLink = async (region: string) => {
     const link = new CrossRegionLink({
@@ -84,6 +87,39 @@ describe('cross-region link (JetStream outbox/inbox sourcing)', () => {
         ['eu-west', 'm:twice'],
       ],
     );
+  });
+
+  it('erases an item’s events from the outbox and each inbox, and nothing else', async () => {
+    const enc = new TextEncoder();
+    const us = links.get('us-east')!;
+    // Thirty items over many buckets, and one event without an item.
+    for (let i = 0; i < 30; i++)
+      await us.publish(enc.encode(`item body ${i}`), `e:${i}`, 'g:erase', `m${9000 + i}`);
+    await us.publish(enc.encode('no item'), 'e:none', 'g:erase');
+    for (const r of ['eu-west', 'ap-south'])
+      await eventually(
+        () =>
+          assert.ok(
+            received.get(r)!.some((e) => e.body === 'no item'),
+            `${r}: ${JSON.stringify(received.get(r)!.map((e) => e.body))}`,
+          ),
+        { timeoutMs: 30_000 },
+      );
+    const carried = received.get('eu-west')!.find((e) => e.body === 'item body 3');
+    assert.equal(carried?.item, 'm9003', 'the inbox event names its item');
+    const since = Date.now() - 60_000;
+    // One item: its event in us-east's outbox (once per peer) and in each peer's inbox.
+    assert.equal(await us.erase([{ item: 'm9003', since }]), 2);
+    assert.equal(await links.get('eu-west')!.erase([{ item: 'm9003', since }]), 1);
+    assert.equal(await links.get('ap-south')!.erase([{ item: 'm9003', since }]), 1);
+    assert.equal(await us.erase([{ item: 'm9003', since }]), 0, 'idempotent');
+    // Many items at once (more buckets than are walked one by one): the whole streams are read.
+    const many = Array.from({ length: 20 }, (_, i) => ({ item: `m${9010 + i}`, since }));
+    assert.equal(await us.erase(many), 40);
+    assert.equal(await links.get('eu-west')!.erase(many), 20);
+    // Nothing published before `since` is looked at.
+    assert.equal(await links.get('ap-south')!.erase([{ item: 'm9004', since: Date.now() + 60_000 }]), 0);
+    assert.equal(await links.get('ap-south')!.erase([{ item: 'm9004', since }]), 1);
   });
 
   it('keeps publishing while a region is down and catches it up, in order, when it returns', async () => {
