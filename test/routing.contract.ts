@@ -73,7 +73,7 @@ export function routingContract(name: string, makePair: RouterPairFactory): void
         },
         onControl: (e: ControlEvent) => {
           g.controls.push(e);
-          g.arrivals.push(`c:${e.conversationId}`);
+          g.arrivals.push(`c:${e.type === 'members_changed' ? e.conversationId : e.type}`);
         },
         onGap: (gap: RoutingGap) => {
           g.gaps.push(gap);

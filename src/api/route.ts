@@ -27,6 +27,14 @@ export interface ApiRequest<B> {
   idempotencyKey: string | null;
 }
 
+/** Where the routes are mounted: a route's `path` is below it. */
+export const API_PREFIX = '/api';
+
+export interface ApiQueryParam {
+  name: string;
+  description: string;
+}
+
 export interface ApiRoute<B = unknown, R = unknown> {
   method: ApiMethod;
   /** An OpenAPI path template under the API's prefix, e.g. `/v1/conversations/{id}/members`. */
@@ -36,6 +44,8 @@ export interface ApiRoute<B = unknown, R = unknown> {
   /** The OpenAPI tag the route is listed under (its concern: conversations, messages, ...). */
   tag: string;
   body?: z.ZodType<B>;
+  /** Query parameters the route reads (`req.query`), for the OpenAPI document. */
+  query?: readonly ApiQueryParam[];
   response: z.ZodType<R>;
   /** The HTTP status of a success; 200 unless set. */
   status?: number;

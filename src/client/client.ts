@@ -701,7 +701,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.session = null;
     this.abandonInFlight(new ChatClientError(LocalErrorCode.Disconnected, `connection lost (${code})`));
     if (!this.running) return;
-    if (code === CloseCode.Unauthorized || session.unauthorized) {
+    if (code === CloseCode.Unauthorized || code === CloseCode.Revoked || session.unauthorized) {
       if (!this.tokens.refreshable) {
         const err = new ChatClientError(LocalErrorCode.Unauthorized, 'the server refused the token');
         this.emit('error', err);

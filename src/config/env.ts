@@ -36,6 +36,18 @@ export const envSchema = z.object({
   CHAT_DATA_DIR: optional(z.string()),
   /** The dashboard's token when the config has none (embedded mode: else a random one per run). */
   CHAT_OPERATOR_TOKEN: optional(z.string().min(16, 'at least 16 characters')),
+  /**
+   * The server API's keys, `name:key,name:key` (replaces `api.keys`): secrets stay out of the
+   * config file.
+   */
+  CHAT_API_KEYS: optional(
+    z
+      .string()
+      .regex(
+        /^[a-z0-9][a-z0-9_-]{0,31}:[^,:]{24,}(,[a-z0-9][a-z0-9_-]{0,31}:[^,:]{24,})*$/,
+        'name:key,… (keys of 24+ characters)',
+      ),
+  ),
   /** Overrides the config's `log.level`. */
   CHAT_LOG_LEVEL: optional(z.enum(LOG_LEVELS)),
 });
@@ -79,6 +91,7 @@ export function resolveStartup(env: ChatEnv): StartupConfig {
       });
   if (configFile && env.CHAT_OPERATOR_TOKEN !== undefined)
     config.auth.operatorToken ??= env.CHAT_OPERATOR_TOKEN;
+  if (env.CHAT_API_KEYS !== undefined) config.api.keys = parseApiKeys(env.CHAT_API_KEYS);
   const region = selectRegion(config, env.CHAT_REGION);
   if (env.CHAT_HOST) region.gateway.host = env.CHAT_HOST;
   return {
@@ -90,4 +103,14 @@ export function resolveStartup(env: ChatEnv): StartupConfig {
     configFile,
     logLevel: env.CHAT_LOG_LEVEL ?? config.log.level,
   };
+}
+
+/** `name:key,name:key` (already checked by the env schema) → the `api.keys` record. */
+export function parseApiKeys(value: string): Record<string, string> {
+  const keys: Record<string, string> = {};
+  for (const pair of value.split(',')) {
+    const at = pair.indexOf(':');
+    keys[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return keys;
 }

@@ -295,6 +295,39 @@ export const attachmentsSchema = z
   })
   .prefault({});
 
+/** An API key's name: what logs and the audit of API calls show instead of the key. */
+export const API_KEY_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+
+/** The server API (`/api`, docs/operations.md, "Server API"). No keys: the API is off (404). */
+export const apiSchema = z
+  .object({
+    /**
+     * Named keys (name → secret) an app backend sends as `Authorization: Bearer <key>`. Secrets
+     * like `auth.secret`: keep them out of version control (`CHAT_API_KEYS` sets them instead).
+     * At least 24 characters, so a key cannot be guessed online.
+     */
+    keys: z
+      .record(z.string().regex(API_KEY_NAME, 'lowercase letters, digits, _ and -'), z.string().min(24))
+      .default({}),
+    /**
+     * Also accept a JWT signed with the auth key whose claim of this name is `true` (an operator
+     * tool that already mints tokens). Only while at least one key is configured.
+     */
+    adminClaim: z.string().min(1).default('admin'),
+    /** Largest request body (bytes); bigger ones are refused 413 `too_large`. */
+    maxBodyBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(256 * 1024),
+    /**
+     * How often each gateway rereads the revocation list from the store, on top of the pushed
+     * updates: bounds how long a revocation whose push was lost (a NATS blip) goes unnoticed.
+     */
+    revocationRefreshMs: z.number().int().min(100).default(30_000),
+  })
+  .prefault({});
+
 export const logSchema = z
   .object({
     /** Least severe level written. `CHAT_LOG_LEVEL` overrides it. */
@@ -313,6 +346,7 @@ export const configSchema = z
     resume: resumeSchema,
     dashboard: dashboardSchema,
     attachments: attachmentsSchema,
+    api: apiSchema,
     log: logSchema,
   })
   .superRefine((c, ctx) => {
@@ -357,3 +391,4 @@ export type ResumeConfig = z.infer<typeof resumeSchema>;
 export type DashboardConfig = z.infer<typeof dashboardSchema>;
 export type CassandraConfig = z.infer<typeof cassandraSchema>;
 export type AttachmentsConfig = z.infer<typeof attachmentsSchema>;
+export type ApiConfig = z.infer<typeof apiSchema>;

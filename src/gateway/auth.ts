@@ -5,6 +5,7 @@ import {
   createSecretKey,
   verify as cryptoVerify,
   type KeyObject,
+  randomUUID,
   timingSafeEqual,
 } from 'node:crypto';
 import { SignJWT } from 'jose';
@@ -16,7 +17,14 @@ export interface Identity {
   userId: string;
   /** Token expiry (ms since epoch); the session is closed 4401 when it passes. */
   expiresAt: number;
+  /** The token's `jti`, when it has one: what revoking a single token names. */
+  jti?: string;
+  /** The token's `iat` (ms, second precision), when it has one: what a user's revocation compares. */
+  issuedAt?: number;
 }
+
+/** Says whether a verified token was revoked since (`RevocationList.isRevoked`). */
+export type RevocationCheck = (identity: Identity) => boolean;
 
 /** Signature algorithms a deployment may accept, and how node:crypto checks each. */
 type Algorithm = AuthConfig['algorithms'][number];
@@ -49,7 +57,10 @@ export class Authenticator {
   private readonly hmac: KeyObject | null;
   private readonly pub: KeyObject | null;
 
-  constructor(private readonly config: AuthConfig) {
+  constructor(
+    private readonly config: AuthConfig,
+    private readonly revoked: RevocationCheck = () => false,
+  ) {
     this.hmac = config.secret ? createSecretKey(Buffer.from(config.secret, 'utf8')) : null;
     this.pub = config.publicKey ? createPublicKey(config.publicKey) : null;
     if (this.pub) {
@@ -94,7 +105,11 @@ export class Authenticator {
       }
     }
     if (!isUserId(sub)) throw new AuthError('token sub must match [A-Za-z0-9_-]{1,64}');
-    return { userId: sub, expiresAt: exp * 1000 };
+    const identity: Identity = { userId: sub, expiresAt: exp * 1000 };
+    if (typeof claims.jti === 'string' && claims.jti.length > 0) identity.jti = claims.jti;
+    if (typeof claims.iat === 'number' && Number.isFinite(claims.iat)) identity.issuedAt = claims.iat * 1000;
+    if (this.revoked(identity)) throw new AuthError('token revoked');
+    return identity;
   }
 
   /** `verifySync` for callers that are asynchronous anyway (the Socket.IO handshake). */
@@ -140,9 +155,11 @@ export async function mintToken(
   ttlSec: number,
   opts: { issuer?: string | undefined; audience?: string | undefined } = {},
 ): Promise<string> {
+  // A `jti` on every token, so that one token can be revoked without the user's others.
   let jwt = new SignJWT({})
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(userId)
+    .setJti(randomUUID())
     .setIssuedAt()
     .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSec);
   if (opts.issuer) jwt = jwt.setIssuer(opts.issuer);

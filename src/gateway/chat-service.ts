@@ -4,9 +4,18 @@
  * WebSocket endpoint and the Socket.IO endpoint call `handle` with a parsed frame and send back
  * what it returns.
  */
-import type { ParsedClientFrame, ReplyFrame, SyncedFrame } from '../protocol/index.ts';
+import {
+  directConversationId,
+  type ParsedClientFrame,
+  type ParsedRequestOf,
+  type ReplyFrame,
+  type ReplyOf,
+  type SyncedFrame,
+  type WireConversation,
+} from '../protocol/index.ts';
 import type { StoredMessage } from '../storage/types.ts';
 import type { ConnectionState } from './connection.ts';
+import { wireConversation } from './frames.ts';
 import { createOperations, dispatch, type Operations, type OpsDeps } from './ops/index.ts';
 import type { ReplayFrom } from './ops/replay.ts';
 
@@ -49,6 +58,45 @@ export class ChatService {
    */
   async requireParticipant(conversationId: string, userId: string): Promise<void> {
     await this.ops.conversations.requireParticipant(conversationId, userId);
+  }
+
+  // ---- the server API's operations (src/api/routes): the same paths as the client's ops ----
+
+  /** A `send` as `state`'s user, or (`system`) as the deployment into any existing conversation. */
+  post(state: ConnectionState, frame: ParsedRequestOf<'send'>, system: boolean): Promise<ReplyOf<'send'>> {
+    return this.ops.messages.post(state, frame, system);
+  }
+
+  /** An operator's edit or delete of any message. */
+  adminChange(state: ConnectionState, frame: ParsedRequestOf<'edit' | 'delete'>): Promise<ReplyOf<'edit'>> {
+    return this.ops.changes.adminChange(state, frame);
+  }
+
+  /** A group created by an operator or app backend (`id` given: idempotent). */
+  createGroupAs(
+    createdBy: string,
+    title: string,
+    members: readonly string[],
+    id?: string,
+  ): Promise<WireConversation> {
+    return this.ops.conversations.createGroupAs(createdBy, title, members, id);
+  }
+
+  /** The direct conversation of two users, created on first use. */
+  async openDirect(a: string, b: string): Promise<WireConversation> {
+    const c = await this.ops.conversations.ensureDirect(directConversationId(a, b), a);
+    return wireConversation(c.conversation, c.members);
+  }
+
+  /** An operator's membership change (no membership or creator check). */
+  adminChangeMembers(frame: ParsedRequestOf<'addMembers' | 'removeMembers'>): Promise<WireConversation> {
+    return this.ops.conversations.adminChangeMembers(frame);
+  }
+
+  /** A conversation's history page, for an operator (`not_found` if it does not exist). */
+  async adminHistory(frame: ParsedRequestOf<'history'>): Promise<ReplyOf<'history'>> {
+    await this.ops.conversations.requireExisting(frame.conversationId);
+    return this.ops.conversations.history(frame);
   }
 
   /** Delivers a message another region stored (replication): live here, queued if offline. */

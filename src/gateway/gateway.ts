@@ -5,6 +5,7 @@
  */
 
 import uWS from 'uWebSockets.js';
+import { mountApi } from '../api/mount.ts';
 import type { ChatConfig, RegionConfig } from '../config/schema.ts';
 import { CloseCode, closeReason } from '../errors.ts';
 import type { Presence } from '../presence/types.ts';
@@ -24,6 +25,7 @@ import { LocalTopics } from './local-topics.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { PresenceWatchers } from './presence-watchers.ts';
 import { Resync } from './resync.ts';
+import { SessionEnds } from './session-ends.ts';
 import { Sessions } from './sessions.ts';
 import { CLOSE_FLUSH_MS, closePhase } from './shutdown.ts';
 import { SocketIoEndpoint } from './socketio.ts';
@@ -60,6 +62,8 @@ export class Gateway {
   readonly health: BackendHealth;
   /** Replays to open connections what live delivery lost (NATS gap, a dead gateway). */
   readonly resync: Resync;
+  /** Token revocations and operators' disconnects (`session-ends.ts`). */
+  readonly sessionEnds: SessionEnds;
   /** The gateway's own log (component `gateway`). */
   readonly log: Logger;
   private readonly app = uWS.App();
@@ -80,7 +84,8 @@ export class Gateway {
     const log = deps.log;
     this.log = componentLogger(log, 'gateway');
     const limits = deps.config.limits;
-    this.auth = new Authenticator(deps.config.auth);
+    // Connects are checked against the revocation list (filled in `start`, before listening).
+    this.auth = new Authenticator(deps.config.auth, (id) => this.sessionEnds.list.isRevoked(id));
     const topics = new LocalTopics(this.app, limits.maxBackpressureBytes);
     this.hub = new Hub(this.gatewayId, deps.router, deps.presence, this.metrics, topics);
     this.watchers = new PresenceWatchers(deps.presence, this.metrics, limits.maxPresenceSubscriptions);
@@ -109,6 +114,15 @@ export class Gateway {
       log: componentLogger(log, 'sessions'),
     });
     this.resync = Resync.forGateway(this, componentLogger(log, 'resync'));
+    this.sessionEnds = new SessionEnds({
+      store: deps.storage.revocations,
+      router: deps.router,
+      replication: deps.replication,
+      sessions: this.sessions,
+      metrics: this.metrics,
+      refreshMs: deps.config.api.revocationRefreshMs,
+      log: componentLogger(log, 'revocations'),
+    });
     registerWsEndpoint(this.app, {
       sessions: this.sessions,
       auth: this.auth,
@@ -144,6 +158,7 @@ export class Gateway {
       onChange: (ready, down) => this.onReadinessChange(ready, down),
     });
     registerHttpRoutes(this.app, this);
+    mountApi(this.app, this, componentLogger(log, 'api'));
     registerAttachmentRoutes(this.app, {
       auth: this.auth,
       chat: this.chat,
@@ -193,15 +208,25 @@ export class Gateway {
       onDelivery: ({ userIds, routed }) => this.hub.deliverRouted(userIds, routed),
       // Membership changes made on another gateway: drop our cached member list so ACLs and
       // fan-out see the change now (it arrives before the change's `conversation` frames).
-      onControl: (event) => this.chat.invalidateMembers(event.conversationId),
+      onControl: (event) => {
+        if (event.type === 'members_changed') this.chat.invalidateMembers(event.conversationId);
+        else this.sessionEnds.applyHere(event.end);
+      },
       // Frames other gateways publish to our users are lost while NATS is away (resync.ts).
       onGap: (gap) => this.resync.onGap(gap),
     });
     this.resync.watchGatewayLost();
     await this.socketIo.start();
+    await this.sessionEnds.start();
     const replication = this.deps.replication;
     if (replication) {
-      await replication.start(replicationSink({ hub: this.hub, chat: this.chat }));
+      await replication.start(
+        replicationSink({
+          hub: this.hub,
+          chat: this.chat,
+          endSessions: (end) => this.sessionEnds.endInRegion(end),
+        }),
+      );
     }
     // A first round before listening, so `/readyz` answers from fresh probes from the start.
     await this.health.start();
@@ -248,6 +273,7 @@ export class Gateway {
     if (this.stopping) return;
     this.stopping = true;
     this.health.stop();
+    this.sessionEnds.stop();
     if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
     this.listenSocket = null;
     for (const hook of this.stopHooks) {

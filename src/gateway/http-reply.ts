@@ -5,28 +5,8 @@
  * of known length with backpressure (`tryEnd` + `onWritable`).
  */
 import type uWS from 'uWebSockets.js';
+import { ERROR_STATUS, statusLine } from '../api/status.ts';
 import { ChatError, ErrorCode } from '../protocol/index.ts';
-
-/** HTTP status per error code, for the HTTP endpoints that answer with typed errors. */
-const STATUS: Readonly<Record<ErrorCode, string>> = {
-  bad_frame: '400 Bad Request',
-  unknown_op: '400 Bad Request',
-  invalid_field: '400 Bad Request',
-  frame_too_large: '413 Payload Too Large',
-  rate_limited: '429 Too Many Requests',
-  not_found: '404 Not Found',
-  forbidden: '403 Forbidden',
-  unavailable: '503 Service Unavailable',
-  shutting_down: '503 Service Unavailable',
-  internal: '500 Internal Server Error',
-  unauthorized: '401 Unauthorized',
-  too_large: '413 Payload Too Large',
-  unsupported_type: '415 Unsupported Media Type',
-  // Message-op codes, never answered over HTTP today; mapped so every code has a status.
-  edit_window_passed: '403 Forbidden',
-  message_deleted: '410 Gone',
-  too_many_reactions: '409 Conflict',
-};
 
 export type Headers = Readonly<Record<string, string>>;
 
@@ -86,7 +66,7 @@ export class HttpReply {
     }
     const e = err instanceof ChatError ? err : new ChatError(ErrorCode.Internal, 'internal error');
     this.json(
-      status ?? STATUS[e.code],
+      status ?? statusLine(ERROR_STATUS[e.code]),
       { error: { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) } },
       {},
       close,

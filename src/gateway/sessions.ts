@@ -7,6 +7,7 @@
 import type { LimitsConfig } from '../config/schema.ts';
 import { ChatError, CloseCode, closeReason, ErrorCode, isTransientBackendError } from '../errors.ts';
 import { type ParsedClientFrame, PROTOCOL_VERSION, type ServerFrame } from '../protocol/index.ts';
+import type { SessionsEnd } from '../routing/types.ts';
 import type { Logger } from '../util/log.ts';
 import type { ChatService } from './chat-service.ts';
 import type { ClientConnection, ConnectionState } from './connection.ts';
@@ -15,8 +16,9 @@ import type { GatewayMetrics } from './metrics.ts';
 import type { ReplayFrom } from './ops/replay.ts';
 import type { PresenceWatchers } from './presence-watchers.ts';
 import { TokenBucket } from './rate-limit.ts';
+import { endsSession, type SessionKey } from './revocations.ts';
 
-export interface TransportConnection extends ClientConnection {
+export interface TransportConnection extends ClientConnection, SessionKey {
   /** When the client's token expires (ms since epoch); the session is closed 4401 then. */
   readonly expiresAt: number;
 }
@@ -288,6 +290,21 @@ export class Sessions {
         s.conn.close(CloseCode.Unauthorized, closeReason(CloseCode.Unauthorized));
       }
     }
+  }
+
+  /**
+   * Closes (4403) the sessions `end` covers: those of a revoked token, or a user's sessions
+   * opened before an operator's disconnect. Returns how many.
+   */
+  end(end: SessionsEnd): number {
+    let closed = 0;
+    for (const s of this.all) {
+      if (!s.conn.closed && endsSession(end, s.conn.userId, s.conn)) {
+        s.conn.close(CloseCode.Revoked, closeReason(CloseCode.Revoked));
+        closed++;
+      }
+    }
+    return closed;
   }
 
   closeAll(code: number, reason: string): void {

@@ -76,6 +76,8 @@ class IoConnection implements TransportConnection {
   readonly userId: string;
   readonly device: string;
   readonly expiresAt: number;
+  readonly identity: Identity;
+  readonly openedAt = Date.now();
   private seq = 0;
 
   constructor(
@@ -86,6 +88,7 @@ class IoConnection implements TransportConnection {
     this.userId = data.identity.userId;
     this.device = data.device;
     this.expiresAt = data.identity.expiresAt;
+    this.identity = data.identity;
   }
 
   /** Presence events are serialized frames; Socket.IO wants the event name and object. */

@@ -65,6 +65,8 @@ export class WsConnection implements TransportConnection {
   readonly userId: string;
   readonly device: string;
   readonly expiresAt: number;
+  readonly identity: Identity;
+  readonly openedAt = Date.now();
 
   constructor(
     readonly ws: uWS.WebSocket<SocketData>,
@@ -74,6 +76,7 @@ export class WsConnection implements TransportConnection {
     this.userId = upgrade.identity.userId;
     this.device = upgrade.device;
     this.expiresAt = upgrade.identity.expiresAt;
+    this.identity = upgrade.identity;
   }
 
   sendRaw(payload: string): void {

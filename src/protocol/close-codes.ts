@@ -11,6 +11,12 @@ export const CloseCode = {
   /** Token expired or revoked during the session: get a new token before reconnecting. */
   Unauthorized: 4401,
   /**
+   * The session was ended by the deployment: its token was revoked, or an operator disconnected
+   * the user through the server API. Like 4401, get a new token before reconnecting (the app's
+   * backend decides whether the user gets one).
+   */
+  Revoked: 4403,
+  /**
    * Frame over `limits.maxFrameBytes` (after a `frame_too_large` error). One over 16× the limit
    * is cut without a close frame instead (the client sees 1006): docs/protocol.md, "Limits".
    */
@@ -33,6 +39,7 @@ export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 export const CLOSE_REASONS: { readonly [C in CloseCode]: string } = {
   [CloseCode.GoingAway]: 'going away, reconnect',
   [CloseCode.Unauthorized]: 'token expired',
+  [CloseCode.Revoked]: 'session revoked, get a new token',
   [CloseCode.FrameTooLarge]: 'frame too large',
   [CloseCode.RateLimited]: 'rate limit exceeded',
   [CloseCode.RegionUnavailable]: 'region unavailable, reconnect to another region',

@@ -12,6 +12,13 @@ export const ATTACHMENT_ID = /^[A-Za-z0-9_-]{22}$/;
 /** Most attachments any `send` may name (the gateway's `attachments.maxPerMessage` is at most this). */
 export const MAX_ATTACHMENTS_PER_MESSAGE = 64;
 
+/**
+ * The sender of messages the deployment posts itself (the server API's system messages) and the
+ * author of changes an operator makes: not a valid user id, so no user can be it and a client
+ * tells a system message by `senderId === SYSTEM_SENDER_ID`.
+ */
+export const SYSTEM_SENDER_ID = '$system';
+
 export function isUserId(value: unknown): value is string {
   return typeof value === 'string' && USER_ID.test(value);
 }

@@ -3,6 +3,8 @@
  * region's own store (idempotently, never republished) and handed to a `ReplicationSink` that
  * delivers them to the region's users.
  */
+import { isSessionsEnd } from '../routing/sessions-end.ts';
+import type { SessionsEnd } from '../routing/types.ts';
 import { fromRecord } from '../storage/common.ts';
 import type { Conversation, Storage, StoredMessage } from '../storage/types.ts';
 import type { StreamEraser } from './erase.ts';
@@ -30,6 +32,11 @@ export interface ReplicationSink {
     audience: string[],
   ): Promise<void>;
   deliverReceipt(userId: string, conversationId: string, messageId: bigint, members: string[]): Promise<void>;
+  /**
+   * A revocation (already stored here) or a disconnect from another region: close the user's
+   * sessions it covers on every gateway of this region.
+   */
+  endSessions?(end: SessionsEnd): Promise<void>;
   /** An edit or delete applied here: `target` is the target's state after the merge. */
   deliverChange(record: StoredMessage, target: StoredMessage, members: string[]): Promise<void>;
 }
@@ -241,6 +248,12 @@ export class Applier {
         const found = await Promise.all(e.ids.map(async (id) => ({ id, meta: await attachments.get(id) })));
         await attachments.delete(e.conversationId, e.ids);
         if (this.eraser) await this.eraser.attachments(found);
+        return false;
+      }
+      case 'se': {
+        if (!isSessionsEnd(e.end)) throw new Error('malformed sessions-ended event');
+        if (e.end.kind === 'revoked') await this.storage.revocations.add(e.end.revocation);
+        if (!again) await sink.endSessions?.(e.end);
         return false;
       }
       case 'r': {

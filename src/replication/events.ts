@@ -2,6 +2,8 @@
  * What travels through the outbox → inbox streams between regions, and how each event is named
  * for JetStream's duplicate window (the event id; the link makes it `<id>@<src>><dst>`).
  */
+
+import type { SessionsEnd } from '../routing/types.ts';
 import type { AttachmentMeta, AttachmentUpload } from '../storage/attachments.ts';
 import type { MessageRecord } from '../storage/common.ts';
 import type { Conversation } from '../storage/types.ts';
@@ -27,7 +29,12 @@ export type ReplicationEvent =
   | { k: 'ac'; up: AttachmentUpload; i: number; data: string }
   | { k: 'am'; up: AttachmentUpload; meta: AttachmentMeta }
   | { k: 'ax'; up: AttachmentUpload }
-  | { k: 'ad'; conversationId: string; ids: string[] };
+  | { k: 'ad'; conversationId: string; ids: string[] }
+  /**
+   * A user's sessions end in every region: a token revocation (stored by each region, then its
+   * sessions closed) or an operator's disconnect (sessions opened before `at` closed).
+   */
+  | { k: 'se'; end: SessionsEnd };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

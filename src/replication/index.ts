@@ -17,6 +17,7 @@
  * `Replication` owns them: the gateway talks to it and to nothing else here.
  */
 import type { Directory } from '../config/directory.ts';
+import type { SessionsEnd } from '../routing/types.ts';
 import type { Storage } from '../storage/types.ts';
 import { Applier, type ReplicationSink } from './apply.ts';
 import { StreamEraser } from './erase.ts';
@@ -39,6 +40,7 @@ export class Replication {
   /** Erases deleted content's events from this region's outbox and inbox (`erase.ts`). */
   readonly eraser: StreamEraser;
   private readonly applier: Applier;
+  private readonly outbox: OutboxPublisher;
 
   constructor(
     readonly region: string,
@@ -48,13 +50,22 @@ export class Replication {
     local: Storage,
   ) {
     this.eraser = new StreamEraser(link);
-    this.storage = replicatingStorage(local, new OutboxPublisher(link), this.eraser);
+    this.outbox = new OutboxPublisher(link);
+    this.storage = replicatingStorage(local, this.outbox, this.eraser);
     this.applier = new Applier(local, this.eraser);
   }
 
   /** The replication backlog per peer region, read from JetStream (see `CrossRegionLink.backlog`). */
   backlog(timeoutMs?: number): Promise<CrossRegionBacklog> {
     return this.link.backlog(timeoutMs);
+  }
+
+  /**
+   * Hands a revocation (stored here already) or a disconnect to every other region, which
+   * stores it and closes the user's sessions (resolves once the outbox has it).
+   */
+  endSessions(end: SessionsEnd): Promise<void> {
+    return this.outbox.sessionsEnded(end);
   }
 
   /** True if this region holds the user's offline queue. */

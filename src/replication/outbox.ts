@@ -3,6 +3,7 @@
  * link), and `replicatingStorage` makes the region's store do that on each write it replicates.
  */
 
+import type { SessionsEnd } from '../routing/types.ts';
 import type { AttachmentStore } from '../storage/attachments.ts';
 import { toRecord } from '../storage/common.ts';
 import type { Conversation, Storage, StoredMessage } from '../storage/types.ts';
@@ -68,6 +69,11 @@ export class OutboxPublisher {
     return this.link.publish(encodeEvent(event), eventId, conversationId, item);
   }
 
+  /** A revocation or disconnect, keyed by its user: every region applies it. */
+  sessionsEnded(end: SessionsEnd): Promise<void> {
+    return this.link.publish(encodeEvent({ k: 'se', end }), sessionsEndId(end), `user:${endUser(end)}`);
+  }
+
   read(userId: string, conversationId: string, messageId: bigint): Promise<void> {
     return this.link.publish(
       encodeEvent({ k: 'r', userId, conversationId, messageId: messageId.toString() }),
@@ -75,6 +81,17 @@ export class OutboxPublisher {
       conversationId,
     );
   }
+}
+
+function endUser(end: SessionsEnd): string {
+  return end.kind === 'revoked' ? end.revocation.userId : end.userId;
+}
+
+/** The same revocation or disconnect published twice (a retried API call) is one event. */
+function sessionsEndId(end: SessionsEnd): string {
+  if (end.kind === 'disconnect') return `se:d:${end.userId}:${end.at}`;
+  const r = end.revocation;
+  return r.kind === 'token' ? `se:t:${r.jti}` : `se:u:${r.userId}:${r.before}`;
 }
 
 /**

@@ -6,6 +6,7 @@
 import type { ChatService } from '../gateway/chat-service.ts';
 import { conversationFrame, receiptFrame, routedEvent } from '../gateway/frames.ts';
 import type { Hub } from '../gateway/hub.ts';
+import type { SessionsEnd } from '../routing/types.ts';
 import type { StoredMessage } from '../storage/types.ts';
 import type { ReplicationSink } from './apply.ts';
 
@@ -13,6 +14,8 @@ export interface SinkDeps {
   hub: Hub;
   /** Delivery and offline queueing, shared with local sends. */
   chat: ChatService;
+  /** A revocation or disconnect another region made: end the user's sessions in this region. */
+  endSessions?: (end: SessionsEnd) => Promise<void>;
 }
 
 export function replicationSink(d: SinkDeps): ReplicationSink {
@@ -27,6 +30,9 @@ export function replicationSink(d: SinkDeps): ReplicationSink {
       const routed = routedEvent(conversationFrame(conversation, members, event));
       d.chat.invalidateMembers(conversation.id);
       await d.hub.conversationChanged(conversation.id, audience, routed);
+    },
+    async endSessions(end) {
+      await d.endSessions?.(end);
     },
     deliverChange(record, target, members) {
       return d.chat.deliverReplicatedChange(record, target, members);

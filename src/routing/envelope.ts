@@ -9,6 +9,7 @@
  *
  * Control events are rare and travel as JSON on their own subject (`encodeControl`).
  */
+import { isSessionsEnd } from './sessions-end.ts';
 import type { ControlEvent, Delivery, Routed } from './types.ts';
 
 /** A message id must be one header token: no space or line break (snowflake ids are digits). */
@@ -63,9 +64,10 @@ export function encodeControl(event: ControlEvent): string {
 }
 
 export function decodeControl(data: string): ControlEvent {
-  const e = JSON.parse(data) as Partial<ControlEvent> | null;
-  if (e?.type !== 'members_changed' || typeof e.conversationId !== 'string') {
-    throw new EnvelopeError('unknown control event');
+  const e = JSON.parse(data) as { type?: unknown; conversationId?: unknown; end?: unknown } | null;
+  if (e?.type === 'members_changed' && typeof e.conversationId === 'string') {
+    return { type: e.type, conversationId: e.conversationId };
   }
-  return { type: e.type, conversationId: e.conversationId };
+  if (e?.type === 'sessions_ended' && isSessionsEnd(e.end)) return { type: e.type, end: e.end };
+  throw new EnvelopeError('unknown control event');
 }

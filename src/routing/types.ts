@@ -19,6 +19,8 @@
  * gaps.
  */
 
+import type { Revocation } from '../storage/revocations.ts';
+
 /**
  * A serialized server frame with what the gateway needs to know about it without parsing it.
  * The same object may be handed to every recipient: treat it as immutable.
@@ -42,11 +44,20 @@ export type Routed =
 export type RoutedKind = Routed['kind'];
 
 /** A message between the region's gateways themselves, never sent to a client. */
-export interface ControlEvent {
+export type ControlEvent =
   /** A conversation's members changed (or it was created): drop any cached member list. */
-  type: 'members_changed';
-  conversationId: string;
-}
+  | { type: 'members_changed'; conversationId: string }
+  /** A user's sessions end (a revocation, or an operator's disconnect): close them (4403). */
+  | { type: 'sessions_ended'; end: SessionsEnd };
+
+/**
+ * Which sessions to end: those whose token a revocation covers (and the revocation is recorded
+ * so that the token is refused from now on), or a user's sessions opened before `at` (an
+ * operator's disconnect; the user may connect again at once).
+ */
+export type SessionsEnd =
+  | { kind: 'revoked'; revocation: Revocation }
+  | { kind: 'disconnect'; userId: string; at: number };
 
 /** One frame for some users of the receiving gateway. */
 export interface Delivery {

@@ -30,6 +30,7 @@ import { EmbeddedAttachments } from './embedded-attachments.ts';
 import { durable } from './embedded-durable.ts';
 import { MAX_KEY, padId, padTime } from './embedded-keys.ts';
 import { type LateTable, readLate, writeLate } from './embedded-late.ts';
+import { EmbeddedRevocations } from './embedded-revocations.ts';
 import { indexBody, reindexBody, type SearchTable, searchIndex } from './embedded-search.ts';
 import {
   type AppendResult,
@@ -99,6 +100,8 @@ export class EmbeddedStorage implements Storage {
   private tables: Tables | null = null;
   /** Uploaded files, in the same LMDB environment. */
   readonly attachments = new EmbeddedAttachments();
+  /** Token revocations, in the same LMDB environment. */
+  readonly revocations = new EmbeddedRevocations();
 
   constructor(options: EmbeddedStorageOptions | string) {
     this.dataDir = typeof options === 'string' ? options : options.dataDir;
@@ -135,6 +138,7 @@ export class EmbeddedStorage implements Storage {
     this.root = root;
     this.tables = tables;
     this.attachments.open(root);
+    this.revocations.open(root);
     if (version === undefined) await this.durable(tables.meta.put('layoutVersion', LAYOUT_VERSION));
     if (tables.meta.get('searchIndexed') !== true) await this.buildSearchIndex();
   }
@@ -156,6 +160,7 @@ export class EmbeddedStorage implements Storage {
     this.root = null;
     this.tables = null;
     this.attachments.detach();
+    this.revocations.detach();
     await root.flushed;
     await root.close();
   }

@@ -7,6 +7,7 @@
  * Message ids are 64-bit snowflakes (see `src/util/snowflake.ts`) carried as `bigint`.
  */
 import type { AttachmentRef, AttachmentStore } from './attachments.ts';
+import type { RevocationStore } from './revocations.ts';
 
 export type ConversationKind = 'direct' | 'group';
 
@@ -231,6 +232,8 @@ export const MAX_SEARCH_LIMIT = 100;
 export interface Storage {
   /** Uploaded files (`attachments.ts`): opened by `init()` and closed by `close()` with the rest. */
   readonly attachments: AttachmentStore;
+  /** Token revocations (`revocations.ts`), opened and closed with the rest. */
+  readonly revocations: RevocationStore;
   /** Create or migrate the schema idempotently. */
   init(): Promise<void>;
   close(): Promise<void>;

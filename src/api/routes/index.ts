@@ -1,4 +1,7 @@
 /** Every route module the server API serves; a concern adds its module here. */
 import type { RouteModule } from '../route.ts';
+import { conversationRoutes } from './conversations.ts';
+import { messageRoutes } from './messages.ts';
+import { userRoutes } from './users.ts';
 
-export const ROUTE_MODULES: RouteModule[] = [];
+export const ROUTE_MODULES: RouteModule[] = [conversationRoutes, messageRoutes, userRoutes];

@@ -82,24 +82,29 @@ export class Conversations {
     },
     history: async (state, f) => {
       await this.requireMember(f.conversationId, state.conn.userId);
-      // One more than asked: whether there is more is whether it came back.
-      const query = {
-        limit: f.limit + 1,
-        ...(f.before !== null ? { before: f.before } : {}),
-        ...(f.after !== null ? { after: f.after } : {}),
-      };
-      const read = await this.d.storage.getHistory(f.conversationId, query);
-      const page = read.slice(0, f.limit);
-      // A parent on the page is quoted as read with it; only others cost a read.
-      const refs = await readRefs(this.d.storage, page, page);
-      return resultFrame(f.op, f.id, {
-        order: f.after !== null ? 'oldest_first' : 'newest_first',
-        messages: page.map((m) => toWire(m, refs)),
-        hasMore: read.length > f.limit,
-      });
+      return this.history(f);
     },
     read: (state, f) => this.read(state, f),
   };
+
+  /** A page of a conversation's history, whoever asks (membership is the caller's check). */
+  async history(f: ParsedRequestOf<'history'>): Promise<ReplyOf<'history'>> {
+    // One more than asked: whether there is more is whether it came back.
+    const query = {
+      limit: f.limit + 1,
+      ...(f.before !== null ? { before: f.before } : {}),
+      ...(f.after !== null ? { after: f.after } : {}),
+    };
+    const read = await this.d.storage.getHistory(f.conversationId, query);
+    const page = read.slice(0, f.limit);
+    // A parent on the page is quoted as read with it; only others cost a read.
+    const refs = await readRefs(this.d.storage, page, page);
+    return resultFrame(f.op, f.id, {
+      order: f.after !== null ? 'oldest_first' : 'newest_first',
+      messages: page.map((m) => toWire(m, refs)),
+      hasMore: read.length > f.limit,
+    });
+  }
 
   /** Forgets the cached members of a conversation another gateway or region changed. */
   invalidate(conversationId: string): void {
@@ -122,6 +127,13 @@ export class Conversations {
     if (!entry?.members.has(userId)) {
       throw new ChatError(ErrorCode.NotFound, 'no such conversation', { conversationId });
     }
+    return entry;
+  }
+
+  /** The conversation and its members, whoever asks (the server API); `not_found` if it does not exist. */
+  async requireExisting(conversationId: string): Promise<CachedMembers> {
+    const entry = await this.load(conversationId);
+    if (!entry) throw new ChatError(ErrorCode.NotFound, 'no such conversation', { conversationId });
     return entry;
   }
 
@@ -189,14 +201,27 @@ export class Conversations {
     return resultFrame(f.op, f.id, { ok: true });
   }
 
-  private async createGroup(userId: string, title: string, invited: string[]): Promise<WireConversation> {
-    const members = [...new Set([userId, ...invited])];
+  private createGroup(userId: string, title: string, invited: string[]): Promise<WireConversation> {
+    return this.createGroupAs(userId, title, [userId, ...invited]);
+  }
+
+  /**
+   * Creates a group of `members` (the server API's creation: `createdBy` need not be one of them).
+   * With `id` given, creating it again returns the group as it is (an idempotent retry).
+   */
+  async createGroupAs(
+    createdBy: string,
+    title: string,
+    memberIds: readonly string[],
+    id: string = `g:${this.d.ids.next()}`,
+  ): Promise<WireConversation> {
+    const members = [...new Set(memberIds)];
     const max = this.d.limits.maxGroupMembers;
     if (members.length > max) {
       throw new ChatError(ErrorCode.InvalidField, `members: at most ${max}`, { field: 'members' });
     }
     const conversation = await this.d.storage.createConversation(
-      { id: `g:${this.d.ids.next()}`, kind: 'group', title, createdBy: userId, createdAt: Date.now() },
+      { id, kind: 'group', title, createdBy, createdAt: Date.now() },
       members,
     );
     const frame = conversationFrame(conversation, members, 'created');
@@ -207,13 +232,25 @@ export class Conversations {
     return frame.conversation;
   }
 
+  /**
+   * An operator's membership change (the server API): any group, any members, no creator check.
+   * Adding a member twice or removing a non-member changes nothing, so a retry is harmless.
+   */
+  adminChangeMembers(f: ParsedRequestOf<'addMembers' | 'removeMembers'>): Promise<WireConversation> {
+    return this.changeMembers(null, f);
+  }
+
+  /** `userId` null: an operator's change (no membership or creator check). */
   private async changeMembers(
-    userId: string,
+    userId: string | null,
     f: ParsedRequestOf<'addMembers' | 'removeMembers'>,
   ): Promise<WireConversation> {
     // ACL checks below must see the members as stored now, not as cached.
     this.cache.delete(f.conversationId);
-    const entry = await this.requireMember(f.conversationId, userId);
+    const entry =
+      userId === null
+        ? await this.requireExisting(f.conversationId)
+        : await this.requireMember(f.conversationId, userId);
     if (entry.conversation.kind === 'direct') {
       throw new ChatError(ErrorCode.Forbidden, 'members of a direct conversation cannot change', {
         conversationId: f.conversationId,
@@ -221,6 +258,7 @@ export class Conversations {
     }
     const before = [...entry.members];
     if (f.op === 'addMembers') await this.add(entry, f.conversationId, f.userIds);
+    else if (userId === null) await this.d.storage.removeMembers(f.conversationId, f.userIds);
     else await this.remove(entry, f.conversationId, userId, f.userIds);
     this.cache.delete(f.conversationId);
     const after = (await this.load(f.conversationId))!;

@@ -31,20 +31,27 @@ export class Messages {
   ) {}
 
   readonly handlers: HandlersFor<'send'> = {
-    send: async (state, f) => {
-      if (this.sendsInFlight >= this.d.limits.maxInFlightSends) {
-        throw new ChatError(ErrorCode.Unavailable, 'gateway overloaded; retry with the same clientMsgId', {
-          retryAfterMs: 100,
-        });
-      }
-      this.sendsInFlight++;
-      try {
-        return await this.d.tasks.track(this.send(state, f));
-      } finally {
-        this.sendsInFlight--;
-      }
-    },
+    send: (state, f) => this.post(state, f, false),
   };
+
+  /**
+   * A `send`, under the gateway's in-flight cap. `system`: the message is the deployment's own
+   * (the server API; `state` is its sender, `SYSTEM_SENDER_ID`), posted to any existing
+   * conversation without the sender being a member.
+   */
+  async post(state: ConnectionState, f: ParsedRequestOf<'send'>, system: boolean): Promise<ReplyOf<'send'>> {
+    if (this.sendsInFlight >= this.d.limits.maxInFlightSends) {
+      throw new ChatError(ErrorCode.Unavailable, 'gateway overloaded; retry with the same clientMsgId', {
+        retryAfterMs: 100,
+      });
+    }
+    this.sendsInFlight++;
+    try {
+      return await this.d.tasks.track(this.send(state, f, system));
+    } finally {
+      this.sendsInFlight--;
+    }
+  }
 
   /**
    * Delivers a message another region stored and replicated here: live to the members connected
@@ -71,11 +78,17 @@ export class Messages {
     }
   }
 
-  private async send(state: ConnectionState, f: ParsedRequestOf<'send'>): Promise<ReplyOf<'send'>> {
+  private async send(
+    state: ConnectionState,
+    f: ParsedRequestOf<'send'>,
+    system: boolean,
+  ): Promise<ReplyOf<'send'>> {
     if (this.d.tasks.draining)
       throw new ChatError(ErrorCode.ShuttingDown, 'gateway is shutting down; reconnect and resend');
     const userId = state.conn.userId;
-    const members = await this.conversations.requireParticipant(f.conversationId, userId);
+    const members = system
+      ? await this.conversations.requireExisting(f.conversationId)
+      : await this.conversations.requireParticipant(f.conversationId, userId);
     const attachments = await this.attachmentsOf(f, userId);
     const parent = f.replyTo === null ? null : await this.parentOf(f.conversationId, f.replyTo);
     const messageId = this.d.ids.next();

@@ -222,6 +222,20 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITH CLUSTERING ORDER BY (reply_id DESC)`,
     ],
   },
+  {
+    version: 8,
+    description: 'token revocations: by jti (until the token expires) and by user (issued before)',
+    statements: (ks) => [
+      // Two partitions, read whole by every gateway at start and on refresh (revocations.ts).
+      `CREATE TABLE IF NOT EXISTS ${ks}.token_revocations (
+        scope text,
+        key text,
+        user_id text,
+        at bigint,
+        PRIMARY KEY (scope, key)
+      )`,
+    ],
+  },
 ];
 
 export function assertKeyspaceName(keyspace: string): void {

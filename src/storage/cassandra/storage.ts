@@ -39,6 +39,7 @@ import { LateIndex } from './late-index.ts';
 import { MessageStore } from './messages.ts';
 import { OfflineQueue } from './offline-queue.ts';
 import { ReadState } from './read-state.ts';
+import { CassandraRevocations } from './revocations.ts';
 import { migrate, type ReplicationOptions } from './schema.ts';
 import { MessageSearch } from './search.ts';
 import { CqlSession, type SessionOptions } from './session.ts';
@@ -81,6 +82,8 @@ export class CassandraStorage implements Storage {
   readonly writes: GroupCommit;
   /** Uploaded files, on the same session (`attachments.ts`). */
   readonly attachments: CassandraAttachments;
+  /** Token revocations, on the same session (`revocations.ts`). */
+  readonly revocations: CassandraRevocations;
 
   constructor(private readonly options: CassandraStorageOptions) {
     this.db = new CqlSession(options);
@@ -109,6 +112,7 @@ export class CassandraStorage implements Storage {
     );
     this.changes = new ChangeStore(this.db, this.messages, this.late);
     this.attachments = new CassandraAttachments(this.db);
+    this.revocations = new CassandraRevocations(this.db);
     this.threads = new ThreadStore(this.db, this.messages);
   }
 

@@ -1,0 +1,31 @@
+/**
+ * Mounts the server API on a gateway: the routes of every module in `ROUTE_MODULES`, with the
+ * deployment's API keys and the gateway's revocation list, on the gateway's uWS app under `/api`.
+ */
+import type uWS from 'uWebSockets.js';
+import type { Gateway } from '../gateway/gateway.ts';
+import type { Logger } from '../util/log.ts';
+import { ApiAuth } from './auth.ts';
+import { ApiHandler } from './handler.ts';
+import { ROUTE_MODULES } from './routes/index.ts';
+import { registerApiOnUws } from './uws.ts';
+
+/** The API's version, as the OpenAPI document states it; `/v1` paths stay compatible within it. */
+export const API_VERSION = '1.0.0';
+
+export function createApiHandler(gw: Gateway, log: Logger): ApiHandler {
+  const { api, auth } = gw.deps.config;
+  return new ApiHandler({
+    routes: ROUTE_MODULES.flatMap((module) => module(gw)),
+    auth: new ApiAuth(api, auth, (id) => gw.sessionEnds.list.isRevoked(id)),
+    maxBodyBytes: api.maxBodyBytes,
+    version: API_VERSION,
+    log,
+  });
+}
+
+export function mountApi(app: uWS.TemplatedApp, gw: Gateway, log: Logger): ApiHandler {
+  const handler = createApiHandler(gw, log);
+  registerApiOnUws(app, handler);
+  return handler;
+}
