@@ -8,6 +8,7 @@ import { EmbeddedStorage, padId } from '../src/storage/embedded.ts';
 import { padTime } from '../src/storage/embedded-keys.ts';
 import { createStorage } from '../src/storage/index.ts';
 import { attachmentContract } from './attachments.contract.ts';
+import { revocationContract } from './revocations.contract.ts';
 import { storageContract } from './storage.contract.ts';
 
 async function tempDir(): Promise<string> {
@@ -33,6 +34,15 @@ storageContract('embedded via createStorage', async () => {
 });
 
 attachmentContract('embedded', async () => {
+  const dir = await tempDir();
+  return {
+    storage: new EmbeddedStorage({ dataDir: dir }),
+    reopen: async () => new EmbeddedStorage({ dataDir: dir }),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+});
+
+revocationContract('embedded', async () => {
   const dir = await tempDir();
   return {
     storage: new EmbeddedStorage({ dataDir: dir }),

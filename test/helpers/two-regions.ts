@@ -48,11 +48,12 @@ export interface TwoRegions {
 
 /**
  * Starts both regions. `keyspacePrefix` keeps concurrent test files apart (a random tag is added);
- * `pins` sets users' home regions.
+ * `pins` sets users' home regions; `config` adds top-level config sections (e.g. `api`).
  */
 export async function startTwoRegions(opts: {
   keyspacePrefix: string;
   pins: Record<string, TwoRegion>;
+  config?: Record<string, unknown>;
 }): Promise<TwoRegions> {
   const tag = randomBytes(3).toString('hex');
   const cassandra = await getSharedCassandra();
@@ -81,6 +82,7 @@ export async function startTwoRegions(opts: {
     // Short presence and refresh periods so a test sees a disconnect or a region's presence soon.
     presence: { ttlMs: 3000, heartbeatMs: 500 },
     replication: { presenceRefreshMs: 500 },
+    ...opts.config,
   });
   const gateways = new Map<TwoRegion, Gateway>();
   for (const region of TWO_REGIONS) {

@@ -29,6 +29,7 @@ import { attachmentContract } from '../attachments.contract.ts';
 import { type CassandraEndpoint, getSharedCassandra } from '../helpers/cassandra.ts';
 import { collectingLogger } from '../helpers/log.ts';
 import { type RedisHandle, startRedis } from '../helpers/redis.ts';
+import { revocationContract } from '../revocations.contract.ts';
 import { storageContract } from '../storage.contract.ts';
 
 let node: CassandraEndpoint & { close(): Promise<void> };
@@ -85,6 +86,15 @@ storageContract('cassandra', async () => {
 });
 
 attachmentContract('cassandra', async () => {
+  const ks = freshKeyspace();
+  return {
+    storage: new CassandraStorage(options(ks)),
+    reopen: async () => new CassandraStorage({ ...options(ks), migrate: false }),
+    cleanup: () => dropKeyspace(ks),
+  };
+});
+
+revocationContract('cassandra', async () => {
   const ks = freshKeyspace();
   return {
     storage: new CassandraStorage(options(ks)),

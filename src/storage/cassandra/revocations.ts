@@ -4,8 +4,13 @@
  * row lives as long as its token would (TTL); a user row is written with its `before` as the
  * write timestamp, so the later of two revocations wins whatever order they are written in.
  */
+
+import cassandra from 'cassandra-driver';
 import type { Revocation, RevocationStore } from '../revocations.ts';
+import { fromLong } from './rows.ts';
 import type { CqlSession } from './session.ts';
+
+const { Long } = cassandra.types;
 
 /** A token row outlives its token by this much (clock skew between gateways). */
 const TOKEN_ROW_SLACK_SEC = 300;
@@ -26,22 +31,33 @@ export class CassandraRevocations implements RevocationStore {
       return;
     }
     // Microseconds, as Cassandra's own write timestamps: a later `before` always wins.
-    const ts = r.before * 1000;
-    await this.db.client.execute(this.q.insertUser, [r.userId, r.userId, r.before, ts], { prepare: true });
+    const ts = Long.fromNumber(r.before).multiply(1000);
+    await this.db.client.execute(this.q.insertUser, [r.userId, r.userId, Long.fromNumber(r.before), ts], {
+      prepare: true,
+    });
   }
 
   async list(now: number): Promise<Revocation[]> {
     const out: Revocation[] = [];
     for (const scope of ['token', 'user'] as const) {
-      const rows = await this.db.client.execute(this.q.select, [scope], { prepare: true, fetchSize: 5000 });
-      for (const row of rows.rows) {
-        const key = String(row.get('key'));
-        const userId = String(row.get('user_id'));
-        const at = Number(row.get('at'));
-        if (scope === 'token') {
-          if (at > now) out.push({ kind: 'token', jti: key, userId, expiresAt: at });
-        } else out.push({ kind: 'user', userId, before: at });
-      }
+      // Paged: a partition can outgrow one page.
+      let pageState: string | undefined;
+      do {
+        const rs = await this.db.client.execute(this.q.select, [scope], {
+          prepare: true,
+          fetchSize: 5000,
+          pageState,
+        });
+        for (const row of rs.rows) {
+          const key = String(row.get('key'));
+          const userId = String(row.get('user_id'));
+          const at = Number(fromLong(row.get('at')));
+          if (scope === 'token') {
+            if (at > now) out.push({ kind: 'token', jti: key, userId, expiresAt: at });
+          } else out.push({ kind: 'user', userId, before: at });
+        }
+        pageState = rs.pageState ?? undefined;
+      } while (pageState);
     }
     return out;
   }
