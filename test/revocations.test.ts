@@ -30,6 +30,9 @@ describe('RevocationList', () => {
     list.add({ kind: 'user', userId: 'bob', before: t + 5000 });
     list.add({ kind: 'user', userId: 'bob', before: t - 5000 });
     assert.equal(list.isRevoked({ userId: 'bob', expiresAt: 0, issuedAt: 1_700_000_004_000 }), true);
+    assert.deepEqual(list.merge([{ kind: 'user', userId: 'bob', before: t }], t), [], 'nothing new');
+    const fresh = { kind: 'user', userId: 'dan', before: t } as const;
+    assert.deepEqual(list.merge([fresh], t), [fresh], 'a revocation whose push was lost');
     list.merge([], t + 120_000);
     assert.equal(list.isRevoked({ userId: 'alice', expiresAt: 0, jti: 'j1' }), false, 'expired entries go');
   });

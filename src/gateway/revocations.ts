@@ -26,18 +26,27 @@ export class RevocationList {
     return this.tokens.size + this.users.size;
   }
 
-  add(r: Revocation): void {
+  /** Adds a revocation; true if it revokes more than the list did (new, or a later `before`). */
+  add(r: Revocation): boolean {
     if (r.kind === 'token') {
-      this.tokens.set(r.jti, Math.max(r.expiresAt, this.tokens.get(r.jti) ?? 0));
-      return;
+      const prior = this.tokens.get(r.jti);
+      this.tokens.set(r.jti, Math.max(r.expiresAt, prior ?? 0));
+      return prior === undefined;
     }
-    this.users.set(r.userId, Math.max(r.before, this.users.get(r.userId) ?? 0));
+    const prior = this.users.get(r.userId);
+    if (prior !== undefined && prior >= r.before) return false;
+    this.users.set(r.userId, r.before);
+    return true;
   }
 
-  /** Merges what the store holds (a refresh) and forgets expired token entries. */
-  merge(list: readonly Revocation[], now: number): void {
-    for (const r of list) this.add(r);
+  /**
+   * Merges what the store holds (a refresh) and forgets expired token entries. Returns the
+   * revocations that were not in the list: their pushes were lost, so their sessions may be open.
+   */
+  merge(list: readonly Revocation[], now: number): Revocation[] {
+    const added = list.filter((r) => this.add(r));
     for (const [jti, exp] of this.tokens) if (exp <= now) this.tokens.delete(jti);
+    return added;
   }
 
   /**

@@ -74,8 +74,10 @@ export class SessionEnds {
     return closed;
   }
 
+  /** Rereads the store; a revocation whose push never came ends its sessions now. */
   private async refresh(): Promise<void> {
     const now = Date.now();
-    this.list.merge(await this.d.store.list(now), now);
+    const missed = this.list.merge(await this.d.store.list(now), now);
+    for (const revocation of missed) this.d.sessions.end({ kind: 'revoked', revocation });
   }
 }
