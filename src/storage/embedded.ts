@@ -31,6 +31,7 @@ import { durable } from './embedded-durable.ts';
 import { MAX_KEY, padId, padTime } from './embedded-keys.ts';
 import { type LateTable, readLate, writeLate } from './embedded-late.ts';
 import { EmbeddedRevocations } from './embedded-revocations.ts';
+import { EmbeddedModeration } from './embedded-moderation.ts';
 import { indexBody, reindexBody, type SearchTable, searchIndex } from './embedded-search.ts';
 import {
   type AppendResult,
@@ -102,6 +103,8 @@ export class EmbeddedStorage implements Storage {
   readonly attachments = new EmbeddedAttachments();
   /** Token revocations, in the same LMDB environment. */
   readonly revocations = new EmbeddedRevocations();
+  /** Roles, bans and blocks, in the same LMDB environment. */
+  readonly moderation = new EmbeddedModeration();
 
   constructor(options: EmbeddedStorageOptions | string) {
     this.dataDir = typeof options === 'string' ? options : options.dataDir;
@@ -139,6 +142,7 @@ export class EmbeddedStorage implements Storage {
     this.tables = tables;
     this.attachments.open(root);
     this.revocations.open(root);
+    this.moderation.open(root);
     if (version === undefined) await this.durable(tables.meta.put('layoutVersion', LAYOUT_VERSION));
     if (tables.meta.get('searchIndexed') !== true) await this.buildSearchIndex();
   }
@@ -161,6 +165,7 @@ export class EmbeddedStorage implements Storage {
     this.tables = null;
     this.attachments.detach();
     this.revocations.detach();
+    this.moderation.detach();
     await root.flushed;
     await root.close();
   }

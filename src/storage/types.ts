@@ -8,6 +8,7 @@
  */
 import type { AttachmentRef, AttachmentStore } from './attachments.ts';
 import type { RevocationStore } from './revocations.ts';
+import type { ModerationStore } from './moderation.ts';
 
 export type ConversationKind = 'direct' | 'group';
 
@@ -234,6 +235,8 @@ export interface Storage {
   readonly attachments: AttachmentStore;
   /** Token revocations (`revocations.ts`), opened and closed with the rest. */
   readonly revocations: RevocationStore;
+  /** Group roles, bans and user blocks (`moderation.ts`): opened and closed with the rest. */
+  readonly moderation: ModerationStore;
   /** Create or migrate the schema idempotently. */
   init(): Promise<void>;
   close(): Promise<void>;

@@ -30,6 +30,7 @@ import { type CassandraEndpoint, getSharedCassandra } from '../helpers/cassandra
 import { collectingLogger } from '../helpers/log.ts';
 import { type RedisHandle, startRedis } from '../helpers/redis.ts';
 import { revocationContract } from '../revocations.contract.ts';
+import { moderationContract } from '../moderation.contract.ts';
 import { storageContract } from '../storage.contract.ts';
 
 let node: CassandraEndpoint & { close(): Promise<void> };
@@ -95,6 +96,15 @@ attachmentContract('cassandra', async () => {
 });
 
 revocationContract('cassandra', async () => {
+  const ks = freshKeyspace();
+  return {
+    storage: new CassandraStorage(options(ks)),
+    reopen: async () => new CassandraStorage({ ...options(ks), migrate: false }),
+    cleanup: () => dropKeyspace(ks),
+  };
+});
+
+moderationContract('cassandra', async () => {
   const ks = freshKeyspace();
   return {
     storage: new CassandraStorage(options(ks)),

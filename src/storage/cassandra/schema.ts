@@ -236,6 +236,34 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 10,
+    description: 'moderation: group roles and bans, user blocks',
+    statements: (ks) => [
+      // Each cell is written at its change's id timestamp: the larger revision wins
+      // (cassandra/moderation.ts). Entries are kept as false/member, never deleted, so a stale
+      // change replicated late cannot resurrect what a newer one turned off.
+      `CREATE TABLE IF NOT EXISTS ${ks}.conversation_roles (
+        conversation_id text,
+        user_id text,
+        role text,
+        PRIMARY KEY (conversation_id, user_id)
+      )`,
+      `CREATE TABLE IF NOT EXISTS ${ks}.conversation_bans (
+        conversation_id text,
+        user_id text,
+        banned boolean,
+        by text,
+        PRIMARY KEY (conversation_id, user_id)
+      )`,
+      `CREATE TABLE IF NOT EXISTS ${ks}.user_blocks (
+        user_id text,
+        target_id text,
+        blocked boolean,
+        PRIMARY KEY (user_id, target_id)
+      )`,
+    ],
+  },
 ];
 
 export function assertKeyspaceName(keyspace: string): void {

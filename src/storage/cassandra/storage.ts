@@ -37,6 +37,7 @@ import { lwtDedup } from './dedup-lwt.ts';
 import { GroupCommit, type GroupCommitOptions } from './group-commit.ts';
 import { LateIndex } from './late-index.ts';
 import { MessageStore } from './messages.ts';
+import { CassandraModeration } from './moderation.ts';
 import { OfflineQueue } from './offline-queue.ts';
 import { ReadState } from './read-state.ts';
 import { CassandraRevocations } from './revocations.ts';
@@ -84,6 +85,8 @@ export class CassandraStorage implements Storage {
   readonly attachments: CassandraAttachments;
   /** Token revocations, on the same session (`revocations.ts`). */
   readonly revocations: CassandraRevocations;
+  /** Roles, bans and blocks, on the same session (`moderation.ts`). */
+  readonly moderation: CassandraModeration;
 
   constructor(private readonly options: CassandraStorageOptions) {
     this.db = new CqlSession(options);
@@ -113,6 +116,7 @@ export class CassandraStorage implements Storage {
     this.changes = new ChangeStore(this.db, this.messages, this.late);
     this.attachments = new CassandraAttachments(this.db);
     this.revocations = new CassandraRevocations(this.db);
+    this.moderation = new CassandraModeration(this.db);
     this.threads = new ThreadStore(this.db, this.messages);
   }
 
