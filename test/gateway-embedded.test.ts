@@ -4,6 +4,7 @@ import { MemoryPresence } from '../src/presence/memory.ts';
 import { MemoryBus } from '../src/routing/memory.ts';
 import { gatewayScenarios, type ScenarioEnv } from './gateway.scenarios.ts';
 import { changeScenarios } from './gateway-changes.scenarios.ts';
+import { moderationScenarios } from './gateway-moderation.scenarios.ts';
 import { threadScenarios } from './gateway-threads.scenarios.ts';
 import { TestClient } from './helpers/client.ts';
 import { eventually } from './helpers/eventually.ts';
@@ -37,6 +38,8 @@ changeScenarios('one embedded gateway', oneGateway);
 changeScenarios('two embedded gateways on one in-process bus', twoGateways);
 threadScenarios('one embedded gateway', oneGateway);
 threadScenarios('two embedded gateways on one in-process bus', twoGateways);
+moderationScenarios('one embedded gateway', oneGateway);
+moderationScenarios('two embedded gateways on one in-process bus', twoGateways);
 
 describe('edit window', () => {
   it('refuses an edit past limits.editWindowMs with edit_window_passed; a delete has no window', async () => {

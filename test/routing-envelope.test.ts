@@ -68,6 +68,9 @@ describe('routing envelope', () => {
   it('round-trips control events and rejects unknown ones', () => {
     const event = { type: 'members_changed', conversationId: 'g:1' } as const;
     assert.deepEqual(decodeControl(encodeControl(event)), event);
+    const blocks = { type: 'blocks_changed', userId: 'alice' } as const;
+    assert.deepEqual(decodeControl(encodeControl(blocks)), blocks);
+    assert.throws(() => decodeControl('{"type":"blocks_changed","conversationId":"g:1"}'), EnvelopeError);
     assert.throws(() => decodeControl('{"type":"reboot"}'), EnvelopeError);
     assert.throws(() => decodeControl('null'), EnvelopeError);
   });

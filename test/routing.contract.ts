@@ -73,7 +73,9 @@ export function routingContract(name: string, makePair: RouterPairFactory): void
         },
         onControl: (e: ControlEvent) => {
           g.controls.push(e);
-          g.arrivals.push(`c:${e.type === 'members_changed' ? e.conversationId : e.type}`);
+          g.arrivals.push(
+            `c:${e.type === 'members_changed' ? e.conversationId : e.type === 'blocks_changed' ? e.userId : e.type}`,
+          );
         },
         onGap: (gap: RoutingGap) => {
           g.gaps.push(gap);

@@ -8,8 +8,8 @@ import { EmbeddedStorage, padId } from '../src/storage/embedded.ts';
 import { padTime } from '../src/storage/embedded-keys.ts';
 import { createStorage } from '../src/storage/index.ts';
 import { attachmentContract } from './attachments.contract.ts';
-import { revocationContract } from './revocations.contract.ts';
 import { moderationContract } from './moderation.contract.ts';
+import { revocationContract } from './revocations.contract.ts';
 import { storageContract } from './storage.contract.ts';
 
 async function tempDir(): Promise<string> {

@@ -23,6 +23,9 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   edit_window_passed: 403,
   message_deleted: 410,
   too_many_reactions: 409,
+  // Moderation refusals: the caller may not do this to that user until someone changes it.
+  blocked: 403,
+  banned: 409,
 };
 
 /** `404 Not Found`: the status line uWS writes. */

@@ -8,6 +8,7 @@ import type { ClientStorage } from './storage.ts';
 import type { ThreadEvent } from './threads.ts';
 import type { TokenSource } from './token.ts';
 import type {
+  ConversationFrame,
   PresenceFrame,
   TypingFrame,
   WireConversation,
@@ -65,7 +66,7 @@ export interface SyncedInfo {
 
 export interface ConversationEvent {
   conversation: WireConversation;
-  event: 'created' | 'members_added' | 'members_removed';
+  event: ConversationFrame['event'];
 }
 
 export interface ReceiptEvent {

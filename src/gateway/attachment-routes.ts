@@ -26,7 +26,11 @@ import { type Headers, HttpReply } from './http-reply.ts';
 
 export interface AttachmentHost {
   readonly auth: { verifySync(token: string | null): Identity };
-  readonly chat: { requireParticipant(conversationId: string, userId: string): Promise<void> };
+  readonly chat: {
+    requireParticipant(conversationId: string, userId: string): Promise<void>;
+    /** As `requireParticipant`, and refused (`blocked`) where the caller may not write. */
+    requireSender(conversationId: string, userId: string): Promise<void>;
+  };
   readonly storage: Storage;
   readonly config: AttachmentsConfig;
   readonly log: Logger;
@@ -96,7 +100,7 @@ function upload(host: AttachmentHost, res: uWS.HttpResponse, req: uWS.HttpReques
   }
   const up: AttachmentUpload = { id: newAttachmentId(), conversationId, startedAt: Date.now() };
   const store = host.storage.attachments;
-  const ready = host.chat.requireParticipant(conversationId, userId).then(() => store.begin(up));
+  const ready = host.chat.requireSender(conversationId, userId).then(() => store.begin(up));
   const sink = new UploadSink(
     store,
     { upload: up, uploaderId: userId, contentType, name: rawName === '' ? null : rawName, maxBytes },

@@ -5,6 +5,7 @@
  * what it returns.
  */
 import {
+  type ConversationFrame,
   directConversationId,
   type ParsedClientFrame,
   type ParsedRequestOf,
@@ -16,6 +17,7 @@ import {
 import type { StoredMessage } from '../storage/types.ts';
 import type { ConnectionState } from './connection.ts';
 import { wireConversation } from './frames.ts';
+import { adminsOf, entryFrame } from './ops/conversations.ts';
 import { createOperations, dispatch, type Operations, type OpsDeps } from './ops/index.ts';
 import type { ReplayFrom } from './ops/replay.ts';
 
@@ -45,6 +47,26 @@ export class ChatService {
   /** Forgets the cached members of a conversation another gateway or region changed. */
   invalidateMembers(conversationId: string): void {
     this.ops.conversations.invalidate(conversationId);
+  }
+
+  /** Forgets the cached block list of a user whose blocks another gateway or region changed. */
+  invalidateBlocks(userId: string): void {
+    this.ops.blocks.invalidate(userId);
+  }
+
+  /** The group's admins as stored now (the cache refilled): for replicated conversation frames. */
+  async adminsOf(conversationId: string): Promise<string[]> {
+    const entry = await this.ops.conversations.reload(conversationId);
+    return entry ? adminsOf(entry) : [];
+  }
+
+  /** The conversation as stored now (the cache refilled) as a `conversation` frame, with its members; null if unknown. */
+  async conversationFrameOf(
+    conversationId: string,
+    event: ConversationFrame['event'],
+  ): Promise<{ frame: ConversationFrame; members: string[] } | null> {
+    const entry = await this.ops.conversations.reload(conversationId);
+    return entry ? { frame: entryFrame(entry, event), members: [...entry.members] } : null;
   }
 
   /** A conversation's members, from the membership cache (replication's deliveries). */
@@ -85,7 +107,7 @@ export class ChatService {
   /** The direct conversation of two users, created on first use. */
   async openDirect(a: string, b: string): Promise<WireConversation> {
     const c = await this.ops.conversations.ensureDirect(directConversationId(a, b), a);
-    return wireConversation(c.conversation, c.members);
+    return wireConversation(c.conversation, c.members, []);
   }
 
   /** An operator's membership change (no membership or creator check). */
@@ -97,6 +119,11 @@ export class ChatService {
   async adminHistory(frame: ParsedRequestOf<'history'>): Promise<ReplyOf<'history'>> {
     await this.ops.conversations.requireExisting(frame.conversationId);
     return this.ops.conversations.history(frame);
+  }
+
+  /** `requireParticipant` for writing (an upload): `blocked` in a DM whose other user blocks this one. */
+  async requireSender(conversationId: string, userId: string): Promise<void> {
+    await this.ops.conversations.requireSender(conversationId, userId);
   }
 
   /** Delivers a message another region stored (replication): live here, queued if offline. */

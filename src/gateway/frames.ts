@@ -97,6 +97,7 @@ export function updateFrame(
     op: 'update',
     changeId: change.messageId.toString(),
     kind: change.change?.kind ?? 'edit',
+    by: change.senderId,
     message: toWire(target, refs),
     replay,
   };
@@ -105,8 +106,12 @@ export function updateFrame(
 }
 
 /** A conversation with its members, sorted so every copy of it reads the same. */
-export function wireConversation(c: Conversation, members: Iterable<string>): WireConversation {
-  return { ...c, members: [...members].sort() };
+export function wireConversation(
+  c: Conversation,
+  members: Iterable<string>,
+  admins: Iterable<string>,
+): WireConversation {
+  return { ...c, members: [...members].sort(), admins: [...admins].sort() };
 }
 
 /** A message frame: live ones carry the resume position `pos`, replayed ones none. */
@@ -118,8 +123,9 @@ export function conversationFrame(
   conversation: Conversation,
   members: Iterable<string>,
   event: ConversationFrame['event'],
+  admins: Iterable<string>,
 ): ConversationFrame {
-  return { op: 'conversation', conversation: wireConversation(conversation, members), event };
+  return { op: 'conversation', conversation: wireConversation(conversation, members, admins), event };
 }
 
 export function receiptFrame(conversationId: string, userId: string, messageId: bigint): ReceiptFrame {

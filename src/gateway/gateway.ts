@@ -208,8 +208,10 @@ export class Gateway {
       onDelivery: ({ userIds, routed }) => this.hub.deliverRouted(userIds, routed),
       // Membership changes made on another gateway: drop our cached member list so ACLs and
       // fan-out see the change now (it arrives before the change's `conversation` frames).
+      // Blocks changed likewise: drop the cached block list; sessions ended: close them here.
       onControl: (event) => {
         if (event.type === 'members_changed') this.chat.invalidateMembers(event.conversationId);
+        else if (event.type === 'blocks_changed') this.chat.invalidateBlocks(event.userId);
         else this.sessionEnds.applyHere(event.end);
       },
       // Frames other gateways publish to our users are lost while NATS is away (resync.ts).

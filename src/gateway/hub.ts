@@ -243,4 +243,14 @@ export class Hub {
     const frames = this.fanOut(audience, routed);
     await Promise.all([control, frames]);
   }
+
+  /** Tells the region's other gateways to drop their cached members (with roles and bans) of a conversation. */
+  membersChanged(conversationId: string): Promise<void> {
+    return this.router.publishControl({ type: 'members_changed', conversationId });
+  }
+
+  /** Tells the region's other gateways to drop their cached block list of `userId`. */
+  blocksChanged(userId: string): Promise<void> {
+    return this.router.publishControl({ type: 'blocks_changed', userId });
+  }
 }

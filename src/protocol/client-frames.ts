@@ -8,6 +8,12 @@
 
 import type { ResumePosition } from './position.ts';
 
+/**
+ * The role `setRole` gives. A group's owner is its creator (`createdBy`): ownership is not a role
+ * one can give or take.
+ */
+export type GroupRoleName = 'admin' | 'member';
+
 /** A client frame as sent on the wire (docs/protocol.md, "Client → server"). */
 /**
  * `react` and `unreact` share their fields; one member per op so that `RequestOf<'react'>`
@@ -70,6 +76,15 @@ export type ClientFrame =
   | { op: 'addMembers'; id: string; conversationId: string; userIds: string[] }
   | { op: 'removeMembers'; id: string; conversationId: string; userIds: string[] }
   | { op: 'listConversations'; id: string }
+  /** Owner only: make a member of a group an admin, or an admin a member again. */
+  | { op: 'setRole'; id: string; conversationId: string; userId: string; role: GroupRoleName }
+  /** Admins and owner: remove a user from a group (if a member) and keep them out until `unban`. */
+  | { op: 'ban'; id: string; conversationId: string; userId: string }
+  | { op: 'unban'; id: string; conversationId: string; userId: string }
+  /** Stop `userId` sending to this user in their direct conversation, or opening one. */
+  | { op: 'block'; id: string; userId: string }
+  | { op: 'unblock'; id: string; userId: string }
+  | { op: 'listBlocks'; id: string }
   | {
       op: 'history';
       id: string;
@@ -165,6 +180,12 @@ export type ParsedClientFrame =
   | { op: 'addMembers'; id: string; conversationId: string; userIds: string[] }
   | { op: 'removeMembers'; id: string; conversationId: string; userIds: string[] }
   | { op: 'listConversations'; id: string }
+  | { op: 'setRole'; id: string; conversationId: string; userId: string; role: GroupRoleName }
+  | { op: 'ban'; id: string; conversationId: string; userId: string }
+  | { op: 'unban'; id: string; conversationId: string; userId: string }
+  | { op: 'block'; id: string; userId: string }
+  | { op: 'unblock'; id: string; userId: string }
+  | { op: 'listBlocks'; id: string }
   | {
       op: 'history';
       id: string;
@@ -217,6 +238,12 @@ export const CLIENT_OPS = [
   'addMembers',
   'removeMembers',
   'listConversations',
+  'setRole',
+  'ban',
+  'unban',
+  'block',
+  'unblock',
+  'listBlocks',
   'history',
   'thread',
   'read',

@@ -20,7 +20,11 @@ export const ErrorCode = {
    * so nobody learns of conversations they are not in.
    */
   NotFound: 'not_found',
-  /** A member may not do this (removing others without being the group's creator, changing a DM). */
+  /**
+   * A member may not do this: removing or banning others without being an admin or the owner,
+   * removing the owner, giving roles without being the owner, changing a DM's members, deleting
+   * another's message without being an admin.
+   */
   Forbidden: 'forbidden',
   /** `edit`: the message is older than the edit window (`limits.editWindowMs`, in `welcome`). */
   EditWindowPassed: 'edit_window_passed',
@@ -28,6 +32,13 @@ export const ErrorCode = {
   MessageDeleted: 'message_deleted',
   /** `react` with an emoji the message does not have yet, when it has `limits.maxReactionsPerMessage` distinct ones. */
   TooManyReactions: 'too_many_reactions',
+  /**
+   * The other user of a direct conversation blocks this one: `send` there, or `openDirect` of a
+   * conversation not yet created, is refused until they unblock (docs/protocol.md, "Moderation").
+   */
+  Blocked: 'blocked',
+  /** `addMembers` of a user banned from the group (`details.userId`): `unban` them first. */
+  Banned: 'banned',
   /** A backing store could not be reached; safe to retry with the same clientMsgId. */
   Unavailable: 'unavailable',
   /** The server is shutting down; reconnect (to any gateway) and retry. */
@@ -73,6 +84,8 @@ export const ERRORS: { readonly [C in ErrorCode]: ErrorInfo } = {
   edit_window_passed: { retry: 'never' },
   message_deleted: { retry: 'never' },
   too_many_reactions: { retry: 'never' },
+  blocked: { retry: 'never' },
+  banned: { retry: 'never' },
   unavailable: { retry: 'backoff' },
   shutting_down: { retry: 'reconnect' },
   internal: { retry: 'backoff' },

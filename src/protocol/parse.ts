@@ -249,6 +249,26 @@ export function parseClientRequest(raw: unknown, limits: ParseLimits): ParsedCli
     }
     case 'listConversations':
       return { op: 'listConversations', id };
+    case 'setRole': {
+      const conversationId = conversationField(o, id);
+      const userId = str(o, 'userId', USER_ID, 64, id);
+      const role = o.role;
+      if (role !== 'admin' && role !== 'member') throw invalid('role', 'expected "admin" or "member"', id);
+      return { op: 'setRole', id, conversationId, userId, role };
+    }
+    case 'ban':
+    case 'unban':
+      return {
+        op: op as 'ban' | 'unban',
+        id,
+        conversationId: conversationField(o, id),
+        userId: str(o, 'userId', USER_ID, 64, id),
+      };
+    case 'block':
+    case 'unblock':
+      return { op: op as 'block' | 'unblock', id, userId: str(o, 'userId', USER_ID, 64, id) };
+    case 'listBlocks':
+      return { op: 'listBlocks', id };
     case 'history':
     case 'thread': {
       const conversationId = conversationField(o, id);

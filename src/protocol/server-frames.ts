@@ -96,13 +96,16 @@ export interface WireConversation {
   id: string;
   kind: 'direct' | 'group';
   title: string | null;
+  /** The creator; in a group, its owner (docs/protocol.md, "Moderation"). */
   createdBy: string;
   createdAt: number;
   members: string[];
+  /** Members who are admins of the group, sorted (never the owner; always empty for a DM). */
+  admins: string[];
 }
 
 /** ConversationSummary in docs/protocol.md. */
-export interface WireConversationSummary extends Omit<WireConversation, 'members'> {
+export interface WireConversationSummary extends Omit<WireConversation, 'members' | 'admins'> {
   lastMessage: WireMessage | null;
   unreadCount: number;
   lastReadId: string | null;
@@ -180,6 +183,17 @@ export interface PresenceResult {
   users: WirePresence[];
 }
 
+/** For `ban` and `unban`: the group as it is now, and whom it bans. */
+export interface BanResult {
+  conversation: WireConversation;
+  banned: string[];
+}
+
+/** For `block`, `unblock` and `listBlocks`: whom the user blocks now, sorted. */
+export interface BlocksResult {
+  blocked: string[];
+}
+
 /** For `read`, `unsubscribePresence` and `setAway`. */
 export interface OkResult {
   ok: boolean;
@@ -201,6 +215,8 @@ export type ResultData =
   | ThreadResult
   | ChangeResult
   | PresenceResult
+  | BanResult
+  | BlocksResult
   | OkResult
   | TypingResult;
 
@@ -269,6 +285,11 @@ export interface UpdateFrame {
   op: 'update';
   changeId: string;
   kind: 'edit' | 'delete' | 'react' | 'unreact';
+  /**
+   * Who made the change: the sender for an edit, the reactor for a reaction; for a delete the
+   * sender, or a group admin or owner who deleted someone else's message.
+   */
+  by: string;
   message: WireMessage;
   replay: boolean;
   pos?: string;
@@ -291,7 +312,8 @@ export interface SyncedFrame {
 export interface ConversationFrame {
   op: 'conversation';
   conversation: WireConversation;
-  event: 'created' | 'members_added' | 'members_removed';
+  /** `roles_changed`: the owner made someone an admin or a member again (`conversation.admins`). */
+  event: 'created' | 'members_added' | 'members_removed' | 'roles_changed';
 }
 
 export interface ReceiptFrame {
@@ -366,6 +388,12 @@ export interface Replies {
   addMembers: ResultFrame<ConversationResult>;
   removeMembers: ResultFrame<ConversationResult>;
   listConversations: ResultFrame<ListConversationsResult>;
+  setRole: ResultFrame<ConversationResult>;
+  ban: ResultFrame<BanResult>;
+  unban: ResultFrame<BanResult>;
+  block: ResultFrame<BlocksResult>;
+  unblock: ResultFrame<BlocksResult>;
+  listBlocks: ResultFrame<BlocksResult>;
   history: ResultFrame<HistoryResult>;
   thread: ResultFrame<ThreadResult>;
   read: ResultFrame<OkResult>;

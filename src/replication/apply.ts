@@ -39,7 +39,17 @@ export interface ReplicationSink {
   endSessions?(end: SessionsEnd): Promise<void>;
   /** An edit or delete applied here: `target` is the target's state after the merge. */
   deliverChange(record: StoredMessage, target: StoredMessage, members: string[]): Promise<void>;
+  /**
+   * A moderation change applied here: the gateway drops what it cached of it (in the region's
+   * other gateways too) and, for a role, tells the group's members. Absent: nothing cached.
+   */
+  moderationChanged?(scope: ModerationScope): Promise<void>;
 }
+
+/** What a replicated moderation change touched. */
+export type ModerationScope =
+  | { kind: 'roles' | 'bans'; conversationId: string }
+  | { kind: 'blocks'; userId: string };
 
 /** A bounded set of ids: past `max`, the oldest remembered is forgotten. */
 class RecentIds {
@@ -168,6 +178,30 @@ export class Applier {
       throw new Error(`root ${reply.threadRoot} of reply ${reply.messageId} not replicated yet`);
   }
 
+  /** Stores a moderation change (a register: any order, any number of times) and tells the sink. */
+  private async applyModeration(
+    e: Extract<ReplicationEvent, { k: 'mr' | 'mb' | 'mk' }>,
+    again: boolean,
+    sink: ReplicationSink,
+  ): Promise<void> {
+    const m = this.storage.moderation;
+    const revision = BigInt(e.rev);
+    let scope: ModerationScope;
+    if (e.k === 'mr') {
+      await m.setRole({ conversationId: e.conversationId, userId: e.userId, role: e.role, revision });
+      scope = { kind: 'roles', conversationId: e.conversationId };
+    } else if (e.k === 'mb') {
+      const { conversationId, userId, banned, by } = e;
+      await m.setBan({ conversationId, userId, banned, by, revision });
+      scope = { kind: 'bans', conversationId };
+    } else {
+      await m.setBlock({ userId: e.userId, targetId: e.targetId, blocked: e.blocked, revision });
+      scope = { kind: 'blocks', userId: e.userId };
+    }
+    // A repeat still invalidates: cheap, and the first copy's may have been lost with a gateway.
+    if (sink.moderationChanged && (!again || scope.kind !== 'roles')) await sink.moderationChanged(scope);
+  }
+
   private membersOf(conversationId: string, sink: ReplicationSink): Promise<string[]> {
     return sink.membersOf ? sink.membersOf(conversationId) : this.storage.listMembers(conversationId);
   }
@@ -256,6 +290,11 @@ export class Applier {
         if (!again) await sink.endSessions?.(e.end);
         return false;
       }
+      case 'mr':
+      case 'mb':
+      case 'mk':
+        await this.applyModeration(e, again, sink);
+        return false;
       case 'r': {
         const id = BigInt(e.messageId);
         await this.storage.markRead(e.userId, e.conversationId, id);

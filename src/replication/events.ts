@@ -6,6 +6,7 @@
 import type { SessionsEnd } from '../routing/types.ts';
 import type { AttachmentMeta, AttachmentUpload } from '../storage/attachments.ts';
 import type { MessageRecord } from '../storage/common.ts';
+import type { StoredRole } from '../storage/moderation.ts';
 import type { Conversation } from '../storage/types.ts';
 
 export type ConversationEvent = 'created' | 'members_added' | 'members_removed';
@@ -34,7 +35,16 @@ export type ReplicationEvent =
    * A user's sessions end in every region: a token revocation (stored by each region, then its
    * sessions closed) or an operator's disconnect (sessions opened before `at` closed).
    */
-  | { k: 'se'; end: SessionsEnd };
+  | { k: 'se'; end: SessionsEnd }
+  /**
+   * Moderation (storage/moderation.ts): a role set in a group, a ban or unban, a block or
+   * unblock. Each is a last-writer-wins register on `rev` (the change's snowflake id, decimal),
+   * so they apply in any order and any number of times. Roles and bans are keyed by their
+   * conversation, blocks by the blocking user.
+   */
+  | { k: 'mr'; conversationId: string; userId: string; role: StoredRole; rev: string }
+  | { k: 'mb'; conversationId: string; userId: string; banned: boolean; by: string; rev: string }
+  | { k: 'mk'; userId: string; targetId: string; blocked: boolean; rev: string };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -25,7 +25,7 @@ import { decodeEvent, type ReplicationEvent } from './events.ts';
 import type { CrossRegionBacklog, CrossRegionLink } from './link.ts';
 import { OutboxPublisher, replicatingStorage } from './outbox.ts';
 
-export type { ReplicationSink } from './apply.ts';
+export type { ModerationScope, ReplicationSink } from './apply.ts';
 export type { CrossRegionBacklog, PeerBacklog } from './backlog.ts';
 export type { ConversationEvent, ReplicationEvent } from './events.ts';
 export { CrossRegionLink, type CrossRegionOptions } from './link.ts';

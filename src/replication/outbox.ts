@@ -6,12 +6,14 @@
 import type { SessionsEnd } from '../routing/types.ts';
 import type { AttachmentStore } from '../storage/attachments.ts';
 import { toRecord } from '../storage/common.ts';
+import type { ModerationStore } from '../storage/moderation.ts';
 import type { Conversation, Storage, StoredMessage } from '../storage/types.ts';
 import { overriding } from '../util/overriding.ts';
 import { attachmentItem, contentItem, type StreamEraser } from './erase.ts';
 import { type ConversationEvent, encodeEvent, type ReplicationEvent } from './events.ts';
 
 type AttachmentEvent = Extract<ReplicationEvent, { k: 'ac' | 'am' | 'ax' | 'ad' }>;
+type ModerationEvent = Extract<ReplicationEvent, { k: 'mr' | 'mb' | 'mk' }>;
 
 import type { CrossRegionLink } from './link.ts';
 
@@ -74,6 +76,15 @@ export class OutboxPublisher {
     return this.link.publish(encodeEvent({ k: 'se', end }), sessionsEndId(end), `user:${endUser(end)}`);
   }
 
+  /**
+   * A moderation change, keyed by its conversation (roles, bans: after the conversation's
+   * creation) or its blocking user (blocks). The id is the change's revision: unique per change.
+   */
+  moderation(event: ModerationEvent): Promise<void> {
+    const key = event.k === 'mk' ? `user:${event.userId}` : event.conversationId;
+    return this.link.publish(encodeEvent(event), `${event.k}:${event.rev}`, key);
+  }
+
   read(userId: string, conversationId: string, messageId: bigint): Promise<void> {
     return this.link.publish(
       encodeEvent({ k: 'r', userId, conversationId, messageId: messageId.toString() }),
@@ -105,6 +116,7 @@ function sessionsEndId(end: SessionsEnd): string {
 export function replicatingStorage(inner: Storage, outbox: OutboxPublisher, eraser: StreamEraser): Storage {
   return overriding(inner, {
     attachments: replicatingAttachments(inner.attachments, outbox, eraser),
+    moderation: replicatingModeration(inner.moderation, outbox),
     async createConversation(conv, members) {
       const existing = await inner.getConversation(conv.id);
       const created = await inner.createConversation(conv, members);
@@ -198,6 +210,47 @@ export function replicatingAttachments(
       const swept = await inner.sweepOrphans(startedBefore);
       for (const up of swept) await outbox.attachment({ k: 'ax', up }, `ax:${up.id}`, up.conversationId);
       return swept;
+    },
+  });
+}
+
+/**
+ * A `ModerationStore` that also replicates each change, so every region enforces it: resolves
+ * once stored here and in the outbox (a failed publish fails the op; the client retries, and
+ * writing the same change again is harmless).
+ */
+export function replicatingModeration(inner: ModerationStore, outbox: OutboxPublisher): ModerationStore {
+  return overriding(inner, {
+    async setRole(c) {
+      await inner.setRole(c);
+      await outbox.moderation({
+        k: 'mr',
+        conversationId: c.conversationId,
+        userId: c.userId,
+        role: c.role,
+        rev: c.revision.toString(),
+      });
+    },
+    async setBan(c) {
+      await inner.setBan(c);
+      await outbox.moderation({
+        k: 'mb',
+        conversationId: c.conversationId,
+        userId: c.userId,
+        banned: c.banned,
+        by: c.by,
+        rev: c.revision.toString(),
+      });
+    },
+    async setBlock(c) {
+      await inner.setBlock(c);
+      await outbox.moderation({
+        k: 'mk',
+        userId: c.userId,
+        targetId: c.targetId,
+        blocked: c.blocked,
+        rev: c.revision.toString(),
+      });
     },
   });
 }

@@ -27,12 +27,28 @@ export function replicationSink(d: SinkDeps): ReplicationSink {
       return d.chat.deliverReplicated(message, members);
     },
     async deliverConversation(conversation, members, event, audience) {
-      const routed = routedEvent(conversationFrame(conversation, members, event));
       d.chat.invalidateMembers(conversation.id);
+      const admins = conversation.kind === 'group' ? await d.chat.adminsOf(conversation.id) : [];
+      const routed = routedEvent(conversationFrame(conversation, members, event, admins));
       await d.hub.conversationChanged(conversation.id, audience, routed);
     },
     async endSessions(end) {
       await d.endSessions?.(end);
+    },
+    async moderationChanged(scope) {
+      if (scope.kind === 'blocks') {
+        d.chat.invalidateBlocks(scope.userId);
+        await d.hub.blocksChanged(scope.userId);
+        return;
+      }
+      d.chat.invalidateMembers(scope.conversationId);
+      if (scope.kind === 'bans') {
+        await d.hub.membersChanged(scope.conversationId);
+        return;
+      }
+      // A role: the members see the group's new admins, as where it was given.
+      const now = await d.chat.conversationFrameOf(scope.conversationId, 'roles_changed');
+      if (now) await d.hub.conversationChanged(scope.conversationId, now.members, routedEvent(now.frame));
     },
     deliverChange(record, target, members) {
       return d.chat.deliverReplicatedChange(record, target, members);

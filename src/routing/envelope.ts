@@ -64,10 +64,16 @@ export function encodeControl(event: ControlEvent): string {
 }
 
 export function decodeControl(data: string): ControlEvent {
-  const e = JSON.parse(data) as { type?: unknown; conversationId?: unknown; end?: unknown } | null;
+  const e = JSON.parse(data) as {
+    type?: unknown;
+    conversationId?: unknown;
+    userId?: unknown;
+    end?: unknown;
+  } | null;
   if (e?.type === 'members_changed' && typeof e.conversationId === 'string') {
     return { type: e.type, conversationId: e.conversationId };
   }
+  if (e?.type === 'blocks_changed' && typeof e.userId === 'string') return { type: e.type, userId: e.userId };
   if (e?.type === 'sessions_ended' && isSessionsEnd(e.end)) return { type: e.type, end: e.end };
   throw new EnvelopeError('unknown control event');
 }

@@ -45,8 +45,13 @@ export type RoutedKind = Routed['kind'];
 
 /** A message between the region's gateways themselves, never sent to a client. */
 export type ControlEvent =
-  /** A conversation's members changed (or it was created): drop any cached member list. */
+  /**
+   * A conversation's members, roles or bans changed (or it was created): drop any cached member
+   * list (which holds the roles and bans too).
+   */
   | { type: 'members_changed'; conversationId: string }
+  /** Whom `userId` blocks changed: drop any cached block list of theirs. */
+  | { type: 'blocks_changed'; userId: string }
   /** A user's sessions end (a revocation, or an operator's disconnect): close them (4403). */
   | { type: 'sessions_ended'; end: SessionsEnd };
 

@@ -30,8 +30,8 @@ import { EmbeddedAttachments } from './embedded-attachments.ts';
 import { durable } from './embedded-durable.ts';
 import { MAX_KEY, padId, padTime } from './embedded-keys.ts';
 import { type LateTable, readLate, writeLate } from './embedded-late.ts';
-import { EmbeddedRevocations } from './embedded-revocations.ts';
 import { EmbeddedModeration } from './embedded-moderation.ts';
+import { EmbeddedRevocations } from './embedded-revocations.ts';
 import { indexBody, reindexBody, type SearchTable, searchIndex } from './embedded-search.ts';
 import {
   type AppendResult,

@@ -7,8 +7,8 @@
  * Message ids are 64-bit snowflakes (see `src/util/snowflake.ts`) carried as `bigint`.
  */
 import type { AttachmentRef, AttachmentStore } from './attachments.ts';
-import type { RevocationStore } from './revocations.ts';
 import type { ModerationStore } from './moderation.ts';
+import type { RevocationStore } from './revocations.ts';
 
 export type ConversationKind = 'direct' | 'group';
 

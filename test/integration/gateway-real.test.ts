@@ -7,6 +7,7 @@ import { Client } from 'cassandra-driver';
 import { attachmentScenarios } from '../attachments.scenarios.ts';
 import { gatewayScenarios, type ScenarioEnv } from '../gateway.scenarios.ts';
 import { changeScenarios } from '../gateway-changes.scenarios.ts';
+import { moderationScenarios } from '../gateway-moderation.scenarios.ts';
 import { threadScenarios } from '../gateway-threads.scenarios.ts';
 import { getSharedCassandra } from '../helpers/cassandra.ts';
 import { startTestGateway, testConfig } from '../helpers/gateway.ts';
@@ -55,6 +56,7 @@ async function realRegion(extra: Record<string, unknown> = {}): Promise<Scenario
 
 gatewayScenarios('two gateways on Cassandra + Redis + NATS', () => realRegion());
 changeScenarios('two gateways on Cassandra + Redis + NATS', () => realRegion());
+moderationScenarios('two gateways on Cassandra + Redis + NATS', () => realRegion());
 attachmentScenarios('two gateways on Cassandra + Redis + NATS', async () => {
   const maxBytes = 512 * 1024;
   return { ...(await realRegion({ attachments: { maxBytes } })), maxBytes };

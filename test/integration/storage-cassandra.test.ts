@@ -29,8 +29,8 @@ import { attachmentContract } from '../attachments.contract.ts';
 import { type CassandraEndpoint, getSharedCassandra } from '../helpers/cassandra.ts';
 import { collectingLogger } from '../helpers/log.ts';
 import { type RedisHandle, startRedis } from '../helpers/redis.ts';
-import { revocationContract } from '../revocations.contract.ts';
 import { moderationContract } from '../moderation.contract.ts';
+import { revocationContract } from '../revocations.contract.ts';
 import { storageContract } from '../storage.contract.ts';
 
 let node: CassandraEndpoint & { close(): Promise<void> };

@@ -16,7 +16,7 @@ import type { ChangeKind, MessageState, StoredMessage } from '../../storage/type
 import type { ConnectionState } from '../connection.ts';
 import { liveUpdate, toWire } from '../frames.ts';
 import { type Refs, readRefs } from '../refs.ts';
-import type { Conversations } from './conversations.ts';
+import { type CachedMembers, type Conversations, roleOf } from './conversations.ts';
 import type { Messages } from './messages.ts';
 import type { HandlersFor, OpsContext } from './types.ts';
 
@@ -94,7 +94,11 @@ export class Changes {
           },
         );
       }
-    } else if (!admin && target.senderId !== userId) {
+    } else if (
+      !admin &&
+      target.senderId !== userId &&
+      !(kind === 'delete' && mayDeleteOthers(members, userId, target))
+    ) {
       throw new ChatError(ErrorCode.Forbidden, 'only the sender may change a message');
     }
     if (emoji === null && target.state?.deleted) {
@@ -233,6 +237,15 @@ export class Changes {
       throw new ChatError(ErrorCode.Unavailable, 'store unavailable; retry', undefined, { cause });
     }
   }
+}
+
+/**
+ * A group's owner deletes anyone's message, its admins anyone's but the owner's (the change
+ * record's sender, and the `update` frame's `by`, say who deleted).
+ */
+function mayDeleteOthers(entry: CachedMembers, userId: string, target: StoredMessage): boolean {
+  const role = roleOf(entry, userId);
+  return role === 'owner' || (role === 'admin' && roleOf(entry, target.senderId) !== 'owner');
 }
 
 /**

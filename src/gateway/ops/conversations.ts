@@ -3,16 +3,19 @@
  * listConversations, history, read) and the membership cache they own: every operation that
  * checks membership or fans out to members reads it here, and every change to members — made
  * here, on another gateway (`invalidate` from the router's control events) or in another region
- * (replication) — drops the cached entry here.
+ * (replication) — drops the cached entry here. A group's entry holds its admins and bans too
+ * (`moderation.ts` changes them and invalidates the same way), so role checks cost no read.
  */
 import { ChatError, ErrorCode } from '../../errors.ts';
 import {
+  type ConversationFrame,
   directConversationId,
   directParticipants,
   type ParsedRequestOf,
   type ReplyOf,
   type WireConversation,
 } from '../../protocol/index.ts';
+import type { GroupModeration } from '../../storage/moderation.ts';
 import type { Conversation } from '../../storage/types.ts';
 import type { ConnectionState } from '../connection.ts';
 import {
@@ -24,13 +27,43 @@ import {
   wireConversation,
 } from '../frames.ts';
 import { readRefs } from '../refs.ts';
+import type { BlockCache } from './block-cache.ts';
 import type { HandlersFor, OpsContext } from './types.ts';
 
 export interface CachedMembers {
   conversation: Conversation;
   members: Set<string>;
+  /** Users whose stored role is admin (only members count: `roleOf`). Empty for a DM. */
+  admins: ReadonlySet<string>;
+  /** Users banned from the group. Empty for a DM. */
+  banned: ReadonlySet<string>;
   expiresAt: number;
 }
+
+/** A user's role in a conversation: a group's creator owns it; DMs have members only. */
+export type MemberRole = 'owner' | 'admin' | 'member';
+
+export function roleOf(entry: CachedMembers, userId: string): MemberRole {
+  if (entry.conversation.kind !== 'group' || !entry.members.has(userId)) return 'member';
+  if (entry.conversation.createdBy === userId) return 'owner';
+  return entry.admins.has(userId) ? 'admin' : 'member';
+}
+
+/** The conversation as the wire shows it: admins are the members with the admin role. */
+export function wireEntry(entry: CachedMembers): WireConversation {
+  return wireConversation(entry.conversation, entry.members, adminsOf(entry));
+}
+
+/** `conversation` frame of an entry. */
+export function entryFrame(entry: CachedMembers, event: ConversationFrame['event']): ConversationFrame {
+  return conversationFrame(entry.conversation, entry.members, event, adminsOf(entry));
+}
+
+export function adminsOf(entry: CachedMembers): string[] {
+  return [...entry.admins].filter((u) => roleOf(entry, u) === 'admin');
+}
+
+const NO_MODERATION: GroupModeration = { admins: [], banned: [] };
 
 /** Past this many cached conversations the cache starts over rather than grow without bound. */
 const MAX_CACHED_CONVERSATIONS = 100_000;
@@ -47,7 +80,10 @@ export type ConversationOp =
 export class Conversations {
   private readonly cache = new Map<string, CachedMembers>();
 
-  constructor(private readonly d: OpsContext) {}
+  constructor(
+    private readonly d: OpsContext,
+    private readonly blocks: BlockCache,
+  ) {}
 
   readonly handlers: HandlersFor<ConversationOp> = {
     openDirect: async (state, f) => {
@@ -57,7 +93,7 @@ export class Conversations {
           field: 'userId',
         });
       const c = await this.ensureDirect(directConversationId(userId, f.userId), userId);
-      return resultFrame(f.op, f.id, { conversation: wireConversation(c.conversation, c.members) });
+      return resultFrame(f.op, f.id, { conversation: wireEntry(c) });
     },
     createGroup: async (state, f) =>
       resultFrame(f.op, f.id, {
@@ -148,10 +184,79 @@ export class Conversations {
       : this.requireMember(conversationId, userId);
   }
 
+  /**
+   * `requireParticipant` for writing to the conversation (`send`, an attachment upload): in a
+   * direct conversation, refused with `blocked` while the other user blocks this one.
+   */
+  async requireSender(conversationId: string, userId: string): Promise<CachedMembers> {
+    const entry = await this.requireParticipant(conversationId, userId);
+    if (entry.conversation.kind === 'direct') await this.refuseIfBlocked(conversationId, userId);
+    return entry;
+  }
+
+  /** The conversation as stored now (the cache dropped first): what changes check ACLs against. */
+  async requireFresh(conversationId: string, userId: string): Promise<CachedMembers> {
+    this.cache.delete(conversationId);
+    return this.requireMember(conversationId, userId);
+  }
+
+  /** The conversation as stored now, or null; the cache refilled. */
+  async reload(conversationId: string): Promise<CachedMembers | null> {
+    this.cache.delete(conversationId);
+    return this.load(conversationId);
+  }
+
+  /**
+   * Removes users from a group and announces it (everyone before and after hears, the removed
+   * included). A removed admin loses the role, so adding them back makes them a member. Resolves
+   * with the group as it is after.
+   */
+  async removeAndAnnounce(entry: CachedMembers, userIds: readonly string[]): Promise<CachedMembers> {
+    const conversationId = entry.conversation.id;
+    if (userIds.length > 0) await this.d.storage.removeMembers(conversationId, userIds);
+    for (const u of userIds) {
+      if (entry.admins.has(u)) {
+        await this.d.storage.moderation.setRole({
+          conversationId,
+          userId: u,
+          role: 'member',
+          revision: this.d.ids.next(),
+        });
+      }
+    }
+    return this.announce(entry, 'members_removed');
+  }
+
+  /**
+   * Reloads the conversation after a change and tells the region's gateways and the audience
+   * (everyone before and after the change). Resolves with the reloaded entry.
+   */
+  async announce(before: CachedMembers, event: ConversationFrame['event']): Promise<CachedMembers> {
+    const conversationId = before.conversation.id;
+    const after = (await this.reload(conversationId))!;
+    const frame = entryFrame(after, event);
+    const audience = [...new Set([...before.members, ...after.members])];
+    this.d.tasks.background(
+      'conversation-event',
+      this.d.hub.conversationChanged(conversationId, audience, routedEvent(frame)),
+    );
+    return after;
+  }
+
+  private async refuseIfBlocked(conversationId: string, userId: string): Promise<void> {
+    const pair = directParticipants(conversationId)!;
+    const other = pair[0] === userId ? pair[1] : pair[0];
+    if (await this.blocks.blocks(other, userId)) {
+      throw new ChatError(ErrorCode.Blocked, 'the other user blocks you', { conversationId });
+    }
+  }
+
   /** The direct conversation between the two users of `conversationId`, created on first use. */
   async ensureDirect(conversationId: string, userId: string): Promise<CachedMembers> {
     const existing = await this.load(conversationId);
     if (existing) return existing;
+    // A new DM with someone who blocks the caller is refused; an existing one stays readable.
+    await this.refuseIfBlocked(conversationId, userId);
     const pair = directParticipants(conversationId)!;
     const conversation = await this.d.storage.createConversation(
       { id: conversationId, kind: 'direct', title: null, createdBy: userId, createdAt: Date.now() },
@@ -161,9 +266,11 @@ export class Conversations {
     const entry = (await this.load(conversationId)) ?? {
       conversation,
       members: new Set(pair),
+      admins: new Set<string>(),
+      banned: new Set<string>(),
       expiresAt: 0,
     };
-    const routed = routedEvent(conversationFrame(conversation, entry.members, 'created'));
+    const routed = routedEvent(entryFrame(entry, 'created'));
     this.d.tasks.background(
       'conversation-event',
       this.d.hub.conversationChanged(conversationId, pair, routed),
@@ -179,9 +286,18 @@ export class Conversations {
       this.cache.delete(conversationId);
       return null;
     }
-    const members = new Set(await this.d.storage.listMembers(conversationId));
+    const [list, mod] = await Promise.all([
+      this.d.storage.listMembers(conversationId),
+      conversation.kind === 'group' ? this.d.storage.moderation.getGroup(conversationId) : NO_MODERATION,
+    ]);
     const ttl = this.d.limits.membershipCacheMs;
-    const entry = { conversation, members, expiresAt: Date.now() + ttl };
+    const entry: CachedMembers = {
+      conversation,
+      members: new Set(list),
+      admins: new Set(mod.admins),
+      banned: new Set(mod.banned),
+      expiresAt: Date.now() + ttl,
+    };
     if (ttl > 0) {
       if (this.cache.size > MAX_CACHED_CONVERSATIONS) this.cache.clear();
       this.cache.set(conversationId, entry);
@@ -224,7 +340,7 @@ export class Conversations {
       { id, kind: 'group', title, createdBy, createdAt: Date.now() },
       members,
     );
-    const frame = conversationFrame(conversation, members, 'created');
+    const frame = conversationFrame(conversation, members, 'created', []);
     this.d.tasks.background(
       'conversation-event',
       this.d.hub.conversationChanged(conversation.id, members, routedEvent(frame)),
@@ -246,54 +362,60 @@ export class Conversations {
     f: ParsedRequestOf<'addMembers' | 'removeMembers'>,
   ): Promise<WireConversation> {
     // ACL checks below must see the members as stored now, not as cached.
-    this.cache.delete(f.conversationId);
+    if (userId === null) this.cache.delete(f.conversationId);
     const entry =
       userId === null
         ? await this.requireExisting(f.conversationId)
-        : await this.requireMember(f.conversationId, userId);
+        : await this.requireFresh(f.conversationId, userId);
     if (entry.conversation.kind === 'direct') {
       throw new ChatError(ErrorCode.Forbidden, 'members of a direct conversation cannot change', {
         conversationId: f.conversationId,
       });
     }
-    const before = [...entry.members];
-    if (f.op === 'addMembers') await this.add(entry, f.conversationId, f.userIds);
-    else if (userId === null) await this.d.storage.removeMembers(f.conversationId, f.userIds);
-    else await this.remove(entry, f.conversationId, userId, f.userIds);
-    this.cache.delete(f.conversationId);
-    const after = (await this.load(f.conversationId))!;
-    const event = f.op === 'addMembers' ? 'members_added' : 'members_removed';
-    const frame = conversationFrame(after.conversation, after.members, event);
-    // Everyone before and after hears about it, including the removed.
-    const audience = [...new Set([...before, ...after.members])];
-    this.d.tasks.background(
-      'conversation-event',
-      this.d.hub.conversationChanged(f.conversationId, audience, routedEvent(frame)),
-    );
-    return frame.conversation;
+    if (f.op === 'addMembers') {
+      await this.add(entry, f.conversationId, f.userIds);
+      return wireEntry(await this.announce(entry, 'members_added'));
+    }
+    const removed = f.userIds.filter((u) => entry.members.has(u));
+    // An operator (no user) may remove anyone; a member only as their role allows.
+    if (userId !== null) checkRemove(entry, userId, removed);
+    return wireEntry(await this.removeAndAnnounce(entry, removed));
   }
 
   private async add(entry: CachedMembers, conversationId: string, userIds: string[]): Promise<void> {
     const added = userIds.filter((u) => !entry.members.has(u));
+    const banned = added.find((u) => entry.banned.has(u));
+    if (banned !== undefined) {
+      throw new ChatError(ErrorCode.Banned, 'the user is banned from this group', {
+        conversationId,
+        userId: banned,
+      });
+    }
     const max = this.d.limits.maxGroupMembers;
     if (entry.members.size + added.length > max) {
       throw new ChatError(ErrorCode.InvalidField, `userIds: group would exceed ${max}`, { field: 'userIds' });
     }
     if (added.length > 0) await this.d.storage.addMembers(conversationId, added);
   }
+}
 
-  private async remove(
-    entry: CachedMembers,
-    conversationId: string,
-    userId: string,
-    userIds: string[],
-  ): Promise<void> {
-    const others = userIds.filter((u) => u !== userId);
-    if (others.length > 0 && entry.conversation.createdBy !== userId) {
-      throw new ChatError(ErrorCode.Forbidden, 'only the group creator may remove other members', {
+/**
+ * Who may remove whom: anyone may leave; the owner and admins remove members; only the owner
+ * removes admins; nobody removes the owner.
+ */
+function checkRemove(entry: CachedMembers, actor: string, removed: readonly string[]): void {
+  const conversationId = entry.conversation.id;
+  const actorRole = roleOf(entry, actor);
+  for (const u of removed) {
+    if (u === actor && actorRole !== 'owner') continue;
+    const role = roleOf(entry, u);
+    if (role === 'owner') {
+      throw new ChatError(ErrorCode.Forbidden, 'nobody removes the owner of a group', { conversationId });
+    }
+    if (actorRole === 'member' || (role === 'admin' && actorRole !== 'owner')) {
+      throw new ChatError(ErrorCode.Forbidden, 'only the owner removes admins, and admins members', {
         conversationId,
       });
     }
-    await this.d.storage.removeMembers(conversationId, userIds);
   }
 }

@@ -6,9 +6,11 @@
  */
 import type { ClientOp, ParsedClientFrame } from '../../protocol/index.ts';
 import type { ConnectionState } from '../connection.ts';
+import { BlockCache } from './block-cache.ts';
 import { Changes } from './changes.ts';
 import { Conversations } from './conversations.ts';
 import { Messages } from './messages.ts';
+import { ModerationOps } from './moderation.ts';
 import { PresenceOps } from './presence.ts';
 import { Replay } from './replay.ts';
 import { SearchOps } from './search.ts';
@@ -27,19 +29,23 @@ export interface Operations {
   changes: Changes;
   conversations: Conversations;
   replay: Replay;
+  /** Whom users block, cached for `send` in DMs; invalidated by block changes from anywhere. */
+  blocks: BlockCache;
 }
 
 export function createOperations(deps: OpsDeps): Operations {
   const tasks = new Tasks(deps.metrics, deps.log);
   const visibility = new Visibility(deps.storage, deps.region, deps.resume.lookbackMs, deps.metrics, tasks);
   const ctx = { ...deps, tasks, visibility };
-  const conversations = new Conversations(ctx);
+  const blocks = new BlockCache(deps.storage, deps.limits.membershipCacheMs);
+  const conversations = new Conversations(ctx, blocks);
   const messages = new Messages(ctx, conversations);
   const changes = new Changes(ctx, conversations, messages);
   const replay = new Replay(ctx);
   const presence = new PresenceOps(ctx, conversations);
   const search = new SearchOps(ctx, conversations);
   const threads = new ThreadOps(ctx, conversations);
+  const moderation = new ModerationOps(ctx, conversations, blocks);
   const table: HandlerTable = {
     ...messages.handlers,
     ...changes.handlers,
@@ -48,9 +54,10 @@ export function createOperations(deps: OpsDeps): Operations {
     ...presence.handlers,
     ...search.handlers,
     ...threads.handlers,
+    ...moderation.handlers,
     ping: async (_state, f) => ({ op: 'pong', id: f.id, serverTime: Date.now() }),
   };
-  return { table, tasks, messages, changes, conversations, replay };
+  return { table, tasks, messages, changes, conversations, replay, blocks };
 }
 
 /** Hands a request to its op's handler; resolves with the reply (null: none is sent). */

@@ -88,7 +88,7 @@ export class Messages {
     const userId = state.conn.userId;
     const members = system
       ? await this.conversations.requireExisting(f.conversationId)
-      : await this.conversations.requireParticipant(f.conversationId, userId);
+      : await this.conversations.requireSender(f.conversationId, userId);
     const attachments = await this.attachmentsOf(f, userId);
     const parent = f.replyTo === null ? null : await this.parentOf(f.conversationId, f.replyTo);
     const messageId = this.d.ids.next();
