@@ -17,8 +17,9 @@ import {
 import type { StoredMessage } from '../storage/types.ts';
 import type { ConnectionState } from './connection.ts';
 import { wireConversation } from './frames.ts';
-import { adminsOf, entryFrame } from './ops/conversations.ts';
+import { adminsOf, type CachedMembers, entryFrame, wireEntry } from './ops/conversations.ts';
 import { createOperations, dispatch, type Operations, type OpsDeps } from './ops/index.ts';
+import type { ModerationOps } from './ops/moderation.ts';
 import type { ReplayFrom } from './ops/replay.ts';
 
 export type ChatServiceDeps = OpsDeps;
@@ -47,6 +48,16 @@ export class ChatService {
   /** Forgets the cached members of a conversation another gateway or region changed. */
   invalidateMembers(conversationId: string): void {
     this.ops.conversations.invalidate(conversationId);
+  }
+
+  /** Moderation as the server API calls it (`src/api/routes/moderation.ts`). */
+  get moderation(): ModerationOps {
+    return this.ops.moderation;
+  }
+
+  /** A conversation entry as the wire shows it. */
+  wire(entry: CachedMembers): WireConversation {
+    return wireEntry(entry);
   }
 
   /** Forgets the cached block list of a user whose blocks another gateway or region changed. */

@@ -2,6 +2,7 @@
 import type { RouteModule } from '../route.ts';
 import { conversationRoutes } from './conversations.ts';
 import { messageRoutes } from './messages.ts';
+import { moderationRoutes } from './moderation.ts';
 import { userRoutes } from './users.ts';
 
-export const ROUTE_MODULES: RouteModule[] = [conversationRoutes, messageRoutes, userRoutes];
+export const ROUTE_MODULES: RouteModule[] = [conversationRoutes, messageRoutes, userRoutes, moderationRoutes];

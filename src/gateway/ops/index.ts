@@ -29,6 +29,8 @@ export interface Operations {
   changes: Changes;
   conversations: Conversations;
   replay: Replay;
+  /** Roles, bans and blocks (also what the server API calls). */
+  moderation: ModerationOps;
   /** Whom users block, cached for `send` in DMs; invalidated by block changes from anywhere. */
   blocks: BlockCache;
 }
@@ -57,7 +59,7 @@ export function createOperations(deps: OpsDeps): Operations {
     ...moderation.handlers,
     ping: async (_state, f) => ({ op: 'pong', id: f.id, serverTime: Date.now() }),
   };
-  return { table, tasks, messages, changes, conversations, replay, blocks };
+  return { table, tasks, messages, changes, conversations, replay, moderation, blocks };
 }
 
 /** Hands a request to its op's handler; resolves with the reply (null: none is sent). */

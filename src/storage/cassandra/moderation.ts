@@ -62,7 +62,7 @@ function users(rows: types.Row[], keep: (row: types.Row) => boolean): string[] {
 function statements(ks: string) {
   return {
     setRole: `UPDATE ${ks}.conversation_roles SET role = ? WHERE conversation_id = ? AND user_id = ?`,
-    setBan: `UPDATE ${ks}.conversation_bans SET banned = ?, by = ? WHERE conversation_id = ? AND user_id = ?`,
+    setBan: `UPDATE ${ks}.conversation_bans SET banned = ?, banned_by = ? WHERE conversation_id = ? AND user_id = ?`,
     setBlock: `UPDATE ${ks}.user_blocks SET blocked = ? WHERE user_id = ? AND target_id = ?`,
     selectRoles: `SELECT user_id, role FROM ${ks}.conversation_roles WHERE conversation_id = ?`,
     selectBans: `SELECT user_id, banned FROM ${ks}.conversation_bans WHERE conversation_id = ?`,

@@ -253,7 +253,7 @@ export const MIGRATIONS: readonly Migration[] = [
         conversation_id text,
         user_id text,
         banned boolean,
-        by text,
+        banned_by text,
         PRIMARY KEY (conversation_id, user_id)
       )`,
       `CREATE TABLE IF NOT EXISTS ${ks}.user_blocks (
