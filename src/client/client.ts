@@ -53,9 +53,11 @@ import { type ClientStorage, MemoryClientStorage } from './storage.ts';
 import { ThreadCounts } from './threads.ts';
 import { TokenProvider } from './token.ts';
 import {
+  type BanResult,
   type ClientFrame,
   DEVICE_LABEL_MAX,
   type ErrorFrame,
+  type GroupRoleName,
   type PongFrame,
   type ReplyOf,
   type ReplyOp,
@@ -244,7 +246,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       deliverUpdate: (update, replay) => {
         this.persistLastSeen();
         if (this.states.apply(update.message)) {
-          const meta = { changeId: update.changeId, kind: update.kind, replay };
+          const meta = { changeId: update.changeId, kind: update.kind, by: update.by, replay };
           this.emit('update', this.states.current(update.message), meta);
         }
       },
@@ -409,7 +411,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   ): Promise<ResultOf<'edit'>> {
     const result = await this.result(frame);
     if (this.states.apply(result.message)) {
-      this.emit('update', result.message, { changeId: result.changeId, kind: frame.op, replay: false });
+      // The reply came over the session whose welcome named this user.
+      const by = this.session?.welcome?.userId ?? '';
+      this.emit('update', result.message, { changeId: result.changeId, kind: frame.op, by, replay: false });
     }
     return result;
   }
@@ -460,6 +464,43 @@ export class ChatClient extends Emitter<ChatClientEvents> {
 
   async removeMembers(conversationId: string, userIds: string[]): Promise<WireConversation> {
     return (await this.result({ op: 'removeMembers', conversationId, userIds })).conversation;
+  }
+
+  /**
+   * Makes a member of a group an admin (`'admin'`) or an admin a member again: the group's owner
+   * only (`forbidden` otherwise). Resolves with the group, its `admins` updated.
+   */
+  async setRole(conversationId: string, userId: string, role: GroupRoleName): Promise<WireConversation> {
+    return (await this.result({ op: 'setRole', conversationId, userId, role })).conversation;
+  }
+
+  /**
+   * Bans a user from a group (admins and the owner): removed if a member, and not to be added
+   * back (`banned`) until `unban`. Resolves with the group and whom it bans now.
+   */
+  async ban(conversationId: string, userId: string): Promise<BanResult> {
+    return this.result({ op: 'ban', conversationId, userId });
+  }
+
+  async unban(conversationId: string, userId: string): Promise<BanResult> {
+    return this.result({ op: 'unban', conversationId, userId });
+  }
+
+  /**
+   * Blocks a user: they can no longer send to this user in their direct conversation, or open
+   * one (`blocked`). Resolves with whom this user blocks now.
+   */
+  async block(userId: string): Promise<string[]> {
+    return (await this.result({ op: 'block', userId })).blocked;
+  }
+
+  async unblock(userId: string): Promise<string[]> {
+    return (await this.result({ op: 'unblock', userId })).blocked;
+  }
+
+  /** Whom this user blocks, sorted. */
+  async listBlocks(): Promise<string[]> {
+    return (await this.result({ op: 'listBlocks' })).blocked;
   }
 
   async listConversations(): Promise<WireConversationSummary[]> {

@@ -100,6 +100,11 @@ export interface SearchRequest {
 export interface UpdateMeta {
   changeId: string;
   kind: 'edit' | 'delete' | 'react' | 'unreact';
+  /**
+   * Who made the change: the sender, the reactor, or for a delete possibly a group admin. For a
+   * change this client made, its own user id.
+   */
+  by: string;
   replay: boolean;
 }
 

@@ -6,6 +6,8 @@
 import type { ErrorCode } from '../protocol/index.ts';
 
 export type {
+  BanResult,
+  BlocksResult,
   ChangeResult,
   ClientFrame,
   ClientOp,
@@ -14,6 +16,7 @@ export type {
   ConversationResult,
   ErrorFrame,
   ErrorInfo,
+  GroupRoleName,
   HistoryResult,
   ListConversationsResult,
   MessageFrame,
