@@ -20,6 +20,33 @@ const msg = (senderId: string, body: string, conversationId = DM): WireMessage =
 });
 
 describe('ChatStore', () => {
+  it("knows group roles from conversation events: who may delete others' messages", () => {
+    const s = new ChatStore('bob');
+    const c = s.upsert({
+      id: 'g:9',
+      kind: 'group',
+      title: 'team',
+      createdBy: 'alice',
+      createdAt: 1,
+      members: ['alice', 'bob', 'carol'],
+      admins: ['bob'],
+    });
+    assert.equal(s.roleOf(c, 'alice'), 'owner');
+    assert.equal(s.roleOf(c, 'bob'), 'admin');
+    assert.equal(s.roleOf(c, 'carol'), 'member');
+    assert.ok(s.mayModerate(c, 'carol'));
+    assert.ok(!s.mayModerate(c, 'alice'), 'an admin does not moderate the owner');
+    s.upsert({
+      ...c,
+      kind: 'group',
+      title: 'team',
+      createdBy: 'alice',
+      members: ['alice', 'bob'],
+      admins: [],
+    });
+    assert.ok(!s.mayModerate(c, 'carol'), 'demoted');
+  });
+
   it('names direct conversations after the other user', () => {
     const s = new ChatStore('alice');
     assert.equal(directPeer(DM, 'alice'), 'bob');

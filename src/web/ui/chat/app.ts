@@ -19,7 +19,7 @@ import { LocalClientStorage } from './local-storage.ts';
 import { ReactionsUi } from './reactions.ts';
 import { SearchBox } from './search.ts';
 import { autosize, buildShell } from './shell.ts';
-import { ChatStore, quoteOf } from './store.ts';
+import { ChatStore, type Conversation, quoteOf } from './store.ts';
 import { ThreadView } from './thread.ts';
 import {
   avatar,
@@ -251,6 +251,19 @@ export class ChatApp {
     },
     reactions: (m) => this.reactions.node(m),
   };
+
+  /** Asks whom to remove from a group this user moderates; the server checks the roles. */
+  private removeMember(conversationId: string): void {
+    const userId = window.prompt('Remove which member?')?.trim();
+    if (!userId) return;
+    this.client
+      .removeMembers(conversationId, [userId])
+      .then((conv) => {
+        this.store.upsert(conv);
+        this.render();
+      })
+      .catch((err: unknown) => this.toast((err as Error).message));
+  }
 
   private fatal(err: unknown): void {
     if (this.closed) return;
@@ -570,8 +583,9 @@ export class ChatApp {
       c.kind === 'direct'
         ? presenceText(presence)
         : c.members
-          ? `${c.members.length} members: ${c.members.join(', ')}`
+          ? `${c.members.length} members: ${c.members.map((u) => withRole(store, c, u)).join(', ')}`
           : 'group';
+    const moderator = c.kind === 'group' && store.roleOf(c, store.me) !== 'member';
     $('#pane-head', this.root).replaceChildren(
       h(
         'button',
@@ -593,6 +607,20 @@ export class ChatApp {
         h('div', { class: 'title', id: 'pane-title' }, c.kind === 'group' ? `# ${title}` : title),
         h('div', { class: `subtitle ${presence?.status ?? ''}`, id: 'pane-subtitle' }, subtitle),
       ),
+      ...(moderator
+        ? [
+            h(
+              'button',
+              {
+                class: 'link',
+                type: 'button',
+                'data-action': 'remove-member',
+                onclick: () => this.removeMember(c.id),
+              },
+              'Remove…',
+            ),
+          ]
+        : []),
     );
     const messages = $('#messages', this.root);
     const fromBottom = messages.scrollHeight - messages.scrollTop;
@@ -660,4 +688,10 @@ export class ChatApp {
     ($('#composer-input', this.root) as HTMLTextAreaElement).placeholder =
       `Message ${c.kind === 'group' ? '#' : ''}${title}`;
   }
+}
+
+/** A member's name with their role in a group: "alice (owner)", "bob (admin)", "carol". */
+function withRole(store: ChatStore, c: Conversation, userId: string): string {
+  const role = store.roleOf(c, userId);
+  return role === 'member' ? userId : `${userId} (${role})`;
 }

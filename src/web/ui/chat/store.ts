@@ -33,8 +33,12 @@ export interface Conversation {
   kind: 'direct' | 'group';
   title: string | null;
   createdAt: number;
+  /** The creator: a group's owner (null until told). */
+  createdBy: string | null;
   /** Members as last announced, or null when this client has not been told (groups from the list). */
   members: string[] | null;
+  /** A group's admins as last announced (never the owner). */
+  admins: string[];
   lastMessage: WireMessage | null;
   unread: number;
   /** This user's read marker. */
@@ -70,7 +74,9 @@ function newConversation(id: string, fields: Partial<Conversation>): Conversatio
     kind: id.startsWith('dm:') ? 'direct' : 'group',
     title: null,
     createdAt: Date.now(),
+    createdBy: null,
     members: null,
+    admins: [],
     lastMessage: null,
     unread: 0,
     lastReadId: null,
@@ -141,6 +147,7 @@ export class ChatStore {
       c.kind = s.kind;
       c.title = s.title;
       c.createdAt = s.createdAt;
+      c.createdBy = s.createdBy;
       if (s.lastMessage) c.lastMessage = later(c.lastMessage, s.lastMessage);
       c.lastReadId = maxId(c.lastReadId, s.lastReadId);
       c.unread = s.unreadCount;
@@ -153,8 +160,26 @@ export class ChatStore {
     c.kind = w.kind;
     c.title = w.title;
     c.createdAt = w.createdAt;
+    c.createdBy = w.createdBy;
     c.members = [...w.members].sort();
+    c.admins = [...w.admins];
     return c;
+  }
+
+  /** A user's role in a conversation: a group's owner, its admins, everyone else a member. */
+  roleOf(c: Conversation, userId: string): 'owner' | 'admin' | 'member' {
+    if (c.kind !== 'group') return 'member';
+    if (c.createdBy === userId) return 'owner';
+    return c.admins.includes(userId) ? 'admin' : 'member';
+  }
+
+  /**
+   * Whether this user may delete someone else's message or remove a member (the server decides;
+   * this only picks which buttons to show): the owner any, an admin any but the owner's.
+   */
+  mayModerate(c: Conversation, otherUserId: string): boolean {
+    const mine = this.roleOf(c, this.me);
+    return mine === 'owner' || (mine === 'admin' && this.roleOf(c, otherUserId) === 'member');
   }
 
   /**

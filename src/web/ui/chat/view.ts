@@ -161,10 +161,15 @@ export function threadLink(store: ChatStore, m: WireMessage, actions?: MessageAc
   );
 }
 
-/** The buttons on a bubble: Reply on any message not deleted, Edit and Delete on one's own. */
+/**
+ * The buttons on a bubble: Reply on any message not deleted, Edit and Delete on one's own, and
+ * Delete on others' in a group this user moderates (owner, or admin for members' messages).
+ */
 export function actionNodes(store: ChatStore, m: WireMessage, actions?: MessageActions): HTMLElement | null {
   if (!actions || m.state?.deleted) return null;
   const mine = m.senderId === store.me;
+  const conv = store.conversations.get(m.conversationId);
+  const moderates = !mine && conv !== undefined && store.mayModerate(conv, m.senderId);
   const button = (action: string, label: string, onclick: () => void) =>
     h('button', { class: 'link', type: 'button', 'data-action': action, onclick }, label);
   return h(
@@ -172,7 +177,7 @@ export function actionNodes(store: ChatStore, m: WireMessage, actions?: MessageA
     { class: 'msg-actions' },
     button('reply', 'Reply', () => actions.reply(m)),
     mine && actions.canEdit(m) ? button('edit', 'Edit', () => actions.edit(m)) : null,
-    mine ? button('delete', 'Delete', () => actions.remove(m)) : null,
+    mine || moderates ? button('delete', 'Delete', () => actions.remove(m)) : null,
   );
 }
 
