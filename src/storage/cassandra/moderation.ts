@@ -1,12 +1,13 @@
 /**
  * The `ModerationStore` on Cassandra (tables in migration 10, `schema.ts`): roles and bans by
  * conversation, blocks by blocking user, one partition each so a gateway fills its cache with
- * one read. Every write carries its change's revision as the cell timestamp (`idTimestamp`), so
- * Cassandra's own last-write-wins keeps the larger revision whatever order regions apply in.
+ * one read. Every write carries its change's revision as the cell timestamp
+ * (`revisionTimestamp`), so Cassandra's own last-write-wins keeps the larger revision whatever
+ * order regions apply in.
  */
-import type { types } from 'cassandra-driver';
+import cassandra, { type types } from 'cassandra-driver';
 import type { BanChange, BlockChange, GroupModeration, ModerationStore, RoleChange } from '../moderation.ts';
-import { idTimestamp, text } from './rows.ts';
+import { text } from './rows.ts';
 import type { CqlSession } from './session.ts';
 
 export class CassandraModeration implements ModerationStore {
@@ -18,19 +19,19 @@ export class CassandraModeration implements ModerationStore {
 
   async setRole(c: RoleChange): Promise<void> {
     await this.db.client.execute(this.q.setRole, [c.role, c.conversationId, c.userId], {
-      timestamp: idTimestamp(c.revision),
+      timestamp: revisionTimestamp(c.revision),
     });
   }
 
   async setBan(c: BanChange): Promise<void> {
     await this.db.client.execute(this.q.setBan, [c.banned, c.by, c.conversationId, c.userId], {
-      timestamp: idTimestamp(c.revision),
+      timestamp: revisionTimestamp(c.revision),
     });
   }
 
   async setBlock(c: BlockChange): Promise<void> {
     await this.db.client.execute(this.q.setBlock, [c.blocked, c.userId, c.targetId], {
-      timestamp: idTimestamp(c.revision),
+      timestamp: revisionTimestamp(c.revision),
     });
   }
 
@@ -49,6 +50,17 @@ export class CassandraModeration implements ModerationStore {
     const rs = await this.db.client.execute(this.q.selectBlocks, [userId]);
     return rs.rows.filter((r) => r.get('blocked') === true).map((r) => text(r, 'target_id'));
   }
+}
+
+/**
+ * The write timestamp of a change: its snowflake id itself. Not `idTimestamp` (the id's time in
+ * µs): two changes minted in the same millisecond map to the same µs there, and Cassandra breaks
+ * a timestamp tie by the larger value (a ban over an unban made right after it). The id is
+ * unique and ordered; as a timestamp it lies centuries ahead, which only these tables see (every
+ * write to them uses it, and no row is ever deleted).
+ */
+function revisionTimestamp(revision: bigint): types.Long {
+  return cassandra.types.Long.fromString(revision.toString());
 }
 
 /** The `user_id` of the rows that pass, sorted (a partition of a few hundred rows at most). */
