@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Applier, type ModerationScope, type ReplicationSink } from '../src/replication/apply.ts';
+import { StreamEraser } from '../src/replication/erase.ts';
 import { decodeEvent, type ReplicationEvent } from '../src/replication/events.ts';
 import type { CrossRegionLink } from '../src/replication/link.ts';
 import { OutboxPublisher, replicatingStorage } from '../src/replication/outbox.ts';
@@ -78,7 +79,8 @@ describe('replication of moderation', () => {
         published.push({ event: decodeEvent(data), id, key });
       },
     } as unknown as CrossRegionLink;
-    const store = replicatingStorage(storage, new OutboxPublisher(link));
+    const eraser = new StreamEraser({ erase: async () => 0, eraseInboxEvent: async () => {} });
+    const store = replicatingStorage(storage, new OutboxPublisher(link), eraser);
     const rev = ids.next();
     await store.moderation.setBan({
       conversationId: 'g:8',
