@@ -118,6 +118,8 @@ export function moderationScenarios(name: string, setup: () => Promise<ScenarioE
         const added = await o.call('addMembers', { conversationId: conv, userIds: [eve] });
         assert.ok(added.conversation.members.includes(eve));
       });
+      // Her gateway learns of it (its cached members dropped) before her `members_added` frame.
+      await e.waitFor(conversationEvent(conv, 'members_added'));
       await e.call('send', { conversationId: conv, body: 'back' });
     });
 

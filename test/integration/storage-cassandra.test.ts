@@ -163,8 +163,8 @@ describe('CassandraStorage specifics', () => {
   it('records applied migrations and applies none twice', async () => {
     const rs = await raw.execute(`SELECT version FROM ${ks}.schema_migrations`);
     assert.deepEqual(
-      rs.rows.map((r) => Number(r.get('version'))).sort(),
-      MIGRATIONS.map((m) => m.version),
+      rs.rows.map((r) => Number(r.get('version'))).sort((a, b) => a - b),
+      MIGRATIONS.map((m) => m.version).sort((a, b) => a - b),
     );
     const { log, records: logs } = collectingLogger();
     const again = new CassandraStorage({ ...options(ks), log });
