@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { MAX_HISTORY_LIMIT } from '../storage/types.ts';
+import { WEBHOOK_EVENT_TYPES } from '../webhooks/event-types.ts';
 
 /** Largest text frame a client may send (bytes). 64 KiB fits any chat message with room to spare. */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
@@ -328,6 +329,46 @@ export const apiSchema = z
   })
   .prefault({});
 
+/** One receiver of webhooks (docs/operations.md, "Webhooks"). */
+export const webhookEndpointSchema = z.object({
+  /** Names the endpoint in metrics, dead letters and logs: part of queue keys, so kept simple. */
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'lowercase letters, digits, _ and -'),
+  url: z.url({ protocol: /^https?$/ }),
+  /** HMAC-SHA256 key of the `Webhook-Signature` header; receivers verify with the same secret. */
+  secret: z.string().min(16),
+  /** The event types this endpoint receives (`WEBHOOK_EVENT_TYPES`). */
+  events: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1),
+});
+
+/** Durable webhooks: who receives which events, and how delivery retries. */
+export const webhooksSchema = z
+  .object({
+    /** None (the default): nothing is queued, and the send path does no webhook work at all. */
+    endpoints: z.array(webhookEndpointSchema).default([]),
+    /**
+     * Deliveries tried per event and endpoint before it goes to the dead letters. 8 attempts with
+     * the default backoff span about 2 minutes: a receiver restart is ridden out, an outage is
+     * left to the operator's replay.
+     */
+    attempts: z.number().int().min(1).max(100).default(8),
+    /** Delay before the first retry; doubled per attempt (with jitter) up to `maxBackoffMs`. */
+    baseBackoffMs: z.number().int().min(1).default(1000),
+    maxBackoffMs: z.number().int().min(1).default(60_000),
+    /** One POST's deadline; a receiver slower than this counts as a failed attempt. */
+    timeoutMs: z.number().int().min(100).default(10_000),
+    /** POSTs one gateway has in flight at once (every gateway of the region shares the queue). */
+    concurrency: z.number().int().min(1).max(256).default(16),
+  })
+  .prefault({})
+  .refine((w) => w.baseBackoffMs <= w.maxBackoffMs, {
+    message: 'baseBackoffMs must not exceed maxBackoffMs',
+    path: ['baseBackoffMs'],
+  })
+  .refine((w) => new Set(w.endpoints.map((e) => e.name)).size === w.endpoints.length, {
+    message: 'duplicate endpoint name',
+    path: ['endpoints'],
+  });
+
 export const logSchema = z
   .object({
     /** Least severe level written. `CHAT_LOG_LEVEL` overrides it. */
@@ -347,6 +388,7 @@ export const configSchema = z
     dashboard: dashboardSchema,
     attachments: attachmentsSchema,
     api: apiSchema,
+    webhooks: webhooksSchema,
     log: logSchema,
   })
   .superRefine((c, ctx) => {
@@ -392,3 +434,5 @@ export type DashboardConfig = z.infer<typeof dashboardSchema>;
 export type CassandraConfig = z.infer<typeof cassandraSchema>;
 export type AttachmentsConfig = z.infer<typeof attachmentsSchema>;
 export type ApiConfig = z.infer<typeof apiSchema>;
+export type WebhooksConfig = z.infer<typeof webhooksSchema>;
+export type WebhookEndpointConfig = z.infer<typeof webhookEndpointSchema>;
