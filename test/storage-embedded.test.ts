@@ -9,6 +9,7 @@ import { padTime } from '../src/storage/embedded-keys.ts';
 import { createStorage } from '../src/storage/index.ts';
 import { attachmentContract } from './attachments.contract.ts';
 import { moderationContract } from './moderation.contract.ts';
+import { muteContract } from './mutes.contract.ts';
 import { revocationContract } from './revocations.contract.ts';
 import { storageContract } from './storage.contract.ts';
 
@@ -53,6 +54,15 @@ revocationContract('embedded', async () => {
 });
 
 moderationContract('embedded', async () => {
+  const dir = await tempDir();
+  return {
+    storage: new EmbeddedStorage({ dataDir: dir }),
+    reopen: async () => new EmbeddedStorage({ dataDir: dir }),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+});
+
+muteContract('embedded', async () => {
   const dir = await tempDir();
   return {
     storage: new EmbeddedStorage({ dataDir: dir }),

@@ -295,6 +295,10 @@ export class Applier {
       case 'mk':
         await this.applyModeration(e, again, sink);
         return false;
+      // Stored, not delivered: only the offline hook reads it.
+      case 'mu':
+        await this.storage.mutes.set(e.mute);
+        return false;
       case 'r': {
         const id = BigInt(e.messageId);
         await this.storage.markRead(e.userId, e.conversationId, id);

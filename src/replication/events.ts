@@ -7,6 +7,7 @@ import type { SessionsEnd } from '../routing/types.ts';
 import type { AttachmentMeta, AttachmentUpload } from '../storage/attachments.ts';
 import type { MessageRecord } from '../storage/common.ts';
 import type { StoredRole } from '../storage/moderation.ts';
+import type { MuteSetting } from '../storage/mutes.ts';
 import type { Conversation } from '../storage/types.ts';
 
 export type ConversationEvent = 'created' | 'members_added' | 'members_removed';
@@ -44,7 +45,12 @@ export type ReplicationEvent =
    */
   | { k: 'mr'; conversationId: string; userId: string; role: StoredRole; rev: string }
   | { k: 'mb'; conversationId: string; userId: string; banned: boolean; by: string; rev: string }
-  | { k: 'mk'; userId: string; targetId: string; blocked: boolean; rev: string };
+  | { k: 'mk'; userId: string; targetId: string; blocked: boolean; rev: string }
+  /**
+   * A user muted or unmuted a conversation: every region stores it, so the recipient's home
+   * region (which emits `message.offline`) knows wherever the user set it. A register on `at`.
+   */
+  | { k: 'mu'; mute: MuteSetting };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -7,6 +7,7 @@ import type { SessionsEnd } from '../routing/types.ts';
 import type { AttachmentStore } from '../storage/attachments.ts';
 import { toRecord } from '../storage/common.ts';
 import type { ModerationStore } from '../storage/moderation.ts';
+import type { MuteSetting } from '../storage/mutes.ts';
 import type { Conversation, Storage, StoredMessage } from '../storage/types.ts';
 import { overriding } from '../util/overriding.ts';
 import { attachmentItem, contentItem, type StreamEraser } from './erase.ts';
@@ -85,6 +86,15 @@ export class OutboxPublisher {
     return this.link.publish(encodeEvent(event), `${event.k}:${event.rev}`, key);
   }
 
+  /** A mute setting, keyed by its conversation (order does not matter: a register on `at`). */
+  mute(setting: MuteSetting): Promise<void> {
+    return this.link.publish(
+      encodeEvent({ k: 'mu', mute: setting }),
+      `mu:${setting.userId}:${setting.conversationId}:${setting.at}:${setting.muted ? 1 : 0}`,
+      setting.conversationId,
+    );
+  }
+
   read(userId: string, conversationId: string, messageId: bigint): Promise<void> {
     return this.link.publish(
       encodeEvent({ k: 'r', userId, conversationId, messageId: messageId.toString() }),
@@ -117,6 +127,13 @@ export function replicatingStorage(inner: Storage, outbox: OutboxPublisher, eras
   return overriding(inner, {
     attachments: replicatingAttachments(inner.attachments, outbox, eraser),
     moderation: replicatingModeration(inner.moderation, outbox),
+    mutes: overriding(inner.mutes, {
+      async set(setting) {
+        const stands = await inner.mutes.set(setting);
+        await outbox.mute(setting);
+        return stands;
+      },
+    }),
     async createConversation(conv, members) {
       const existing = await inner.getConversation(conv.id);
       const created = await inner.createConversation(conv, members);

@@ -31,6 +31,7 @@ import { durable } from './embedded-durable.ts';
 import { MAX_KEY, padId, padTime } from './embedded-keys.ts';
 import { type LateTable, readLate, writeLate } from './embedded-late.ts';
 import { EmbeddedModeration } from './embedded-moderation.ts';
+import { EmbeddedMutes } from './embedded-mutes.ts';
 import { EmbeddedRevocations } from './embedded-revocations.ts';
 import { indexBody, reindexBody, type SearchTable, searchIndex } from './embedded-search.ts';
 import {
@@ -105,6 +106,8 @@ export class EmbeddedStorage implements Storage {
   readonly revocations = new EmbeddedRevocations();
   /** Roles, bans and blocks, in the same LMDB environment. */
   readonly moderation = new EmbeddedModeration();
+  /** Muted conversations, in the same LMDB environment. */
+  readonly mutes = new EmbeddedMutes();
 
   constructor(options: EmbeddedStorageOptions | string) {
     this.dataDir = typeof options === 'string' ? options : options.dataDir;
@@ -143,6 +146,7 @@ export class EmbeddedStorage implements Storage {
     this.attachments.open(root);
     this.revocations.open(root);
     this.moderation.open(root);
+    this.mutes.open(root);
     if (version === undefined) await this.durable(tables.meta.put('layoutVersion', LAYOUT_VERSION));
     if (tables.meta.get('searchIndexed') !== true) await this.buildSearchIndex();
   }
@@ -166,6 +170,7 @@ export class EmbeddedStorage implements Storage {
     this.attachments.detach();
     this.revocations.detach();
     this.moderation.detach();
+    this.mutes.detach();
     await root.flushed;
     await root.close();
   }

@@ -8,6 +8,7 @@
  */
 import type { AttachmentRef, AttachmentStore } from './attachments.ts';
 import type { ModerationStore } from './moderation.ts';
+import type { MuteStore } from './mutes.ts';
 import type { RevocationStore } from './revocations.ts';
 
 export type ConversationKind = 'direct' | 'group';
@@ -237,6 +238,8 @@ export interface Storage {
   readonly revocations: RevocationStore;
   /** Group roles, bans and user blocks (`moderation.ts`): opened and closed with the rest. */
   readonly moderation: ModerationStore;
+  /** Muted conversations per user (`mutes.ts`), opened and closed with the rest. */
+  readonly mutes: MuteStore;
   /** Create or migrate the schema idempotently. */
   init(): Promise<void>;
   close(): Promise<void>;

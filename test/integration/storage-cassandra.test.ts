@@ -30,6 +30,7 @@ import { type CassandraEndpoint, getSharedCassandra } from '../helpers/cassandra
 import { collectingLogger } from '../helpers/log.ts';
 import { type RedisHandle, startRedis } from '../helpers/redis.ts';
 import { moderationContract } from '../moderation.contract.ts';
+import { muteContract } from '../mutes.contract.ts';
 import { revocationContract } from '../revocations.contract.ts';
 import { storageContract } from '../storage.contract.ts';
 
@@ -105,6 +106,15 @@ revocationContract('cassandra', async () => {
 });
 
 moderationContract('cassandra', async () => {
+  const ks = freshKeyspace();
+  return {
+    storage: new CassandraStorage(options(ks)),
+    reopen: async () => new CassandraStorage({ ...options(ks), migrate: false }),
+    cleanup: () => dropKeyspace(ks),
+  };
+});
+
+muteContract('cassandra', async () => {
   const ks = freshKeyspace();
   return {
     storage: new CassandraStorage(options(ks)),

@@ -237,6 +237,26 @@ export const MIGRATIONS: readonly Migration[] = [
     ],
   },
   {
+    version: 9,
+    description: 'mutes: per (conversation, user) and per (user, conversation), written at the setting time',
+    statements: (ks) => [
+      // Read on the offline path (one row per recipient of a conversation's message).
+      `CREATE TABLE IF NOT EXISTS ${ks}.conversation_mutes (
+        conversation_id text,
+        user_id text,
+        muted boolean,
+        PRIMARY KEY (conversation_id, user_id)
+      )`,
+      // A user's mutes, listed.
+      `CREATE TABLE IF NOT EXISTS ${ks}.user_mutes (
+        user_id text,
+        conversation_id text,
+        muted boolean,
+        PRIMARY KEY (user_id, conversation_id)
+)`,
+    ],
+  },
+  {
     version: 10,
     description: 'moderation: group roles and bans, user blocks',
     statements: (ks) => [

@@ -38,6 +38,7 @@ import { GroupCommit, type GroupCommitOptions } from './group-commit.ts';
 import { LateIndex } from './late-index.ts';
 import { MessageStore } from './messages.ts';
 import { CassandraModeration } from './moderation.ts';
+import { CassandraMutes } from './mutes.ts';
 import { OfflineQueue } from './offline-queue.ts';
 import { ReadState } from './read-state.ts';
 import { CassandraRevocations } from './revocations.ts';
@@ -87,6 +88,8 @@ export class CassandraStorage implements Storage {
   readonly revocations: CassandraRevocations;
   /** Roles, bans and blocks, on the same session (`moderation.ts`). */
   readonly moderation: CassandraModeration;
+  /** Muted conversations, on the same session (`mutes.ts`). */
+  readonly mutes: CassandraMutes;
 
   constructor(private readonly options: CassandraStorageOptions) {
     this.db = new CqlSession(options);
@@ -117,6 +120,7 @@ export class CassandraStorage implements Storage {
     this.attachments = new CassandraAttachments(this.db);
     this.revocations = new CassandraRevocations(this.db);
     this.moderation = new CassandraModeration(this.db);
+    this.mutes = new CassandraMutes(this.db);
     this.threads = new ThreadStore(this.db, this.messages);
   }
 
