@@ -19,6 +19,7 @@ import { arbiterDedup, createStorage, RedisDedupArbiter } from './storage/index.
 import { componentLogger, type Logger } from './util/log.ts';
 import { overriding } from './util/overriding.ts';
 import { attachWeb } from './web/index.ts';
+import { createWebhooks, hookedStorage, type Webhooks } from './webhooks/index.ts';
 
 export interface StartOptions {
   config: ChatConfig;
@@ -125,6 +126,22 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
       throw err;
     }
   }
+  // Webhooks: events are queued by the gateway's own writes, outside replication (hooked-storage.ts).
+  const webhooks: Webhooks | null = createWebhooks({
+    config: config.webhooks,
+    region,
+    dataDir: path.resolve(opts.dataDir ?? region.dataDir),
+    log: componentLogger(log, 'webhooks'),
+  });
+  if (webhooks) {
+    try {
+      await webhooks.start();
+    } catch (err) {
+      await Promise.allSettled([webhooks.close(), replication?.close()]);
+      throw err;
+    }
+    storage = hookedStorage(storage, webhooks.emitter);
+  }
   const configured = createRouter(
     region.nats
       ? {
@@ -146,6 +163,7 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
     workerId,
     gatewayId,
     ...(replication ? { replication } : {}),
+    ...(webhooks ? { webhooks } : {}),
     ...(opts.port !== undefined ? { port: opts.port } : {}),
     log,
   });
@@ -154,7 +172,13 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
   try {
     await gateway.start();
   } catch (err) {
-    await Promise.allSettled([replication?.close(), router.close(), presence.close(), storage.close()]);
+    await Promise.allSettled([
+      replication?.close(),
+      router.close(),
+      presence.close(),
+      storage.close(),
+      webhooks?.close(),
+    ]);
     throw err;
   }
   return gateway;

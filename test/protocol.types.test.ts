@@ -93,6 +93,8 @@ export type SdkChecks = [
   Assert<Same<Resolves<'delete'>, ResultOf<'delete'>>>,
   Assert<Same<Resolves<'react'>, ResultOf<'react'>>>,
   Assert<Same<Resolves<'unreact'>, ResultOf<'unreact'>>>,
+  Assert<Same<Resolves<'mute'>, ResultOf<'mute'>>>,
+  Assert<Same<Resolves<'unmute'>, ResultOf<'unmute'>>>,
   Assert<Same<Sdk.ChangeResult, ResultOf<'edit'>>>,
   Assert<Same<Resolves<'ping'>, ReplyOf<'ping'>['serverTime']>>,
   Assert<Same<Omit<Resolves<'sync'>, 'initial'>, Omit<ReplyOf<'sync'>, 'op' | 'id'>>>,

@@ -58,6 +58,7 @@ import {
   DEVICE_LABEL_MAX,
   type ErrorFrame,
   type GroupRoleName,
+  type MuteResult,
   type PongFrame,
   type ReplyOf,
   type ReplyOp,
@@ -510,6 +511,19 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   /** Moves this user's read marker in a conversation forward to `messageId`. */
   async markRead(conversationId: string, messageId: string): Promise<void> {
     await this.result({ op: 'read', conversationId, messageId });
+  }
+
+  /**
+   * Mutes a conversation for this user: its messages no longer trigger the server's offline
+   * (push) hook for any of the user's devices. Live delivery and history are unchanged.
+   */
+  async mute(conversationId: string): Promise<MuteResult> {
+    return this.result({ op: 'mute', conversationId });
+  }
+
+  /** Undoes `mute`: the conversation's messages trigger the offline hook again. */
+  async unmute(conversationId: string): Promise<MuteResult> {
+    return this.result({ op: 'unmute', conversationId });
   }
 
   async presence(userIds: string[]): Promise<WirePresence[]> {

@@ -20,6 +20,7 @@ export type {
   HistoryResult,
   ListConversationsResult,
   MessageFrame,
+  MuteResult,
   OkResult,
   PongFrame,
   PresenceFrame,

@@ -15,6 +15,7 @@ import type { Storage } from '../storage/types.ts';
 import { delay } from '../util/deadline.ts';
 import { componentLogger, type Logger } from '../util/log.ts';
 import { SnowflakeGenerator } from '../util/snowflake.ts';
+import type { Webhooks } from '../webhooks/index.ts';
 import { registerAttachmentRoutes } from './attachment-routes.ts';
 import { Authenticator } from './auth.ts';
 import { ChatService } from './chat-service.ts';
@@ -47,6 +48,8 @@ export interface GatewayDeps {
   replication?: Replication;
   /** Bound to this gateway's region and id (see `startGateway`); each component adds its name. */
   log: Logger;
+  /** Webhooks, when the config names endpoints: started (queue open) by `startGateway`. */
+  webhooks?: Webhooks;
 }
 
 export class Gateway {
@@ -83,6 +86,7 @@ export class Gateway {
     }
     const log = deps.log;
     this.log = componentLogger(log, 'gateway');
+    deps.webhooks?.bindMetrics(this.metrics.registry);
     const limits = deps.config.limits;
     // Connects are checked against the revocation list (filled in `start`, before listening).
     this.auth = new Authenticator(deps.config.auth, (id) => this.sessionEnds.list.isRevoked(id));
@@ -230,6 +234,7 @@ export class Gateway {
         }),
       );
     }
+    this.deps.webhooks?.startDelivery();
     // A first round before listening, so `/readyz` answers from fresh probes from the start.
     await this.health.start();
     const host = this.deps.region.gateway.host;
@@ -310,7 +315,13 @@ export class Gateway {
       this.log,
     );
     await closePhase(
-      { routing: () => router.close(), presence: () => presence.close(), storage: () => storage.close() },
+      {
+        routing: () => router.close(),
+        presence: () => presence.close(),
+        storage: () => storage.close(),
+        // After replication: applying an inbox event may still queue a webhook event.
+        webhooks: async () => this.deps.webhooks?.close(),
+      },
       closeTimeoutMs,
       this.log,
     );

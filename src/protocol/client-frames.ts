@@ -104,6 +104,9 @@ export type ClientFrame =
       limit?: number;
     }
   | { op: 'read'; id: string; conversationId: string; messageId: string }
+  /** Stop (`mute`) or resume (`unmute`) the offline hook (push) for this conversation's messages. */
+  | { op: 'mute'; id: string; conversationId: string }
+  | { op: 'unmute'; id: string; conversationId: string }
   /**
    * `query`: words that must all be in a message (src/protocol/search.ts). Without
    * `conversationId`: every conversation of the user. `before`: the previous page's `nextBefore`.
@@ -204,6 +207,8 @@ export type ParsedClientFrame =
       limit: number;
     }
   | { op: 'read'; id: string; conversationId: string; messageId: bigint }
+  | { op: 'mute'; id: string; conversationId: string }
+  | { op: 'unmute'; id: string; conversationId: string }
   /** `query` has 1..SEARCH_MAX_TERMS search terms; `conversationId` null: all of the user's. */
   | {
       op: 'search';
@@ -247,6 +252,8 @@ export const CLIENT_OPS = [
   'history',
   'thread',
   'read',
+  'mute',
+  'unmute',
   'search',
   'ack',
   'sync',

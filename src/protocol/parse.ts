@@ -293,6 +293,9 @@ export function parseClientRequest(raw: unknown, limits: ParseLimits): ParsedCli
       if (messageId === null) throw invalid('messageId', 'required', id);
       return { op: 'read', id, conversationId, messageId };
     }
+    case 'mute':
+    case 'unmute':
+      return { op: op as 'mute' | 'unmute', id, conversationId: conversationField(o, id) };
     case 'search': {
       const query = str(o, 'query', null, SEARCH_QUERY_MAX_CHARS, id);
       const terms = searchTerms(query).length;

@@ -199,6 +199,12 @@ export interface OkResult {
   ok: boolean;
 }
 
+/** For `mute` and `unmute`: the setting that stands for the conversation now. */
+export interface MuteResult {
+  conversationId: string;
+  muted: boolean;
+}
+
 export interface TypingResult {
   ok: boolean;
   /** Another typing frame for this conversation went out within `limits.typingIntervalMs`. */
@@ -218,6 +224,7 @@ export type ResultData =
   | BanResult
   | BlocksResult
   | OkResult
+  | MuteResult
   | TypingResult;
 
 // ---- frames ------------------------------------------------------------------------------
@@ -397,6 +404,8 @@ export interface Replies {
   history: ResultFrame<HistoryResult>;
   thread: ResultFrame<ThreadResult>;
   read: ResultFrame<OkResult>;
+  mute: ResultFrame<MuteResult>;
+  unmute: ResultFrame<MuteResult>;
   search: ResultFrame<SearchResult>;
   presence: ResultFrame<PresenceResult>;
   subscribePresence: ResultFrame<PresenceResult>;

@@ -4,5 +4,12 @@ import { conversationRoutes } from './conversations.ts';
 import { messageRoutes } from './messages.ts';
 import { moderationRoutes } from './moderation.ts';
 import { userRoutes } from './users.ts';
+import { webhookRoutes } from './webhooks.ts';
 
-export const ROUTE_MODULES: RouteModule[] = [conversationRoutes, messageRoutes, userRoutes, moderationRoutes];
+export const ROUTE_MODULES: RouteModule[] = [
+  conversationRoutes,
+  messageRoutes,
+  userRoutes,
+  moderationRoutes,
+  webhookRoutes,
+];

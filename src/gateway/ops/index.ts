@@ -11,6 +11,7 @@ import { Changes } from './changes.ts';
 import { Conversations } from './conversations.ts';
 import { Messages } from './messages.ts';
 import { ModerationOps } from './moderation.ts';
+import { MuteOps } from './mutes.ts';
 import { PresenceOps } from './presence.ts';
 import { Replay } from './replay.ts';
 import { SearchOps } from './search.ts';
@@ -48,6 +49,7 @@ export function createOperations(deps: OpsDeps): Operations {
   const search = new SearchOps(ctx, conversations);
   const threads = new ThreadOps(ctx, conversations);
   const moderation = new ModerationOps(ctx, conversations, blocks);
+  const mutes = new MuteOps(ctx, conversations);
   const table: HandlerTable = {
     ...messages.handlers,
     ...changes.handlers,
@@ -57,6 +59,7 @@ export function createOperations(deps: OpsDeps): Operations {
     ...search.handlers,
     ...threads.handlers,
     ...moderation.handlers,
+    ...mutes.handlers,
     ping: async (_state, f) => ({ op: 'pong', id: f.id, serverTime: Date.now() }),
   };
   return { table, tasks, messages, changes, conversations, replay, moderation, blocks };

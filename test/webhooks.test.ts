@@ -1,0 +1,251 @@
+/**
+ * Webhooks end to end on an embedded gateway (LMDB queue) and a real HTTP receiver: signed
+ * deliveries of every event type, `message.offline` only for offline, unmuted recipients, retries
+ * after 500s, a dead letter after the last attempt and its replay through the server API's route.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { ApiRequest, ApiRoute } from '../src/api/route.ts';
+import { webhookRoutes } from '../src/api/routes/webhooks.ts';
+import { ChatError } from '../src/errors.ts';
+import { backoffMs } from '../src/webhooks/dispatcher.ts';
+import { WEBHOOK_EVENT_TYPES } from '../src/webhooks/event-types.ts';
+import { signWebhook, verifyWebhook } from '../src/webhooks/signature.ts';
+import { TestClient } from './helpers/client.ts';
+import { eventually } from './helpers/eventually.ts';
+import { startTestGateway, type TestGateway, testConfig, token } from './helpers/gateway.ts';
+import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver.ts';
+
+const SECRET = 'webhook-secret-0123456789';
+const ATTEMPTS = 4;
+
+function request(params: Record<string, string> = {}, query = ''): ApiRequest<undefined> {
+  return {
+    params,
+    query: new URLSearchParams(query),
+    body: undefined,
+    principal: { kind: 'api-key', id: 'ops' },
+    idempotencyKey: null,
+  };
+}
+
+describe('webhook signatures', () => {
+  it('verifies the documented scheme and refuses a changed body, a wrong secret or an old timestamp', () => {
+    const body = '{"id":"evt_1"}';
+    const ts = Math.floor(Date.now() / 1000);
+    const headers = { 'Webhook-Timestamp': String(ts), 'Webhook-Signature': signWebhook(SECRET, ts, body) };
+    assert.equal(verifyWebhook({ secret: SECRET, body, headers }), true);
+    assert.equal(verifyWebhook({ secret: SECRET, body: `${body} `, headers }), false);
+    assert.equal(verifyWebhook({ secret: `${SECRET}x`, body, headers }), false);
+    assert.equal(verifyWebhook({ secret: SECRET, body, headers, now: (ts + 301) * 1000 }), false);
+    assert.equal(verifyWebhook({ secret: SECRET, body, headers: {} }), false);
+  });
+
+  it('backs off exponentially, capped, with jitter in [half, full]', () => {
+    assert.equal(
+      backoffMs(1, 100, 1000, () => 0),
+      50,
+    );
+    assert.equal(
+      backoffMs(1, 100, 1000, () => 1),
+      100,
+    );
+    assert.equal(
+      backoffMs(3, 100, 1000, () => 1),
+      400,
+    );
+    assert.equal(
+      backoffMs(10, 100, 1000, () => 1),
+      1000,
+    );
+  });
+});
+
+describe('webhooks on an embedded gateway', () => {
+  let receiver: WebhookReceiver;
+  let gw: TestGateway;
+  let routes: Map<string, ApiRoute>;
+  before(async () => {
+    receiver = await startWebhookReceiver(SECRET);
+    const config = testConfig(
+      {},
+      {
+        webhooks: {
+          endpoints: [{ name: 'app', url: receiver.url, secret: SECRET, events: [...WEBHOOK_EVENT_TYPES] }],
+          attempts: ATTEMPTS,
+          baseBackoffMs: 50,
+          maxBackoffMs: 200,
+          timeoutMs: 2000,
+        },
+      },
+    );
+    gw = await startTestGateway({ config });
+    routes = new Map(webhookRoutes(gw.gateway).map((r) => [r.operationId, r]));
+  });
+  after(async () => {
+    await gw?.stop();
+    await receiver?.close();
+  });
+
+  /** Every event queued so far has been delivered or is dead: nothing more will arrive. */
+  const drained = () =>
+    eventually(async () => assert.equal(await gw.gateway.deps.webhooks!.queue.depth(), 0), {
+      timeoutMs: 15_000,
+    });
+
+  const ofType = (type: string, messageId?: string) =>
+    receiver.delivered().filter((d) => {
+      if (d.event.type !== type) return false;
+      if (messageId === undefined) return true;
+      const data = d.event.data as { message?: { messageId: string }; messageId?: string };
+      return (data.message?.messageId ?? data.messageId) === messageId;
+    });
+
+  it('signs every delivery and reports created, offline (recipient only), edited and deleted', async () => {
+    const alice = await TestClient.connect(gw.url, await token('alice1'));
+    try {
+      await alice.waitFor((f) => f.op === 'synced');
+      const conv = 'dm:alice1:bob1';
+      const { messageId } = await alice.call('send', { conversationId: conv, body: 'hello bob' });
+      await alice.call('edit', { conversationId: conv, messageId, body: 'hello bob!' });
+      await alice.call('delete', { conversationId: conv, messageId });
+      await drained();
+      assert.ok(receiver.deliveries.every((d) => d.verified));
+      assert.equal(
+        ofType('conversation.created').filter(
+          (d) => (d.event.data as { conversation: { id: string } }).conversation.id === conv,
+        ).length,
+        1,
+      );
+      const created = ofType('message.created', messageId);
+      assert.equal(created.length, 1);
+      assert.equal(created[0]!.id, created[0]!.event.id);
+      const offline = ofType('message.offline', messageId);
+      assert.deepEqual(
+        offline.map((d) => (d.event.data as { userId: string }).userId),
+        ['bob1'],
+      );
+      assert.equal(ofType('message.edited', messageId).length, 1);
+      const deleted = ofType('message.deleted', messageId);
+      assert.equal(deleted.length, 1);
+      assert.equal((deleted[0]!.event.data as { deletedBy: string }).deletedBy, 'alice1');
+    } finally {
+      await alice.close();
+    }
+  });
+
+  it('reports no message.offline for an online recipient, nor for one who muted the conversation', async () => {
+    const alice = await TestClient.connect(gw.url, await token('alice2'));
+    const bob = await TestClient.connect(gw.url, await token('bob2'));
+    try {
+      await alice.waitFor((f) => f.op === 'synced');
+      await bob.waitFor((f) => f.op === 'synced');
+      const conv = 'dm:alice2:bob2';
+      const online = await alice.call('send', { conversationId: conv, body: 'bob is here' });
+      const muted = await bob.call('mute', { conversationId: conv });
+      assert.deepEqual(muted, { conversationId: conv, muted: true });
+      await bob.close();
+      await eventually(() => assert.equal(gw.gateway.hub.hasLocal('bob2'), false));
+      const whileMuted = await alice.call('send', { conversationId: conv, body: 'muted now' });
+      const bob2 = await TestClient.connect(gw.url, await token('bob2'));
+      await bob2.waitFor((f) => f.op === 'synced');
+      assert.deepEqual(await bob2.call('unmute', { conversationId: conv }), {
+        conversationId: conv,
+        muted: false,
+      });
+      await bob2.close();
+      const afterUnmute = await alice.call('send', { conversationId: conv, body: 'unmuted' });
+      await drained();
+      assert.equal(ofType('message.created', online.messageId).length, 1);
+      assert.equal(ofType('message.offline', online.messageId).length, 0, 'online recipient');
+      assert.equal(ofType('message.created', whileMuted.messageId).length, 1);
+      assert.equal(ofType('message.offline', whileMuted.messageId).length, 0, 'muted conversation');
+      assert.equal(ofType('message.offline', afterUnmute.messageId).length, 1, 'unmuted again');
+    } finally {
+      await alice.close();
+    }
+  });
+
+  it('retries after 500s with the same event id, then a dead letter after the last attempt, then a replay delivers it', async () => {
+    const alice = await TestClient.connect(gw.url, await token('alice3'));
+    try {
+      await alice.waitFor((f) => f.op === 'synced');
+      const conv = 'dm:alice3:bob3';
+      // `flaky` fails twice and then succeeds; `broken` fails until the receiver is fixed.
+      let fixed = false;
+      receiver.respond = (event, attempt) => {
+        if (event.type !== 'message.created') return 200;
+        const body = event.data.message.body;
+        if (body === 'flaky') return attempt <= 2 ? 500 : 200;
+        if (body === 'broken') return fixed ? 200 : 500;
+        return 200;
+      };
+      const flaky = await alice.call('send', { conversationId: conv, body: 'flaky' });
+      const broken = await alice.call('send', { conversationId: conv, body: 'broken' });
+      await drained();
+      const flakyTries = receiver.deliveries.filter(
+        (d) => d.event.type === 'message.created' && d.event.data.message.messageId === flaky.messageId,
+      );
+      assert.deepEqual(
+        flakyTries.map((d) => [d.attempt, d.status]),
+        [
+          [1, 500],
+          [2, 500],
+          [3, 200],
+        ],
+      );
+      assert.equal(new Set(flakyTries.map((d) => d.id)).size, 1);
+      const brokenTries = receiver.deliveries.filter(
+        (d) => d.event.type === 'message.created' && d.event.data.message.messageId === broken.messageId,
+      );
+      assert.equal(brokenTries.length, ATTEMPTS);
+      assert.ok(brokenTries.every((d) => d.status === 500));
+
+      const status = await routes.get('getWebhookStatus')!.handle(request());
+      assert.deepEqual(status, {
+        endpoints: [{ name: 'app', events: [...WEBHOOK_EVENT_TYPES] }],
+        queueDepth: 0,
+        deadLetters: 1,
+      });
+      const { deadLetters } = (await routes.get('listWebhookDeadLetters')!.handle(request())) as {
+        deadLetters: { id: string; attempts: number; lastError: string; event: { id: string } }[];
+      };
+      assert.equal(deadLetters.length, 1);
+      const [letter] = deadLetters;
+      assert.equal(letter!.event.id, brokenTries[0]!.id);
+      assert.equal(letter!.attempts, ATTEMPTS);
+      assert.equal(letter!.lastError, 'HTTP 500');
+
+      await assert.rejects(
+        routes.get('replayWebhookDeadLetter')!.handle(request({ id: 'app.evt_nope' })),
+        (err: unknown) => err instanceof ChatError && err.code === 'not_found',
+      );
+      await assert.rejects(
+        routes.get('listWebhookDeadLetters')!.handle(request({}, 'limit=0')),
+        (err: unknown) => err instanceof ChatError && err.code === 'invalid_field',
+      );
+      fixed = true;
+      assert.deepEqual(await routes.get('replayWebhookDeadLetter')!.handle(request({ id: letter!.id })), {
+        replayed: true,
+      });
+      await drained();
+      const delivered = ofType('message.created', broken.messageId);
+      assert.equal(delivered.length, 1);
+      assert.equal(delivered[0]!.id, letter!.event.id);
+      assert.equal(delivered[0]!.attempt, 1);
+      assert.equal(
+        ((await routes.get('getWebhookStatus')!.handle(request())) as { deadLetters: number }).deadLetters,
+        0,
+      );
+
+      const metrics = await gw.gateway.metrics.registry.metrics();
+      assert.match(metrics, /chat_webhook_deliveries_total\{endpoint="app",outcome="dead"\} 1/);
+      assert.match(metrics, /chat_webhook_deliveries_total\{endpoint="app",outcome="retried"\} [1-9]/);
+      assert.match(metrics, /chat_webhook_queue_depth 0/);
+      assert.match(metrics, /chat_webhook_dead_letters 0/);
+    } finally {
+      receiver.respond = () => 200;
+      await alice.close();
+    }
+  });
+});
