@@ -9,6 +9,7 @@ import { ErrorCode } from '../errors.ts';
 import type { GatewayMetrics } from '../gateway/metrics.ts';
 import type { CrossRegionBacklog } from '../replication/backlog.ts';
 import type { Logger } from '../util/log.ts';
+import type { WebhookMetrics } from '../webhooks/metrics.ts';
 import { type BucketReading, bucketDelta, histogramQuantile } from './quantile.ts';
 import type { DashboardAlert, DashboardSample, Percentiles, RegionsView } from './types.ts';
 
@@ -34,11 +35,22 @@ interface Reading {
   acked: number;
   store: BucketReading;
   delivery: BucketReading;
+  webhooks: WebhookReading | null;
+}
+
+interface WebhookReading {
+  delivered: number;
+  failed: number;
+  lag: BucketReading;
+  depth: number;
+  dead: number;
 }
 
 export interface SamplerDeps {
   metrics: GatewayMetrics;
   config: DashboardConfig;
+  /** The gateway's webhook metrics; absent when no endpoint is configured. */
+  webhooks?: WebhookMetrics | null;
   /** Reads the cross-region backlog; absent in a single-region deployment. */
   backlog?: (timeoutMs: number) => Promise<CrossRegionBacklog>;
   now?: () => number;
@@ -150,6 +162,13 @@ export class DashboardSampler {
       });
     }
     alerts.push(...this.regionAlerts());
+    const wn = now.webhooks;
+    if (wn && wn.dead > 0) {
+      alerts.push({
+        kind: 'webhooks',
+        message: `${wn.dead} webhook event(s) in the dead letters: fix the receiver, then replay them (server API)`,
+      });
+    }
     return {
       t: now.t,
       connections: now.connections,
@@ -162,6 +181,15 @@ export class DashboardSampler {
       errorsPerSec,
       offlineQueue: Math.max(0, now.enqueued - now.acked),
       regions: this.regions ? { ...this.regions } : null,
+      webhooks: wn
+        ? {
+            deliveredPerSec: rate(wn.delivered, prev?.webhooks?.delivered, prev),
+            failedPerSec: rate(wn.failed, prev?.webhooks?.failed, prev),
+            lagMs: pct(bucketDelta(wn.lag, base?.webhooks?.lag ?? null)),
+            queueDepth: wn.depth,
+            deadLetters: wn.dead,
+          }
+        : null,
       alerts,
       totals: {
         messagesStored: now.stored,
@@ -245,6 +273,7 @@ export class DashboardSampler {
       ]);
     return {
       t: this.now(),
+      webhooks: this.d.webhooks ? await readWebhooks(this.d.webhooks) : null,
       connections,
       stored,
       delivered,
@@ -257,6 +286,22 @@ export class DashboardSampler {
       delivery,
     };
   }
+}
+
+async function readWebhooks(w: WebhookMetrics): Promise<WebhookReading> {
+  const [outcomes, lag, depth, dead] = await Promise.all([
+    counterByLabel(w.deliveries, 'outcome'),
+    buckets(w.lag),
+    gaugeValue(w.queueDepth),
+    gaugeValue(w.deadLetters),
+  ]);
+  return {
+    delivered: outcomes.get('delivered') ?? 0,
+    failed: (outcomes.get('retried') ?? 0) + (outcomes.get('dead') ?? 0),
+    lag,
+    depth,
+    dead,
+  };
 }
 
 function sum(values: Iterable<number>): number {

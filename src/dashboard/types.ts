@@ -13,7 +13,7 @@ export interface Percentiles {
 }
 
 export interface DashboardAlert {
-  kind: 'error_rate' | 'region_unreachable' | 'replication';
+  kind: 'error_rate' | 'region_unreachable' | 'replication' | 'webhooks';
   message: string;
   region?: string;
 }
@@ -25,6 +25,18 @@ export interface RegionsView {
   error: string | null;
   /** When the backlog was last read successfully (ms since epoch). */
   readAt: number | null;
+}
+
+/** Webhook delivery as this gateway sees it (rates and lag: its own deliveries; depth and dead letters: the region's). */
+export interface WebhooksView {
+  /** Successful deliveries per second, since the previous sample. */
+  deliveredPerSec: number;
+  /** Failed attempts (retried or dead-lettered) per second, since the previous sample. */
+  failedPerSec: number;
+  /** Event creation to successful delivery, over the window. */
+  lagMs: Percentiles;
+  queueDepth: number;
+  deadLetters: number;
 }
 
 export interface DashboardSample {
@@ -45,6 +57,8 @@ export interface DashboardSample {
   offlineQueue: number;
   /** Null for a single-region deployment. */
   regions: RegionsView | null;
+  /** Null when no webhook endpoint is configured. */
+  webhooks: WebhooksView | null;
   alerts: DashboardAlert[];
   totals: { messagesStored: number; messagesDelivered: number; errors: number; connectionsOpened: number };
 }

@@ -21,6 +21,7 @@ export function attachWeb(gateway: Gateway): DashboardEndpoint {
   }));
   const sampler = new DashboardSampler({
     metrics: gateway.metrics,
+    webhooks: gateway.deps.webhooks?.metrics ?? null,
     config: config.dashboard,
     ...(replication ? { backlog: (timeoutMs: number) => replication.backlog(timeoutMs) } : {}),
     log: componentLogger(gateway.deps.log, 'dashboard'),

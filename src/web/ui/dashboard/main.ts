@@ -183,6 +183,33 @@ function card(
   );
 }
 
+/** Webhook delivery: rate, lag and dead letters (absent when no endpoint is configured). */
+function webhooksCard(s: DashboardSample, st: State): HTMLElement | string {
+  const w = s.webhooks;
+  if (!w) return '';
+  const series = (f: (x: NonNullable<DashboardSample['webhooks']>) => number | null) =>
+    st.samples.map((x) => (x.webhooks ? f(x.webhooks) : null));
+  return card(
+    'webhooks',
+    'Webhooks',
+    [
+      h('span', null, fmt(w.deliveredPerSec)),
+      h('small', { class: 'a' }, ' delivered/s · '),
+      h('span', null, ms(w.lagMs.p99)),
+      h('small', { class: 'c' }, ' p99 lag ms · '),
+      h('span', null, String(w.deadLetters)),
+      h('small', null, ' dead'),
+    ],
+    sparkline([series((x) => x.deliveredPerSec), series((x) => x.failedPerSec)], { classes: ['a', 'c'] }),
+    h(
+      'p',
+      { class: 'muted small' },
+      `${fmt(w.failedPerSec)} failed attempts/s · ${w.queueDepth} queued in the region · lag p50 ${ms(w.lagMs.p50)} ms`,
+    ),
+    w.deadLetters > 0 ? 'bad' : 'ok',
+  );
+}
+
 function regionsCard(s: DashboardSample, st: State): HTMLElement {
   if (!s.regions) {
     return h(
@@ -383,6 +410,7 @@ function render(): void {
       h('p', { class: 'muted small' }, 'entries queued − acked since this gateway started'),
     ),
     regionsCard(s, st),
+    webhooksCard(s, st),
   );
   root.replaceChildren(head, banner, grid);
 }
