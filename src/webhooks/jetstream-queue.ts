@@ -8,6 +8,7 @@
  */
 import {
   AckPolicy,
+  type Consumer,
   connect,
   DeliverPolicy,
   type JetStreamClient,
@@ -40,6 +41,7 @@ export class JetStreamWebhookQueue implements WebhookQueue {
   private js: JetStreamClient | null = null;
   private jsm: JetStreamManager | null = null;
   private dead: KV | null = null;
+  private consumer: Consumer | null = null;
   private closing = false;
 
   constructor(private readonly opts: JetStreamQueueOptions) {}
@@ -91,6 +93,7 @@ export class JetStreamWebhookQueue implements WebhookQueue {
         max_ack_pending: 10_000,
       });
     }
+    this.consumer = await this.js.consumers.get(this.stream, CONSUMER);
     this.dead = await this.js.views.kv(`webhooks_dead_${this.opts.region}`, { history: 1 });
   }
 
@@ -103,8 +106,7 @@ export class JetStreamWebhookQueue implements WebhookQueue {
 
   async next(waitMs: number): Promise<WebhookDelivery | null> {
     if (this.closing) return null;
-    const consumer = await this.need(this.js).consumers.get(this.stream, CONSUMER);
-    const m = await consumer.next({ expires: Math.max(MIN_PULL_MS, waitMs) });
+    const m = await this.need(this.consumer).next({ expires: Math.max(MIN_PULL_MS, waitMs) });
     if (!m) return null;
     const item = JSON.parse(decoder.decode(m.data)) as WebhookItem;
     const dead = this.need(this.dead);

@@ -35,7 +35,8 @@ export class WebhookMetrics {
       help: "Webhook items queued in this region and not yet delivered or dead (the region's shared queue)",
       registers,
       async collect() {
-        metrics.lastDepth = await queue.depth();
+        // A queue that does not answer (NATS away) keeps the last value: /metrics still serves.
+        metrics.lastDepth = await queue.depth().catch(() => metrics.lastDepth);
         this.set(metrics.lastDepth);
       },
     });
@@ -44,7 +45,7 @@ export class WebhookMetrics {
       help: 'Webhook items in the dead letters, waiting for an operator to replay them',
       registers,
       async collect() {
-        metrics.lastDead = await queue.deadCount();
+        metrics.lastDead = await queue.deadCount().catch(() => metrics.lastDead);
         this.set(metrics.lastDead);
       },
     });
