@@ -14,6 +14,7 @@ import { signWebhook, verifyWebhook } from '../src/webhooks/signature.ts';
 import { TestClient } from './helpers/client.ts';
 import { eventually } from './helpers/eventually.ts';
 import { startTestGateway, type TestGateway, testConfig, token } from './helpers/gateway.ts';
+import { sdkClient } from './helpers/sdk-clients.ts';
 import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver.ts';
 
 const SECRET = 'webhook-secret-0123456789';
@@ -164,6 +165,18 @@ describe('webhooks on an embedded gateway', () => {
     } finally {
       await alice.close();
     }
+  });
+
+  it('the SDK mutes and unmutes; a non-member is refused not_found', async () => {
+    const carol = sdkClient(gw.url, 'carol4');
+    const dave = sdkClient(gw.url, 'dave4');
+    await Promise.all([carol.connect(), dave.connect()]);
+    const conv = 'dm:carol4:erin4';
+    assert.deepEqual(await carol.mute(conv), { conversationId: conv, muted: true });
+    assert.equal(await gw.gateway.deps.storage.mutes.isMuted('carol4', conv), true);
+    assert.deepEqual(await carol.unmute(conv), { conversationId: conv, muted: false });
+    assert.equal(await gw.gateway.deps.storage.mutes.isMuted('carol4', conv), false);
+    await assert.rejects(dave.mute(conv), (err: unknown) => (err as { code?: string }).code === 'not_found');
   });
 
   it('retries after 500s with the same event id, then a dead letter after the last attempt, then a replay delivers it', async () => {
