@@ -37,6 +37,8 @@ export class EmbeddedWebhookQueue implements WebhookQueue {
   private done: Database<number, string> | null = null;
   /** Item id → lease end (ms) while handed out. */
   private readonly leases = new Map<string, number>();
+  /** Every queued item's id → when it is due and its order: the table's index, kept in step. */
+  private readonly pending = new Map<string, { dueAt: number; seq: number }>();
   private readonly waiters = new Set<() => void>();
   private seq = 0;
   private closing = false;
@@ -47,11 +49,14 @@ export class EmbeddedWebhookQueue implements WebhookQueue {
     if (this.root) return;
     const dir = path.join(this.opts.dataDir, 'webhooks');
     mkdirSync(dir, { recursive: true });
-    this.root = open({ path: dir, compression: false });
+    this.root = open({ path: dir, compression: false, noSubdir: false });
     this.queue = this.root.openDB<QueuedRecord, string>({ name: 'queue' });
     this.dead = this.root.openDB<DeadLetter, string>({ name: 'dead' });
     this.done = this.root.openDB<number, string>({ name: 'done' });
-    for (const { value } of this.queue.getRange()) this.seq = Math.max(this.seq, value.seq);
+    for (const { value } of this.queue.getRange()) {
+      this.seq = Math.max(this.seq, value.seq);
+      this.pending.set(value.item.id, { dueAt: value.dueAt, seq: value.seq });
+    }
     const cutoff = Date.now() - DUPLICATE_WINDOW_MS;
     await durable(
       this.root,
@@ -68,18 +73,24 @@ export class EmbeddedWebhookQueue implements WebhookQueue {
     const done = this.need(this.done);
     const cutoff = Date.now() - DUPLICATE_WINDOW_MS;
     const now = Date.now();
-    await durable(
+    const added = await durable(
       this.root,
       this.need(this.root).transaction(() => {
+        const fresh: QueuedRecord[] = [];
         for (const item of items) {
           if (queue.get(item.id) !== undefined) continue;
           const settled = done.get(item.id);
           if (settled !== undefined && settled >= cutoff) continue;
-          queue.put(item.id, { item, attempt: 0, dueAt: now, seq: ++this.seq });
+          const rec = { item, attempt: 0, dueAt: now, seq: ++this.seq };
+          queue.put(item.id, rec);
+          fresh.push(rec);
         }
+        return fresh;
       }),
     );
-    this.wake();
+    // Indexed once committed: `next` never hands out an item a crash could still lose.
+    for (const rec of added) this.pending.set(rec.item.id, { dueAt: rec.dueAt, seq: rec.seq });
+    if (added.length > 0) this.wake();
   }
 
   async next(waitMs: number): Promise<WebhookDelivery | null> {
@@ -96,7 +107,8 @@ export class EmbeddedWebhookQueue implements WebhookQueue {
   }
 
   async depth(): Promise<number> {
-    return this.need(this.queue).getCount();
+    this.need(this.queue);
+    return this.pending.size;
   }
 
   async listDead(limit: number): Promise<DeadLetter[]> {
@@ -116,14 +128,17 @@ export class EmbeddedWebhookQueue implements WebhookQueue {
       this.root,
       this.need(this.root).transaction(() => {
         const letter = dead.get(id);
-        if (!letter) return false;
+        if (!letter) return null;
         dead.remove(id);
-        queue.put(id, { item: letter.item, attempt: 0, dueAt: Date.now(), seq: ++this.seq });
-        return true;
+        const rec = { item: letter.item, attempt: 0, dueAt: Date.now(), seq: ++this.seq };
+        queue.put(id, rec);
+        return rec;
       }),
     );
-    if (replayed) this.wake();
-    return replayed;
+    if (!replayed) return false;
+    this.pending.set(id, { dueAt: replayed.dueAt, seq: replayed.seq });
+    this.wake();
+    return true;
   }
 
   async close(): Promise<void> {
@@ -136,16 +151,23 @@ export class EmbeddedWebhookQueue implements WebhookQueue {
 
   /** The oldest item due and not leased, and when the next one falls due (for the wait). */
   private findDue(now: number): { due: QueuedRecord | null; soonest: number } {
-    let due: QueuedRecord | null = null;
+    let dueId: string | null = null;
+    let dueSeq = Number.POSITIVE_INFINITY;
     let soonest = Number.POSITIVE_INFINITY;
-    for (const { value } of this.need(this.queue).getRange()) {
-      const lease = this.leases.get(value.item.id) ?? 0;
-      const at = Math.max(value.dueAt, lease);
+    for (const [id, p] of this.pending) {
+      const at = Math.max(p.dueAt, this.leases.get(id) ?? 0);
       if (at <= now) {
-        if (!due || value.seq < due.seq) due = value;
+        if (p.seq < dueSeq) {
+          dueId = id;
+          dueSeq = p.seq;
+        }
       } else soonest = Math.min(soonest, at);
     }
-    return { due, soonest };
+    if (dueId === null) return { due: null, soonest };
+    const due = this.need(this.queue).get(dueId) ?? null;
+    // Not in the table (cannot happen while the index is kept in step): drop it from the index.
+    if (!due) this.pending.delete(dueId);
+    return { due, soonest: due ? soonest : now };
   }
 
   private async handOut(rec: QueuedRecord, now: number): Promise<WebhookDelivery> {
@@ -153,9 +175,11 @@ export class EmbeddedWebhookQueue implements WebhookQueue {
     const attempt = rec.attempt + 1;
     this.leases.set(id, now + this.opts.ackWaitMs);
     await this.need(this.queue).put(id, { ...rec, attempt });
-    const settle = async (write: () => void) => {
-      this.leases.delete(id);
+    const settle = async (write: () => void, dueAt: number | null) => {
       await durable(this.root, this.need(this.root).transaction(write));
+      this.leases.delete(id);
+      if (dueAt === null) this.pending.delete(id);
+      else this.pending.set(id, { dueAt, seq: rec.seq });
       this.wake();
     };
     return {
@@ -165,18 +189,20 @@ export class EmbeddedWebhookQueue implements WebhookQueue {
         settle(() => {
           this.need(this.queue).remove(id);
           this.need(this.done).put(id, Date.now());
-        }),
-      retry: (delayMs) =>
-        settle(() => {
+        }, null),
+      retry: (delayMs) => {
+        const dueAt = Date.now() + delayMs;
+        return settle(() => {
           const cur = this.need(this.queue).get(id);
-          if (cur) this.need(this.queue).put(id, { ...cur, dueAt: Date.now() + delayMs });
-        }),
+          if (cur) this.need(this.queue).put(id, { ...cur, dueAt });
+        }, dueAt);
+      },
       dead: (lastError) =>
         settle(() => {
           this.need(this.queue).remove(id);
           this.need(this.done).put(id, Date.now());
           this.need(this.dead).put(id, { item: rec.item, attempts: attempt, lastError, deadAt: Date.now() });
-        }),
+        }, null),
     };
   }
 
