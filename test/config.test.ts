@@ -70,6 +70,26 @@ describe('config', () => {
     );
   });
 
+  it('parses webhooks: none by default; endpoints checked for url, secret, events and unique names', () => {
+    const base = { regions: [{ name: 'a', id: 1, gateway: { port: 1 } }], auth: { secret: 'x'.repeat(16) } };
+    const plain = parseConfig(base);
+    assert.deepEqual(plain.webhooks.endpoints, []);
+    assert.equal(plain.webhooks.attempts, 8);
+    const ep = {
+      name: 'push',
+      url: 'https://hooks.example/chat',
+      secret: 's'.repeat(16),
+      events: ['message.offline'],
+    };
+    assert.equal(parseConfig({ ...base, webhooks: { endpoints: [ep] } }).webhooks.endpoints[0]?.name, 'push');
+    const bad = (webhooks: unknown) => errorPath(() => parseConfig({ ...base, webhooks }));
+    assert.equal(bad({ endpoints: [{ ...ep, url: 'ftp://x/y' }] }), 'webhooks.endpoints.0.url');
+    assert.equal(bad({ endpoints: [{ ...ep, secret: 'short' }] }), 'webhooks.endpoints.0.secret');
+    assert.equal(bad({ endpoints: [{ ...ep, events: ['message.sent'] }] }), 'webhooks.endpoints.0.events.0');
+    assert.equal(bad({ endpoints: [ep, ep] }), 'webhooks.endpoints');
+    assert.equal(bad({ baseBackoffMs: 5000, maxBackoffMs: 1000 }), 'webhooks.baseBackoffMs');
+  });
+
   it('makes the server exit 1 with the path on an invalid file', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'chat-cfg-'));
     const file = path.join(dir, 'bad.yaml');

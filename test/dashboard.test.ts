@@ -12,6 +12,8 @@ import { GatewayMetrics } from '../src/gateway/metrics.ts';
 import type { CrossRegionBacklog } from '../src/replication/backlog.ts';
 import { decodeRouted, encodeRouted } from '../src/routing/envelope.ts';
 import type { Routed } from '../src/routing/types.ts';
+import { WebhookMetrics } from '../src/webhooks/metrics.ts';
+import type { WebhookQueue } from '../src/webhooks/queue.ts';
 import { TestClient } from './helpers/client.ts';
 import { eventually } from './helpers/eventually.ts';
 import { startTestGateway, TEST_SECRET, type TestGateway, testConfig, token } from './helpers/gateway.ts';
@@ -109,6 +111,38 @@ describe('DashboardSampler', () => {
     assert.equal(s.regions, null, 'single region');
     assert.deepEqual(s.alerts, []);
     assert.equal(sampler.history().length, 2);
+  });
+
+  it('reports webhook delivery rate, lag, queue depth and dead letters, alerting on dead letters', async () => {
+    let now = 1_000_000;
+    const metrics = new GatewayMetrics();
+    let dead = 0;
+    const queue = { depth: async () => 7, deadCount: async () => dead } as unknown as WebhookQueue;
+    const webhooks = new WebhookMetrics(metrics.registry, queue);
+    const sampler = new DashboardSampler({ metrics, webhooks, config: dashboardConfig(), now: () => now });
+    const first = await sampler.sample();
+    assert.equal(first.webhooks?.queueDepth, 7);
+    webhooks.deliveries.inc({ endpoint: 'app', outcome: 'delivered' }, 8);
+    webhooks.deliveries.inc({ endpoint: 'app', outcome: 'retried' }, 3);
+    webhooks.deliveries.inc({ endpoint: 'app', outcome: 'dead' }, 1);
+    for (let i = 0; i < 8; i++) webhooks.lag.observe({ endpoint: 'app' }, 0.2);
+    dead = 1;
+    now += 2000;
+    const s = await sampler.sample();
+    assert.equal(s.webhooks?.deliveredPerSec, 4);
+    assert.equal(s.webhooks?.failedPerSec, 2);
+    assert.ok(
+      s.webhooks?.lagMs.p50 !== null && s.webhooks!.lagMs.p50! > 100 && s.webhooks!.lagMs.p50! <= 250,
+    );
+    assert.equal(s.webhooks?.deadLetters, 1);
+    assert.deepEqual(
+      s.alerts.map((a) => a.kind),
+      ['webhooks'],
+    );
+    assert.equal(
+      new DashboardSampler({ metrics: new GatewayMetrics(), config: dashboardConfig() }).history().length,
+      0,
+    );
   });
 
   it('alerts when the error rate passes the threshold, only with enough requests', async () => {
