@@ -47,6 +47,17 @@ describe('parseClientRequest: direct conversation ids', () => {
   });
 });
 
+describe('parseClientRequest: mute and unmute', () => {
+  it('takes a conversation id and nothing else; a bad id is invalid_field', () => {
+    const mute = parseClientRequest({ op: 'mute', id: 'r1', conversationId: 'g:1' }, limits);
+    assert.deepEqual(mute, { op: 'mute', id: 'r1', conversationId: 'g:1' });
+    const unmute = parseClientRequest({ op: 'unmute', id: 'r2', conversationId: 'dm:alice:eve' }, limits);
+    assert.deepEqual(unmute, { op: 'unmute', id: 'r2', conversationId: 'dm:alice:eve' });
+    rejectsField({ op: 'mute', id: 'r3', conversationId: 'dm:eve:eve' }, 'conversationId');
+    rejectsField({ op: 'unmute', id: 'r4' }, 'conversationId');
+  });
+});
+
 describe('parseClientRequest: replies and threads', () => {
   it("reads send's optional replyTo and thread's rootId and cursors", () => {
     const send = parseClientRequest(
