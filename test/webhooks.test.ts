@@ -11,6 +11,7 @@ import { ChatError } from '../src/errors.ts';
 import { backoffMs } from '../src/webhooks/dispatcher.ts';
 import { WEBHOOK_EVENT_TYPES } from '../src/webhooks/event-types.ts';
 import { signWebhook, verifyWebhook } from '../src/webhooks/signature.ts';
+import { API_KEY, api } from './api.scenarios.ts';
 import { TestClient } from './helpers/client.ts';
 import { eventually } from './helpers/eventually.ts';
 import { startTestGateway, type TestGateway, testConfig, token } from './helpers/gateway.ts';
@@ -78,6 +79,7 @@ describe('webhooks on an embedded gateway', () => {
           maxBackoffMs: 200,
           timeoutMs: 2000,
         },
+        api: { keys: { ops: API_KEY } },
       },
     );
     gw = await startTestGateway({ config });
@@ -179,6 +181,56 @@ describe('webhooks on an embedded gateway', () => {
     await assert.rejects(dave.mute(conv), (err: unknown) => (err as { code?: string }).code === 'not_found');
   });
 
+  it('serves the dead letters over HTTP: status, listing and replay, with errors as statuses', async () => {
+    const alice = await TestClient.connect(gw.url, await token('alice5'));
+    try {
+      await alice.waitFor((f) => f.op === 'synced');
+      let fixed = false;
+      receiver.respond = (event) =>
+        event.type === 'message.created' && event.data.message.body === 'http-broken' && !fixed ? 503 : 200;
+      const { messageId } = await alice.call('send', {
+        conversationId: 'dm:alice5:bob5',
+        body: 'http-broken',
+      });
+      await drained();
+      const status = await api(gw.httpUrl, 'GET', '/v1/webhooks');
+      assert.equal(status.status, 200);
+      assert.equal(status.body.deadLetters, 1);
+      const listed = await api(gw.httpUrl, 'GET', '/v1/webhooks/dead-letters?limit=10');
+      assert.equal(listed.status, 200);
+      const letters = listed.body.deadLetters as { id: string; lastError: string; event: { id: string } }[];
+      assert.equal(letters.length, 1);
+      assert.equal(letters[0]!.lastError, 'HTTP 503');
+      assert.equal((await api(gw.httpUrl, 'GET', '/v1/webhooks/dead-letters?limit=0')).status, 400);
+      assert.equal(
+        (await api(gw.httpUrl, 'POST', '/v1/webhooks/dead-letters/app.evt_nope/replay')).status,
+        404,
+      );
+      assert.equal(
+        (await api(gw.httpUrl, 'GET', '/v1/webhooks', undefined, { authorization: 'Bearer nope' })).status,
+        401,
+      );
+      fixed = true;
+      const replayed = await api(gw.httpUrl, 'POST', `/v1/webhooks/dead-letters/${letters[0]!.id}/replay`);
+      assert.equal(replayed.status, 200);
+      assert.deepEqual(replayed.body, { replayed: true });
+      await drained();
+      const delivered = ofType('message.created', messageId);
+      assert.equal(delivered.length, 1);
+      assert.equal(delivered[0]!.id, letters[0]!.event.id);
+      const doc = (await (await fetch(`${gw.httpUrl}/api/openapi.json`)).json()) as {
+        paths: Record<string, unknown>;
+      };
+      assert.ok(
+        doc.paths['/v1/webhooks/dead-letters/{id}/replay'] ??
+          doc.paths['/api/v1/webhooks/dead-letters/{id}/replay'],
+      );
+    } finally {
+      receiver.respond = () => 200;
+      await alice.close();
+    }
+  });
+
   it('retries after 500s with the same event id, then a dead letter after the last attempt, then a replay delivers it', async () => {
     const alice = await TestClient.connect(gw.url, await token('alice3'));
     try {
@@ -252,7 +304,7 @@ describe('webhooks on an embedded gateway', () => {
       );
 
       const metrics = await gw.gateway.metrics.registry.metrics();
-      assert.match(metrics, /chat_webhook_deliveries_total\{endpoint="app",outcome="dead"\} 1/);
+      assert.match(metrics, /chat_webhook_deliveries_total\{endpoint="app",outcome="dead"\} [1-9]/);
       assert.match(metrics, /chat_webhook_deliveries_total\{endpoint="app",outcome="retried"\} [1-9]/);
       assert.match(metrics, /chat_webhook_queue_depth 0/);
       assert.match(metrics, /chat_webhook_dead_letters 0/);
