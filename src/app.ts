@@ -132,6 +132,7 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
     region,
     dataDir: path.resolve(opts.dataDir ?? region.dataDir),
     log: componentLogger(log, 'webhooks'),
+    storage: localStorage,
   });
   if (webhooks) {
     try {

@@ -210,6 +210,8 @@ describe('webhooks on an embedded gateway', () => {
         (await api(gw.httpUrl, 'GET', '/v1/webhooks', undefined, { authorization: 'Bearer nope' })).status,
         401,
       );
+      // Deleted while it waited in the dead letters: the replay must not send its text.
+      await alice.call('delete', { conversationId: 'dm:alice5:bob5', messageId });
       fixed = true;
       const replayed = await api(gw.httpUrl, 'POST', `/v1/webhooks/dead-letters/${letters[0]!.id}/replay`);
       assert.equal(replayed.status, 200);
@@ -218,6 +220,12 @@ describe('webhooks on an embedded gateway', () => {
       const delivered = ofType('message.created', messageId);
       assert.equal(delivered.length, 1);
       assert.equal(delivered[0]!.id, letters[0]!.event.id);
+      const sent = delivered[0]!.event;
+      assert.equal(
+        sent.type === 'message.created' && sent.data.message.body,
+        '',
+        'redacted: deleted before delivery',
+      );
       const doc = (await (await fetch(`${gw.httpUrl}/api/openapi.json`)).json()) as {
         paths: Record<string, unknown>;
       };

@@ -11,6 +11,7 @@ import { delay } from '../util/deadline.ts';
 import type { Logger } from '../util/log.ts';
 import type { WebhookMetrics } from './metrics.ts';
 import type { WebhookDelivery, WebhookQueue } from './queue.ts';
+import { type DeletedLookup, redactDeleted } from './redact.ts';
 import {
   signWebhook,
   WEBHOOK_ID_HEADER,
@@ -37,6 +38,8 @@ export interface DispatcherDeps {
   config: WebhooksConfig;
   metrics: WebhookMetrics;
   log: Logger;
+  /** Whether a message is deleted now (`redact.ts`); absent: events go out as queued. */
+  isDeleted?: DeletedLookup;
 }
 
 export class WebhookDispatcher {
@@ -110,9 +113,11 @@ export class WebhookDispatcher {
 
   /** POSTs the event; null when the receiver answered 2xx, else what went wrong. */
   private async post(endpoint: WebhookEndpointConfig, d: WebhookDelivery): Promise<string | null> {
-    const body = JSON.stringify(d.item.event);
     const ts = Math.floor(Date.now() / 1000);
     try {
+      // A store that does not answer fails the attempt (retried), never sends deleted text.
+      const event = this.d.isDeleted ? await redactDeleted(d.item.event, this.d.isDeleted) : d.item.event;
+      const body = JSON.stringify(event);
       const res = await fetch(endpoint.url, {
         method: 'POST',
         headers: {

@@ -6,6 +6,7 @@
  */
 import type { Registry } from 'prom-client';
 import type { RegionConfig, WebhooksConfig } from '../config/schema.ts';
+import type { Storage } from '../storage/types.ts';
 import type { Logger } from '../util/log.ts';
 import { WebhookDispatcher } from './dispatcher.ts';
 import { EmbeddedWebhookQueue } from './embedded-queue.ts';
@@ -13,6 +14,7 @@ import { WebhookEmitter } from './emitter.ts';
 import { JetStreamWebhookQueue } from './jetstream-queue.ts';
 import { WebhookMetrics } from './metrics.ts';
 import type { WebhookQueue } from './queue.ts';
+import { type DeletedLookup, deletedIn } from './redact.ts';
 
 export type { WebhookEvent, WebhookEventType } from './event-types.ts';
 export { hookedStorage } from './hooked-storage.ts';
@@ -35,6 +37,7 @@ export class Webhooks {
     readonly queue: WebhookQueue,
     readonly config: WebhooksConfig,
     private readonly log: Logger,
+    private readonly isDeleted?: DeletedLookup,
   ) {
     this.emitter = new WebhookEmitter(config.endpoints, queue);
   }
@@ -48,6 +51,7 @@ export class Webhooks {
       config: this.config,
       metrics,
       log: this.log,
+      ...(this.isDeleted ? { isDeleted: this.isDeleted } : {}),
     });
     this.bound = { metrics, dispatcher };
   }
@@ -80,6 +84,8 @@ export function createWebhooks(opts: {
   /** The embedded store's directory (the LMDB queue lives beside it). */
   dataDir: string;
   log: Logger;
+  /** The region's store: a message deleted before its event is delivered goes out redacted. */
+  storage: Storage;
 }): Webhooks | null {
   const { config, region } = opts;
   if (config.endpoints.length === 0) return null;
@@ -87,5 +93,5 @@ export function createWebhooks(opts: {
   const queue: WebhookQueue = region.nats
     ? new JetStreamWebhookQueue({ servers: region.nats.servers, region: region.name, ...timing })
     : new EmbeddedWebhookQueue({ dataDir: opts.dataDir, ...timing });
-  return new Webhooks(queue, config, opts.log);
+  return new Webhooks(queue, config, opts.log, deletedIn(opts.storage));
 }
