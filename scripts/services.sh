@@ -2,9 +2,9 @@
 # Project-local services for development and tests. Everything binds to 127.0.0.1 and keeps its
 # state under .state/.
 #
-#   scripts/services.sh install   redis-server, nats-server, Java 17, Maven, chromium (apt), and
-#                                 Cassandra jars from Maven Central into .state/cassandra/lib.
-#                                 Idempotent.
+#   scripts/services.sh install   redis-server, nats-server, Java 17, Maven, chromium, buildah
+#                                 (apt), and Cassandra jars from Maven Central into
+#                                 .state/cassandra/lib. Idempotent.
 #   scripts/services.sh install-browser   only chromium (/usr/bin/chromium, for test/browser.test.ts)
 #   scripts/services.sh install-emoji-font   Debian's colour emoji font, for scripts/screenshots.ts
 #                                 (without it Chromium draws most emoji as empty boxes)
@@ -66,6 +66,8 @@ cmd_install() {
   command -v mvn >/dev/null || pkgs+=(maven)
   # Debian's chromium for the browser tests (playwright-core drives it; nothing is downloaded).
   [[ -x /usr/bin/chromium ]] || pkgs+=(chromium)
+  # buildah builds the container image (scripts/image.sh, test/integration/container-image.test.ts).
+  command -v buildah >/dev/null || pkgs+=(buildah)
   if ((${#pkgs[@]} > 0)); then apt_install "${pkgs[@]}"; fi
   java17 >/dev/null || { log "no Java 17 found after install"; exit 1; }
 
