@@ -5,8 +5,9 @@
  * CHAT_REGION=<name> it serves that region on the services the file names.
  *
  * Environment (parsed in src/config/env.ts): CHAT_CONFIG, CHAT_REGION, CHAT_PORT, CHAT_HOST,
- * CHAT_WORKER_ID, CHAT_DATA_DIR, CHAT_OPERATOR_TOKEN, CHAT_LOG_LEVEL. The flags --config,
- * --region, --port, --worker-id and --data-dir override the variable of the same meaning.
+ * CHAT_WORKER_ID (a number, or `ordinal`: from the host name), CHAT_DATA_DIR, CHAT_OPERATOR_TOKEN,
+ * CHAT_LOG_LEVEL. The flags --config, --region, --port, --worker-id and --data-dir override the
+ * variable of the same meaning.
  *
  * Logs are JSON lines on stdout (src/util/log.ts); the startup banner below is plain text so a
  * person (or a test waiting for "listening") can read it. A failed start is one fatal log line

@@ -4,6 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { parseEnv, resolveStartup, workerIdFromHostname } from '../src/config/env.ts';
 import { embeddedConfig, loadConfigFile, parseConfig, selectRegion } from '../src/config/load.ts';
 import { ConfigError } from '../src/errors.ts';
 import { compiledGatewayArgs } from './helpers/gateway-process.ts';
@@ -119,5 +120,41 @@ describe('snowflake ids', () => {
     for (let i = 1; i < ids.length; i++) assert.ok(ids[i]! > ids[i - 1]!);
     assert.equal(snowflakeRegion(ids[0]!), 7);
     assert.equal(snowflakeTime(ids[0]!), 1_800_000_000_000);
+  });
+});
+
+describe('CHAT_WORKER_ID=ordinal', () => {
+  it('takes the worker id from a StatefulSet pod name', () => {
+    assert.equal(workerIdFromHostname('chat-gateway-0'), 0);
+    assert.equal(workerIdFromHostname('chat-gateway-31'), 31);
+    assert.equal(parseEnv({ CHAT_WORKER_ID: 'ordinal' }).CHAT_WORKER_ID, 'ordinal');
+    assert.equal(parseEnv({ CHAT_WORKER_ID: '12' }).CHAT_WORKER_ID, 12);
+    // This machine's host name decides; resolveStartup applies it (or refuses it, naming it).
+    try {
+      const id = resolveStartup(
+        parseEnv({ CHAT_WORKER_ID: 'ordinal', CHAT_OPERATOR_TOKEN: 'x'.repeat(16) }),
+      ).workerId;
+      assert.ok(id >= 0 && id <= 31);
+    } catch (err) {
+      assert.ok(err instanceof ConfigError && err.path === 'env.CHAT_WORKER_ID', String(err));
+    }
+  });
+
+  it('refuses a host name without an ordinal in 0..31', () => {
+    for (const name of ['chat-gateway-32', 'chat-gateway', 'gateway7', 'chat-gateway-']) {
+      assert.equal(
+        errorPath(() => workerIdFromHostname(name)),
+        'env.CHAT_WORKER_ID',
+        name,
+      );
+    }
+    assert.equal(
+      errorPath(() => parseEnv({ CHAT_WORKER_ID: 'pod' })),
+      'env.CHAT_WORKER_ID',
+    );
+    assert.equal(
+      errorPath(() => parseEnv({ CHAT_WORKER_ID: '32' })),
+      'env.CHAT_WORKER_ID',
+    );
   });
 });

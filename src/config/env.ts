@@ -4,6 +4,7 @@
  * (`--port` and so on) are folded in under the variable they override before parsing.
  */
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { MAX_WORKER_ID } from '../util/snowflake.ts';
@@ -21,6 +22,9 @@ const integer = (min: number, max: number, message: string) =>
     .transform(Number)
     .pipe(z.number().int().min(min, message).max(max, message));
 
+/** `CHAT_WORKER_ID` value: the worker id is the ordinal at the end of the host name. */
+export const WORKER_ID_FROM_ORDINAL = 'ordinal';
+
 export const envSchema = z.object({
   /** A YAML config file; unset → embedded mode (one gateway, LMDB, in-process everything). */
   CHAT_CONFIG: optional(z.string()),
@@ -30,8 +34,14 @@ export const envSchema = z.object({
   CHAT_PORT: optional(integer(0, 65535, 'not a port (0..65535)')),
   /** Overrides the region's `gateway.host`. */
   CHAT_HOST: optional(z.string()),
-  /** Unique per gateway within a region: it goes into message ids. */
-  CHAT_WORKER_ID: optional(integer(0, MAX_WORKER_ID, `must be 0..${MAX_WORKER_ID}`)).transform((v) => v ?? 0),
+  /**
+   * Unique per gateway within a region: it goes into message ids. `ordinal` takes the number
+   * after the host name's last `-`: a Kubernetes StatefulSet names its pods `<name>-<ordinal>`,
+   * so each pod gets its own id for as long as it exists, and a replacement pod the same one.
+   */
+  CHAT_WORKER_ID: optional(
+    z.union([z.literal(WORKER_ID_FROM_ORDINAL), integer(0, MAX_WORKER_ID, `must be 0..${MAX_WORKER_ID}`)]),
+  ).transform((v) => v ?? 0),
   /** The embedded store's directory (overrides the region's `dataDir`). */
   CHAT_DATA_DIR: optional(z.string()),
   /** The dashboard's token when the config has none (embedded mode: else a random one per run). */
@@ -97,12 +107,27 @@ export function resolveStartup(env: ChatEnv): StartupConfig {
   return {
     config,
     region,
-    workerId: env.CHAT_WORKER_ID,
+    workerId:
+      env.CHAT_WORKER_ID === WORKER_ID_FROM_ORDINAL ? workerIdFromHostname(hostname()) : env.CHAT_WORKER_ID,
     port: env.CHAT_PORT,
     dataDir,
     configFile,
     logLevel: env.CHAT_LOG_LEVEL ?? config.log.level,
   };
+}
+
+/** `chat-us-east-7` → 7; anything without a trailing ordinal in 0..MAX_WORKER_ID is refused. */
+export function workerIdFromHostname(name: string): number {
+  const match = /-(\d+)$/.exec(name);
+  const id = match ? Number(match[1]) : Number.NaN;
+  if (!Number.isInteger(id) || id > MAX_WORKER_ID) {
+    const path = 'env.CHAT_WORKER_ID';
+    throw new ConfigError(
+      `${path}: "${WORKER_ID_FROM_ORDINAL}" needs a host name ending in -0..-${MAX_WORKER_ID} (a StatefulSet pod's); this one is "${name}"`,
+      path,
+    );
+  }
+  return id;
 }
 
 /** `name:key,name:key` (already checked by the env schema) → the `api.keys` record. */
