@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Directory } from './config/directory.ts';
 import type { ChatConfig, RegionConfig } from './config/schema.ts';
 import { Gateway } from './gateway/gateway.ts';
+import { registerReplicationMetrics } from './gateway/replication-metrics.ts';
 import { presenceTiming } from './presence/defaults.ts';
 import { GlobalPresence } from './presence/global.ts';
 import { createPresence } from './presence/index.ts';
@@ -170,6 +171,7 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
   });
   // The web chat app at `/` and the operations dashboard at `/dashboard` (see src/web/).
   attachWeb(gateway);
+  registerReplicationMetrics(gateway.metrics.registry, replication && ((ms) => replication.backlog(ms)));
   try {
     await gateway.start();
   } catch (err) {
