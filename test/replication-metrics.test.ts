@@ -38,7 +38,7 @@ describe('replication metrics', () => {
     });
     const text = await registry.metrics();
     assert.equal(reads, 1);
-    assert.match(text, /^chat_replication_inbox_pending\{region="us-east"\} 4$/m);
+    assert.match(text, /^chat_replication_inbox_pending\{inbox="us-east"\} 4$/m);
     assert.match(text, /^chat_replication_inbound_backlog\{peer="eu-west"\} 12$/m);
     assert.match(text, /^chat_replication_outbound_backlog\{peer="eu-west"\} 3$/m);
     assert.match(text, /^chat_replication_inbound_idle_seconds\{peer="eu-west"\} 1\.5$/m);

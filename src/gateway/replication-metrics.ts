@@ -35,17 +35,18 @@ export function registerReplicationMetrics(registry: Registry, source: BacklogSo
     }
   };
 
-  // Labelled by the region so that an unknown figure is no sample (a label-less gauge shows 0).
-  const inboxPending: Gauge<'region'> = new Gauge({
+  // Labelled with the inbox's region so that an unknown figure is no sample (a label-less gauge
+  // shows 0). Not `region`: scrape configs commonly give every target that label.
+  const inboxPending: Gauge<'inbox'> = new Gauge({
     name: 'chat_replication_inbox_pending',
     help: "Events in this region's replication inbox not yet applied to its store",
-    labelNames: ['region'] as const,
+    labelNames: ['inbox'] as const,
     registers: [registry],
     async collect() {
       inboxPending.reset();
       const backlog = await read();
       if (backlog && backlog.inboxPending !== null)
-        inboxPending.set({ region: backlog.region }, backlog.inboxPending);
+        inboxPending.set({ inbox: backlog.region }, backlog.inboxPending);
     },
   });
   const inbound: Gauge<'peer'> = new Gauge({
