@@ -1,6 +1,8 @@
 /** `CrossRegionLink.backlog()` on a real three-region NATS supercluster: lag, pending, outages. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Registry } from 'prom-client';
+import { registerReplicationMetrics } from '../../src/gateway/replication-metrics.ts';
 import { CrossRegionLink } from '../../src/replication/link.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { type NatsSupercluster, startNatsSupercluster } from '../helpers/nats.ts';
@@ -106,6 +108,19 @@ describe('cross-region backlog (JetStream stream and consumer info)', () => {
     );
     // The other peer is unaffected.
     assert.equal((await peer('us-east', 'ap-south')).peer.reachable, true);
+  });
+
+  it('shows on /metrics as chat_replication_*, a figure that could not be read left out', async () => {
+    // eu-west is still down (previous test).
+    const registry = new Registry();
+    registerReplicationMetrics(registry, (ms) => links.get('us-east')!.backlog(ms));
+    const text = await registry.metrics();
+    assert.match(text, /^chat_replication_peer_reachable\{peer="eu-west"\} 0$/m);
+    assert.match(text, /^chat_replication_peer_reachable\{peer="ap-south"\} 1$/m);
+    assert.match(text, /^chat_replication_outbound_backlog\{peer="ap-south"\} 0$/m);
+    assert.doesNotMatch(text, /^chat_replication_outbound_backlog\{peer="eu-west"\}/m);
+    assert.match(text, /^chat_replication_inbound_idle_seconds\{peer="eu-west"\} \d/m);
+    assert.match(text, /^chat_replication_inbox_pending\{inbox="us-east"\} 0$/m);
   });
 
   it('is reachable again with no lag once the region is back', async () => {
