@@ -1,5 +1,6 @@
 /**
- * deploy/k8s/: every region's overlay, rendered offline (test/helpers/kustomize.ts), validated
+ * deploy/k8s/: every region's overlay, rendered offline (test/helpers/kustomize.ts; compared with
+ * `kubectl kustomize` where kubectl is installed, a visible skip where not), validated
  * against the Kubernetes schemas (`kubernetes-models`), and checked against each other and the
  * gateway: selectors match the pod labels, the probes hit paths a running gateway answers on the
  * container's port, the grace period covers the gateway's stop bound, the HPA stays within the
@@ -10,6 +11,7 @@
  * name is caught only where a check below reads that field.
  */
 import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,7 +21,7 @@ import { StatefulSet } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Namespace, Service } from 'kubernetes-models/v1';
-import { parse as parseYaml } from 'yaml';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { parseEnv, resolveStartup, WORKER_ID_FROM_ORDINAL, workerIdFromHostname } from '../src/config/env.ts';
 import { loadConfigFile, parseConfig, selectRegion } from '../src/config/load.ts';
 import { stopBoundMs } from '../src/gateway/shutdown.ts';
@@ -64,6 +66,26 @@ function selects(
   );
 }
 
+/** `kubectl kustomize` renders the real thing, where kubectl is installed. */
+const noKubectl =
+  spawnSync('kubectl', ['version', '--client'], { timeout: 30_000 }).status === 0
+    ? false
+    : 'kubectl is not installed: the renderer is not compared with kustomize';
+if (noKubectl) console.log(`# Kubernetes manifests: ${noKubectl}`);
+
+/** Objects keyed by kind/name, with env lists ordered by name (kustomize puts patched ones first). */
+function comparable(ms: unknown[]): Map<string, unknown> {
+  const out = new Map<string, unknown>();
+  for (const m of ms as Manifest[]) {
+    const copy = structuredClone(m);
+    for (const c of (copy.spec as StatefulSet['spec'])?.template?.spec?.containers ?? []) {
+      c.env?.sort((a, b) => a.name.localeCompare(b.name));
+    }
+    out.set(`${m.kind}/${m.metadata.name}`, copy);
+  }
+  return out;
+}
+
 const repoRegions = loadConfigFile(path.join(ROOT, 'regions.yaml')).regions;
 const overlays = readdirSync(path.join(K8S, 'overlays')).sort();
 
@@ -97,6 +119,13 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       const ports = container.ports ?? [];
       const mounts = container.volumeMounts ?? [];
       const env = (name: string) => envVars.find((e) => e.name === name);
+
+      it('renders as kubectl kustomize does', { skip: noKubectl }, () => {
+        const real = parseAllDocuments(
+          execFileSync('kubectl', ['kustomize', path.join(K8S, 'overlays', region)], { encoding: 'utf8' }),
+        ).map((d) => d.toJS() as unknown);
+        assert.deepEqual(comparable(ms), comparable(real));
+      });
 
       it('validates against the Kubernetes schemas, all in the region’s namespace', () => {
         for (const m of ms) {
