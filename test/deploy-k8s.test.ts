@@ -184,6 +184,12 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
         );
         assert.ok((hpa.minReplicas ?? 1) <= hpa.maxReplicas);
         assert.ok((stsSpec.replicas ?? 1) <= hpa.maxReplicas);
+        // Utilization is relative to the request: without one the HPA cannot compute it.
+        for (const m of hpa.metrics ?? []) {
+          if (m.type === 'Resource' && m.resource?.target.type === 'Utilization') {
+            assert.ok(container.resources?.requests?.[m.resource.name], `a ${m.resource.name} request`);
+          }
+        }
         assert.equal(env('CHAT_WORKER_ID')?.value, WORKER_ID_FROM_ORDINAL);
         // Pod names are <statefulset>-<ordinal>; the highest the HPA can create still parses.
         const last = hpa.maxReplicas - 1;
