@@ -12,6 +12,7 @@ import { moderationContract } from './moderation.contract.ts';
 import { muteContract } from './mutes.contract.ts';
 import { revocationContract } from './revocations.contract.ts';
 import { storageContract } from './storage.contract.ts';
+import { retentionContract } from './storage-retention.contract.ts';
 
 async function tempDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'chat-storage-'));
@@ -150,4 +151,13 @@ describe('EmbeddedStorage keys', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+});
+
+retentionContract('embedded', async () => {
+  const dir = await tempDir();
+  return {
+    storage: new EmbeddedStorage({ dataDir: dir }),
+    reopen: async () => new EmbeddedStorage({ dataDir: dir }),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
 });

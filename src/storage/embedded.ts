@@ -33,6 +33,7 @@ import { type LateTable, readLate, writeLate } from './embedded-late.ts';
 import { EmbeddedModeration } from './embedded-moderation.ts';
 import { EmbeddedMutes } from './embedded-mutes.ts';
 import { EmbeddedRevocations } from './embedded-revocations.ts';
+import { EmbeddedRetention } from './embedded-retention.ts';
 import { indexBody, reindexBody, type SearchTable, searchIndex } from './embedded-search.ts';
 import {
   type AppendResult,
@@ -108,6 +109,8 @@ export class EmbeddedStorage implements Storage {
   readonly moderation = new EmbeddedModeration();
   /** Muted conversations, in the same LMDB environment. */
   readonly mutes = new EmbeddedMutes();
+  /** Retention and erasure, on the same tables (`embedded-retention.ts`). */
+  readonly retention = new EmbeddedRetention();
 
   constructor(options: EmbeddedStorageOptions | string) {
     this.dataDir = typeof options === 'string' ? options : options.dataDir;
@@ -147,6 +150,7 @@ export class EmbeddedStorage implements Storage {
     this.revocations.open(root);
     this.moderation.open(root);
     this.mutes.open(root);
+    this.retention.open(root, tables);
     if (version === undefined) await this.durable(tables.meta.put('layoutVersion', LAYOUT_VERSION));
     if (tables.meta.get('searchIndexed') !== true) await this.buildSearchIndex();
   }
@@ -171,6 +175,7 @@ export class EmbeddedStorage implements Storage {
     this.revocations.detach();
     this.moderation.detach();
     this.mutes.detach();
+    this.retention.detach();
     await root.flushed;
     await root.close();
   }

@@ -43,4 +43,5 @@ export type { ReplicationOptions } from './cassandra/schema.ts';
 export type { ConsistencyName } from './cassandra/session.ts';
 export { CassandraStorage, type CassandraStorageOptions } from './cassandra/storage.ts';
 export { EmbeddedStorage } from './embedded.ts';
+export * from './retention.ts';
 export * from './types.ts';

@@ -10,6 +10,7 @@ import type { AttachmentRef, AttachmentStore } from './attachments.ts';
 import type { ModerationStore } from './moderation.ts';
 import type { MuteStore } from './mutes.ts';
 import type { RevocationStore } from './revocations.ts';
+import type { RetentionStore } from './retention.ts';
 
 export type ConversationKind = 'direct' | 'group';
 
@@ -240,6 +241,8 @@ export interface Storage {
   readonly moderation: ModerationStore;
   /** Muted conversations per user (`mutes.ts`), opened and closed with the rest. */
   readonly mutes: MuteStore;
+  /** Retention periods, expiry and erasure (`retention.ts`), on the same store. */
+  readonly retention: RetentionStore;
   /** Create or migrate the schema idempotently. */
   init(): Promise<void>;
   close(): Promise<void>;

@@ -284,6 +284,22 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 11,
+    description: "retention and erasure: a conversation's own retention period, erasure reports",
+    statements: (ks) => [
+      // Seconds; null follows the global period, 0 keeps forever. Written at the setting's time
+      // so the last setting wins in every region (cassandra/retention.ts).
+      `ALTER TABLE ${ks}.conversations ADD IF NOT EXISTS retention_seconds int`,
+      // One row per erasure request and region: the ErasureRecord as JSON (read whole).
+      `CREATE TABLE IF NOT EXISTS ${ks}.erasure_reports (
+        request_id text,
+        region text,
+        record text,
+        PRIMARY KEY ((request_id), region)
+      )`,
+    ],
+  },
 ];
 
 export function assertKeyspaceName(keyspace: string): void {

@@ -42,6 +42,7 @@ import { CassandraMutes } from './mutes.ts';
 import { OfflineQueue } from './offline-queue.ts';
 import { ReadState } from './read-state.ts';
 import { CassandraRevocations } from './revocations.ts';
+import { CassandraRetention } from './retention.ts';
 import { migrate, type ReplicationOptions } from './schema.ts';
 import { MessageSearch } from './search.ts';
 import { CqlSession, type SessionOptions } from './session.ts';
@@ -90,6 +91,8 @@ export class CassandraStorage implements Storage {
   readonly moderation: CassandraModeration;
   /** Muted conversations, on the same session (`mutes.ts`). */
   readonly mutes: CassandraMutes;
+  /** Retention and erasure, on the same session (`retention.ts`). */
+  readonly retention: CassandraRetention;
 
   constructor(private readonly options: CassandraStorageOptions) {
     this.db = new CqlSession(options);
@@ -122,6 +125,12 @@ export class CassandraStorage implements Storage {
     this.moderation = new CassandraModeration(this.db);
     this.mutes = new CassandraMutes(this.db);
     this.threads = new ThreadStore(this.db, this.messages);
+    this.retention = new CassandraRetention(this.db, {
+      createdAtOf: (id) => this.conversations.createdAtOf(id),
+      newestBucket: (id) => this.messages.newestBucket(id),
+      listMembers: (id) => this.conversations.listMembers(id),
+      conversationExists: async (id) => (await this.conversations.getConversation(id)) !== null,
+    });
   }
 
   async init(): Promise<void> {
