@@ -369,6 +369,21 @@ export const webhooksSchema = z
     path: ['endpoints'],
   });
 
+/** How long messages are kept (docs/operations.md, "Retention and erasure"). */
+export const retentionSchema = z
+  .object({
+    /**
+     * Messages older than this many days are removed with their copies and attachments; 0 keeps
+     * them forever. A conversation's own period (set through the server API) overrides it.
+     */
+    messagesDays: z.number().min(0).default(0),
+    /** The same in seconds, for tests and short-lived deployments; set, it wins over messagesDays. */
+    messagesSeconds: z.number().int().min(0).optional(),
+    /** How often the region's first gateway (worker 0) sweeps expired messages. */
+    sweepIntervalMs: z.number().int().min(100).default(3_600_000),
+  })
+  .prefault({});
+
 export const logSchema = z
   .object({
     /** Least severe level written. `CHAT_LOG_LEVEL` overrides it. */
@@ -389,6 +404,7 @@ export const configSchema = z
     attachments: attachmentsSchema,
     api: apiSchema,
     webhooks: webhooksSchema,
+    retention: retentionSchema,
     log: logSchema,
   })
   .superRefine((c, ctx) => {
@@ -436,3 +452,9 @@ export type AttachmentsConfig = z.infer<typeof attachmentsSchema>;
 export type ApiConfig = z.infer<typeof apiSchema>;
 export type WebhooksConfig = z.infer<typeof webhooksSchema>;
 export type WebhookEndpointConfig = z.infer<typeof webhookEndpointSchema>;
+export type RetentionConfig = z.infer<typeof retentionSchema>;
+
+/** The global retention period in seconds (0: keep forever). */
+export function globalRetentionSeconds(c: RetentionConfig): number {
+  return c.messagesSeconds ?? Math.round(c.messagesDays * 24 * 3600);
+}

@@ -7,9 +7,15 @@
 import uWS from 'uWebSockets.js';
 import { mountApi } from '../api/mount.ts';
 import type { ChatConfig, RegionConfig } from '../config/schema.ts';
+import { globalRetentionSeconds } from '../config/schema.ts';
 import { CloseCode, closeReason } from '../errors.ts';
 import type { Presence } from '../presence/types.ts';
 import { type Replication, replicationSink } from '../replication/index.ts';
+import type { ErasureService } from '../retention/erasure.ts';
+import { retentionParts } from '../retention/gateway.ts';
+import { RetentionPolicy } from '../retention/policy.ts';
+import { retainingStorage } from '../retention/retaining-storage.ts';
+import type { RetentionSweeper } from '../retention/sweeper.ts';
 import type { Router } from '../routing/types.ts';
 import type { Storage } from '../storage/types.ts';
 import { delay } from '../util/deadline.ts';
@@ -76,9 +82,21 @@ export class Gateway {
   private sweepTimer: NodeJS.Timeout | null = null;
   private stopping = false;
   private readonly stopHooks: (() => void)[] = [];
+  /** Which messages have expired (`src/retention/`): every read of the gateway's store checks it. */
+  readonly retention: RetentionPolicy;
+  readonly retentionSweeper: RetentionSweeper;
+  /** Erasing a user's messages in every region (server API `erasure` routes). */
+  readonly erasure: ErasureService;
   port = 0;
 
   constructor(readonly deps: GatewayDeps) {
+    // Reads never return an expired message, swept or not yet (retaining-storage.ts).
+    this.retention = new RetentionPolicy(
+      deps.storage.retention,
+      globalRetentionSeconds(deps.config.retention),
+    );
+    deps = { ...deps, storage: retainingStorage(deps.storage, this.retention) };
+    this.deps = deps;
     // Other gateways publish to this one by the id its router listens for.
     this.gatewayId = deps.router.gatewayId;
     if (deps.gatewayId !== undefined && deps.gatewayId !== this.gatewayId) {
@@ -127,6 +145,16 @@ export class Gateway {
       refreshMs: deps.config.api.revocationRefreshMs,
       log: componentLogger(log, 'revocations'),
     });
+    ({ sweeper: this.retentionSweeper, erasure: this.erasure } = retentionParts({
+      storage: deps.storage,
+      policy: this.retention,
+      region: deps.region.name,
+      replication: deps.replication,
+      hub: this.hub,
+      chat: this.chat,
+      sweepIntervalMs: deps.config.retention.sweepIntervalMs,
+      log: componentLogger(log, 'retention'),
+    }));
     registerWsEndpoint(this.app, {
       sessions: this.sessions,
       auth: this.auth,
@@ -226,6 +254,9 @@ export class Gateway {
     await this.sessionEnds.start();
     const replication = this.deps.replication;
     if (replication) {
+      replication.onErasure(async (req) => {
+        await this.erasure.run(req);
+      });
       await replication.start(
         replicationSink({
           hub: this.hub,
@@ -268,6 +299,7 @@ export class Gateway {
       });
     }, sweepIntervalMs);
     this.sweepTimer.unref();
+    if (this.deps.workerId === 0) this.retentionSweeper.start();
   }
 
   /**
@@ -303,6 +335,7 @@ export class Gateway {
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.expiryTimer) clearInterval(this.expiryTimer);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.retentionSweeper.stop();
     await delay(CLOSE_FLUSH_MS);
     const { replication, router, presence, storage } = this.deps;
     // Unregistering uses presence and routing; replication applies into storage and the hub:

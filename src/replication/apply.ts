@@ -6,6 +6,7 @@
 import { isSessionsEnd } from '../routing/sessions-end.ts';
 import type { SessionsEnd } from '../routing/types.ts';
 import { fromRecord } from '../storage/common.ts';
+import { type ErasureRequest, newerErasure } from '../storage/retention.ts';
 import type { Conversation, Storage, StoredMessage } from '../storage/types.ts';
 import type { StreamEraser } from './erase.ts';
 import type { ConversationEvent, ReplicationEvent } from './events.ts';
@@ -85,6 +86,12 @@ export class Applier {
    * that comes after this gateway restarted stays in the inbox until the stream's age limit.
    */
   private readonly deletedAhead = new RecentIds(50_000);
+
+  /**
+   * Runs a replicated erasure request in this region (`src/retention/erasure.ts`), set by the
+   * gateway before replication starts; a request arriving without one is retried until it is.
+   */
+  eraseHandler: ((req: ErasureRequest) => Promise<void>) | null = null;
 
   /**
    * `storage` is the region's own store: applying writes here directly, never republishing.
@@ -299,6 +306,21 @@ export class Applier {
       case 'mu':
         await this.storage.mutes.set(e.mute);
         return false;
+      case 'rt':
+        // Throws while the conversation is not here yet: retried in place like its messages.
+        await this.storage.retention.setConversationRetention(e.conversationId, e.seconds, e.at);
+        return false;
+      case 'er':
+        if (!this.eraseHandler) throw new Error(`erasure ${e.req.requestId}: no erasure handler yet`);
+        await this.eraseHandler(e.req);
+        return false;
+      case 'ed': {
+        const { requestId, region } = e.record;
+        const held = (await this.storage.retention.getErasures(requestId)).find((r) => r.region === region);
+        const keep = newerErasure(held ?? null, e.record);
+        if (keep !== held) await this.storage.retention.putErasure(keep);
+        return false;
+      }
       case 'r': {
         const id = BigInt(e.messageId);
         await this.storage.markRead(e.userId, e.conversationId, id);

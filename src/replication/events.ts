@@ -8,6 +8,7 @@ import type { AttachmentMeta, AttachmentUpload } from '../storage/attachments.ts
 import type { MessageRecord } from '../storage/common.ts';
 import type { StoredRole } from '../storage/moderation.ts';
 import type { MuteSetting } from '../storage/mutes.ts';
+import type { ErasureRecord, ErasureRequest } from '../storage/retention.ts';
 import type { Conversation } from '../storage/types.ts';
 
 export type ConversationEvent = 'created' | 'members_added' | 'members_removed';
@@ -50,7 +51,13 @@ export type ReplicationEvent =
    * A user muted or unmuted a conversation: every region stores it, so the recipient's home
    * region (which emits `message.offline`) knows wherever the user set it. A register on `at`.
    */
-  | { k: 'mu'; mute: MuteSetting };
+  | { k: 'mu'; mute: MuteSetting }
+  /** A conversation's own retention period set (null: cleared) at `at` ms; the last setting wins. */
+  | { k: 'rt'; conversationId: string; seconds: number | null; at: number }
+  /** Erase a user's messages: each region erases its copy and records its report (`er` → `ed`). */
+  | { k: 'er'; req: ErasureRequest }
+  /** A region's record of an erasure request, so every region can show every region's. */
+  | { k: 'ed'; record: ErasureRecord };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

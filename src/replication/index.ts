@@ -18,6 +18,7 @@
  */
 import type { Directory } from '../config/directory.ts';
 import type { SessionsEnd } from '../routing/types.ts';
+import type { ErasureRecord, ErasureRequest } from '../storage/retention.ts';
 import type { Storage } from '../storage/types.ts';
 import { Applier, type ReplicationSink } from './apply.ts';
 import { StreamEraser } from './erase.ts';
@@ -53,6 +54,21 @@ export class Replication {
     this.outbox = new OutboxPublisher(link);
     this.storage = replicatingStorage(local, this.outbox, this.eraser);
     this.applier = new Applier(local, this.eraser);
+  }
+
+  /** Hands an erasure request to every other region (resolves once the outbox has it). */
+  publishErasure(req: ErasureRequest): Promise<void> {
+    return this.outbox.erasure(req);
+  }
+
+  /** Hands this region's record of an erasure to every other region. */
+  publishErasureRecord(record: ErasureRecord): Promise<void> {
+    return this.outbox.erasureRecord(record);
+  }
+
+  /** Runs other regions' erasure requests here; set before `start`. */
+  onErasure(handler: (req: ErasureRequest) => Promise<void>): void {
+    this.applier.eraseHandler = handler;
   }
 
   /** The replication backlog per peer region, read from JetStream (see `CrossRegionLink.backlog`). */

@@ -8,6 +8,7 @@ import type { AttachmentStore } from '../storage/attachments.ts';
 import { toRecord } from '../storage/common.ts';
 import type { ModerationStore } from '../storage/moderation.ts';
 import type { MuteSetting } from '../storage/mutes.ts';
+import type { ErasureRecord, ErasureRequest, RetentionStore } from '../storage/retention.ts';
 import type { Conversation, Storage, StoredMessage } from '../storage/types.ts';
 import { overriding } from '../util/overriding.ts';
 import { attachmentItem, contentItem, type StreamEraser } from './erase.ts';
@@ -95,6 +96,29 @@ export class OutboxPublisher {
     );
   }
 
+  /** A conversation's own retention period, keyed by the conversation (after its creation). */
+  retention(conversationId: string, seconds: number | null, at: number): Promise<void> {
+    return this.link.publish(
+      encodeEvent({ k: 'rt', conversationId, seconds, at }),
+      `rt:${conversationId}:${at}:${seconds}`,
+      conversationId,
+    );
+  }
+
+  /** An erasure request, keyed by its user: a region erases one request of a user at a time. */
+  erasure(req: ErasureRequest): Promise<void> {
+    return this.link.publish(encodeEvent({ k: 'er', req }), `er:${req.requestId}`, `erasure:${req.userId}`);
+  }
+
+  /** A region's record of an erasure, for every other region to show. */
+  erasureRecord(record: ErasureRecord): Promise<void> {
+    return this.link.publish(
+      encodeEvent({ k: 'ed', record }),
+      `ed:${record.requestId}:${record.region}:${record.status}:${record.finishedAt ?? 0}`,
+      `erasure:${record.userId}`,
+    );
+  }
+
   read(userId: string, conversationId: string, messageId: bigint): Promise<void> {
     return this.link.publish(
       encodeEvent({ k: 'r', userId, conversationId, messageId: messageId.toString() }),
@@ -134,6 +158,7 @@ export function replicatingStorage(inner: Storage, outbox: OutboxPublisher, eras
         return stands;
       },
     }),
+    retention: replicatingRetention(inner.retention, outbox),
     async createConversation(conv, members) {
       const existing = await inner.getConversation(conv.id);
       const created = await inner.createConversation(conv, members);
@@ -268,6 +293,20 @@ export function replicatingModeration(inner: ModerationStore, outbox: OutboxPubl
         blocked: c.blocked,
         rev: c.revision.toString(),
       });
+    },
+  });
+}
+
+/**
+ * A `RetentionStore` whose conversation periods also go to every other region. Removals are not
+ * replicated from here: each region's sweeper expires its own copy, and an erasure is replicated
+ * as a request (`src/retention/erasure.ts`) so each region erases and reports on its own.
+ */
+export function replicatingRetention(inner: RetentionStore, outbox: OutboxPublisher): RetentionStore {
+  return overriding(inner, {
+    async setConversationRetention(conversationId, seconds, at) {
+      await inner.setConversationRetention(conversationId, seconds, at);
+      await outbox.retention(conversationId, seconds, at);
     },
   });
 }

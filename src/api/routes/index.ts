@@ -1,8 +1,10 @@
 /** Every route module the server API serves; a concern adds its module here. */
 import type { RouteModule } from '../route.ts';
 import { conversationRoutes } from './conversations.ts';
+import { erasureRoutes } from './erasure.ts';
 import { messageRoutes } from './messages.ts';
 import { moderationRoutes } from './moderation.ts';
+import { retentionRoutes } from './retention.ts';
 import { userRoutes } from './users.ts';
 import { webhookRoutes } from './webhooks.ts';
 
@@ -12,4 +14,6 @@ export const ROUTE_MODULES: RouteModule[] = [
   userRoutes,
   moderationRoutes,
   webhookRoutes,
+  retentionRoutes,
+  erasureRoutes,
 ];

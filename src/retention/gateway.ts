@@ -1,0 +1,73 @@
+/**
+ * Retention and erasure as a gateway runs them: the policy its reads check, the sweeper (run by
+ * the region's worker 0 only: one walk per region is enough, and removals are idempotent), and
+ * the erasure service wired to replication, the stream-erasure seam and the hub.
+ */
+import type { ChatService } from '../gateway/chat-service.ts';
+import type { Hub } from '../gateway/hub.ts';
+import type { Replication } from '../replication/index.ts';
+import type { Storage } from '../storage/types.ts';
+import type { Logger } from '../util/log.ts';
+import { type ErasedIds, ErasureService } from './erasure.ts';
+import { erasureNotifier } from './notify.ts';
+import type { RetentionPolicy } from './policy.ts';
+import { RetentionSweeper } from './sweeper.ts';
+
+/**
+ * What replication offers for erasing stream events, when it does: message deletes erase their
+ * events from the outbox/inbox streams through it. Looked up at call time, so a replication
+ * without it simply skips this step.
+ */
+interface StreamEraser {
+  eraseStreamEvents?(ids: ErasedIds): Promise<void>;
+}
+
+export interface RetentionParts {
+  sweeper: RetentionSweeper;
+  erasure: ErasureService;
+}
+
+export function retentionParts(d: {
+  storage: Storage;
+  policy: RetentionPolicy;
+  region: string;
+  replication?: Replication | undefined;
+  hub: Hub;
+  chat: ChatService;
+  sweepIntervalMs: number;
+  log: Logger;
+}): RetentionParts {
+  const streams = d.replication as (Replication & StreamEraser) | undefined;
+  const eraseStreams = async (ids: ErasedIds): Promise<void> => {
+    if (ids.messageIds.length === 0 && ids.attachmentIds.length === 0) return;
+    await streams?.eraseStreamEvents?.(ids);
+  };
+  const sweeper = new RetentionSweeper({
+    store: d.storage.retention,
+    policy: d.policy,
+    intervalMs: d.sweepIntervalMs,
+    log: d.log,
+    onRemoved: (_conversationId, report) =>
+      eraseStreams({
+        messageIds: report.messageIds.map((id) => BigInt(id)),
+        attachmentIds: report.attachmentIds,
+      }),
+  });
+  const replication = d.replication;
+  const erasure = new ErasureService({
+    storage: d.storage,
+    region: d.region,
+    log: d.log,
+    eraseStreams,
+    notify: erasureNotifier(d.hub, d.chat),
+    ...(replication
+      ? {
+          publish: {
+            request: (req) => replication.publishErasure(req),
+            record: (record) => replication.publishErasureRecord(record),
+          },
+        }
+      : {}),
+  });
+  return { sweeper, erasure };
+}
