@@ -230,6 +230,23 @@ export function retentionContract(name: string, make: () => Promise<StorageFixtu
         on: true,
         revision: react.messageId,
       });
+      // Eve reacts to carol's message: her register there goes with the erasure, carol's message stays.
+      const eveReact = msg(c2.id, eve, 650, {
+        body: '',
+        change: { kind: 'react', targetId: c1b.messageId, emoji: '🎉' },
+      });
+      await s.appendMessage(eveReact);
+      await s.applyReaction({
+        conversationId: c2.id,
+        targetId: c1b.messageId,
+        emoji: '🎉',
+        userId: eve,
+        on: true,
+        revision: eveReact.messageId,
+      });
+      assert.deepEqual((await s.getMessage(c2.id, c1b.messageId))?.reactions?.entries, [
+        { emoji: '🎉', users: [eve] },
+      ]);
       const edit = msg(c2.id, eve, 700, { body: '', change: { kind: 'edit', targetId: e2.messageId } });
       await s.appendMessage(edit);
       const edited = await s.applyChange({
@@ -246,7 +263,7 @@ export function retentionContract(name: string, make: () => Promise<StorageFixtu
         progress: (p) => seen.push(p.removed),
         removed: (m) => told.push(m.messageId),
       });
-      const expected = [e1, eReply, e2, edit, react].map((m) => m.messageId.toString());
+      const expected = [e1, eReply, e2, edit, react, eveReact].map((m) => m.messageId.toString());
       assert.deepEqual(new Set(report.messageIds), new Set(expected));
       assert.deepEqual(report.attachmentIds, [file.id]);
       assert.ok((report.tables.messages ?? 0) >= expected.length, JSON.stringify(report.tables));
@@ -266,6 +283,7 @@ export function retentionContract(name: string, make: () => Promise<StorageFixtu
         assert.ok(left.includes('message') && left.includes('history') && left.includes('late'), `${left}`);
         for (const u of users) assert.ok(left.includes(`offline:${u}`), `${left}`);
       }
+      assert.deepEqual((await s.getMessage(c2.id, c1b.messageId))?.reactions?.entries ?? [], []);
       // Bob's message lost eve's reply from its thread.
       assert.equal((await s.getMessage(c1.id, b1.messageId))?.thread ?? null, null);
       assert.deepEqual(await s.getThread(c1.id, b1.messageId, { limit: 10 }), []);

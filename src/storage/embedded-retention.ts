@@ -193,6 +193,18 @@ export class EmbeddedRetention implements RetentionStore {
       );
       tell();
     }
+    // The user's reactions on messages that stay: their (emoji, user) registers.
+    await this.durable(
+      t.reactions.transaction(() => {
+        for (const m of mine) {
+          const c = m.change;
+          if (!c || (c.kind !== 'react' && c.kind !== 'unreact') || c.emoji === undefined) continue;
+          if (gone.has(c.targetId.toString())) continue;
+          const key = [m.conversationId, padId(c.targetId), c.emoji, userId];
+          if (t.reactions.removeSync(key)) report.count('reactions');
+        }
+      }),
+    );
     // Copies queued for any user (members who left included): a scan of the offline queues.
     const copies: Key[] = [];
     for (const { key, value } of t.offline.getRange({})) {

@@ -18,7 +18,7 @@
 import cassandra, { type types } from 'cassandra-driver';
 import { snowflakeFloor } from '../../util/snowflake.ts';
 import { chunkCount } from '../attachments.ts';
-import { unique } from '../common.ts';
+import { REACTION_KEY_SEP, unique } from '../common.ts';
 import {
   assertRetentionSeconds,
   type ConversationPage,
@@ -178,6 +178,25 @@ export class CassandraRetention implements RetentionStore {
       await this.removeMessage(m, report);
       if (report.removed % 100 === 0) tell();
     }
+    // The user's reactions on messages that stay: their (emoji, user) registers.
+    const at = cql.Long.fromNumber(this.now() * 1000);
+    for (const m of mine) {
+      const c = m.change;
+      if (!c || (c.kind !== 'react' && c.kind !== 'unreact') || c.emoji === undefined) continue;
+      if (gone.has(c.targetId.toString())) continue;
+      await this.db.client.execute(
+        this.q.deleteReaction,
+        [
+          `${c.emoji}${REACTION_KEY_SEP}${userId}`,
+          m.conversationId,
+          bucketOfId(c.targetId),
+          toLong(c.targetId),
+        ],
+        // Now: above the register's own write (its change id's time), below any later reaction's.
+        { timestamp: at },
+      );
+      report.count('reactions');
+    }
     await this.scan(this.q.scanOffline, [], async (row) => {
       if (++scanned % PROGRESS_EVERY === 0) tell();
       if (gone.has(fromLong(row.get('message_id')).toString()))
@@ -331,6 +350,8 @@ function statements(ks: string) {
          WHERE conversation_id = ? AND bucket = ? AND message_id < ?`,
     selectBucket: `SELECT ${MESSAGE_COLUMNS} FROM ${ks}.messages WHERE conversation_id = ? AND bucket = ?`,
     selectBySender: `SELECT ${MESSAGE_COLUMNS} FROM ${ks}.messages WHERE sender_id = ? ALLOW FILTERING`,
+    deleteReaction: `DELETE reactions[?] FROM ${ks}.messages
+         WHERE conversation_id = ? AND bucket = ? AND message_id = ?`,
     deleteMessage: `DELETE FROM ${ks}.messages WHERE conversation_id = ? AND bucket = ? AND message_id = ?`,
     countReplies: `SELECT COUNT(*) AS n FROM ${ks}.thread_replies WHERE conversation_id = ? AND root_id = ?`,
     deleteThread: `DELETE FROM ${ks}.thread_replies WHERE conversation_id = ? AND root_id = ?`,
