@@ -36,7 +36,7 @@ export interface ErasureDeps {
   };
   /**
    * Erases the removed messages' and attachments' events from the replication streams (outbox,
-   * inbox): `Replication.eraseStreamEvents` where replication has it.
+   * inbox): replication's stream eraser where it has one (`retention/gateway.ts`).
    */
   eraseStreams?: (ids: ErasedIds) => Promise<void>;
   /** Tells connected members that these messages are gone. */

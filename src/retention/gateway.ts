@@ -8,18 +8,20 @@ import type { Hub } from '../gateway/hub.ts';
 import type { Replication } from '../replication/index.ts';
 import type { Storage } from '../storage/types.ts';
 import type { Logger } from '../util/log.ts';
+import { snowflakeTime } from '../util/snowflake.ts';
 import { type ErasedIds, ErasureService } from './erasure.ts';
 import { erasureNotifier } from './notify.ts';
 import type { RetentionPolicy } from './policy.ts';
 import { RetentionSweeper } from './sweeper.ts';
 
 /**
- * What replication offers for erasing stream events, when it does: message deletes erase their
- * events from the outbox/inbox streams through it. Looked up at call time, so a replication
- * without it simply skips this step.
+ * Replication's stream eraser (`Replication.eraser`, which message deletes use): erases the
+ * events carrying given messages' and attachments' content from this region's outbox and inbox.
+ * Looked up at run time: a replication without it (or none, one region) skips this step.
  */
-interface StreamEraser {
-  eraseStreamEvents?(ids: ErasedIds): Promise<void>;
+interface StreamEraserLike {
+  messages(messages: readonly { messageId: bigint; createdAt: number }[]): Promise<number>;
+  attachments(found: readonly { id: string; meta: { createdAt: number } | null }[]): Promise<number>;
 }
 
 export interface RetentionParts {
@@ -37,10 +39,17 @@ export function retentionParts(d: {
   sweepIntervalMs: number;
   log: Logger;
 }): RetentionParts {
-  const streams = d.replication as (Replication & StreamEraser) | undefined;
   const eraseStreams = async (ids: ErasedIds): Promise<void> => {
-    if (ids.messageIds.length === 0 && ids.attachmentIds.length === 0) return;
-    await streams?.eraseStreamEvents?.(ids);
+    const eraser = (d.replication as { eraser?: StreamEraserLike } | undefined)?.eraser;
+    if (!eraser) return;
+    // A message's events were published after its id was made: its id's time bounds the search.
+    if (ids.messageIds.length > 0)
+      await eraser.messages(
+        ids.messageIds.map((messageId) => ({ messageId, createdAt: snowflakeTime(messageId) })),
+      );
+    // The metadata is gone already: null looks over the streams' whole age.
+    if (ids.attachmentIds.length > 0)
+      await eraser.attachments(ids.attachmentIds.map((id) => ({ id, meta: null })));
   };
   const sweeper = new RetentionSweeper({
     store: d.storage.retention,

@@ -1,0 +1,80 @@
+/**
+ * Retention and erasure events applied from other regions: a conversation's period (`rt`, after
+ * its conversation; the later setting wins), an erasure request (`er`, run by the gateway's
+ * handler, retried until there is one), and another region's erasure record (`ed`, a finished
+ * record never replaced by a running one).
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Applier, type ReplicationSink } from '../src/replication/apply.ts';
+import { EmbeddedStorage } from '../src/storage/embedded.ts';
+import type { ErasureRecord, ErasureRequest } from '../src/storage/retention.ts';
+
+const sink: ReplicationSink = {
+  async deliverMessage() {},
+  async deliverConversation() {},
+  async deliverReceipt() {},
+  async deliverChange() {},
+};
+
+describe('applying retention and erasure events', () => {
+  let dir: string;
+  let store: EmbeddedStorage;
+  let applier: Applier;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'chat-ret-apply-'));
+    store = new EmbeddedStorage({ dataDir: dir });
+    await store.init();
+    applier = new Applier(store);
+  });
+  after(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('sets a period once its conversation is here; the later setting wins in any order', async () => {
+    const rt = (seconds: number | null, at: number) =>
+      applier.apply({ k: 'rt', conversationId: 'g:1', seconds, at }, `rt:${at}`, sink);
+    await assert.rejects(rt(60, 1000));
+    await store.createConversation({ id: 'g:1', kind: 'group', title: 't', createdBy: 'a', createdAt: 1 }, [
+      'a',
+    ]);
+    await rt(60, 1000);
+    await rt(120, 3000);
+    await rt(30, 2000);
+    assert.equal(await store.retention.getConversationRetention('g:1'), 120);
+  });
+
+  it('runs an erasure request through the handler, and retries while there is none', async () => {
+    const req: ErasureRequest = { requestId: 'r1', userId: 'eve', requestedAt: 1, origin: 'us-east' };
+    await assert.rejects(applier.apply({ k: 'er', req }, 'er:r1', sink), /no erasure handler/);
+    const ran: string[] = [];
+    applier.eraseHandler = async (r) => {
+      ran.push(r.requestId);
+    };
+    await applier.apply({ k: 'er', req }, 'er:r1', sink);
+    assert.deepEqual(ran, ['r1']);
+  });
+
+  it("keeps another region's finished record over a running one that arrives later", async () => {
+    const record = (status: ErasureRecord['status'], finishedAt: number | null): ErasureRecord => ({
+      requestId: 'r2',
+      userId: 'eve',
+      region: 'eu-west',
+      requestedAt: 1,
+      finishedAt,
+      status,
+      progress: { scanned: 10, removed: 2 },
+      report:
+        status === 'done' ? { tables: { messages: 2 }, messageIds: ['5', '6'], attachmentIds: [] } : null,
+      error: null,
+    });
+    await applier.apply({ k: 'ed', record: record('done', 50) }, 'ed:1', sink);
+    await applier.apply({ k: 'ed', record: record('running', null) }, 'ed:2', sink);
+    assert.deepEqual(await store.retention.getErasures('r2'), [record('done', 50)]);
+  });
+});
