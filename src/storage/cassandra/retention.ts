@@ -106,19 +106,27 @@ export class CassandraRetention implements RetentionStore {
     return { conversationIds: page, next: ids.length > n ? (page[page.length - 1] ?? null) : null };
   }
 
+  /**
+   * Walks the conversation's buckets below `before`, from where the last expiry of it stopped
+   * (`retention_swept_before`, so a sweep does not re-read years of emptied buckets), and its
+   * late index up to now (a message may become visible late, long after it was created).
+   */
   async expireConversation(conversationId: string, before: number): Promise<RemovalReport> {
     const report = new ReportBuilder();
-    const newest = await this.deps.newestBucket(conversationId);
-    const first = creationBucket(await this.deps.createdAtOf(conversationId));
+    const [newest, createdAt, swept] = await Promise.all([
+      this.deps.newestBucket(conversationId),
+      this.deps.createdAtOf(conversationId),
+      this.sweptBefore(conversationId),
+    ]);
+    // Everything created before `swept` went then; late copies were recorded by then too, give
+    // or take clock skew.
+    const first = Math.max(creationBucket(createdAt), bucketOf(Math.max(swept - CLOCK_SKEW_MARGIN_MS, 0)));
     const upper = toLong(snowflakeFloor(Math.max(before, 0)));
-    const removed = new Set<string>();
     if (newest !== null) {
       for (let bucket = first; bucket <= Math.min(bucketOf(before), newest); bucket++) {
         await this.scan(this.q.selectBelow, [conversationId, bucket, upper], async (row) => {
           const m = rowOrNull(row);
-          if (!m) return;
-          await this.removeMessage(m, report);
-          removed.add(m.messageId.toString());
+          if (m) await this.removeMessage(m, report);
         });
       }
     }
@@ -129,15 +137,25 @@ export class CassandraRetention implements RetentionStore {
         await this.deleteOffline(userId, row.get('message_id'), report);
       });
     }
-    // Late copies of what expired: by visibility time, which is after creation.
-    const lastLate = bucketOf(Math.min(before + CLOCK_SKEW_MARGIN_MS, this.now() + CLOCK_SKEW_MARGIN_MS));
+    const lastLate = bucketOf(this.now() + CLOCK_SKEW_MARGIN_MS);
     for (let bucket = first; bucket <= lastLate; bucket++) {
       await this.scan(this.q.selectLateBucket, [conversationId, bucket], async (row) => {
         if (millis(row, 'created_at') >= before) return;
         await this.deleteLate(row, report);
       });
     }
+    // At `before`'s own time: the largest bound swept wins, whatever order sweeps finish in.
+    await this.db.client.execute(this.q.setSwept, [new Date(before), conversationId], {
+      timestamp: cql.Long.fromNumber(Math.floor(before) * 1000),
+    });
     return report.build();
+  }
+
+  /** Where the last expiry of the conversation stopped (ms), or 0. */
+  private async sweptBefore(conversationId: string): Promise<number> {
+    const rs = await this.db.client.execute(this.q.getSwept, [conversationId]);
+    const v: unknown = rs.first()?.get('retention_swept_before');
+    return v instanceof Date ? v.getTime() : 0;
   }
 
   /**
@@ -342,6 +360,8 @@ function rowOrNull(row: types.Row): StoredMessage | null {
 function statements(ks: string) {
   return {
     setRetention: `UPDATE ${ks}.conversations SET retention_seconds = ? WHERE conversation_id = ?`,
+    getSwept: `SELECT retention_swept_before FROM ${ks}.conversations WHERE conversation_id = ?`,
+    setSwept: `UPDATE ${ks}.conversations SET retention_swept_before = ? WHERE conversation_id = ?`,
     getRetention: `SELECT retention_seconds FROM ${ks}.conversations WHERE conversation_id = ?`,
     listFirst: `SELECT conversation_id FROM ${ks}.conversations LIMIT ?`,
     listAfter: `SELECT conversation_id FROM ${ks}.conversations

@@ -291,6 +291,8 @@ export const MIGRATIONS: readonly Migration[] = [
       // Seconds; null follows the global period, 0 keeps forever. Written at the setting's time
       // so the last setting wins in every region (cassandra/retention.ts).
       `ALTER TABLE ${ks}.conversations ADD IF NOT EXISTS retention_seconds int`,
+      // Where the sweeper's last expiry of the conversation stopped: the next starts there.
+      `ALTER TABLE ${ks}.conversations ADD IF NOT EXISTS retention_swept_before timestamp`,
       // One row per erasure request and region: the ErasureRecord as JSON (read whole).
       `CREATE TABLE IF NOT EXISTS ${ks}.erasure_reports (
         request_id text,
