@@ -18,7 +18,13 @@ import { TestClient } from './helpers/client.ts';
 import { eventually } from './helpers/eventually.ts';
 import { startTestGateway, type TestGateway, testConfig, token } from './helpers/gateway.ts';
 
-async function call<R>(gw: Gateway, operationId: string, params: Record<string, string>, body?: unknown) {
+async function call<R>(
+  gw: Gateway,
+  operationId: string,
+  params: Record<string, string>,
+  body?: unknown,
+  idempotencyKey: string | null = null,
+) {
   const routes = [...erasureRoutes(gw), ...retentionRoutes(gw)] as ApiRoute<unknown, unknown>[];
   const route = routes.find((r) => r.operationId === operationId);
   if (!route) throw new Error(`no route ${operationId}`);
@@ -27,7 +33,7 @@ async function call<R>(gw: Gateway, operationId: string, params: Record<string, 
     query: new URLSearchParams(),
     body: route.body ? route.body.parse(body) : undefined,
     principal: { kind: 'api-key', id: 'ops' },
-    idempotencyKey: null,
+    idempotencyKey,
   });
   return route.response.parse(result) as R;
 }
@@ -166,5 +172,9 @@ describe('retention and erasure on an embedded gateway', () => {
       page.messages.map((m) => m.id),
       [theirs.messageId],
     );
+    // Repeated with an Idempotency-Key: answered with the first request.
+    const first = await call<{ requestId: string }>(gw.gateway, 'eraseUser', {}, { userId: 'nobody' }, 'k1');
+    const again = await call<{ requestId: string }>(gw.gateway, 'eraseUser', {}, { userId: 'nobody' }, 'k1');
+    assert.equal(again.requestId, first.requestId);
   });
 });

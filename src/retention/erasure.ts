@@ -53,12 +53,17 @@ export class ErasureService {
   /**
    * Makes a request at this region: replicated first (so every region gets it even if this
    * process dies), then run here in the background. Resolves with the request; its records are
-   * read with `records`.
+   * read with `records`. Made again with the same `requestId`, it changes nothing.
    */
-  async request(userId: string): Promise<ErasureRequest> {
+  async request(userId: string, requestId: string = randomUUID()): Promise<ErasureRequest> {
+    // A repeated request (same id: the API's Idempotency-Key) is answered with the first.
+    const [earlier] = await this.d.storage.retention.getErasures(requestId);
+    if (earlier) {
+      return { requestId, userId: earlier.userId, requestedAt: earlier.requestedAt, origin: earlier.region };
+    }
     const now = this.d.now ?? Date.now;
     const req: ErasureRequest = {
-      requestId: randomUUID(),
+      requestId,
       userId,
       requestedAt: now(),
       origin: this.d.region,

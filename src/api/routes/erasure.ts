@@ -58,7 +58,11 @@ export const erasureRoutes: RouteModule = (gw) => {
     response: erasureRequestResponse,
     status: 202,
     async handle(req) {
-      return gw.erasure.request(req.body.userId);
+      // With an Idempotency-Key, the key names the request: a retry is answered with the first.
+      const key = req.idempotencyKey;
+      return key
+        ? gw.erasure.request(req.body.userId, `key-${req.principal.id}-${key}`)
+        : gw.erasure.request(req.body.userId);
     },
   };
   const status: ApiRoute<undefined, ErasureStatusResponse> = {
