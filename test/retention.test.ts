@@ -14,6 +14,7 @@ import { ChatError } from '../src/errors.ts';
 import type { Gateway } from '../src/gateway/gateway.ts';
 import type { WireMessage } from '../src/protocol/index.ts';
 import type { ErasureRecord } from '../src/storage/retention.ts';
+import { API_KEY, api } from './api.scenarios.ts';
 import { TestClient } from './helpers/client.ts';
 import { eventually } from './helpers/eventually.ts';
 import { startTestGateway, type TestGateway, testConfig, token } from './helpers/gateway.ts';
@@ -70,7 +71,10 @@ describe('retention and erasure on an embedded gateway', () => {
   before(async () => {
     // A 2 s global period; the sweeper is run by hand below.
     gw = await startTestGateway({
-      config: testConfig({}, { retention: { messagesSeconds: 2, sweepIntervalMs: 3_600_000 } }),
+      config: testConfig(
+        {},
+        { retention: { messagesSeconds: 2, sweepIntervalMs: 3_600_000 }, api: { keys: { ops: API_KEY } } },
+      ),
     });
   });
   after(async () => {
@@ -131,6 +135,20 @@ describe('retention and erasure on an embedded gateway', () => {
       const after = await a.call('history', { conversationId: g, limit: 10 });
       assert.deepEqual(after.messages, []);
     });
+  });
+
+  it('serves the routes over HTTP: statuses, typed errors, the OpenAPI document', async () => {
+    const base = gw.httpUrl;
+    assert.equal((await api(base, 'GET', '/v1/conversations/g:nope/retention')).status, 404);
+    const bad = await api(base, 'PUT', '/v1/conversations/g:nope/retention', { seconds: -1 });
+    assert.equal(bad.status, 400, JSON.stringify(bad.body));
+    assert.equal((await api(base, 'GET', '/v1/erasures/nope')).status, 404);
+    const asked = await api(base, 'POST', '/v1/erasures', { userId: 'nobody-at-all' });
+    assert.equal(asked.status, 202, JSON.stringify(asked.body));
+    const doc = await api(base, 'GET', '/openapi.json');
+    const paths = Object.keys((doc.body as { paths: Record<string, unknown> }).paths);
+    for (const p of ['/api/v1/erasures', '/api/v1/erasures/{id}', '/api/v1/conversations/{id}/retention'])
+      assert.ok(paths.includes(p), `${p} in ${paths}`);
   });
 
   it('answers typed errors: unknown conversation, bad period, unknown erasure', async () => {

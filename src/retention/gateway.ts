@@ -14,16 +14,6 @@ import { erasureNotifier } from './notify.ts';
 import type { RetentionPolicy } from './policy.ts';
 import { RetentionSweeper } from './sweeper.ts';
 
-/**
- * Replication's stream eraser (`Replication.eraser`, which message deletes use): erases the
- * events carrying given messages' and attachments' content from this region's outbox and inbox.
- * Looked up at run time: a replication without it (or none, one region) skips this step.
- */
-interface StreamEraserLike {
-  messages(messages: readonly { messageId: bigint; createdAt: number }[]): Promise<number>;
-  attachments(found: readonly { id: string; meta: { createdAt: number } | null }[]): Promise<number>;
-}
-
 export interface RetentionParts {
   sweeper: RetentionSweeper;
   erasure: ErasureService;
@@ -39,8 +29,10 @@ export function retentionParts(d: {
   sweepIntervalMs: number;
   log: Logger;
 }): RetentionParts {
+  // Replication's stream eraser (what message deletes use): erases the events carrying the
+  // removed content from this region's outbox and inbox. One region: no streams.
+  const eraser = d.replication?.eraser;
   const eraseStreams = async (ids: ErasedIds): Promise<void> => {
-    const eraser = (d.replication as { eraser?: StreamEraserLike } | undefined)?.eraser;
     if (!eraser) return;
     // A message's events were published after its id was made: its id's time bounds the search.
     if (ids.messageIds.length > 0)

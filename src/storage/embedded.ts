@@ -32,8 +32,8 @@ import { MAX_KEY, padId, padTime } from './embedded-keys.ts';
 import { type LateTable, readLate, writeLate } from './embedded-late.ts';
 import { EmbeddedModeration } from './embedded-moderation.ts';
 import { EmbeddedMutes } from './embedded-mutes.ts';
-import { EmbeddedRevocations } from './embedded-revocations.ts';
 import { EmbeddedRetention } from './embedded-retention.ts';
+import { EmbeddedRevocations } from './embedded-revocations.ts';
 import { indexBody, reindexBody, type SearchTable, searchIndex } from './embedded-search.ts';
 import {
   type AppendResult,

@@ -9,8 +9,8 @@
 import type { AttachmentRef, AttachmentStore } from './attachments.ts';
 import type { ModerationStore } from './moderation.ts';
 import type { MuteStore } from './mutes.ts';
-import type { RevocationStore } from './revocations.ts';
 import type { RetentionStore } from './retention.ts';
+import type { RevocationStore } from './revocations.ts';
 
 export type ConversationKind = 'direct' | 'group';
 

@@ -8,12 +8,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import type { ApiRoute } from '../../src/api/route.ts';
-import { erasureRoutes } from '../../src/api/routes/erasure.ts';
-import { retentionRoutes } from '../../src/api/routes/retention.ts';
-import type { Gateway } from '../../src/gateway/gateway.ts';
 import type { WireMessage } from '../../src/protocol/index.ts';
 import type { ErasureRecord } from '../../src/storage/retention.ts';
+import { API_KEY, api } from '../api.scenarios.ts';
 import { uploadTo } from '../attachments.scenarios.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { token } from '../helpers/gateway.ts';
@@ -32,22 +29,6 @@ const carol = `carol${tag}`;
 const SECRET = `EVESECRET${tag}`;
 const KEEP = `BOBKEEP${tag}`;
 
-/** Calls a route's handler the way the server API does (an operator's key). */
-async function call<R>(gw: Gateway, operationId: string, params: Record<string, string>, body?: unknown) {
-  const routes = [...erasureRoutes(gw), ...retentionRoutes(gw)] as ApiRoute<unknown, unknown>[];
-  const route = routes.find((r) => r.operationId === operationId);
-  if (!route) throw new Error(`no route ${operationId}`);
-  const parsed = route.body ? route.body.parse(body) : undefined;
-  const result = await route.handle({
-    params,
-    query: new URLSearchParams(),
-    body: parsed,
-    principal: { kind: 'api-key', id: 'ops' },
-    idempotencyKey: null,
-  });
-  return route.response.parse(result) as R;
-}
-
 describe('retention and erasure across regions', () => {
   let regions: TwoRegions;
   const gw = (r: TwoRegion) => regions.gateways.get(r)!;
@@ -56,6 +37,7 @@ describe('retention and erasure across regions', () => {
     regions = await startTwoRegions({
       keyspacePrefix: 'chat_ret',
       pins: { [eve]: 'us-east', [bob]: 'eu-west', [carol]: 'eu-west' },
+      config: { api: { keys: { ops: API_KEY } } },
     });
   });
 
@@ -114,7 +96,9 @@ describe('retention and erasure across regions', () => {
       { timeoutMs: 30_000 },
     );
 
-    const req = await call<{ requestId: string }>(gw('us-east'), 'eraseUser', {}, { userId: eve });
+    const asked = await api(gw('us-east').httpUrl, 'POST', '/v1/erasures', { userId: eve });
+    assert.equal(asked.status, 202, JSON.stringify(asked.body));
+    const req = asked.body as { requestId: string };
     // Bob, connected in eu-west, is told each of eve's messages is gone.
     for (const id of eveIds) {
       await b.waitFor(
@@ -130,9 +114,9 @@ describe('retention and erasure across regions', () => {
     for (const region of TWO_REGIONS) {
       await eventually(
         async () => {
-          const status = await call<{ regions: ErasureRecord[] }>(gw(region), 'getErasure', {
-            id: req.requestId,
-          });
+          const answer = await api(gw(region).httpUrl, 'GET', `/v1/erasures/${req.requestId}`);
+          assert.equal(answer.status, 200, JSON.stringify(answer.body));
+          const status = answer.body as { regions: ErasureRecord[] };
           assert.deepEqual(
             status.regions.map((r) => [r.region, r.status]),
             [
@@ -180,6 +164,13 @@ describe('retention and erasure across regions', () => {
       const bodies = await regions.bodiesIn(region);
       assert.ok(bodies.includes(`${KEEP} one`) && bodies.includes(`${KEEP} reply`), `${region}: ${bodies}`);
     }
+    // Nor is it in either region's replication streams (outbox, inbox); bob's text still is.
+    for (const region of TWO_REGIONS) {
+      assert.ok(await regions.streamFilesHold(region, Buffer.from(KEEP)), region);
+      await eventually(async () => assert.ok(!(await regions.streamFilesHold(region, secret)), region), {
+        timeoutMs: 30_000,
+      });
+    }
     const page = await b.call('history', { conversationId: group, limit: 50 });
     assert.deepEqual(page.messages.map((m) => m.body).sort(), [`${KEEP} one`, `${KEEP} reply`]);
     assert.ok(page.messages.some((m) => m.id === bReply.messageId));
@@ -189,15 +180,11 @@ describe('retention and erasure across regions', () => {
     const e = await regions.open('us-east', eve, { device: 'ret' });
     const group = (await e.call('createGroup', { title: 'short-lived', members: [bob] })).conversation.id;
     const old = await e.call('send', { conversationId: group, body: `${tag} soon gone` });
-    const set = await call<{ seconds: number | null }>(
-      gw('us-east'),
-      'setConversationRetention',
-      { id: group },
-      {
-        seconds: 2,
-      },
-    );
-    assert.equal(set.seconds, 2);
+    const set = await api(gw('us-east').httpUrl, 'PUT', `/v1/conversations/${group}/retention`, {
+      seconds: 2,
+    });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    assert.equal(set.body.seconds, 2);
     await eventually(
       async () => {
         assert.equal(await gw('eu-west').deps.storage.retention.getConversationRetention(group), 2);
