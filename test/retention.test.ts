@@ -5,7 +5,10 @@
  * API removes the user's messages, tells connected members, and reports what went.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import type { ApiRoute } from '../src/api/route.ts';
 import { erasureRoutes } from '../src/api/routes/erasure.ts';
 import { retentionRoutes } from '../src/api/routes/retention.ts';
@@ -149,6 +152,23 @@ describe('retention and erasure on an embedded gateway', () => {
     const paths = Object.keys((doc.body as { paths: Record<string, unknown> }).paths);
     for (const p of ['/api/v1/erasures', '/api/v1/erasures/{id}', '/api/v1/conversations/{id}/retention'])
       assert.ok(paths.includes(p), `${p} in ${paths}`);
+  });
+
+  it('scripts/erase.ts requests an erasure and prints each region’s report', async () => {
+    const e = await open('cli-user');
+    const g = (await e.call('createGroup', { title: 'cli', members: [] })).conversation.id;
+    await call(gw.gateway, 'setConversationRetention', { id: g }, { seconds: 0 });
+    const sent = await e.call('send', { conversationId: g, body: 'cli private' });
+    const root = join(import.meta.dirname, '..');
+    const { stdout } = await promisify(execFile)(
+      join(root, 'node_modules/.bin/tsx'),
+      [join(root, 'scripts/erase.ts'), '--user', 'cli-user', '--url', gw.httpUrl, '--key', API_KEY],
+      { cwd: root, timeout: 60_000 },
+    );
+    assert.match(stdout, /requested/);
+    assert.match(stdout, /test: done/);
+    assert.ok(stdout.includes(sent.messageId), stdout);
+    assert.match(stdout, /^ {2}messages: 1$/m);
   });
 
   it('answers typed errors: unknown conversation, bad period, unknown erasure', async () => {
