@@ -136,7 +136,10 @@ export class ErasureService {
         finishedAt: now(),
         error: err instanceof Error ? err.message : String(err),
       };
+      // Recorded here and shown in every region; a replicated request is retried (and its later
+      // `done` record, finishing later, replaces this one everywhere: `newerErasure`).
       await store.putErasure(failed).catch(() => {});
+      await this.d.publish?.record(failed).catch(() => {});
       throw err;
     }
   }
