@@ -10,8 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Applier, type ReplicationSink } from '../src/replication/apply.ts';
+import { ErasureService } from '../src/retention/erasure.ts';
 import { EmbeddedStorage } from '../src/storage/embedded.ts';
 import type { ErasureRecord, ErasureRequest } from '../src/storage/retention.ts';
+import { silentLogger } from '../src/util/log.ts';
+import { overriding } from '../src/util/overriding.ts';
 
 const sink: ReplicationSink = {
   async deliverMessage() {},
@@ -58,6 +61,40 @@ describe('applying retention and erasure events', () => {
     };
     await applier.apply({ k: 'er', req }, 'er:r1', sink);
     assert.deepEqual(ran, ['r1']);
+  });
+
+  it('records and replicates a failed erasure, then the done one that replaces it', async () => {
+    let fail = true;
+    const retention = overriding(store.retention, {
+      eraseUser: async (userId, opts) => {
+        if (fail) throw new Error('store unreachable');
+        return store.retention.eraseUser(userId, opts);
+      },
+    });
+    const published: ErasureRecord[] = [];
+    const service = new ErasureService({
+      storage: overriding(store, { retention }),
+      region: 'eu-west',
+      log: silentLogger,
+      publish: { request: async () => {}, record: async (r) => void published.push(r) },
+    });
+    const req: ErasureRequest = { requestId: 'r3', userId: 'zed', requestedAt: 1, origin: 'us-east' };
+    await assert.rejects(service.run(req), /store unreachable/);
+    const [failed] = await store.retention.getErasures('r3');
+    assert.equal(failed?.status, 'failed');
+    assert.equal(failed?.error, 'store unreachable');
+    assert.deepEqual(
+      published.map((r) => r.status),
+      ['failed'],
+    );
+    fail = false;
+    const done = await service.run(req);
+    assert.equal(done.status, 'done');
+    assert.deepEqual(await store.retention.getErasures('r3'), [done]);
+    assert.deepEqual(
+      published.map((r) => r.status),
+      ['failed', 'done'],
+    );
   });
 
   it("keeps another region's finished record over a running one that arrives later", async () => {
