@@ -2,7 +2,7 @@
  * Erases every message a user sent, in every region, through a gateway's server API, then waits
  * for each region's report and prints it (docs/operations.md, "Retention and erasure").
  *
- *   tsx scripts/erase.ts --user alice --url http://gw.us-east:8080 --regions 3
+ *   npm run erase -- --user alice --url http://gw.us-east:8080 --regions 3
  *
  * Flags (or environment variables):
  *   --user ID          the user whose messages go (required)
@@ -34,7 +34,7 @@ async function main(): Promise<number> {
   });
   const regions = Number(values.regions);
   if ((!values.user && !values.request) || !Number.isInteger(regions) || regions < 1) {
-    console.error('usage: tsx scripts/erase.ts --user ID [--url URL] [--key KEY] [--regions N]');
+    console.error('usage: npm run erase -- --user ID [--url URL] [--key KEY] [--regions N]');
     return 2;
   }
   const base = `${values.url!.replace(/\/$/, '')}${API_PREFIX}`;
