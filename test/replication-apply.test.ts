@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Applier, type ReplicationSink } from '../src/replication/apply.ts';
 import { StreamEraser } from '../src/replication/erase.ts';
-import type { ReplicationEvent } from '../src/replication/events.ts';
+import { decodeEvent, type ReplicationEvent } from '../src/replication/events.ts';
 import { eventIdOf, publishId } from '../src/replication/link.ts';
 import { fromRecord, type MessageRecord, toRecord } from '../src/storage/common.ts';
 import { EmbeddedStorage } from '../src/storage/embedded.ts';
@@ -216,6 +216,36 @@ describe('replication apply', () => {
     // A message not deleted: nothing is erased.
     await applier.apply(event(9100n), 'm:9100', sink, { seq: 14, item: 'm9100' });
     assert.deepEqual(erasedSeqs, [12, 13]);
+  });
+
+  it('an erase the streams refuse becomes a note to the region itself, applied until it succeeds', async () => {
+    const notes: Array<{ data: Uint8Array; key: string }> = [];
+    let refuse = true;
+    const erased: string[] = [];
+    const eraser = new StreamEraser({
+      async erase(items) {
+        if (refuse) throw new Error('503: no JetStream meta leader');
+        erased.push(...items.map((i) => i.item));
+        return items.length;
+      },
+      async eraseInboxEvent() {},
+      async publishToSelf(data, _eventId, key) {
+        notes.push({ data, key });
+      },
+    });
+    // Refused: answered at once (0 erased), the note published under its own key.
+    assert.equal(await eraser.messages([{ messageId: 9500n, createdAt: 1_000_000 }]), 0);
+    assert.equal(notes.length, 1);
+    assert.equal(notes[0]!.key, 'erase');
+    const note = decodeEvent(notes[0]!.data);
+    assert.equal(note.k, 'xe');
+    // Applying the note while the streams still refuse fails (the link retries it in place)...
+    const applier = new Applier(storage, eraser);
+    await assert.rejects(applier.apply(note, 'xe:1', flakySink(0)), /503/);
+    // ...and erases once they accept.
+    refuse = false;
+    await applier.apply(note, 'xe:1', flakySink(0));
+    assert.deepEqual(erased, ['m9500']);
   });
 
   it('applies replicated reactions in any order to the same result', async () => {

@@ -284,6 +284,10 @@ export class Applier {
       case 'ax':
         await this.storage.attachments.discard(e.up);
         return false;
+      case 'xe':
+        // A note this region left itself: the erase it could not do then, done now (or retried).
+        if (this.eraser) await this.eraser.now(e.items);
+        return false;
       case 'ad': {
         const attachments = this.storage.attachments;
         const found = await Promise.all(e.ids.map(async (id) => ({ id, meta: await attachments.get(id) })));

@@ -5,8 +5,11 @@
  * outbox and inbox when the content is deleted here (`link.ts`, `erase`). Every region does the
  * same when it applies the delete, so no region's streams keep the content.
  */
+
+import { randomUUID } from 'node:crypto';
 import type { AttachmentMeta } from '../storage/attachments.ts';
 import type { StoredMessage } from '../storage/types.ts';
+import { encodeEvent } from './events.ts';
 import type { CrossRegionLink, ErasableItem } from './link.ts';
 
 /**
@@ -31,14 +34,50 @@ export function contentItem(m: StoredMessage): string | undefined {
   return messageItem(m.messageId);
 }
 
-export class StreamEraser {
-  constructor(private readonly link: Pick<CrossRegionLink, 'erase' | 'eraseInboxEvent'>) {}
+/** The key erase notes are applied under: one after another, apart from every conversation. */
+const NOTE_KEY = 'erase';
 
-  /** Erases every event carrying the messages' content here; returns how many were erased. */
+export class StreamEraser {
+  constructor(
+    private readonly link: Pick<CrossRegionLink, 'erase' | 'eraseInboxEvent'> &
+      Partial<Pick<CrossRegionLink, 'publishToSelf'>>,
+  ) {}
+
+  /**
+   * Erases every event carrying the messages' content here; returns how many were erased (0 when
+   * the erase was deferred, see `eraseOrNote`).
+   */
   messages(messages: readonly Pick<StoredMessage, 'messageId' | 'createdAt'>[]): Promise<number> {
-    return this.link.erase(
+    return this.eraseOrNote(
       messages.map((m) => ({ item: messageItem(m.messageId), since: m.createdAt - CLOCK_MARGIN_MS })),
     );
+  }
+
+  /** Erases now; throws when the streams refuse (what applying an erase note calls, retried). */
+  now(items: readonly ErasableItem[]): Promise<number> {
+    return this.link.erase(items);
+  }
+
+  /**
+   * Erases, or — when the streams refuse a delete, as nats-server 2.9 does while a two-region
+   * deployment's other region is cut off (no JetStream meta leader) — publishes an erase note to
+   * this region itself and resolves: the note is stored in the outbox (which still accepts
+   * publishes), sourced into this region's inbox and applied by its consumer, retrying until the
+   * erase succeeds. A delete is then answered without waiting for the other region to return,
+   * and the erase still happens, durably. Throws only when the note cannot be published either.
+   */
+  private async eraseOrNote(items: readonly ErasableItem[]): Promise<number> {
+    try {
+      return await this.link.erase(items);
+    } catch (err) {
+      if (!this.link.publishToSelf) throw err;
+      await this.link.publishToSelf(
+        encodeEvent({ k: 'xe', items: [...items] }),
+        `xe:${randomUUID()}`,
+        NOTE_KEY,
+      );
+      return 0;
+    }
   }
 
   /**
@@ -52,7 +91,7 @@ export class StreamEraser {
       item: attachmentItem(id),
       since: meta ? meta.createdAt - UPLOAD_MARGIN_MS - CLOCK_MARGIN_MS : 0,
     }));
-    return this.link.erase(items);
+    return this.eraseOrNote(items);
   }
 
   /** Erases one inbox event (applied here over content already deleted). */

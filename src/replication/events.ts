@@ -10,6 +10,7 @@ import type { StoredRole } from '../storage/moderation.ts';
 import type { MuteSetting } from '../storage/mutes.ts';
 import type { ErasureRecord, ErasureRequest } from '../storage/retention.ts';
 import type { Conversation } from '../storage/types.ts';
+import type { ErasableItem } from './link.ts';
 
 export type ConversationEvent = 'created' | 'members_added' | 'members_removed';
 
@@ -33,6 +34,11 @@ export type ReplicationEvent =
   | { k: 'am'; up: AttachmentUpload; meta: AttachmentMeta }
   | { k: 'ax'; up: AttachmentUpload }
   | { k: 'ad'; conversationId: string; ids: string[] }
+  /**
+   * A region's note to itself (published to its own outbox, sourced by its own inbox): erase
+   * these items' events from its streams, retried until it succeeds (`erase.ts`).
+   */
+  | { k: 'xe'; items: ErasableItem[] }
   /**
    * A user's sessions end in every region: a token revocation (stored by each region, then its
    * sessions closed) or an operator's disconnect (sessions opened before `at` closed).

@@ -223,10 +223,14 @@ export class CrossRegionLink {
       placement: { cluster: region, tags: [] },
       num_replicas: 1,
       allow_direct: true,
-      sources: peers.map((peer) => ({
-        name: outboxStream(peer),
-        filter_subject: `xr.${peer}.to.${region}.>`,
-      })),
+      sources: [
+        ...peers.map((peer) => ({
+          name: outboxStream(peer),
+          filter_subject: `xr.${peer}.to.${region}.>`,
+        })),
+        // The region's notes to itself (`publishToSelf`).
+        { name: outboxStream(region), filter_subject: `xr.${region}.to.${region}.>` },
+      ],
     };
     for (const cfg of [outbox, inbox]) {
       try {
@@ -276,6 +280,25 @@ export class CrossRegionLink {
         });
       }),
     );
+  }
+
+  /**
+   * Publishes an event for this region itself: stored in its outbox, sourced into its own inbox
+   * and applied there like any other region's event (retried until it succeeds). What a gateway
+   * must finish later and durably goes this way: an erase the streams refused while the region
+   * was cut off (`erase.ts`). Publishing needs only the outbox's own server.
+   */
+  async publishToSelf(data: Uint8Array, eventId: string, key: string): Promise<void> {
+    const js = this.js;
+    if (!js) throw new Error('cross-region link not started');
+    const h = headers();
+    h.set('Chat-Origin', this.opts.region);
+    h.set(KEY_HEADER, key);
+    const { region } = this.opts;
+    await js.publish(outboxSubject(region, region), data, {
+      msgID: publishId(eventId, region, region),
+      headers: h,
+    });
   }
 
   /**
@@ -368,7 +391,7 @@ export class CrossRegionLink {
     const nc = this.nc;
     if (!nc) throw new Error('cross-region link not started');
     if (items.length === 0) return 0;
-    const jsm = await nc.jetstreamManager();
+    const jsm = await erasingManager(nc);
     const want = new Set(items.map((i) => i.item));
     const since = Math.min(...items.map((i) => i.since));
     const buckets = [...new Set(items.map((i) => itemBucket(i.item)))];
@@ -407,7 +430,7 @@ export class CrossRegionLink {
   async eraseInboxEvent(seq: number): Promise<void> {
     const nc = this.nc;
     if (!nc) throw new Error('cross-region link not started');
-    const jsm = await nc.jetstreamManager();
+    const jsm = await erasingManager(nc);
     await deleteIfPresent(jsm, inboxStream(this.opts.region), seq);
   }
 
@@ -476,6 +499,15 @@ export class CrossRegionLink {
     this.js = null;
     if (nc) await drainNats(nc);
   }
+}
+
+/**
+ * A JetStream manager for erasing: without nats.js's API check, an account-info request the meta
+ * leader answers — which a two-region deployment has none of while one region is cut off. The
+ * requests erasing makes (stream info, direct get, message delete) are the stream's own server's.
+ */
+function erasingManager(nc: NatsConnection): Promise<JetStreamManager> {
+  return nc.jetstreamManager({ checkAPI: false });
 }
 
 /** The part of nats.js's direct-get API `erase` uses. */

@@ -42,6 +42,8 @@ export interface TwoRegions {
   streamFilesHold(region: TwoRegion, needle: Buffer): Promise<boolean>;
   /** Stops the region's NATS server (its streams are kept) — the region cut off — and starts it again. */
   stopNats(region: TwoRegion): Promise<void>;
+  /** The client URL of a region's NATS server. */
+  natsUrl(region: TwoRegion): string;
   startNats(region: TwoRegion): Promise<void>;
   close(): Promise<void>;
 }
@@ -145,6 +147,7 @@ export async function startTwoRegions(opts: {
     },
     streamFilesHold: (region, needle) => filesHold(sc.storeDir(region), needle),
     stopNats: (region) => sc.stopRegion(region),
+    natsUrl: (region) => sc.urls[region]!,
     startNats: (region) => sc.startRegion(region),
     async close() {
       await Promise.all(clients.map((c) => c.close()));

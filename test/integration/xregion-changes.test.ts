@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { connect } from 'nats';
 import type { WireMessage } from '../../src/protocol/index.ts';
 import type { Frame } from '../helpers/client.ts';
 import { eventually } from '../helpers/eventually.ts';
@@ -166,29 +167,60 @@ describe('edits and deletes across regions', () => {
   it('a message sent and deleted while the other region is cut off reaches it only as deleted', async () => {
     const a = await open('us-east', alice, { device: 'outage' });
     await regions.stopNats('eu-west');
-    let gone = '';
+    const gone: string[] = [];
     try {
       // Acked in us-east; its events wait in us-east's outbox, and the delete erases the message's.
-      ({ messageId: gone } = await a.call('send', { conversationId: group, body: 'outage only words' }));
-      await a.call('delete', { conversationId: group, messageId: gone });
+      const first = await a.call('send', { conversationId: group, body: 'outage only words' });
+      await a.call('delete', { conversationId: group, messageId: first.messageId });
+      gone.push(first.messageId);
+      // Once the JetStream meta group has no leader (two servers, one gone), nats-server refuses
+      // message deletes: the delete is still answered, its erase left as a note the region
+      // applies when it can.
+      await metaLeaderGone(regions.natsUrl('us-east'));
+      const second = await a.call('send', { conversationId: group, body: 'leaderless words' });
+      await a.call('delete', { conversationId: group, messageId: second.messageId });
+      gone.push(second.messageId);
     } finally {
       await regions.startNats('eu-west');
     }
-    // eu-west receives the delete without the message: it keeps the message's place, deleted.
+    // eu-west receives each delete, with or without the message: it keeps the place, deleted.
     const b = await open('eu-west', bob, { device: 'after-outage' });
     await eventually(
       async () => {
         const page = await b.call('history', { conversationId: group, limit: 5 });
-        const row = page.messages.find((m) => m.id === gone);
-        assert.equal(row?.state?.deleted, true);
-        assert.equal(row?.body, '');
-        assert.equal(row?.senderId, alice);
+        for (const id of gone) {
+          const row = page.messages.find((m) => m.id === id);
+          assert.equal(row?.state?.deleted, true);
+          assert.equal(row?.body, '');
+          assert.equal(row?.senderId, alice);
+        }
       },
       { timeoutMs: 30_000 },
     );
     for (const region of TWO_REGIONS) {
-      assert.ok(!(await bodiesIn(region)).some((x) => x.includes('outage only')), region);
-      assert.ok(!(await regions.streamFilesHold(region, Buffer.from('outage only'))), region);
+      for (const text of ['outage only', 'leaderless']) {
+        assert.ok(!(await bodiesIn(region)).some((x) => x.includes(text)), region);
+        await eventually(
+          async () =>
+            assert.ok(!(await regions.streamFilesHold(region, Buffer.from(text))), `${region}: ${text}`),
+          { timeoutMs: 30_000 },
+        );
+      }
     }
   });
 });
+
+/** Resolves once the JetStream API of the server at `url` answers no more (no meta leader). */
+async function metaLeaderGone(url: string): Promise<void> {
+  const nc = await connect({ servers: [url] });
+  try {
+    await eventually(
+      async () => {
+        await assert.rejects(nc.jetstreamManager({ timeout: 1000 }));
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+  } finally {
+    await nc.close();
+  }
+}
