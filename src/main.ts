@@ -6,8 +6,8 @@
  *
  * Environment (parsed in src/config/env.ts): CHAT_CONFIG, CHAT_REGION, CHAT_PORT, CHAT_HOST,
  * CHAT_WORKER_ID (a number, or `ordinal`: from the host name), CHAT_DATA_DIR, CHAT_OPERATOR_TOKEN,
- * CHAT_LOG_LEVEL. The flags --config, --region, --port, --worker-id and --data-dir override the
- * variable of the same meaning.
+ * CHAT_LOG_LEVEL, CHAT_TRANSPORT. The flags --config, --region, --port, --worker-id and --data-dir
+ * override the variable of the same meaning.
  *
  * Logs are JSON lines on stdout (src/util/log.ts); the startup banner below is plain text so a
  * person (or a test waiting for "listening") can read it. A failed start is one fatal log line
@@ -64,6 +64,7 @@ async function main(): Promise<void> {
   // One write, so whoever waits for "listening" also has the rest.
   const lines = [
     `chat gateway ${gateway.gatewayId} listening — ${mode}`,
+    `  Transport: ${gateway.transport.name} (${gateway.transport.name === 'uws' ? 'uWebSockets.js' : 'ws + node:http'}, Node ${process.version})`,
     `  WebSocket: ${gateway.url}?token=<jwt>`,
     `  Socket.IO: ${gateway.httpUrl} (path /socket.io/, auth: { token: '<jwt>' })`,
     `  Health:    ${gateway.httpUrl}/healthz  ${gateway.httpUrl}/readyz`,

@@ -1,9 +1,10 @@
 /**
  * Mounts the server API on a gateway: the routes of every module in `ROUTE_MODULES`, with the
- * deployment's API keys and the gateway's revocation list, on the gateway's uWS app under `/api`.
+ * deployment's API keys and the gateway's revocation list, on the gateway's HTTP app (`transport/`) under `/api`.
  */
-import type uWS from 'uWebSockets.js';
+
 import type { Gateway } from '../gateway/gateway.ts';
+import type { HttpApp } from '../gateway/transport/types.ts';
 import type { Logger } from '../util/log.ts';
 import { ApiAuth } from './auth.ts';
 import { ApiHandler } from './handler.ts';
@@ -24,7 +25,7 @@ export function createApiHandler(gw: Gateway, log: Logger): ApiHandler {
   });
 }
 
-export function mountApi(app: uWS.TemplatedApp, gw: Gateway, log: Logger): ApiHandler {
+export function mountApi(app: HttpApp, gw: Gateway, log: Logger): ApiHandler {
   const handler = createApiHandler(gw, log);
   registerApiOnUws(app, handler);
   return handler;

@@ -3,15 +3,16 @@
  * the body up to the limit), hands it to `ApiHandler`, writes the answer. Everything else is in
  * the transport-agnostic handler.
  */
-import type uWS from 'uWebSockets.js';
+
 import { HttpReply } from '../gateway/http-reply.ts';
+import type { HttpApp, HttpRequest, HttpResponse } from '../gateway/transport/types.ts';
 import { ChatError, ErrorCode } from '../protocol/index.ts';
 import type { ApiHandler, HttpResponseLike } from './handler.ts';
 import { API_PREFIX } from './route.ts';
 import { statusLine } from './status.ts';
 
-export function registerApiOnUws(app: uWS.TemplatedApp, handler: ApiHandler): void {
-  const serve = (res: uWS.HttpResponse, req: uWS.HttpRequest) => {
+export function registerApiOnUws(app: HttpApp, handler: ApiHandler): void {
+  const serve = (res: HttpResponse, req: HttpRequest) => {
     const reply = new HttpReply(res);
     const method = req.getMethod().toUpperCase();
     const path = req.getUrl();

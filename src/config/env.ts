@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { MAX_WORKER_ID } from '../util/snowflake.ts';
 import { embeddedConfig, loadConfigFile, selectRegion } from './load.ts';
-import { type ChatConfig, LOG_LEVELS, type LogLevel, type RegionConfig } from './schema.ts';
+import { type ChatConfig, LOG_LEVELS, type LogLevel, type RegionConfig, TRANSPORTS } from './schema.ts';
 
 /** An unset and an empty variable mean the same: not given. */
 const optional = <T extends z.ZodType>(schema: T) =>
@@ -60,6 +60,8 @@ export const envSchema = z.object({
   ),
   /** Overrides the config's `log.level`. */
   CHAT_LOG_LEVEL: optional(z.enum(LOG_LEVELS)),
+  /** Overrides the config's `transport` (`auto`, `uws`, `node`). */
+  CHAT_TRANSPORT: optional(z.enum(TRANSPORTS)),
 });
 
 export type ChatEnv = z.infer<typeof envSchema>;
@@ -102,6 +104,7 @@ export function resolveStartup(env: ChatEnv): StartupConfig {
   if (configFile && env.CHAT_OPERATOR_TOKEN !== undefined)
     config.auth.operatorToken ??= env.CHAT_OPERATOR_TOKEN;
   if (env.CHAT_API_KEYS !== undefined) config.api.keys = parseApiKeys(env.CHAT_API_KEYS);
+  if (env.CHAT_TRANSPORT !== undefined) config.transport = env.CHAT_TRANSPORT;
   const region = selectRegion(config, env.CHAT_REGION);
   if (env.CHAT_HOST) region.gateway.host = env.CHAT_HOST;
   return {

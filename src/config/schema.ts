@@ -391,9 +391,17 @@ export const logSchema = z
   })
   .prefault({});
 
+/**
+ * The gateway's HTTP + WebSocket server: `auto` = uWebSockets.js where its native build loads for
+ * this Node, else `ws` + `node:http`; `uws` fails at start when it cannot load. CHAT_TRANSPORT
+ * overrides it.
+ */
+export const TRANSPORTS = ['auto', 'uws', 'node'] as const;
+
 export const configSchema = z
   .object({
     regions: z.array(regionSchema).min(1),
+    transport: z.enum(TRANSPORTS).default('auto'),
     directory: directorySchema,
     replication: replicationSchema,
     limits: limitsSchema,

@@ -1,5 +1,5 @@
 /**
- * The live dashboard's WebSocket, `/dashboard/ws?token=<operator token>` on the gateway's uWS app.
+ * The live dashboard's WebSocket, `/dashboard/ws?token=<operator token>` on the gateway's HTTP app (`transport/`).
  * The upgrade is refused (HTTP 401) unless the token equals `auth.operatorToken`; with no operator
  * token configured the dashboard is off (HTTP 404). An accepted socket gets a `hello` with the
  * recent samples, then one `sample` per `dashboard.intervalMs`. The sampler runs only while a
@@ -7,10 +7,10 @@
  * 401, so the page can tell a wrong token from a gateway that is down.
  */
 
-import uWS from 'uWebSockets.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { DashboardConfig } from '../config/schema.ts';
 import { ErrorCode } from '../errors.ts';
+import { COMPRESSION_DISABLED, type HttpApp, type WebSocket } from '../gateway/transport/types.ts';
 import type { DashboardSampler } from './sampler.ts';
 import type { DashboardFrame } from './types.ts';
 
@@ -38,11 +38,11 @@ interface DashboardSocketData {
 }
 
 export class DashboardEndpoint {
-  private readonly sockets = new Set<uWS.WebSocket<DashboardSocketData>>();
+  private readonly sockets = new Set<WebSocket<DashboardSocketData>>();
   private closed = false;
 
   constructor(
-    private readonly app: uWS.TemplatedApp,
+    private readonly app: HttpApp,
     private readonly d: DashboardEndpointDeps,
   ) {
     app.get('/dashboard/check', (res, req) => {
@@ -54,7 +54,7 @@ export class DashboardEndpoint {
       });
     });
     app.ws<DashboardSocketData>('/dashboard/ws', {
-      compression: uWS.DISABLED,
+      compression: COMPRESSION_DISABLED,
       maxPayloadLength: 1024,
       idleTimeout: 60,
       sendPingsAutomatically: true,
@@ -116,7 +116,7 @@ export class DashboardEndpoint {
     return tokenMatches(token, this.d.operatorToken) ? '204 No Content' : '401 Unauthorized';
   }
 
-  private onOpen(ws: uWS.WebSocket<DashboardSocketData>): void {
+  private onOpen(ws: WebSocket<DashboardSocketData>): void {
     this.sockets.add(ws);
     const hello: DashboardFrame = {
       type: 'hello',
@@ -141,7 +141,7 @@ export class DashboardEndpoint {
     }
   }
 
-  private onClose(ws: uWS.WebSocket<DashboardSocketData>): void {
+  private onClose(ws: WebSocket<DashboardSocketData>): void {
     ws.getUserData().open = false;
     this.sockets.delete(ws);
     if (this.sockets.size === 0) this.d.sampler.stop();

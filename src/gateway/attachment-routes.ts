@@ -1,5 +1,5 @@
 /**
- * Attachment HTTP endpoints on the gateway's uWS app (docs/protocol.md, "Attachments"):
+ * Attachment HTTP endpoints on the gateway's HTTP app (`transport/`) (docs/protocol.md, "Attachments"):
  *
  *   POST /attachments?conversationId=…&name=…   body = the file, Content-Type = its type
  *   GET  /attachments/<id>                       the file, with Range support
@@ -13,7 +13,6 @@
  * history; a signed URL would be a second credential to revoke.
  */
 
-import type uWS from 'uWebSockets.js';
 import { randomBytes } from 'node:crypto';
 import type { AttachmentsConfig } from '../config/schema.ts';
 import { ATTACHMENT_ID, ChatError, CONVERSATION_ID, ErrorCode } from '../protocol/index.ts';
@@ -23,6 +22,7 @@ import type { Logger } from '../util/log.ts';
 import { UploadSink } from './attachment-upload.ts';
 import type { Identity } from './auth.ts';
 import { type Headers, HttpReply } from './http-reply.ts';
+import type { HttpApp, HttpRequest, HttpResponse } from './transport/types.ts';
 
 export interface AttachmentHost {
   readonly auth: { verifySync(token: string | null): Identity };
@@ -60,12 +60,12 @@ function authenticate(host: AttachmentHost, header: string): Identity {
 
 const notFound = () => new ChatError(ErrorCode.NotFound, 'no such attachment');
 
-export function registerAttachmentRoutes(app: uWS.TemplatedApp, host: AttachmentHost): void {
+export function registerAttachmentRoutes(app: HttpApp, host: AttachmentHost): void {
   app.post('/attachments', (res, req) => upload(host, res, req));
   app.get('/attachments/:id', (res, req) => download(host, res, req));
 }
 
-function upload(host: AttachmentHost, res: uWS.HttpResponse, req: uWS.HttpRequest): void {
+function upload(host: AttachmentHost, res: HttpResponse, req: HttpRequest): void {
   // Everything is read from `req` now: it is gone once this handler returns.
   const authorization = req.getHeader('authorization');
   const contentType = (req.getHeader('content-type').split(';')[0] ?? '').trim().toLowerCase();
@@ -157,7 +157,7 @@ function storeFailure(err: unknown): unknown {
       });
 }
 
-function download(host: AttachmentHost, res: uWS.HttpResponse, req: uWS.HttpRequest): void {
+function download(host: AttachmentHost, res: HttpResponse, req: HttpRequest): void {
   const id = req.getParameter(0) ?? '';
   const authorization = req.getHeader('authorization');
   const range = req.getHeader('range');

@@ -1,10 +1,10 @@
 /**
- * One gateway process: a uWebSockets.js app serving `/ws` (the raw protocol, `ws-endpoint.ts`),
+ * One gateway process: an HTTP + WebSocket app (uWebSockets.js, or `ws` + `node:http` where no
+ * native uWS build loads: `transport/`) serving `/ws` (the raw protocol, `ws-endpoint.ts`),
  * `/socket.io/` (the same operations over Socket.IO, `socketio.ts`) and the HTTP endpoints,
  * wired to storage, presence and routing.
  */
 
-import uWS from 'uWebSockets.js';
 import { mountApi } from '../api/mount.ts';
 import type { ChatConfig, RegionConfig } from '../config/schema.ts';
 import { globalRetentionSeconds } from '../config/schema.ts';
@@ -36,6 +36,8 @@ import { SessionEnds } from './session-ends.ts';
 import { Sessions } from './sessions.ts';
 import { CLOSE_FLUSH_MS, closePhase } from './shutdown.ts';
 import { SocketIoEndpoint } from './socketio.ts';
+import { createTransport } from './transport/select.ts';
+import type { HttpApp, Transport } from './transport/types.ts';
 import { registerWsEndpoint } from './ws-endpoint.ts';
 
 export interface GatewayDeps {
@@ -75,8 +77,9 @@ export class Gateway {
   readonly sessionEnds: SessionEnds;
   /** The gateway's own log (component `gateway`). */
   readonly log: Logger;
-  private readonly app = uWS.App();
-  private listenSocket: uWS.us_listen_socket | null = null;
+  /** The HTTP + WebSocket server (`config.transport`, chosen in `transport/select.ts`). */
+  readonly transport: Transport;
+  private readonly app: HttpApp;
   private heartbeat: NodeJS.Timeout | null = null;
   private expiryTimer: NodeJS.Timeout | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -104,6 +107,14 @@ export class Gateway {
     }
     const log = deps.log;
     this.log = componentLogger(log, 'gateway');
+    const selected = createTransport(deps.config.transport);
+    this.transport = selected.transport;
+    this.app = selected.transport.app;
+    this.log.info(
+      { transport: this.transport.name, why: selected.reason },
+      `transport: ${this.transport.name}`,
+    );
+    this.metrics.transportInfo.set({ transport: this.transport.name }, 1);
     deps.webhooks?.bindMetrics(this.metrics.registry);
     const limits = deps.config.limits;
     // Connects are checked against the revocation list (filled in `start`, before listening).
@@ -164,7 +175,7 @@ export class Gateway {
       isStopping: () => this.stopping,
       sendsAway: () => this.sendsAway,
     });
-    this.socketIo = new SocketIoEndpoint(this.app, {
+    this.socketIo = new SocketIoEndpoint(this.transport, {
       sessions: this.sessions,
       auth: this.auth,
       metrics: this.metrics,
@@ -218,14 +229,14 @@ export class Gateway {
     return !this.health.ready && this.deps.config.regions.length > 1;
   }
 
-  /** Exposes the uWS app so web pages can attach to it. */
-  get uwsApp(): uWS.TemplatedApp {
+  /** Exposes the app so web pages and the dashboard can attach to it. */
+  get httpApp(): HttpApp {
     return this.app;
   }
 
   /**
    * Runs `hook` when the gateway starts stopping, right after it stops listening: endpoints
-   * attached to `uwsApp` (the dashboard) close their sockets and timers there.
+   * attached to `httpApp` (the dashboard) close their sockets and timers there.
    */
   onStop(hook: () => void): void {
     this.stopHooks.push(hook);
@@ -270,14 +281,7 @@ export class Gateway {
     await this.health.start();
     const host = this.deps.region.gateway.host;
     const port = this.deps.port ?? this.deps.region.gateway.port;
-    await new Promise<void>((resolve, reject) => {
-      this.app.listen(host, port, (socket) => {
-        if (!socket) return reject(new Error(`cannot listen on ${host}:${port}`));
-        this.listenSocket = socket;
-        this.port = uWS.us_socket_local_port(socket);
-        resolve();
-      });
-    });
+    this.port = await this.transport.listen(host, port);
     const hb = this.deps.config.presence.heartbeatMs;
     await presence.heartbeat(this.gatewayId);
     this.heartbeat = setInterval(() => {
@@ -313,8 +317,7 @@ export class Gateway {
     this.stopping = true;
     this.health.stop();
     this.sessionEnds.stop();
-    if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
-    this.listenSocket = null;
+    this.transport.stopListening();
     for (const hook of this.stopHooks) {
       try {
         hook();
@@ -358,8 +361,8 @@ export class Gateway {
       closeTimeoutMs,
       this.log,
     );
-    // Closes anything uWS still holds (e.g. keep-alive HTTP sockets).
-    (this.app as uWS.TemplatedApp & { close(): void }).close();
+    // Closes anything the server still holds (e.g. keep-alive HTTP sockets).
+    this.transport.close();
   }
 
   private onReadinessChange(ready: boolean, down: string[]): void {

@@ -4,9 +4,10 @@
  * both, sends typed errors as JSON bodies with the status their code maps to, and streams a body
  * of known length with backpressure (`tryEnd` + `onWritable`).
  */
-import type uWS from 'uWebSockets.js';
+
 import { ERROR_STATUS, statusLine } from '../api/status.ts';
 import { ChatError, ErrorCode } from '../protocol/index.ts';
+import type { HttpResponse } from './transport/types.ts';
 
 export type Headers = Readonly<Record<string, string>>;
 
@@ -19,7 +20,7 @@ export class HttpReply {
   private wake: (() => void) | null = null;
   private abortHook: (() => void) | null = null;
 
-  constructor(private readonly res: uWS.HttpResponse) {
+  constructor(private readonly res: HttpResponse) {
     // uWS keeps one abort handler per response: this is it (others go through `onAborted`).
     res.onAborted(() => {
       this.aborted = true;

@@ -1,16 +1,18 @@
 /**
- * HTTP endpoints on the gateway's uWS app: health, readiness, metrics, dev tokens. `/healthz` and
+ * HTTP endpoints on the gateway's HTTP app (`transport/`): health, readiness, metrics, dev tokens. `/healthz` and
  * `/readyz` are open (load balancers probe them); `/metrics` is for operators: it answers only
  * `Authorization: Bearer <auth.operatorToken>` (401 otherwise; 404 with no operator token
  * configured), as the dashboard does (docs/operations.md, "Metrics").
  */
-import type uWS from 'uWebSockets.js';
+
 import { tokenMatches } from '../dashboard/endpoint.ts';
 import { ErrorCode, isUserId } from '../protocol/index.ts';
 import type { ReadinessReport } from './health.ts';
+import type { HttpApp, HttpRequest, HttpResponse } from './transport/types.ts';
 
 interface HttpHost {
   readonly gatewayId: string;
+  readonly transport: { readonly name: string };
   readonly deps: {
     region: { name: string };
     config: {
@@ -32,7 +34,7 @@ interface HttpHost {
 function asyncRoute(
   handler: (req: { query: (k: string) => string }) => Promise<{ status: string; type: string; body: string }>,
 ) {
-  return (res: uWS.HttpResponse, req: uWS.HttpRequest) => {
+  return (res: HttpResponse, req: HttpRequest) => {
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
@@ -66,11 +68,11 @@ const json = (status: string, body: unknown) => ({
   body: JSON.stringify(body),
 });
 
-export function registerHttpRoutes(app: uWS.TemplatedApp, gw: HttpHost): void {
+export function registerHttpRoutes(app: HttpApp, gw: HttpHost): void {
   app.get('/healthz', (res) => {
     res
       .writeHeader('content-type', 'application/json')
-      .end(JSON.stringify({ status: 'ok', gatewayId: gw.gatewayId }));
+      .end(JSON.stringify({ status: 'ok', gatewayId: gw.gatewayId, transport: gw.transport.name }));
   });
 
   app.get(

@@ -28,9 +28,9 @@
  * every publish that reaches the connection (closing 4509 like the JS path; the client resumes).
  */
 
-import type uWS from 'uWebSockets.js';
 import { CloseCode, closeReason } from '../errors.ts';
 import type { ConnectionState } from './connection.ts';
+import type { HttpApp } from './transport/types.ts';
 import { WsConnection } from './ws-connection.ts';
 
 /** Held by every socket in topic mode so uWS keeps its subscriber record (see above). */
@@ -45,7 +45,7 @@ export class LocalTopics {
   private readonly subscribers = new Map<string, Set<WsConnection>>();
 
   constructor(
-    private readonly app: uWS.TemplatedApp,
+    private readonly app: HttpApp,
     /** Bytes buffered for a socket beyond which it is closed 4509 (`limits.maxBackpressureBytes`). */
     readonly maxBufferedBytes: number,
   ) {}

@@ -153,6 +153,13 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  readonly transportInfo = new Gauge({
+    name: 'chat_transport_info',
+    help: 'Always 1; the label names the HTTP + WebSocket transport this gateway runs on (uws or node)',
+    labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
+
   /** A live message frame stamped at `createdAt` (ms since epoch) was written to `count` sockets. */
   liveDelivered(createdAt: number, count = 1): void {
     this.messagesDelivered.inc({ path: 'live' }, count);

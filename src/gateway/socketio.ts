@@ -1,6 +1,6 @@
 /**
- * The Socket.IO endpoint (`/socket.io/`), attached to the gateway's uWS app with
- * `io.attachApp`. A second transport beside `/ws`: same JWT auth, same operations and error
+ * The Socket.IO endpoint (`/socket.io/`), attached to the gateway's transport (`io.attachApp`
+ * on uWS, `io.attach` on `node:http`). A second transport beside `/ws`: same JWT auth, same operations and error
  * codes, same `ChatService` and `Hub`, so delivery, replay, offline queueing and ordering are
  * shared. Mapping (docs/protocol.md, "Socket.IO"):
  *
@@ -14,7 +14,6 @@
  * through the hub and the router like raw WebSocket traffic.
  */
 
-import uWS from 'uWebSockets.js';
 import { randomUUID } from 'node:crypto';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Redis } from 'ioredis';
@@ -36,6 +35,7 @@ import { DRAIN_LOW_WATER_BYTES, DRAIN_POLL_MS, OVERSIZED_FRAME_READ_FACTOR } fro
 import type { GatewayMetrics } from './metrics.ts';
 import type { ReplayFrom } from './ops/replay.ts';
 import type { Respond, Session, Sessions, TransportConnection } from './sessions.ts';
+import type { Transport } from './transport/types.ts';
 
 /** What the auth middleware learned from the handshake. */
 interface IoData {
@@ -120,19 +120,21 @@ class IoConnection implements TransportConnection {
   }
 
   /**
-   * Bytes waiting in uWS for a WebSocket transport. engine.io keeps the uWS socket as its
-   * transport's `socket` and does not track backpressure itself. Long-polling transports report
+   * Bytes waiting in the server for a WebSocket transport. engine.io keeps the uWS socket (or,
+   * on `node:http`, the `ws` socket) as its transport's `socket` and does not track
+   * backpressure itself. Long-polling transports report
    * 0: their buffer is engine.io's, emptied by the next poll, bounded by the ping timeout.
    */
   bufferedAmount(): number {
     if (this.closed) return 0;
     const transport = this.socket.conn.transport as unknown as {
       name: string;
-      socket?: { getBufferedAmount(): number };
+      socket?: { getBufferedAmount?(): number; bufferedAmount?: number };
     };
     if (transport.name !== 'websocket' || !transport.socket) return 0;
     try {
-      return transport.socket.getBufferedAmount();
+      const socket = transport.socket;
+      return socket.getBufferedAmount ? socket.getBufferedAmount() : (socket.bufferedAmount ?? 0);
     } catch {
       return 0; // the uWS socket closed under us; the disconnect event follows
     }
@@ -168,7 +170,7 @@ export class SocketIoEndpoint {
   private sub: Redis | null = null;
 
   constructor(
-    app: uWS.TemplatedApp,
+    transport: Transport,
     private readonly d: SocketIoDeps,
   ) {
     const limits = d.limits;
@@ -178,13 +180,11 @@ export class SocketIoEndpoint {
       // (as on /ws); engine.io cuts anything larger itself.
       maxHttpBufferSize: limits.maxFrameBytes * OVERSIZED_FRAME_READ_FACTOR,
     });
-    const uwsOptions = {
-      compression: uWS.DISABLED,
-      idleTimeout: limits.idleTimeoutSec,
+    transport.attachSocketIo(this.io, {
+      idleTimeoutSec: limits.idleTimeoutSec,
       // Twice ours, so that our check in sendFrame closes a slow consumer before uWS drops.
-      maxBackpressure: limits.maxBackpressureBytes * 2,
-    };
-    this.io.attachApp(app, uwsOptions as Parameters<IoServer['attachApp']>[1]);
+      maxBackpressureBytes: limits.maxBackpressureBytes * 2,
+    });
     this.io.use((socket, next) => this.authenticate(socket, next));
     this.io.on('connection', (socket) => this.onConnection(socket));
   }

@@ -3,7 +3,6 @@
  * its frames written once per event-loop turn. The `/ws` endpoint (`ws-endpoint.ts`) creates one per socket.
  */
 
-import type uWS from 'uWebSockets.js';
 import { randomUUID } from 'node:crypto';
 import { CloseCode, closeReason } from '../errors.ts';
 import type { ServerFrame } from '../protocol/index.ts';
@@ -13,6 +12,7 @@ import { DRAIN_LOW_WATER_BYTES } from './constants.ts';
 import type { LocalTopics } from './local-topics.ts';
 import type { ReplayFrom } from './ops/replay.ts';
 import type { Session, TransportConnection } from './sessions.ts';
+import type { WebSocket } from './transport/types.ts';
 
 /** What the upgrade learned, needed until the socket opens. */
 export interface Upgrade {
@@ -69,7 +69,7 @@ export class WsConnection implements TransportConnection {
   readonly openedAt = Date.now();
 
   constructor(
-    readonly ws: uWS.WebSocket<SocketData>,
+    readonly ws: WebSocket<SocketData>,
     upgrade: Upgrade,
     private readonly localTopics: LocalTopics,
   ) {

@@ -3,7 +3,6 @@
  * connect parameters), one `WsConnection` and session per socket, incoming frames and close.
  */
 
-import uWS from 'uWebSockets.js';
 import type { LimitsConfig } from '../config/schema.ts';
 import { AuthError, ChatError, CloseCode, closeReason, ErrorCode } from '../errors.ts';
 import { parseClientFrame, parseConnectParams, type ServerFrame, SUBPROTOCOL } from '../protocol/index.ts';
@@ -13,6 +12,14 @@ import type { LocalTopics } from './local-topics.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { ReplayFrom } from './ops/replay.ts';
 import type { Sessions } from './sessions.ts';
+import {
+  COMPRESSION_DISABLED,
+  type HttpApp,
+  type HttpRequest,
+  type HttpResponse,
+  type UpgradeContext,
+  type WebSocket,
+} from './transport/types.ts';
 import { type SocketData, WsConnection } from './ws-connection.ts';
 
 export interface WsEndpointDeps {
@@ -30,10 +37,10 @@ export interface WsEndpointDeps {
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
 /** Serves `/ws` on `app`. */
-export function registerWsEndpoint(app: uWS.TemplatedApp, deps: WsEndpointDeps): void {
+export function registerWsEndpoint(app: HttpApp, deps: WsEndpointDeps): void {
   const { sessions, auth, metrics, limits } = deps;
 
-  const upgrade = (res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void => {
+  const upgrade = (res: HttpResponse, req: HttpRequest, context: UpgradeContext): void => {
     const secKey = req.getHeader('sec-websocket-key');
     const offered = req.getHeader('sec-websocket-protocol');
     const secExt = req.getHeader('sec-websocket-extensions');
@@ -86,7 +93,7 @@ export function registerWsEndpoint(app: uWS.TemplatedApp, deps: WsEndpointDeps):
     );
   };
 
-  const onOpen = (ws: uWS.WebSocket<SocketData>): void => {
+  const onOpen = (ws: WebSocket<SocketData>): void => {
     if (deps.sendsAway()) {
       // After the upgrade rather than an HTTP 503 before it: browsers do not tell a page why a
       // handshake failed, but every client sees a close code.
@@ -103,7 +110,7 @@ export function registerWsEndpoint(app: uWS.TemplatedApp, deps: WsEndpointDeps):
     data.session = sessions.open(conn, upgraded.from);
   };
 
-  const onMessage = (ws: uWS.WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void => {
+  const onMessage = (ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void => {
     const { conn, session } = ws.getUserData();
     if (!conn || !session || conn.closed) return;
     metrics.framesIn.inc();
@@ -138,7 +145,7 @@ export function registerWsEndpoint(app: uWS.TemplatedApp, deps: WsEndpointDeps):
     );
   };
 
-  const onClose = (ws: uWS.WebSocket<SocketData>): void => {
+  const onClose = (ws: WebSocket<SocketData>): void => {
     const { conn, session } = ws.getUserData();
     if (!conn) return;
     conn.markClosed();
@@ -146,7 +153,7 @@ export function registerWsEndpoint(app: uWS.TemplatedApp, deps: WsEndpointDeps):
   };
 
   app.ws<SocketData>('/ws', {
-    compression: uWS.DISABLED,
+    compression: COMPRESSION_DISABLED,
     // Oversized frames up to this reach us so we can answer frame_too_large and close 4413;
     // anything larger is cut by uWS itself, without a close frame (see the constant).
     maxPayloadLength: limits.maxFrameBytes * OVERSIZED_FRAME_READ_FACTOR,
@@ -165,7 +172,7 @@ export function registerWsEndpoint(app: uWS.TemplatedApp, deps: WsEndpointDeps):
 
 /** Answers an upgrade with an HTTP error and the protocol's JSON error body. */
 function refuseUpgrade(
-  res: uWS.HttpResponse,
+  res: HttpResponse,
   status: string,
   code: ErrorCode,
   message: string,

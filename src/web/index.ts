@@ -13,7 +13,7 @@ export { warmWebAssets } from './assets.ts';
 export function attachWeb(gateway: Gateway): DashboardEndpoint {
   const { config, region, replication } = gateway.deps;
   const others = config.regions.filter((r) => r.name !== region.name);
-  registerWebRoutes(gateway.uwsApp, () => ({
+  registerWebRoutes(gateway.httpApp, () => ({
     region: region.name,
     gatewayId: gateway.gatewayId,
     devTokens: config.auth.devTokens && config.auth.secret !== undefined,
@@ -26,7 +26,7 @@ export function attachWeb(gateway: Gateway): DashboardEndpoint {
     ...(replication ? { backlog: (timeoutMs: number) => replication.backlog(timeoutMs) } : {}),
     log: componentLogger(gateway.deps.log, 'dashboard'),
   });
-  const endpoint = new DashboardEndpoint(gateway.uwsApp, {
+  const endpoint = new DashboardEndpoint(gateway.httpApp, {
     sampler,
     config: config.dashboard,
     operatorToken: config.auth.operatorToken,

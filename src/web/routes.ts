@@ -1,9 +1,9 @@
 /**
  * Serves the web chat app (`/`) and the operations dashboard page (`/dashboard`) on a gateway's
- * uWS app, plus `/web/config.json`, which tells the app what it cannot know from its own URL:
+ * HTTP app (`transport/`), plus `/web/config.json`, which tells the app what it cannot know from its own URL:
  * the region, whether dev tokens are on, and other gateways to fail over to.
  */
-import type uWS from 'uWebSockets.js';
+import type { HttpApp, HttpRequest, HttpResponse } from '../gateway/transport/types.ts';
 import { type Asset, webAssets } from './assets.ts';
 
 export interface WebConfig {
@@ -25,7 +25,7 @@ const CSP =
   "default-src 'self'; connect-src 'self' ws: wss: http: https:; img-src 'self' data: blob:; style-src 'self'; " +
   "script-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
 
-function serve(res: uWS.HttpResponse, req: uWS.HttpRequest, path: string): void {
+function serve(res: HttpResponse, req: HttpRequest, path: string): void {
   const ifNoneMatch = req.getHeader('if-none-match');
   let aborted = false;
   res.onAborted(() => {
@@ -67,7 +67,7 @@ function serve(res: uWS.HttpResponse, req: uWS.HttpRequest, path: string): void 
   );
 }
 
-export function registerWebRoutes(app: uWS.TemplatedApp, config: () => WebConfig): void {
+export function registerWebRoutes(app: HttpApp, config: () => WebConfig): void {
   app.get('/', (res, req) => serve(res, req, '/'));
   app.get('/dashboard', (res, req) => serve(res, req, '/dashboard'));
   app.get('/assets/*', (res, req) => serve(res, req, req.getUrl()));

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startGateway } from '../../src/app.ts';
+import { parseEnv } from '../../src/config/env.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import type { ChatConfig } from '../../src/config/schema.ts';
 import { mintToken } from '../../src/gateway/auth.ts';
@@ -23,9 +24,20 @@ export interface RegionOverrides {
   nats?: { servers: string[] };
 }
 
+/**
+ * The transport test gateways run on: CHAT_TRANSPORT's (parsed as `npm start` parses it), else
+ * `auto`; a test file running suites on one transport sets it with `useTransport`.
+ */
+let transport: ChatConfig['transport'] = parseEnv(process.env).CHAT_TRANSPORT ?? 'auto';
+
+export function useTransport(name: ChatConfig['transport']): void {
+  transport = name;
+}
+
 export function testConfig(region: RegionOverrides = {}, extra: Record<string, unknown> = {}): ChatConfig {
   return parseConfig({
     regions: [{ name: 'test', id: 1, gateway: { host: '127.0.0.1', port: 0 }, ...region }],
+    transport,
     auth: { secret: TEST_SECRET, devTokens: true },
     presence: { ttlMs: 3000, heartbeatMs: 500 },
     ...extra,
