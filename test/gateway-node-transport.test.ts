@@ -4,11 +4,16 @@
  * attachment and server API scenarios, and Socket.IO, health, metrics and the dashboard on it.
  */
 import assert from 'node:assert/strict';
+import { get, type IncomingMessage, request } from 'node:http';
 import { describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { parseEnv, resolveStartup } from '../src/config/env.ts';
 import type { DashboardFrame } from '../src/dashboard/types.ts';
+import { HttpReply } from '../src/gateway/http-reply.ts';
+import { NodeTransport } from '../src/gateway/transport/node.ts';
 import { createTransport, loadNativeUws } from '../src/gateway/transport/select.ts';
+import type { HttpResponse } from '../src/gateway/transport/types.ts';
 import { MemoryPresence } from '../src/presence/memory.ts';
 import { MemoryBus } from '../src/routing/memory.ts';
 import { API_KEY, type ApiEnv, apiScenarios } from './api.scenarios.ts';
@@ -181,6 +186,92 @@ describe('node transport: HTTP endpoints, Socket.IO, dashboard', () => {
     } finally {
       ws.close();
       await gw.stop();
+    }
+  });
+});
+
+describe('node transport: HTTP bodies stream with backpressure', () => {
+  const CHUNK = 64 * 1024;
+  const TOTAL_CHUNKS = 256; // 16 MiB: far more than the socket buffers hold
+
+  it('a download waits for a client that stops reading, then completes', async () => {
+    const transport = new NodeTransport();
+    let produced = 0;
+    transport.app.get('/big', (res) => {
+      const reply = new HttpReply(res);
+      async function* chunks() {
+        for (let i = 0; i < TOTAL_CHUNKS; i++) {
+          produced++;
+          yield Buffer.alloc(CHUNK, i % 251);
+        }
+      }
+      void reply.stream(
+        '200 OK',
+        { 'content-type': 'application/octet-stream' },
+        CHUNK * TOTAL_CHUNKS,
+        chunks(),
+      );
+    });
+    const port = await transport.listen('127.0.0.1', 0);
+    try {
+      const res = await new Promise<IncomingMessage>((resolve) =>
+        get(`http://127.0.0.1:${port}/big`, resolve),
+      );
+      assert.equal(res.headers['content-length'], String(CHUNK * TOTAL_CHUNKS));
+      res.pause();
+      await delay(300);
+      const held = produced;
+      assert.ok(held < TOTAL_CHUNKS / 2, `produced ${held} of ${TOTAL_CHUNKS} chunks for a paused client`);
+      await delay(200);
+      assert.equal(produced, held, 'nothing more is produced while the client does not read');
+      let received = 0;
+      res.on('data', (d: Buffer) => {
+        received += d.byteLength;
+      });
+      res.resume();
+      await new Promise((r) => res.once('end', r));
+      assert.equal(received, CHUNK * TOTAL_CHUNKS);
+      assert.equal(produced, TOTAL_CHUNKS);
+    } finally {
+      transport.stopListening();
+      transport.close();
+    }
+  });
+
+  it('an upload is held back while the handler pauses it, then read to the end', async () => {
+    const transport = new NodeTransport();
+    let received = 0;
+    let paused: HttpResponse | null = null;
+    const done = new Promise<number>((resolve) => {
+      transport.app.post('/up', (res) => {
+        res.onAborted(() => {});
+        res.onData((chunk, isLast) => {
+          received += chunk.byteLength;
+          if (paused === null) {
+            paused = res;
+            res.pause();
+          }
+          if (isLast) {
+            res.end('ok');
+            resolve(received);
+          }
+        });
+      });
+    });
+    const port = await transport.listen('127.0.0.1', 0);
+    try {
+      const req = request({ host: '127.0.0.1', port, path: '/up', method: 'POST' });
+      req.on('error', () => {});
+      const body = Buffer.alloc(CHUNK * TOTAL_CHUNKS, 7);
+      req.end(body);
+      await delay(400);
+      assert.ok(paused !== null, 'the first chunk arrived');
+      assert.ok(received < body.byteLength / 2, `read ${received} of ${body.byteLength} bytes while paused`);
+      (paused as HttpResponse).resume();
+      assert.equal(await done, body.byteLength);
+    } finally {
+      transport.stopListening();
+      transport.close();
     }
   });
 });
