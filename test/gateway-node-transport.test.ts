@@ -190,6 +190,31 @@ describe('node transport: HTTP endpoints, Socket.IO, dashboard', () => {
   });
 });
 
+describe('node transport: idle sockets', () => {
+  it('cuts a socket that answers no pings within the idle timeout; a live one stays', async () => {
+    const gw = await startTestGateway({ config: testConfig({}, { limits: { idleTimeoutSec: 8 } }) });
+    const silent = await TestClient.connect(gw.url, await token('idle-silent'));
+    const live = await TestClient.connect(gw.url, await token('idle-live'));
+    try {
+      await silent.waitFor((f) => f.op === 'synced');
+      await live.waitFor((f) => f.op === 'synced');
+      assert.equal(gw.gateway.hub.connectionCount, 2);
+      // Reads nothing more, so it never sees the server's pings and sends no pongs.
+      (silent.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      const started = Date.now();
+      await eventually(() => assert.equal(gw.gateway.hub.connectionCount, 1), { timeoutMs: 14_000 });
+      const after = Date.now() - started;
+      assert.ok(after <= 13_000, `cut after ${after} ms`);
+      assert.equal((await live.request('ping')).op, 'pong');
+    } finally {
+      // Not a closing handshake: the paused client would wait out ws's close timeout.
+      silent.ws.terminate();
+      await live.close();
+      await gw.stop();
+    }
+  });
+});
+
 describe('node transport: HTTP bodies stream with backpressure', () => {
   const CHUNK = 64 * 1024;
   const TOTAL_CHUNKS = 256; // 16 MiB: far more than the socket buffers hold
