@@ -11,9 +11,10 @@
 #                                     image id on stdout. TAG defaults to
 #                                     localhost/globalchat:<package.json version>.
 #
-# Environment: NODE_BIN, the node binary to put in the image (default: `node` on PATH); it must
-# be the major version package.json "engines" allows, since the native addons are picked for its
-# ABI.
+# Environment: NODE_BIN, the node binary to put in the image (default: `node` on PATH); its
+# major version must be within package.json "engines" (">=LOW <HIGH"); the native addons are
+# picked for its ABI, and the gateway picks its transport at start (uws where a native build
+# exists for that ABI, else ws + node:http).
 #
 # dist/ is built first if it is stale (scripts/ensure-built.mjs, as `npm start` does). The
 # dependencies are installed into the context with `npm ci --omit=dev --offline`: from npm's
@@ -71,8 +72,11 @@ cmd_stage() {
   major="$("$node_bin" -p 'process.versions.node.split(".")[0]')"
   abi="$("$node_bin" -p process.versions.modules)"
   wanted="$(node -p "require('$ROOT/package.json').engines.node")"
-  # The engines range is ">=N <N+1": the image's node must be that N.
-  if [[ "$wanted" != ">=$major <$((major + 1))" ]]; then
+  # The engines range is ">=LOW <HIGH": the image's node major must be within it.
+  local low high
+  low="$(sed -E 's/^>=([0-9]+) <([0-9]+)$/\1/' <<<"$wanted")"
+  high="$(sed -E 's/^>=([0-9]+) <([0-9]+)$/\2/' <<<"$wanted")"
+  if ! [[ "$low" =~ ^[0-9]+$ && "$high" =~ ^[0-9]+$ ]] || ((major < low || major >= high)); then
     log "$node_bin is Node $major; package.json engines wants $wanted"
     exit 1
   fi
@@ -100,7 +104,7 @@ cmd_stage() {
     find "$uws/binaries" -name '*.node' ! -name "uws_linux_x64_$abi.node" -delete
     find "$uws/dist" -name '*.node' -delete
     [[ -f "$uws/binaries/uws_linux_x64_$abi.node" ]] ||
-      log "warning: uWebSockets.js has no binary for ABI $abi; the gateway will use its fallback"
+      log "warning: uWebSockets.js has no binary for ABI $abi; the gateway will use its ws + node:http transport"
   fi
   find "$app/node_modules" -name '*.node' \( -name '*musl*' -o -path '*darwin*' -o -path '*win32*' \
     -o -path '*arm*' \) -delete
