@@ -8,16 +8,17 @@
  * conversation, or a message never acked).
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AppBackend } from './helpers/app-backend.ts';
 import { TestClient } from './helpers/client.ts';
 import { eventually } from './helpers/eventually.ts';
-import { TEST_SECRET, token } from './helpers/gateway.ts';
-import { type GatewayProcess, startGatewayProcess } from './helpers/gateway-process.ts';
+import { token } from './helpers/gateway.ts';
+import type { GatewayProcess } from './helpers/gateway-process.ts';
 import { freePort } from './helpers/ports.ts';
+import { embeddedGatewayConfig, sendAcrossKill } from './helpers/send-across-kill.ts';
 
 const API_KEY = 'app-backend-key-0123456789abcdef';
 const HOOK_SECRET = 'app-backend-webhook-secret';
@@ -40,33 +41,24 @@ describe('an app backend on the server API and webhooks, across a gateway SIGKIL
   });
 
   it('creates a group, posts a system message, and counts offline-recipient events with none lost or invented', async () => {
-    const port = await freePort();
-    const configFile = join(dir, 'regions.yaml');
-    await writeFile(
-      configFile,
-      JSON.stringify({
-        regions: [{ name: 'solo', id: 1, gateway: { host: '127.0.0.1', port }, dataDir: join(dir, 'data') }],
-        auth: { secret: TEST_SECRET },
-        log: { level: 'warn' },
-        api: { keys: { backend: API_KEY } },
-        webhooks: {
-          endpoints: [
-            {
-              name: 'app',
-              url: backend.hooks.url,
-              secret: HOOK_SECRET,
-              events: ['message.created', 'message.offline', 'conversation.created'],
-            },
-          ],
-          baseBackoffMs: 50,
-          maxBackoffMs: 500,
-          timeoutMs: 2000,
-        },
-      }),
-    );
-    const start = () => startGatewayProcess({ configFile, region: 'solo', port, workerId: 1, dir });
+    const start = await embeddedGatewayConfig(dir, await freePort(), {
+      api: { keys: { backend: API_KEY } },
+      webhooks: {
+        endpoints: [
+          {
+            name: 'app',
+            url: backend.hooks.url,
+            secret: HOOK_SECRET,
+            events: ['message.created', 'message.offline', 'conversation.created'],
+          },
+        ],
+        baseBackoffMs: 50,
+        maxBackoffMs: 500,
+        timeoutMs: 2000,
+      },
+    });
     gw = await start();
-    let api = backend.at(gw.httpUrl);
+    const api = backend.at(gw.httpUrl);
 
     // The group, created twice under one idempotency key: one group.
     const { conversation } = await api.createGroup('launch', [alice, bob, carol], 'launch-group');
@@ -74,55 +66,35 @@ describe('an app backend on the server API and webhooks, across a gateway SIGKIL
     assert.equal(again.conversation.id, conversation.id);
     const conv = conversation.id;
 
-    // carol mutes the group, then goes offline; alice stays connected; bob is offline throughout.
+    // carol mutes the group, then goes offline; bob is offline throughout.
     const c = await TestClient.connect(gw.url, await token(carol));
     await c.waitFor((f) => f.op === 'synced');
     await c.call('mute', { conversationId: conv });
     await c.close();
-    const aliceToken = await token(alice);
-    let a = await TestClient.connect(gw.url, aliceToken);
-    await a.waitFor((f) => f.op === 'synced');
-
+    // alice, who sends everything but the system message, is connected when it is posted.
+    const early = await TestClient.connect(gw.url, await token(alice));
+    await early.waitFor((f) => f.op === 'synced');
     const welcome = await api.post(conv, '$system', 'Welcome to the launch group', 'welcome-1');
     assert.equal(
       (await api.post(conv, '$system', 'Welcome to the launch group', 'welcome-1')).duplicate,
       true,
     );
     const acked = new Map<string, string>([['welcome', welcome.messageId]]);
+    await early.close();
 
-    const sendAcked = async (i: number) => {
-      const reply = await a.request('send', {
-        conversationId: conv,
-        body: `update ${i}`,
-        clientMsgId: `u-${i}`,
-      });
-      assert.equal(reply.op, 'sent', JSON.stringify(reply));
-      acked.set(`u-${i}`, String(reply.messageId));
-    };
-    for (let i = 0; i < BEFORE_KILL; i++) await sendAcked(i);
-    // A burst in flight; the process is killed as soon as the first of it is acked.
-    for (let i = BEFORE_KILL; i < BEFORE_KILL + BURST; i++) {
-      a.sendRaw(
-        JSON.stringify({
-          op: 'send',
-          id: `b${i}`,
-          conversationId: conv,
-          body: `update ${i}`,
-          clientMsgId: `u-${i}`,
-        }),
-      );
-    }
-    await a.waitFor((f) => f.op === 'sent' && f.id === `b${BEFORE_KILL}`);
-    await gw.kill('SIGKILL');
-    for (const f of a.frames)
-      if (f.op === 'sent' && typeof f.id === 'string' && f.id.startsWith('b'))
-        acked.set(`u-${f.id.slice(1)}`, String(f.messageId));
-    gw = await start();
-    api = backend.at(gw.httpUrl);
-    a = await TestClient.connect(gw.url, aliceToken);
-    await a.waitFor((f) => f.op === 'synced');
-    // What was not acked is sent again under its clientMsgId, as the SDK does.
-    for (let i = BEFORE_KILL; i < BEFORE_KILL + BURST; i++) if (!acked.has(`u-${i}`)) await sendAcked(i);
+    // alice sends while the gateway is killed mid-burst and restarted (she resends as the SDK does).
+    const sent = await sendAcrossKill({
+      gw,
+      restart: start,
+      token: await token(alice),
+      conversationId: conv,
+      before: BEFORE_KILL,
+      burst: BURST,
+      idPrefix: 'u-',
+      body: (i) => `update ${i}`,
+    });
+    gw = sent.gw;
+    for (const [k, v] of sent.acked) acked.set(k, v);
     assert.equal(acked.size, 1 + BEFORE_KILL + BURST);
 
     const ackedIds = new Set(acked.values());
@@ -168,6 +140,6 @@ describe('an app backend on the server API and webhooks, across a gateway SIGKIL
     console.log(
       `app backend: ${ackedIds.size} acked messages, ${repeats} repeated deliveries of an event id`,
     );
-    await a.close();
+    await sent.client.close();
   });
 });

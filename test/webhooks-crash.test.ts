@@ -6,15 +6,15 @@
  * the same data directory; the sender resends what was not acked, as the SDK does.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TestClient } from './helpers/client.ts';
 import { eventually } from './helpers/eventually.ts';
-import { TEST_SECRET, token } from './helpers/gateway.ts';
-import { type GatewayProcess, startGatewayProcess } from './helpers/gateway-process.ts';
+import { token } from './helpers/gateway.ts';
+import type { GatewayProcess } from './helpers/gateway-process.ts';
 import { freePort } from './helpers/ports.ts';
+import { embeddedGatewayConfig, sendAcrossKill } from './helpers/send-across-kill.ts';
 import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver.ts';
 
 const SECRET = 'crash-webhook-secret-0123';
@@ -38,71 +38,29 @@ describe('webhooks across a gateway crash', () => {
   });
 
   it('every acked message has exactly one distinct message.offline event id', async () => {
-    const port = await freePort();
-    const configFile = join(dir, 'regions.yaml');
-    // YAML is a superset of JSON.
-    await writeFile(
-      configFile,
-      JSON.stringify({
-        regions: [{ name: 'solo', id: 1, gateway: { host: '127.0.0.1', port }, dataDir: join(dir, 'data') }],
-        auth: { secret: TEST_SECRET },
-        log: { level: 'warn' },
-        webhooks: {
-          endpoints: [{ name: 'push', url: receiver.url, secret: SECRET, events: ['message.offline'] }],
-          baseBackoffMs: 50,
-          maxBackoffMs: 500,
-          timeoutMs: 2000,
-        },
-      }),
-    );
-    const start = () => startGatewayProcess({ configFile, region: 'solo', port, workerId: 1, dir });
+    const start = await embeddedGatewayConfig(dir, await freePort(), {
+      webhooks: {
+        endpoints: [{ name: 'push', url: receiver.url, secret: SECRET, events: ['message.offline'] }],
+        baseBackoffMs: 50,
+        maxBackoffMs: 500,
+        timeoutMs: 2000,
+      },
+    });
     gw = await start();
-    const aliceToken = await token('crashalice');
-    let alice = await TestClient.connect(gw.url, aliceToken);
-    await alice.waitFor((f) => f.op === 'synced');
-
-    const acked = new Map<string, string>(); // clientMsgId → messageId
-    const sendAcked = async (i: number, attempt: number) => {
-      const clientMsgId = `crash-${i}`;
-      const reply = await alice.request('send', {
-        conversationId: CONV,
-        body: `m${i}`,
-        clientMsgId,
-        attempt,
-      });
-      assert.equal(reply.op, 'sent', `send ${clientMsgId} answered ${JSON.stringify(reply)}`);
-      acked.set(clientMsgId, String(reply.messageId));
-    };
-    for (let i = 0; i < KILL_AFTER; i++) await sendAcked(i, 1);
-    // A burst in flight, and the process killed as soon as the first of it is acked: some of the
-    // burst are acked, some stored and not acked, some never read.
-    for (let i = KILL_AFTER; i < KILL_AFTER + BURST; i++) {
-      alice.sendRaw(
-        JSON.stringify({
-          op: 'send',
-          id: `b${i}`,
-          conversationId: CONV,
-          body: `m${i}`,
-          clientMsgId: `crash-${i}`,
-        }),
-      );
-    }
-    await alice.waitFor((f) => f.op === 'sent' && f.id === `b${KILL_AFTER}`);
-    await gw.kill('SIGKILL');
-    for (const f of alice.frames) {
-      if (f.op === 'sent' && typeof f.id === 'string' && f.id.startsWith('b')) {
-        acked.set(`crash-${f.id.slice(1)}`, String(f.messageId));
-      }
-    }
-    const ackedBeforeKill = acked.size;
-    gw = await start();
-    alice = await TestClient.connect(gw.url, aliceToken);
-    await alice.waitFor((f) => f.op === 'synced');
-    // The SDK's resend: everything not acked goes again under its clientMsgId.
-    for (let i = KILL_AFTER; i < MESSAGES; i++) {
-      if (!acked.has(`crash-${i}`)) await sendAcked(i, i < KILL_AFTER + BURST ? 2 : 1);
-    }
-    assert.equal(acked.size, MESSAGES);
+    const sent = await sendAcrossKill({
+      gw,
+      restart: start,
+      token: await token('crashalice'),
+      conversationId: CONV,
+      before: KILL_AFTER,
+      burst: BURST,
+      after: MESSAGES - KILL_AFTER - BURST,
+      idPrefix: 'crash-',
+      body: (i) => `m${i}`,
+    });
+    gw = sent.gw;
+    const { acked, ackedBeforeKill } = sent;
+    const alice = sent.client;
 
     const offlineFor = (messageId: string) =>
       receiver
