@@ -1,36 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MemoryPresence } from '../src/presence/memory.ts';
-import { MemoryBus } from '../src/routing/memory.ts';
-import { gatewayScenarios, type ScenarioEnv } from './gateway.scenarios.ts';
+import { gatewayScenarios } from './gateway.scenarios.ts';
 import { changeScenarios } from './gateway-changes.scenarios.ts';
 import { moderationScenarios } from './gateway-moderation.scenarios.ts';
 import { threadScenarios } from './gateway-threads.scenarios.ts';
 import { TestClient } from './helpers/client.ts';
+import { oneEmbeddedGateway, twoEmbeddedGateways } from './helpers/embedded-envs.ts';
 import { eventually } from './helpers/eventually.ts';
 import { startTestGateway, testConfig, token } from './helpers/gateway.ts';
 
-async function oneGateway(): Promise<ScenarioEnv> {
-  const gw = await startTestGateway();
-  return { urls: [gw.url], stop: () => gw.stop() };
-}
-
-async function twoGateways(): Promise<ScenarioEnv> {
-  // One store shared by both (LMDB supports several handles in one process), one bus.
-  const bus = new MemoryBus();
-  const presence = new MemoryPresence({ ttlMs: 3000 });
-  await presence.start();
-  const first = await startTestGateway({ bus, presence, workerId: 1 });
-  const second = await startTestGateway({ bus, presence, workerId: 2, dataDir: first.dataDir });
-  return {
-    urls: [first.url, second.url],
-    stop: async () => {
-      await second.stop();
-      await first.stop();
-      await presence.close();
-    },
-  };
-}
+const oneGateway = () => oneEmbeddedGateway();
+const twoGateways = twoEmbeddedGateways;
 
 gatewayScenarios('one embedded gateway', oneGateway);
 gatewayScenarios('two embedded gateways on one in-process bus', twoGateways);

@@ -14,42 +14,22 @@ import { HttpReply } from '../src/gateway/http-reply.ts';
 import { NodeTransport } from '../src/gateway/transport/node.ts';
 import { createTransport, loadNativeUws } from '../src/gateway/transport/select.ts';
 import type { HttpResponse } from '../src/gateway/transport/types.ts';
-import { MemoryPresence } from '../src/presence/memory.ts';
-import { MemoryBus } from '../src/routing/memory.ts';
 import { API_KEY, type ApiEnv, apiScenarios } from './api.scenarios.ts';
 import { attachmentScenarios } from './attachments.scenarios.ts';
-import { gatewayScenarios, type ScenarioEnv } from './gateway.scenarios.ts';
+import { gatewayScenarios } from './gateway.scenarios.ts';
 import { changeScenarios } from './gateway-changes.scenarios.ts';
 import { moderationScenarios } from './gateway-moderation.scenarios.ts';
 import { threadScenarios } from './gateway-threads.scenarios.ts';
 import { type Frame, TestClient } from './helpers/client.ts';
+import { oneEmbeddedGateway, twoEmbeddedGateways } from './helpers/embedded-envs.ts';
 import { eventually } from './helpers/eventually.ts';
 import { startTestGateway, TEST_SECRET, testConfig, token, useTransport } from './helpers/gateway.ts';
 import { IoTestClient, ioUrl } from './helpers/io-client.ts';
 
 useTransport('node');
 
-async function oneGateway(): Promise<ScenarioEnv> {
-  const gw = await startTestGateway();
-  assert.equal(gw.gateway.transport.name, 'node');
-  return { urls: [gw.url], stop: () => gw.stop() };
-}
-
-async function twoGateways(): Promise<ScenarioEnv> {
-  const bus = new MemoryBus();
-  const presence = new MemoryPresence({ ttlMs: 3000 });
-  await presence.start();
-  const first = await startTestGateway({ bus, presence, workerId: 1 });
-  const second = await startTestGateway({ bus, presence, workerId: 2, dataDir: first.dataDir });
-  return {
-    urls: [first.url, second.url],
-    stop: async () => {
-      await second.stop();
-      await first.stop();
-      await presence.close();
-    },
-  };
-}
+const oneGateway = () => oneEmbeddedGateway((gw) => assert.equal(gw.gateway.transport.name, 'node'));
+const twoGateways = twoEmbeddedGateways;
 
 gatewayScenarios('node transport, one gateway', oneGateway);
 gatewayScenarios('node transport, two gateways on one in-process bus', twoGateways);
