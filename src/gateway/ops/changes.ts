@@ -9,10 +9,12 @@
  * `deliverReplicated` does the same delivery for a change another region made.
  * docs/architecture.md, "Edits, deletes and reactions".
  */
+
 import { ChatError, ErrorCode } from '../../errors.ts';
 import type { Whereabouts } from '../../presence/types.ts';
 import { type ParsedRequestOf, type ReplyOf, resultFrame } from '../../protocol/index.ts';
 import type { ChangeKind, MessageState, StoredMessage } from '../../storage/types.ts';
+import { snowflakeTime } from '../../util/snowflake.ts';
 import type { ConnectionState } from '../connection.ts';
 import { liveUpdate, toWire } from '../frames.ts';
 import { type Refs, readRefs } from '../refs.ts';
@@ -131,13 +133,14 @@ export class Changes {
     let refs: Refs;
     const recipients = [...members.members];
     try {
+      const changeId = this.d.ids.next();
       const minted: StoredMessage = {
         conversationId: f.conversationId,
-        messageId: this.d.ids.next(),
+        messageId: changeId,
         senderId: userId,
         clientMsgId: f.clientMsgId,
         body: '',
-        createdAt: Date.now(),
+        createdAt: snowflakeTime(changeId),
         change:
           emoji === null ? { kind, targetId: target.messageId } : { kind, targetId: target.messageId, emoji },
       };

@@ -4,12 +4,14 @@
  * before the ack, and the same delivery for messages another region stored (`deliverReplicated`,
  * called by replication). A resend answered `duplicate` is delivered again like a new send.
  */
+
 import { ChatError, ErrorCode } from '../../errors.ts';
 import type { Whereabouts } from '../../presence/types.ts';
 import type { ParsedRequestOf, ReplyOf } from '../../protocol/index.ts';
 import type { Routed } from '../../routing/types.ts';
 import { type AttachmentMeta, type AttachmentRef, toRef } from '../../storage/attachments.ts';
 import type { StoredMessage } from '../../storage/types.ts';
+import { snowflakeTime } from '../../util/snowflake.ts';
 import type { ConnectionState } from '../connection.ts';
 import { liveMessage, toWire, wireThread } from '../frames.ts';
 import { OrderedDelivery } from '../ordered-delivery.ts';
@@ -100,7 +102,8 @@ export class Messages {
       senderId: userId,
       clientMsgId: f.clientMsgId,
       body: f.body,
-      createdAt: Date.now(),
+      // The id's own time: a clock read apart from minting can be a millisecond later.
+      createdAt: snowflakeTime(messageId),
       ...(attachments.length > 0 ? { attachments } : {}),
     };
     if (parent) {
