@@ -20,7 +20,11 @@ export interface ScenarioResult {
    * How long after the outboxes drained every region had applied its cross-region backlog (null:
    * not within the bound), and what was still pending per region when the wait ended.
    */
-  replication: { settledMs: number | null; pending: Record<string, number | null> } | null;
+  replication: {
+    settledMs: number | null;
+    pending: Record<string, number | null>;
+    detail: Record<string, string>;
+  } | null;
   syncFailed: Record<string, string>;
   /** Messages some device received that no sender saw acked. */
   unackedDeliveries: number;
@@ -78,7 +82,10 @@ export function formatScenario(r: ScenarioResult): string {
     r.replication === null
       ? 'replication: not checked'
       : r.replication.settledMs === null
-        ? `replication: NOT settled, still pending ${JSON.stringify(r.replication.pending)}`
+        ? `replication: NOT settled, still pending ${JSON.stringify(r.replication.pending)}\n` +
+          Object.entries(r.replication.detail)
+            .map(([region, d]) => `  ${region}: ${d}`)
+            .join('\n')
         : `replication: every region applied its backlog ${ms(r.replication.settledMs)} after the outboxes drained`,
   ];
   if (rec) {

@@ -49,6 +49,7 @@ import { delay, settleWithin } from '../util/deadline.ts';
 import { type Logger, silentLogger } from '../util/log.ts';
 import type { CrossRegionBacklog } from './backlog.ts';
 import { KeyedApply } from './keyed-apply.ts';
+import { unsourced } from './unsourced.ts';
 
 export type { CrossRegionBacklog, PeerBacklog } from './backlog.ts';
 
@@ -435,20 +436,28 @@ export class CrossRegionLink {
   }
 
   /**
-   * Reads the replication backlog from JetStream: this region's inbox consumer, the lag of each
-   * source of its inbox, and each peer's inbox (its source of our outbox). A peer whose inbox
-   * does not answer within `timeoutMs` is unreachable; its figures are then unknown (null).
+   * Reads the replication backlog from JetStream: this region's inbox consumer, what each peer's
+   * outbox holds for this region that its inbox has not sourced, and the same the other way
+   * (`unsourced`, not the sources' `lag`, which nats-server 2.9 can leave stale). A peer whose
+   * inbox does not answer within `timeoutMs` is unreachable; its figures are then unknown (null).
    */
   async backlog(timeoutMs = 2000): Promise<CrossRegionBacklog> {
     const nc = this.nc;
     if (!nc) throw new Error('cross-region link not started');
     const jsm = await nc.jetstreamManager({ timeout: timeoutMs, checkAPI: false });
     const { region, peers } = this.opts;
-    const [consumer, inbox, ...peerInboxes] = await Promise.allSettled([
+    const [consumer, inbox, ...perPeer] = await Promise.allSettled([
       jsm.consumers.info(inboxStream(region), CONSUMER),
       jsm.streams.info(inboxStream(region)),
-      ...peers.map((peer) => jsm.streams.info(inboxStream(peer))),
+      ...peers.flatMap((peer) => [
+        jsm.streams.info(inboxStream(peer)),
+        unsourced(jsm, peer, region),
+        unsourced(jsm, region, peer),
+      ]),
     ]);
+    const peerInboxes = peers.map((_, i) => perPeer[3 * i]);
+    const figure = (r: PromiseSettledResult<unknown> | undefined): number | null =>
+      r?.status === 'fulfilled' && typeof r.value === 'number' ? r.value : null;
     const inboxPending =
       consumer?.status === 'fulfilled' ? consumer.value.num_pending + consumer.value.num_ack_pending : null;
     const ourSources = inbox?.status === 'fulfilled' ? (inbox.value.sources ?? []) : [];
@@ -458,10 +467,6 @@ export class CrossRegionLink {
       peers: peers.map((peer, i) => {
         const theirs = peerInboxes[i];
         const inSource = ourSources.find((src) => src.name === outboxStream(peer));
-        const outSource =
-          theirs?.status === 'fulfilled'
-            ? theirs.value.sources?.find((src) => src.name === outboxStream(region))
-            : undefined;
         const errors = [
           theirs?.status === 'rejected' ? `inbox of ${peer}: ${errorText(theirs.reason)}` : null,
           inSource?.error ? `sourcing from ${peer}: ${inSource.error.description}` : null,
@@ -469,9 +474,9 @@ export class CrossRegionLink {
         return {
           region: peer,
           reachable: theirs?.status === 'fulfilled',
-          inbound: inSource ? inSource.lag : null,
+          inbound: inSource ? figure(perPeer[3 * i + 1]) : null,
           inboundIdleMs: inSource && inSource.active >= 0 ? Math.round(inSource.active / 1e6) : null,
-          outbound: outSource ? outSource.lag : null,
+          outbound: theirs?.status === 'fulfilled' ? figure(perPeer[3 * i + 2]) : null,
           error: errors.length > 0 ? errors.join('; ') : null,
         };
       }),

@@ -1,9 +1,11 @@
 /** `CrossRegionLink.backlog()` on a real three-region NATS supercluster: lag, pending, outages. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { connect } from 'nats';
 import { Registry } from 'prom-client';
 import { registerReplicationMetrics } from '../../src/gateway/replication-metrics.ts';
-import { CrossRegionLink } from '../../src/replication/link.ts';
+import { CrossRegionLink, inboxStream, outboxStream } from '../../src/replication/link.ts';
+import { unsourced } from '../../src/replication/unsourced.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { type NatsSupercluster, startNatsSupercluster } from '../helpers/nats.ts';
 
@@ -137,5 +139,39 @@ describe('cross-region backlog (JetStream stream and consumer info)', () => {
       },
       { timeoutMs: 60_000, intervalMs: 500 },
     );
+  });
+
+  it('counts what an inbox has not sourced from the streams themselves, not from the source lag', async () => {
+    // An outbox and an inbox shaped like the link's: the figure must follow what the inbox holds
+    // (nats-server 2.9's source `lag` can stay stale).
+    const nc = await connect({ servers: sc.urls['us-east']! });
+    try {
+      const jsm = await nc.jetstreamManager();
+      const js = nc.jetstream();
+      await jsm.streams.add({ name: outboxStream('tx'), subjects: ['xr.tx.to.>'] });
+      for (let i = 0; i < 3; i++) await js.publish('xr.tx.to.ty._', new Uint8Array([i]));
+      // Traffic for another destination is not counted.
+      await js.publish('xr.tx.to.tz._', new Uint8Array([9]));
+      await jsm.streams.add({
+        name: inboxStream('ty'),
+        sources: [{ name: outboxStream('tx'), filter_subject: 'xr.tx.to.ty.>' }],
+      });
+      await eventually(async () => assert.equal(await unsourced(jsm, 'tx', 'ty'), 0), {
+        timeoutMs: 10_000,
+        intervalMs: 200,
+      });
+      // The inbox losing its last copy is behind by exactly that one.
+      const last = await jsm.streams.getMessage(inboxStream('ty'), { last_by_subj: 'xr.tx.to.ty.>' });
+      await jsm.streams.deleteMessage(inboxStream('ty'), last.seq);
+      assert.equal(await unsourced(jsm, 'tx', 'ty'), 1);
+      // Sourcing more catches up again.
+      await js.publish('xr.tx.to.ty._', new Uint8Array([3]));
+      await eventually(async () => assert.equal(await unsourced(jsm, 'tx', 'ty'), 0), {
+        timeoutMs: 10_000,
+        intervalMs: 200,
+      });
+    } finally {
+      await nc.close();
+    }
   });
 });
