@@ -9,9 +9,9 @@
 import type { WebhookEndpointConfig, WebhooksConfig } from '../config/schema.ts';
 import { delay } from '../util/deadline.ts';
 import type { Logger } from '../util/log.ts';
+import { type MessageLookup, withContent } from './content.ts';
 import type { WebhookMetrics } from './metrics.ts';
 import type { WebhookDelivery, WebhookQueue } from './queue.ts';
-import { type DeletedLookup, redactDeleted } from './redact.ts';
 import {
   signWebhook,
   WEBHOOK_ID_HEADER,
@@ -38,8 +38,8 @@ export interface DispatcherDeps {
   config: WebhooksConfig;
   metrics: WebhookMetrics;
   log: Logger;
-  /** Whether a message is deleted now (`redact.ts`); absent: events go out as queued. */
-  isDeleted?: DeletedLookup;
+  /** Reads a message as it is now: queued events carry none of its content (`content.ts`). */
+  messages: MessageLookup;
 }
 
 export class WebhookDispatcher {
@@ -116,7 +116,7 @@ export class WebhookDispatcher {
     const ts = Math.floor(Date.now() / 1000);
     try {
       // A store that does not answer fails the attempt (retried), never sends deleted text.
-      const event = this.d.isDeleted ? await redactDeleted(d.item.event, this.d.isDeleted) : d.item.event;
+      const event = await withContent(d.item.event, this.d.messages);
       const body = JSON.stringify(event);
       const res = await fetch(endpoint.url, {
         method: 'POST',

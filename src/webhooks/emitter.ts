@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { WebhookEndpointConfig } from '../config/schema.ts';
 import type { Conversation, StoredMessage } from '../storage/types.ts';
+import { withoutContent } from './content.ts';
 import type {
   WebhookConversation,
   WebhookEvent,
@@ -41,7 +42,8 @@ export class WebhookEmitter {
     const endpoints = this.byType.get(type);
     if (!endpoints) return;
     const id = eventId(type, key);
-    const event = { id, type, createdAt: Date.now(), data } as WebhookEvent;
+    // Message text is not queued: the dispatcher reads it when it sends (`content.ts`).
+    const event = withoutContent({ id, type, createdAt: Date.now(), data } as WebhookEvent);
     await this.queue.enqueue(endpoints.map((endpoint) => ({ id: `${endpoint}.${id}`, endpoint, event })));
   }
 }

@@ -8,13 +8,13 @@ import type { Registry } from 'prom-client';
 import type { RegionConfig, WebhooksConfig } from '../config/schema.ts';
 import type { Storage } from '../storage/types.ts';
 import type { Logger } from '../util/log.ts';
+import { lookupIn, type MessageLookup } from './content.ts';
 import { WebhookDispatcher } from './dispatcher.ts';
 import { EmbeddedWebhookQueue } from './embedded-queue.ts';
 import { WebhookEmitter } from './emitter.ts';
 import { JetStreamWebhookQueue } from './jetstream-queue.ts';
 import { WebhookMetrics } from './metrics.ts';
 import type { WebhookQueue } from './queue.ts';
-import { type DeletedLookup, deletedIn } from './redact.ts';
 
 export type { WebhookEvent, WebhookEventType } from './event-types.ts';
 export { hookedStorage } from './hooked-storage.ts';
@@ -37,7 +37,7 @@ export class Webhooks {
     readonly queue: WebhookQueue,
     readonly config: WebhooksConfig,
     private readonly log: Logger,
-    private readonly isDeleted?: DeletedLookup,
+    private readonly messages: MessageLookup,
   ) {
     this.emitter = new WebhookEmitter(config.endpoints, queue);
   }
@@ -51,7 +51,7 @@ export class Webhooks {
       config: this.config,
       metrics,
       log: this.log,
-      ...(this.isDeleted ? { isDeleted: this.isDeleted } : {}),
+      messages: this.messages,
     });
     this.bound = { metrics, dispatcher };
   }
@@ -84,7 +84,7 @@ export function createWebhooks(opts: {
   /** The embedded store's directory (the LMDB queue lives beside it). */
   dataDir: string;
   log: Logger;
-  /** The region's store: a message deleted before its event is delivered goes out redacted. */
+  /** The region's store: each POST reads the message it carries from it (`content.ts`). */
   storage: Storage;
 }): Webhooks | null {
   const { config, region } = opts;
@@ -93,5 +93,5 @@ export function createWebhooks(opts: {
   const queue: WebhookQueue = region.nats
     ? new JetStreamWebhookQueue({ servers: region.nats.servers, region: region.name, ...timing })
     : new EmbeddedWebhookQueue({ dataDir: opts.dataDir, ...timing });
-  return new Webhooks(queue, config, opts.log, deletedIn(opts.storage));
+  return new Webhooks(queue, config, opts.log, lookupIn(opts.storage));
 }
