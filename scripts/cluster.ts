@@ -3,11 +3,13 @@
  * supercluster (one JetStream server per region, gateways between them), a Redis per region,
  * Cassandra (one node serving every region's keyspace), and one gateway process per region,
  * compiled and started as production starts it (`node dist/main.js`; built first if stale).
- * Prints each region's URLs; Ctrl-C (or --duration) stops everything it started.
+ * Prints each region's URLs and the dashboard's (any gateway's dashboard shows every gateway of
+ * every region); Ctrl-C (or --duration) stops everything it started.
  *
  *   npm run cluster [-- --config regions.yaml] [--duration 60]
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,6 +25,12 @@ const { values } = parseArgs({ options: { config: { type: 'string' }, duration: 
 const configFile = path.resolve(values.config ?? path.join(ROOT, 'regions.yaml'));
 const config = loadConfigFile(configFile);
 const state = path.join(ROOT, '.state', 'cluster');
+/**
+ * The dashboard's operator token, the same for every gateway: the file's, else CHAT_OPERATOR_TOKEN,
+ * else one made for this run (printed below, like `npm start` does).
+ */
+const operatorToken =
+  config.auth.operatorToken ?? process.env.CHAT_OPERATOR_TOKEN ?? randomBytes(18).toString('base64url');
 /** How long a gateway gets after SIGTERM: its own stop bound, plus time to exit. */
 const stopWaitMs = stopBoundMs(config.limits) + 5000;
 
@@ -99,7 +107,13 @@ async function main(): Promise<void> {
         new Promise<void>((resolve, reject) => {
           const child = spawn(process.execPath, [path.join(ROOT, 'dist/main.js')], {
             cwd: ROOT,
-            env: { ...process.env, CHAT_CONFIG: configFile, CHAT_REGION: r.name, CHAT_WORKER_ID: '0' },
+            env: {
+              ...process.env,
+              CHAT_CONFIG: configFile,
+              CHAT_REGION: r.name,
+              CHAT_WORKER_ID: '0',
+              CHAT_OPERATOR_TOKEN: operatorToken,
+            },
             stdio: ['ignore', 'pipe', 'pipe'],
           });
           let out = '';
@@ -139,8 +153,15 @@ async function main(): Promise<void> {
       `  ${r.name.padEnd(10)} ws://${r.gateway.host}:${r.gateway.port}/ws   http://${r.gateway.host}:${r.gateway.port}/readyz   nats ${nats.urls[r.name]}`,
     );
   }
+  // Every gateway's dashboard shows the whole deployment; the first region's is as good as any.
+  const first = config.regions[0]!;
+  console.log(
+    `\n  dashboard (every region): http://${first.gateway.host}:${first.gateway.port}/dashboard#token=${operatorToken}`,
+  );
+  console.log(
+    `  the same as JSON:         curl -H 'Authorization: Bearer ${operatorToken}' http://${first.gateway.host}:${first.gateway.port}/dashboard/fleet`,
+  );
   if (config.auth.devTokens) {
-    const first = config.regions[0]!;
     console.log(`\n  tokens: curl 'http://${first.gateway.host}:${first.gateway.port}/dev/token?user=alice'`);
   }
   console.log('\nCtrl-C stops everything.');

@@ -170,7 +170,7 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
     log,
   });
   // The web chat app at `/` and the operations dashboard at `/dashboard` (see src/web/).
-  attachWeb(gateway);
+  const web = attachWeb(gateway);
   registerReplicationMetrics(gateway.metrics.registry, replication && ((ms) => replication.backlog(ms)));
   try {
     await gateway.start();
@@ -184,5 +184,7 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
     ]);
     throw err;
   }
+  // Sampling and publishing this gateway's figures for the deployment view (src/dashboard/fleet/).
+  await web.start();
   return gateway;
 }

@@ -422,6 +422,9 @@ describe('web app and dashboard in Chromium', () => {
     await dash.click('#token-form button[type="submit"]');
     await dash.locator('#live', { hasText: 'live' }).waitFor(WAIT);
     assert.equal(new URL(dash.url()).hash, '', 'the token is not left in the address bar');
+    // The deployment view of an embedded gateway: its one region, itself live in it.
+    await dash.locator('#fleet [data-fleet-region] tr[data-state="live"]').waitFor(WAIT);
+    assert.match((await dash.locator('#fleet').textContent()) ?? '', /Embedded mode/);
 
     const number = async (id: string) => Number((await dash.locator(`#${id} .value`).textContent()) ?? 'NaN');
     // `assert.ok` gets a message: without one, a failing attempt makes Node re-parse this file's

@@ -6,7 +6,7 @@ import { parseConfig } from '../src/config/load.ts';
 import { tokenMatches } from '../src/dashboard/endpoint.ts';
 import { bucketDelta, histogramQuantile } from '../src/dashboard/quantile.ts';
 import { DashboardSampler } from '../src/dashboard/sampler.ts';
-import type { DashboardFrame } from '../src/dashboard/types.ts';
+import type { DashboardFrame, FleetView } from '../src/dashboard/types.ts';
 import { liveMessage, routedEvent } from '../src/gateway/frames.ts';
 import { GatewayMetrics } from '../src/gateway/metrics.ts';
 import type { CrossRegionBacklog } from '../src/replication/backlog.ts';
@@ -297,9 +297,26 @@ describe('dashboard WebSocket', () => {
       assert.equal(last.sample.connections, 1);
       assert.equal(last.sample.totals.messagesStored, 1);
       assert.equal(last.sample.totals.connectionsOpened, 1);
+      // The deployment view of an embedded gateway: itself, heard through the in-process bus.
+      assert.equal(last.fleet.bus, 'memory');
+      assert.deepEqual(
+        last.fleet.gateways.map((g) => [g.region, g.gatewayId, g.state, g.latest.connections]),
+        [[gw.gateway.deps.region.name, gw.gateway.gatewayId, 'live', 1]],
+      );
     });
+    const hello = frames[0];
+    assert.ok(hello?.type === 'hello');
+    assert.deepEqual(hello.fleet.regions, [gw.gateway.deps.region.name]);
+    // Over HTTP, with each gateway's history.
+    const fleet = (t: string) =>
+      fetch(`${gw.httpUrl}/dashboard/fleet`, { headers: { authorization: `Bearer ${t}` } });
+    assert.equal((await fleet('nope-nope-nope-nope')).status, 401);
+    assert.equal((await fetch(`${off.httpUrl}/dashboard/fleet`)).status, 404);
+    const view = (await (await fleet(operatorToken)).json()) as FleetView;
+    assert.equal(view.gateways.length, 1);
+    assert.ok((view.gateways[0]?.history?.length ?? 0) > 1, 'history kept with no dashboard open before');
     await client.close();
-    // Stopping the gateway closes the dashboard with 1001 and stops the sampler.
+    // Stopping the gateway closes the dashboard with 1001.
     const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
     await gw.stop();
     gateways.pop();

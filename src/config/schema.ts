@@ -255,6 +255,12 @@ export const dashboardSchema = z
      * few seconds while the link is up, so 15 s is several missed heartbeats.
      */
     regionUnreachableMs: z.number().int().min(1000).default(15_000),
+    /**
+     * The deployment view (every gateway of every region, published each `intervalMs` on
+     * `stats.<region>.<gatewayId>`) shows a gateway gone after this long without its figures:
+     * five missed seconds, longer than a NATS reconnect or a GC pause, shorter than a restart.
+     */
+    fleetGoneMs: z.number().int().min(1000).default(5000),
   })
   .prefault({});
 

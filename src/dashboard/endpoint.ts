@@ -2,22 +2,27 @@
  * The live dashboard's WebSocket, `/dashboard/ws?token=<operator token>` on the gateway's HTTP app (`transport/`).
  * The upgrade is refused (HTTP 401) unless the token equals `auth.operatorToken`; with no operator
  * token configured the dashboard is off (HTTP 404). An accepted socket gets a `hello` with the
- * recent samples, then one `sample` per `dashboard.intervalMs`. The sampler runs only while a
- * dashboard is open. `GET /dashboard/check` with `Authorization: Bearer <token>` answers 204 or
- * 401, so the page can tell a wrong token from a gateway that is down.
+ * recent samples and the whole deployment's view (`fleet/`, with each gateway's last hour), then
+ * one `sample` per `dashboard.intervalMs` with the view's latest figures. The sampler runs all the
+ * time (every gateway publishes its figures for the others); the endpoint only relays. `GET
+ * /dashboard/check` with `Authorization: Bearer <token>` answers 204 or 401, so the page can tell
+ * a wrong token from a gateway that is down; `GET /dashboard/fleet`, with the same header, answers
+ * the deployment's view as JSON (`FleetView`, with history).
  */
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { DashboardConfig } from '../config/schema.ts';
 import { ErrorCode } from '../errors.ts';
 import { COMPRESSION_DISABLED, type HttpApp, type WebSocket } from '../gateway/transport/types.ts';
+import type { Fleet } from './fleet/fleet.ts';
 import type { DashboardSampler } from './sampler.ts';
-import type { DashboardFrame } from './types.ts';
+import type { DashboardFrame, DashboardSample } from './types.ts';
 
 const TOPIC = 'dashboard';
 
 export interface DashboardEndpointDeps {
   sampler: DashboardSampler;
+  fleet: Fleet;
   config: DashboardConfig;
   operatorToken: string | undefined;
   region: string;
@@ -53,6 +58,15 @@ export class DashboardEndpoint {
         res.writeStatus(status).writeHeader('cache-control', 'no-store').end();
       });
     });
+    app.get('/dashboard/fleet', (res, req) => {
+      const auth = req.getHeader('authorization');
+      const status = this.authStatus(auth.startsWith('Bearer ') ? auth.slice(7) : '');
+      res.cork(() => {
+        res.writeStatus(status === '204 No Content' ? '200 OK' : status);
+        res.writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store');
+        res.end(status === '204 No Content' ? JSON.stringify(this.d.fleet.view(true)) : errorBody(status));
+      });
+    });
     app.ws<DashboardSocketData>('/dashboard/ws', {
       compression: COMPRESSION_DISABLED,
       maxPayloadLength: 1024,
@@ -65,23 +79,7 @@ export class DashboardEndpoint {
         const token = req.getQuery('token') || (auth.startsWith('Bearer ') ? auth.slice(7) : '');
         const status = this.closed ? '503 Service Unavailable' : this.authStatus(token);
         if (status !== '204 No Content') {
-          res
-            .writeStatus(status)
-            .writeHeader('content-type', 'application/json')
-            .end(
-              JSON.stringify({
-                error: {
-                  code: status.startsWith('404')
-                    ? ErrorCode.NotFound
-                    : status.startsWith('503')
-                      ? ErrorCode.ShuttingDown
-                      : ErrorCode.Unauthorized,
-                  message: status.startsWith('404')
-                    ? 'dashboard disabled: no auth.operatorToken configured'
-                    : status,
-                },
-              }),
-            );
+          res.writeStatus(status).writeHeader('content-type', 'application/json').end(errorBody(status));
           return;
         }
         res.upgrade<DashboardSocketData>(
@@ -102,10 +100,16 @@ export class DashboardEndpoint {
     return this.sockets.size;
   }
 
-  /** Closes every dashboard socket (1001) and stops sampling; called when the gateway stops. */
+  /** Sends a sample, with the deployment's latest figures, to every open dashboard. */
+  broadcast(sample: DashboardSample): void {
+    if (this.sockets.size === 0) return;
+    const frame: DashboardFrame = { type: 'sample', sample, fleet: this.d.fleet.view(false) };
+    this.app.publish(TOPIC, JSON.stringify(frame), false);
+  }
+
+  /** Closes every dashboard socket (1001); called when the gateway stops. */
   close(): void {
     this.closed = true;
-    this.d.sampler.stop();
     for (const ws of [...this.sockets]) {
       if (ws.getUserData().open) ws.end(1001, 'gateway stopping');
     }
@@ -130,20 +134,27 @@ export class DashboardEndpoint {
         regionUnreachableMs: this.d.config.regionUnreachableMs,
       },
       history: this.d.sampler.history(),
+      fleet: this.d.fleet.view(true),
     };
     ws.send(JSON.stringify(hello), false);
     ws.subscribe(TOPIC);
-    if (!this.d.sampler.running) {
-      this.d.sampler.start((sample) => {
-        const frame: DashboardFrame = { type: 'sample', sample };
-        this.app.publish(TOPIC, JSON.stringify(frame), false);
-      });
-    }
   }
 
   private onClose(ws: WebSocket<DashboardSocketData>): void {
     ws.getUserData().open = false;
     this.sockets.delete(ws);
-    if (this.sockets.size === 0) this.d.sampler.stop();
   }
+}
+
+function errorBody(status: string): string {
+  return JSON.stringify({
+    error: {
+      code: status.startsWith('404')
+        ? ErrorCode.NotFound
+        : status.startsWith('503')
+          ? ErrorCode.ShuttingDown
+          : ErrorCode.Unauthorized,
+      message: status.startsWith('404') ? 'dashboard disabled: no auth.operatorToken configured' : status,
+    },
+  });
 }

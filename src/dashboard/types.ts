@@ -79,5 +79,106 @@ export type DashboardFrame =
       multiRegion: boolean;
       config: DashboardSettings;
       history: DashboardSample[];
+      /** Every gateway of every region, with its history. */
+      fleet: FleetView;
     }
-  | { type: 'sample'; sample: DashboardSample };
+  | { type: 'sample'; sample: DashboardSample; fleet: FleetView };
+
+// ---- the whole deployment: every gateway of every region (`src/dashboard/fleet/`) --------------
+
+/** One peer region's replication lag as a gateway publishes it (from its `CrossRegionBacklog`). */
+export interface PeerLag {
+  region: string;
+  reachable: boolean;
+  /** Events that peer's outbox holds for this region, not yet sourced; null when unknown. */
+  inbound: number | null;
+  /** Events this region's outbox holds for that peer, not yet sourced by it; null when unknown. */
+  outbound: number | null;
+  /** Milliseconds since this region last heard from that peer; null if never. */
+  inboundIdleMs: number | null;
+}
+
+/**
+ * What every gateway publishes once per `dashboard.intervalMs` on `stats.<region>.<gatewayId>`
+ * (JSON). Versioned: a receiver ignores (and counts) what it cannot parse.
+ */
+export interface GatewayStats {
+  v: 1;
+  region: string;
+  gatewayId: string;
+  /** The HTTP/WebSocket server the gateway runs on (`uws` or `node`). */
+  transport: string;
+  /** When the publisher sampled it (ms since epoch, its clock). */
+  t: number;
+  /** Set on the last message of a gateway that is stopping: shown gone at once, not after a silence. */
+  stopping: boolean;
+  connections: number;
+  messagesInPerSec: number;
+  messagesOutPerSec: number;
+  deliveryMs: Percentiles;
+  storeMs: Percentiles;
+  errorRate: number | null;
+  /** The gateway's offline-queue entries written minus acked (`DashboardSample.offlineQueue`). */
+  offlineQueue: number;
+  /** Null in a single-region deployment. */
+  replication: {
+    inboxPending: number | null;
+    /** Why the gateway could not read its link at all, else null. */
+    error: string | null;
+    peers: PeerLag[];
+  } | null;
+  alerts: DashboardAlert[];
+}
+
+/** One point of a gateway's history: a published sample, or the merge of a minute of them. */
+export interface FleetPoint {
+  t: number;
+  /** Samples merged into this point (1 for a per-second point). */
+  n: number;
+  connections: number;
+  messagesInPerSec: number;
+  messagesOutPerSec: number;
+  /** The worst p99 in the point (ms). */
+  deliveryP99: number | null;
+  storeP99: number | null;
+  errorRate: number | null;
+  offlineQueue: number;
+  /** The largest inbound / outbound replication backlog over the peers (events); null with none. */
+  inboundLag: number | null;
+  outboundLag: number | null;
+}
+
+export interface FleetGateway {
+  region: string;
+  gatewayId: string;
+  /**
+   * `live`: heard within `goneAfterMs`; `gone`: silent longer (kept, with its history, until the
+   * history window passes); `stopped`: said it was stopping.
+   */
+  state: 'live' | 'gone' | 'stopped';
+  /** When this gateway last heard from it (ms since epoch, this gateway's clock). */
+  lastHeardAt: number;
+  latest: GatewayStats;
+  /** The latest point, for a page appending to the history it already has. */
+  point: FleetPoint;
+  /** Oldest first; present in `GET /dashboard/fleet` and the `hello` frame, absent in per-second updates. */
+  history?: FleetPoint[];
+}
+
+export interface FleetView {
+  /** When this view was taken (ms since epoch). */
+  at: number;
+  /** The gateway serving the view. */
+  self: { region: string; gatewayId: string };
+  /** Every configured region, so a region with no gateway heard still shows (empty). */
+  regions: string[];
+  /** `nats`: stats heard over NATS from every region; `memory`: this process only (embedded mode). */
+  bus: 'nats' | 'memory';
+  /** Why the stats bus is not working right now (NATS unreachable), else null. */
+  busError: string | null;
+  goneAfterMs: number;
+  historySec: number;
+  /** Messages on the stats subjects that could not be read, since start. */
+  malformed: number;
+  gateways: FleetGateway[];
+}

@@ -2,7 +2,8 @@
  * The live operations dashboard (bundled to /assets/dashboard.js). Takes the operator token from
  * `#token=…` (then forgets it from the address bar; it stays in this tab's sessionStorage) or a
  * form, checks it with `/dashboard/check`, and renders a sample per second from
- * `/dashboard/ws`. Reconnects by itself when the gateway restarts.
+ * `/dashboard/ws`: the whole deployment first (`fleet-view.ts`), then this gateway in detail.
+ * Reconnects by itself when the gateway restarts.
  */
 import type {
   DashboardFrame,
@@ -11,6 +12,7 @@ import type {
   PeerBacklog,
 } from '../../../dashboard/types.ts';
 import { $, h } from '../dom.ts';
+import { type FleetState, fleetFromHello, fleetSection, fleetUpdate } from './fleet-view.ts';
 import { sparkline } from './sparkline.ts';
 
 const TOKEN_KEY = 'globalchat:operatorToken';
@@ -24,6 +26,7 @@ interface State {
   multiRegion: boolean;
   config: DashboardSettings;
   samples: DashboardSample[];
+  fleet: FleetState;
   live: boolean;
   since: number;
 }
@@ -129,12 +132,15 @@ async function connect(): Promise<void> {
         multiRegion: frame.multiRegion,
         config: frame.config,
         samples: frame.history.slice(-KEEP),
+        // The chart's metric survives a reconnect.
+        fleet: { ...fleetFromHello(frame.fleet), metric: state?.fleet.metric ?? 'messagesIn' },
         live: true,
         since: Date.now(),
       };
     } else if (state) {
       state.samples.push(frame.sample);
       if (state.samples.length > KEEP) state.samples.shift();
+      fleetUpdate(state.fleet, frame.fleet);
     }
     render();
   });
@@ -325,7 +331,12 @@ function render(): void {
     ...alerts.map((a) => h('div', { class: `alert ${a.kind}` }, h('strong', null, '⚠ '), a.message)),
   );
   if (!s) {
-    root.replaceChildren(head, banner, h('p', { class: 'muted center' }, 'Waiting for the first sample…'));
+    root.replaceChildren(
+      head,
+      banner,
+      fleetSection(st.fleet, render),
+      h('p', { class: 'muted center' }, 'Waiting for the first sample…'),
+    );
     return;
   }
   const cfg = st.config;
@@ -412,7 +423,13 @@ function render(): void {
     regionsCard(s, st),
     webhooksCard(s, st),
   );
-  root.replaceChildren(head, banner, grid);
+  root.replaceChildren(
+    head,
+    banner,
+    fleetSection(st.fleet, render),
+    h('h2', { class: 'section-title' }, `This gateway — ${st.region} · ${st.gatewayId}`),
+    grid,
+  );
 }
 
 takeTokenFromUrl();
