@@ -15,6 +15,19 @@ export interface FleetState {
   metric: MetricName;
 }
 
+/** The gateway's colour in the chart, as an SVG (the page's CSP allows no inline styles). */
+function swatch(colour: string): SVGSVGElement {
+  const NS = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(NS, 'svg');
+  svg.setAttribute('class', 'swatch');
+  svg.setAttribute('viewBox', '0 0 12 4');
+  const line = document.createElementNS(NS, 'rect');
+  for (const [k, v] of Object.entries({ width: 12, height: 4, rx: 1, fill: colour }))
+    line.setAttribute(k, String(v));
+  svg.append(line);
+  return svg;
+}
+
 const keyOf = (g: { region: string; gatewayId: string }) => `${g.region}/${g.gatewayId}`;
 
 /** What the chart can show, and how to read and print it. */
@@ -63,7 +76,7 @@ function gatewayRow(g: FleetGateway, at: number, colour: string, self: boolean):
     h(
       'td',
       { class: 'mono' },
-      h('span', { class: 'swatch', style: `background:${colour}` }),
+      swatch(colour),
       g.gatewayId,
       self ? h('span', { class: 'muted' }, ' (this one)') : null,
     ),

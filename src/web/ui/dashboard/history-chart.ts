@@ -64,7 +64,13 @@ export function historyChart(
     root.append(
       svg(
         'text',
-        { x: x(from + frac * opts.spanMs), y: H - 6, 'text-anchor': 'middle', class: 'axis' },
+        {
+          x: x(from + frac * opts.spanMs),
+          y: H - 6,
+          // The last label ends at the chart's edge rather than running past it.
+          'text-anchor': frac === 1 ? 'end' : 'middle',
+          class: 'axis',
+        },
         label,
       ),
     );
