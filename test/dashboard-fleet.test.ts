@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../src/config/load.ts';
+import type { StatsBus } from '../src/dashboard/fleet/bus.ts';
 import {
   decodeStats,
   encodeStats,
@@ -150,7 +151,7 @@ describe('Fleet', () => {
     assert.equal(g.point.inboundLag, 0);
   });
 
-  it('publishes the sampler’s figures and hears itself through the in-process bus', async () => {
+  it('records its own figures as it publishes them, and ignores their echo on the bus', async () => {
     const metrics = new GatewayMetrics();
     const config = parseConfig({
       regions: [{ name: 'solo', id: 0, gateway: { port: 0 } }],
@@ -175,7 +176,76 @@ describe('Fleet', () => {
     assert.equal(g?.latest.replication, null, 'single region');
     assert.equal(g?.history?.length, 1);
     await fleet.close();
-    assert.equal(fleet.view(false).gateways[0]?.state, 'stopped', 'its own last word is heard too');
+    assert.equal(fleet.view(false).gateways[0]?.state, 'stopped', 'its own last word is recorded too');
+  });
+
+  it('hears the others on a shared bus, its own echo not counted twice', async () => {
+    let now = 1_800_000_000_000;
+    const hub = new MemoryStatsHub();
+    const make = (gatewayId: string) =>
+      new Fleet({
+        region: 'r',
+        gatewayId,
+        transport: 'node',
+        regions: ['r'],
+        bus: new MemoryStatsBus(hub),
+        goneAfterMs: 5000,
+        now: () => now,
+      });
+    const [a, b] = [make('a'), make('b')];
+    await Promise.all([a.start(), b.start()]);
+    const cfg = parseConfig({
+      regions: [{ name: 'r', id: 0, gateway: { port: 0 } }],
+      auth: { secret: 'x'.repeat(32) },
+    }).dashboard;
+    const sample = async () => new DashboardSampler({ metrics: new GatewayMetrics(), config: cfg }).sample();
+    a.publish(await sample());
+    now += 1;
+    b.publish(await sample());
+    for (const f of [a, b]) {
+      const v = f.view(true);
+      assert.deepEqual(
+        v.gateways.map((g) => [g.gatewayId, g.history?.length]),
+        [
+          ['a', 1],
+          ['b', 1],
+        ],
+      );
+    }
+  });
+
+  it('shows its own figures, and why it hears nobody, while the bus is down', async () => {
+    const down: StatsBus = {
+      kind: 'nats',
+      start: async () => {},
+      publish: () => {},
+      error: () => 'NATS disconnected; reconnecting',
+      close: async () => {},
+    };
+    const fleet = new Fleet({
+      region: 'r',
+      gatewayId: 'g',
+      transport: 'node',
+      regions: ['r', 'q'],
+      bus: down,
+      goneAfterMs: 5000,
+    });
+    await fleet.start();
+    fleet.publish(
+      await new DashboardSampler({
+        metrics: new GatewayMetrics(),
+        config: parseConfig({
+          regions: [{ name: 'r', id: 0, gateway: { port: 0 } }],
+          auth: { secret: 'x'.repeat(32) },
+        }).dashboard,
+      }).sample(),
+    );
+    const v = fleet.view(false);
+    assert.equal(v.busError, 'NATS disconnected; reconnecting');
+    assert.deepEqual(
+      v.gateways.map((g) => [g.region, g.gatewayId, g.state]),
+      [['r', 'g', 'live']],
+    );
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * Every gateway of every region, as this gateway hears them: each gateway publishes its figures
- * once per sample on the `StatsBus`, and each keeps what it hears (its own included) for the last
- * hour (`history.ts`). A gateway silent for `goneAfterMs` is shown `gone`, one that said it was
+ * once per sample on the `StatsBus`, and each keeps what it hears, and its own figures, for the
+ * last hour (`history.ts`). A gateway silent for `goneAfterMs` is shown `gone`, one that said it was
  * stopping `stopped`; either keeps its place and history until the hour has passed, so an outage
  * stays visible on the chart after the gateway is gone.
  */
@@ -94,7 +94,11 @@ export class Fleet {
 
   async start(): Promise<void> {
     await this.o.bus.start(
-      (stats) => this.record(stats),
+      (stats) => {
+        // Its own figures are recorded as they are published (below), whether the bus works or not.
+        if (stats.region === this.o.region && stats.gatewayId === this.o.gatewayId) return;
+        this.record(stats);
+      },
       (subject, err) => {
         this.malformed++;
         // Once per kind of sender would be nicer; a debug line per message is cheap enough.
@@ -106,7 +110,9 @@ export class Fleet {
   /** Publishes this gateway's figures (once per dashboard sample). */
   publish(sample: DashboardSample): void {
     this.last = sample;
-    this.o.bus.publish(statsOf(sample, this.o));
+    const stats = statsOf(sample, this.o);
+    this.record(stats);
+    this.o.bus.publish(stats);
   }
 
   /** Takes what a gateway published. */
@@ -168,7 +174,11 @@ export class Fleet {
 
   /** Tells the others this gateway is stopping (so they show it at once), then closes the bus. */
   async close(): Promise<void> {
-    if (this.last) this.o.bus.publish(statsOf({ ...this.last, t: this.now() }, this.o, true));
+    if (this.last) {
+      const last = statsOf({ ...this.last, t: this.now() }, this.o, true);
+      this.record(last);
+      this.o.bus.publish(last);
+    }
     await this.o.bus.close();
   }
 
