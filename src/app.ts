@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Directory } from './config/directory.ts';
-import type { ChatConfig, RegionConfig } from './config/schema.ts';
+import type { CassandraConfig, ChatConfig, RegionConfig } from './config/schema.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { registerReplicationMetrics } from './gateway/replication-metrics.ts';
 import { presenceTiming } from './presence/defaults.ts';
@@ -16,7 +16,8 @@ import { CrossRegionLink, Replication } from './replication/index.ts';
 import { createRouter } from './routing/index.ts';
 import type { MemoryBus } from './routing/memory.ts';
 import type { Router } from './routing/types.ts';
-import { arbiterDedup, createStorage, RedisDedupArbiter } from './storage/index.ts';
+import { arbiterDedup, createStorage, RedisDedupArbiter, type StorageConfig } from './storage/index.ts';
+import { gatewayMigration, phaseStoreFor, registerStoreMigrationMetrics } from './storage/migration/index.ts';
 import { componentLogger, type Logger } from './util/log.ts';
 import { overriding } from './util/overriding.ts';
 import { attachWeb } from './web/index.ts';
@@ -54,27 +55,45 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
   const workerId = opts.workerId ?? 0;
   const gatewayId = opts.gatewayId ?? `${region.name}-w${workerId}-${randomUUID().slice(0, 8)}`;
   const log = opts.log.child({ region: region.name, gatewayId });
-  const localStorage = createStorage(
-    region.cassandra
+  const dataDir = path.resolve(opts.dataDir ?? region.dataDir);
+  const cassandraStore = (cassandra: CassandraConfig): StorageConfig => ({
+    kind: 'cassandra',
+    ...cassandra,
+    log: componentLogger(log, 'migrations'),
+    // Client-message dedup decided in the region's Redis, not by a Paxos round per message.
+    ...(region.redis
       ? {
-          kind: 'cassandra',
-          ...region.cassandra,
-          log: componentLogger(log, 'migrations'),
-          // Client-message dedup decided in the region's Redis, not by a Paxos round per message.
-          ...(region.redis
-            ? {
-                dedup: arbiterDedup(
-                  new RedisDedupArbiter({
-                    url: region.redis.url,
-                    keyPrefix: `chat:${region.name}:dedup:`,
-                    log: componentLogger(log, 'dedup-arbiter'),
-                  }),
-                ),
-              }
-            : {}),
+          dedup: arbiterDedup(
+            new RedisDedupArbiter({
+              url: region.redis.url,
+              keyPrefix: `chat:${region.name}:dedup:`,
+              log: componentLogger(log, 'dedup-arbiter'),
+            }),
+          ),
         }
-      : { kind: 'embedded', dataDir: path.resolve(opts.dataDir ?? region.dataDir) },
+      : {}),
+  });
+  let localStorage = createStorage(
+    region.cassandra ? cassandraStore(region.cassandra) : { kind: 'embedded', dataDir },
   );
+  // Moving the region to a new store: both stores, routed by the phase the migration command sets.
+  let storeMigration: ReturnType<typeof gatewayMigration> | undefined;
+  if (region.storeMigration) {
+    const to = region.storeMigration.to;
+    const target = createStorage(
+      'cassandra' in to
+        ? cassandraStore(to.cassandra)
+        : { kind: 'embedded', dataDir: path.resolve(to.dataDir) },
+    );
+    storeMigration = gatewayMigration(
+      localStorage,
+      target,
+      phaseStoreFor(region, dataDir),
+      region.storeMigration.pollMs,
+      componentLogger(log, 'store-migration'),
+    );
+    localStorage = storeMigration.storage;
+  }
   // `presence.ttlMs` bounds how long a crashed gateway's users show online, offline event included.
   const timing = presenceTiming(config.presence.ttlMs, config.presence.heartbeatMs);
   const regionPresence = opts.presence
@@ -131,7 +150,7 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
   const webhooks: Webhooks | null = createWebhooks({
     config: config.webhooks,
     region,
-    dataDir: path.resolve(opts.dataDir ?? region.dataDir),
+    dataDir,
     log: componentLogger(log, 'webhooks'),
     storage: localStorage,
   });
@@ -172,6 +191,10 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
   // The web chat app at `/` and the operations dashboard at `/dashboard` (see src/web/).
   const web = attachWeb(gateway);
   registerReplicationMetrics(gateway.metrics.registry, replication && ((ms) => replication.backlog(ms)));
+  if (storeMigration) {
+    const { storage: migrating, watcher } = storeMigration;
+    registerStoreMigrationMetrics(gateway.metrics.registry, migrating.migration.stats, () => watcher.current);
+  }
   try {
     await gateway.start();
   } catch (err) {

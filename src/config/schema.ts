@@ -54,6 +54,23 @@ export const regionSchema = z.object({
     })
     .optional(),
   dataDir: z.string().default('data'),
+  /**
+   * Moving this region's data to another store without downtime (docs/operations.md, "Moving a
+   * region to a new store"): the store it moves to. The gateways then run both stores and follow
+   * the phase the migration command sets; unset, the region runs its one store as before.
+   */
+  storeMigration: z
+    .object({
+      to: z.union([z.object({ cassandra: cassandraSchema }), z.object({ dataDir: z.string().min(1) })]),
+      /** How often each gateway reads the phase: every gateway follows a change within this. */
+      pollMs: z.number().int().min(100).default(2000),
+      /**
+       * Where the phase is kept in a region without Redis (default `<dataDir>/store-migration.json`);
+       * a region with Redis keeps it under `chat:<region>:store-migration`.
+       */
+      phaseFile: z.string().optional(),
+    })
+    .optional(),
 });
 
 export const limitsSchema = z
@@ -462,6 +479,7 @@ export type AuthConfig = z.infer<typeof authSchema>;
 export type ResumeConfig = z.infer<typeof resumeSchema>;
 export type DashboardConfig = z.infer<typeof dashboardSchema>;
 export type CassandraConfig = z.infer<typeof cassandraSchema>;
+export type StoreMigrationConfig = NonNullable<RegionConfig['storeMigration']>;
 export type AttachmentsConfig = z.infer<typeof attachmentsSchema>;
 export type ApiConfig = z.infer<typeof apiSchema>;
 export type WebhooksConfig = z.infer<typeof webhooksSchema>;

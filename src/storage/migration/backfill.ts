@@ -1,0 +1,232 @@
+/**
+ * Backfill and reconciliation of a store migration: walks every conversation of the old store
+ * in batches (`retention.listConversations`, the same walk the retention sweeper makes), copies
+ * each batch to the new store (`copy.ts`), then verifies the batch by comparing both stores row
+ * by row. Then the users met on the way (members of some conversation) are copied and verified
+ * the same way (offline queue, mutes, blocks, and the unread state they see), and last the
+ * region's revocations.
+ *
+ * Runs in the `dual-write` phase, so a write that races with the copy lands on both stores: the
+ * copy (idempotent upserts) cannot undo it. A difference found right after a batch is often a
+ * write in flight (stored on the old store, its mirror not yet on the new): it is read again after
+ * `settleMs`, and only one that persists is repaired (copied again from the old store, extras
+ * trimmed) and checked once more. What still differs is in the report's `remaining`: an empty
+ * `remaining` is the condition for going on to `read-new`.
+ *
+ * `reconcile` is the same walk without the first copy: compare, repair what differs, report.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Logger, silentLogger } from '../../util/log.ts';
+import type { Storage } from '../types.ts';
+import { canonical, sortedCanonical } from './compare.ts';
+import {
+  type CopyCounts,
+  compareConversation,
+  compareUser,
+  copyConversation,
+  copyMessage,
+  copyUser,
+  type Difference,
+  trimExtras,
+  zeroCounts,
+} from './copy.ts';
+import type { BackfillProgress } from './phase.ts';
+
+export interface MigrationReport {
+  mode: 'backfill' | 'reconcile' | 'verify';
+  startedAt: number;
+  finishedAt: number;
+  conversations: number;
+  users: number;
+  batches: number;
+  counts: CopyCounts;
+  /** Differences found by a batch's verification and repaired (copied again and found equal). */
+  repaired: Difference[];
+  /** Differences still there after repair: must be empty before `read-new`. */
+  remaining: Difference[];
+}
+
+export interface BackfillOptions {
+  /** Conversations per batch (one `listConversations` page, verified together). */
+  batchSize?: number;
+  /** How long a difference is given to settle (a mirrored write in flight) before it is repaired. */
+  settleMs?: number;
+  /** False: compare and report only (`verify`). Default true. */
+  repair?: boolean;
+  log?: Logger;
+  /** Called after each batch (the command writes it into the migration state for /metrics). */
+  progress?: (p: BackfillProgress) => void | Promise<void>;
+}
+
+const DEFAULT_BATCH = 100;
+const DEFAULT_SETTLE_MS = 500;
+
+/** Copies every conversation and user of `from` into `to`, verifying batch by batch. */
+export function backfill(from: Storage, to: Storage, opts: BackfillOptions = {}): Promise<MigrationReport> {
+  return walk('backfill', from, to, opts);
+}
+
+/** Compares both stores everywhere, repairs what differs (unless `repair: false`), reports. */
+export function reconcile(from: Storage, to: Storage, opts: BackfillOptions = {}): Promise<MigrationReport> {
+  return walk(opts.repair === false ? 'verify' : 'reconcile', from, to, opts);
+}
+
+async function walk(
+  mode: MigrationReport['mode'],
+  from: Storage,
+  to: Storage,
+  opts: BackfillOptions,
+): Promise<MigrationReport> {
+  const log = opts.log ?? silentLogger;
+  const batchSize = opts.batchSize ?? DEFAULT_BATCH;
+  const settleMs = opts.settleMs ?? DEFAULT_SETTLE_MS;
+  const startedAt = Date.now();
+  const counts = zeroCounts();
+  const repaired: Difference[] = [];
+  const remaining: Difference[] = [];
+  const users = new Set<string>();
+  let conversations = 0;
+  let batches = 0;
+  let repairedBatches = 0;
+
+  /** Settles, repairs and re-checks one batch's differences; what persists goes to `remaining`. */
+  const settle = async (found: Difference[], recheck: () => Promise<Difference[]>): Promise<void> => {
+    if (found.length === 0) return;
+    await sleep(settleMs);
+    const persisting = await recheck();
+    if (persisting.length === 0) return;
+    if (mode === 'verify') {
+      remaining.push(...persisting);
+      return;
+    }
+    repairedBatches++;
+    for (const d of persisting) await repair(from, to, d);
+    const after = await recheck();
+    const left = new Set(after.map((d) => `${d.kind} ${d.key}`));
+    for (const d of persisting) if (!left.has(`${d.kind} ${d.key}`)) repaired.push(d);
+    remaining.push(...after);
+    if (after.length > 0)
+      log.warn({ differences: after.length }, 'store migration: differences remain after repair');
+  };
+
+  const report = async (finishedAt: number | null) =>
+    opts.progress?.({ conversations, messages: counts.messages, repairedBatches, startedAt, finishedAt });
+
+  let after: string | null = null;
+  do {
+    const page = await from.retention.listConversations(after, batchSize);
+    after = page.next;
+    const ids = page.conversationIds;
+    for (const id of ids) {
+      if (mode === 'backfill') {
+        for (const u of await copyConversation(from, to, id, counts)) users.add(u);
+      } else {
+        for (const u of await from.listMembers(id)) users.add(u);
+      }
+    }
+    const check = async () => (await Promise.all(ids.map((id) => compareConversation(from, to, id)))).flat();
+    await settle(await check(), check);
+    conversations += ids.length;
+    batches++;
+    await report(null);
+    log.info({ conversations, messages: counts.messages }, 'store migration: batch verified');
+  } while (after !== null);
+
+  const userIds = [...users].sort();
+  for (let i = 0; i < userIds.length; i += batchSize) {
+    const batch = userIds.slice(i, i + batchSize);
+    if (mode === 'backfill') for (const u of batch) await copyUser(from, to, u, counts);
+    const check = async () => (await Promise.all(batch.map((u) => compareUser(from, to, u)))).flat();
+    await settle(await check(), check);
+    batches++;
+  }
+
+  const now = Date.now();
+  const revoked = await from.revocations.list(now);
+  if (mode === 'backfill') for (const r of revoked) await to.revocations.add(r);
+  const checkRevocations = async (): Promise<Difference[]> => {
+    const [a, b] = await Promise.all([from.revocations.list(now), to.revocations.list(now)]);
+    const [ta, tb] = [sortedCanonical(a), sortedCanonical(b)];
+    return ta === tb ? [] : [{ kind: 'revocations', key: '*', old: ta, new: tb }];
+  };
+  await settle(await checkRevocations(), checkRevocations);
+
+  const finishedAt = Date.now();
+  await report(finishedAt);
+  return {
+    mode,
+    startedAt,
+    finishedAt,
+    conversations,
+    users: userIds.length,
+    batches,
+    counts,
+    repaired,
+    remaining,
+  };
+}
+
+/** Copies a differing row again from the old store (and trims what only the new store has). */
+async function repair(from: Storage, to: Storage, d: Difference): Promise<void> {
+  const counts = zeroCounts();
+  switch (d.kind) {
+    case 'message':
+    case 'attachment': {
+      const [conversationId, id] = splitKey(d.key);
+      if (d.kind === 'message') {
+        const m = await from.getMessage(conversationId, BigInt(id));
+        // A change record's effect lives on its target: copying the target again re-merges it.
+        if (m) {
+          await copyMessage(from, to, m);
+          const target = m.change ? await from.getMessage(conversationId, m.change.targetId) : null;
+          if (target) await copyMessage(from, to, target);
+        }
+      } else {
+        await copyConversation(from, to, conversationId, counts);
+      }
+      return;
+    }
+    case 'readMarker': {
+      const [userId, conversationId] = splitKey(d.key);
+      const marker = await from.getReadMarker(userId, conversationId);
+      if (marker !== null) await to.markRead(userId, conversationId, marker);
+      return;
+    }
+    case 'offline':
+    case 'mutes':
+    case 'blocks':
+    case 'unread':
+      await trimExtras(from, to, d);
+      await copyUser(from, to, d.key, counts);
+      return;
+    case 'revocations':
+      for (const r of await from.revocations.list(Date.now())) await to.revocations.add(r);
+      return;
+    case 'members':
+      await trimExtras(from, to, d);
+      await copyConversation(from, to, d.key, counts);
+      return;
+    default:
+      await copyConversation(from, to, d.key, counts);
+  }
+}
+
+/** Splits `a/b` at its last `/` (conversation ids may hold none; user ids none either). */
+function splitKey(key: string): [string, string] {
+  const i = key.lastIndexOf('/');
+  return [key.slice(0, i), key.slice(i + 1)];
+}
+
+/** A short text summary for logs and the command's output. */
+export function summarise(r: MigrationReport): string {
+  return canonical({
+    mode: r.mode,
+    conversations: r.conversations,
+    users: r.users,
+    batches: r.batches,
+    counts: r.counts,
+    repaired: r.repaired.length,
+    remaining: r.remaining.length,
+    ms: r.finishedAt - r.startedAt,
+  });
+}
