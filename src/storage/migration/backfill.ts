@@ -24,7 +24,6 @@ import {
   compareConversation,
   compareUser,
   copyConversation,
-  copyMessage,
   copyUser,
   type Difference,
   trimExtras,
@@ -100,7 +99,7 @@ async function walk(
       return;
     }
     repairedBatches++;
-    for (const d of persisting) await repair(from, to, d);
+    await repair(from, to, persisting);
     const after = await recheck();
     const left = new Set(after.map((d) => `${d.kind} ${d.key}`));
     for (const d of persisting) if (!left.has(`${d.kind} ${d.key}`)) repaired.push(d);
@@ -166,49 +165,47 @@ async function walk(
   };
 }
 
-/** Copies a differing row again from the old store (and trims what only the new store has). */
-async function repair(from: Storage, to: Storage, d: Difference): Promise<void> {
+/**
+ * Copies differing rows again from the old store (and trims what only the new store has). A
+ * message that differs is repaired by copying its whole conversation again: its reactions and
+ * thread summary come from other rows (reaction records, replies), and copying is idempotent.
+ */
+async function repair(from: Storage, to: Storage, found: readonly Difference[]): Promise<void> {
   const counts = zeroCounts();
-  switch (d.kind) {
-    case 'message':
-    case 'attachment': {
-      const [conversationId, id] = splitKey(d.key);
-      if (d.kind === 'message') {
-        const m = await from.getMessage(conversationId, BigInt(id));
-        // A change record's effect lives on its target: copying the target again re-merges it.
-        if (m) {
-          await copyMessage(from, to, m);
-          const target = m.change ? await from.getMessage(conversationId, m.change.targetId) : null;
-          if (target) await copyMessage(from, to, target);
-        }
-      } else {
-        await copyConversation(from, to, conversationId, counts);
+  const conversations = new Set<string>();
+  const users = new Set<string>();
+  for (const d of found) {
+    switch (d.kind) {
+      case 'message':
+      case 'attachment':
+        conversations.add(splitKey(d.key)[0]);
+        break;
+      case 'readMarker': {
+        const [userId, conversationId] = splitKey(d.key);
+        const marker = await from.getReadMarker(userId, conversationId);
+        if (marker !== null) await to.markRead(userId, conversationId, marker);
+        break;
       }
-      return;
+      case 'offline':
+      case 'mutes':
+      case 'blocks':
+      case 'unread':
+        await trimExtras(from, to, d);
+        users.add(d.key);
+        break;
+      case 'revocations':
+        for (const r of await from.revocations.list(Date.now())) await to.revocations.add(r);
+        break;
+      case 'members':
+        await trimExtras(from, to, d);
+        conversations.add(d.key);
+        break;
+      default:
+        conversations.add(d.key);
     }
-    case 'readMarker': {
-      const [userId, conversationId] = splitKey(d.key);
-      const marker = await from.getReadMarker(userId, conversationId);
-      if (marker !== null) await to.markRead(userId, conversationId, marker);
-      return;
-    }
-    case 'offline':
-    case 'mutes':
-    case 'blocks':
-    case 'unread':
-      await trimExtras(from, to, d);
-      await copyUser(from, to, d.key, counts);
-      return;
-    case 'revocations':
-      for (const r of await from.revocations.list(Date.now())) await to.revocations.add(r);
-      return;
-    case 'members':
-      await trimExtras(from, to, d);
-      await copyConversation(from, to, d.key, counts);
-      return;
-    default:
-      await copyConversation(from, to, d.key, counts);
   }
+  for (const id of conversations) await copyConversation(from, to, id, counts);
+  for (const userId of users) await copyUser(from, to, userId, counts);
 }
 
 /** Splits `a/b` at its last `/` (conversation ids may hold none; user ids none either). */

@@ -21,16 +21,15 @@ const PAGE = MAX_HISTORY_LIMIT;
 
 /** Every message of a conversation, change records included, oldest first. */
 export async function* allMessages(store: Storage, conversationId: string): AsyncGenerator<StoredMessage> {
-  let after: bigint | undefined;
+  // Oldest first from id 0 (a query without `after` reads the newest page, newest first): a
+  // reply or reaction is copied after the message it hangs off, which must be stored first.
+  let after = 0n;
   for (;;) {
-    const page = await store.getHistory(conversationId, {
-      limit: PAGE,
-      includeChanges: true,
-      ...(after !== undefined ? { after } : {}),
-    });
+    const page = await store.getHistory(conversationId, { limit: PAGE, includeChanges: true, after });
     yield* page;
-    if (page.length < PAGE) return;
-    after = page[page.length - 1]?.messageId;
+    const last = page[page.length - 1];
+    if (page.length < PAGE || !last) return;
+    after = last.messageId;
   }
 }
 
