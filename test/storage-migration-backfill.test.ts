@@ -348,7 +348,7 @@ describe('store migration command and phase file', () => {
     });
     const lines: string[] = [];
     const out = (l: string) => lines.push(l);
-    await assert.rejects(runMigrationCommand(target(), 'backfill', [], out), /dual-write or compare/);
+    await assert.rejects(runMigrationCommand(target(), 'backfill', [], out), /dual-write or compare phase/);
     await assert.rejects(
       runMigrationCommand(target(), 'phase', ['compare'], out),
       /cannot go from old to compare/,

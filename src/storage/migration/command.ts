@@ -68,9 +68,12 @@ export async function runMigrationCommand(
     throw new MigrationCommandError(`unknown command ${command}`);
   }
   const state = await phases.read();
-  if (!COPY_PHASES.includes(state.phase)) {
+  // A repair copies from the old store, so it runs only while the old store is authoritative;
+  // comparing alone is also meaningful in read-new (both stores still get every write).
+  const allowed: readonly StorePhase[] = command === 'verify' ? [...COPY_PHASES, 'read-new'] : COPY_PHASES;
+  if (!allowed.includes(state.phase)) {
     throw new MigrationCommandError(
-      `${command} runs in the dual-write or compare phase (now ${state.phase})`,
+      `${command} runs in the ${allowed.join(' or ')} phase (now ${state.phase})`,
     );
   }
   // Until every gateway mirrors writes, a write could reach the old store alone after the copy
