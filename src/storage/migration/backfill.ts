@@ -88,11 +88,17 @@ async function walk(
   let batches = 0;
   let repairedBatches = 0;
 
-  /** Settles, repairs and re-checks one batch's differences; what persists goes to `remaining`. */
+  /**
+   * Settles, repairs and re-checks one batch's differences. A difference counts only when a
+   * second look after `settleMs` finds the very same one (a write in flight, or a queue or count
+   * moving under traffic, looks different the second time). What persists is repaired and
+   * checked once more; what still differs on the same rows goes to `remaining`.
+   */
   const settle = async (found: Difference[], recheck: () => Promise<Difference[]>): Promise<void> => {
     if (found.length === 0) return;
     await sleep(settleMs);
-    const persisting = await recheck();
+    const first = new Set(found.map(same));
+    const persisting = (await recheck()).filter((d) => first.has(same(d)));
     if (persisting.length === 0) return;
     if (mode === 'verify') {
       remaining.push(...persisting);
@@ -100,9 +106,11 @@ async function walk(
     }
     repairedBatches++;
     await repair(from, to, persisting);
-    const after = await recheck();
-    const left = new Set(after.map((d) => `${d.kind} ${d.key}`));
-    for (const d of persisting) if (!left.has(`${d.kind} ${d.key}`)) repaired.push(d);
+    await sleep(settleMs);
+    const rows = new Set(persisting.map(row));
+    const after = (await recheck()).filter((d) => rows.has(row(d)));
+    const left = new Set(after.map(row));
+    for (const d of persisting) if (!left.has(row(d))) repaired.push(d);
     remaining.push(...after);
     if (after.length > 0)
       log.warn({ differences: after.length }, 'store migration: differences remain after repair');
@@ -174,30 +182,41 @@ async function repair(from: Storage, to: Storage, found: readonly Difference[]):
   const counts = zeroCounts();
   const conversations = new Set<string>();
   const users = new Set<string>();
+  const trimmedQueues = new Set<string>();
   for (const d of found) {
     switch (d.kind) {
       case 'message':
       case 'attachment':
-        conversations.add(splitKey(d.key)[0]);
+        conversations.add(splitLast(d.key)[0]);
         break;
       case 'readMarker': {
-        const [userId, conversationId] = splitKey(d.key);
+        const [userId, conversationId] = splitFirst(d.key);
         const marker = await from.getReadMarker(userId, conversationId);
         if (marker !== null) await to.markRead(userId, conversationId, marker);
         break;
       }
-      case 'offline':
+      case 'offline': {
+        const [userId] = splitFirst(d.key);
+        if (!trimmedQueues.has(userId)) await trimExtras(from, to, 'offline', userId);
+        trimmedQueues.add(userId);
+        users.add(userId);
+        break;
+      }
+      case 'unread': {
+        const [userId, conversationId] = splitFirst(d.key);
+        users.add(userId);
+        conversations.add(conversationId);
+        break;
+      }
       case 'mutes':
       case 'blocks':
-      case 'unread':
-        await trimExtras(from, to, d);
         users.add(d.key);
         break;
       case 'revocations':
         for (const r of await from.revocations.list(Date.now())) await to.revocations.add(r);
         break;
       case 'members':
-        await trimExtras(from, to, d);
+        await trimExtras(from, to, 'members', d.key);
         conversations.add(d.key);
         break;
       default:
@@ -208,9 +227,25 @@ async function repair(from: Storage, to: Storage, found: readonly Difference[]):
   for (const userId of users) await copyUser(from, to, userId, counts);
 }
 
-/** Splits `a/b` at its last `/` (conversation ids may hold none; user ids none either). */
-function splitKey(key: string): [string, string] {
+/** The same difference (same rows, same values on both sides). */
+function same(d: Difference): string {
+  return JSON.stringify([d.kind, d.key, d.old, d.new]);
+}
+
+/** The rows a difference is about. */
+function row(d: Difference): string {
+  return `${d.kind} ${d.key}`;
+}
+
+/** `conversation/id` keys: the id after the last `/`. */
+function splitLast(key: string): [string, string] {
   const i = key.lastIndexOf('/');
+  return [key.slice(0, i), key.slice(i + 1)];
+}
+
+/** `user/…` keys: the user before the first `/`. */
+function splitFirst(key: string): [string, string] {
+  const i = key.indexOf('/');
   return [key.slice(0, i), key.slice(i + 1)];
 }
 

@@ -203,27 +203,35 @@ async function attachmentDigest(store: Storage, id: string): Promise<string | nu
   return hash.digest('hex');
 }
 
+/**
+ * Reads the same thing from both stores, the new one first. While the old store is
+ * authoritative it is written first, so whatever the new store holds, the old held already when
+ * it is read a moment later: a write in flight can only show as missing on the new store (which
+ * settles), never as an extra there.
+ */
+async function newFirst<T>(a: Storage, b: Storage, f: (s: Storage) => Promise<T>): Promise<[T, T]> {
+  const onNew = await f(b);
+  return [await f(a), onNew];
+}
+
 /** Compares a conversation on both stores: ids and content of every row the copy writes. */
 export async function compareConversation(a: Storage, b: Storage, id: string): Promise<Difference[]> {
   const out: Difference[] = [];
-  const [ca, cb] = await Promise.all([a.getConversation(id), b.getConversation(id)]);
+  const [ca, cb] = await newFirst(a, b, (s) => s.getConversation(id));
   diff(out, 'conversation', id, ca && canonical(ca), cb && canonical(cb));
   if (!ca) return out;
-  const [ma, mb] = await Promise.all([a.listMembers(id), b.listMembers(id)]);
+  const [ma, mb] = await newFirst(a, b, (s) => s.listMembers(id));
   diff(out, 'members', id, sortedCanonical(ma), sortedCanonical(mb));
-  const [ga, gb] = await Promise.all([a.moderation.getGroup(id), b.moderation.getGroup(id)]);
+  const [ga, gb] = await newFirst(a, b, (s) => s.moderation.getGroup(id));
   diff(out, 'moderation', id, canonical(ga), canonical(gb));
-  const [ra, rb] = await Promise.all([
-    a.retention.getConversationRetention(id),
-    b.retention.getConversationRetention(id),
-  ]);
+  const [ra, rb] = await newFirst(a, b, (s) => s.retention.getConversationRetention(id));
   diff(out, 'retention', id, canonical(ra), canonical(rb));
   const byId = async (s: Storage) => {
     const map = new Map<string, string>();
     for await (const m of allMessages(s, id)) map.set(m.messageId.toString(), canonical(m));
     return map;
   };
-  const [xa, xb] = await Promise.all([byId(a), byId(b)]);
+  const [xa, xb] = await newFirst(a, b, byId);
   for (const [mid, text] of xa) diff(out, 'message', `${id}/${mid}`, text, xb.get(mid) ?? null);
   for (const [mid, text] of xb) if (!xa.has(mid)) diff(out, 'message', `${id}/${mid}`, null, text);
   const files = new Set<string>();
@@ -232,54 +240,72 @@ export async function compareConversation(a: Storage, b: Storage, id: string): P
     for (const ref of m.attachments ?? []) files.add(ref.id);
   }
   for (const fid of files) {
-    const [da, db] = await Promise.all([attachmentDigest(a, fid), attachmentDigest(b, fid)]);
+    const [da, db] = await newFirst(a, b, (s) => attachmentDigest(s, fid));
     diff(out, 'attachment', `${id}/${fid}`, da, db);
   }
-  const [la, lb] = await Promise.all([allLate(a, id), allLate(b, id)]);
+  const [la, lb] = await newFirst(a, b, (s) => allLate(s, id));
   diff(out, 'late', id, canonical(la), canonical(lb));
   for (const userId of ma) {
-    const [pa, pb] = await Promise.all([a.getReadMarker(userId, id), b.getReadMarker(userId, id)]);
+    const [pa, pb] = await newFirst(a, b, (s) => s.getReadMarker(userId, id));
     diff(out, 'readMarker', `${userId}/${id}`, canonical(pa), canonical(pb));
   }
   return out;
 }
 
-/** Compares what a store keeps per user, and the unread state the user sees. */
+/**
+ * Compares what a store keeps per user (each offline-queue entry on its own, so a queue that
+ * moves under traffic shows only the entries in flight) and the unread state the user sees in
+ * each conversation.
+ */
 export async function compareUser(a: Storage, b: Storage, userId: string): Promise<Difference[]> {
   const out: Difference[] = [];
-  const [qa, qb] = await Promise.all([allOffline(a, userId), allOffline(b, userId)]);
-  diff(out, 'offline', userId, canonical(qa), canonical(qb));
-  const [ua, ub] = await Promise.all([a.mutes.listMuted(userId), b.mutes.listMuted(userId)]);
+  const byId = async (s: Storage) =>
+    new Map((await allOffline(s, userId)).map((m) => [m.messageId.toString(), canonical(m)]));
+  const [qa, qb] = await newFirst(a, b, byId);
+  for (const [mid, text] of qa) diff(out, 'offline', `${userId}/${mid}`, text, qb.get(mid) ?? null);
+  for (const [mid, text] of qb) if (!qa.has(mid)) diff(out, 'offline', `${userId}/${mid}`, null, text);
+  const [ua, ub] = await newFirst(a, b, (s) => s.mutes.listMuted(userId));
   diff(out, 'mutes', userId, sortedCanonical(ua), sortedCanonical(ub));
-  const [ba, bb] = await Promise.all([a.moderation.listBlocked(userId), b.moderation.listBlocked(userId)]);
+  const [ba, bb] = await newFirst(a, b, (s) => s.moderation.listBlocked(userId));
   diff(out, 'blocks', userId, sortedCanonical(ba), sortedCanonical(bb));
   const unread = async (s: Storage) =>
-    sortedCanonical(
-      (await s.listUserConversations(userId)).map((c) => ({
-        id: c.conversation.id,
-        unread: c.unreadCount,
-        lastReadId: c.lastReadId,
-        last: c.lastMessage?.messageId ?? null,
-      })),
+    new Map(
+      (await s.listUserConversations(userId)).map((c) => [
+        c.conversation.id,
+        canonical({
+          unread: c.unreadCount,
+          lastReadId: c.lastReadId,
+          last: c.lastMessage?.messageId ?? null,
+        }),
+      ]),
     );
-  const [na, nb] = await Promise.all([unread(a), unread(b)]);
-  diff(out, 'unread', userId, na, nb);
+  const [na, nb] = await newFirst(a, b, unread);
+  for (const [cid, text] of na) diff(out, 'unread', `${userId}/${cid}`, text, nb.get(cid) ?? null);
+  for (const [cid, text] of nb) if (!na.has(cid)) diff(out, 'unread', `${userId}/${cid}`, null, text);
   return out;
 }
 
 /**
  * Makes the target's offline queue and members match the source's where they have more (an
  * entry acked, or a member removed, while the copy read the source): the copy only adds, so
- * extras can only be removed here.
+ * extras can only be removed here. The target is read first: an entry enqueued in between is on
+ * the source by the time it is read (written there first), so it is never taken for an extra.
  */
-export async function trimExtras(from: Storage, to: Storage, d: Difference): Promise<void> {
-  if (d.kind === 'offline') {
-    const keep = new Set((await allOffline(from, d.key)).map((m) => m.messageId));
-    const extra = (await allOffline(to, d.key)).map((m) => m.messageId).filter((id) => !keep.has(id));
-    if (extra.length > 0) await to.ackOffline(d.key, extra);
-  } else if (d.kind === 'members') {
-    const keep = new Set(await from.listMembers(d.key));
-    const extra = (await to.listMembers(d.key)).filter((u) => !keep.has(u));
-    if (extra.length > 0) await to.removeMembers(d.key, extra);
+export async function trimExtras(
+  from: Storage,
+  to: Storage,
+  kind: 'offline' | 'members',
+  key: string,
+): Promise<void> {
+  if (kind === 'offline') {
+    const onTarget = (await allOffline(to, key)).map((m) => m.messageId);
+    const keep = new Set((await allOffline(from, key)).map((m) => m.messageId));
+    const extra = onTarget.filter((id) => !keep.has(id));
+    if (extra.length > 0) await to.ackOffline(key, extra);
+  } else {
+    const onTarget = await to.listMembers(key);
+    const keep = new Set(await from.listMembers(key));
+    const extra = onTarget.filter((u) => !keep.has(u));
+    if (extra.length > 0) await to.removeMembers(key, extra);
   }
 }

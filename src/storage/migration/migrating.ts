@@ -67,8 +67,13 @@ export interface MigratingOptions {
 
 type Mirror<T> = (store: Storage, result: T, primary: Storage) => Promise<unknown>;
 
+/** How often one operation's compare disagreements are logged (all are counted). */
+const LOG_EVERY_MS = 5000;
+
 /** Routes one call by phase; see the file comment. */
 class Switch {
+  private readonly lastLogged = new Map<string, number>();
+
   constructor(
     private readonly old: Storage,
     private readonly neu: Storage,
@@ -85,15 +90,30 @@ class Switch {
     MigrationStats.bump(this.stats.compared, op);
     if (b.status === 'rejected') {
       MigrationStats.bump(this.stats.disagreements, op);
-      this.log.warn({ op, err: b.reason }, 'store migration compare: the new store failed a read');
+      if (this.shouldLog(op))
+        this.log.warn({ op, err: b.reason }, 'store migration compare: the new store failed a read');
     } else if (key(a.value) !== key(b.value)) {
       MigrationStats.bump(this.stats.disagreements, op);
-      this.log.warn(
-        { op, old: canonical(a.value).slice(0, 500), new: canonical(b.value).slice(0, 500) },
-        'store migration compare: the stores disagree',
-      );
+      if (this.shouldLog(op)) {
+        this.log.warn(
+          { op, old: canonical(a.value).slice(0, 500), new: canonical(b.value).slice(0, 500) },
+          'store migration compare: the stores disagree',
+        );
+      }
     }
     return a.value;
+  }
+
+  /**
+   * One log line per operation per `LOG_EVERY_MS`: under traffic a read racing a write in flight
+   * disagrees now and then, and every read of a busy region logging would drown the log. The
+   * counter has them all.
+   */
+  private shouldLog(op: string): boolean {
+    const now = Date.now();
+    if (now - (this.lastLogged.get(op) ?? 0) < LOG_EVERY_MS) return false;
+    this.lastLogged.set(op, now);
+    return true;
   }
 
   async write<T>(op: string, f: (s: Storage) => Promise<T>, mirror?: Mirror<T>): Promise<T> {
