@@ -88,7 +88,7 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
     storeMigration = gatewayMigration(
       localStorage,
       target,
-      phaseStoreFor(region, dataDir),
+      phaseStoreFor(region, dataDir, componentLogger(log, 'store-migration')),
       region.storeMigration.pollMs,
       componentLogger(log, 'store-migration'),
     );

@@ -9,6 +9,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { parseConfig } from '../src/config/load.ts';
 import { chunkCount } from '../src/storage/attachments.ts';
 import { EmbeddedStorage } from '../src/storage/embedded.ts';
 import {
@@ -402,5 +403,34 @@ describe('store migration command and phase file', () => {
       ['dual-write', 'dual-write'],
     );
     await Promise.all(watchers.map((w) => w.close()));
+  });
+});
+
+describe('storeMigration config', () => {
+  const region = (storeMigration: unknown) => ({
+    regions: [{ name: 'home', id: 1, gateway: { port: 0 }, storeMigration }],
+    auth: { secret: 'a-secret-of-sixteen-chars', devTokens: true },
+  });
+
+  it('takes a Cassandra or embedded target, with a default poll interval', () => {
+    const c = parseConfig(
+      region({
+        to: { cassandra: { contactPoints: ['10.0.0.5'], localDataCenter: 'dc1', keyspace: 'chat' } },
+      }),
+    );
+    const m = c.regions[0]!.storeMigration!;
+    assert.equal(m.pollMs, 2000);
+    assert.ok('cassandra' in m.to && m.to.cassandra.port === 9042);
+    const e = parseConfig(region({ to: { dataDir: 'data2' }, pollMs: 500, phaseFile: 'p.json' }));
+    assert.deepEqual(e.regions[0]!.storeMigration, {
+      to: { dataDir: 'data2' },
+      pollMs: 500,
+      phaseFile: 'p.json',
+    });
+  });
+
+  it('refuses a target it cannot open, naming the field', () => {
+    assert.throws(() => parseConfig(region({ to: {} })), /storeMigration/);
+    assert.throws(() => parseConfig(region({ to: { dataDir: 'x' }, pollMs: 5 })), /storeMigration\.pollMs/);
   });
 });

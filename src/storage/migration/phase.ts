@@ -126,8 +126,13 @@ export class RedisPhaseStore implements PhaseStore {
   constructor(
     url: string,
     private readonly key: string,
+    log: Logger = silentLogger,
   ) {
     this.redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2 });
+    // ioredis reconnects by itself; a failed read is reported by the watcher that made it.
+    this.redis.on('error', (err: Error) =>
+      log.debug({ err }, 'store migration phase: Redis connection error'),
+    );
   }
 
   async read(): Promise<MigrationState> {
