@@ -2,8 +2,8 @@
  * Moves a region's data to a new store while its gateways serve (docs/operations.md, "Moving a
  * region to a new store").
  *
- *   npx tsx scripts/migrate-store.ts <command> --config regions.yaml --region eu
- *   npx tsx scripts/migrate-store.ts <command> --from embedded:data --to cassandra:127.0.0.1:9042/dc1/chat2 \
+ *   npm run migrate-store -- <command> --config regions.yaml --region eu
+ *   npm run migrate-store -- <command> --from embedded:data --to cassandra:127.0.0.1:9042/dc1/chat2 \
  *       --phase-file data/store-migration.json
  *
  * Commands:
