@@ -9,75 +9,32 @@
  * offline queues and unread counts served from the new store afterwards.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
-import { Client } from 'cassandra-driver';
 import type { ChatClient, WireMessage } from '../../src/client/index.ts';
 import { parseConfig } from '../../src/config/load.ts';
-import type { MigrationReport, StorePhase } from '../../src/storage/migration/index.ts';
+import type { StorePhase } from '../../src/storage/migration/index.ts';
 import { type CassandraEndpoint, getSharedCassandra } from '../helpers/cassandra.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { startTestGateway, TEST_SECRET, type TestGateway } from '../helpers/gateway.ts';
 import { onCleanup, sdkClient, sdkUser } from '../helpers/sdk-clients.ts';
+import { MigrationOperator, migrate, TargetKeyspaces } from '../helpers/store-migration.ts';
 
-const ROOT = join(import.meta.dirname, '../..');
 const POLL_MS = 200;
 
 let cassandra: CassandraEndpoint & { close(): Promise<void> };
-const keyspaces: string[] = [];
+const keyspaces = new TargetKeyspaces(() => cassandra);
 
 before(async () => {
   cassandra = await getSharedCassandra();
 });
 after(async () => {
-  const client = new Client({
-    contactPoints: cassandra.contactPoints,
-    protocolOptions: { port: cassandra.port },
-    localDataCenter: cassandra.localDataCenter,
-  });
-  for (const ks of keyspaces) await client.execute(`DROP KEYSPACE IF EXISTS ${ks}`);
-  await client.shutdown();
+  await keyspaces.dropAll();
   await cassandra.close();
 });
-
-function keyspace(): string {
-  const ks = `chat_mig_${randomBytes(4).toString('hex')}`;
-  keyspaces.push(ks);
-  return ks;
-}
-
-function cassandraOf(ks: string) {
-  return {
-    contactPoints: cassandra.contactPoints,
-    port: cassandra.port,
-    localDataCenter: cassandra.localDataCenter,
-    keyspace: ks,
-  };
-}
-
-const spec = (ks: string) =>
-  `cassandra:${cassandra.contactPoints.join(',')}:${cassandra.port}/${cassandra.localDataCenter}/${ks}`;
-
-/** Runs the migration command as an operator would; resolves with its output and exit code. */
-async function migrate(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(
-      join(ROOT, 'node_modules/.bin/tsx'),
-      [join(ROOT, 'scripts/migrate-store.ts'), ...args],
-      { cwd: ROOT, timeout: 300_000, maxBuffer: 64 * 1024 * 1024 },
-    );
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 /** Every message a client was given (`message` events: each id once per client by contract). */
 function received(c: ChatClient): WireMessage[] {
@@ -105,7 +62,7 @@ function migrationStory(
     let dataDir: string;
     let args: string[];
     let reportDir: string;
-    const target = keyspace();
+    const target = keyspaces.name();
 
     before(async () => {
       dataDir = await mkdtemp(join(tmpdir(), 'chat-mig-gw-'));
@@ -118,7 +75,7 @@ function migrationStory(
             id: 1,
             gateway: { host: '127.0.0.1', port: 0 },
             ...old.region,
-            storeMigration: { to: { cassandra: cassandraOf(target) }, pollMs: POLL_MS },
+            storeMigration: { to: { cassandra: keyspaces.config(target) }, pollMs: POLL_MS },
           },
         ],
         auth: { secret: TEST_SECRET, devTokens: true },
@@ -133,7 +90,7 @@ function migrationStory(
         '--from',
         old.from(dataDir),
         '--to',
-        spec(target),
+        keyspaces.spec(target),
         '--phase-file',
         join(dataDir, 'store-migration.json'),
         '--poll-ms',
@@ -145,30 +102,13 @@ function migrationStory(
       ];
     });
 
-    /** Sets the phase with the command and waits until the gateway's /metrics shows it. */
-    async function phase(to: StorePhase): Promise<void> {
-      const r = await migrate(['phase', to, ...args]);
-      assert.equal(r.code, 0, `phase ${to}: ${r.stdout}${r.stderr}`);
-      await eventually(
-        async () =>
-          assert.match(
-            await gw.gateway.metrics.registry.metrics(),
-            new RegExp(`^chat_store_migration_phase\\{phase="${to}"\\} 1$`, 'm'),
-          ),
-        { timeoutMs: 10_000 },
-      );
-    }
-
-    async function run(command: 'backfill' | 'reconcile' | 'verify'): Promise<MigrationReport> {
-      const before = new Set(await readdir(reportDir).catch(() => []));
-      const r = await migrate([command, ...args]);
-      const file = (await readdir(reportDir)).find((f) => !before.has(f) && f.includes(command));
-      assert.ok(file, `${command} kept no report: ${r.stdout}${r.stderr.slice(-3000)}`);
-      const report = JSON.parse(await readFile(join(reportDir, file), 'utf8')) as MigrationReport;
-      assert.deepEqual(report.remaining, [], `${command}: differences remain`);
-      assert.equal(r.code, 0, `${command}: ${r.stdout}${r.stderr.slice(-3000)}`);
-      return report;
-    }
+    const operator = new MigrationOperator(
+      () => gw,
+      () => args,
+      () => reportDir,
+    );
+    const phase = (to: StorePhase) => operator.phase(to);
+    const run = (command: 'backfill' | 'reconcile' | 'verify') => operator.run(command);
 
     it('moves every conversation while users send and receive, with a rollback on the way', async () => {
       const alice = sdkUser('alice');
@@ -340,6 +280,6 @@ migrationStory('embedded (npm start) to Cassandra', () => ({
 }));
 
 migrationStory('Cassandra keyspace to another keyspace', () => {
-  const ks = keyspace();
-  return { region: { cassandra: cassandraOf(ks) }, from: () => spec(ks) };
+  const ks = keyspaces.name();
+  return { region: { cassandra: keyspaces.config(ks) }, from: () => keyspaces.spec(ks) };
 });
