@@ -9,14 +9,13 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { startGateway } from '../src/app.ts';
 import { ChatClient, directConversationId } from '../src/client/index.ts';
 import { parseConfig } from '../src/config/load.ts';
 import type { Gateway } from '../src/gateway/gateway.ts';
-import { silentLogger } from '../src/util/log.ts';
 import { launchChromium } from '../test/helpers/browser.ts';
 import { TEST_SECRET, token } from '../test/helpers/gateway.ts';
 import { startNatsSupercluster } from '../test/helpers/nats.ts';
+import { startRegionGateways } from '../test/helpers/region-gateways.ts';
 
 const REGIONS = ['us-east', 'eu-west', 'ap-south'] as const;
 const OPERATOR_TOKEN = 'screenshots-operator-token';
@@ -40,19 +39,12 @@ async function main(): Promise<void> {
   const dirs: string[] = [];
   const clients: ChatClient[] = [];
   try {
-    for (const region of REGIONS) {
-      const dataDir = await mkdtemp(path.join(tmpdir(), `shots-${region}-`));
-      dirs.push(dataDir);
-      const gw = await startGateway({
-        config,
-        region: config.regions.find((r) => r.name === region)!,
-        workerId: 0,
-        port: 0,
-        dataDir,
-        log: silentLogger,
-      });
-      gateways.set(region, gw);
-    }
+    const started = await startRegionGateways(config, REGIONS, async (region) => {
+      const dir = await mkdtemp(path.join(tmpdir(), `shots-${region}-`));
+      dirs.push(dir);
+      return dir;
+    });
+    for (const [region, gw] of started) gateways.set(region, gw);
     // Two users per region; each writes to a neighbour in its region and to one in the next.
     const users = REGIONS.flatMap((region, i) => [`u${i}a`, `u${i}b`].map((user) => ({ user, region })));
     for (const { user, region } of users) {

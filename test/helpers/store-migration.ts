@@ -33,6 +33,18 @@ export async function migrate(args: string[]): Promise<{ code: number; stdout: s
   }
 }
 
+/**
+ * The command's arguments for a gateway whose data folder is `dataDir` (its phase file there,
+ * reports in `<dataDir>/reports`), moving from store spec `from` to `to`.
+ */
+export function commandArgs(from: string, to: string, dataDir: string, pollMs: number): string[] {
+  return [
+    ...['--from', from, '--to', to],
+    ...['--phase-file', join(dataDir, 'store-migration.json')],
+    ...['--poll-ms', String(pollMs), '--reports', join(dataDir, 'reports')],
+  ];
+}
+
 export class MigrationOperator {
   /**
    * @param gw the gateway whose store moves

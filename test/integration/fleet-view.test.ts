@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect } from 'nats';
-import { startGateway } from '../../src/app.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import type { ChatConfig } from '../../src/config/schema.ts';
 import { Fleet, NatsStatsBus, statsSubject } from '../../src/dashboard/fleet/index.ts';
@@ -22,6 +21,7 @@ import { launchChromium } from '../helpers/browser.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { TEST_SECRET } from '../helpers/gateway.ts';
 import { type NatsHandle, type NatsSupercluster, startNats, startNatsSupercluster } from '../helpers/nats.ts';
+import { startRegionGateways } from '../helpers/region-gateways.ts';
 import { sampleStats, statsBusContract } from '../stats-bus.contract.ts';
 
 let nats: NatsHandle;
@@ -97,19 +97,12 @@ describe('three regions: one gateway shows every gateway of every region', () =>
       })),
       auth: { secret: TEST_SECRET, operatorToken: OPERATOR_TOKEN },
     });
-    for (const region of REGIONS) {
-      const dataDir = await mkdtemp(join(tmpdir(), `fleet-${region}-`));
-      dirs.push(dataDir);
-      const gw = await startGateway({
-        config,
-        region: config.regions.find((r) => r.name === region)!,
-        workerId: 0,
-        port: 0,
-        dataDir,
-        log: silentLogger,
-      });
-      gateways.set(region, gw);
-    }
+    const started = await startRegionGateways(config, REGIONS, async (region) => {
+      const dir = await mkdtemp(join(tmpdir(), `fleet-${region}-`));
+      dirs.push(dir);
+      return dir;
+    });
+    for (const [region, gw] of started) gateways.set(region, gw);
   });
   after(async () => {
     for (const gw of gateways.values()) await gw.stop();

@@ -27,7 +27,7 @@ import { type CassandraEndpoint, getSharedCassandra } from '../helpers/cassandra
 import { eventually } from '../helpers/eventually.ts';
 import { startTestGateway, TEST_SECRET, type TestGateway } from '../helpers/gateway.ts';
 import { sdkClient, sdkUser } from '../helpers/sdk-clients.ts';
-import { MigrationOperator, TargetKeyspaces } from '../helpers/store-migration.ts';
+import { commandArgs, MigrationOperator, TargetKeyspaces } from '../helpers/store-migration.ts';
 
 const POLL_MS = 200;
 
@@ -60,18 +60,7 @@ describe('store migration: a web-app user keeps chatting while a npm start node 
       auth: { secret: TEST_SECRET, devTokens: true },
     });
     gw = await startTestGateway({ config, dataDir });
-    args = [
-      '--from',
-      `embedded:${dataDir}`,
-      '--to',
-      keyspaces.spec(target),
-      '--phase-file',
-      join(dataDir, 'store-migration.json'),
-      '--poll-ms',
-      String(POLL_MS),
-      '--reports',
-      join(dataDir, 'reports'),
-    ];
+    args = commandArgs(`embedded:${dataDir}`, keyspaces.spec(target), dataDir, POLL_MS);
     browser = await launchChromium();
   });
   after(async () => {

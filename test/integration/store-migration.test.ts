@@ -21,7 +21,7 @@ import { type CassandraEndpoint, getSharedCassandra } from '../helpers/cassandra
 import { eventually } from '../helpers/eventually.ts';
 import { startTestGateway, TEST_SECRET, type TestGateway } from '../helpers/gateway.ts';
 import { onCleanup, sdkClient, sdkUser } from '../helpers/sdk-clients.ts';
-import { MigrationOperator, migrate, TargetKeyspaces } from '../helpers/store-migration.ts';
+import { commandArgs, MigrationOperator, migrate, TargetKeyspaces } from '../helpers/store-migration.ts';
 
 const POLL_MS = 200;
 
@@ -86,20 +86,7 @@ function migrationStory(
         await gw.stop();
         await rm(dataDir, { recursive: true, force: true });
       });
-      args = [
-        '--from',
-        old.from(dataDir),
-        '--to',
-        keyspaces.spec(target),
-        '--phase-file',
-        join(dataDir, 'store-migration.json'),
-        '--poll-ms',
-        String(POLL_MS),
-        '--reports',
-        reportDir,
-        '--batch',
-        '2',
-      ];
+      args = [...commandArgs(old.from(dataDir), keyspaces.spec(target), dataDir, POLL_MS), '--batch', '2'];
     });
 
     const operator = new MigrationOperator(

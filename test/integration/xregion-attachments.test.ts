@@ -11,17 +11,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from 'cassandra-driver';
-import { startGateway } from '../../src/app.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import type { ChatConfig } from '../../src/config/schema.ts';
 import type { Gateway } from '../../src/gateway/gateway.ts';
-import { silentLogger } from '../../src/util/log.ts';
 import { uploadTo } from '../attachments.scenarios.ts';
 import { getSharedCassandra } from '../helpers/cassandra.ts';
 import { TestClient } from '../helpers/client.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { TEST_SECRET, token } from '../helpers/gateway.ts';
 import { type NatsSupercluster, startNatsSupercluster } from '../helpers/nats.ts';
+import { startRegionGateways } from '../helpers/region-gateways.ts';
 
 const REGIONS = ['us-east', 'eu-west'] as const;
 type Region = (typeof REGIONS)[number];
@@ -64,17 +63,8 @@ describe('attachments across regions (Cassandra ↔ embedded)', () => {
       presence: { ttlMs: 3000, heartbeatMs: 500 },
       replication: { presenceRefreshMs: 500 },
     });
-    for (const region of REGIONS) {
-      const gw = await startGateway({
-        config,
-        region: config.regions.find((r) => r.name === region)!,
-        workerId: 0,
-        port: 0,
-        dataDir,
-        log: silentLogger,
-      });
+    for (const [region, gw] of await startRegionGateways(config, REGIONS, () => dataDir))
       gateways.set(region, gw);
-    }
   });
 
   after(async () => {
