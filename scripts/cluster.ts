@@ -77,7 +77,7 @@ async function main(): Promise<void> {
 
   // One Cassandra node per distinct CQL port (regions.yaml puts every keyspace on one).
   const cassandraPorts = [...new Set(config.regions.flatMap((r) => (r.cassandra ? [r.cassandra.port] : [])))];
-  const redisPorts = [...new Set(config.regions.flatMap((r) => (r.redis ? [portOf(r.redis.url)] : [])))];
+  const redisPorts = [...new Set(config.regions.flatMap((r) => (r.redis?.url ? [portOf(r.redis.url)] : [])))];
   console.log(
     `starting NATS supercluster (${regions.join(', ')}), ${redisPorts.length} Redis, ${cassandraPorts.length} Cassandra…`,
   );

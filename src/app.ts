@@ -65,7 +65,7 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
       ? {
           dedup: arbiterDedup(
             new RedisDedupArbiter({
-              url: region.redis.url,
+              ...region.redis,
               keyPrefix: `chat:${region.name}:dedup:`,
               log: componentLogger(log, 'dedup-arbiter'),
             }),
@@ -103,7 +103,7 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
         region.redis
           ? {
               kind: 'redis',
-              url: region.redis.url,
+              ...region.redis,
               ...timing,
               keyPrefix: `chat:${region.name}:`,
               log: componentLogger(log, 'presence'),
@@ -117,7 +117,7 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
   const peers = config.regions.filter((r) => r.name !== region.name).map((r) => r.name);
   if (peers.length > 0 && region.nats) {
     const link = new CrossRegionLink({
-      servers: region.nats.servers,
+      ...region.nats,
       region: region.name,
       peers,
       outboxMaxAgeMs: config.replication.outboxMaxAgeMs,
@@ -132,7 +132,7 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
     replication = new Replication(region.name, link, directory, localStorage);
     storage = replication.storage;
     presence = new GlobalPresence(regionPresence, {
-      servers: region.nats.servers,
+      ...region.nats,
       region: region.name,
       gatewayId,
       ttlMs: config.presence.ttlMs,
@@ -167,7 +167,7 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
     region.nats
       ? {
           kind: 'nats',
-          servers: region.nats.servers,
+          ...region.nats,
           region: region.name,
           gatewayId,
           log: componentLogger(log, 'nats'),

@@ -75,3 +75,36 @@ export function isTransientBackendError(err: unknown): boolean {
 export class AuthError extends Error {
   override readonly name = 'AuthError';
 }
+
+/** A backing service the gateway starts on. */
+export type ServiceName = 'cassandra' | 'redis' | 'nats';
+
+/**
+ * A backing service refused the gateway at startup — wrong credentials, a certificate it does not
+ * trust or we do not, or it could not be reached. Names the service, which part of the gateway was
+ * connecting and where (never the credentials), and carries the driver's error as `cause`.
+ */
+export class ServiceStartError extends Error {
+  override readonly name = 'ServiceStartError';
+  constructor(
+    readonly service: ServiceName,
+    /** The part of the gateway that was connecting (`presence`, `routing`, `storage`, …). */
+    readonly component: string,
+    /** Where it connected (host:port, urls), without credentials. */
+    readonly target: string,
+    cause: unknown,
+  ) {
+    super(`${service} refused ${component} at ${target}: ${reasonOf(cause)}`, { cause });
+  }
+}
+
+/** The driver's own words, one line: cassandra-driver nests the real reason per host. */
+function reasonOf(cause: unknown): string {
+  if (!(cause instanceof Error)) return String(cause);
+  const inner = (cause as Error & { innerErrors?: Record<string, unknown> }).innerErrors;
+  const hostReasons = inner
+    ? Object.entries(inner).map(([host, e]) => `${host}: ${e instanceof Error ? e.message : String(e)}`)
+    : [];
+  const text = hostReasons.length > 0 ? hostReasons.join('; ') : cause.message;
+  return text.replace(/\s+/g, ' ').trim();
+}

@@ -6,7 +6,8 @@
  *
  * Environment (parsed in src/config/env.ts): CHAT_CONFIG, CHAT_REGION, CHAT_PORT, CHAT_HOST,
  * CHAT_WORKER_ID (a number, or `ordinal`: from the host name), CHAT_DATA_DIR, CHAT_OPERATOR_TOKEN,
- * CHAT_LOG_LEVEL, CHAT_TRANSPORT. The flags --config, --region, --port, --worker-id and --data-dir
+ * CHAT_LOG_LEVEL, CHAT_TRANSPORT, and the backing services' secrets (CHAT_REDIS_PASSWORD and the
+ * like, src/config/service-secrets.ts). The flags --config, --region, --port, --worker-id and --data-dir
  * override the variable of the same meaning.
  *
  * Logs are JSON lines on stdout (src/util/log.ts); the startup banner below is plain text so a
@@ -16,7 +17,7 @@
 import { parseArgs } from 'node:util';
 import { startGateway } from './app.ts';
 import { parseEnv, resolveStartup } from './config/env.ts';
-import { ConfigError } from './errors.ts';
+import { ConfigError, ServiceStartError } from './errors.ts';
 import { stopBoundMs } from './gateway/shutdown.ts';
 import { createLogger, type Logger } from './util/log.ts';
 import { warmWebAssets } from './web/index.ts';
@@ -116,6 +117,12 @@ const fatalLog: Logger = createLogger({ level: 'info', destination: 'stderr' });
 
 main().catch((err: unknown) => {
   if (err instanceof ConfigError) fatalLog.fatal({ path: err.path }, `config error: ${err.message}`);
+  // Which service refused, which part of the gateway, where, and the driver's reason.
+  else if (err instanceof ServiceStartError)
+    fatalLog.fatal(
+      { service: err.service, component: err.component, target: err.target, err: err.cause },
+      `start failed: ${err.message}`,
+    );
   else fatalLog.fatal({ err }, 'start failed');
   process.exit(1);
 });

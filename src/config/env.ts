@@ -10,6 +10,7 @@ import { ConfigError } from '../errors.ts';
 import { MAX_WORKER_ID } from '../util/snowflake.ts';
 import { embeddedConfig, loadConfigFile, selectRegion } from './load.ts';
 import { type ChatConfig, LOG_LEVELS, type LogLevel, type RegionConfig, TRANSPORTS } from './schema.ts';
+import { applyServiceSecrets, serviceSecretsEnv } from './service-secrets.ts';
 
 /** An unset and an empty variable mean the same: not given. */
 const optional = <T extends z.ZodType>(schema: T) =>
@@ -62,6 +63,8 @@ export const envSchema = z.object({
   CHAT_LOG_LEVEL: optional(z.enum(LOG_LEVELS)),
   /** Overrides the config's `transport` (`auto`, `uws`, `node`). */
   CHAT_TRANSPORT: optional(z.enum(TRANSPORTS)),
+  /** The backing services' passwords and tokens (service-secrets.ts), for the served region. */
+  ...serviceSecretsEnv,
 });
 
 export type ChatEnv = z.infer<typeof envSchema>;
@@ -106,6 +109,7 @@ export function resolveStartup(env: ChatEnv): StartupConfig {
   if (env.CHAT_API_KEYS !== undefined) config.api.keys = parseApiKeys(env.CHAT_API_KEYS);
   if (env.CHAT_TRANSPORT !== undefined) config.transport = env.CHAT_TRANSPORT;
   const region = selectRegion(config, env.CHAT_REGION);
+  applyServiceSecrets(region, env);
   if (env.CHAT_HOST) region.gateway.host = env.CHAT_HOST;
   return {
     config,

@@ -5,6 +5,9 @@
 import { z } from 'zod';
 import { MAX_HISTORY_LIMIT } from '../storage/types.ts';
 import { WEBHOOK_EVENT_TYPES } from '../webhooks/event-types.ts';
+import { cassandraSchema, natsSchema, redisSchema } from './services.ts';
+
+export type { CassandraConfig, NatsConfig, RedisConfig, TlsConfig } from './services.ts';
 
 /** Largest text frame a client may send (bytes). 64 KiB fits any chat message with room to spare. */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
@@ -20,15 +23,6 @@ const hostPort = z.object({
   port: z.number().int().min(0).max(65535),
 });
 
-export const cassandraSchema = z.object({
-  contactPoints: z.array(z.string().min(1)).min(1),
-  port: z.number().int().min(1).max(65535).default(9042),
-  localDataCenter: z.string().min(1),
-  keyspace: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/, 'lowercase letters, digits and _'),
-  /** Replicas per datacenter when the keyspace is created. */
-  replicationFactor: z.number().int().min(1).default(1),
-});
-
 export const regionSchema = z.object({
   name: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'lowercase letters, digits and -'),
   /** Goes into every message id minted in this region (5 bits). */
@@ -40,19 +34,9 @@ export const regionSchema = z.object({
   /** Omitted → embedded LMDB store in `dataDir`. */
   cassandra: cassandraSchema.optional(),
   /** Omitted → in-process presence. */
-  redis: z.object({ url: z.string().startsWith('redis://') }).optional(),
+  redis: redisSchema.optional(),
   /** Omitted → in-process routing. */
-  nats: z
-    .object({
-      servers: z.array(z.string().min(1)).min(1),
-      /**
-       * Only for `npm run cluster`, which starts this region's NATS server: its cluster and
-       * supercluster-gateway listen ports. Deployed servers are configured on their own.
-       */
-      clusterPort: z.number().int().min(1).max(65535).optional(),
-      gatewayPort: z.number().int().min(1).max(65535).optional(),
-    })
-    .optional(),
+  nats: natsSchema.optional(),
   dataDir: z.string().default('data'),
   /**
    * Moving this region's data to another store without downtime (docs/operations.md, "Moving a
@@ -478,7 +462,6 @@ export type LimitsConfig = z.infer<typeof limitsSchema>;
 export type AuthConfig = z.infer<typeof authSchema>;
 export type ResumeConfig = z.infer<typeof resumeSchema>;
 export type DashboardConfig = z.infer<typeof dashboardSchema>;
-export type CassandraConfig = z.infer<typeof cassandraSchema>;
 export type StoreMigrationConfig = NonNullable<RegionConfig['storeMigration']>;
 export type AttachmentsConfig = z.infer<typeof attachmentsSchema>;
 export type ApiConfig = z.infer<typeof apiSchema>;

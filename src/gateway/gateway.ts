@@ -180,7 +180,7 @@ export class Gateway {
       auth: this.auth,
       metrics: this.metrics,
       limits,
-      redisUrl: deps.region.redis?.url ?? null,
+      redis: deps.region.redis ?? null,
       adapterKey: `chat:${deps.region.name}:sio`,
       isStopping: () => this.stopping,
       sendsAway: () => this.sendsAway,

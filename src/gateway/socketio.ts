@@ -16,7 +16,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { createAdapter } from '@socket.io/redis-adapter';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { type DefaultEventsMap, type ExtendedError, Server, type Socket } from 'socket.io';
 import type { LimitsConfig } from '../config/schema.ts';
 import { AuthError, ChatError, CloseCode, closeReason, ErrorCode } from '../errors.ts';
@@ -27,6 +27,7 @@ import {
   type ServerFrame,
 } from '../protocol/index.ts';
 import type { Routed } from '../routing/types.ts';
+import { connectRedis, createRedis, type RedisConnection } from '../services/redis.ts';
 import { CLOSE_GRACE_MS, quitRedis } from '../util/close.ts';
 import { delay, settleWithin } from '../util/deadline.ts';
 import type { Logger } from '../util/log.ts';
@@ -54,7 +55,7 @@ export interface SocketIoDeps {
   metrics: GatewayMetrics;
   limits: LimitsConfig;
   /** The region's Redis, for the adapter; null = a single-gateway adapter (in-memory). */
-  redisUrl: string | null;
+  redis: RedisConnection | null;
   /** Prefix of the adapter's Redis channels. */
   adapterKey: string;
   isStopping: () => boolean;
@@ -191,18 +192,22 @@ export class SocketIoEndpoint {
 
   /** Connects the Redis adapter, when the region has Redis. Call before listening. */
   async start(): Promise<void> {
-    if (!this.d.redisUrl) return;
+    const redis = this.d.redis;
+    if (!redis) return;
     const onError = (err: Error) => {
       this.d.metrics.backgroundFailures.inc({ stage: 'socketio-adapter' });
       this.d.log.error({ err }, 'socket.io redis adapter');
     };
-    const pub = new Redis(this.d.redisUrl, { lazyConnect: true });
+    const pub = createRedis(redis, { lazyConnect: true });
     const sub = pub.duplicate();
     pub.on('error', onError);
     sub.on('error', onError);
     this.pub = pub;
     this.sub = sub;
-    await Promise.all([pub.connect(), sub.connect()]);
+    await Promise.all([
+      connectRedis(pub, redis, 'socket.io adapter'),
+      connectRedis(sub, redis, 'socket.io adapter'),
+    ]);
     this.io.adapter(createAdapter(pub, sub, { key: this.d.adapterKey }));
   }
 

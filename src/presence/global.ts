@@ -8,7 +8,8 @@
  * of a region that went dark go offline everywhere within the TTL. Core NATS is at-most-once;
  * a lost `on`/`off` is corrected by the next snapshot.
  */
-import { connect, type NatsConnection } from 'nats';
+import type { NatsConnection } from 'nats';
+import { connectNats, type NatsTarget } from '../services/nats.ts';
 import { drainNats } from '../util/close.ts';
 import type { Logger } from '../util/log.ts';
 import { ListenerSet } from './listeners.ts';
@@ -21,8 +22,8 @@ import type {
   Whereabouts,
 } from './types.ts';
 
-export interface GlobalPresenceOptions {
-  servers: string[];
+/** `servers`, and the credentials and TLS of the region's `nats` block (services/nats.ts). */
+export interface GlobalPresenceOptions extends NatsTarget {
   region: string;
   gatewayId: string;
   ttlMs: number;
@@ -67,12 +68,11 @@ export class GlobalPresence implements Presence {
       if (info.status === 'offline' && this.remoteOnline.has(info.userId)) return;
       this.listeners.emit(info);
     });
-    this.nc = await connect({
-      servers: this.opts.servers,
-      name: `presence-${this.opts.gatewayId}`,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 500,
-    });
+    this.nc = await connectNats(
+      this.opts,
+      { name: `presence-${this.opts.gatewayId}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 },
+      'cross-region presence',
+    );
     this.nc.subscribe('xp.>', {
       callback: (err, msg) => {
         if (err) {

@@ -1,6 +1,6 @@
 import type { Logger } from '../util/log.ts';
 import { MemoryPresence } from './memory.ts';
-import { RedisPresence } from './redis.ts';
+import { RedisPresence, type RedisPresenceOptions } from './redis.ts';
 import type { Presence } from './types.ts';
 
 export { DEFAULT_PRESENCE_TTL_MS } from './defaults.ts';
@@ -10,14 +10,7 @@ export type * from './types.ts';
 
 export type PresenceConfig =
   | { kind: 'memory'; ttlMs?: number; sweepIntervalMs?: number; log?: Logger }
-  | {
-      kind: 'redis';
-      url: string;
-      ttlMs?: number;
-      keyPrefix?: string;
-      sweepIntervalMs?: number;
-      log?: Logger;
-    };
+  | ({ kind: 'redis' } & RedisPresenceOptions);
 
 /** Builds the presence implementation named by `config.kind`. Call `start()` before use. */
 export function createPresence(config: PresenceConfig): Presence {

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { connectRedis, createRedis, type RedisConnection } from '../services/redis.ts';
 import { CLOSE_GRACE_MS, quitRedis } from '../util/close.ts';
 import { settleWithin } from '../util/deadline.ts';
 import { type Logger, silentLogger } from '../util/log.ts';
@@ -32,9 +33,8 @@ export const DEFAULT_SWEEP_BATCH = 500;
 /** Users per lookup script call; all chunks of one lookup go out in one pipeline. */
 const LOOKUP_CHUNK = 500;
 
-export interface RedisPresenceOptions {
-  /** redis://host:port[/db] */
-  url: string;
+/** Where Redis is (`url` or `sentinel`) and its credentials and TLS (the region's `redis` block). */
+export type RedisPresenceOptions = RedisConnection & {
   /** A connection is gone once its gateway has not heartbeated for this long. */
   ttlMs?: number;
   /** Prefix of every key and of the events channel; lets several deployments share a Redis. */
@@ -49,7 +49,7 @@ export interface RedisPresenceOptions {
    * logged, subscriber errors are rethrown asynchronously (an uncaught exception).
    */
   log?: Logger;
-}
+};
 
 interface LocalConn {
   userId: string;
@@ -90,6 +90,7 @@ export class RedisPresence implements Presence {
   readonly sweepIntervalMs: number;
   private readonly sweepBatch: number;
   private readonly log: Logger;
+  private readonly connection: RedisConnection;
   private readonly redis: Redis;
   private readonly sub: Redis;
   private readonly listeners: ListenerSet;
@@ -124,8 +125,9 @@ export class RedisPresence implements Presence {
     if (!Number.isInteger(this.sweepBatch) || this.sweepBatch <= 0) {
       throw new RangeError('sweepBatch must be a positive integer');
     }
-    this.redis = new Redis(opts.url, { lazyConnect: true });
-    this.sub = new Redis(opts.url, { lazyConnect: true });
+    this.connection = opts;
+    this.redis = createRedis(opts, { lazyConnect: true });
+    this.sub = createRedis(opts, { lazyConnect: true });
     this.redis.on('error', (err: Error) => this.log.error({ err }, 'redis connection error'));
     this.sub.on('error', (err: Error) => this.log.error({ err }, 'redis subscriber connection error'));
     this.sub.on('message', (channel: string, message: string) => {
@@ -144,7 +146,10 @@ export class RedisPresence implements Presence {
 
   async start(): Promise<void> {
     if (this.timer) return;
-    await Promise.all([this.redis.connect(), this.sub.connect()]);
+    await Promise.all([
+      connectRedis(this.redis, this.connection, 'presence'),
+      connectRedis(this.sub, this.connection, 'presence'),
+    ]);
     await this.sub.subscribe(this.channel, this.lostChannel);
     this.timer = setInterval(() => {
       this.sweep().catch((err: unknown) => this.log.error({ err }, 'presence sweep failed'));

@@ -32,7 +32,6 @@
  */
 import {
   AckPolicy,
-  connect,
   DeliverPolicy,
   headers,
   type JetStreamClient,
@@ -44,6 +43,7 @@ import {
   type StoredMsg,
   type StreamConfig,
 } from 'nats';
+import { connectNats, type NatsTarget } from '../services/nats.ts';
 import { CLOSE_GRACE_MS, drainNats } from '../util/close.ts';
 import { delay, settleWithin } from '../util/deadline.ts';
 import { type Logger, silentLogger } from '../util/log.ts';
@@ -53,8 +53,8 @@ import { unsourced } from './unsourced.ts';
 
 export type { CrossRegionBacklog, PeerBacklog } from './backlog.ts';
 
-export interface CrossRegionOptions {
-  servers: string[];
+/** `servers`, and the credentials and TLS of the region's `nats` block (services/nats.ts). */
+export interface CrossRegionOptions extends NatsTarget {
   region: string;
   /** Every other region events are replicated to. */
   peers: string[];
@@ -177,12 +177,15 @@ export class CrossRegionLink {
   }
 
   async start(): Promise<void> {
-    this.nc = await connect({
-      servers: this.opts.servers,
-      name: this.opts.name ?? `xregion-${this.opts.region}`,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 500,
-    });
+    this.nc = await connectNats(
+      this.opts,
+      {
+        name: this.opts.name ?? `xregion-${this.opts.region}`,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 500,
+      },
+      'replication',
+    );
     this.js = this.nc.jetstream();
     const jsm = await this.nc.jetstreamManager();
     // Right after a supercluster starts, the JetStream meta group may not know every region's

@@ -1,4 +1,5 @@
-import { connect, DebugEvents, Events, type Msg, type NatsConnection } from 'nats';
+import { DebugEvents, Events, type Msg, type NatsConnection } from 'nats';
+import { connectNats, type NatsTarget } from '../services/nats.ts';
 import { drainNats } from '../util/close.ts';
 import { withDeadline } from '../util/deadline.ts';
 import { type Logger, silentLogger } from '../util/log.ts';
@@ -20,8 +21,8 @@ const NATS_DEFAULT_MAX_PING_OUT = 2;
 
 const REGION_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
-export interface NatsRouterOptions {
-  servers: string[];
+/** `servers`, and the credentials and TLS of the region's `nats` block (services/nats.ts). */
+export interface NatsRouterOptions extends NatsTarget {
   /** The region's name; one subject token. */
   region: string;
   gatewayId: string;
@@ -91,16 +92,19 @@ export class NatsRouter implements Router {
   async start(handlers: RouterHandlers): Promise<void> {
     if (this.nc || this.closed) throw new Error('NatsRouter: already started or closed');
     this.handlers = handlers;
-    const nc = await connect({
-      servers: this.opts.servers,
-      name: this.opts.name ?? `gateway-${this.gatewayId}`,
-      noEcho: true,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: this.opts.reconnectWaitMs ?? DEFAULT_RECONNECT_WAIT_MS,
-      reconnectJitter: this.opts.reconnectJitterMs ?? DEFAULT_RECONNECT_JITTER_MS,
-      timeout: this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-      ...(this.opts.pingIntervalMs === undefined ? {} : { pingInterval: this.opts.pingIntervalMs }),
-    });
+    const nc = await connectNats(
+      this.opts,
+      {
+        name: this.opts.name ?? `gateway-${this.gatewayId}`,
+        noEcho: true,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: this.opts.reconnectWaitMs ?? DEFAULT_RECONNECT_WAIT_MS,
+        reconnectJitter: this.opts.reconnectJitterMs ?? DEFAULT_RECONNECT_JITTER_MS,
+        timeout: this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+        ...(this.opts.pingIntervalMs === undefined ? {} : { pingInterval: this.opts.pingIntervalMs }),
+      },
+      'routing',
+    );
     this.nc = nc;
     this.watch(nc).catch((err: unknown) => this.log.error({ err }, 'NATS status watch failed'));
     nc.subscribe(this.controlSubject, { callback: this.onControlMessage });

@@ -91,7 +91,7 @@ export function createWebhooks(opts: {
   if (config.endpoints.length === 0) return null;
   const timing = { ackWaitMs: ackWaitMs(config) };
   const queue: WebhookQueue = region.nats
-    ? new JetStreamWebhookQueue({ servers: region.nats.servers, region: region.name, ...timing })
+    ? new JetStreamWebhookQueue({ ...region.nats, region: region.name, ...timing })
     : new EmbeddedWebhookQueue({ dataDir: opts.dataDir, ...timing });
   return new Webhooks(queue, config, opts.log, lookupIn(opts.storage));
 }

@@ -9,7 +9,6 @@
 import {
   AckPolicy,
   type Consumer,
-  connect,
   DeliverPolicy,
   type JetStreamClient,
   type JetStreamManager,
@@ -19,6 +18,7 @@ import {
   RetentionPolicy,
   StorageType,
 } from 'nats';
+import { connectNats, type NatsTarget } from '../services/nats.ts';
 import { drainNats } from '../util/close.ts';
 import type { DeadLetter, QueueTiming, WebhookDelivery, WebhookItem, WebhookQueue } from './queue.ts';
 
@@ -28,8 +28,8 @@ const DUPLICATE_WINDOW_MS = 10 * 60_000;
 /** JetStream refuses pull requests that expire sooner than this. */
 const MIN_PULL_MS = 1000;
 
-export interface JetStreamQueueOptions extends QueueTiming {
-  servers: string[];
+/** `servers`, and the credentials and TLS of the region's `nats` block (services/nats.ts). */
+export interface JetStreamQueueOptions extends QueueTiming, NatsTarget {
   region: string;
 }
 
@@ -56,12 +56,11 @@ export class JetStreamWebhookQueue implements WebhookQueue {
 
   async start(): Promise<void> {
     if (this.nc) return;
-    this.nc = await connect({
-      servers: this.opts.servers,
-      name: `webhooks-${this.opts.region}`,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 500,
-    });
+    this.nc = await connectNats(
+      this.opts,
+      { name: `webhooks-${this.opts.region}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 },
+      'webhook queue',
+    );
     this.js = this.nc.jetstream();
     this.jsm = await this.nc.jetstreamManager();
     const cfg = {

@@ -13,6 +13,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import cassandra from 'cassandra-driver';
 import { canConnect, freePorts } from './ports.ts';
 import { removeOnExit, startProcess } from './proc.ts';
+import { makeJavaStores, type TestCerts } from './tls-certs.ts';
+
+/** The test keystore's password (a throwaway store in a temp dir). */
+const STORE_PASSWORD = 'test-store-pass';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** Where `scripts/services.sh install` copies cassandra-all and its runtime dependencies. */
@@ -49,6 +53,17 @@ export interface CassandraOptions {
    * bench/micro/search-index.ts, which measures them against SAI; the schema uses none.
    */
   sasiIndexesEnabled?: boolean;
+  /**
+   * Require a password (`authenticator: PasswordAuthenticator`; the built-in superuser is
+   * `cassandra`/`cassandra`) and/or TLS from clients (`client_encryption_options`, with a client
+   * certificate from the test CA when `requireClientAuth`). The readiness probe then logs in with
+   * `probe` (the driver's authProvider and sslOptions).
+   */
+  security?: {
+    passwordAuth?: boolean;
+    tls?: { certs: TestCerts; requireClientAuth: boolean };
+    probe: Pick<cassandra.ClientOptions, 'authProvider' | 'sslOptions'>;
+  };
 }
 
 /** What a client needs to reach a Cassandra node. */
@@ -106,6 +121,8 @@ function cassandraYaml(p: {
   storagePort: number;
   sslStoragePort: number;
   sasi: boolean;
+  passwordAuth: boolean;
+  clientTls?: { keystore: string; truststore: string; password: string; requireClientAuth: boolean };
 }): string {
   const d = (sub: string) => JSON.stringify(join(p.dir, sub));
   return `cluster_name: globalchat-test
@@ -138,7 +155,27 @@ auto_snapshot: false
 # docs/operations.md says the same for production.
 batch_size_warn_threshold: 64KiB
 unlogged_batch_across_partitions_warn_threshold: 100
-${p.sasi ? 'sasi_indexes_enabled: true\n' : ''}`;
+${p.sasi ? 'sasi_indexes_enabled: true\n' : ''}${p.passwordAuth ? 'authenticator: PasswordAuthenticator\n' : ''}${p.clientTls ? clientEncryptionYaml(p.clientTls) : ''}`;
+}
+
+/** TLS required on the CQL port (5.0 names; PKCS#12 stores from tls-certs.ts). */
+function clientEncryptionYaml(t: {
+  keystore: string;
+  truststore: string;
+  password: string;
+  requireClientAuth: boolean;
+}): string {
+  const q = JSON.stringify;
+  return `client_encryption_options:
+  enabled: true
+  optional: false
+  store_type: PKCS12
+  keystore: ${q(t.keystore)}
+  keystore_password: ${q(t.password)}
+  truststore: ${q(t.truststore)}
+  truststore_password: ${q(t.password)}
+  require_client_auth: ${t.requireClientAuth}
+`;
 }
 
 function logbackXml(logFile: string): string {
@@ -169,8 +206,12 @@ function tail(file: string, lines = 30): string {
 }
 
 /** One CQL round trip; throws if the node does not answer. */
-export async function queryReleaseVersion(ep: CassandraEndpoint): Promise<string> {
+export async function queryReleaseVersion(
+  ep: CassandraEndpoint,
+  security: Pick<cassandra.ClientOptions, 'authProvider' | 'sslOptions'> = {},
+): Promise<string> {
   const client = new cassandra.Client({
+    ...security,
     contactPoints: ep.contactPoints,
     localDataCenter: ep.localDataCenter,
     protocolOptions: { port: ep.port, maxVersion: 4 },
@@ -210,6 +251,8 @@ export async function startCassandra(opts: CassandraOptions = {}): Promise<Cassa
   await mkdir(logs, { recursive: true });
   await mkdir(join(dir, 'triggers'), { recursive: true });
   const yamlPath = join(conf, 'cassandra.yaml');
+  const sec = opts.security;
+  const stores = sec?.tls ? makeJavaStores(sec.tls.certs, STORE_PASSWORD) : undefined;
   const rackdcPath = join(conf, 'cassandra-rackdc.properties');
   const logbackPath = join(conf, 'logback.xml');
   await writeFile(
@@ -222,6 +265,10 @@ export async function startCassandra(opts: CassandraOptions = {}): Promise<Cassa
       storagePort,
       sslStoragePort,
       sasi: opts.sasiIndexesEnabled === true,
+      passwordAuth: sec?.passwordAuth === true,
+      ...(stores && sec?.tls
+        ? { clientTls: { ...stores, password: STORE_PASSWORD, requireClientAuth: sec.tls.requireClientAuth } }
+        : {}),
     }),
   );
   await writeFile(rackdcPath, `dc=${datacenter}\nrack=rack1\n`);
@@ -289,7 +336,7 @@ export async function startCassandra(opts: CassandraOptions = {}): Promise<Cassa
     // Probing the port first avoids building a driver client on every poll while the JVM boots.
     if (await canConnect(nativePort, listen)) {
       try {
-        await queryReleaseVersion(endpoint);
+        await queryReleaseVersion(endpoint, sec?.probe);
         break;
       } catch {
         // The port opens a moment before the node serves queries.

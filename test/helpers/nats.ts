@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { eventually } from './eventually.ts';
 import { freePorts } from './ports.ts';
 import { removeOnExit, type ServiceProcess, startProcess } from './proc.ts';
+import type { TestCerts } from './tls-certs.ts';
 
 export interface NatsHandle {
   url: string;
@@ -20,6 +21,38 @@ interface ServerSpec {
   jetstream: boolean;
   /** Cluster and gateway blocks, for a supercluster member. */
   cluster?: { name: string; port: number; gatewayPort: number; gateways: Record<string, number> };
+  security?: NatsSecurity;
+}
+
+/** What a client must present (docs/operations.md, "Credentials and TLS"). */
+export interface NatsSecurity {
+  /** TLS only, with these certificates; `verify`: clients need a certificate from the test CA. */
+  tls?: TestCerts;
+  verify?: boolean;
+  /** Users by password, and users by nkey (public keys, `U…`). */
+  users?: { user: string; password: string }[];
+  nkeys?: string[];
+  /** A single token instead (the server cannot take both a token and users). */
+  token?: string;
+}
+
+/** The `tls` and `authorization` blocks for `sec`. */
+function securityConfig(sec: NatsSecurity): string[] {
+  const q = JSON.stringify;
+  const lines: string[] = [];
+  if (sec.tls) {
+    const t = sec.tls;
+    lines.push(
+      `tls { cert_file: ${q(t.serverCert)}, key_file: ${q(t.serverKey)}, ca_file: ${q(t.ca)}, verify: ${sec.verify === true}, timeout: 2 }`,
+    );
+  }
+  if (sec.token !== undefined) lines.push(`authorization { token: ${q(sec.token)} }`);
+  const users = [
+    ...(sec.users ?? []).map((u) => `{ user: ${q(u.user)}, password: ${q(u.password)} }`),
+    ...(sec.nkeys ?? []).map((k) => `{ nkey: ${q(k)} }`),
+  ];
+  if (users.length > 0) lines.push(`authorization { users: [${users.join(', ')}] }`);
+  return lines;
 }
 
 /** nats-server config text; JSON strings are valid quoted strings in its config format. */
@@ -32,6 +65,7 @@ function natsConfig(s: ServerSpec): string {
     `http: ${q(`127.0.0.1:${s.monitorPort}`)}`,
   ];
   if (s.jetstream) lines.push(`jetstream { store_dir: ${q(join(s.dir, 'jetstream'))} }`);
+  if (s.security) lines.push(...securityConfig(s.security));
   const c = s.cluster;
   if (c) {
     const self = `nats-route://127.0.0.1:${c.port}`;
@@ -89,18 +123,28 @@ async function launch(spec: ServerSpec): Promise<ServiceProcess> {
  * Starts a throwaway `nats-server` on a free loopback port, with JetStream storing into its temp
  * dir when `jetstream` is set. close() stops it and removes the dir.
  */
-export async function startNats(opts: { jetstream?: boolean } = {}): Promise<NatsHandle> {
+export async function startNats(
+  opts: { jetstream?: boolean; security?: NatsSecurity } = {},
+): Promise<NatsHandle> {
   const dir = await mkdtemp(join(tmpdir(), 'nats-'));
   const keepDir = removeOnExit(dir);
   const [port, monitorPort] = (await freePorts(2)) as [number, number];
   try {
-    const proc = await launch({ name: `test-${port}`, dir, port, monitorPort, jetstream: !!opts.jetstream });
+    const proc = await launch({
+      name: `test-${port}`,
+      dir,
+      port,
+      monitorPort,
+      jetstream: !!opts.jetstream,
+      ...(opts.security ? { security: opts.security } : {}),
+    });
     const close = async () => {
       await proc.stop();
       await rm(dir, { recursive: true, force: true });
       keepDir();
     };
-    return { url: `nats://127.0.0.1:${port}`, port, pid: proc.pid, close };
+    const scheme = opts.security?.tls ? 'tls' : 'nats';
+    return { url: `${scheme}://127.0.0.1:${port}`, port, pid: proc.pid, close };
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     keepDir();

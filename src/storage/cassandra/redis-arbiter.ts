@@ -5,7 +5,8 @@
  * once an attempt has written its message row, later resends find that row through its
  * `client_msg_id` index. The strategy that uses it is `arbiterDedup` (`dedup-arbiter.ts`); see docs/architecture.md.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { connectRedis, createRedis, type RedisConnection } from '../../services/redis.ts';
 import { quitRedis } from '../../util/close.ts';
 import { type Logger, silentLogger } from '../../util/log.ts';
 
@@ -24,9 +25,8 @@ export interface DedupArbiter {
 
 export const DEFAULT_DEDUP_KEY_PREFIX = 'dedup:';
 
-export interface RedisDedupArbiterOptions {
-  /** redis://host:port[/db] */
-  url: string;
+/** Where Redis is and its credentials and TLS (the region's `redis` block), plus the arbiter's own. */
+export type RedisDedupArbiterOptions = RedisConnection & {
   /** Prefix of every key, e.g. `chat:<region>:dedup:`, so several users can share a Redis. */
   keyPrefix?: string;
   /**
@@ -38,7 +38,7 @@ export interface RedisDedupArbiterOptions {
   maxRetriesPerRequest?: number;
   /** Logs connection errors (they also fail the claims they affect). Default: silent. */
   log?: Logger;
-}
+};
 
 /**
  * `SET key value NX PX ttl GET` in one round trip: sets only if absent and returns the previous
@@ -46,12 +46,14 @@ export interface RedisDedupArbiterOptions {
  */
 export class RedisDedupArbiter implements DedupArbiter {
   readonly keyPrefix: string;
+  private readonly connection: RedisConnection;
   private readonly redis: Redis;
   private connecting: Promise<void> | undefined;
 
   constructor(opts: RedisDedupArbiterOptions) {
     this.keyPrefix = opts.keyPrefix ?? DEFAULT_DEDUP_KEY_PREFIX;
-    this.redis = new Redis(opts.url, {
+    this.connection = opts;
+    this.redis = createRedis(opts, {
       lazyConnect: true,
       commandTimeout: opts.commandTimeoutMs ?? 2000,
       maxRetriesPerRequest: opts.maxRetriesPerRequest ?? 1,
@@ -65,7 +67,7 @@ export class RedisDedupArbiter implements DedupArbiter {
 
   async init(): Promise<void> {
     // A failed connect is not retried here: the caller gives up on this store (and closes it).
-    this.connecting ??= this.redis.connect();
+    this.connecting ??= connectRedis(this.redis, this.connection, 'dedup arbiter');
     await this.connecting;
   }
 

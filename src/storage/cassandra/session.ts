@@ -4,6 +4,7 @@
  * transactions at LOCAL_SERIAL), and the keyspace its statements are qualified with.
  */
 import cassandra, { type Client as CassandraClient, type types } from 'cassandra-driver';
+import { type CassandraSecurity, cassandraSecurityOptions } from '../../services/cassandra.ts';
 import { assertKeyspaceName } from './schema.ts';
 
 const { Client, types: cql, policies } = cassandra;
@@ -31,7 +32,8 @@ const CONSISTENCY: Record<ConsistencyName, number> = {
 /** Page size when reading a whole partition (counting unread messages, listing members). */
 export const SCAN_PAGE = 1000;
 
-export interface SessionOptions {
+/** Where the cluster is, plus its credentials and TLS (`username`, `password`, `tls`). */
+export interface SessionOptions extends CassandraSecurity {
   contactPoints: string[];
   /** CQL native port. Default 9042. */
   port?: number;
@@ -56,6 +58,7 @@ export class CqlSession {
       contactPoints: options.contactPoints,
       localDataCenter: options.localDataCenter,
       protocolOptions: { port: options.port ?? 9042 },
+      ...cassandraSecurityOptions(options),
       policies: {
         reconnection: new policies.reconnection.ExponentialReconnectionPolicy(
           100,

@@ -14,6 +14,7 @@
  * or a `DedupArbiter` in the region's Redis).
  */
 
+import { ServiceStartError } from '../../errors.ts';
 import type { Logger } from '../../util/log.ts';
 import type {
   AppendOptions,
@@ -134,7 +135,13 @@ export class CassandraStorage implements Storage {
   }
 
   async init(): Promise<void> {
-    await Promise.all([this.db.client.connect(), this.dedup.init()]);
+    const target = `${this.options.contactPoints.join(',')}:${this.options.port ?? 9042}`;
+    await Promise.all([
+      this.db.client.connect().catch((err: unknown) => {
+        throw new ServiceStartError('cassandra', 'storage', target, err);
+      }),
+      this.dedup.init(),
+    ]);
     if (this.options.migrate !== false) {
       await migrate(this.db.client, this.db.ks, this.replication, this.options.log);
     }

@@ -24,7 +24,7 @@ export function defaultPhaseFile(dataDir: string): string {
 
 /** Where a region keeps its migration state: its Redis when it has one, else a file. */
 export function phaseStoreFor(region: RegionConfig, dataDir: string, log?: Logger): PhaseStore {
-  if (region.redis) return new RedisPhaseStore(region.redis.url, phaseKey(region.name), log);
+  if (region.redis) return new RedisPhaseStore(region.redis, phaseKey(region.name), log);
   return new FilePhaseStore(path.resolve(region.storeMigration?.phaseFile ?? defaultPhaseFile(dataDir)));
 }
 

@@ -21,7 +21,8 @@
  * both store kinds only for this, and `done` decommissions it.
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedis, type RedisConnection } from '../../services/redis.ts';
 import { quitRedis } from '../../util/close.ts';
 import { type Logger, silentLogger } from '../../util/log.ts';
 
@@ -124,11 +125,13 @@ export class RedisPhaseStore implements PhaseStore {
   private readonly redis: Redis;
 
   constructor(
-    url: string,
+    /** The region's `redis` block (credentials, TLS, Sentinel), or a bare URL. */
+    target: string | RedisConnection,
     private readonly key: string,
     log: Logger = silentLogger,
   ) {
-    this.redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2 });
+    const connection = typeof target === 'string' ? { url: target } : target;
+    this.redis = createRedis(connection, { lazyConnect: true, maxRetriesPerRequest: 2 });
     // ioredis reconnects by itself; a failed read is reported by the watcher that made it.
     this.redis.on('error', (err: Error) =>
       log.debug({ err }, 'store migration phase: Redis connection error'),
