@@ -183,6 +183,8 @@ export async function startNatsSupercluster(
   opts: {
     /** Fixed ports per region (port, monitorPort, clusterPort, gatewayPort); default free ones. */
     ports?: Record<string, [number, number, number, number]>;
+    /** What every server requires of clients (routes and gateways between servers stay plain). */
+    security?: NatsSecurity;
   } = {},
 ): Promise<NatsSupercluster> {
   if (new Set(regions).size !== regions.length || regions.length === 0) {
@@ -209,6 +211,7 @@ export async function startNatsSupercluster(
       monitorPort: monitorPort!,
       jetstream: true,
       cluster: { name: region, port: clusterPort!, gatewayPort: gatewayPort!, gateways },
+      ...(opts.security ? { security: opts.security } : {}),
     };
   }
   const procs = new Map<string, ServiceProcess>();
@@ -252,7 +255,7 @@ export async function startNatsSupercluster(
   const urls: Record<string, string> = {};
   for (const region of regions) {
     const s = specs[region]!;
-    urls[region] = `nats://127.0.0.1:${s.port}`;
+    urls[region] = `${opts.security?.tls ? 'tls' : 'nats'}://127.0.0.1:${s.port}`;
     servers[region] = {
       url: urls[region],
       port: s.port,
