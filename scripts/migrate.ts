@@ -11,11 +11,16 @@
  *   --rf N                 CASSANDRA_RF               replicas in --dc when creating the keyspace, default 1
  *   --replication JSON     CASSANDRA_REPLICATION      full CQL replication map instead of --rf, e.g.
  *                                                     '{"class":"NetworkTopologyStrategy","us-east":3,"eu-west":3}'
+ *   --username NAME        CHAT_CASSANDRA_USERNAME    for PasswordAuthenticator (the password only from
+ *                          CHAT_CASSANDRA_PASSWORD: not on a command line anyone can list)
+ *   --tls-ca-file PATH     TLS to the nodes, verified with this CA (docs/operations.md, "Credentials and TLS")
+ *   --tls-cert-file PATH, --tls-key-file PATH   a client certificate, for require_client_auth
  *
  * Exit code 0 when the schema is current, 1 on any error, 2 on bad arguments.
  */
 import { parseArgs } from 'node:util';
 import cassandra from 'cassandra-driver';
+import { type CassandraSecurity, cassandraSecurityOptions } from '../src/services/cassandra.ts';
 import {
   assertKeyspaceName,
   MIGRATIONS,
@@ -34,6 +39,7 @@ interface MigrateArgs {
   localDataCenter: string;
   keyspace: string;
   replication: ReplicationOptions;
+  security: CassandraSecurity;
 }
 
 function parse(argv: string[], env: NodeJS.ProcessEnv): MigrateArgs {
@@ -46,6 +52,10 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): MigrateArgs {
       keyspace: { type: 'string' },
       rf: { type: 'string' },
       replication: { type: 'string' },
+      username: { type: 'string' },
+      'tls-ca-file': { type: 'string' },
+      'tls-cert-file': { type: 'string' },
+      'tls-key-file': { type: 'string' },
     },
     strict: true,
   });
@@ -80,7 +90,28 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): MigrateArgs {
     if (!Number.isInteger(rf) || rf < 1) throw new UsageError('--rf: a positive integer');
     replication = { class: 'NetworkTopologyStrategy', [localDataCenter]: rf };
   }
-  return { contactPoints, port, localDataCenter, keyspace, replication };
+  const username = values.username ?? env.CHAT_CASSANDRA_USERNAME;
+  const password = env.CHAT_CASSANDRA_PASSWORD;
+  if ((username === undefined) !== (password === undefined))
+    throw new UsageError('--username and CHAT_CASSANDRA_PASSWORD go together');
+  if ((values['tls-cert-file'] === undefined) !== (values['tls-key-file'] === undefined))
+    throw new UsageError('--tls-cert-file and --tls-key-file go together');
+  const tlsWanted = ['tls-ca-file', 'tls-cert-file', 'tls-key-file'].some(
+    (k) => values[k as 'tls-ca-file'] !== undefined,
+  );
+  const security: CassandraSecurity = {
+    ...(username !== undefined ? { username, password } : {}),
+    ...(tlsWanted
+      ? {
+          tls: {
+            ...(values['tls-ca-file'] ? { caFile: values['tls-ca-file'] } : {}),
+            ...(values['tls-cert-file'] ? { certFile: values['tls-cert-file'] } : {}),
+            ...(values['tls-key-file'] ? { keyFile: values['tls-key-file'] } : {}),
+          },
+        }
+      : {}),
+  };
+  return { contactPoints, port, localDataCenter, keyspace, replication, security };
 }
 
 async function main(): Promise<number> {
@@ -95,6 +126,7 @@ async function main(): Promise<number> {
     contactPoints: args.contactPoints,
     localDataCenter: args.localDataCenter,
     protocolOptions: { port: args.port },
+    ...cassandraSecurityOptions(args.security),
     queryOptions: { consistency: cassandra.types.consistencies.localQuorum },
   });
   try {

@@ -57,7 +57,23 @@ export function redisOptions(c: RedisConnection): RedisOptions {
 
 /** A client for `c`, with the caller's own options (timeouts, lazyConnect) on top. */
 export function createRedis(c: RedisConnection, extra: RedisOptions = {}): Redis {
-  return new Redis({ ...redisOptions(c), ...extra });
+  const client = new Redis({ ...redisOptions(c), ...extra });
+  // First listener, so the callers' loggers see the error already redacted.
+  client.on('error', redactCredentials);
+  return client;
+}
+
+/** Commands whose arguments carry a password. */
+const CREDENTIAL_COMMANDS = new Set(['auth', 'hello']);
+
+/**
+ * ioredis attaches the failed command to its errors (`err.command.args`): for a refused AUTH that
+ * is the password, which a logged error would then print. Replaces those arguments in place.
+ */
+export function redactCredentials(err: unknown): void {
+  const command = (err as { command?: { name?: unknown; args?: unknown } } | null)?.command;
+  if (command && typeof command.name === 'string' && CREDENTIAL_COMMANDS.has(command.name.toLowerCase()))
+    command.args = ['[redacted]'];
 }
 
 /** Where `c` points, without credentials: for logs and startup errors. */
@@ -80,7 +96,10 @@ const ERROR_GATHER_MS = 100;
  */
 export async function connectRedis(client: Redis, c: RedisConnection, component: string): Promise<void> {
   const errors: Error[] = [];
-  const onError = (err: Error) => errors.push(err);
+  const onError = (err: Error) => {
+    redactCredentials(err);
+    errors.push(err);
+  };
   let failing = false;
   let fail: () => void = () => {};
   client.on('error', onError);
@@ -93,6 +112,7 @@ export async function connectRedis(client: Redis, c: RedisConnection, component:
       };
       client.on('error', fail);
       client.connect().then(resolve, (err: Error) => {
+        redactCredentials(err);
         errors.push(err);
         fail();
       });

@@ -41,6 +41,8 @@ export async function startGatewayProcess(opts: {
   workerId: number;
   /** Where the log file goes. */
   dir: string;
+  /** More environment (secrets such as CHAT_REDIS_PASSWORD). */
+  env?: Record<string, string>;
 }): Promise<GatewayProcess> {
   const logFile = join(opts.dir, `gateway-${opts.workerId}.log`);
   const proc = startProcess(process.execPath, compiledGatewayArgs(), {
@@ -52,6 +54,7 @@ export async function startGatewayProcess(opts: {
       CHAT_REGION: opts.region,
       CHAT_PORT: String(opts.port),
       CHAT_WORKER_ID: String(opts.workerId),
+      ...opts.env,
     },
   });
   const httpUrl = `http://127.0.0.1:${opts.port}`;
