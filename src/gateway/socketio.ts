@@ -199,7 +199,7 @@ export class SocketIoEndpoint {
       this.d.log.error({ err }, 'socket.io redis adapter');
     };
     const pub = createRedis(redis, { lazyConnect: true });
-    const sub = pub.duplicate();
+    const sub = createRedis(redis, { lazyConnect: true });
     pub.on('error', onError);
     sub.on('error', onError);
     this.pub = pub;
