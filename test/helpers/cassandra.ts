@@ -200,6 +200,12 @@ export function javaBinary(): string {
   return jdk17 ? join(jvms, jdk17, 'bin/java') : 'java';
 }
 
+/** The keytool beside `javaBinary()`, else the one on PATH. */
+function keytoolBinary(): string {
+  const beside = join(dirname(javaBinary()), 'keytool');
+  return existsSync(beside) ? beside : 'keytool';
+}
+
 function tail(file: string, lines = 30): string {
   if (!existsSync(file)) return '';
   return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
@@ -252,7 +258,7 @@ export async function startCassandra(opts: CassandraOptions = {}): Promise<Cassa
   await mkdir(join(dir, 'triggers'), { recursive: true });
   const yamlPath = join(conf, 'cassandra.yaml');
   const sec = opts.security;
-  const stores = sec?.tls ? makeJavaStores(sec.tls.certs, STORE_PASSWORD) : undefined;
+  const stores = sec?.tls ? makeJavaStores(sec.tls.certs, STORE_PASSWORD, keytoolBinary()) : undefined;
   const rackdcPath = join(conf, 'cassandra-rackdc.properties');
   const logbackPath = join(conf, 'logback.xml');
   await writeFile(

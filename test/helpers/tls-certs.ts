@@ -116,6 +116,8 @@ export function makeTestCerts(): TestCerts {
 export function makeJavaStores(
   certs: TestCerts,
   storePassword: string,
+  /** The JDK's keytool (Cassandra's JDK, beside its java). */
+  keytool = 'keytool',
 ): { keystore: string; truststore: string } {
   const keystore = join(certs.dir, 'server.p12');
   const truststore = join(certs.dir, 'truststore.p12');
@@ -134,7 +136,7 @@ export function makeJavaStores(
     keystore,
   ]);
   execFileSync(
-    'keytool',
+    keytool,
     [
       '-importcert',
       '-noprompt',
