@@ -5,6 +5,7 @@ export { MemoryStatsBus, MemoryStatsHub } from './memory-bus.ts';
 export { NatsStatsBus, type NatsStatsBusOptions } from './nats-bus.ts';
 export { decodeStats, encodeStats } from './wire.ts';
 
+import type { NatsTarget } from '../../services/nats.ts';
 import type { Logger } from '../../util/log.ts';
 import type { StatsBus } from './bus.ts';
 import { MemoryStatsBus } from './memory-bus.ts';
@@ -12,11 +13,11 @@ import { NatsStatsBus } from './nats-bus.ts';
 
 /** NATS when the region has it (every gateway of every region), else this process only (embedded mode). */
 export function createStatsBus(opts: {
-  nats: { servers: string[] } | undefined;
+  nats: NatsTarget | undefined;
   gatewayId: string;
   log: Logger;
 }): StatsBus {
   return opts.nats
-    ? new NatsStatsBus({ servers: opts.nats.servers, gatewayId: opts.gatewayId, log: opts.log })
+    ? new NatsStatsBus({ ...opts.nats, gatewayId: opts.gatewayId, log: opts.log })
     : new MemoryStatsBus();
 }

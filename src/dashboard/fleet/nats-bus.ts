@@ -6,7 +6,8 @@
  * The first connect is made in the background and retried: a NATS that is down at start delays
  * the view, not the gateway (the view shows `busError` meanwhile).
  */
-import { connect, Events, type Msg, type NatsConnection } from 'nats';
+import { Events, type Msg, type NatsConnection } from 'nats';
+import { connectNats, type NatsTarget } from '../../services/nats.ts';
 import { drainNats } from '../../util/close.ts';
 import type { Logger } from '../../util/log.ts';
 import type { GatewayStats } from '../types.ts';
@@ -16,8 +17,8 @@ import { decodeStats, encodeStats } from './wire.ts';
 /** Between attempts at a first connection (after that, nats.js reconnects by itself). */
 const RETRY_MS = 2000;
 
-export interface NatsStatsBusOptions {
-  servers: string[];
+/** `servers`, and the credentials and TLS of the region's `nats` block (services/nats.ts). */
+export interface NatsStatsBusOptions extends NatsTarget {
   gatewayId: string;
   log: Logger;
 }
@@ -45,12 +46,11 @@ export class NatsStatsBus implements StatsBus {
     if (this.closed) return;
     let nc: NatsConnection;
     try {
-      nc = await connect({
-        servers: this.opts.servers,
-        name: `stats-${this.opts.gatewayId}`,
-        maxReconnectAttempts: -1,
-        reconnectTimeWait: 1000,
-      });
+      nc = await connectNats(
+        this.opts,
+        { name: `stats-${this.opts.gatewayId}`, maxReconnectAttempts: -1, reconnectTimeWait: 1000 },
+        'fleet view',
+      );
     } catch (err) {
       this.lastError = err instanceof Error ? err.message : String(err);
       this.opts.log.warn({ err }, 'stats bus could not connect to NATS; retrying');
