@@ -8,6 +8,7 @@ import { EmbeddedStorage, padId } from '../src/storage/embedded.ts';
 import { padTime } from '../src/storage/embedded-keys.ts';
 import { createStorage } from '../src/storage/index.ts';
 import { attachmentContract } from './attachments.contract.ts';
+import { homeMoveContract } from './home-moves.contract.ts';
 import { moderationContract } from './moderation.contract.ts';
 import { muteContract } from './mutes.contract.ts';
 import { revocationContract } from './revocations.contract.ts';
@@ -55,6 +56,15 @@ revocationContract('embedded', async () => {
 });
 
 moderationContract('embedded', async () => {
+  const dir = await tempDir();
+  return {
+    storage: new EmbeddedStorage({ dataDir: dir }),
+    reopen: async () => new EmbeddedStorage({ dataDir: dir }),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+});
+
+homeMoveContract('embedded', async () => {
   const dir = await tempDir();
   return {
     storage: new EmbeddedStorage({ dataDir: dir }),

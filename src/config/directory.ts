@@ -3,9 +3,11 @@
  * are offline. Every region must agree without asking anyone, so the answer is a pure function
  * of the shared config: an explicit pin from `directory.pins`, else rendezvous hashing of the
  * user id over the region names (adding a region moves only the users it wins; removing one
- * moves only its own users).
+ * moves only its own users). A user moved at runtime (`src/homes/`) is answered from their move
+ * record instead: the store every region reads holds it, and each gateway refreshes its copy here.
  */
 import { createHash } from 'node:crypto';
+import { type HomeMove, holdsUnder, homeUnder } from '../storage/home-moves.ts';
 
 export interface DirectoryConfig {
   pins: Readonly<Record<string, string>>;
@@ -13,6 +15,8 @@ export interface DirectoryConfig {
 
 export class Directory {
   private readonly cache = new Map<string, string>();
+  /** Move records by user: they override pins and hashing (`setMoves`). */
+  private moves = new Map<string, HomeMove>();
 
   constructor(
     private readonly regions: readonly string[],
@@ -21,7 +25,36 @@ export class Directory {
     if (regions.length === 0) throw new RangeError('Directory needs at least one region');
   }
 
+  /** Replaces the move records the directory answers from (the store's, read by `src/homes/`). */
+  setMoves(moves: Iterable<HomeMove>): void {
+    const next = new Map<string, HomeMove>();
+    for (const m of moves) {
+      if (this.regions.includes(m.from) && this.regions.includes(m.to)) next.set(m.userId, m);
+    }
+    this.moves = next;
+  }
+
+  /** The user's move record as this directory knows it (null: never moved). */
+  moveOf(userId: string): HomeMove | null {
+    return this.moves.get(userId) ?? null;
+  }
+
+  /**
+   * Whether `region` keeps the user's offline queue: their home, and while a move is under way
+   * (until its cleanup) both the old home and the new one.
+   */
+  holds(region: string, userId: string): boolean {
+    const move = this.moves.get(userId);
+    return move ? holdsUnder(move, region) : this.staticHomeOf(userId) === region;
+  }
+
   homeOf(userId: string): string {
+    const move = this.moves.get(userId);
+    return move ? homeUnder(move) : this.staticHomeOf(userId);
+  }
+
+  /** The home from the config alone: a pin, else rendezvous hashing. */
+  staticHomeOf(userId: string): string {
     const pinned = this.config.pins[userId];
     if (pinned !== undefined && this.regions.includes(pinned)) return pinned;
     const hit = this.cache.get(userId);

@@ -190,6 +190,28 @@ export const directorySchema = z
   .object({
     /** userId → home region name, for users who must live in a given region. */
     pins: z.record(z.string(), z.string()).default({}),
+    /** Moving users to another home region at runtime (docs/operations.md, src/homes/). */
+    moves: z
+      .object({
+        /** How often each gateway re-reads the move records into its directory. */
+        refreshMs: z.number().int().min(50).default(2000),
+        /** Offline-queue entries per copy event (one replication event each). */
+        batchSize: z.number().int().min(1).max(1000).default(100),
+        /** Wait after a phase is acknowledged: at least twice `refreshMs`, for every gateway's directory. */
+        settleMs: z.number().int().min(0).default(5000),
+        /** How long both homes keep queueing after cutover, for writes routed by a stale directory. */
+        graceMs: z.number().int().min(0).default(30_000),
+        /** Verification rounds at most (before cutover, and at cleanup). */
+        verifyRounds: z.number().int().min(1).default(20),
+        roundDelayMs: z.number().int().min(0).default(1000),
+        /** How long the new home may take to answer before the move fails (or stops, after cutover). */
+        replyTimeoutMs: z.number().int().min(100).default(120_000),
+        /** How often the old home's store is read for an answer. */
+        pollMs: z.number().int().min(10).default(100),
+        /** Moves one gateway drives at once. */
+        concurrency: z.number().int().min(1).default(8),
+      })
+      .prefault({}),
   })
   .prefault({});
 

@@ -9,6 +9,7 @@ import { mountApi } from '../api/mount.ts';
 import type { ChatConfig, RegionConfig } from '../config/schema.ts';
 import { globalRetentionSeconds } from '../config/schema.ts';
 import { CloseCode, closeReason } from '../errors.ts';
+import { HomeMoves } from '../homes/service.ts';
 import type { Presence } from '../presence/types.ts';
 import { type Replication, replicationSink } from '../replication/index.ts';
 import type { ErasureService } from '../retention/erasure.ts';
@@ -90,6 +91,8 @@ export class Gateway {
   readonly retentionSweeper: RetentionSweeper;
   /** Erasing a user's messages in every region (server API `erasure` routes). */
   readonly erasure: ErasureService;
+  /** Moving users to another home region (server API `home-moves` routes); null with one region. */
+  readonly homeMoves: HomeMoves | null;
   port = 0;
 
   constructor(readonly deps: GatewayDeps) {
@@ -166,6 +169,19 @@ export class Gateway {
       sweepIntervalMs: deps.config.retention.sweepIntervalMs,
       log: componentLogger(log, 'retention'),
     }));
+    const replication = deps.replication;
+    this.homeMoves = replication
+      ? new HomeMoves({
+          region: deps.region.name,
+          regions: deps.config.regions.map((r) => r.name),
+          directory: replication.directory,
+          local: replication.local,
+          publish: (ev) => replication.publishHomeMove(ev),
+          settings: deps.config.directory.moves,
+          log: componentLogger(log, 'home-moves'),
+        })
+      : null;
+    this.homeMoves?.bindMetrics(this.metrics.registry);
     registerWsEndpoint(this.app, {
       sessions: this.sessions,
       auth: this.auth,
@@ -268,6 +284,10 @@ export class Gateway {
       replication.onErasure(async (req) => {
         await this.erasure.run(req);
       });
+      const homeMoves = this.homeMoves!;
+      replication.onHomeMove((ev) => homeMoves.apply(ev));
+      // The directory has every moved user before the first message is queued.
+      await homeMoves.start();
       await replication.start(
         replicationSink({
           hub: this.hub,
@@ -339,6 +359,7 @@ export class Gateway {
     if (this.expiryTimer) clearInterval(this.expiryTimer);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.retentionSweeper.stop();
+    this.homeMoves?.stop();
     await delay(CLOSE_FLUSH_MS);
     const { replication, router, presence, storage } = this.deps;
     // Unregistering uses presence and routing; replication applies into storage and the hub:

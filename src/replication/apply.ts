@@ -3,6 +3,8 @@
  * region's own store (idempotently, never republished) and handed to a `ReplicationSink` that
  * delivers them to the region's users.
  */
+
+import type { HomeMoveEvent } from '../homes/events.ts';
 import { isSessionsEnd } from '../routing/sessions-end.ts';
 import type { SessionsEnd } from '../routing/types.ts';
 import { fromRecord } from '../storage/common.ts';
@@ -92,6 +94,9 @@ export class Applier {
    * gateway before replication starts; a request arriving without one is retried until it is.
    */
   eraseHandler: ((req: ErasureRequest) => Promise<void>) | null = null;
+
+  /** Applies a home-region move's event (`src/homes/`); an event arriving without one is retried. */
+  homeMoveHandler: ((ev: HomeMoveEvent) => Promise<void>) | null = null;
 
   /**
    * `storage` is the region's own store: applying writes here directly, never republishing.
@@ -325,6 +330,10 @@ export class Applier {
         if (keep !== held) await this.storage.retention.putErasure(keep);
         return false;
       }
+      case 'hm':
+        if (!this.homeMoveHandler) throw new Error('home move event: no handler yet');
+        await this.homeMoveHandler(e.ev);
+        return false;
       case 'r': {
         const id = BigInt(e.messageId);
         await this.storage.markRead(e.userId, e.conversationId, id);

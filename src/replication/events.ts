@@ -3,6 +3,7 @@
  * for JetStream's duplicate window (the event id; the link makes it `<id>@<src>><dst>`).
  */
 
+import type { HomeMoveEvent } from '../homes/events.ts';
 import type { SessionsEnd } from '../routing/types.ts';
 import type { AttachmentMeta, AttachmentUpload } from '../storage/attachments.ts';
 import type { MessageRecord } from '../storage/common.ts';
@@ -63,7 +64,9 @@ export type ReplicationEvent =
   /** Erase a user's messages: each region erases its copy and records its report (`er` → `ed`). */
   | { k: 'er'; req: ErasureRequest }
   /** A region's record of an erasure request, so every region can show every region's. */
-  | { k: 'ed'; record: ErasureRecord };
+  | { k: 'ed'; record: ErasureRecord }
+  /** A home-region move's record, copy, ack, question or answer (src/homes/events.ts). */
+  | { k: 'hm'; ev: HomeMoveEvent };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -17,6 +17,8 @@
  * `Replication` owns them: the gateway talks to it and to nothing else here.
  */
 import type { Directory } from '../config/directory.ts';
+import type { HomeMoveEvent } from '../homes/events.ts';
+import { mirroringAcks } from '../homes/mirror.ts';
 import type { SessionsEnd } from '../routing/types.ts';
 import type { ErasureRecord, ErasureRequest } from '../storage/retention.ts';
 import type { Storage } from '../storage/types.ts';
@@ -46,13 +48,20 @@ export class Replication {
   constructor(
     readonly region: string,
     private readonly link: CrossRegionLink,
-    private readonly directory: Directory,
+    /** Every region's home for each user; move records update it (`src/homes/`). */
+    readonly directory: Directory,
     /** The region's own store; applying writes here directly, never republishing. */
-    local: Storage,
+    readonly local: Storage,
   ) {
     this.eraser = new StreamEraser(link);
     this.outbox = new OutboxPublisher(link);
-    this.storage = replicatingStorage(local, this.outbox, this.eraser);
+    // While a user's queue moves, their acks also reach the other holder (homes/mirror.ts).
+    this.storage = mirroringAcks(
+      replicatingStorage(local, this.outbox, this.eraser),
+      region,
+      directory,
+      (ev) => this.outbox.homeMove(ev),
+    );
     this.applier = new Applier(local, this.eraser);
   }
 
@@ -84,9 +93,22 @@ export class Replication {
     return this.outbox.sessionsEnded(end);
   }
 
-  /** True if this region holds the user's offline queue. */
+  /**
+   * True if this region holds the user's offline queue: their home, or while they move (until
+   * the old copy is cleaned up) either end of the move.
+   */
   isHome(userId: string): boolean {
-    return this.directory.homeOf(userId) === this.region;
+    return this.directory.holds(this.region, userId);
+  }
+
+  /** Hands a home-region move's event to every other region (resolves once the outbox has it). */
+  publishHomeMove(ev: HomeMoveEvent): Promise<void> {
+    return this.outbox.homeMove(ev);
+  }
+
+  /** Applies other regions' home-move events here; set before `start`. */
+  onHomeMove(handler: (ev: HomeMoveEvent) => Promise<void>): void {
+    this.applier.homeMoveHandler = handler;
   }
 
   homeOf(userId: string): string {

@@ -3,6 +3,8 @@
  * link), and `replicatingStorage` makes the region's store do that on each write it replicates.
  */
 
+import { randomUUID } from 'node:crypto';
+import { type HomeMoveEvent, moveEventUser } from '../homes/events.ts';
 import type { SessionsEnd } from '../routing/types.ts';
 import type { AttachmentStore } from '../storage/attachments.ts';
 import { toRecord } from '../storage/common.ts';
@@ -117,6 +119,15 @@ export class OutboxPublisher {
       `ed:${record.requestId}:${record.region}:${record.status}:${record.finishedAt ?? 0}`,
       `erasure:${record.userId}`,
     );
+  }
+
+  /**
+   * A home-region move's event, keyed by its user: a region's events of one move apply in the
+   * order it published them (src/homes/events.ts). Each is its own event (applying is idempotent).
+   */
+  homeMove(ev: HomeMoveEvent): Promise<void> {
+    const user = moveEventUser(ev);
+    return this.link.publish(encodeEvent({ k: 'hm', ev }), `hm:${ev.t}:${randomUUID()}`, `home:${user}`);
   }
 
   read(userId: string, conversationId: string, messageId: bigint): Promise<void> {

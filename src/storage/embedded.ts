@@ -28,6 +28,7 @@ import {
 } from './common.ts';
 import { EmbeddedAttachments } from './embedded-attachments.ts';
 import { durable } from './embedded-durable.ts';
+import { EmbeddedHomeMoves } from './embedded-home-moves.ts';
 import { MAX_KEY, padId, padTime } from './embedded-keys.ts';
 import { type LateTable, readLate, writeLate } from './embedded-late.ts';
 import { EmbeddedModeration } from './embedded-moderation.ts';
@@ -109,6 +110,8 @@ export class EmbeddedStorage implements Storage {
   readonly moderation = new EmbeddedModeration();
   /** Muted conversations, in the same LMDB environment. */
   readonly mutes = new EmbeddedMutes();
+  /** Home-region move records, in the same LMDB environment. */
+  readonly homeMoves = new EmbeddedHomeMoves();
   /** Retention and erasure, on the same tables (`embedded-retention.ts`). */
   readonly retention = new EmbeddedRetention();
 
@@ -150,6 +153,7 @@ export class EmbeddedStorage implements Storage {
     this.revocations.open(root);
     this.moderation.open(root);
     this.mutes.open(root);
+    this.homeMoves.open(root);
     this.retention.open(root, tables);
     if (version === undefined) await this.durable(tables.meta.put('layoutVersion', LAYOUT_VERSION));
     if (tables.meta.get('searchIndexed') !== true) await this.buildSearchIndex();
@@ -175,6 +179,7 @@ export class EmbeddedStorage implements Storage {
     this.revocations.detach();
     this.moderation.detach();
     this.mutes.detach();
+    this.homeMoves.detach();
     this.retention.detach();
     await root.flushed;
     await root.close();

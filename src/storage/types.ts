@@ -7,6 +7,7 @@
  * Message ids are 64-bit snowflakes (see `src/util/snowflake.ts`) carried as `bigint`.
  */
 import type { AttachmentRef, AttachmentStore } from './attachments.ts';
+import type { HomeMoveStore } from './home-moves.ts';
 import type { ModerationStore } from './moderation.ts';
 import type { MuteStore } from './mutes.ts';
 import type { RetentionStore } from './retention.ts';
@@ -241,6 +242,8 @@ export interface Storage {
   readonly moderation: ModerationStore;
   /** Muted conversations per user (`mutes.ts`), opened and closed with the rest. */
   readonly mutes: MuteStore;
+  /** Home-region move records and replies (`home-moves.ts`), opened and closed with the rest. */
+  readonly homeMoves: HomeMoveStore;
   /** Retention periods, expiry and erasure (`retention.ts`), on the same store. */
   readonly retention: RetentionStore;
   /** Create or migrate the schema idempotently. */

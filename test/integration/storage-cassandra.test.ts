@@ -29,6 +29,7 @@ import { attachmentContract } from '../attachments.contract.ts';
 import { type CassandraEndpoint, getSharedCassandra } from '../helpers/cassandra.ts';
 import { collectingLogger } from '../helpers/log.ts';
 import { type RedisHandle, startRedis } from '../helpers/redis.ts';
+import { homeMoveContract } from '../home-moves.contract.ts';
 import { moderationContract } from '../moderation.contract.ts';
 import { muteContract } from '../mutes.contract.ts';
 import { revocationContract } from '../revocations.contract.ts';
@@ -106,6 +107,15 @@ revocationContract('cassandra', async () => {
 });
 
 moderationContract('cassandra', async () => {
+  const ks = freshKeyspace();
+  return {
+    storage: new CassandraStorage(options(ks)),
+    reopen: async () => new CassandraStorage({ ...options(ks), migrate: false }),
+    cleanup: () => dropKeyspace(ks),
+  };
+});
+
+homeMoveContract('cassandra', async () => {
   const ks = freshKeyspace();
   return {
     storage: new CassandraStorage(options(ks)),

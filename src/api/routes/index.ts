@@ -2,6 +2,7 @@
 import type { RouteModule } from '../route.ts';
 import { conversationRoutes } from './conversations.ts';
 import { erasureRoutes } from './erasure.ts';
+import { homeMoveRoutes } from './home-moves.ts';
 import { messageRoutes } from './messages.ts';
 import { moderationRoutes } from './moderation.ts';
 import { retentionRoutes } from './retention.ts';
@@ -16,4 +17,5 @@ export const ROUTE_MODULES: RouteModule[] = [
   webhookRoutes,
   retentionRoutes,
   erasureRoutes,
+  homeMoveRoutes,
 ];

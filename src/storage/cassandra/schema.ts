@@ -302,6 +302,26 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 12,
+    description: "home-region moves: the move record per user, the new home's replies",
+    statements: (ks) => [
+      // The HomeMove as JSON, read and replaced whole (cassandra/home-moves.ts). Every region
+      // reads the whole table into its directory: one row per user ever moved.
+      `CREATE TABLE IF NOT EXISTS ${ks}.home_moves (
+        user_id text PRIMARY KEY,
+        record text
+      )`,
+      `CREATE TABLE IF NOT EXISTS ${ks}.home_move_replies (
+        user_id text,
+        move_id text,
+        phase text,
+        round int,
+        reply text,
+        PRIMARY KEY ((user_id), move_id, phase, round)
+      )`,
+    ],
+  },
 ];
 
 export function assertKeyspaceName(keyspace: string): void {

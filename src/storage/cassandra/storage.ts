@@ -36,6 +36,7 @@ import { ConversationStore } from './conversations.ts';
 import type { DedupStrategy, DedupStrategyFactory } from './dedup.ts';
 import { lwtDedup } from './dedup-lwt.ts';
 import { GroupCommit, type GroupCommitOptions } from './group-commit.ts';
+import { CassandraHomeMoves } from './home-moves.ts';
 import { LateIndex } from './late-index.ts';
 import { MessageStore } from './messages.ts';
 import { CassandraModeration } from './moderation.ts';
@@ -92,6 +93,8 @@ export class CassandraStorage implements Storage {
   readonly moderation: CassandraModeration;
   /** Muted conversations, on the same session (`mutes.ts`). */
   readonly mutes: CassandraMutes;
+  /** Home-region move records, on the same session (`home-moves.ts`). */
+  readonly homeMoves: CassandraHomeMoves;
   /** Retention and erasure, on the same session (`retention.ts`). */
   readonly retention: CassandraRetention;
 
@@ -125,6 +128,7 @@ export class CassandraStorage implements Storage {
     this.revocations = new CassandraRevocations(this.db);
     this.moderation = new CassandraModeration(this.db);
     this.mutes = new CassandraMutes(this.db);
+    this.homeMoves = new CassandraHomeMoves(this.db);
     this.threads = new ThreadStore(this.db, this.messages);
     this.retention = new CassandraRetention(this.db, {
       createdAtOf: (id) => this.conversations.createdAtOf(id),

@@ -1,0 +1,314 @@
+/**
+ * The home-move state machine (src/homes/) on two embedded stores joined by an in-process link
+ * that applies each region's events in the other in publish order, a little late. Traffic is
+ * simulated as replication does it: each region queues a message for the user when its own
+ * directory says it holds the user's queue, each at its own moment.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, describe, it } from 'node:test';
+import { Directory } from '../src/config/directory.ts';
+import { ChatError, ErrorCode } from '../src/errors.ts';
+import type { HomeMoveEvent } from '../src/homes/events.ts';
+import { mirroringAcks } from '../src/homes/mirror.ts';
+import { type HomeMoveSettings, HomeMoves } from '../src/homes/service.ts';
+import { EmbeddedStorage } from '../src/storage/embedded.ts';
+import type { HomeMove } from '../src/storage/home-moves.ts';
+import type { Storage, StoredMessage } from '../src/storage/types.ts';
+import { silentLogger } from '../src/util/log.ts';
+import { SnowflakeGenerator } from '../src/util/snowflake.ts';
+
+const REGIONS = ['a', 'b'] as const;
+type R = (typeof REGIONS)[number];
+
+const SETTINGS: HomeMoveSettings = {
+  refreshMs: 20,
+  batchSize: 7,
+  settleMs: 60,
+  graceMs: 100,
+  verifyRounds: 10,
+  roundDelayMs: 30,
+  replyTimeoutMs: 3000,
+  pollMs: 5,
+  concurrency: 4,
+};
+
+interface Region {
+  name: R;
+  storage: EmbeddedStorage;
+  /** The store as the gateway uses it: acks mirrored while a move runs. */
+  gatewayStorage: Storage;
+  directory: Directory;
+  moves: HomeMoves;
+  /** Applying events from the other region stops (a region cut off) while true. */
+  deaf: boolean;
+}
+
+const dirs: string[] = [];
+const ids = new SnowflakeGenerator(1, 1);
+
+async function twoRegions(pins: Record<string, R>, settings = SETTINGS): Promise<Record<R, Region>> {
+  const regions = {} as Record<R, Region>;
+  // Each region's inbox: one event at a time, in publish order, after a short delay.
+  const inbox: Record<R, Promise<void>> = { a: Promise.resolve(), b: Promise.resolve() };
+  const publishFrom =
+    (from: R) =>
+    async (ev: HomeMoveEvent): Promise<void> => {
+      for (const to of REGIONS) {
+        if (to === from) continue;
+        inbox[to] = inbox[to].then(async () => {
+          await sleep(2);
+          for (;;) {
+            const r = regions[to];
+            if (r.deaf) return;
+            try {
+              await r.moves.apply(ev);
+              return;
+            } catch {
+              await sleep(10);
+            }
+          }
+        });
+      }
+    };
+  for (const name of REGIONS) {
+    const dir = await mkdtemp(join(tmpdir(), `home-move-${name}-`));
+    dirs.push(dir);
+    const storage = new EmbeddedStorage({ dataDir: dir });
+    await storage.init();
+    const directory = new Directory([...REGIONS], { pins });
+    const publish = publishFrom(name);
+    const moves = new HomeMoves({
+      region: name,
+      regions: [...REGIONS],
+      directory,
+      local: storage,
+      publish,
+      settings,
+      log: silentLogger,
+    });
+    await moves.start();
+    regions[name] = {
+      name,
+      storage,
+      gatewayStorage: mirroringAcks(storage, name, directory, publish),
+      directory,
+      moves,
+      deaf: false,
+    };
+  }
+  opened.push(regions);
+  return regions;
+}
+
+const opened: Record<R, Region>[] = [];
+
+afterEach(async () => {
+  for (const regions of opened.splice(0)) {
+    for (const r of Object.values(regions)) {
+      await r.moves.settled();
+      r.moves.stop();
+      // Events still on their way are dropped, not retried against a closed store.
+      r.deaf = true;
+      await r.storage.close();
+    }
+  }
+});
+
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+function message(body: string): StoredMessage {
+  const messageId = ids.next();
+  return {
+    conversationId: 'dm:x:y',
+    messageId,
+    senderId: 'x',
+    clientMsgId: null,
+    body,
+    createdAt: Date.now(),
+  };
+}
+
+/** A message for `user` reaching each region at its own moment; each queues it if it holds the queue. */
+async function deliver(regions: Record<R, Region>, user: string, m: StoredMessage): Promise<void> {
+  await Promise.all(
+    REGIONS.map(async (name) => {
+      await sleep(Math.floor(Math.random() * 6));
+      const r = regions[name];
+      if (r.directory.holds(name, user)) await r.storage.enqueueOffline(user, [m]);
+    }),
+  );
+}
+
+async function queue(r: Region, user: string): Promise<string[]> {
+  return (await r.storage.listOffline(user, 10_000)).map((e) => e.messageId.toString());
+}
+
+async function until(
+  move: () => Promise<HomeMove | null>,
+  done: (m: HomeMove) => boolean,
+): Promise<HomeMove> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const m = await move();
+    if (m && done(m)) return m;
+    if (Date.now() > deadline) throw new Error(`move did not finish: ${JSON.stringify(m)}`);
+    await sleep(20);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+describe('home-region moves', () => {
+  it('moves a queue under traffic: nothing lost, nothing twice, old copy gone, report clean', async () => {
+    const regions = await twoRegions({ u1: 'a' });
+    const before: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const m = message(`old ${i}`);
+      await deliver(regions, 'u1', m);
+      before.push(m.messageId.toString());
+    }
+    assert.deepEqual(await queue(regions.a, 'u1'), before);
+    assert.deepEqual(await queue(regions.b, 'u1'), []);
+
+    const [started] = await regions.a.moves.request(['u1'], 'b');
+    assert.equal(started?.phase, 'dual');
+    // Traffic the whole time the move runs.
+    const sent = [...before];
+    let sending = true;
+    const traffic = (async () => {
+      let i = 0;
+      while (sending) {
+        const m = message(`new ${i++}`);
+        await deliver(regions, 'u1', m);
+        sent.push(m.messageId.toString());
+        await sleep(3);
+      }
+    })();
+    const done = await until(
+      () => regions.a.moves.get('u1'),
+      (m) => m.phase === 'done' || m.phase === 'failed',
+    );
+    sending = false;
+    await traffic;
+    assert.equal(done.phase, 'done', done.error ?? '');
+    assert.ok(done.report?.clean);
+    assert.deepEqual(done.report?.differences, []);
+    assert.ok(done.progress.copied >= before.length);
+    assert.ok(done.progress.batches >= Math.ceil(before.length / SETTINGS.batchSize));
+
+    // Both regions agree: b is home, only b queues; a holds nothing.
+    for (const name of REGIONS) {
+      await until(
+        async () => regions[name].directory.moveOf('u1'),
+        (m) => m.phase === 'done',
+      );
+      assert.equal(regions[name].directory.homeOf('u1'), 'b');
+      assert.equal(regions[name].directory.holds('a', 'u1'), false);
+      assert.equal(regions[name].directory.holds('b', 'u1'), true);
+    }
+    assert.deepEqual(await queue(regions.a, 'u1'), []);
+    assert.deepEqual(await queue(regions.b, 'u1'), sent, 'every message once, in order');
+    // The new home's copy keeps the entries' content.
+    const first = (await regions.b.storage.listOffline('u1', 1))[0];
+    assert.equal(first?.body, 'old 0');
+  });
+
+  it("an ack in either home during the move reaches the other: acked entries don't come back", async () => {
+    const regions = await twoRegions({ u2: 'a' });
+    const all: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const m = message(`m ${i}`);
+      await deliver(regions, 'u2', m);
+      all.push(m.messageId.toString());
+    }
+    await regions.a.moves.request(['u2'], 'b');
+    await until(
+      () => regions.a.moves.get('u2'),
+      (m) => m.phase === 'verify' || m.phase === 'cutover',
+    );
+    // The user connects to the old home mid-move and acks half their queue there.
+    const acked = all.slice(0, 10);
+    await regions.a.gatewayStorage.ackOffline('u2', acked.map(BigInt));
+    await until(
+      () => regions.a.moves.get('u2'),
+      (m) => m.phase === 'cleanup' || m.phase === 'done',
+    );
+    // After cutover, one more at the new home.
+    await regions.b.gatewayStorage.ackOffline('u2', [BigInt(all[10]!)]);
+    const done = await until(
+      () => regions.a.moves.get('u2'),
+      (m) => m.phase === 'done' || m.phase === 'failed',
+    );
+    assert.equal(done.phase, 'done', done.error ?? '');
+    assert.deepEqual(await queue(regions.b, 'u2'), all.slice(11));
+    assert.deepEqual(await queue(regions.a, 'u2'), []);
+  });
+
+  it('reconciles an entry only the new home holds and reports it', async () => {
+    const regions = await twoRegions({ u3: 'a' });
+    const kept = message('kept');
+    await deliver(regions, 'u3', kept);
+    // A stray entry in the new home (never in the old one, which is authoritative).
+    const stray = message('stray');
+    await regions.b.storage.enqueueOffline('u3', [stray]);
+    await sleep(SETTINGS.settleMs + 10);
+    await regions.a.moves.request(['u3'], 'b');
+    const done = await until(
+      () => regions.a.moves.get('u3'),
+      (m) => m.phase === 'done' || m.phase === 'failed',
+    );
+    assert.equal(done.phase, 'done', done.error ?? '');
+    assert.deepEqual(
+      done.report?.differences.map((d) => [d.messageId, d.kind]),
+      [[stray.messageId.toString(), 'extra']],
+    );
+    assert.deepEqual(done.report?.removedExtra, [stray.messageId.toString()]);
+    assert.equal(done.report?.clean, true);
+    assert.deepEqual(await queue(regions.b, 'u3'), [kept.messageId.toString()]);
+  });
+
+  it('fails before cutover when the new home does not answer: the old home stays home, its queue intact', async () => {
+    const regions = await twoRegions({ u4: 'a' }, { ...SETTINGS, replyTimeoutMs: 200 });
+    const m = message('stays');
+    await deliver(regions, 'u4', m);
+    regions.b.deaf = true;
+    await regions.a.moves.request(['u4'], 'b');
+    const failed = await until(
+      () => regions.a.moves.get('u4'),
+      (x) => x.phase === 'failed' || x.phase === 'done',
+    );
+    assert.equal(failed.phase, 'failed');
+    assert.match(failed.error ?? '', /no reply from b/);
+    await until(
+      async () => regions.a.directory.moveOf('u4'),
+      (x) => x.phase === 'failed',
+    );
+    assert.equal(regions.a.directory.homeOf('u4'), 'a');
+    assert.equal(regions.a.directory.holds('b', 'u4'), false);
+    assert.deepEqual(await queue(regions.a, 'u4'), [m.messageId.toString()]);
+  });
+
+  it('refuses a move started outside the home region, to an unknown region, or to where the user lives', async () => {
+    const regions = await twoRegions({ u5: 'a' });
+    const code = async (p: Promise<unknown>): Promise<string> => {
+      try {
+        await p;
+        return 'ok';
+      } catch (err) {
+        assert.ok(err instanceof ChatError);
+        return err.code;
+      }
+    };
+    assert.equal(await code(regions.b.moves.request(['u5'], 'b')), ErrorCode.InvalidField);
+    assert.equal(await code(regions.a.moves.request(['u5'], 'nowhere')), ErrorCode.InvalidField);
+    assert.equal(await code(regions.a.moves.request(['u5'], 'a')), ErrorCode.InvalidField);
+    assert.equal(await code(regions.a.moves.request(['bad id!'], 'b')), ErrorCode.InvalidField);
+  });
+});
