@@ -44,6 +44,7 @@ interface Region {
   moves: HomeMoves;
   /** Applying events from the other region stops (a region cut off) while true. */
   deaf: boolean;
+  publish: (ev: HomeMoveEvent) => Promise<void>;
 }
 
 const dirs: string[] = [];
@@ -97,6 +98,7 @@ async function twoRegions(pins: Record<string, R>, settings = SETTINGS): Promise
       directory,
       moves,
       deaf: false,
+      publish,
     };
   }
   opened.push(regions);
@@ -293,6 +295,48 @@ describe('home-region moves', () => {
     assert.equal(regions.a.directory.homeOf('u4'), 'a');
     assert.equal(regions.a.directory.holds('b', 'u4'), false);
     assert.deepEqual(await queue(regions.a, 'u4'), [m.messageId.toString()]);
+  });
+
+  it('a move whose gateway stopped stays in its phase and resumes from it when requested again', async () => {
+    const settings = { ...SETTINGS, replyTimeoutMs: 800 };
+    const regions = await twoRegions({ u6: 'a' }, settings);
+    const all: string[] = [];
+    for (let i = 0; i < 15; i++) {
+      const m = message(`m ${i}`);
+      await deliver(regions, 'u6', m);
+      all.push(m.messageId.toString());
+    }
+    await regions.a.moves.request(['u6'], 'b');
+    await until(
+      () => regions.a.moves.get('u6'),
+      (m) => m.phase === 'verify',
+    );
+    regions.a.moves.stop();
+    await regions.a.moves.settled();
+    const stopped = await regions.a.moves.get('u6');
+    assert.ok(stopped && stopped.phase !== 'failed' && stopped.phase !== 'done', JSON.stringify(stopped));
+    // The gateway comes back; once the record is quiet for replyTimeoutMs the request takes it over.
+    const a = regions.a;
+    a.moves = new HomeMoves({
+      region: 'a',
+      regions: [...REGIONS],
+      directory: a.directory,
+      local: a.storage,
+      publish: a.publish,
+      settings,
+      log: silentLogger,
+    });
+    await a.moves.start();
+    await sleep(settings.replyTimeoutMs + 50);
+    const [resumed] = await a.moves.request(['u6'], 'b');
+    assert.equal(resumed?.moveId, stopped.moveId);
+    const done = await until(
+      () => a.moves.get('u6'),
+      (m) => m.phase === 'done' || m.phase === 'failed',
+    );
+    assert.equal(done.phase, 'done', done.error ?? '');
+    assert.deepEqual(await queue(regions.b, 'u6'), all);
+    assert.deepEqual(await queue(regions.a, 'u6'), []);
   });
 
   it('refuses a move started outside the home region, to an unknown region, or to where the user lives', async () => {

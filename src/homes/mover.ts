@@ -53,7 +53,12 @@ export interface MoverDeps {
   settings: MoveSettings;
   metrics: HomeMoveMetrics | null;
   log: Logger;
+  /** True once the gateway stops: the move ends where it is (resumed by starting it again). */
+  stopped(): boolean;
 }
+
+/** Thrown when the gateway stops mid-move: nothing is recorded, the stored phase stands. */
+class Stopped extends Error {}
 
 const LISTED = 1000;
 
@@ -77,6 +82,7 @@ export class Mover {
         await this.act(m);
         m = await this.save(m, { phase: NEXT[m.phase]!, error: null });
       } catch (err) {
+        if (err instanceof Stopped || this.d.stopped()) return m;
         const error = err instanceof Error ? err.message : String(err);
         const beforeCutover = m.phase === 'dual' || m.phase === 'backfill' || m.phase === 'verify';
         this.d.log.error(
@@ -93,6 +99,7 @@ export class Mover {
 
   private async act(m: HomeMove): Promise<void> {
     const s = this.d.settings;
+    const sleep = (ms: number) => this.sleep(ms);
     switch (m.phase) {
       case 'dual':
         await this.reply(m, 'dual', 0);
@@ -154,7 +161,7 @@ export class Mover {
     let lastMissing = new Set<string>();
     let lastExtra = new Set<string>();
     for (let i = 0; i < this.d.settings.verifyRounds; i++) {
-      if (i > 0) await sleep(this.d.settings.roundDelayMs);
+      if (i > 0) await this.sleep(this.d.settings.roundDelayMs);
       const { round, mine, theirs, at } = await this.compare(m);
       report.rounds++;
       report.oldCount = mine.size;
@@ -210,7 +217,7 @@ export class Mover {
     const report = m.report ?? emptyReport();
     for (let i = 0; ; i++) {
       if (i >= this.d.settings.verifyRounds) throw new Error('cleanup: the new home still lacks entries');
-      if (i > 0) await sleep(this.d.settings.roundDelayMs);
+      if (i > 0) await this.sleep(this.d.settings.roundDelayMs);
       const { mine, theirs } = await this.compare(m);
       const missing = [...mine.keys()].filter((id) => !theirs.has(id));
       if (missing.length === 0) {
@@ -263,7 +270,18 @@ export class Mover {
       const got = await this.d.local.homeMoves.getReply(m.userId, m.moveId, phase, round);
       if (got) return got;
       if (Date.now() > deadline) throw new Error(`no reply from ${m.to} to ${phase} round ${round}`);
-      await sleep(this.d.settings.pollMs);
+      await this.sleep(this.d.settings.pollMs);
+    }
+  }
+
+  /** Waits, unless the gateway stops meanwhile. */
+  private async sleep(ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    for (;;) {
+      if (this.d.stopped()) throw new Stopped('gateway stopping');
+      const left = until - Date.now();
+      if (left <= 0) return;
+      await sleep(Math.min(left, 100));
     }
   }
 

@@ -41,6 +41,7 @@ export class HomeMoves {
   /** Moves driven by this gateway, by user. */
   private readonly running = new Map<string, Promise<HomeMove>>();
   private active = 0;
+  private stopping = false;
   private readonly waiting: (() => void)[] = [];
 
   constructor(private readonly d: HomeMovesDeps) {}
@@ -58,7 +59,9 @@ export class HomeMoves {
     this.timer.unref();
   }
 
+  /** Stops refreshing; moves driven here end where they are (their stored phase stands). */
   stop(): void {
+    this.stopping = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
   }
@@ -104,7 +107,10 @@ export class HomeMoves {
           { field: 'userIds', userId, from: existing.from, to: existing.to },
         );
       }
-      if (!this.running.has(userId)) this.drive(existing);
+      // Moved on recently and not by this gateway: another gateway of the region drives it.
+      const recent =
+        existing.error === null && Date.now() - existing.updatedAt < this.d.settings.replyTimeoutMs;
+      if (!this.running.has(userId) && !recent) this.drive(existing);
       return existing;
     }
     const home = this.d.directory.homeOf(userId);
@@ -158,6 +164,7 @@ export class HomeMoves {
         settings: this.d.settings,
         metrics: this.metrics,
         log: this.d.log,
+        stopped: () => this.stopping,
       }).run(move),
     );
     this.running.set(move.userId, run);
