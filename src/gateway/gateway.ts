@@ -9,6 +9,7 @@ import { mountApi } from '../api/mount.ts';
 import type { ChatConfig, RegionConfig } from '../config/schema.ts';
 import { globalRetentionSeconds } from '../config/schema.ts';
 import { CloseCode, closeReason } from '../errors.ts';
+import { HomeMoveMetrics } from '../homes/metrics.ts';
 import { HomeMoves } from '../homes/service.ts';
 import type { Presence } from '../presence/types.ts';
 import { type Replication, replicationSink } from '../replication/index.ts';
@@ -181,7 +182,9 @@ export class Gateway {
           log: componentLogger(log, 'home-moves'),
         })
       : null;
-    this.homeMoves?.bindMetrics(this.metrics.registry);
+    // One region has no moves; its series exist anyway (at zero) for the same dashboards.
+    if (this.homeMoves) this.homeMoves.bindMetrics(this.metrics.registry);
+    else new HomeMoveMetrics(this.metrics.registry).observe([]);
     registerWsEndpoint(this.app, {
       sessions: this.sessions,
       auth: this.auth,
