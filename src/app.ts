@@ -161,7 +161,12 @@ export async function startGateway(opts: StartOptions): Promise<Gateway> {
       await Promise.allSettled([webhooks.close(), replication?.close()]);
       throw err;
     }
-    storage = hookedStorage(storage, webhooks.emitter);
+    const moving = replication;
+    storage = hookedStorage(
+      storage,
+      webhooks.emitter,
+      moving ? (u) => moving.directory.notifies(region.name, u) : undefined,
+    );
   }
   const configured = createRouter(
     region.nats

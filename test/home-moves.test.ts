@@ -167,6 +167,52 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+describe('the directory under a move record', () => {
+  it('names the home, the queue holders and the one region that notifies, phase by phase', () => {
+    const d = new Directory(['a', 'b', 'c'], { pins: { u: 'a' } });
+    const base: HomeMove = {
+      userId: 'u',
+      moveId: 'm',
+      from: 'a',
+      to: 'b',
+      phase: 'dual',
+      rev: 1,
+      startedAt: 1,
+      updatedAt: 1,
+      progress: { batches: 0, copied: 0, rounds: 0, cleaned: 0 },
+      report: null,
+      error: null,
+    };
+    const expected: Array<[HomeMove['phase'], string, string[], string[]]> = [
+      ['dual', 'a', ['a', 'b'], ['a']],
+      ['backfill', 'a', ['a', 'b'], ['a']],
+      ['verify', 'a', ['a', 'b'], ['a']],
+      ['cutover', 'b', ['a', 'b'], ['a', 'b']],
+      ['cleanup', 'b', ['b'], ['b']],
+      ['done', 'b', ['b'], ['b']],
+      ['failed', 'a', ['a'], ['a']],
+    ];
+    assert.equal(d.homeOf('u'), 'a');
+    for (const [phase, home, holders, notifiers] of expected) {
+      d.setMoves([{ ...base, phase }]);
+      assert.equal(d.homeOf('u'), home, phase);
+      assert.deepEqual(
+        ['a', 'b', 'c'].filter((r) => d.holds(r, 'u')),
+        holders,
+        phase,
+      );
+      assert.deepEqual(
+        ['a', 'b', 'c'].filter((r) => d.notifies(r, 'u')),
+        notifiers,
+        phase,
+      );
+    }
+    // A record naming a region the config no longer has is ignored.
+    d.setMoves([{ ...base, to: 'gone', phase: 'done' }]);
+    assert.equal(d.homeOf('u'), 'a');
+  });
+});
+
 describe('home-region moves', () => {
   it('moves a queue under traffic: nothing lost, nothing twice, old copy gone, report clean', async () => {
     const regions = await twoRegions({ u1: 'a' });

@@ -7,7 +7,7 @@
  * record instead: the store every region reads holds it, and each gateway refreshes its copy here.
  */
 import { createHash } from 'node:crypto';
-import { type HomeMove, holdsUnder, homeUnder } from '../storage/home-moves.ts';
+import { type HomeMove, holdsUnder, homeUnder, notifiesUnder } from '../storage/home-moves.ts';
 
 export interface DirectoryConfig {
   pins: Readonly<Record<string, string>>;
@@ -46,6 +46,15 @@ export class Directory {
   holds(region: string, userId: string): boolean {
     const move = this.moves.get(userId);
     return move ? holdsUnder(move, region) : this.staticHomeOf(userId) === region;
+  }
+
+  /**
+   * Whether `region` sends the `message.offline` webhook for what it queues for the user: only
+   * one of the two holders does during a move (`notifiesUnder`).
+   */
+  notifies(region: string, userId: string): boolean {
+    const move = this.moves.get(userId);
+    return move ? notifiesUnder(move, region) : this.staticHomeOf(userId) === region;
   }
 
   homeOf(userId: string): string {

@@ -121,3 +121,13 @@ export function holdsUnder(move: HomeMove, region: string): boolean {
   if (bothHold(move.phase)) return region === move.from || region === move.to;
   return region === homeUnder(move);
 }
+
+/**
+ * Whether `region` emits the `message.offline` webhook for an entry it queues for the move's user:
+ * the old home until cutover, both during cutover's grace, the new home after. One push per
+ * message, except at the switch, where two are better than none.
+ */
+export function notifiesUnder(move: HomeMove, region: string): boolean {
+  if (move.phase === 'cutover') return region === move.from || region === move.to;
+  return region === homeUnder(move);
+}

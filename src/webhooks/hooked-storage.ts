@@ -18,7 +18,15 @@ import type { Storage } from '../storage/types.ts';
 import { overriding } from '../util/overriding.ts';
 import { type WebhookEmitter, webhookConversation, webhookMessage } from './emitter.ts';
 
-export function hookedStorage(inner: Storage, hooks: WebhookEmitter): Storage {
+/**
+ * `notifies`: whether this region sends `message.offline` for the user (while a user moves home,
+ * both regions queue but one notifies: src/homes/); absent, every queued entry is notified.
+ */
+export function hookedStorage(
+  inner: Storage,
+  hooks: WebhookEmitter,
+  notifies?: (userId: string) => boolean,
+): Storage {
   return overriding(inner, {
     async appendMessage(message, opts) {
       const result = await inner.appendMessage(message, opts);
@@ -72,7 +80,7 @@ export function hookedStorage(inner: Storage, hooks: WebhookEmitter): Storage {
     },
     async enqueueOffline(userId, messages) {
       await inner.enqueueOffline(userId, messages);
-      if (!hooks.wants('message.offline')) return;
+      if (!hooks.wants('message.offline') || (notifies && !notifies(userId))) return;
       for (const m of messages) {
         if (m.change || m.senderId === userId) continue;
         if (await inner.mutes.isMuted(userId, m.conversationId)) continue;
