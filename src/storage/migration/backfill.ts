@@ -158,6 +158,15 @@ async function walk(
   };
   await settle(await checkRevocations(), checkRevocations);
 
+  // Users moved to another home region: their move records are the directory's overrides.
+  if (mode === 'backfill') for (const m of await from.homeMoves.list()) await to.homeMoves.put(m);
+  const checkHomeMoves = async (): Promise<Difference[]> => {
+    const [a, b] = await Promise.all([from.homeMoves.list(), to.homeMoves.list()]);
+    const [ta, tb] = [sortedCanonical(a), sortedCanonical(b)];
+    return ta === tb ? [] : [{ kind: 'homeMoves', key: '*', old: ta, new: tb }];
+  };
+  await settle(await checkHomeMoves(), checkHomeMoves);
+
   const finishedAt = Date.now();
   await report(finishedAt);
   return {
@@ -214,6 +223,9 @@ async function repair(from: Storage, to: Storage, found: readonly Difference[]):
         break;
       case 'revocations':
         for (const r of await from.revocations.list(Date.now())) await to.revocations.add(r);
+        break;
+      case 'homeMoves':
+        for (const m of await from.homeMoves.list()) await to.homeMoves.put(m);
         break;
       case 'members':
         await trimExtras(from, to, 'members', d.key);

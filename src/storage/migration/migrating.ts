@@ -18,6 +18,7 @@
 import { type Logger, silentLogger } from '../../util/log.ts';
 import type { AttachmentStore } from '../attachments.ts';
 import { chunkCount } from '../attachments.ts';
+import type { HomeMoveStore } from '../home-moves.ts';
 import type { ModerationStore } from '../moderation.ts';
 import type { MuteStore } from '../mutes.ts';
 import type { RetentionStore } from '../retention.ts';
@@ -193,6 +194,19 @@ function mutesOf(sw: Switch): MuteStore {
   };
 }
 
+/** Home-region move records (src/homes/): written to both while both are written, like mutes. */
+function homeMovesOf(sw: Switch): HomeMoveStore {
+  const h = (s: Storage) => s.homeMoves;
+  return {
+    put: (move) => sw.write('homeMoves.put', (s) => h(s).put(move)),
+    get: (userId) => sw.read('homeMoves.get', (s) => h(s).get(userId)),
+    list: () => sw.read('homeMoves.list', (s) => h(s).list(), sorted),
+    putReply: (reply) => sw.write('homeMoves.putReply', (s) => h(s).putReply(reply)),
+    getReply: (userId, moveId, phase, round) =>
+      sw.read('homeMoves.getReply', (s) => h(s).getReply(userId, moveId, phase, round)),
+  };
+}
+
 function revocationsOf(sw: Switch): RevocationStore {
   const r = (s: Storage) => s.revocations;
   return {
@@ -248,6 +262,7 @@ export function migratingStorage(
     attachments: attachmentsOf(sw),
     moderation: moderationOf(sw),
     mutes: mutesOf(sw),
+    homeMoves: homeMovesOf(sw),
     revocations: revocationsOf(sw),
     retention: retentionOf(sw),
     async init() {
