@@ -3,7 +3,7 @@
  * region, then follows each move to its end, printing phase and progress, and prints the
  * verification report (docs/operations.md, "Moving users to another home region").
  *
- *   npx tsx scripts/move-users.ts --user alice --user bob --to eu-west --url http://gw.us-east:8080
+ *   npm run move-users -- --user alice --user bob --to eu-west --url http://gw.us-east:8080
  *
  * Flags (or environment variables):
  *   --user ID          a user to move (repeatable; or --users a,b,c)
@@ -38,7 +38,7 @@ async function main(): Promise<number> {
   const users = [...values.user!, ...values.users!.split(',').filter(Boolean)];
   if (users.length === 0 || (!values.to && !values.watch)) {
     console.error(
-      'usage: npx tsx scripts/move-users.ts --user ID [--user ID ...] --to REGION [--url URL] [--key KEY]',
+      'usage: npm run move-users -- --user ID [--user ID ...] --to REGION [--url URL] [--key KEY]',
     );
     return 2;
   }

@@ -8,7 +8,10 @@
  * directories agree, and the verification report has no differences.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import type { ChatClient, WireMessage } from '../../src/client/index.ts';
 import type { HomeMove } from '../../src/storage/home-moves.ts';
 import { API_KEY, api } from '../api.scenarios.ts';
@@ -177,6 +180,25 @@ describe('moving users between home regions under traffic (Cassandra + Redis + N
       );
       assert.equal(gw.deps.replication!.isHome(carol), gw === eu);
     }
+    // The command follows the moves to their end and prints the verification (exit 0: clean).
+    const cli = await promisify(execFile)(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(import.meta.dirname, '../../scripts/move-users.ts'),
+        '--watch',
+        '--users',
+        `${carol},${dave}`,
+        '--url',
+        us.httpUrl,
+        '--key',
+        API_KEY,
+      ],
+      { cwd: join(import.meta.dirname, '../..') },
+    );
+    assert.match(cli.stdout, new RegExp(`${carol}: done`));
+    assert.match(cli.stdout, /verification: \d+ rounds, clean/);
     // Metrics show the moves.
     const metrics = await us.metrics.registry.metrics();
     assert.match(metrics, /chat_home_moves\{phase="done"\} 2/);
