@@ -193,8 +193,9 @@ describe('the directory under a move record', () => {
       ['failed', 'a', ['a'], ['a']],
     ];
     assert.equal(d.homeOf('u'), 'a');
+    let rev = 1;
     for (const [phase, home, holders, notifiers] of expected) {
-      d.setMoves([{ ...base, phase }]);
+      d.setMoves([{ ...base, phase, rev: ++rev }]);
       assert.equal(d.homeOf('u'), home, phase);
       assert.deepEqual(
         ['a', 'b', 'c'].filter((r) => d.holds(r, 'u')),
@@ -207,9 +208,13 @@ describe('the directory under a move record', () => {
         phase,
       );
     }
-    // A record naming a region the config no longer has is ignored.
-    d.setMoves([{ ...base, to: 'gone', phase: 'done' }]);
+    // A record naming a region the config no longer has is ignored; an older one does not win.
+    d.setMoves([{ ...base, moveId: 'n', startedAt: 2, to: 'gone', phase: 'done' }]);
     assert.equal(d.homeOf('u'), 'a');
+    d.setMove({ ...base, phase: 'done', rev: 1 });
+    assert.equal(d.homeOf('u'), 'a');
+    d.setMove({ ...base, moveId: 'n', startedAt: 2, from: 'a', to: 'c', phase: 'done' });
+    assert.equal(d.homeOf('u'), 'c');
   });
 });
 

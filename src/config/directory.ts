@@ -7,7 +7,13 @@
  * record instead: the store every region reads holds it, and each gateway refreshes its copy here.
  */
 import { createHash } from 'node:crypto';
-import { type HomeMove, holdsUnder, homeUnder, notifiesUnder } from '../storage/home-moves.ts';
+import {
+  type HomeMove,
+  holdsUnder,
+  homeUnder,
+  notifiesUnder,
+  supersedesMove,
+} from '../storage/home-moves.ts';
 
 export interface DirectoryConfig {
   pins: Readonly<Record<string, string>>;
@@ -25,13 +31,25 @@ export class Directory {
     if (regions.length === 0) throw new RangeError('Directory needs at least one region');
   }
 
-  /** Replaces the move records the directory answers from (the store's, read by `src/homes/`). */
+  /** Takes the move records the store holds (read by `src/homes/`): the newer of each wins. */
   setMoves(moves: Iterable<HomeMove>): void {
-    const next = new Map<string, HomeMove>();
+    // Records are never deleted from the store, so one held here stays; a record set by
+    // `setMove` while the list was being read is newer than the listed one and stays too.
+    const next = new Map(this.moves);
     for (const m of moves) {
-      if (this.regions.includes(m.from) && this.regions.includes(m.to)) next.set(m.userId, m);
+      if (this.knows(m) && supersedesMove(m, next.get(m.userId))) next.set(m.userId, m);
     }
     this.moves = next;
+  }
+
+  /** Takes one record (written or applied here) without re-reading them all. */
+  setMove(move: HomeMove): void {
+    if (this.knows(move) && supersedesMove(move, this.moves.get(move.userId)))
+      this.moves.set(move.userId, move);
+  }
+
+  private knows(m: HomeMove): boolean {
+    return this.regions.includes(m.from) && this.regions.includes(m.to);
   }
 
   /** The user's move record as this directory knows it (null: never moved). */

@@ -48,8 +48,8 @@ export interface MoverDeps {
   /** The old home's own store (not the replicating one). */
   local: Storage;
   publish(ev: HomeMoveEvent): Promise<void>;
-  /** Re-reads the store's move records into this gateway's directory. */
-  refresh(): Promise<void>;
+  /** Puts a record it stored into this gateway's directory (others read it within `refreshMs`). */
+  refresh(move: HomeMove): Promise<void>;
   settings: MoveSettings;
   metrics: HomeMoveMetrics | null;
   log: Logger;
@@ -291,7 +291,7 @@ export class Mover {
     const stands = await this.d.local.homeMoves.put(next);
     if (stands.moveId !== next.moveId) throw new Error(`move ${m.moveId} was replaced by ${stands.moveId}`);
     await this.d.publish({ t: 'move', move: next });
-    await this.d.refresh();
+    await this.d.refresh(next);
     return next;
   }
 }

@@ -160,7 +160,7 @@ export class HomeMoves {
       new Mover({
         local: this.d.local,
         publish: (ev) => this.d.publish(ev),
-        refresh: () => this.refresh(),
+        refresh: async (m) => this.d.directory.setMove(m),
         settings: this.d.settings,
         metrics: this.metrics,
         log: this.d.log,
@@ -198,7 +198,7 @@ export class HomeMoves {
       case 'move': {
         const move = ev.move;
         const stands = await local.homeMoves.put(move);
-        await this.refresh();
+        this.d.directory.setMove(stands);
         if (here !== move.to || stands.moveId !== move.moveId || stands.rev !== move.rev) return;
         if (move.phase === 'dual' || move.phase === 'cutover' || move.phase === 'cleanup') {
           await this.reply(move, move.phase, 0, null);
