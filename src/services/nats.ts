@@ -28,9 +28,10 @@ export type NatsTarget = Pick<NatsConfig, 'servers'> &
 /** Config path of the block, for errors about its files. */
 const WHERE = 'nats';
 
-function readSecretFile(file: string, path: string): Uint8Array {
+function readSecretFile(file: string, path: string, trim: boolean): Uint8Array {
   try {
-    return new TextEncoder().encode(readFileSync(file, 'utf8').trim());
+    const text = readFileSync(file, 'utf8');
+    return new TextEncoder().encode(trim ? text.trim() : text);
   } catch (cause) {
     throw new ConfigError(`${path}: cannot read ${file}: ${(cause as Error).message}`, path, { cause });
   }
@@ -43,9 +44,10 @@ export function natsAuthOptions(t: NatsTarget): ConnectionOptions {
   if (t.password !== undefined) opts.pass = t.password;
   if (t.token !== undefined) opts.token = t.token;
   if (t.credsFile !== undefined)
-    opts.authenticator = credsAuthenticator(readSecretFile(t.credsFile, `${WHERE}.credsFile`));
+    // Untrimmed: nats.js finds the JWT and seed by the newline that ends each block's last line.
+    opts.authenticator = credsAuthenticator(readSecretFile(t.credsFile, `${WHERE}.credsFile`, false));
   if (t.nkeySeedFile !== undefined)
-    opts.authenticator = nkeyAuthenticator(readSecretFile(t.nkeySeedFile, `${WHERE}.nkeySeedFile`));
+    opts.authenticator = nkeyAuthenticator(readSecretFile(t.nkeySeedFile, `${WHERE}.nkeySeedFile`, true));
   // A `tls` block, or `tls://` servers: TLS with our CA and client certificate if given. (nats.js
   // upgrades to TLS by itself whenever the server requires it, verifying with the system roots.)
   if (t.tls !== undefined || t.servers.some((s) => s.startsWith('tls://'))) {

@@ -34,6 +34,11 @@ export interface NatsSecurity {
   nkeys?: string[];
   /** A single token instead (the server cannot take both a token and users). */
   token?: string;
+  /**
+   * Decentralized auth (JWT) instead of users: the operator's JWT and its accounts' JWTs by
+   * public key; clients present a user JWT signed by an account, from a `.creds` file.
+   */
+  operator?: { jwt: string; accounts: Record<string, string> };
 }
 
 /** The `tls` and `authorization` blocks for `sec`. */
@@ -52,6 +57,14 @@ function securityConfig(sec: NatsSecurity): string[] {
     ...(sec.nkeys ?? []).map((k) => `{ nkey: ${q(k)} }`),
   ];
   if (users.length > 0) lines.push(`authorization { users: [${users.join(', ')}] }`);
+  if (sec.operator) {
+    const preload = Object.entries(sec.operator.accounts).map(([pub, jwt]) => `${pub}: ${q(jwt)}`);
+    lines.push(
+      `operator: ${q(sec.operator.jwt)}`,
+      'resolver: MEMORY',
+      `resolver_preload: { ${preload.join(', ')} }`,
+    );
+  }
   return lines;
 }
 

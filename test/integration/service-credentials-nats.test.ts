@@ -1,6 +1,6 @@
 /**
- * NATS that requires TLS with client certificates (`verify: true`) and a user — by password or by
- * nkey — and one that requires a token: the gateway's router (the routing contract), webhook
+ * NATS that requires TLS with client certificates (`verify: true`) and a user — by password, by
+ * nkey, or by a user JWT in a `.creds` file (decentralized auth) — and one that requires a token: the gateway's router (the routing contract), webhook
  * queue and replication link connect with the right credentials; a wrong password, a missing
  * client certificate or an untrusted CA fails their start with a `ServiceStartError` naming NATS
  * (docs/operations.md, "Credentials and TLS").
@@ -18,6 +18,7 @@ import { NatsRouter } from '../../src/routing/index.ts';
 import type { NatsTarget } from '../../src/services/nats.ts';
 import { JetStreamWebhookQueue } from '../../src/webhooks/jetstream-queue.ts';
 import { type NatsHandle, type NatsSupercluster, startNats, startNatsSupercluster } from '../helpers/nats.ts';
+import { makeTestOperator } from '../helpers/nats-jwt.ts';
 import { makeTestCerts, type TestCerts } from '../helpers/tls-certs.ts';
 import { routingContract } from '../routing.contract.ts';
 import { webhookQueueContract } from '../webhook-queue.contract.ts';
@@ -31,6 +32,10 @@ let nkeyPublic: string;
 let secured: NatsHandle;
 let tokenOnly: NatsHandle;
 let cluster: NatsSupercluster;
+/** Decentralized auth: a server trusting one operator's account, a user's `.creds` file. */
+let withJwt: NatsHandle;
+let credsFile: string;
+let strangerCredsFile: string;
 before(async () => {
   certs = makeTestCerts();
   // An nkey user: the server lists its public key, the gateway holds the seed in a file.
@@ -39,14 +44,18 @@ before(async () => {
   seedFile = join(certs.dir, 'gateway.nk');
   writeFileSync(seedFile, new TextDecoder().decode(kp.getSeed()), { mode: 0o600 });
   const security = { tls: certs, verify: true, users: [USER], nkeys: [nkeyPublic] };
-  [secured, tokenOnly, cluster] = await Promise.all([
+  const op = await makeTestOperator();
+  credsFile = await op.userCreds(certs.dir, 'gateway');
+  strangerCredsFile = await op.strangerCreds(certs.dir, 'stranger');
+  [secured, tokenOnly, cluster, withJwt] = await Promise.all([
     startNats({ jetstream: true, security }),
     startNats({ security: { token: TOKEN } }),
     startNatsSupercluster(['r1', 'r2'], { security }),
+    startNats({ security: { tls: certs, verify: true, operator: op.operator } }),
   ]);
 });
 after(async () => {
-  await Promise.all([secured?.close(), tokenOnly?.close(), cluster?.close()]);
+  await Promise.all([secured?.close(), tokenOnly?.close(), cluster?.close(), withJwt?.close()]);
   certs?.remove();
 });
 
@@ -80,6 +89,18 @@ routingContract('nats with a token', () => {
     new NatsRouter({ servers: [tokenOnly.url], token: TOKEN, region: r, gatewayId: 'gw-b' }),
   ];
 });
+
+routingContract(
+  'nats with TLS and a .creds file (a user JWT signed by an account the operator trusts)',
+  () => {
+    const r = region();
+    const target = (): NatsTarget => ({ servers: [withJwt.url], credsFile, tls: clientTls() });
+    return [
+      new NatsRouter({ ...target(), region: r, gatewayId: 'gw-a' }),
+      new NatsRouter({ ...target(), region: r, gatewayId: 'gw-b' }),
+    ];
+  },
+);
 
 webhookQueueContract('jetstream with TLS and a password', {
   async open(name, ackWaitMs) {
@@ -137,6 +158,12 @@ describe('NATS credentials and TLS', () => {
 
   it('a wrong password fails the start with the server reason', async () => {
     const message = await refused({ ...withPassword(), password: 'wrong-password' });
+    assert.match(message, /nats refused routing at tls:\/\/127\.0\.0\.1:\d+/);
+    assert.match(message, /Authorization Violation/i);
+  });
+
+  it('a .creds file whose account the server does not trust fails the start', async () => {
+    const message = await refused({ servers: [withJwt.url], credsFile: strangerCredsFile, tls: clientTls() });
     assert.match(message, /nats refused routing at tls:\/\/127\.0\.0\.1:\d+/);
     assert.match(message, /Authorization Violation/i);
   });
