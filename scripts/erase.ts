@@ -18,8 +18,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type { ErasureRecord } from '../src/storage/retention.ts';
-
-const API_PREFIX = '/api';
+import { apiClient } from './api-client.ts';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -37,18 +36,7 @@ async function main(): Promise<number> {
     console.error('usage: npm run erase -- --user ID [--url URL] [--key KEY] [--regions N]');
     return 2;
   }
-  const base = `${values.url!.replace(/\/$/, '')}${API_PREFIX}`;
-  const headers = { 'content-type': 'application/json', authorization: `Bearer ${values.key}` };
-  const call = async (method: string, path: string, body?: unknown): Promise<unknown> => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers,
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${text}`);
-    return JSON.parse(text);
-  };
+  const call = apiClient(values.url!, values.key!);
 
   let requestId = values.request;
   if (!requestId) {

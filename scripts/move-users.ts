@@ -20,8 +20,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type { HomeMove } from '../src/storage/home-moves.ts';
-
-const API_PREFIX = '/api';
+import { apiClient } from './api-client.ts';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -42,18 +41,7 @@ async function main(): Promise<number> {
     );
     return 2;
   }
-  const base = `${values.url!.replace(/\/$/, '')}${API_PREFIX}`;
-  const headers = { 'content-type': 'application/json', authorization: `Bearer ${values.key}` };
-  const call = async (method: string, path: string, body?: unknown): Promise<unknown> => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers,
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${text}`);
-    return JSON.parse(text);
-  };
+  const call = apiClient(values.url!, values.key!);
 
   if (!values.watch) {
     const started = (await call('POST', '/v1/home-moves', { userIds: users, to: values.to })) as {
