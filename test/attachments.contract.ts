@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
   type AttachmentMeta,
   type AttachmentStore,
@@ -15,6 +15,7 @@ import {
 } from '../src/storage/attachments.ts';
 import type { Storage, StoredMessage } from '../src/storage/types.ts';
 import { snowflakeFloor } from '../src/util/snowflake.ts';
+import { useStorageFixture } from './helpers/storage-fixture.ts';
 import type { StorageFixture } from './storage.contract.ts';
 
 /** Small chunks so a few KiB span several of them. */
@@ -59,19 +60,13 @@ async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
 
 export function attachmentContract(name: string, make: () => Promise<StorageFixture>): void {
   describe(`attachment store contract: ${name}`, () => {
-    let fixture: StorageFixture;
     let s: Storage;
     let a: AttachmentStore;
 
-    before(async () => {
-      fixture = await make();
-      s = fixture.storage;
-      await s.init();
+    useStorageFixture(make, (storage) => {
+      s = storage;
+
       a = s.attachments;
-    });
-    after(async () => {
-      await s?.close();
-      await fixture?.cleanup();
     });
 
     it('round-trips chunks and metadata', async () => {

@@ -1,9 +1,10 @@
 /** The behaviour every `HomeMoveStore` must have (`storage.homeMoves` of each `Storage`). */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { HomeMove } from '../src/storage/home-moves.ts';
 import type { Storage } from '../src/storage/types.ts';
+import { useStorageFixture } from './helpers/storage-fixture.ts';
 import type { StorageFixture } from './storage.contract.ts';
 
 let seq = 0;
@@ -28,16 +29,9 @@ function move(userId: string, changes: Partial<HomeMove> = {}): HomeMove {
 
 export function homeMoveContract(name: string, make: () => Promise<StorageFixture>): void {
   describe(`HomeMoveStore contract: ${name}`, () => {
-    let fixture: StorageFixture;
     let s: Storage;
-    before(async () => {
-      fixture = await make();
-      s = fixture.storage;
-      await s.init();
-    });
-    after(async () => {
-      await s.close();
-      await fixture.cleanup();
+    const store = useStorageFixture(make, (storage) => {
+      s = storage;
     });
 
     it('stores a record and reads it back whole, and lists it', async () => {
@@ -96,9 +90,7 @@ export function homeMoveContract(name: string, make: () => Promise<StorageFixtur
     it('keeps records across a reopen', async () => {
       const u = uid('u');
       await s.homeMoves.put(move(u, { phase: 'done', rev: 7 }));
-      await s.close();
-      s = await fixture.reopen();
-      await s.init();
+      await store.reopen();
       assert.equal((await s.homeMoves.get(u))?.phase, 'done');
     });
   });

@@ -4,30 +4,25 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { ModerationStore } from '../src/storage/moderation.ts';
 import type { Storage } from '../src/storage/types.ts';
 import { SnowflakeGenerator } from '../src/util/snowflake.ts';
+import { useStorageFixture } from './helpers/storage-fixture.ts';
 import type { StorageFixture } from './storage.contract.ts';
 
 const uid = (label: string) => `${label}-${randomBytes(4).toString('hex')}`;
 
 export function moderationContract(name: string, make: () => Promise<StorageFixture>): void {
   describe(`moderation store contract: ${name}`, () => {
-    let fixture: StorageFixture;
     let s: Storage;
     let m: ModerationStore;
     const ids = new SnowflakeGenerator(1, 1);
 
-    before(async () => {
-      fixture = await make();
-      s = fixture.storage;
-      await s.init();
+    const store = useStorageFixture(make, (storage) => {
+      s = storage;
+
       m = s.moderation;
-    });
-    after(async () => {
-      await s?.close();
-      await fixture?.cleanup();
     });
 
     it('knows nothing of a group or user it never saw', async () => {
@@ -102,10 +97,7 @@ export function moderationContract(name: string, make: () => Promise<StorageFixt
       await m.setRole({ conversationId: g, userId: 'bob', role: 'admin', revision: ids.next() });
       await m.setBan({ conversationId: g, userId: 'eve', banned: true, by: 'bob', revision: ids.next() });
       await m.setBlock({ userId: u, targetId: 'eve', blocked: true, revision: ids.next() });
-      await s.close();
-      s = await fixture.reopen();
-      await s.init();
-      m = s.moderation;
+      await store.reopen();
       assert.deepEqual(await m.getGroup(g), { admins: ['bob'], banned: ['eve'] });
       assert.deepEqual(await m.listBlocked(u), ['eve']);
     });

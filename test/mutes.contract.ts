@@ -1,8 +1,9 @@
 /** The behaviour every `MuteStore` must have (`storage.mutes` of each `Storage`). */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Storage } from '../src/storage/types.ts';
+import { useStorageFixture } from './helpers/storage-fixture.ts';
 import type { StorageFixture } from './storage.contract.ts';
 
 let seq = 0;
@@ -10,16 +11,9 @@ const uid = (label: string) => `${label}-${++seq}-${randomBytes(3).toString('hex
 
 export function muteContract(name: string, make: () => Promise<StorageFixture>): void {
   describe(`MuteStore contract: ${name}`, () => {
-    let fixture: StorageFixture;
     let s: Storage;
-    before(async () => {
-      fixture = await make();
-      s = fixture.storage;
-      await s.init();
-    });
-    after(async () => {
-      await s.close();
-      await fixture.cleanup();
+    const store = useStorageFixture(make, (storage) => {
+      s = storage;
     });
 
     it('mutes and unmutes, per user and conversation', async () => {
@@ -50,9 +44,7 @@ export function muteContract(name: string, make: () => Promise<StorageFixture>):
     it('survives a reopen', async () => {
       const [alice, c] = [uid('alice'), uid('c')];
       await s.mutes.set({ userId: alice, conversationId: c, muted: true, at: Date.now() });
-      await s.close();
-      s = await fixture.reopen();
-      await s.init();
+      await store.reopen();
       assert.equal(await s.mutes.isMuted(alice, c), true);
     });
   });

@@ -1,26 +1,20 @@
 /** The behaviour every `RevocationStore` must have (`storage.revocations` of each `Storage`). */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Revocation } from '../src/storage/revocations.ts';
 import type { Storage } from '../src/storage/types.ts';
+import { useStorageFixture } from './helpers/storage-fixture.ts';
 import type { StorageFixture } from './storage.contract.ts';
 
 const uid = (label: string) => `${label}${randomBytes(4).toString('hex')}`;
 
 export function revocationContract(name: string, make: () => Promise<StorageFixture>): void {
   describe(`revocation store contract: ${name}`, () => {
-    let fixture: StorageFixture;
     let s: Storage;
 
-    before(async () => {
-      fixture = await make();
-      s = fixture.storage;
-      await s.init();
-    });
-    after(async () => {
-      await s.close();
-      await fixture.cleanup();
+    const store = useStorageFixture(make, (storage) => {
+      s = storage;
     });
 
     const mine = (list: Revocation[], userId: string) => list.filter((r) => r.userId === userId);
@@ -55,9 +49,7 @@ export function revocationContract(name: string, make: () => Promise<StorageFixt
       const r: Revocation = { kind: 'token', jti: `${u}-t`, userId: u, expiresAt: Date.now() + 600_000 };
       await s.revocations.add(r);
       await s.revocations.add(r);
-      await s.close();
-      s = await fixture.reopen();
-      await s.init();
+      await store.reopen();
       assert.deepEqual(mine(await s.revocations.list(Date.now()), u), [r]);
     });
   });

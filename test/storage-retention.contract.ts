@@ -6,11 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { type AttachmentMeta, type AttachmentRef, chunkCount } from '../src/storage/attachments.ts';
 import type { ErasureRecord } from '../src/storage/retention.ts';
 import type { Conversation, Storage, StoredMessage } from '../src/storage/types.ts';
 import { EPOCH_MS, snowflakeFloor } from '../src/util/snowflake.ts';
+import { useStorageFixture } from './helpers/storage-fixture.ts';
 import type { StorageFixture } from './storage.contract.ts';
 
 const DAY = 24 * 3600 * 1000;
@@ -91,17 +92,10 @@ async function traces(s: Storage, m: StoredMessage, users: string[]): Promise<st
 
 export function retentionContract(name: string, make: () => Promise<StorageFixture>): void {
   describe(`retention contract: ${name}`, () => {
-    let fixture: StorageFixture;
     let s: Storage;
 
-    before(async () => {
-      fixture = await make();
-      s = fixture.storage;
-      await s.init();
-    });
-    after(async () => {
-      await s?.close();
-      await fixture?.cleanup();
+    useStorageFixture(make, (storage) => {
+      s = storage;
     });
 
     async function group(members: string[]): Promise<Conversation> {
