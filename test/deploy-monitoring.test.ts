@@ -7,6 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
@@ -100,11 +102,14 @@ const rules = parseYaml(readFileSync(path.join(DIR, 'alerts.yaml'), 'utf8')) as 
 describe('monitoring files (deploy/monitoring)', () => {
   let gw: TestGateway;
   let served: Set<string>;
+  let migrationDir: string;
 
   before(async () => {
+    // With a store migration configured (to another embedded store), so that its series exist.
+    migrationDir = await mkdtemp(path.join(tmpdir(), 'chat-monitoring-mig-'));
     gw = await startTestGateway({
       config: testConfig(
-        {},
+        { storeMigration: { to: { dataDir: migrationDir } } },
         { auth: { secret: TEST_SECRET, devTokens: true, operatorToken: OPERATOR_TOKEN } },
       ),
     });
@@ -116,6 +121,7 @@ describe('monitoring files (deploy/monitoring)', () => {
   });
   after(async () => {
     await gw?.stop();
+    await rm(migrationDir, { recursive: true, force: true });
   });
 
   it('reads metric names out of PromQL', () => {

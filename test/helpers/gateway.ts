@@ -22,6 +22,7 @@ export interface RegionOverrides {
   cassandra?: { contactPoints: string[]; port: number; localDataCenter: string; keyspace: string };
   redis?: { url: string };
   nats?: { servers: string[] };
+  storeMigration?: { to: { dataDir: string } };
 }
 
 /**
