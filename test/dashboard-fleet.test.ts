@@ -289,6 +289,7 @@ describe('the stats wire format', () => {
           readAt: 1,
         },
         webhooks: null,
+        migrations: { store: null, homeMoves: null },
         alerts: [],
         totals: { messagesStored: 0, messagesDelivered: 0, errors: 0, connectionsOpened: 0 },
       },

@@ -10,8 +10,9 @@ import type { GatewayMetrics } from '../gateway/metrics.ts';
 import type { CrossRegionBacklog } from '../replication/backlog.ts';
 import type { Logger } from '../util/log.ts';
 import type { WebhookMetrics } from '../webhooks/metrics.ts';
+import { readMigrations } from './migrations.ts';
 import { type BucketReading, bucketDelta, histogramQuantile } from './quantile.ts';
-import type { DashboardAlert, DashboardSample, Percentiles, RegionsView } from './types.ts';
+import type { DashboardAlert, DashboardSample, MigrationsView, Percentiles, RegionsView } from './types.ts';
 
 export type { DashboardAlert, DashboardSample, Percentiles, RegionsView } from './types.ts';
 
@@ -36,6 +37,7 @@ interface Reading {
   store: BucketReading;
   delivery: BucketReading;
   webhooks: WebhookReading | null;
+  migrations: MigrationsView;
 }
 
 interface WebhookReading {
@@ -190,6 +192,7 @@ export class DashboardSampler {
             deadLetters: wn.dead,
           }
         : null,
+      migrations: now.migrations,
       alerts,
       totals: {
         messagesStored: now.stored,
@@ -274,6 +277,7 @@ export class DashboardSampler {
     return {
       t: this.now(),
       webhooks: this.d.webhooks ? await readWebhooks(this.d.webhooks) : null,
+      migrations: await readMigrations(m.registry),
       connections,
       stored,
       delivered,

@@ -59,8 +59,29 @@ export interface DashboardSample {
   regions: RegionsView | null;
   /** Null when no webhook endpoint is configured. */
   webhooks: WebhooksView | null;
+  migrations: MigrationsView;
   alerts: DashboardAlert[];
   totals: { messagesStored: number; messagesDelivered: number; errors: number; connectionsOpened: number };
+}
+
+/** The migrations this gateway takes part in (docs/operations.md, the two runbooks). */
+export interface MigrationsView {
+  /** Null unless a store migration is configured for the region. Counts are since this gateway started. */
+  store: {
+    /** The phase this gateway follows. */
+    phase: string;
+    /** The backfill's progress as the command last recorded it. */
+    conversations: number;
+    messages: number;
+    finished: boolean;
+    /** Reads made on both stores in `compare`, and those where the stores disagreed. */
+    compared: number;
+    disagreements: number;
+    /** Writes the store in charge took that the other store refused (reconcile repairs them). */
+    notMirrored: number;
+  } | null;
+  /** Home-region move records this region holds, by phase; `running`: moves this gateway drives. */
+  homeMoves: { running: number; byPhase: Record<string, number> } | null;
 }
 
 export interface DashboardSettings {

@@ -189,6 +189,50 @@ function card(
   );
 }
 
+/**
+ * Migrations under way (absent when there is none): the store migration's phase and progress, and
+ * home-region moves by phase. The runbooks in docs/operations.md say what each figure should do.
+ */
+function migrationsCard(s: DashboardSample): HTMLElement | string {
+  const { store, homeMoves } = s.migrations;
+  const moves = Object.entries(homeMoves?.byPhase ?? {}).filter(([, n]) => n > 0);
+  if (!store && moves.length === 0 && (homeMoves?.running ?? 0) === 0) return '';
+  const lines: HTMLElement[] = [];
+  if (store) {
+    lines.push(
+      h(
+        'p',
+        { 'data-migration': 'store' },
+        `Store migration: phase ${store.phase} · backfill ${store.conversations} conversations, ` +
+          `${store.messages} messages${store.finished ? ' (finished)' : ''}`,
+      ),
+      h(
+        'p',
+        { class: 'muted small' },
+        `compared reads ${store.compared} · disagreements ${store.disagreements} · ` +
+          `writes not mirrored ${store.notMirrored} (since this gateway started)`,
+      ),
+    );
+  }
+  if (homeMoves && (moves.length > 0 || homeMoves.running > 0)) {
+    lines.push(
+      h(
+        'p',
+        { 'data-migration': 'home' },
+        `Home-region moves: ${moves.map(([phase, n]) => `${n} ${phase}`).join(' · ') || 'none recorded'}` +
+          ` · ${homeMoves.running} driven by this gateway`,
+      ),
+    );
+  }
+  const bad = (store?.notMirrored ?? 0) > 0 || (homeMoves?.byPhase.failed ?? 0) > 0;
+  return h(
+    'section',
+    { class: `card wide ${bad ? 'bad' : 'ok'}`, id: 'migrations' },
+    h('h2', null, 'Migrations'),
+    ...lines,
+  );
+}
+
 /** Webhook delivery: rate, lag and dead letters (absent when no endpoint is configured). */
 function webhooksCard(s: DashboardSample, st: State): HTMLElement | string {
   const w = s.webhooks;
@@ -422,6 +466,7 @@ function render(): void {
     ),
     regionsCard(s, st),
     webhooksCard(s, st),
+    migrationsCard(s),
   );
   root.replaceChildren(
     head,
