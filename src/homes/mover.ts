@@ -146,16 +146,7 @@ export class Mover {
 
   /** Verification rounds until both queues are equal, or `verifyRounds` ran; the report is stored. */
   private async verify(m: HomeMove): Promise<MoveReport> {
-    const report: MoveReport = {
-      rounds: 0,
-      oldCount: 0,
-      newCount: 0,
-      transient: 0,
-      differences: [],
-      copiedMissing: [],
-      removedExtra: [],
-      clean: false,
-    };
+    const report: MoveReport = { ...emptyReport(), clean: false };
     const differed = new Set<string>();
     const persistent = new Set<string>();
     let lastMissing = new Set<string>();
