@@ -131,7 +131,8 @@ export function moderationScenarios(name: string, setup: () => Promise<ScenarioE
       const z = await open(1, zed);
       const dm = [alice, mallory].sort().join(':');
       const conv = `dm:${dm}`;
-      await m.call('send', { conversationId: conv, body: 'hi' });
+      const hi = await m.call('send', { conversationId: conv, body: 'hi' });
+      await m.call('react', { conversationId: conv, messageId: hi.messageId, emoji: '👋' });
 
       const blocked = await a.call('block', { userId: mallory });
       assert.deepEqual(blocked.blocked, [mallory]);
@@ -142,10 +143,16 @@ export function moderationScenarios(name: string, setup: () => Promise<ScenarioE
         assert.equal(r.code, 'blocked');
         assert.equal((await c.request('ping')).op, 'pong');
       }
+      // Nor edit, nor react; taking a reaction back still works (and deleting, below).
+      const own = { conversationId: conv, messageId: hi.messageId };
+      assert.equal((await m.request('edit', { ...own, body: 'hi!' })).code, 'blocked');
+      assert.equal((await m.request('react', { ...own, emoji: '🙂' })).code, 'blocked');
+      await m.call('unreact', { ...own, emoji: '👋' });
       // The blocker still writes; the blocked still reads the existing DM.
       await a.call('send', { conversationId: conv, body: 'bye' });
       const history = await m.call('history', { conversationId: conv });
       assert.equal(history.messages.length, 2);
+      await m.call('delete', own);
       // A new DM with someone who blocks you cannot be opened; zed blocked by nobody is fine.
       await z.call('block', { userId: mallory });
       assert.equal((await m.request('openDirect', { userId: zed })).code, 'blocked');

@@ -123,6 +123,11 @@ export class Changes {
       });
     }
 
+    // A blocked user may still delete their own messages and take reactions back, but adds
+    // nothing new to the DM: no edit, no reaction.
+    if (!admin && (kind === 'edit' || kind === 'react'))
+      await this.conversations.requireUnblocked(members, userId);
+
     const slot = this.messages.ordering.reserve(f.conversationId);
     let record: StoredMessage;
     let duplicate: boolean;

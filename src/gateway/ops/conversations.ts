@@ -243,6 +243,14 @@ export class Conversations {
     return after;
   }
 
+  /**
+   * For a change to the conversation's content (an edit, a reaction) by one of its users: in a
+   * direct conversation, refused with `blocked` while the other user blocks this one.
+   */
+  async requireUnblocked(entry: CachedMembers, userId: string): Promise<void> {
+    if (entry.conversation.kind === 'direct') await this.refuseIfBlocked(entry.conversation.id, userId);
+  }
+
   private async refuseIfBlocked(conversationId: string, userId: string): Promise<void> {
     const pair = directParticipants(conversationId)!;
     const other = pair[0] === userId ? pair[1] : pair[0];
