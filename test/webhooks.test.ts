@@ -169,6 +169,40 @@ describe('webhooks on an embedded gateway', () => {
     }
   });
 
+  it('reports user.erased once when an erasure finishes, with what it removed', async () => {
+    const erin = await TestClient.connect(gw.url, await token('erin3'));
+    try {
+      await erin.waitFor((f) => f.op === 'synced');
+      for (const body of ['one', 'two']) await erin.call('send', { conversationId: 'dm:erin3:fred3', body });
+    } finally {
+      await erin.close();
+    }
+    const asked = await api(gw.httpUrl, 'POST', '/v1/erasures', { userId: 'erin3' });
+    assert.equal(asked.status, 202);
+    const requestId = asked.body.requestId as string;
+    await eventually(async () => {
+      const [record] = (await api(gw.httpUrl, 'GET', `/v1/erasures/${requestId}`)).body.regions as {
+        status: string;
+      }[];
+      assert.equal(record?.status, 'done');
+    });
+    await drained();
+    const erased = ofType('user.erased').filter(
+      (d) => (d.event.data as { requestId: string }).requestId === requestId,
+    );
+    assert.equal(erased.length, 1);
+    const data = erased[0]!.event.data as {
+      userId: string;
+      region: string;
+      messages: number;
+      attachments: number;
+    };
+    assert.deepEqual(
+      { userId: data.userId, region: data.region, messages: data.messages, attachments: data.attachments },
+      { userId: 'erin3', region: gw.gateway.deps.region.name, messages: 2, attachments: 0 },
+    );
+  });
+
   it('the SDK mutes and unmutes; a non-member is refused not_found', async () => {
     const carol = sdkClient(gw.url, 'carol4');
     const dave = sdkClient(gw.url, 'dave4');

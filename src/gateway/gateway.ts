@@ -169,6 +169,7 @@ export class Gateway {
       chat: this.chat,
       sweepIntervalMs: deps.config.retention.sweepIntervalMs,
       log: componentLogger(log, 'retention'),
+      webhooks: deps.webhooks?.emitter,
     }));
     const replication = deps.replication;
     this.homeMoves = replication

@@ -41,6 +41,11 @@ export interface ErasureDeps {
   eraseStreams?: (ids: ErasedIds) => Promise<void>;
   /** Tells connected members that these messages are gone. */
   notify?: (removed: StoredMessage[]) => Promise<void>;
+  /**
+   * Told of this region's finished erasure before its `done` record is written (the webhook
+   * `user.erased`): a failure fails the run, which a replicated request retries.
+   */
+  finished?: (record: ErasureRecord) => Promise<void>;
   now?: () => number;
 }
 
@@ -117,6 +122,7 @@ export class ErasureService {
       });
       await this.d.notify?.(removed.filter((m) => !m.change));
       const done: ErasureRecord = { ...this.record(req, 'done', progress), finishedAt: now(), report };
+      await this.d.finished?.(done);
       await store.putErasure(done);
       await this.d.publish?.record(done);
       this.d.log.info(

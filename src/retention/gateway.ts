@@ -6,13 +6,27 @@
 import type { ChatService } from '../gateway/chat-service.ts';
 import type { Hub } from '../gateway/hub.ts';
 import type { Replication } from '../replication/index.ts';
+import type { ErasureRecord } from '../storage/retention.ts';
 import type { Storage } from '../storage/types.ts';
 import type { Logger } from '../util/log.ts';
 import { snowflakeTime } from '../util/snowflake.ts';
+import type { WebhookEmitter } from '../webhooks/emitter.ts';
 import { type ErasedIds, ErasureService } from './erasure.ts';
 import { erasureNotifier } from './notify.ts';
 import type { RetentionPolicy } from './policy.ts';
 import { RetentionSweeper } from './sweeper.ts';
+
+/** The event of one region's finished erasure: keyed by request and region, so a rerun repeats its id. */
+function userErased(hooks: WebhookEmitter, record: ErasureRecord): Promise<void> {
+  return hooks.emit('user.erased', `${record.requestId}:${record.region}`, {
+    requestId: record.requestId,
+    userId: record.userId,
+    region: record.region,
+    messages: record.report?.messageIds.length ?? 0,
+    attachments: record.report?.attachmentIds.length ?? 0,
+    finishedAt: record.finishedAt ?? Date.now(),
+  });
+}
 
 export interface RetentionParts {
   sweeper: RetentionSweeper;
@@ -28,6 +42,8 @@ export function retentionParts(d: {
   chat: ChatService;
   sweepIntervalMs: number;
   log: Logger;
+  /** The region's webhooks, when endpoints are configured: `user.erased` per finished erasure. */
+  webhooks?: WebhookEmitter | undefined;
 }): RetentionParts {
   // Replication's stream eraser (what message deletes use): erases the events carrying the
   // removed content from this region's outbox and inbox. One region: no streams.
@@ -55,12 +71,14 @@ export function retentionParts(d: {
       }),
   });
   const replication = d.replication;
+  const hooks = d.webhooks?.wants('user.erased') ? d.webhooks : null;
   const erasure = new ErasureService({
     storage: d.storage,
     region: d.region,
     log: d.log,
     eraseStreams,
     notify: erasureNotifier(d.hub, d.chat),
+    ...(hooks ? { finished: (record: ErasureRecord) => userErased(hooks, record) } : {}),
     ...(replication
       ? {
           publish: {

@@ -12,6 +12,7 @@ export const WEBHOOK_EVENT_TYPES = [
   'conversation.created',
   'conversation.members_added',
   'conversation.members_removed',
+  'user.erased',
 ] as const;
 
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
@@ -46,6 +47,20 @@ export interface WebhookEventData {
   'conversation.created': { conversation: WebhookConversation; members: string[] };
   'conversation.members_added': { conversation: WebhookConversation; userIds: string[] };
   'conversation.members_removed': { conversation: WebhookConversation; userIds: string[] };
+  /**
+   * One region finished erasing a user's messages (one event per region): a backend holding
+   * copies of them removes its own. The message ids are in the request's report
+   * (`GET /api/v1/erasures/{requestId}`), which can be long.
+   */
+  'user.erased': {
+    requestId: string;
+    userId: string;
+    region: string;
+    /** Messages removed in this region, change records included. */
+    messages: number;
+    attachments: number;
+    finishedAt: number;
+  };
 }
 
 /**
