@@ -4,7 +4,7 @@
  * us-east is reported `message.created` once (by us-east) and `message.offline` once for an
  * offline recipient whose home is eu-west (by eu-west, when it applies the replicated message);
  * a recipient who muted the conversation through us-east gets none (the mute replicated to their
- * home region); the sender never does.
+ * home region); the sender never does. An erasure is reported `user.erased` by each region.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -92,5 +92,34 @@ describe('webhooks across regions', () => {
     assert.equal(created.length, 1, 'conversation.created once');
     assert.ok(receiver.deliveries.every((d) => d.verified));
     await a.close();
+  });
+
+  it('reports user.erased once per region, each with what that region removed', async () => {
+    const dave = `dave${tag}`;
+    const d = await regions.open('us-east', dave);
+    const conv = `dm:${bob}:${dave}`;
+    const { messageId } = await d.call('send', { conversationId: conv, body: 'erase me' });
+    await d.close();
+    // Erasing before eu-west has the message would find nothing there (docs/operations.md).
+    const euStore = regions.gateways.get('eu-west')!.deps.storage;
+    await eventually(async () => assert.ok(await euStore.getMessage(conv, BigInt(messageId))), {
+      timeoutMs: 20_000,
+    });
+    const { requestId } = await regions.gateways.get('us-east')!.erasure.request(dave);
+    const erased = () =>
+      receiver
+        .delivered()
+        .filter((e) => e.event.type === 'user.erased' && e.event.data.requestId === requestId)
+        .map((e) => e.event.data as { region: string; userId: string; messages: number });
+    await eventually(() => assert.equal(erased().length, 2), { timeoutMs: 30_000, intervalMs: 200 });
+    assert.deepEqual(
+      erased()
+        .map((e) => ({ region: e.region, userId: e.userId, messages: e.messages }))
+        .sort((x, y) => x.region.localeCompare(y.region)),
+      [
+        { region: 'eu-west', userId: dave, messages: 1 },
+        { region: 'us-east', userId: dave, messages: 1 },
+      ],
+    );
   });
 });
