@@ -6,14 +6,18 @@ import assert from 'node:assert/strict';
 import { createSecretKey } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { SignJWT } from 'jose';
+import { Registry } from 'prom-client';
 import { z } from 'zod';
+import { ApiAudit } from '../src/api/audit.ts';
 import { ApiAuth } from '../src/api/auth.ts';
 import { ApiHandler, type HttpRequestLike } from '../src/api/handler.ts';
+import { ApiRateLimit } from '../src/api/rate-limit.ts';
 import type { ApiRoute } from '../src/api/route.ts';
 import { ERROR_STATUS } from '../src/api/status.ts';
 import { apiSchema, authSchema } from '../src/config/schema.ts';
 import { ChatError, ERRORS, ErrorCode } from '../src/protocol/index.ts';
 import { silentLogger } from '../src/util/log.ts';
+import { collectingLogger } from './helpers/log.ts';
 
 const SECRET = 'test-secret-at-least-16-chars';
 const KEY = 'k'.repeat(32);
@@ -54,7 +58,15 @@ const routes: ApiRoute[] = [
   },
 ];
 
-function handler(opts: { keys?: Record<string, string>; maxBodyBytes?: number; revoked?: boolean } = {}) {
+function handler(
+  opts: {
+    keys?: Record<string, string>;
+    maxBodyBytes?: number;
+    revoked?: boolean;
+    rateLimit?: ApiRateLimit;
+    audit?: ApiAudit;
+  } = {},
+) {
   const api = apiSchema.parse({
     keys: opts.keys ?? { backend: KEY },
     maxBodyBytes: opts.maxBodyBytes ?? 2048,
@@ -66,6 +78,8 @@ function handler(opts: { keys?: Record<string, string>; maxBodyBytes?: number; r
     maxBodyBytes: api.maxBodyBytes,
     version: 'test',
     log: silentLogger,
+    ...(opts.rateLimit ? { rateLimit: opts.rateLimit } : {}),
+    ...(opts.audit ? { audit: opts.audit } : {}),
   });
 }
 
@@ -196,6 +210,55 @@ describe('server API framework', () => {
     const internal = await h.handle(req('GET', '/api/v1/fail/boom'));
     assert.equal(internal.status, 500);
     assert.equal(errorOf(internal.body).code, ErrorCode.Internal);
+  });
+
+  it('limits calls per caller: 429 rate_limited with Retry-After, other callers unaffected, refilled in time', async () => {
+    let now = 1_000_000;
+    const other = 'o'.repeat(32);
+    const h = handler({ keys: { backend: KEY, other }, rateLimit: new ApiRateLimit(2, 3, () => now) });
+    const call = (key = KEY) =>
+      h.handle(req('POST', '/api/v1/things/t', { name: 'a' }, { authorization: `Bearer ${key}` }));
+    for (let i = 0; i < 3; i++) assert.equal((await call()).status, 201);
+    const refused = await call();
+    assert.equal(refused.status, 429);
+    assert.equal(errorOf(refused.body).code, 'rate_limited');
+    assert.equal(errorOf(refused.body).details?.retryAfterMs, 500);
+    assert.equal(refused.headers['retry-after'], '1');
+    assert.equal((await call(other)).status, 201, 'another key has its own bucket');
+    now += 500;
+    assert.equal((await call()).status, 201, 'one call back after 1/rate seconds');
+    assert.equal((await call()).status, 429);
+  });
+
+  it('counts every call by route and status, and logs writes and refusals with the caller, not successful reads', async () => {
+    const registry = new Registry();
+    const { log, records } = collectingLogger();
+    const h = handler({ audit: new ApiAudit(registry, log) });
+    await h.handle(req('POST', '/api/v1/things/t9', { name: 'a' }, { 'idempotency-key': 'k9' }));
+    await h.handle(req('GET', '/api/v1/fail/not_found'));
+    await h.handle(req('POST', '/api/v1/things/t9', { name: 'a' }, { authorization: 'Bearer nope' }));
+    await h.handle(req('GET', '/api/v1/nowhere'));
+    const counted = (await registry.getSingleMetric('chat_api_requests_total')!.get()).values.map((v) => [
+      v.labels.route,
+      v.labels.status,
+      v.value,
+    ]);
+    assert.deepEqual(
+      counted.sort(),
+      [
+        ['fail', '404', 1],
+        ['makeThing', '201', 1],
+        ['makeThing', '401', 1],
+        ['none', '404', 1],
+      ].sort(),
+    );
+    const logged = records.map((r) => [r.route, r.caller, r.status, r.code, r.idempotencyKey]);
+    assert.deepEqual(logged, [
+      ['makeThing', 'api-key:backend', 201, null, 'k9'],
+      ['fail', 'api-key:backend', 404, 'not_found', null],
+      ['makeThing', null, 401, 'unauthorized', null],
+      [null, null, 404, 'not_found', null],
+    ]);
   });
 
   it('answers 404 not_found for an unknown path or method', async () => {

@@ -8,9 +8,11 @@
 import { isTransientBackendError } from '../errors.ts';
 import { ChatError, ErrorCode } from '../protocol/index.ts';
 import type { Logger } from '../util/log.ts';
+import type { ApiAudit } from './audit.ts';
 import type { ApiAuth } from './auth.ts';
 import { type JsonObject, openApiDocument, pathParams } from './openapi.ts';
-import { API_PREFIX, type ApiMethod, type ApiRoute } from './route.ts';
+import type { ApiRateLimit } from './rate-limit.ts';
+import { API_PREFIX, type ApiMethod, type ApiPrincipal, type ApiRoute } from './route.ts';
 import { ERROR_STATUS } from './status.ts';
 
 export interface HttpRequestLike {
@@ -46,6 +48,17 @@ export interface ApiHandlerOptions {
   maxBodyBytes: number;
   version: string;
   log: Logger;
+  /** Calls per caller; none, no limit. */
+  rateLimit?: ApiRateLimit;
+  /** Told of every answered call (metrics, the audit log). */
+  audit?: ApiAudit;
+}
+
+/** What a call got to before it was answered, for the audit. */
+interface CallContext {
+  operationId: string | null;
+  principal: ApiPrincipal | null;
+  idempotencyKey: string | null;
 }
 
 export class ApiHandler {
@@ -73,41 +86,43 @@ export class ApiHandler {
 
   /** Answers one request; never throws. */
   async handle(req: HttpRequestLike): Promise<HttpResponseLike> {
+    const started = performance.now();
+    const ctx: CallContext = { operationId: null, principal: null, idempotencyKey: null };
+    let res: HttpResponseLike;
+    let code: string | null = null;
     try {
-      return await this.answer(req);
+      res = await this.answer(req, ctx);
     } catch (err) {
-      return this.failure(err);
+      const e = this.asChatError(err);
+      res = errorResponse(e);
+      code = e.code;
     }
+    this.o.audit?.record({
+      method: req.method.toUpperCase(),
+      path: req.path,
+      ...ctx,
+      status: res.status,
+      code,
+      ms: Math.round(performance.now() - started),
+    });
+    return res;
   }
 
   /** The error response for `err` (a transport's own refusals, such as a body over the limit, too). */
   failure(err: unknown): HttpResponseLike {
-    let e: ChatError;
-    if (err instanceof ChatError) e = err;
-    else if (isTransientBackendError(err)) {
-      e = new ChatError(ErrorCode.Unavailable, 'a backing service is unavailable or overloaded; retry');
-    } else {
-      this.o.log.error({ err }, 'server API: internal error');
-      e = new ChatError(ErrorCode.Internal, 'internal error');
-    }
-    const details = e.details ? { ...e.details } : undefined;
-    // The WebSocket protocol's request id means nothing here.
-    if (details) delete details.requestId;
-    const body = {
-      error: {
-        code: e.code,
-        message: e.message,
-        ...(details && Object.keys(details).length > 0 ? { details } : {}),
-      },
-    };
-    const headers: Record<string, string> = {};
-    const retryAfter = details?.retryAfterMs;
-    if (typeof retryAfter === 'number')
-      headers['retry-after'] = String(Math.max(1, Math.ceil(retryAfter / 1000)));
-    return json(ERROR_STATUS[e.code], body, headers);
+    return errorResponse(this.asChatError(err));
   }
 
-  private async answer(req: HttpRequestLike): Promise<HttpResponseLike> {
+  /** A failure as the catalogue error it is answered with (an unexpected one logged). */
+  private asChatError(err: unknown): ChatError {
+    if (err instanceof ChatError) return err;
+    if (isTransientBackendError(err))
+      return new ChatError(ErrorCode.Unavailable, 'a backing service is unavailable or overloaded; retry');
+    this.o.log.error({ err }, 'server API: internal error');
+    return new ChatError(ErrorCode.Internal, 'internal error');
+  }
+
+  private async answer(req: HttpRequestLike, ctx: CallContext): Promise<HttpResponseLike> {
     if (!this.o.auth.enabled)
       throw new ChatError(ErrorCode.NotFound, 'the server API is off: no api.keys configured');
     if (req.method === 'GET' && req.path === `${API_PREFIX}/openapi.json`) {
@@ -117,11 +132,15 @@ export class ApiHandler {
     const method = req.method.toUpperCase() as ApiMethod;
     const found = this.match(method, req.path);
     if (!found) throw new ChatError(ErrorCode.NotFound, `no route ${req.method} ${req.path}`);
+    ctx.operationId = found.route.operationId;
     const principal = await this.o.auth.authenticate(req.headers.authorization);
+    ctx.principal = principal;
+    this.o.rateLimit?.admit(principal);
     const idempotencyKey = req.headers['idempotency-key'] ?? null;
     if (idempotencyKey !== null && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
       throw invalid('Idempotency-Key', 'Idempotency-Key: 1-64 printable ASCII characters');
     }
+    ctx.idempotencyKey = idempotencyKey;
     if (req.body.byteLength > this.o.maxBodyBytes) {
       throw new ChatError(ErrorCode.TooLarge, `request body over ${this.o.maxBodyBytes} bytes`, {
         maxBodyBytes: this.o.maxBodyBytes,
@@ -145,7 +164,6 @@ export class ApiHandler {
       principal,
       idempotencyKey,
     });
-    this.o.log.debug({ principal, route: route.operationId }, 'server API call');
     return json(route.status ?? 200, result);
   }
 
@@ -167,6 +185,25 @@ export class ApiHandler {
     }
     return null;
   }
+}
+
+/** The uniform error body `{error: {code, message, details}}` with the status its code maps to. */
+function errorResponse(e: ChatError): HttpResponseLike {
+  const details = e.details ? { ...e.details } : undefined;
+  // The WebSocket protocol's request id means nothing here.
+  if (details) delete details.requestId;
+  const body = {
+    error: {
+      code: e.code,
+      message: e.message,
+      ...(details && Object.keys(details).length > 0 ? { details } : {}),
+    },
+  };
+  const headers: Record<string, string> = {};
+  const retryAfter = details?.retryAfterMs;
+  if (typeof retryAfter === 'number')
+    headers['retry-after'] = String(Math.max(1, Math.ceil(retryAfter / 1000)));
+  return json(ERROR_STATUS[e.code], body, headers);
 }
 
 function parseJson(bytes: Uint8Array): unknown {

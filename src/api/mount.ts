@@ -6,8 +6,11 @@
 import type { Gateway } from '../gateway/gateway.ts';
 import type { HttpApp } from '../gateway/transport/types.ts';
 import type { Logger } from '../util/log.ts';
+import { componentLogger } from '../util/log.ts';
+import { ApiAudit } from './audit.ts';
 import { ApiAuth } from './auth.ts';
 import { ApiHandler } from './handler.ts';
+import { ApiRateLimit } from './rate-limit.ts';
 import { ROUTE_MODULES } from './routes/index.ts';
 import { registerApiOnUws } from './uws.ts';
 
@@ -22,6 +25,8 @@ export function createApiHandler(gw: Gateway, log: Logger): ApiHandler {
     maxBodyBytes: api.maxBodyBytes,
     version: API_VERSION,
     log,
+    rateLimit: new ApiRateLimit(api.rateLimitPerSec, api.rateLimitBurst),
+    audit: new ApiAudit(gw.metrics.registry, componentLogger(log, 'api-audit')),
   });
 }
 

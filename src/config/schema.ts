@@ -355,6 +355,12 @@ export const apiSchema = z
      * updates: bounds how long a revocation whose push was lost (a NATS blip) goes unnoticed.
      */
     revocationRefreshMs: z.number().int().min(100).default(30_000),
+    /**
+     * Calls per second each caller (an API key, an admin token's subject) may sustain on one
+     * gateway, and the burst above it; over it, 429 `rate_limited` with `Retry-After`.
+     */
+    rateLimitPerSec: z.number().positive().default(200),
+    rateLimitBurst: z.number().int().min(1).default(400),
   })
   .prefault({});
 
