@@ -22,6 +22,7 @@ import { eventually } from '../helpers/eventually.ts';
 import { TEST_SECRET, token } from '../helpers/gateway.ts';
 import { type NatsSupercluster, startNatsSupercluster } from '../helpers/nats.ts';
 import { type RedisHandle, startRedis } from '../helpers/redis.ts';
+import { watchStep } from '../helpers/watch-step.ts';
 
 const REGIONS = ['us-east', 'eu-west', 'ap-south'] as const;
 type Region = (typeof REGIONS)[number];
@@ -60,9 +61,9 @@ describe('global: three regions', () => {
   };
 
   before(async () => {
-    cassandra = await getSharedCassandra();
-    sc = await startNatsSupercluster([...REGIONS]);
-    for (const r of REGIONS) redis.set(r, await startRedis());
+    cassandra = await watchStep('Cassandra', () => getSharedCassandra());
+    sc = await watchStep('NATS supercluster', () => startNatsSupercluster([...REGIONS]));
+    for (const r of REGIONS) redis.set(r, await watchStep(`Redis for ${r}`, () => startRedis()));
     config = parseConfig({
       regions: REGIONS.map((name, i) => ({
         name,
@@ -85,7 +86,7 @@ describe('global: three regions', () => {
       // 50/s once the store is warm, and rate limiting is not what it checks.
       limits: { rateLimitPerSec: 1000, rateLimitBurst: 1000 },
     });
-    for (const r of REGIONS) await startRegionGateway(r);
+    for (const r of REGIONS) await watchStep(`gateway of ${r}`, () => startRegionGateway(r));
   });
 
   after(async () => {
