@@ -33,6 +33,7 @@ const SETTINGS: HomeMoveSettings = {
   replyTimeoutMs: 3000,
   pollMs: 5,
   concurrency: 4,
+  resumeAfterMs: 60_000,
 };
 
 interface Region {
@@ -50,7 +51,11 @@ interface Region {
 const dirs: string[] = [];
 const ids = new SnowflakeGenerator(1, 1);
 
-async function twoRegions(pins: Record<string, R>, settings = SETTINGS): Promise<Record<R, Region>> {
+async function twoRegions(
+  pins: Record<string, R>,
+  settings = SETTINGS,
+  resumes = false,
+): Promise<Record<R, Region>> {
   const regions = {} as Record<R, Region>;
   // Each region's inbox: one event at a time, in publish order, after a short delay.
   const inbox: Record<R, Promise<void>> = { a: Promise.resolve(), b: Promise.resolve() };
@@ -89,6 +94,7 @@ async function twoRegions(pins: Record<string, R>, settings = SETTINGS): Promise
       publish,
       settings,
       log: silentLogger,
+      resumes,
     });
     await moves.start();
     regions[name] = {
@@ -388,6 +394,74 @@ describe('home-region moves', () => {
     assert.equal(done.phase, 'done', done.error ?? '');
     assert.deepEqual(await queue(regions.b, 'u6'), all);
     assert.deepEqual(await queue(regions.a, 'u6'), []);
+  });
+
+  it("a move whose driver is gone is resumed by the region's resuming gateway once quiet for resumeAfterMs", async () => {
+    const settings = { ...SETTINGS, replyTimeoutMs: 800, resumeAfterMs: 1500 };
+    const regions = await twoRegions({ u7: 'a' }, settings);
+    const all: string[] = [];
+    for (let i = 0; i < 15; i++) {
+      const m = message(`m ${i}`);
+      await deliver(regions, 'u7', m);
+      all.push(m.messageId.toString());
+    }
+    await regions.a.moves.request(['u7'], 'b');
+    await until(
+      () => regions.a.moves.get('u7'),
+      (m) => m.phase === 'verify',
+    );
+    // The driving gateway dies mid-move; region a's resuming gateway (worker 0) is another one.
+    regions.a.moves.stop();
+    await regions.a.moves.settled();
+    const stalled = (await regions.a.moves.get('u7'))!;
+    assert.ok(stalled.phase !== 'failed' && stalled.phase !== 'done', JSON.stringify(stalled));
+    const a = regions.a;
+    a.moves = new HomeMoves({
+      region: 'a',
+      regions: [...REGIONS],
+      directory: a.directory,
+      local: a.storage,
+      publish: a.publish,
+      settings,
+      log: silentLogger,
+      resumes: true,
+    });
+    await a.moves.start();
+    // Nothing is asked of it: the record goes quiet, and the gateway takes the move over.
+    const done = await until(
+      () => a.moves.get('u7'),
+      (m) => m.phase === 'done' || m.phase === 'failed',
+    );
+    assert.equal(done.moveId, stalled.moveId);
+    assert.equal(done.phase, 'done', done.error ?? '');
+    assert.ok(
+      done.updatedAt - stalled.updatedAt >= settings.resumeAfterMs,
+      'not resumed before it was quiet',
+    );
+    assert.deepEqual(await queue(regions.b, 'u7'), all);
+    assert.deepEqual(await queue(regions.a, 'u7'), []);
+  });
+
+  it('a driver that finds a newer record of its move when it saves ends, leaving the move to the newer driver', async () => {
+    const regions = await twoRegions({ u8: 'a' }, { ...SETTINGS, replyTimeoutMs: 800 });
+    for (let i = 0; i < 5; i++) await deliver(regions, 'u8', message(`m ${i}`));
+    // b does not answer: the driver waits in `dual` for its reply, saving nothing meanwhile.
+    regions.b.deaf = true;
+    const [started] = await regions.a.moves.request(['u8'], 'b');
+    const seen = await until(
+      () => regions.a.moves.get('u8'),
+      (m) => m.moveId === started!.moveId && m.phase === 'dual',
+    );
+    // Another driver's save, as a takeover makes it: same move, a later revision.
+    const newer = { ...seen, rev: seen.rev + 100, updatedAt: Date.now() };
+    await regions.a.storage.homeMoves.put(newer);
+    // Its wait times out; the `failed` it would save does not stand, and it ends.
+    await regions.a.moves.settled();
+    assert.deepEqual(
+      await regions.a.moves.get('u8'),
+      newer,
+      'the first driver wrote nothing after the newer record',
+    );
   });
 
   it('refuses a move started outside the home region, to an unknown region, or to where the user lives', async () => {

@@ -210,8 +210,24 @@ export const directorySchema = z
         pollMs: z.number().int().min(10).default(100),
         /** Moves one gateway drives at once. */
         concurrency: z.number().int().min(1).default(8),
+        /**
+         * A move whose record has not changed for this long, in a phase before `done`, lost its
+         * driver (a gateway killed mid-move): the region's worker 0 resumes it from its phase.
+         * Longer than the quietest stretch of a live move (checked below).
+         */
+        resumeAfterMs: z.number().int().min(1000).default(300_000),
       })
-      .prefault({}),
+      .prefault({})
+      .superRefine((m, ctx) => {
+        const quietest = m.replyTimeoutMs + Math.max(m.graceMs, m.settleMs) + m.settleMs + m.roundDelayMs;
+        if (m.resumeAfterMs <= quietest) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['resumeAfterMs'],
+            message: `must exceed replyTimeoutMs + max(graceMs, settleMs) + settleMs + roundDelayMs (${quietest}): a live move can be quiet that long`,
+          });
+        }
+      }),
   })
   .prefault({});
 

@@ -181,6 +181,7 @@ export class Gateway {
           publish: (ev) => replication.publishHomeMove(ev),
           settings: deps.config.directory.moves,
           log: componentLogger(log, 'home-moves'),
+          resumes: deps.workerId === 0,
         })
       : null;
     // One region has no moves; its series exist anyway (at zero) for the same dashboards.

@@ -17,7 +17,8 @@
  *
  * Before cutover a failure (no reply in `replyTimeoutMs`, no clean round) ends the move `failed`:
  * the old home stays home and the new home drops its copy. After cutover the mover stops with
- * the error recorded and the phase kept; starting the move again resumes it.
+ * the error recorded and the phase kept; starting the move again resumes it, and so does the
+ * region's worker 0 once the record has been quiet for `resumeAfterMs` (`HomeMoves`).
  */
 
 import { toRecord } from '../storage/common.ts';
@@ -92,7 +93,11 @@ export class Mover {
         m = await this.save(m, beforeCutover ? { phase: 'failed', error } : { error });
         if (!beforeCutover) return m;
       }
-      m = (await this.d.local.homeMoves.get(m.userId)) ?? m;
+      const stored = await this.d.local.homeMoves.get(m.userId);
+      // Someone else saved the move since (it took over a move that looked stalled): theirs now.
+      if (stored && stored.moveId === m.moveId && (stored.rev !== m.rev || stored.updatedAt !== m.updatedAt))
+        return stored;
+      m = stored ?? m;
     }
     return m;
   }
@@ -281,6 +286,9 @@ export class Mover {
     const next: HomeMove = { ...m, ...changes, rev: m.rev + 1, updatedAt: Date.now() };
     const stands = await this.d.local.homeMoves.put(next);
     if (stands.moveId !== next.moveId) throw new Error(`move ${m.moveId} was replaced by ${stands.moveId}`);
+    // Another driver saved since this one read the record (it took over a move that looked
+    // stalled): this one ends where it is and leaves the move to it.
+    if (stands.rev !== next.rev || stands.updatedAt !== next.updatedAt) throw new Stopped();
     await this.d.publish({ t: 'move', move: next });
     await this.d.refresh(next);
     return next;

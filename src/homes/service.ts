@@ -22,6 +22,8 @@ export interface HomeMoveSettings extends MoveSettings {
   refreshMs: number;
   /** Moves this gateway drives at once; more requested wait their turn. */
   concurrency: number;
+  /** A move quiet this long lost its driver; a resuming gateway takes it over. */
+  resumeAfterMs: number;
 }
 
 export interface HomeMovesDeps {
@@ -33,6 +35,11 @@ export interface HomeMovesDeps {
   publish(ev: HomeMoveEvent): Promise<void>;
   settings: HomeMoveSettings;
   log: Logger;
+  /**
+   * Whether this gateway resumes the region's stalled moves (the region's worker 0: one per
+   * region, so two gateways do not both take a move over).
+   */
+  resumes?: boolean;
 }
 
 export class HomeMoves {
@@ -70,6 +77,27 @@ export class HomeMoves {
     const moves = await this.d.local.homeMoves.list();
     this.d.directory.setMoves(moves);
     this.metrics?.observe(moves);
+    if (this.d.resumes) this.resumeStalled(moves);
+  }
+
+  /**
+   * Takes over the region's moves whose driver is gone: from here, not finished, not driven by
+   * this gateway, and quiet for `resumeAfterMs` (a live driver saves its record at least every
+   * reply timeout plus grace). A move stopped after cutover with an error is retried this way too.
+   * Should its old driver wake up after all, its next save finds a newer record and it ends.
+   */
+  private resumeStalled(moves: readonly HomeMove[]): void {
+    if (this.stopping) return;
+    const now = Date.now();
+    for (const move of moves) {
+      if (move.from !== this.d.region || move.phase === 'done' || move.phase === 'failed') continue;
+      if (this.running.has(move.userId) || now - move.updatedAt < this.d.settings.resumeAfterMs) continue;
+      this.d.log.warn(
+        { userId: move.userId, moveId: move.moveId, phase: move.phase, quietMs: now - move.updatedAt },
+        'home move: resuming a move whose driver is gone',
+      );
+      this.drive(move);
+    }
   }
 
   list(): Promise<HomeMove[]> {
