@@ -97,6 +97,77 @@ describe('applying retention and erasure events', () => {
     );
   });
 
+  it('erases again once replication caught up, when it was behind as the run started; not otherwise', async () => {
+    await store.createConversation(
+      { id: 'g:late', kind: 'group', title: 't', createdBy: 'ivy', createdAt: 1 },
+      ['ivy', 'joe'],
+    );
+    let next = 1000n;
+    const send = async (senderId: string, body: string) => {
+      const messageId = next++;
+      await store.appendMessage({
+        conversationId: 'g:late',
+        messageId,
+        senderId,
+        clientMsgId: null,
+        body,
+        createdAt: Date.now(),
+      });
+      return messageId.toString();
+    };
+    const bodies = async () =>
+      (await store.getHistory('g:late', { after: 0n, limit: 50 })).map((m) => m.body);
+    let caughtUp = false;
+    const asked: number[] = [];
+    const published: ErasureRecord[] = [];
+    const service = new ErasureService({
+      storage: store,
+      region: 'eu-west',
+      log: silentLogger,
+      publish: { request: async () => {}, record: async (r) => void published.push(r) },
+      caughtUp: async (inFlight) => {
+        asked.push(inFlight);
+        return caughtUp;
+      },
+      followUp: { pollMs: 20, maxMs: 10_000 },
+    });
+    const first = await send('ivy', 'first');
+    await send('joe', 'kept');
+    // Replicated from us-east (one inbox event in flight) while the inbox is behind.
+    const req: ErasureRequest = {
+      requestId: 'r-late',
+      userId: 'ivy',
+      requestedAt: Date.now(),
+      origin: 'us-east',
+    };
+    const done = await service.run(req);
+    assert.deepEqual(done.report?.messageIds, [first]);
+    // One of ivy's messages from before the request is applied after the first pass.
+    const late = await send('ivy', 'late');
+    assert.deepEqual(await bodies(), ['kept', 'late']);
+    caughtUp = true;
+    await service.followedUp('r-late');
+    assert.deepEqual(await bodies(), ['kept']);
+    const [record] = await store.retention.getErasures('r-late');
+    assert.deepEqual(record?.report?.messageIds, [first, late]);
+    assert.equal(record?.progress.removed, 2);
+    assert.deepEqual(published.at(-1), record, 'the merged record is replicated');
+    assert.equal(asked[0], 1, 'the request being applied is not counted as a backlog');
+
+    // Caught up as it starts: one pass, nothing looked for afterwards.
+    const again: ErasureRequest = {
+      requestId: 'r-now',
+      userId: 'joe',
+      requestedAt: Date.now(),
+      origin: 'eu-west',
+    };
+    const calls = asked.length;
+    await service.run(again);
+    await service.followedUp('r-now');
+    assert.deepEqual(asked.slice(calls), [0]);
+    assert.deepEqual(await bodies(), []);
+  });
+
   it("keeps another region's finished record over a running one that arrives later", async () => {
     const record = (status: ErasureRecord['status'], finishedAt: number | null): ErasureRecord => ({
       requestId: 'r2',

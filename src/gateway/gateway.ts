@@ -364,6 +364,7 @@ export class Gateway {
     if (this.expiryTimer) clearInterval(this.expiryTimer);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.retentionSweeper.stop();
+    this.erasure.stop();
     this.homeMoves?.stop();
     await delay(CLOSE_FLUSH_MS);
     const { replication, router, presence, storage } = this.deps;

@@ -11,7 +11,7 @@
  * stays until they reload history, which no longer has it.
  */
 import { randomUUID } from 'node:crypto';
-import type { ErasureRecord, ErasureRequest, RemovalProgress } from '../storage/retention.ts';
+import type { ErasureRecord, ErasureRequest, RemovalProgress, RemovalReport } from '../storage/retention.ts';
 import type { Storage, StoredMessage } from '../storage/types.ts';
 import type { Logger } from '../util/log.ts';
 
@@ -46,12 +46,28 @@ export interface ErasureDeps {
    * `user.erased`): a failure fails the run, which a replicated request retries.
    */
   finished?: (record: ErasureRecord) => Promise<void>;
+  /**
+   * Whether replication has applied everything other regions published so far, when there are
+   * other regions; `inFlight` inbox events are being applied by the caller (a replicated request
+   * is one). Asked as a run starts: if not, some of the user's older messages may still be on
+   * their way here, and a follow-up pass erases them once it is.
+   */
+  caughtUp?: (inFlight: number) => Promise<boolean>;
+  /** How often the follow-up asks `caughtUp`, and for how long at most (default 5 s, 7 days). */
+  followUp?: { pollMs: number; maxMs: number };
   now?: () => number;
 }
+
+const FOLLOW_UP = { pollMs: 5000, maxMs: 7 * 24 * 3600 * 1000 };
 
 export class ErasureService {
   /** Requests running in this process, so a redelivered request joins the run instead of doubling it. */
   private readonly running = new Map<string, Promise<ErasureRecord>>();
+  /** Follow-up passes waiting for replication to catch up, by request. */
+  private readonly following = new Map<string, Promise<void>>();
+  private stopped = false;
+  /** Ends the follow-ups' waits at once when the service stops. */
+  private readonly sleeping: (() => void)[] = [];
 
   constructor(private readonly d: ErasureDeps) {}
 
@@ -96,35 +112,47 @@ export class ErasureService {
     return running;
   }
 
+  /**
+   * Ends follow-up passes still waiting (the gateway stops): each notices within its poll and is
+   * not resumed. A pass already scanning is not waited for (a scan can take minutes).
+   */
+  stop(): void {
+    this.stopped = true;
+    for (const wake of this.sleeping.splice(0)) wake();
+  }
+
+  /** Resolves once the request's follow-up pass (if any) has ended (tests). */
+  async followedUp(requestId: string): Promise<void> {
+    await this.following.get(requestId);
+  }
+
   private async erase(req: ErasureRequest): Promise<ErasureRecord> {
     const now = this.d.now ?? Date.now;
     const store = this.d.storage.retention;
     let progress: RemovalProgress = { scanned: 0, removed: 0 };
     await store.putErasure(this.record(req, 'running', progress));
-    const removed: StoredMessage[] = [];
+    // Asked before the pass: what arrives after this answer is looked for by the follow-up.
+    const inFlight = req.origin === this.d.region ? 0 : 1;
+    const behind = this.d.caughtUp ? !(await this.d.caughtUp(inFlight).catch(() => false)) : false;
     let lastWrite = now();
     let writing: Promise<void> = Promise.resolve();
     try {
-      const report = await store.eraseUser(req.userId, {
-        progress: (p) => {
-          progress = p;
-          if (now() - lastWrite < PROGRESS_WRITE_MS) return;
-          lastWrite = now();
-          writing = writing.then(() => store.putErasure(this.record(req, 'running', p))).catch(() => {});
-        },
-        removed: (m) => removed.push(m),
+      const { report } = await this.pass(req, (p) => {
+        progress = p;
+        if (now() - lastWrite < PROGRESS_WRITE_MS) return;
+        lastWrite = now();
+        writing = writing.then(() => store.putErasure(this.record(req, 'running', p))).catch(() => {});
       });
       await writing;
       progress = { scanned: progress.scanned, removed: report.messageIds.length };
-      await this.d.eraseStreams?.({
-        messageIds: report.messageIds.map((id) => BigInt(id)),
-        attachmentIds: report.attachmentIds,
-      });
-      await this.d.notify?.(removed.filter((m) => !m.change));
       const done: ErasureRecord = { ...this.record(req, 'done', progress), finishedAt: now(), report };
       await this.d.finished?.(done);
       await store.putErasure(done);
       await this.d.publish?.record(done);
+      if (behind && !this.following.has(req.requestId)) {
+        const follow = this.followUp(req, done).finally(() => this.following.delete(req.requestId));
+        this.following.set(req.requestId, follow);
+      }
       this.d.log.info(
         {
           requestId: req.requestId,
@@ -150,6 +178,79 @@ export class ErasureService {
     }
   }
 
+  /** One scan: erases the user's messages, their stream events, and tells connected members. */
+  private async pass(
+    req: ErasureRequest,
+    progress?: (p: RemovalProgress) => void,
+  ): Promise<{ report: RemovalReport }> {
+    const removed: StoredMessage[] = [];
+    const report = await this.d.storage.retention.eraseUser(req.userId, {
+      ...(progress ? { progress } : {}),
+      removed: (m) => removed.push(m),
+    });
+    await this.d.eraseStreams?.({
+      messageIds: report.messageIds.map((id) => BigInt(id)),
+      attachmentIds: report.attachmentIds,
+    });
+    await this.d.notify?.(removed.filter((m) => !m.change));
+    return { report };
+  }
+
+  /**
+   * Replication was behind when the run started: messages the user sent before the request may
+   * be applied here after it ran (each conversation's events keep their order, but not relative
+   * to the request's). Once replication has caught up, one more pass erases them, and the
+   * region's record is rewritten with both passes' report. A pass that fails is logged and the
+   * record stands; so does one that waited `maxMs` (a region away that long: request again).
+   */
+  private async followUp(req: ErasureRequest, first: ErasureRecord): Promise<void> {
+    const { pollMs, maxMs } = this.d.followUp ?? FOLLOW_UP;
+    const now = this.d.now ?? Date.now;
+    const until = now() + maxMs;
+    while (!this.stopped) {
+      if (now() > until) {
+        this.d.log.warn(
+          { requestId: req.requestId },
+          'erasure follow-up: replication never caught up; request again',
+        );
+        return;
+      }
+      const ready = await this.d.caughtUp!(0).catch(() => false);
+      if (ready) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(wake, pollMs);
+        const self = this.sleeping;
+        function wake() {
+          clearTimeout(timer);
+          const i = self.indexOf(wake);
+          if (i >= 0) self.splice(i, 1);
+          resolve();
+        }
+        self.push(wake);
+      });
+    }
+    if (this.stopped) return;
+    try {
+      const { report } = await this.pass(req);
+      if (report.messageIds.length === 0 && report.attachmentIds.length === 0) return;
+      const merged = mergeReports(first.report!, report);
+      const record: ErasureRecord = {
+        ...first,
+        finishedAt: now(),
+        progress: { scanned: first.progress.scanned, removed: merged.messageIds.length },
+        report: merged,
+      };
+      await this.d.storage.retention.putErasure(record);
+      await this.d.publish?.record(record);
+      this.d.log.info(
+        { requestId: req.requestId, userId: req.userId, removed: report.messageIds.length },
+        `erasure ${req.requestId}: the follow-up pass removed ${report.messageIds.length} more messages`,
+      );
+    } catch (err) {
+      this.d.log.error({ err, requestId: req.requestId }, 'erasure follow-up pass failed');
+    }
+  }
+
   private record(
     req: ErasureRequest,
     status: ErasureRecord['status'],
@@ -167,4 +268,16 @@ export class ErasureService {
       error: null,
     };
   }
+}
+
+/** Two passes' reports as one: rows summed per table, ids merged in order. */
+export function mergeReports(a: RemovalReport, b: RemovalReport): RemovalReport {
+  const tables = { ...a.tables };
+  for (const [table, n] of Object.entries(b.tables)) tables[table] = (tables[table] ?? 0) + n;
+  const byId = (x: string, y: string) => (BigInt(x) < BigInt(y) ? -1 : BigInt(x) > BigInt(y) ? 1 : 0);
+  return {
+    tables,
+    messageIds: [...new Set([...a.messageIds, ...b.messageIds])].sort(byId),
+    attachmentIds: [...new Set([...a.attachmentIds, ...b.attachmentIds])].sort(),
+  };
 }

@@ -81,6 +81,18 @@ export function retentionParts(d: {
     ...(hooks ? { finished: (record: ErasureRecord) => userErased(hooks, record) } : {}),
     ...(replication
       ? {
+          caughtUp: async (inFlight: number) => {
+            const b = await replication.backlog();
+            return (
+              b.inboxPending !== null &&
+              b.inboxPending <= inFlight &&
+              b.peers.every((p) => p.reachable && p.inbound === 0)
+            );
+          },
+        }
+      : {}),
+    ...(replication
+      ? {
           publish: {
             request: (req) => replication.publishErasure(req),
             record: (record) => replication.publishErasureRecord(record),
