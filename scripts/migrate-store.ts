@@ -15,7 +15,8 @@
  *
  * Flags:
  *   --config FILE --region NAME   the gateways' config: the old store is the region's store, the new
- *                                 one `storeMigration.to`, the phase where the gateways read it
+ *                                 one `storeMigration.to`, the phase where the gateways read it;
+ *                                 the gateways' CHAT_CASSANDRA_... and CHAT_REDIS_... secrets apply
  *   --from SPEC --to SPEC         stores given directly: embedded:DIR or cassandra:HOSTS:PORT/DC/KEYSPACE
  *   --phase-file FILE | --redis URL (with --region)   where the phase is kept (with --from/--to)
  *   --poll-ms N                   the gateways' poll interval (default: config, else 2000)
@@ -25,9 +26,12 @@
  * Exit code 0 on success (for backfill/reconcile/verify: no difference remaining), 1 when
  * differences remain or a command fails, 2 on bad arguments.
  */
+
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { z } from 'zod';
 import { loadConfigFile } from '../src/config/load.ts';
+import { applyServiceSecrets, serviceSecretsEnv } from '../src/config/service-secrets.ts';
 import { createStorage, type StorageConfig } from '../src/storage/index.ts';
 import {
   FilePhaseStore,
@@ -94,6 +98,8 @@ async function main(): Promise<number> {
       );
       return 2;
     }
+    // The same secrets from the environment as the region's gateways take (a Kubernetes Secret).
+    applyServiceSecrets(region, z.object(serviceSecretsEnv).parse(process.env));
     const to = region.storeMigration.to;
     const dataDir = path.resolve(region.dataDir);
     oldConfig = region.cassandra ? { kind: 'cassandra', ...region.cassandra } : { kind: 'embedded', dataDir };

@@ -137,6 +137,17 @@ async function seed(s: Storage, conversations: number): Promise<string[]> {
   await s.mutes.set({ userId: 'bob', conversationId: ids[0]!, muted: true, at: Date.now() });
   await s.moderation.setBlock({ userId: 'cat', targetId: 'dan', blocked: true, revision: nextId() });
   await s.revocations.add({ kind: 'user', userId: 'eve', before: Date.now() - 1000 });
+  await s.retention.putErasure({
+    requestId: 'erasure-of-fay',
+    userId: 'fay',
+    region: 'solo',
+    requestedAt: Date.now() - 5000,
+    finishedAt: Date.now() - 4000,
+    status: 'done',
+    progress: { scanned: 40, removed: 1 },
+    report: { tables: { messages: 1 }, messageIds: ['12345'], attachmentIds: [] },
+    error: null,
+  });
   return ids;
 }
 
@@ -228,6 +239,12 @@ describe('store migration, embedded to embedded', () => {
     assert.equal(report.conversations, 23);
     assert.equal(report.batches >= 5, true);
     assert.deepEqual(report.remaining, []);
+    assert.deepEqual(
+      await neu.retention.getErasures('erasure-of-fay'),
+      await old.retention.getErasures('erasure-of-fay'),
+      'erasure reports are copied',
+    );
+    assert.equal((await neu.retention.getErasures('erasure-of-fay')).length, 1);
     const again = await reconcile(old, neu, { settleMs: 50 });
     assert.deepEqual(again.remaining, []);
     const verified = await reconcile(old, neu, { settleMs: 50, repair: false });

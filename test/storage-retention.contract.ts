@@ -309,6 +309,13 @@ export function retentionContract(name: string, make: () => Promise<StorageFixtu
       await s.retention.putErasure(done);
       assert.deepEqual(await s.retention.getErasures(requestId), [record('eu-west'), done]);
       assert.deepEqual(await s.retention.getErasures(uid('other')), []);
+      const all = await s.retention.listErasures();
+      assert.deepEqual(
+        all.filter((r) => r.requestId === requestId),
+        [record('eu-west'), done],
+      );
+      const keys = all.map((r) => `${r.requestId}\u0000${r.region}`);
+      assert.deepEqual(keys, [...keys].sort(), 'by request, then region');
     });
   });
 }

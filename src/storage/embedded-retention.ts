@@ -232,6 +232,10 @@ export class EmbeddedRetention implements RetentionStore {
     return out;
   }
 
+  async listErasures(): Promise<ErasureRecord[]> {
+    return [...this.o().erasures.getRange({})].map(({ value }) => value);
+  }
+
   /** Removes one message and everything derived from it but offline copies. Inside a write transaction. */
   private removeMessage(m: StoredMessage, report: ReportBuilder): void {
     const t = this.t();

@@ -101,6 +101,11 @@ export interface RetentionStore {
   putErasure(record: ErasureRecord): Promise<void>;
   /** Every region's record of the request known here, sorted by region. */
   getErasures(requestId: string): Promise<ErasureRecord[]>;
+  /**
+   * Every erasure record of the store, by request then region: what a store migration copies
+   * (they are few: one per request and region).
+   */
+  listErasures(): Promise<ErasureRecord[]>;
 }
 
 /**

@@ -241,6 +241,17 @@ export class CassandraRetention implements RetentionStore {
     return rows.map((r) => JSON.parse(text(r, 'record')) as ErasureRecord);
   }
 
+  async listErasures(): Promise<ErasureRecord[]> {
+    // A whole-table scan: partitions come in token order, so sort as the contract says.
+    const rows = await this.db.selectAll(this.q.listErasures, []);
+    return rows
+      .map((r) => JSON.parse(text(r, 'record')) as ErasureRecord)
+      .sort((a, b) => {
+        const [ka, kb] = [`${a.requestId}\u0000${a.region}`, `${b.requestId}\u0000${b.region}`];
+        return ka < kb ? -1 : ka > kb ? 1 : 0;
+      });
+  }
+
   /**
    * Removes a message row (its search terms are cells of it), its thread index rows, its dedup
    * record and its attachments. Offline and late copies are the callers' (found differently).
@@ -402,5 +413,6 @@ function statements(ks: string) {
          WHERE conversation_id = ? AND bucket = ? AND visible_at = ? AND message_id = ?`,
     putErasure: `INSERT INTO ${ks}.erasure_reports (request_id, region, record) VALUES (?, ?, ?)`,
     getErasures: `SELECT record FROM ${ks}.erasure_reports WHERE request_id = ?`,
+    listErasures: `SELECT record FROM ${ks}.erasure_reports`,
   } as const;
 }

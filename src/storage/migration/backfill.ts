@@ -4,7 +4,7 @@
  * each batch to the new store (`copy.ts`), then verifies the batch by comparing both stores row
  * by row. Then the users met on the way (members of some conversation) are copied and verified
  * the same way (offline queue, mutes, blocks, and the unread state they see), and last the
- * region's revocations.
+ * region's revocations, home-move records and erasure reports.
  *
  * Runs in the `dual-write` phase, so a write that races with the copy lands on both stores: the
  * copy (idempotent upserts) cannot undo it. A difference found right after a batch is often a
@@ -167,6 +167,15 @@ async function walk(
   };
   await settle(await checkHomeMoves(), checkHomeMoves);
 
+  // Reports of past erasures (what an operator shows for a request), copied as they stand.
+  if (mode === 'backfill') await copyErasures(from, to);
+  const checkErasures = async (): Promise<Difference[]> => {
+    const [a, b] = await Promise.all([from.retention.listErasures(), to.retention.listErasures()]);
+    const [ta, tb] = [canonical(a), canonical(b)];
+    return ta === tb ? [] : [{ kind: 'erasures', key: '*', old: ta, new: tb }];
+  };
+  await settle(await checkErasures(), checkErasures);
+
   const finishedAt = Date.now();
   await report(finishedAt);
   return {
@@ -227,6 +236,9 @@ async function repair(from: Storage, to: Storage, found: readonly Difference[]):
       case 'homeMoves':
         for (const m of await from.homeMoves.list()) await to.homeMoves.put(m);
         break;
+      case 'erasures':
+        await copyErasures(from, to);
+        break;
       case 'members':
         await trimExtras(from, to, 'members', d.key);
         conversations.add(d.key);
@@ -237,6 +249,10 @@ async function repair(from: Storage, to: Storage, found: readonly Difference[]):
   }
   for (const id of conversations) await copyConversation(from, to, id, counts);
   for (const userId of users) await copyUser(from, to, userId, counts);
+}
+
+async function copyErasures(from: Storage, to: Storage): Promise<void> {
+  for (const e of await from.retention.listErasures()) await to.retention.putErasure(e);
 }
 
 /** The same difference (same rows, same values on both sides). */

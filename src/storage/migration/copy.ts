@@ -179,7 +179,7 @@ export async function copyUser(
 
 /** One row (or set of rows) that differs between the stores, named so an operator can find it. */
 export interface Difference {
-  /** `conversation`, `members`, `message`, `messages`, `readMarker`, `late`, `attachment`, `offline`, `mutes`, `blocks`, `revocations`, `moderation`, `retention`, `unread`. */
+  /** `conversation`, `members`, `message`, `messages`, `readMarker`, `late`, `attachment`, `offline`, `mutes`, `blocks`, `revocations`, `homeMoves`, `erasures`, `moderation`, `retention`, `unread`. */
   kind: string;
   /** Conversation id, `user/conversation`, `conversation/messageId`, user id… */
   key: string;

@@ -235,6 +235,7 @@ function retentionOf(sw: Switch): RetentionStore {
       ),
     putErasure: (record) => sw.write('retention.putErasure', (s) => r(s).putErasure(record)),
     getErasures: (requestId) => sw.read('retention.getErasures', (s) => r(s).getErasures(requestId)),
+    listErasures: () => sw.read('retention.listErasures', (s) => r(s).listErasures()),
   };
 }
 
