@@ -354,66 +354,26 @@ describe('home-region moves', () => {
     assert.deepEqual(await queue(regions.a, 'u4'), [m.messageId.toString()]);
   });
 
-  it('a move whose gateway stopped stays in its phase and resumes from it when requested again', async () => {
-    const settings = { ...SETTINGS, replyTimeoutMs: 800 };
-    const regions = await twoRegions({ u6: 'a' }, settings);
+  /**
+   * Starts moving `user` (15 queued entries) from a to b, stops region a's moves once in `verify`
+   * (its driving gateway gone), and starts a's moves again as another gateway (`resumes`: worker 0).
+   */
+  async function stalledMove(user: string, settings: HomeMoveSettings, resumes: boolean) {
+    const regions = await twoRegions({ [user]: 'a' }, settings);
     const all: string[] = [];
     for (let i = 0; i < 15; i++) {
       const m = message(`m ${i}`);
-      await deliver(regions, 'u6', m);
+      await deliver(regions, user, m);
       all.push(m.messageId.toString());
     }
-    await regions.a.moves.request(['u6'], 'b');
+    await regions.a.moves.request([user], 'b');
     await until(
-      () => regions.a.moves.get('u6'),
+      () => regions.a.moves.get(user),
       (m) => m.phase === 'verify',
     );
     regions.a.moves.stop();
     await regions.a.moves.settled();
-    const stopped = await regions.a.moves.get('u6');
-    assert.ok(stopped && stopped.phase !== 'failed' && stopped.phase !== 'done', JSON.stringify(stopped));
-    // The gateway comes back; once the record is quiet for replyTimeoutMs the request takes it over.
-    const a = regions.a;
-    a.moves = new HomeMoves({
-      region: 'a',
-      regions: [...REGIONS],
-      directory: a.directory,
-      local: a.storage,
-      publish: a.publish,
-      settings,
-      log: silentLogger,
-    });
-    await a.moves.start();
-    await sleep(settings.replyTimeoutMs + 50);
-    const [resumed] = await a.moves.request(['u6'], 'b');
-    assert.equal(resumed?.moveId, stopped.moveId);
-    const done = await until(
-      () => a.moves.get('u6'),
-      (m) => m.phase === 'done' || m.phase === 'failed',
-    );
-    assert.equal(done.phase, 'done', done.error ?? '');
-    assert.deepEqual(await queue(regions.b, 'u6'), all);
-    assert.deepEqual(await queue(regions.a, 'u6'), []);
-  });
-
-  it("a move whose driver is gone is resumed by the region's resuming gateway once quiet for resumeAfterMs", async () => {
-    const settings = { ...SETTINGS, replyTimeoutMs: 800, resumeAfterMs: 1500 };
-    const regions = await twoRegions({ u7: 'a' }, settings);
-    const all: string[] = [];
-    for (let i = 0; i < 15; i++) {
-      const m = message(`m ${i}`);
-      await deliver(regions, 'u7', m);
-      all.push(m.messageId.toString());
-    }
-    await regions.a.moves.request(['u7'], 'b');
-    await until(
-      () => regions.a.moves.get('u7'),
-      (m) => m.phase === 'verify',
-    );
-    // The driving gateway dies mid-move; region a's resuming gateway (worker 0) is another one.
-    regions.a.moves.stop();
-    await regions.a.moves.settled();
-    const stalled = (await regions.a.moves.get('u7'))!;
+    const stalled = (await regions.a.moves.get(user))!;
     assert.ok(stalled.phase !== 'failed' && stalled.phase !== 'done', JSON.stringify(stalled));
     const a = regions.a;
     a.moves = new HomeMoves({
@@ -424,22 +384,44 @@ describe('home-region moves', () => {
       publish: a.publish,
       settings,
       log: silentLogger,
-      resumes: true,
+      resumes,
     });
     await a.moves.start();
-    // Nothing is asked of it: the record goes quiet, and the gateway takes the move over.
+    return { regions, all, stalled };
+  }
+
+  /** Waits for the move to end and checks it moved every entry to b and left none in a. */
+  async function movedWhole(regions: Record<R, Region>, user: string, all: string[]): Promise<HomeMove> {
     const done = await until(
-      () => a.moves.get('u7'),
+      () => regions.a.moves.get(user),
       (m) => m.phase === 'done' || m.phase === 'failed',
     );
-    assert.equal(done.moveId, stalled.moveId);
     assert.equal(done.phase, 'done', done.error ?? '');
+    assert.deepEqual(await queue(regions.b, user), all);
+    assert.deepEqual(await queue(regions.a, user), []);
+    return done;
+  }
+
+  it('a move whose gateway stopped stays in its phase and resumes from it when requested again', async () => {
+    const settings = { ...SETTINGS, replyTimeoutMs: 800 };
+    const { regions, all, stalled } = await stalledMove('u6', settings, false);
+    // Once the record is quiet for replyTimeoutMs the request takes it over.
+    await sleep(settings.replyTimeoutMs + 50);
+    const [resumed] = await regions.a.moves.request(['u6'], 'b');
+    assert.equal(resumed?.moveId, stalled.moveId);
+    await movedWhole(regions, 'u6', all);
+  });
+
+  it("a move whose driver is gone is resumed by the region's resuming gateway once quiet for resumeAfterMs", async () => {
+    const settings = { ...SETTINGS, replyTimeoutMs: 800, resumeAfterMs: 1500 };
+    // Nothing is asked of the resuming gateway: the record goes quiet, and it takes the move over.
+    const { regions, all, stalled } = await stalledMove('u7', settings, true);
+    const done = await movedWhole(regions, 'u7', all);
+    assert.equal(done.moveId, stalled.moveId);
     assert.ok(
       done.updatedAt - stalled.updatedAt >= settings.resumeAfterMs,
       'not resumed before it was quiet',
     );
-    assert.deepEqual(await queue(regions.b, 'u7'), all);
-    assert.deepEqual(await queue(regions.a, 'u7'), []);
   });
 
   it('a driver that finds a newer record of its move when it saves ends, leaving the move to the newer driver', async () => {
