@@ -105,12 +105,26 @@ describe('monitoring files (deploy/monitoring)', () => {
   let migrationDir: string;
 
   before(async () => {
-    // With a store migration configured (to another embedded store), so that its series exist.
+    // With a store migration configured (to another embedded store), a webhook endpoint (no event
+    // is sent to it) and the server API on, so that their series exist.
     migrationDir = await mkdtemp(path.join(tmpdir(), 'chat-monitoring-mig-'));
     gw = await startTestGateway({
       config: testConfig(
         { storeMigration: { to: { dataDir: migrationDir } } },
-        { auth: { secret: TEST_SECRET, devTokens: true, operatorToken: OPERATOR_TOKEN } },
+        {
+          auth: { secret: TEST_SECRET, devTokens: true, operatorToken: OPERATOR_TOKEN },
+          webhooks: {
+            endpoints: [
+              {
+                name: 'push',
+                url: 'http://127.0.0.1:9/hook',
+                secret: 'monitoring-webhook-secret',
+                events: ['message.offline'],
+              },
+            ],
+          },
+          api: { keys: { ops: 'monitoring-test-api-key-0123456789' } },
+        },
       ),
     });
     const res = await fetch(`${gw.httpUrl}/metrics`, {
