@@ -67,6 +67,31 @@ export function homeMoveContract(name: string, make: () => Promise<StorageFixtur
       assert.equal((await s.homeMoves.get(u))?.moveId, 'm2');
     });
 
+    it('lists the moves not finished: a running one until its record is done or failed', async () => {
+      const [running, done, failed] = [uid('run'), uid('done'), uid('fail')];
+      const activeUsers = async () =>
+        new Set((await s.homeMoves.listActive()).map((m) => `${m.userId}:${m.phase}`));
+      await s.homeMoves.put(move(running, { phase: 'backfill', rev: 2 }));
+      await s.homeMoves.put(move(done, { phase: 'cleanup', rev: 5 }));
+      await s.homeMoves.put(move(failed, { phase: 'verify', rev: 3 }));
+      let active = await activeUsers();
+      for (const key of [`${running}:backfill`, `${done}:cleanup`, `${failed}:verify`])
+        assert.ok(active.has(key), key);
+      await s.homeMoves.put(move(done, { phase: 'done', rev: 6 }));
+      await s.homeMoves.put(move(failed, { phase: 'failed', rev: 4 }));
+      // A record that does not stand changes nothing.
+      await s.homeMoves.put(move(running, { phase: 'dual', rev: 1 }));
+      active = await activeUsers();
+      assert.ok(active.has(`${running}:backfill`));
+      assert.ok(
+        ![...active].some((k) => k.startsWith(`${done}:`) || k.startsWith(`${failed}:`)),
+        [...active].join(),
+      );
+      // The user moves again: running again.
+      await s.homeMoves.put(move(done, { moveId: 'm2', startedAt: 5000, rev: 1, phase: 'dual' }));
+      assert.ok((await activeUsers()).has(`${done}:dual`));
+    });
+
     it('keeps replies by move, phase and round', async () => {
       const u = uid('u');
       const reply = {

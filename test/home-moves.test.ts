@@ -18,6 +18,7 @@ import { EmbeddedStorage } from '../src/storage/embedded.ts';
 import type { HomeMove } from '../src/storage/home-moves.ts';
 import type { Storage, StoredMessage } from '../src/storage/types.ts';
 import { silentLogger } from '../src/util/log.ts';
+import { overriding } from '../src/util/overriding.ts';
 import { SnowflakeGenerator } from '../src/util/snowflake.ts';
 
 const REGIONS = ['a', 'b'] as const;
@@ -25,6 +26,7 @@ type R = (typeof REGIONS)[number];
 
 const SETTINGS: HomeMoveSettings = {
   refreshMs: 20,
+  fullRefreshMs: 500,
   batchSize: 7,
   settleMs: 60,
   graceMs: 100,
@@ -113,7 +115,11 @@ async function twoRegions(
 
 const opened: Record<R, Region>[] = [];
 
+/** Extra `HomeMoves` a test starts, stopped after it. */
+const onStop: (() => void)[] = [];
+
 afterEach(async () => {
+  for (const stop of onStop.splice(0)) stop();
   for (const regions of opened.splice(0)) {
     for (const r of Object.values(regions)) {
       await r.moves.settled();
@@ -444,6 +450,51 @@ describe('home-region moves', () => {
       newer,
       'the first driver wrote nothing after the newer record',
     );
+  });
+
+  it('another gateway of the region follows every phase from the running moves alone, not the whole table', async () => {
+    const regions = await twoRegions({ u9: 'a' });
+    for (let i = 0; i < 5; i++) await deliver(regions, 'u9', message(`m ${i}`));
+    // A second gateway of region a: its own directory, reading the store every 20 ms, the whole
+    // table only once an hour (at start).
+    let fullReads = 0;
+    const homeMoves = overriding(regions.a.storage.homeMoves, {
+      list: async () => {
+        fullReads++;
+        return regions.a.storage.homeMoves.list();
+      },
+    });
+    const directory = new Directory([...REGIONS], { pins: { u9: 'a' } });
+    const other = new HomeMoves({
+      region: 'a',
+      regions: [...REGIONS],
+      directory,
+      local: overriding(regions.a.storage as Storage, { homeMoves }),
+      publish: regions.a.publish,
+      settings: { ...SETTINGS, fullRefreshMs: 3_600_000 },
+      log: silentLogger,
+    });
+    await other.start();
+    onStop.push(() => other.stop());
+    assert.equal(fullReads, 1);
+    const seen = new Set<string>();
+    const watch = setInterval(() => {
+      const m = directory.moveOf('u9');
+      if (m) seen.add(m.phase);
+    }, 5);
+    try {
+      await regions.a.moves.request(['u9'], 'b');
+      await until(
+        async () => directory.moveOf('u9'),
+        (m) => m.phase === 'done',
+      );
+    } finally {
+      clearInterval(watch);
+    }
+    assert.equal(directory.moveOf('u9')?.phase, 'done');
+    assert.equal(directory.homeOf('u9'), 'b');
+    assert.ok(seen.has('verify') && seen.has('cutover'), [...seen].join());
+    assert.equal(fullReads, 1, 'the whole table was read once, at start');
   });
 
   it('refuses a move started outside the home region, to an unknown region, or to where the user lives', async () => {

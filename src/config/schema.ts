@@ -193,8 +193,13 @@ export const directorySchema = z
     /** Moving users to another home region at runtime (docs/operations.md, src/homes/). */
     moves: z
       .object({
-        /** How often each gateway re-reads the move records into its directory. */
+        /** How often each gateway re-reads the records of moves not finished into its directory. */
         refreshMs: z.number().int().min(50).default(2000),
+        /**
+         * How often it re-reads every record instead (a row per user ever moved): the safety net
+         * for a finished move whose end it did not see otherwise.
+         */
+        fullRefreshMs: z.number().int().min(50).default(60_000),
         /** Offline-queue entries per copy event (one replication event each). */
         batchSize: z.number().int().min(1).max(1000).default(100),
         /** Wait after a phase is acknowledged: at least twice `refreshMs`, for every gateway's directory. */

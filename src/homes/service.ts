@@ -10,7 +10,7 @@ import type { Directory } from '../config/directory.ts';
 import { ChatError, ErrorCode } from '../errors.ts';
 import { isUserId } from '../protocol/ids.ts';
 import { fromRecord } from '../storage/common.ts';
-import type { HomeMove } from '../storage/home-moves.ts';
+import { type HomeMove, moveEnded, supersedesMove } from '../storage/home-moves.ts';
 import type { Storage } from '../storage/types.ts';
 import type { Logger } from '../util/log.ts';
 import type { HomeMoveEvent } from './events.ts';
@@ -18,8 +18,10 @@ import { HomeMoveMetrics } from './metrics.ts';
 import { Mover, type MoveSettings, queueOf } from './mover.ts';
 
 export interface HomeMoveSettings extends MoveSettings {
-  /** How often each gateway re-reads the move records into its directory. */
+  /** How often each gateway re-reads the records of moves not finished into its directory. */
   refreshMs: number;
+  /** How often it re-reads every record instead. */
+  fullRefreshMs: number;
   /** Moves this gateway drives at once; more requested wait their turn. */
   concurrency: number;
   /** A move quiet this long lost its driver; a resuming gateway takes it over. */
@@ -50,6 +52,10 @@ export class HomeMoves {
   private active = 0;
   private stopping = false;
   private readonly waiting: (() => void)[] = [];
+  /** Every record read so far, by user (metrics, and which moves were running at the last read). */
+  private readonly known = new Map<string, HomeMove>();
+  /** When every record was last read (0: never). */
+  private lastFull = 0;
 
   constructor(private readonly d: HomeMovesDeps) {}
 
@@ -73,11 +79,31 @@ export class HomeMoves {
     this.timer = null;
   }
 
+  /**
+   * Reads the records into the directory: every `fullRefreshMs` all of them; in between only the
+   * moves not finished (the store keeps them apart), and again each move that was running at the
+   * last read and is not listed any more (it has just ended, or it was written by a version that
+   * did not keep them apart), so a gateway sees a move's every phase within `refreshMs` without
+   * reading a row per user ever moved.
+   */
   async refresh(): Promise<void> {
-    const moves = await this.d.local.homeMoves.list();
-    this.d.directory.setMoves(moves);
-    this.metrics?.observe(moves);
-    if (this.d.resumes) this.resumeStalled(moves);
+    const store = this.d.local.homeMoves;
+    const now = Date.now();
+    let read: HomeMove[];
+    if (this.lastFull === 0 || now - this.lastFull >= this.d.settings.fullRefreshMs) {
+      read = await store.list();
+      this.lastFull = now;
+    } else {
+      read = await store.listActive();
+      const listed = new Set(read.map((m) => m.userId));
+      const left = [...this.known.values()].filter((m) => !moveEnded(m.phase) && !listed.has(m.userId));
+      for (const m of await Promise.all(left.map((m) => store.get(m.userId)))) if (m) read.push(m);
+    }
+    this.d.directory.setMoves(read);
+    for (const m of read) if (supersedesMove(m, this.known.get(m.userId))) this.known.set(m.userId, m);
+    const known = [...this.known.values()];
+    this.metrics?.observe(known);
+    if (this.d.resumes) this.resumeStalled(known);
   }
 
   /**

@@ -1,6 +1,7 @@
 /**
  * The `HomeMoveStore` of the embedded (LMDB) store, in the same environment as its messages: one
- * table of move records keyed by user, one of replies keyed [user, move, phase, round]. Writes
+ * table of move records keyed by user, the users whose move is not finished (written in the same
+ * transaction as their record), and replies keyed [user, move, phase, round]. Writes
  * resolve after LMDB committed and flushed them.
  */
 import type { Database, Key, RootDatabase } from 'lmdb';
@@ -10,18 +11,22 @@ import {
   type HomeMoveStore,
   type MovePhase,
   type MoveReply,
+  moveEnded,
   supersedesMove,
 } from './home-moves.ts';
 
 export class EmbeddedHomeMoves implements HomeMoveStore {
   private root: RootDatabase | null = null;
   private moves: Database<HomeMove, Key> | null = null;
+  /** The users whose move is not finished, so gateways need not read every record to find them. */
+  private active: Database<true, Key> | null = null;
   private replies: Database<MoveReply, Key> | null = null;
 
   /** Opens the tables in the store's environment (`EmbeddedStorage.init`). */
   open(root: RootDatabase): void {
     this.root = root;
     this.moves = root.openDB({ name: 'home_moves' });
+    this.active = root.openDB({ name: 'home_moves_active' });
     this.replies = root.openDB({ name: 'home_move_replies' });
   }
 
@@ -29,17 +34,20 @@ export class EmbeddedHomeMoves implements HomeMoveStore {
   detach(): void {
     this.root = null;
     this.moves = null;
+    this.active = null;
     this.replies = null;
   }
 
   async put(move: HomeMove): Promise<HomeMove> {
-    const t = this.t().moves;
+    const { moves, active } = this.t();
     return durable(
       this.root,
-      t.transaction(() => {
-        const current = t.get(move.userId);
+      moves.transaction(() => {
+        const current = moves.get(move.userId);
         if (!supersedesMove(move, current)) return current!;
-        t.put(move.userId, structuredClone(move));
+        moves.put(move.userId, structuredClone(move));
+        if (moveEnded(move.phase)) active.remove(move.userId);
+        else active.put(move.userId, true);
         return move;
       }),
     );
@@ -53,6 +61,16 @@ export class EmbeddedHomeMoves implements HomeMoveStore {
     return [...this.t().moves.getRange({})].map(({ value }) => value);
   }
 
+  async listActive(): Promise<HomeMove[]> {
+    const { moves, active } = this.t();
+    const out: HomeMove[] = [];
+    for (const key of active.getKeys({})) {
+      const m = moves.get(key);
+      if (m) out.push(m);
+    }
+    return out;
+  }
+
   async putReply(reply: MoveReply): Promise<void> {
     const key = [reply.userId, reply.moveId, reply.phase, reply.round];
     await durable(this.root, this.t().replies.put(key, structuredClone(reply)));
@@ -62,8 +80,12 @@ export class EmbeddedHomeMoves implements HomeMoveStore {
     return this.t().replies.get([userId, moveId, phase, round]) ?? null;
   }
 
-  private t(): { moves: Database<HomeMove, Key>; replies: Database<MoveReply, Key> } {
-    if (!this.moves || !this.replies) throw new Error('embedded storage not initialised');
-    return { moves: this.moves, replies: this.replies };
+  private t(): {
+    moves: Database<HomeMove, Key>;
+    active: Database<true, Key>;
+    replies: Database<MoveReply, Key>;
+  } {
+    if (!this.moves || !this.active || !this.replies) throw new Error('embedded storage not initialised');
+    return { moves: this.moves, active: this.active, replies: this.replies };
   }
 }

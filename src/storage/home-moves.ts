@@ -84,6 +84,11 @@ export interface HomeMoveStore {
   get(userId: string): Promise<HomeMove | null>;
   /** Every stored record (the directory's overrides: moved users keep theirs after `done`). */
   list(): Promise<HomeMove[]>;
+  /**
+   * The records of moves not finished (phase before `done`, not `failed`): what gateways re-read
+   * every `refreshMs` instead of the whole table. May also hold a move that has just finished.
+   */
+  listActive(): Promise<HomeMove[]>;
   putReply(reply: MoveReply): Promise<void>;
   getReply(userId: string, moveId: string, phase: MovePhase, round: number): Promise<MoveReply | null>;
 }
@@ -96,6 +101,11 @@ export function supersedesMove(next: HomeMove, current: HomeMove | null | undefi
     return next.moveId > current.moveId;
   }
   return next.rev > current.rev;
+}
+
+/** Whether a move in `phase` is over (its record changes no more until the user moves again). */
+export function moveEnded(phase: MovePhase): boolean {
+  return phase === 'done' || phase === 'failed';
 }
 
 /**

@@ -322,6 +322,17 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 13,
+    description: 'home-region moves: the users whose move is not finished',
+    statements: (ks) => [
+      // Gateways re-read these every refreshMs, and the whole home_moves table only now and
+      // then: it holds a row for every user ever moved (cassandra/home-moves.ts).
+      `CREATE TABLE IF NOT EXISTS ${ks}.home_moves_active (
+        user_id text PRIMARY KEY
+      )`,
+    ],
+  },
 ];
 
 export function assertKeyspaceName(keyspace: string): void {

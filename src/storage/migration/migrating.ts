@@ -201,6 +201,7 @@ function homeMovesOf(sw: Switch): HomeMoveStore {
     put: (move) => sw.write('homeMoves.put', (s) => h(s).put(move)),
     get: (userId) => sw.read('homeMoves.get', (s) => h(s).get(userId)),
     list: () => sw.read('homeMoves.list', (s) => h(s).list(), sorted),
+    listActive: () => sw.read('homeMoves.listActive', (s) => h(s).listActive(), sorted),
     putReply: (reply) => sw.write('homeMoves.putReply', (s) => h(s).putReply(reply)),
     getReply: (userId, moveId, phase, round) =>
       sw.read('homeMoves.getReply', (s) => h(s).getReply(userId, moveId, phase, round)),
