@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Applier, type ReplicationSink } from '../src/replication/apply.ts';
+import type { PeerBacklog } from '../src/replication/index.ts';
 import { ErasureService } from '../src/retention/erasure.ts';
+import { caughtUp } from '../src/retention/gateway.ts';
 import { EmbeddedStorage } from '../src/storage/embedded.ts';
 import type { ErasureRecord, ErasureRequest } from '../src/storage/retention.ts';
 import { silentLogger } from '../src/util/log.ts';
@@ -166,6 +168,29 @@ describe('applying retention and erasure events', () => {
     await service.followedUp('r-now');
     assert.deepEqual(asked.slice(calls), [0]);
     assert.deepEqual(await bodies(), []);
+  });
+
+  it('counts replication caught up only with the inbox drained and every peer reachable and empty', () => {
+    const peer: PeerBacklog = {
+      region: 'us-east',
+      reachable: true,
+      inbound: 0,
+      inboundIdleMs: 5,
+      outbound: 0,
+      error: null,
+    };
+    const backlog = (inboxPending: number | null, peers = [peer]) => ({
+      region: 'eu-west',
+      inboxPending,
+      peers,
+    });
+    assert.equal(caughtUp(backlog(0), 0), true);
+    assert.equal(caughtUp(backlog(1), 0), false);
+    assert.equal(caughtUp(backlog(1), 1), true, 'the event being applied');
+    assert.equal(caughtUp(backlog(null), 1), false, 'not read');
+    assert.equal(caughtUp(backlog(0, [{ ...peer, inbound: 3 }]), 0), false);
+    assert.equal(caughtUp(backlog(0, [{ ...peer, inbound: null }]), 0), false);
+    assert.equal(caughtUp(backlog(0, [{ ...peer, reachable: false }]), 0), false);
   });
 
   it("keeps another region's finished record over a running one that arrives later", async () => {
