@@ -11,7 +11,7 @@
  * surprise. Late-index times are padded the same way (`embedded-late.ts`).
  */
 import { mkdirSync } from 'node:fs';
-import { type Database, type Key, open, type RootDatabase } from 'lmdb';
+import type { Database, Key, RootDatabase } from 'lmdb';
 import {
   assertMessageId,
   fromRecord,
@@ -28,6 +28,7 @@ import {
 } from './common.ts';
 import { EmbeddedAttachments } from './embedded-attachments.ts';
 import { durable } from './embedded-durable.ts';
+import { acquireRoot, releaseRoot } from './embedded-env.ts';
 import { EmbeddedHomeMoves } from './embedded-home-moves.ts';
 import { MAX_KEY, padId, padTime } from './embedded-keys.ts';
 import { type LateTable, readLate, writeLate } from './embedded-late.ts';
@@ -122,10 +123,7 @@ export class EmbeddedStorage implements Storage {
   async init(): Promise<void> {
     if (this.root) return;
     mkdirSync(this.dataDir, { recursive: true });
-    // noSubdir: false — lmdb otherwise takes a path whose last component has a dot
-    // (`mktemp -d` makes `/tmp/tmp.X`) for a file name and fails with "Is a directory".
-    // maxDbs: room for every table here and in embedded-attachments.ts, and for more to come.
-    const root = open({ path: this.dataDir, maxDbs: 32, noSubdir: false });
+    const root = acquireRoot(this.dataDir);
     const tables: Tables = {
       meta: root.openDB({ name: 'meta' }),
       conversations: root.openDB({ name: 'conversations' }),
@@ -142,7 +140,7 @@ export class EmbeddedStorage implements Storage {
     };
     const version = tables.meta.get('layoutVersion');
     if (version !== undefined && version !== LAYOUT_VERSION) {
-      await root.close();
+      await releaseRoot(this.dataDir);
       throw new Error(
         `embedded storage in ${this.dataDir} has layout version ${String(version)}, this build reads ${LAYOUT_VERSION}`,
       );
@@ -181,8 +179,7 @@ export class EmbeddedStorage implements Storage {
     this.mutes.detach();
     this.homeMoves.detach();
     this.retention.detach();
-    await root.flushed;
-    await root.close();
+    await releaseRoot(this.dataDir);
   }
 
   async ping(): Promise<void> {
