@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import { parseEnv, resolveStartup } from '../src/config/env.ts';
 import type { DashboardFrame } from '../src/dashboard/types.ts';
 import { HttpReply } from '../src/gateway/http-reply.ts';
-import { NodeTransport } from '../src/gateway/transport/node.ts';
+import { NodeTransport } from '../src/gateway/transport/node/index.ts';
 import { createTransport, loadNativeUws } from '../src/gateway/transport/select.ts';
 import type { HttpResponse } from '../src/gateway/transport/types.ts';
 import { API_KEY, type ApiEnv, apiScenarios } from './api.scenarios.ts';

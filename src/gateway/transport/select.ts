@@ -8,7 +8,7 @@
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { NodeTransport } from './node.ts';
+import { NodeTransport } from './node/index.ts';
 import type { Transport, TransportName } from './types.ts';
 import { type UwsModule, UwsTransport } from './uws.ts';
 

@@ -2,7 +2,7 @@
  * The transport seam: what the gateway needs from an HTTP + WebSocket server. It is the part of
  * uWebSockets.js's API the gateway uses, so the uWS transport is uWS itself with no wrapper on
  * the hot path (cork, topics, backpressure stay exactly uWS's), and the `ws` + `node:http`
- * transport (`node.ts`) emulates the same calls where no uWS binary loads for this runtime.
+ * transport (`node/`) emulates the same calls where no uWS binary loads for this runtime.
  *
  * Contract (uWS's, which both keep): a request's headers and query are read inside the route
  * handler; a response is not touched after `onAborted` fired or after it ended; `onData` hands
