@@ -132,12 +132,14 @@ export async function startSentinel(opts: {
   password?: string;
   /** The primary speaks TLS only: the Sentinel connects to it with these certificates. */
   tls?: TestCerts;
+  /** The Sentinel's own port speaks TLS only too, requiring a client certificate (needs `tls`). */
+  tlsPort?: boolean;
 }): Promise<SentinelHandle> {
   const dir = await mkdtemp(join(tmpdir(), 'sentinel-'));
   const keepDir = removeOnExit(dir);
   const port = await freePort();
   const lines = [
-    `port ${port}`,
+    opts.tlsPort ? `port 0\ntls-port ${port}` : `port ${port}`,
     'bind 127.0.0.1',
     `dir ${JSON.stringify(dir)}`,
     `sentinel monitor ${opts.name} 127.0.0.1 ${opts.primary.port} 1`,
@@ -145,7 +147,12 @@ export async function startSentinel(opts: {
   if (opts.auth?.user) lines.push(`sentinel auth-user ${opts.name} ${opts.auth.user}`);
   if (opts.auth) lines.push(`sentinel auth-pass ${opts.name} ${opts.auth.password}`);
   if (opts.password !== undefined) lines.push(`requirepass ${opts.password}`);
-  if (opts.tls) {
+  if (opts.tls && opts.tlsPort) {
+    // Serves TLS with the server certificate; connects to the primary with the client one.
+    lines.push(`tls-cert-file ${opts.tls.serverCert}`, `tls-key-file ${opts.tls.serverKey}`);
+    lines.push(`tls-client-cert-file ${opts.tls.clientCert}`, `tls-client-key-file ${opts.tls.clientKey}`);
+    lines.push(`tls-ca-cert-file ${opts.tls.ca}`, 'tls-auth-clients yes', 'tls-replication yes');
+  } else if (opts.tls) {
     // TLS towards the primary only; this Sentinel's own port stays plain.
     lines.push(`tls-cert-file ${opts.tls.clientCert}`, `tls-key-file ${opts.tls.clientKey}`);
     lines.push(`tls-ca-cert-file ${opts.tls.ca}`, 'tls-replication yes');
@@ -167,7 +174,7 @@ export async function startSentinel(opts: {
       async () => {
         const exited = proc.exitReason();
         if (exited) throw new Error(`sentinel ${exited}:\n${proc.logTail()}`);
-        await ping(port);
+        await ping(port, opts.tlsPort ? opts.tls : undefined);
       },
       { timeoutMs: 10_000, intervalMs: 50 },
     );

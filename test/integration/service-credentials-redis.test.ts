@@ -1,6 +1,7 @@
 /**
- * Redis that requires TLS with client certificates, a password and an ACL user, and a Sentinel
- * that requires its own password: the gateway's presence and dedup arbiter connect with the right
+ * Redis that requires TLS with client certificates, a password and an ACL user, and Sentinels
+ * that require their own password (one also TLS on its own port): the gateway's presence and
+ * dedup arbiter connect with the right
  * credentials, and a wrong password, a missing client certificate or an untrusted CA fails their
  * start at once with a `ServiceStartError` naming Redis (docs/operations.md, "Credentials and TLS").
  */
@@ -22,6 +23,8 @@ const SENTINEL_PASSWORD = 'sentinel-secret-1';
 let certs: TestCerts;
 let redis: RedisHandle;
 let sentinel: SentinelHandle;
+/** A second Sentinel whose own port speaks TLS only (client certificates required). */
+let tlsSentinel: SentinelHandle;
 before(async () => {
   certs = makeTestCerts();
   redis = await startRedis({ tls: certs, password: DEFAULT_PASSWORD, aclUser: ACL });
@@ -32,8 +35,17 @@ before(async () => {
     password: SENTINEL_PASSWORD,
     tls: certs,
   });
+  tlsSentinel = await startSentinel({
+    primary: redis,
+    name: 'chat-primary',
+    auth: { user: ACL.name, password: ACL.password },
+    password: SENTINEL_PASSWORD,
+    tls: certs,
+    tlsPort: true,
+  });
 });
 after(async () => {
+  await tlsSentinel?.close();
   await sentinel?.close();
   await redis?.close();
   certs?.remove();
@@ -114,6 +126,24 @@ describe('Redis with TLS, passwords and ACL users', () => {
       password: ACL.password,
       tls: clientTls(),
     });
+  });
+
+  it('finds the primary through a Sentinel reached over TLS (sentinel.tls), with client certificates', async () => {
+    const conn = {
+      sentinel: {
+        sentinels: [{ host: tlsSentinel.host, port: tlsSentinel.port }],
+        name: tlsSentinel.name,
+        password: SENTINEL_PASSWORD,
+        tls: true,
+      },
+      username: ACL.name,
+      password: ACL.password,
+      tls: clientTls(),
+    };
+    await presenceWorks(conn);
+    // The same Sentinel without `sentinel.tls`: a plain connection to a TLS port is refused.
+    const message = await refused({ ...conn, sentinel: { ...conn.sentinel, tls: false } });
+    assert.match(message, /sentinel chat-primary via 127\.0\.0\.1:\d+/);
   });
 
   it('a wrong password fails the start, with Redis reason', async () => {
