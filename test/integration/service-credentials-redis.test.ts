@@ -176,6 +176,26 @@ describe('Redis with TLS, passwords and ACL users', () => {
     assert.match(message, /certificate/i);
   });
 
+  it('checks the certificate against tls.servername when set: the right name connects, another is refused', async () => {
+    const base = { url: redis.url, password: DEFAULT_PASSWORD };
+    await presenceWorks({ ...base, tls: { ...clientTls(), servername: 'localhost' } });
+    const message = await refused({
+      ...base,
+      tls: { ...clientTls(), servername: 'redis.elsewhere.example' },
+    });
+    assert.match(message, /redis\.elsewhere\.example|altnames|ERR_TLS_CERT_ALTNAME_INVALID/i);
+  });
+
+  it('tls.rejectUnauthorized: false accepts a certificate no trusted CA signed (trying things out only)', async () => {
+    const tls = { certFile: certs.clientCert, keyFile: certs.clientKey, caFile: certs.rogueCa };
+    await refused({ url: redis.url, password: DEFAULT_PASSWORD, tls });
+    await presenceWorks({
+      url: redis.url,
+      password: DEFAULT_PASSWORD,
+      tls: { ...tls, rejectUnauthorized: false },
+    });
+  });
+
   it('a wrong Sentinel password fails the start instead of retrying forever', async () => {
     const message = await refused({
       sentinel: {
