@@ -11,6 +11,7 @@
  * stays until they reload history, which no longer has it.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ErasureRecord, ErasureRequest, RemovalProgress, RemovalReport } from '../storage/retention.ts';
 import type { Storage, StoredMessage } from '../storage/types.ts';
 import type { Logger } from '../util/log.ts';
@@ -65,9 +66,8 @@ export class ErasureService {
   private readonly running = new Map<string, Promise<ErasureRecord>>();
   /** Follow-up passes waiting for replication to catch up, by request. */
   private readonly following = new Map<string, Promise<void>>();
-  private stopped = false;
-  /** Ends the follow-ups' waits at once when the service stops. */
-  private readonly sleeping: (() => void)[] = [];
+  /** Aborted by `stop`: ends the follow-ups' waits at once. */
+  private readonly stopping = new AbortController();
 
   constructor(private readonly d: ErasureDeps) {}
 
@@ -117,8 +117,7 @@ export class ErasureService {
    * not resumed. A pass already scanning is not waited for (a scan can take minutes).
    */
   stop(): void {
-    this.stopped = true;
-    for (const wake of this.sleeping.splice(0)) wake();
+    this.stopping.abort();
   }
 
   /** Resolves once the request's follow-up pass (if any) has ended (tests). */
@@ -207,7 +206,7 @@ export class ErasureService {
     const { pollMs, maxMs } = this.d.followUp ?? FOLLOW_UP;
     const now = this.d.now ?? Date.now;
     const until = now() + maxMs;
-    while (!this.stopped) {
+    while (!this.stopping.signal.aborted) {
       if (now() > until) {
         this.d.log.warn(
           { requestId: req.requestId },
@@ -217,19 +216,10 @@ export class ErasureService {
       }
       const ready = await this.d.caughtUp!(0).catch(() => false);
       if (ready) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(wake, pollMs);
-        const self = this.sleeping;
-        function wake() {
-          clearTimeout(timer);
-          const i = self.indexOf(wake);
-          if (i >= 0) self.splice(i, 1);
-          resolve();
-        }
-        self.push(wake);
-      });
+      // Ends at once when the service stops (`stop` aborts the signal).
+      await sleep(pollMs, undefined, { signal: this.stopping.signal }).catch(() => {});
     }
-    if (this.stopped) return;
+    if (this.stopping.signal.aborted) return;
     try {
       const { report } = await this.pass(req);
       if (report.messageIds.length === 0 && report.attachmentIds.length === 0) return;
