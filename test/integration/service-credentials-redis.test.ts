@@ -28,21 +28,15 @@ let tlsSentinel: SentinelHandle;
 before(async () => {
   certs = makeTestCerts();
   redis = await startRedis({ tls: certs, password: DEFAULT_PASSWORD, aclUser: ACL });
-  sentinel = await startSentinel({
+  const monitoring = {
     primary: redis,
     name: 'chat-primary',
     auth: { user: ACL.name, password: ACL.password },
     password: SENTINEL_PASSWORD,
     tls: certs,
-  });
-  tlsSentinel = await startSentinel({
-    primary: redis,
-    name: 'chat-primary',
-    auth: { user: ACL.name, password: ACL.password },
-    password: SENTINEL_PASSWORD,
-    tls: certs,
-    tlsPort: true,
-  });
+  };
+  sentinel = await startSentinel(monitoring);
+  tlsSentinel = await startSentinel({ ...monitoring, tlsPort: true });
 });
 after(async () => {
   await tlsSentinel?.close();
