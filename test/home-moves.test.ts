@@ -57,6 +57,8 @@ async function twoRegions(
   pins: Record<string, R>,
   settings = SETTINGS,
   resumes = false,
+  /** Whether region a's replication has caught up (what its verification asks); default: always. */
+  caughtUp?: () => Promise<boolean>,
 ): Promise<Record<R, Region>> {
   const regions = {} as Record<R, Region>;
   // Each region's inbox: one event at a time, in publish order, after a short delay.
@@ -97,6 +99,7 @@ async function twoRegions(
       settings,
       log: silentLogger,
       resumes,
+      ...(name === 'a' && caughtUp ? { caughtUp } : {}),
     });
     await moves.start();
     regions[name] = {
@@ -337,6 +340,41 @@ describe('home-region moves', () => {
     assert.deepEqual(done.report?.removedExtra, [stray.messageId.toString()]);
     assert.equal(done.report?.clean, true);
     assert.deepEqual(await queue(regions.b, 'u3'), [kept.messageId.toString()]);
+  });
+
+  it("keeps an entry only the new home holds while the old home's replication is behind; removes it once caught up", async () => {
+    let behind = true;
+    const regions = await twoRegions(
+      { u10: 'a' },
+      { ...SETTINGS, verifyRounds: 40 },
+      false,
+      async () => !behind,
+    );
+    const kept = message('kept');
+    await deliver(regions, 'u10', kept);
+    // Only in the new home: for all the old home can tell, a replicated message it has yet to apply.
+    const stray = message('stray');
+    await regions.b.storage.enqueueOffline('u10', [stray]);
+    await sleep(SETTINGS.settleMs + 10);
+    await regions.a.moves.request(['u10'], 'b');
+    const waiting = await until(
+      () => regions.a.moves.get('u10'),
+      (m) => (m.report?.rounds ?? 0) >= 4,
+    );
+    assert.deepEqual(waiting.report?.removedExtra, []);
+    assert.deepEqual(waiting.report?.differences, []);
+    assert.ok(
+      (await queue(regions.b, 'u10')).includes(stray.messageId.toString()),
+      'not removed while behind',
+    );
+    behind = false;
+    const done = await until(
+      () => regions.a.moves.get('u10'),
+      (m) => m.phase === 'done' || m.phase === 'failed',
+    );
+    assert.equal(done.phase, 'done', done.error ?? '');
+    assert.deepEqual(done.report?.removedExtra, [stray.messageId.toString()]);
+    assert.deepEqual(await queue(regions.b, 'u10'), [kept.messageId.toString()]);
   });
 
   it('fails before cutover when the new home does not answer: the old home stays home, its queue intact', async () => {

@@ -12,7 +12,7 @@ import { CloseCode, closeReason } from '../errors.ts';
 import { HomeMoveMetrics } from '../homes/metrics.ts';
 import { HomeMoves } from '../homes/service.ts';
 import type { Presence } from '../presence/types.ts';
-import { type Replication, replicationSink } from '../replication/index.ts';
+import { caughtUp, type Replication, replicationSink } from '../replication/index.ts';
 import type { ErasureService } from '../retention/erasure.ts';
 import { retentionParts } from '../retention/gateway.ts';
 import { RetentionPolicy } from '../retention/policy.ts';
@@ -182,6 +182,7 @@ export class Gateway {
           settings: deps.config.directory.moves,
           log: componentLogger(log, 'home-moves'),
           resumes: deps.workerId === 0,
+          caughtUp: async () => caughtUp(await replication.backlog(), 0),
         })
       : null;
     // One region has no moves; its series exist anyway (at zero) for the same dashboards.

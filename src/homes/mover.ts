@@ -7,7 +7,8 @@
  *             every gateway of both regions has refreshed its directory
  *   backfill  the old queue is sent to the new home in batches (`copy` events)
  *   verify    rounds: the new home answers an `ask` with its ids; entries only the old home has
- *             are copied, entries only the new one has that persist across two rounds are removed
+ *             are copied, entries only the new one has that persist across two rounds (the first
+ *             begun with this region's replication caught up: `caughtUp`) are removed
  *             there; ends at the first round that finds both equal (else the move fails)
  *   cutover   the new home is the home everywhere; both still queue for `graceMs`, so a write
  *             routed by a directory that had not refreshed yet lands in both
@@ -56,6 +57,12 @@ export interface MoverDeps {
   log: Logger;
   /** True once the gateway stops: the move ends where it is (resumed by starting it again). */
   stopped(): boolean;
+  /**
+   * Whether this region (the old home) has applied everything the other regions published so
+   * far. Absent: taken as true. See `verify`: an entry only the new home holds is removed only
+   * when it was seen so in a round that began caught up.
+   */
+  caughtUp?(): Promise<boolean>;
 }
 
 /** Thrown when the gateway stops mid-move: nothing is recorded, the stored phase stands. */
@@ -158,6 +165,10 @@ export class Mover {
     let lastExtra = new Set<string>();
     for (let i = 0; i < this.d.settings.verifyRounds; i++) {
       if (i > 0) await this.sleep(this.d.settings.roundDelayMs);
+      // Asked before the compare: if caught up then, an entry minted before it that the new home
+      // holds and this one does not is not still on its way here (a replicated message this home
+      // has yet to apply and queue): only such a round's extras may later be removed.
+      const replicated = this.d.caughtUp ? await this.d.caughtUp().catch(() => false) : true;
       const { round, mine, theirs, at } = await this.compare(m);
       report.rounds++;
       report.oldCount = mine.size;
@@ -191,14 +202,15 @@ export class Mover {
         );
         listAdd(report.copiedMissing, missing);
       }
-      // The old home is authoritative: what only the new home holds, twice running, goes.
+      // The old home is authoritative: what only the new home holds, twice running (the first
+      // time in a round that began caught up), goes.
       const remove = extra.filter((id) => lastExtra.has(id));
       if (remove.length > 0) {
         await this.d.publish({ t: 'ack', userId: m.userId, moveId: m.moveId, ids: remove, regions: [m.to] });
         listAdd(report.removedExtra, remove);
       }
       lastMissing = new Set(missing);
-      lastExtra = new Set(extra.filter((id) => !remove.includes(id)));
+      lastExtra = replicated ? new Set(extra.filter((id) => !remove.includes(id))) : new Set();
       Object.assign(m, await this.save(m, { report: { ...report } }));
     }
     Object.assign(m, await this.save(m, { report }));

@@ -37,6 +37,8 @@ export interface HomeMovesDeps {
   publish(ev: HomeMoveEvent): Promise<void>;
   settings: HomeMoveSettings;
   log: Logger;
+  /** Whether this region has applied everything other regions published (`Mover`'s verify). */
+  caughtUp?: () => Promise<boolean>;
   /**
    * Whether this gateway resumes the region's stalled moves (the region's worker 0: one per
    * region, so two gateways do not both take a move over).
@@ -219,6 +221,7 @@ export class HomeMoves {
         metrics: this.metrics,
         log: this.d.log,
         stopped: () => this.stopping,
+        ...(this.d.caughtUp ? { caughtUp: this.d.caughtUp } : {}),
       }).run(move),
     );
     this.running.set(move.userId, run);

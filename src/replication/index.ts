@@ -30,6 +30,7 @@ import { OutboxPublisher, replicatingStorage } from './outbox.ts';
 
 export type { ModerationScope, ReplicationSink } from './apply.ts';
 export type { CrossRegionBacklog, PeerBacklog } from './backlog.ts';
+export { caughtUp } from './caught-up.ts';
 export type { ConversationEvent, ReplicationEvent } from './events.ts';
 export { CrossRegionLink, type CrossRegionOptions } from './link.ts';
 export { replicationSink } from './sink.ts';

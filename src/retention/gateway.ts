@@ -5,7 +5,7 @@
  */
 import type { ChatService } from '../gateway/chat-service.ts';
 import type { Hub } from '../gateway/hub.ts';
-import type { CrossRegionBacklog, Replication } from '../replication/index.ts';
+import { caughtUp, type Replication } from '../replication/index.ts';
 import type { ErasureRecord } from '../storage/retention.ts';
 import type { Storage } from '../storage/types.ts';
 import type { Logger } from '../util/log.ts';
@@ -15,19 +15,6 @@ import { type ErasedIds, ErasureService } from './erasure.ts';
 import { erasureNotifier } from './notify.ts';
 import type { RetentionPolicy } from './policy.ts';
 import { RetentionSweeper } from './sweeper.ts';
-
-/**
- * Whether this region has applied everything other regions published so far: its inbox holds no
- * more than the `inFlight` events its caller is applying, and every peer is reachable with nothing
- * in its outbox for this region. A figure that could not be read counts as behind.
- */
-export function caughtUp(backlog: CrossRegionBacklog, inFlight: number): boolean {
-  return (
-    backlog.inboxPending !== null &&
-    backlog.inboxPending <= inFlight &&
-    backlog.peers.every((p) => p.reachable && p.inbound === 0)
-  );
-}
 
 /** The event of one region's finished erasure: keyed by request and region, so a rerun repeats its id. */
 function userErased(hooks: WebhookEmitter, record: ErasureRecord): Promise<void> {
