@@ -34,6 +34,9 @@ export interface ConnectOptions {
   device?: string;
 }
 
+/** How long `connect` waits for the WebSocket handshake. */
+const CONNECT_TIMEOUT_MS = 20_000;
+
 export class TestClient {
   readonly frames: Frame[] = [];
   closeCode: number | null = null;
@@ -66,9 +69,19 @@ export class TestClient {
     const ws = new WebSocket(u, 'chat.v1');
     const client = new TestClient(ws);
     await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+      // `ws` has no handshake deadline of its own: a server that never answers would hang here.
+      const timer = setTimeout(() => {
+        ws.terminate();
+        reject(new Error(`no WebSocket handshake from ${u.host} within ${CONNECT_TIMEOUT_MS} ms`));
+      }, CONNECT_TIMEOUT_MS);
+      const settle = (err?: Error) => {
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve();
+      };
+      ws.once('open', () => settle());
+      ws.once('error', settle);
+      ws.once('unexpected-response', (_req, res) => settle(new Error(`HTTP ${res.statusCode}`)));
     });
     await client.waitFor((f) => f.op === 'welcome');
     return client;

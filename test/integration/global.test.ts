@@ -327,7 +327,7 @@ describe('global: three regions', () => {
     // region afterwards must still reach the third region.
     const a = clients.find((x) => x.frames[0]?.userId === alice && x.closeCode === null)!;
     const c = clients.find((x) => x.frames[0]?.userId === carol && x.closeCode === null)!;
-    const aliceInEu = await open('eu-west', alice);
+    const aliceInEu = await watchStep('alice connects in eu-west', () => open('eu-west', alice));
     const first = await a.request('send', { conversationId: group, body: 'moved', clientMsgId: 'moved-1' });
     await c.waitFor(hasMessage(first.messageId), 20_000);
     await eventually(
