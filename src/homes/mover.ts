@@ -102,8 +102,7 @@ export class Mover {
       }
       const stored = await this.d.local.homeMoves.get(m.userId);
       // Someone else saved the move since (it took over a move that looked stalled): theirs now.
-      if (stored && stored.moveId === m.moveId && (stored.rev !== m.rev || stored.updatedAt !== m.updatedAt))
-        return stored;
+      if (stored && stored.moveId === m.moveId && !sameSave(stored, m)) return stored;
       m = stored ?? m;
     }
     return m;
@@ -300,11 +299,16 @@ export class Mover {
     if (stands.moveId !== next.moveId) throw new Error(`move ${m.moveId} was replaced by ${stands.moveId}`);
     // Another driver saved since this one read the record (it took over a move that looked
     // stalled): this one ends where it is and leaves the move to it.
-    if (stands.rev !== next.rev || stands.updatedAt !== next.updatedAt) throw new Stopped();
+    if (!sameSave(stands, next)) throw new Stopped();
     await this.d.publish({ t: 'move', move: next });
     await this.d.refresh(next);
     return next;
   }
+}
+
+/** Whether two records of one move are the same save (a driver's own, not a later one's). */
+function sameSave(a: HomeMove, b: HomeMove): boolean {
+  return a.rev === b.rev && a.updatedAt === b.updatedAt;
 }
 
 /** Every entry of the user's queue in `storage`, by id. */

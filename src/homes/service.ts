@@ -118,7 +118,7 @@ export class HomeMoves {
     if (this.stopping) return;
     const now = Date.now();
     for (const move of moves) {
-      if (move.from !== this.d.region || move.phase === 'done' || move.phase === 'failed') continue;
+      if (move.from !== this.d.region || moveEnded(move.phase)) continue;
       if (this.running.has(move.userId) || now - move.updatedAt < this.d.settings.resumeAfterMs) continue;
       this.d.log.warn(
         { userId: move.userId, moveId: move.moveId, phase: move.phase, quietMs: now - move.updatedAt },

@@ -12,7 +12,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ErasureRecord, ErasureRequest, RemovalProgress, RemovalReport } from '../storage/retention.ts';
+import {
+  type ErasureRecord,
+  type ErasureRequest,
+  type RemovalProgress,
+  type RemovalReport,
+  ReportBuilder,
+} from '../storage/retention.ts';
 import type { Storage, StoredMessage } from '../storage/types.ts';
 import type { Logger } from '../util/log.ts';
 
@@ -136,7 +142,7 @@ export class ErasureService {
     let lastWrite = now();
     let writing: Promise<void> = Promise.resolve();
     try {
-      const { report } = await this.pass(req, (p) => {
+      const report = await this.pass(req, (p) => {
         progress = p;
         if (now() - lastWrite < PROGRESS_WRITE_MS) return;
         lastWrite = now();
@@ -178,10 +184,7 @@ export class ErasureService {
   }
 
   /** One scan: erases the user's messages, their stream events, and tells connected members. */
-  private async pass(
-    req: ErasureRequest,
-    progress?: (p: RemovalProgress) => void,
-  ): Promise<{ report: RemovalReport }> {
+  private async pass(req: ErasureRequest, progress?: (p: RemovalProgress) => void): Promise<RemovalReport> {
     const removed: StoredMessage[] = [];
     const report = await this.d.storage.retention.eraseUser(req.userId, {
       ...(progress ? { progress } : {}),
@@ -192,7 +195,7 @@ export class ErasureService {
       attachmentIds: report.attachmentIds,
     });
     await this.d.notify?.(removed.filter((m) => !m.change));
-    return { report };
+    return report;
   }
 
   /**
@@ -221,7 +224,7 @@ export class ErasureService {
     }
     if (this.stopping.signal.aborted) return;
     try {
-      const { report } = await this.pass(req);
+      const report = await this.pass(req);
       if (report.messageIds.length === 0 && report.attachmentIds.length === 0) return;
       const merged = mergeReports(first.report!, report);
       const record: ErasureRecord = {
@@ -260,14 +263,13 @@ export class ErasureService {
   }
 }
 
-/** Two passes' reports as one: rows summed per table, ids merged in order. */
-export function mergeReports(a: RemovalReport, b: RemovalReport): RemovalReport {
-  const tables = { ...a.tables };
-  for (const [table, n] of Object.entries(b.tables)) tables[table] = (tables[table] ?? 0) + n;
-  const byId = (x: string, y: string) => (BigInt(x) < BigInt(y) ? -1 : BigInt(x) > BigInt(y) ? 1 : 0);
-  return {
-    tables,
-    messageIds: [...new Set([...a.messageIds, ...b.messageIds])].sort(byId),
-    attachmentIds: [...new Set([...a.attachmentIds, ...b.attachmentIds])].sort(),
-  };
+/** Two passes' reports as one (`ReportBuilder`: rows summed per table, ids merged in order). */
+export function mergeReports(...reports: RemovalReport[]): RemovalReport {
+  const merged = new ReportBuilder();
+  for (const r of reports) {
+    for (const [table, n] of Object.entries(r.tables)) merged.count(table, n);
+    for (const id of r.messageIds) merged.message(BigInt(id));
+    for (const id of r.attachmentIds) merged.attachment(id);
+  }
+  return merged.build();
 }

@@ -80,10 +80,8 @@ export function retentionParts(d: {
     notify: erasureNotifier(d.hub, d.chat),
     ...(hooks ? { finished: (record: ErasureRecord) => userErased(hooks, record) } : {}),
     ...(replication
-      ? { caughtUp: async (inFlight: number) => caughtUp(await replication.backlog(), inFlight) }
-      : {}),
-    ...(replication
       ? {
+          caughtUp: async (inFlight: number) => caughtUp(await replication.backlog(), inFlight),
           publish: {
             request: (req) => replication.publishErasure(req),
             record: (record) => replication.publishErasureRecord(record),

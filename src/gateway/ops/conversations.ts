@@ -190,7 +190,7 @@ export class Conversations {
    */
   async requireSender(conversationId: string, userId: string): Promise<CachedMembers> {
     const entry = await this.requireParticipant(conversationId, userId);
-    if (entry.conversation.kind === 'direct') await this.refuseIfBlocked(conversationId, userId);
+    await this.requireUnblocked(entry, userId);
     return entry;
   }
 
